@@ -1,0 +1,5 @@
+"""``python -m cnninspect``."""
+
+from cnninspect.cli import run
+
+run()

@@ -1,0 +1,514 @@
+"""The torch.nn layers cnninspect knows without torch: their arguments, kinds and defaults.
+
+Every entry mirrors the PyTorch constructor signature (names, order, defaults), so a spec
+can use positional or keyword arguments exactly as ``nn.Conv2d(...)`` would. Any torch.nn
+class that is not listed here still works, through the torch engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+NO_DEFAULT = object()
+"""Marks a required constructor argument."""
+
+
+class ArgValueError(ValueError):
+    """A value does not fit an argument; the message says what would."""
+
+
+def _is_int(value: object) -> bool:
+    # bool is an int subclass; `kernel_size: true` must not become 1.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return _is_int(value) or isinstance(value, float)
+
+
+@dataclass(frozen=True)
+class Check:
+    """How one argument's value is validated and normalised (lists become tuples)."""
+
+    describe: str
+    """What a valid value looks like, for error messages ("an integer ≥ 1")."""
+    accept: Callable[[Any], Any]
+    """Returns the normalised value or raises ArgValueError."""
+    schema: dict[str, Any]
+    """JSON Schema (draft-07) of a valid value."""
+
+    def __call__(self, value: Any) -> Any:
+        return self.accept(value)
+
+
+def integer(minimum: int | None = None) -> Check:
+    """A strict integer (no bools, no strings), optionally with a lower bound."""
+    text = "an integer" if minimum is None else f"an integer ≥ {minimum}"
+
+    def accept(value: Any) -> int:
+        if not _is_int(value) or (minimum is not None and value < minimum):
+            raise ArgValueError(f"expected {text}")
+        return int(value)
+
+    schema: dict[str, Any] = {"type": "integer"}
+    if minimum is not None:
+        schema["minimum"] = minimum
+    return Check(text, accept, schema)
+
+
+def ints(count: int, minimum: int | None, words: str = "") -> Check:
+    """An integer, or a list of exactly ``count`` integers (PyTorch's ``_ntuple`` rule)."""
+    low = "" if minimum is None else f" ≥ {minimum}"
+    text = f"an integer{low} or a list of {count} such integers"
+    if words:
+        text = f"{words}: {text}"
+    single = integer(minimum)
+
+    def accept(value: Any) -> int | tuple[int, ...]:
+        if isinstance(value, (list, tuple)):
+            if len(value) != count:
+                raise ArgValueError(f"expected {text}, got a list of {len(value)}")
+            try:
+                return tuple(single(item) for item in value)
+            except ArgValueError:
+                raise ArgValueError(f"expected {text}") from None
+        try:
+            return single(value)
+        except ArgValueError:
+            raise ArgValueError(f"expected {text}") from None
+
+    item = single.schema
+    schema = {"oneOf": [item, {"type": "array", "items": item, "minItems": count, "maxItems": count}]}
+    return Check(text, accept, schema)
+
+
+def int_list(minimum: int) -> Check:
+    """An integer or a non-empty list of integers of any length (LayerNorm's shape)."""
+    text = f"an integer ≥ {minimum} or a list of them"
+    single = integer(minimum)
+
+    def accept(value: Any) -> int | tuple[int, ...]:
+        try:
+            if isinstance(value, (list, tuple)) and value:
+                return tuple(single(item) for item in value)
+            return single(value)
+        except ArgValueError:
+            raise ArgValueError(f"expected {text}") from None
+
+    schema = {"oneOf": [single.schema, {"type": "array", "items": single.schema, "minItems": 1}]}
+    return Check(text, accept, schema)
+
+
+def number(minimum: float | None = None, maximum: float | None = None, positive: bool = False) -> Check:
+    """An int or float, optionally bounded (bools rejected)."""
+    parts = []
+    if positive:
+        parts.append("> 0")
+    if minimum is not None:
+        parts.append(f"≥ {minimum:g}")
+    if maximum is not None:
+        parts.append(f"≤ {maximum:g}")
+    text = "a number" + (" " + " and ".join(parts) if parts else "")
+
+    def accept(value: Any) -> float | int:
+        if not _is_number(value):
+            raise ArgValueError(f"expected {text}")
+        if (positive and value <= 0) or (minimum is not None and value < minimum) or (
+            maximum is not None and value > maximum
+        ):
+            raise ArgValueError(f"expected {text}")
+        return value  # type: ignore[no-any-return]
+
+    schema: dict[str, Any] = {"type": "number"}
+    if positive:
+        schema["exclusiveMinimum"] = 0
+    if minimum is not None:
+        schema["minimum"] = minimum
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return Check(text, accept, schema)
+
+
+def numbers(count: int) -> Check:
+    """A positive number or a list of ``count`` positive numbers (Upsample's scale_factor)."""
+    single = number(positive=True)
+    text = f"a number > 0 or a list of {count} of them"
+
+    def accept(value: Any) -> Any:
+        try:
+            if isinstance(value, (list, tuple)):
+                if len(value) != count:
+                    raise ArgValueError(text)
+                return tuple(single(item) for item in value)
+            return single(value)
+        except ArgValueError:
+            raise ArgValueError(f"expected {text}") from None
+
+    item = single.schema
+    schema = {"oneOf": [item, {"type": "array", "items": item, "minItems": count, "maxItems": count}]}
+    return Check(text, accept, schema)
+
+
+def boolean() -> Check:
+    """true or false, nothing that merely looks like one."""
+
+    def accept(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ArgValueError("expected true or false")
+        return value
+
+    return Check("true or false", accept, {"type": "boolean"})
+
+
+def choice(*values: str) -> Check:
+    """One of a fixed set of strings."""
+    text = "one of " + ", ".join(repr(v) for v in values)
+
+    def accept(value: Any) -> str:
+        if value not in values or not isinstance(value, str):
+            raise ArgValueError(f"expected {text}")
+        return value
+
+    return Check(text, accept, {"enum": list(values)})
+
+
+def either(first: Check, second: Check) -> Check:
+    """A value accepted by either check."""
+    text = f"{first.describe}, or {second.describe}"
+
+    def accept(value: Any) -> Any:
+        for check in (first, second):
+            try:
+                return check(value)
+            except ArgValueError:
+                pass
+        raise ArgValueError(f"expected {text}")
+
+    return Check(text, accept, {"oneOf": [first.schema, second.schema]})
+
+
+def optional(inner: Check) -> Check:
+    """``null`` or a value accepted by ``inner``."""
+    text = f"{inner.describe}, or null"
+
+    def accept(value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return inner(value)
+        except ArgValueError:
+            raise ArgValueError(f"expected {text}") from None
+
+    return Check(text, accept, {"oneOf": [{"type": "null"}, inner.schema]})
+
+
+def output_size(count: int) -> Check:
+    """Adaptive pools: an integer ≥ 1, or a list of ``count`` entries each ≥ 1 or null."""
+    text = f"an integer ≥ 1 or a list of {count} integers ≥ 1 (null keeps that input size)"
+    single = integer(1)
+
+    def accept(value: Any) -> Any:
+        try:
+            if isinstance(value, (list, tuple)):
+                if len(value) != count:
+                    raise ArgValueError(text)
+                return tuple(None if item is None else single(item) for item in value)
+            return single(value)
+        except ArgValueError:
+            raise ArgValueError(f"expected {text}") from None
+
+    item = {"oneOf": [single.schema, {"type": "null"}]}
+    schema = {"oneOf": [single.schema, {"type": "array", "items": item, "minItems": count, "maxItems": count}]}
+    return Check(text, accept, schema)
+
+
+class Family(str, Enum):
+    """Layers that share one size rule in the analytic engine."""
+
+    CONV = "conv"
+    CONV_TRANSPOSE = "conv_transpose"
+    MAX_POOL = "max_pool"
+    AVG_POOL = "avg_pool"
+    ADAPTIVE_POOL = "adaptive_pool"
+    BATCH_NORM = "batch_norm"
+    INSTANCE_NORM = "instance_norm"
+    GROUP_NORM = "group_norm"
+    LAYER_NORM = "layer_norm"
+    ELEMENTWISE = "elementwise"
+    SOFTMAX = "softmax"
+    FLATTEN = "flatten"
+    LINEAR = "linear"
+    ZERO_PAD = "zero_pad"
+    UPSAMPLE = "upsample"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One constructor argument."""
+
+    name: str
+    """The keyword PyTorch uses."""
+    check: Check
+    """Validation of a written value."""
+    default: Any = NO_DEFAULT
+    """PyTorch's default; NO_DEFAULT when the argument is required."""
+    keyword_only: bool = False
+    """True for arguments after ``*`` in the signature (BatchNorm's ``bias``)."""
+
+
+@dataclass(frozen=True)
+class LayerType:
+    """A torch.nn class the analytic engine can size without torch."""
+
+    name: str
+    """The class name in torch.nn, e.g. ``Conv2d``."""
+    family: Family
+    """Which size rule applies."""
+    params: tuple[Param, ...]
+    """Constructor arguments in signature order."""
+    dims: int = 0
+    """Number of spatial dimensions (1, 2 or 3), 0 when the layer has none."""
+    inferred: str | None = None
+    """The input-size argument that may be left out and is then inferred."""
+    param_by_name: dict[str, Param] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "param_by_name", {p.name: p for p in self.params})
+
+    def default(self, name: str) -> Any:
+        """PyTorch's default for argument ``name``."""
+        return self.param_by_name[name].default
+
+
+POSITIVE = integer(1)
+INPLACE = Param("inplace", boolean(), False)
+PADDING_MODE = Param("padding_mode", choice("zeros", "reflect", "replicate", "circular"), "zeros")
+
+
+def _conv(dims: int) -> LayerType:
+    size = ints(dims, 1)
+    return LayerType(
+        f"Conv{dims}d",
+        Family.CONV,
+        (
+            Param("in_channels", POSITIVE),
+            Param("out_channels", POSITIVE),
+            Param("kernel_size", size),
+            Param("stride", size, 1),
+            Param("padding", either(ints(dims, 0), choice("same", "valid")), 0),
+            Param("dilation", size, 1),
+            Param("groups", POSITIVE, 1),
+            Param("bias", boolean(), True),
+            PADDING_MODE,
+        ),
+        dims,
+        "in_channels",
+    )
+
+
+def _conv_transpose(dims: int) -> LayerType:
+    size = ints(dims, 1)
+    return LayerType(
+        f"ConvTranspose{dims}d",
+        Family.CONV_TRANSPOSE,
+        (
+            Param("in_channels", POSITIVE),
+            Param("out_channels", POSITIVE),
+            Param("kernel_size", size),
+            Param("stride", size, 1),
+            Param("padding", ints(dims, 0), 0),
+            Param("output_padding", ints(dims, 0), 0),
+            Param("groups", POSITIVE, 1),
+            Param("bias", boolean(), True),
+            Param("dilation", size, 1),
+            Param("padding_mode", choice("zeros"), "zeros"),
+        ),
+        dims,
+        "in_channels",
+    )
+
+
+def _max_pool(dims: int) -> LayerType:
+    size = ints(dims, 1)
+    return LayerType(
+        f"MaxPool{dims}d",
+        Family.MAX_POOL,
+        (
+            Param("kernel_size", size),
+            Param("stride", optional(size), None),
+            Param("padding", ints(dims, 0), 0),
+            Param("dilation", size, 1),
+            Param("return_indices", choice_false("return_indices"), False),
+            Param("ceil_mode", boolean(), False),
+        ),
+        dims,
+    )
+
+
+def choice_false(name: str) -> Check:
+    """Only ``false``: the value true would make the layer return a tuple."""
+
+    def accept(value: Any) -> bool:
+        if value is not False:
+            raise ArgValueError(f"expected false ({name}=true returns a tuple, which a sequential spec cannot pass on)")
+        return False
+
+    return Check("false", accept, {"const": False})
+
+
+def _avg_pool(dims: int) -> LayerType:
+    size = ints(dims, 1)
+    params = [
+        Param("kernel_size", size),
+        Param("stride", optional(size), None),
+        Param("padding", ints(dims, 0), 0),
+        Param("ceil_mode", boolean(), False),
+        Param("count_include_pad", boolean(), True),
+    ]
+    if dims > 1:
+        params.append(Param("divisor_override", optional(integer(1)), None))
+    return LayerType(f"AvgPool{dims}d", Family.AVG_POOL, tuple(params), dims)
+
+
+def _adaptive(kind: str, dims: int) -> LayerType:
+    params = [Param("output_size", output_size(dims))]
+    if kind == "Max":
+        params.append(Param("return_indices", choice_false("return_indices"), False))
+    return LayerType(f"Adaptive{kind}Pool{dims}d", Family.ADAPTIVE_POOL, tuple(params), dims)
+
+
+def _batch_norm(dims: int) -> LayerType:
+    return LayerType(
+        f"BatchNorm{dims}d",
+        Family.BATCH_NORM,
+        (
+            Param("num_features", POSITIVE),
+            Param("eps", number(positive=True), 1e-5),
+            Param("momentum", optional(number(0, 1)), 0.1),
+            Param("affine", boolean(), True),
+            Param("track_running_stats", boolean(), True),
+            Param("bias", boolean(), True, keyword_only=True),
+        ),
+        dims,
+        "num_features",
+    )
+
+
+def _instance_norm(dims: int) -> LayerType:
+    return LayerType(
+        f"InstanceNorm{dims}d",
+        Family.INSTANCE_NORM,
+        (
+            Param("num_features", POSITIVE),
+            Param("eps", number(positive=True), 1e-5),
+            Param("momentum", optional(number(0, 1)), 0.1),
+            Param("affine", boolean(), False),
+            Param("track_running_stats", boolean(), False),
+            Param("bias", boolean(), True, keyword_only=True),
+        ),
+        dims,
+        "num_features",
+    )
+
+
+def _zero_pad(dims: int) -> LayerType:
+    return LayerType(f"ZeroPad{dims}d", Family.ZERO_PAD, (Param("padding", ints(2 * dims, None)),), dims)
+
+
+def _activation(name: str, *params: Param) -> LayerType:
+    return LayerType(name, Family.ELEMENTWISE, params)
+
+
+DROPOUT_P = Param("p", number(0, 1), 0.5)
+
+_TYPES: list[LayerType] = [
+    *(_conv(d) for d in (1, 2, 3)),
+    *(_conv_transpose(d) for d in (1, 2, 3)),
+    *(_max_pool(d) for d in (1, 2, 3)),
+    *(_avg_pool(d) for d in (1, 2, 3)),
+    *(_adaptive(kind, d) for kind in ("Avg", "Max") for d in (1, 2, 3)),
+    *(_batch_norm(d) for d in (1, 2, 3)),
+    *(_instance_norm(d) for d in (1, 2, 3)),
+    *(_zero_pad(d) for d in (1, 2, 3)),
+    LayerType(
+        "GroupNorm",
+        Family.GROUP_NORM,
+        (
+            Param("num_groups", POSITIVE),
+            Param("num_channels", POSITIVE),
+            Param("eps", number(positive=True), 1e-5),
+            Param("affine", boolean(), True),
+            Param("bias", boolean(), True, keyword_only=True),
+        ),
+        inferred="num_channels",
+    ),
+    LayerType(
+        "LayerNorm",
+        Family.LAYER_NORM,
+        (
+            Param("normalized_shape", int_list(1)),
+            Param("eps", number(positive=True), 1e-5),
+            Param("elementwise_affine", boolean(), True),
+            Param("bias", boolean(), True),
+        ),
+    ),
+    LayerType(
+        "Linear",
+        Family.LINEAR,
+        (Param("in_features", POSITIVE), Param("out_features", POSITIVE), Param("bias", boolean(), True)),
+        inferred="in_features",
+    ),
+    LayerType("Flatten", Family.FLATTEN, (Param("start_dim", integer(), 1), Param("end_dim", integer(), -1))),
+    LayerType(
+        "Upsample",
+        Family.UPSAMPLE,
+        (
+            Param("size", optional(int_list(1)), None),
+            Param("scale_factor", optional(either(number(positive=True), numbers(3))), None),
+            Param("mode", choice("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear"), "nearest"),
+            Param("align_corners", optional(boolean()), None),
+            Param("recompute_scale_factor", optional(boolean()), None),
+        ),
+    ),
+    LayerType("Softmax", Family.SOFTMAX, (Param("dim", optional(integer()), None),)),
+    LayerType("LogSoftmax", Family.SOFTMAX, (Param("dim", optional(integer()), None),)),
+    LayerType("Identity", Family.ELEMENTWISE, ()),
+    *(
+        LayerType(name, Family.ELEMENTWISE, (DROPOUT_P, INPLACE))
+        for name in ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")
+    ),
+    *(
+        _activation(name, INPLACE)
+        for name in ("ReLU", "ReLU6", "SELU", "SiLU", "Mish", "Hardswish", "Hardsigmoid")
+    ),
+    *(_activation(name) for name in ("Sigmoid", "Tanh", "Softsign", "Tanhshrink", "LogSigmoid")),
+    _activation("LeakyReLU", Param("negative_slope", number(), 0.01), INPLACE),
+    _activation("ELU", Param("alpha", number(), 1.0), INPLACE),
+    _activation("CELU", Param("alpha", number(), 1.0), INPLACE),
+    _activation("GELU", Param("approximate", choice("none", "tanh"), "none")),
+    _activation(
+        "Hardtanh", Param("min_val", number(), -1.0), Param("max_val", number(), 1.0), INPLACE
+    ),
+    _activation("Softplus", Param("beta", number(), 1.0), Param("threshold", number(), 20.0)),
+    _activation("Hardshrink", Param("lambd", number(0), 0.5)),
+    _activation("Softshrink", Param("lambd", number(0), 0.5)),
+]
+
+LAYER_TYPES: dict[str, LayerType] = {t.name: t for t in _TYPES}
+"""Every layer type the analytic engine knows, by torch.nn class name."""
+
+_BY_LOWER = {name.lower(): name for name in LAYER_TYPES}
+
+
+def lookup(name: str) -> LayerType | None:
+    """The catalog entry for a class name, matched case-insensitively; None if torch-only."""
+    canonical = _BY_LOWER.get(name.lower())
+    return LAYER_TYPES[canonical] if canonical else None
+
+
+def family_members(family: Family) -> Sequence[LayerType]:
+    """Every catalog entry of one family, in catalog order."""
+    return [t for t in _TYPES if t.family is family]

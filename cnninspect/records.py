@@ -1,0 +1,115 @@
+"""The records both engines produce: one per layer, plus the size problems found on the way."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from cnninspect.spec import LayerSpec, ModelSpec
+
+BYTES_PER_VALUE = 4
+"""float32, the dtype every spec model is traced in."""
+
+
+class Problem(str, Enum):
+    """Kinds of size problem a trace can meet at one layer."""
+
+    IN_FEATURES = "in_features"
+    """Linear: declared in_features ≠ the features it receives."""
+    IN_CHANNELS = "in_channels"
+    """Conv: declared in_channels ≠ the channels it receives (or they do not fit groups)."""
+    NUM_FEATURES = "num_features"
+    """Norm layers: declared size ≠ the channels or trailing shape it receives."""
+    COLLAPSE = "collapse"
+    """A spatial output size below 1: the kernel is larger than the padded input."""
+    RANK = "rank"
+    """The layer cannot take a tensor with this many dimensions; the trace stops here."""
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One size problem at one layer, with the numbers on both sides."""
+
+    problem: Problem
+    """What kind of problem."""
+    arg: str
+    """The argument that is wrong (``in_features``), or ``input`` for collapse and rank."""
+    declared: Any
+    """What the layer expects: the written value, or None when it was left to inference."""
+    received: Any
+    """What arrives: a size, a shape tail, or the input shape."""
+    fits: Any = None
+    """The value that would fit (COLLAPSE: the smallest input size per spatial dim)."""
+    dim: int | None = None
+    """COLLAPSE: which tensor dimension collapsed."""
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    """What one layer receives, gives and holds."""
+
+    layer: LayerSpec
+    """The layer as specified."""
+    input_shape: tuple[int, ...]
+    """Shape received, batch first."""
+    output_shape: tuple[int, ...] | None
+    """Shape given, batch first; None when the trace stopped at this layer."""
+    weights: int
+    """Number of weight values (every parameter not named bias)."""
+    biases: int
+    """Number of bias values."""
+    trainable: int
+    """Parameters with requires_grad."""
+    mismatches: tuple[Mismatch, ...] = ()
+    """Size problems met here; the trace went on with the layer's declared sizes."""
+    in_size: int | None = None
+    """The input size argument the layer was built with (declared or inferred)."""
+
+    @property
+    def params(self) -> int:
+        """Weights plus biases."""
+        return self.weights + self.biases
+
+    @property
+    def output_bytes(self) -> int:
+        """Memory of this layer's output activation, float32."""
+        return 0 if self.output_shape is None else math.prod(self.output_shape) * BYTES_PER_VALUE
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One engine's walk through a model."""
+
+    spec: ModelSpec
+    """The spec that was traced, overrides applied."""
+    records: tuple[LayerRecord, ...]
+    """One per layer reached, in order."""
+    engine: str
+    """``analytic`` or ``torch``."""
+
+    @property
+    def total_params(self) -> int:
+        """All parameters."""
+        return sum(r.params for r in self.records)
+
+    @property
+    def trainable_params(self) -> int:
+        """Parameters with requires_grad."""
+        return sum(r.trainable for r in self.records)
+
+    @property
+    def param_bytes(self) -> int:
+        """Parameter memory, float32."""
+        return self.total_params * BYTES_PER_VALUE
+
+    @property
+    def activation_bytes(self) -> int:
+        """Every layer's forward output, float32, at the traced batch size."""
+        return sum(r.output_bytes for r in self.records)
+
+    @property
+    def complete(self) -> bool:
+        """False when a rank problem stopped the trace before the last layer."""
+        return len(self.records) == len(self.spec.layers) and self.records[-1].output_shape is not None

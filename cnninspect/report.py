@@ -1,0 +1,299 @@
+"""Renderers: one set of rows, four formats. Machine formats are plain strings; the table is Rich."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from enum import Enum
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from cnninspect.catalog import Family
+from cnninspect.findings import Finding, Severity
+from cnninspect.records import BYTES_PER_VALUE, LayerRecord, Problem, Trace
+from cnninspect.shapes import explain
+from cnninspect.spec import expand, show_value
+
+
+class SummaryFormat(str, Enum):
+    """Output formats of ``summary``."""
+
+    TABLE = "table"
+    JSON = "json"
+    MARKDOWN = "markdown"
+    CSV = "csv"
+
+
+COLUMNS = ("#", "Layer", "Type", "Filters", "S/P", "Output", "Params", "Notes")
+NUMERIC = ("#", "Params")
+CAPTION = "S/P = stride / padding · Output = H×W×C (channels last, no batch) · Params = weights + bias"
+
+
+def summary_rows(trace: Trace, findings: Sequence[Finding], with_explain: bool = False) -> list[dict[str, Any]]:
+    """One dict per traced layer: everything every format shows."""
+    by_layer: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_layer.setdefault(finding.layer, []).append(finding)
+    rows = []
+    for record in trace.records:
+        layer = record.layer
+        row: dict[str, Any] = {
+            "index": layer.index,
+            "name": layer.name,
+            "type": layer.type,
+            "filters": filters_text(record),
+            "stride": _stride_pad(record)[0],
+            "padding": _stride_pad(record)[1],
+            "input_shape": list(record.input_shape),
+            "output_shape": None if record.output_shape is None else list(record.output_shape),
+            "output": "—" if record.output_shape is None else feature_map_text(record.output_shape),
+            "weights": record.weights,
+            "biases": record.biases,
+            "params": record.params,
+            "trainable": record.trainable,
+            "notes": notes_text(record),
+            "findings": [f.rule.code for f in by_layer.get(layer.name, [])],
+        }
+        if with_explain:
+            row["explain"] = explain(record)
+        rows.append(row)
+    return rows
+
+
+def totals(trace: Trace) -> dict[str, Any]:
+    """The footer's numbers."""
+    return {
+        "params": trace.total_params,
+        "weights": sum(r.weights for r in trace.records),
+        "biases": sum(r.biases for r in trace.records),
+        "trainable": trace.trainable_params,
+        "non_trainable": trace.total_params - trace.trainable_params,
+        "param_bytes": trace.param_bytes,
+        "activation_bytes": trace.activation_bytes,
+    }
+
+
+def feature_map_text(shape: Sequence[int]) -> str:
+    """Batch dropped, channels last, as the tutorial writes them: (1, 32, 7, 7) → ``7×7×32``."""
+    dims = list(shape[1:])
+    if len(dims) >= 2:
+        dims = dims[1:] + dims[:1]
+    return "×".join(str(d) for d in dims)
+
+
+def filters_text(record: LayerRecord) -> str:
+    """Conv filters as ``count × height×width×depth`` (``16 × 5×5×3``); Linear as ``out × in``."""
+    layer = record.layer
+    kind = layer.kind
+    if kind is None or record.in_size is None and kind.family not in (Family.MAX_POOL, Family.AVG_POOL):
+        return ""
+    if kind.family in (Family.CONV, Family.CONV_TRANSPOSE):
+        kernel = "×".join(str(k) for k in expand(layer.get("kernel_size"), kind.dims))
+        depth = record.in_size // layer.get("groups") if kind.family is Family.CONV else record.in_size
+        return f"{layer.get('out_channels')} × {kernel}×{depth}"
+    if kind.family is Family.LINEAR:
+        return f"{layer.get('out_features')} × {record.in_size}"
+    if kind.family in (Family.MAX_POOL, Family.AVG_POOL):
+        return "×".join(str(k) for k in expand(layer.get("kernel_size"), kind.dims)) + " window"
+    return ""
+
+
+def _stride_pad(record: LayerRecord) -> tuple[str, str]:
+    layer = record.layer
+    kind = layer.kind
+    if kind is None or kind.family not in (Family.CONV, Family.CONV_TRANSPOSE, Family.MAX_POOL, Family.AVG_POOL):
+        return "", ""
+    stride = layer.get("stride")
+    if stride is None:  # pools default to their kernel size
+        stride = layer.get("kernel_size")
+    return _compact(stride), _compact(layer.get("padding"))
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "×".join(str(v) for v in value)
+    return str(value)
+
+
+def params_text(record: LayerRecord) -> str:
+    """``448 = 432 + 16``: total, weights and bias apart."""
+    if not record.params:
+        return "—"
+    if not record.biases:
+        return f"{record.params:,}"
+    return f"{record.params:,} = {record.weights:,} + {record.biases:,}"
+
+
+def notes_text(record: LayerRecord) -> str:
+    """Short notes for the table: mismatches and inferred sizes."""
+    notes = []
+    for m in record.mismatches:
+        if m.problem is Problem.RANK:
+            notes.append("✗ wrong input rank; trace stops")
+        elif m.problem is Problem.COLLAPSE:
+            notes.append(f"✗ empty output; needs ≥ {m.fits}")
+        elif m.declared is None:
+            notes.append(f"✗ {m.received} channels don't fit the groups")
+        else:
+            notes.append(f"✗ {m.arg} {show_value(m.declared)}, gets {show_value(m.received)}")
+    kind = record.layer.kind
+    if kind and kind.inferred and kind.inferred not in record.layer.args and not record.mismatches:
+        notes.append(f"{kind.inferred} inferred")
+    return "; ".join(notes)
+
+
+def human_bytes(count: int) -> str:
+    """1,536 → ``1.5 KiB``."""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def title_text(trace: Trace) -> str:
+    """``myCNN · input 1×3×32×32 · torch engine · --kernel 5``."""
+    spec = trace.spec
+    parts = [spec.name, f"input {'×'.join(map(str, spec.batched_input))}", f"{trace.engine} engine"]
+    parts += list(spec.overridden)
+    return " · ".join(parts)
+
+
+def footer_lines(trace: Trace) -> list[str]:
+    """Totals under the table."""
+    t = totals(trace)
+    lines = [
+        f"Total params: {t['params']:,} (weights {t['weights']:,} + biases {t['biases']:,})",
+        f"Trainable params: {t['trainable']:,} · Non-trainable params: {t['non_trainable']:,}",
+        f"Param memory: {human_bytes(t['param_bytes'])} · Activation memory: {human_bytes(t['activation_bytes'])} "
+        f"(every layer's output, batch {trace.spec.batch}, float{8 * BYTES_PER_VALUE})",
+    ]
+    if not trace.complete:
+        lines.append(f"Traced {len(trace.records)} of {len(trace.spec.layers)} layers: the trace stopped.")
+    return lines
+
+
+def findings_lines(findings: Sequence[Finding]) -> list[str]:
+    """Each finding in the editor-parsable line format, or a clean bill."""
+    if not findings:
+        return ["No size problems found."]
+    return [f.line for f in findings]
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def print_table(console: Console, trace: Trace, findings: Sequence[Finding], with_explain: bool = False) -> None:
+    """Print the Rich table with its title, footer, the formulas (optionally) and the findings."""
+    table = Table(title=Text(title_text(trace)), title_justify="left", caption=CAPTION, caption_justify="left")
+    for column in COLUMNS:
+        table.add_column(column, justify="right" if column in NUMERIC else "left",
+                         no_wrap=column in ("#", "Type", "Output", "S/P"))
+    rows = summary_rows(trace, findings, with_explain)
+    for record, row in zip(trace.records, rows):
+        table.add_row(
+            str(row["index"]), Text(row["name"]), row["type"], row["filters"],
+            f"{row['stride']} / {row['padding']}" if row["stride"] else "",
+            row["output"], params_text(record), Text(row["notes"]),
+            style="bold red" if record.mismatches else None,
+        )
+    console.print(table)
+    console.print(Text("\n".join(footer_lines(trace))))
+    if with_explain:
+        console.print(Text("\n".join(["", "How each size comes about:", *_explain_lines(rows)])))
+    style = "red" if any(f.rule.severity is Severity.ERROR for f in findings) else "green"
+    console.print()
+    for line in findings_lines(findings):
+        console.print(Text(line, style=style), soft_wrap=True)
+
+
+def _explain_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    width = max((len(r["name"]) for r in rows if r["explain"]), default=0)
+    return [f"  {r['name']:<{width}}  {line}" for r in rows for line in r["explain"]]
+
+
+def render_json(trace: Trace, findings: Sequence[Finding], with_explain: bool = False) -> str:
+    """Everything, shapes in PyTorch order with the batch."""
+    document = {
+        "model": trace.spec.name,
+        "source": trace.spec.source,
+        "engine": trace.engine,
+        "input": list(trace.spec.batched_input),
+        "overrides": list(trace.spec.overridden),
+        "complete": trace.complete,
+        "layers": summary_rows(trace, findings, with_explain),
+        "totals": totals(trace),
+        "findings": [finding_dict(f) for f in findings],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def finding_dict(finding: Finding) -> dict[str, Any]:
+    """A finding as JSON-ready data."""
+    return {
+        "code": finding.rule.code,
+        "name": finding.rule.name,
+        "severity": finding.rule.severity.value,
+        "path": finding.location.path,
+        "line": finding.location.line,
+        "col": finding.location.col,
+        "layer": finding.layer,
+        "message": finding.message,
+        "fix": None if finding.fix is None else {"arg": finding.fix[0], "value": finding.fix[1]},
+    }
+
+
+def render_markdown(trace: Trace, findings: Sequence[Finding], with_explain: bool = False) -> str:
+    """A GitHub-flavoured Markdown table with the same rows, footer and findings."""
+    rows = summary_rows(trace, findings, with_explain)
+    lines = [f"**{_md(title_text(trace))}**", "", "| " + " | ".join(COLUMNS) + " |",
+             "|" + "|".join("---:" if c in NUMERIC else "---" for c in COLUMNS) + "|"]
+    for record, row in zip(trace.records, rows):
+        cells = [str(row["index"]), row["name"], row["type"], row["filters"],
+                 f"{row['stride']} / {row['padding']}" if row["stride"] else "", row["output"],
+                 params_text(record), row["notes"]]
+        lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+    lines += ["", f"_{_md(CAPTION)}_", "", *(f"- {_md(line)}" for line in footer_lines(trace))]
+    if with_explain:
+        lines += ["", "How each size comes about:", "", *(f"- `{r['name']}`: {_md(e)}" for r in rows for e in r["explain"])]
+    lines += ["", *(f"- {_md(line)}" for line in findings_lines(findings))]
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+
+
+CSV_FIELDS = ("index", "name", "type", "filters", "stride", "padding", "input_shape", "output_shape", "output",
+              "weights", "biases", "params", "trainable", "notes", "findings")
+
+
+def render_csv(trace: Trace, findings: Sequence[Finding], with_explain: bool = False) -> str:
+    """One row per layer; shapes in PyTorch order as ``1x32x7x7``."""
+    buffer = io.StringIO()
+    fields = CSV_FIELDS + (("explain",) if with_explain else ())
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in summary_rows(trace, findings, with_explain):
+        flat = dict(row)
+        for key in ("input_shape", "output_shape"):
+            flat[key] = "" if row[key] is None else "x".join(map(str, row[key]))
+        flat["findings"] = " ".join(row["findings"])
+        if with_explain:
+            flat["explain"] = "; ".join(row["explain"])
+        writer.writerow(flat)
+    return buffer.getvalue()
+
+
+MACHINE_RENDERERS = {
+    SummaryFormat.JSON: render_json,
+    SummaryFormat.MARKDOWN: render_markdown,
+    SummaryFormat.CSV: render_csv,
+}
+"""Every format but the Rich table, each a function (trace, findings, explain) → text."""

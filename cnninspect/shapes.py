@@ -1,0 +1,362 @@
+"""The analytic engine: PyTorch's size and parameter formulas in pure Python.
+
+No torch, no I/O. The torch engine uses ``check_input`` from here too, so both engines
+judge mismatches by the same rule and differ only in how they compute what comes out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from cnninspect.catalog import Family
+from cnninspect.errors import UsageError
+from cnninspect.records import LayerRecord, Mismatch, Problem, Trace
+from cnninspect.spec import LayerSpec, ModelSpec, expand
+
+Shape = tuple[int, ...]
+SPATIAL = (Family.CONV, Family.CONV_TRANSPOSE, Family.MAX_POOL, Family.AVG_POOL, Family.ZERO_PAD, Family.UPSAMPLE)
+UPSAMPLE_RANKS = {"linear": (3,), "bilinear": (4,), "bicubic": (4,), "trilinear": (5,)}
+MAX_COLLAPSE_SEARCH = 1 << 20
+
+
+def infer_shapes(spec: ModelSpec) -> Trace:
+    """Trace a spec with formulas alone; raises UsageError for a layer only torch knows."""
+    unknown = [layer for layer in spec.layers if layer.kind is None]
+    if unknown:
+        first = unknown[0]
+        raise UsageError(
+            f"{first.location}: {first.type} is not a layer the analytic engine knows; "
+            "use --engine torch if it is a torch.nn class"
+        )
+    shape = spec.batched_input
+    records = []
+    for layer in spec.layers:
+        record = size_layer(layer, shape)
+        records.append(record)
+        if record.output_shape is None:
+            break
+        shape = record.output_shape
+    return Trace(spec, tuple(records), "analytic")
+
+
+def size_layer(layer: LayerSpec, shape: Shape) -> LayerRecord:
+    """One layer's record: checks, output shape and parameter counts."""
+    mismatches, stand_in, in_size = check_input(layer, shape)
+    if stand_in is None:
+        return LayerRecord(layer, shape, None, 0, 0, 0, mismatches, in_size)
+    weights, biases = count_params(layer, in_size)
+    return LayerRecord(layer, shape, output_shape(layer, stand_in), weights, biases, weights + biases, mismatches, in_size)
+
+
+# ---------------------------------------------------------------------------------------
+# What a layer accepts
+
+
+def check_input(layer: LayerSpec, shape: Shape) -> tuple[tuple[Mismatch, ...], Shape | None, int | None]:
+    """Compare what arrives with what the layer declares.
+
+    Returns the mismatches, the stand-in shape the layer is run on so the trace carries on
+    (the received shape with the declared sizes put in; None when the rank is wrong and the
+    trace must stop), and the input-size argument the layer is built with.
+    """
+    kind = layer.kind
+    if kind is None:
+        return (), shape, None
+    family = kind.family
+    rank_problem = _check_rank(layer, shape)
+    if rank_problem:
+        return (rank_problem,), None, None
+    mismatches: list[Mismatch] = []
+    stand_in = list(shape)
+    in_size: int | None = None
+    if family is Family.LINEAR:
+        in_size = _declared_or_received(layer, "in_features", shape[-1], Problem.IN_FEATURES, mismatches)
+        stand_in[-1] = in_size
+    elif family in (Family.CONV, Family.CONV_TRANSPOSE):
+        in_size = _declared_or_received(layer, "in_channels", shape[1], Problem.IN_CHANNELS, mismatches, layer.get("groups"))
+        stand_in[1] = in_size
+    elif family in (Family.BATCH_NORM, Family.INSTANCE_NORM):
+        in_size = _declared_or_received(layer, "num_features", shape[1], Problem.NUM_FEATURES, mismatches)
+        stand_in[1] = in_size
+    elif family is Family.GROUP_NORM:
+        in_size = _declared_or_received(
+            layer, "num_channels", shape[1], Problem.NUM_FEATURES, mismatches, layer.get("num_groups")
+        )
+        stand_in[1] = in_size
+    elif family is Family.LAYER_NORM:
+        normalized = _as_tuple(layer.get("normalized_shape"))
+        tail = tuple(shape[len(shape) - len(normalized) :])
+        if tail != normalized:
+            mismatches.append(Mismatch(Problem.NUM_FEATURES, "normalized_shape", normalized, tail))
+            stand_in[len(shape) - len(normalized) :] = normalized
+        in_size = math.prod(normalized)
+    if family in SPATIAL:
+        rule = spatial_rule(layer, len(shape) - 2)
+        for i in range(2, len(shape)):
+            if rule(i - 2, stand_in[i]) < 1:
+                smallest = smallest_input(rule, i - 2)
+                mismatches.append(Mismatch(Problem.COLLAPSE, "input", None, stand_in[i], smallest, i))
+                stand_in[i] = smallest
+    return tuple(mismatches), tuple(stand_in), in_size
+
+
+def _declared_or_received(
+    layer: LayerSpec, arg: str, received: int, problem: Problem, out: list[Mismatch], multiple_of: int = 1
+) -> int:
+    declared = layer.args.get(arg)
+    if declared is not None:
+        if declared != received:
+            out.append(Mismatch(problem, arg, declared, received))
+        return int(declared)
+    if received % multiple_of:
+        fits = -(-received // multiple_of) * multiple_of
+        out.append(Mismatch(problem, arg, None, received, fits))
+        return fits
+    return received
+
+
+def _check_rank(layer: LayerSpec, shape: Shape) -> Mismatch | None:
+    kind = layer.kind
+    assert kind is not None
+    family, rank = kind.family, len(shape)
+    allowed: tuple[int, ...] | None = None
+    if family in (Family.CONV, Family.CONV_TRANSPOSE, Family.MAX_POOL, Family.AVG_POOL, Family.ADAPTIVE_POOL,
+                  Family.INSTANCE_NORM, Family.ZERO_PAD):
+        allowed = (kind.dims + 2,)
+    elif family is Family.BATCH_NORM:
+        allowed = (2, 3) if kind.dims == 1 else (kind.dims + 2,)
+    elif family in (Family.GROUP_NORM, Family.LINEAR):
+        allowed = tuple(range(2, max(rank, 2) + 1))
+    elif family is Family.LAYER_NORM:
+        allowed = tuple(range(len(_as_tuple(layer.get("normalized_shape"))) + 1, max(rank, 2) + 1))
+    elif family is Family.UPSAMPLE:
+        allowed = UPSAMPLE_RANKS.get(layer.get("mode"), (3, 4, 5))
+        for arg in ("size", "scale_factor"):
+            value = layer.get(arg)
+            if isinstance(value, tuple):
+                allowed = tuple(r for r in allowed if r == len(value) + 2)
+    elif family is Family.FLATTEN:
+        allowed = tuple(r for r in range(1, max(rank, 1) + 1) if _flatten_range(layer, r) is not None)
+    elif family is Family.SOFTMAX:
+        dim = layer.get("dim")
+        allowed = None if dim is None else tuple(r for r in range(1, max(rank, 1) + 1) if -r <= dim < r)
+    if allowed is None or rank in allowed:
+        return None
+    return Mismatch(Problem.RANK, "input", allowed, shape)
+
+
+def _flatten_range(layer: LayerSpec, rank: int) -> tuple[int, int] | None:
+    start, end = layer.get("start_dim"), layer.get("end_dim")
+    if not (-rank <= start < rank and -rank <= end < rank):
+        return None
+    start, end = start % rank, end % rank
+    return (start, end) if start <= end else None
+
+
+# ---------------------------------------------------------------------------------------
+# Spatial sizes
+
+
+def spatial_rule(layer: LayerSpec, dims: int) -> Callable[[int, int], int]:
+    """``rule(i, size)``: the output size of spatial dimension ``i`` for input ``size``."""
+    kind = layer.kind
+    assert kind is not None
+    family = kind.family
+    get = lambda arg: expand(layer.get(arg), dims)  # noqa: E731
+    if family is Family.CONV:
+        kernel, stride, dilation = get("kernel_size"), get("stride"), get("dilation")
+        padding = layer.get("padding")
+        if padding == "same":
+            return lambda i, size: size
+        pad = (0,) * dims if padding == "valid" else expand(padding, dims)
+        return lambda i, size: (size + 2 * pad[i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1
+    if family is Family.CONV_TRANSPOSE:
+        kernel, stride, dilation, pad, out_pad = (
+            get(a) for a in ("kernel_size", "stride", "dilation", "padding", "output_padding")
+        )
+        return lambda i, size: (size - 1) * stride[i] - 2 * pad[i] + dilation[i] * (kernel[i] - 1) + out_pad[i] + 1
+    if family in (Family.MAX_POOL, Family.AVG_POOL):
+        kernel, pad = get("kernel_size"), get("padding")
+        stride = kernel if layer.get("stride") is None else get("stride")
+        dilation = get("dilation") if family is Family.MAX_POOL else (1,) * dims
+        ceil = layer.get("ceil_mode")
+        return lambda i, size: pool_size(size, kernel[i], stride[i], pad[i], dilation[i], ceil)
+    if family is Family.ZERO_PAD:
+        padding = layer.get("padding")
+        pairs = expand(padding, 2 * dims)
+        # ZeroPad's tuple runs from the last dimension backwards: (left, right, top, bottom, ...).
+        return lambda i, size: size + pairs[2 * (dims - 1 - i)] + pairs[2 * (dims - 1 - i) + 1]
+    if family is Family.UPSAMPLE:
+        if layer.get("size") is not None:
+            target = expand(layer.get("size"), dims)
+            return lambda i, size: target[i]
+        scale = expand(layer.get("scale_factor"), dims)
+        return lambda i, size: math.floor(size * float(scale[i]))
+    raise ValueError(f"{layer.type} has no spatial rule")
+
+
+def pool_size(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil: bool) -> int:
+    """PyTorch's ``pooling_output_shape``, ceil_mode included."""
+    span = size + 2 * pad - dilation * (kernel - 1) - 1
+    out = (span + (stride - 1 if ceil else 0)) // stride + 1
+    if ceil and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def smallest_input(rule: Callable[[int, int], int], i: int) -> int:
+    """The smallest input size of spatial dimension ``i`` that gives an output ≥ 1."""
+    for size in range(1, MAX_COLLAPSE_SEARCH):
+        if rule(i, size) >= 1:
+            return size
+    raise ValueError("no input size gives an output")
+
+
+def output_shape(layer: LayerSpec, shape: Shape) -> Shape:
+    """The output shape of a catalog layer for an input it accepts."""
+    kind = layer.kind
+    assert kind is not None
+    family = kind.family
+    batch = shape[0]
+    if family in (Family.CONV, Family.CONV_TRANSPOSE):
+        rule = spatial_rule(layer, len(shape) - 2)
+        return (batch, layer.get("out_channels"), *(rule(i, s) for i, s in enumerate(shape[2:])))
+    if family in SPATIAL:
+        rule = spatial_rule(layer, len(shape) - 2)
+        return (*shape[:2], *(rule(i, s) for i, s in enumerate(shape[2:])))
+    if family is Family.ADAPTIVE_POOL:
+        target = expand(layer.get("output_size"), kind.dims)
+        return (*shape[:2], *(s if t is None else t for t, s in zip(target, shape[2:])))
+    if family is Family.LINEAR:
+        return (*shape[:-1], layer.get("out_features"))
+    if family is Family.FLATTEN:
+        span = _flatten_range(layer, len(shape))
+        assert span is not None
+        start, end = span
+        return (*shape[:start], math.prod(shape[start : end + 1]), *shape[end + 1 :])
+    return shape
+
+
+# ---------------------------------------------------------------------------------------
+# Parameters
+
+
+def count_params(layer: LayerSpec, in_size: int | None) -> tuple[int, int]:
+    """(weights, biases) of a catalog layer built with input size ``in_size``."""
+    kind = layer.kind
+    assert kind is not None
+    family = kind.family
+    if family in (Family.CONV, Family.CONV_TRANSPOSE):
+        assert in_size is not None
+        out, groups = layer.get("out_channels"), layer.get("groups")
+        kernel = math.prod(expand(layer.get("kernel_size"), kind.dims))
+        weights = (out * (in_size // groups) if family is Family.CONV else in_size * (out // groups)) * kernel
+        return weights, out if layer.get("bias") else 0
+    if family is Family.LINEAR:
+        assert in_size is not None
+        out = layer.get("out_features")
+        return in_size * out, out if layer.get("bias") else 0
+    if family in (Family.BATCH_NORM, Family.INSTANCE_NORM, Family.GROUP_NORM, Family.LAYER_NORM):
+        affine = layer.get("elementwise_affine" if family is Family.LAYER_NORM else "affine")
+        assert in_size is not None
+        if not affine:
+            return 0, 0
+        return in_size, in_size if layer.get("bias") else 0
+    return 0, 0
+
+
+# ---------------------------------------------------------------------------------------
+# Explanations: each formula with its numbers filled in
+
+
+def explain(record: LayerRecord) -> list[str]:
+    """Lines showing how the layer's output size and parameters come about."""
+    layer, shape = record.layer, record.input_shape
+    kind = layer.kind
+    if kind is None or record.output_shape is None:
+        return []
+    family = kind.family
+    lines: list[str] = []
+    if family in SPATIAL and len(shape) > 2:
+        names = _dim_names(len(shape) - 2)
+        formulas: dict[str, list[str]] = {}
+        for i, size in enumerate(shape[2:]):
+            text = _spatial_formula(layer, len(shape) - 2, i, size)
+            formulas.setdefault(text, []).append(names[i])
+        lines += [f"{', '.join(dims)}: {text}" for text, dims in formulas.items()]
+    elif family is Family.FLATTEN:
+        span = _flatten_range(layer, len(shape))
+        assert span is not None
+        start, end = span
+        merged = shape[start : end + 1]
+        if len(merged) > 1:
+            lines.append(f"{' × '.join(map(str, merged))} = {math.prod(merged):,}")
+    elif family is Family.ADAPTIVE_POOL:
+        lines.append(f"output fixed at {'×'.join(str(s) for s in record.output_shape[2:])} whatever the input")
+    if record.params:
+        lines.append(f"params: {_param_formula(record)}")
+    return lines
+
+
+def _dim_names(dims: int) -> tuple[str, ...]:
+    return {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}[dims]
+
+
+def _spatial_formula(layer: LayerSpec, dims: int, i: int, size: int) -> str:
+    kind = layer.kind
+    assert kind is not None
+    family = kind.family
+    value = lambda arg: expand(layer.get(arg), dims)[i]  # noqa: E731
+    out = spatial_rule(layer, dims)(i, size)
+    if family is Family.CONV:
+        if layer.get("padding") == "same":
+            return f"padding='same' keeps {size}"
+        pad = 0 if layer.get("padding") == "valid" else value("padding")
+        return f"{_floor_text(size, pad, value('kernel_size'), value('dilation'), value('stride'), False)} = {out}"
+    if family in (Family.MAX_POOL, Family.AVG_POOL):
+        stride = value("kernel_size") if layer.get("stride") is None else value("stride")
+        dilation = value("dilation") if family is Family.MAX_POOL else 1
+        text = _floor_text(size, value("padding"), value("kernel_size"), dilation, stride, layer.get("ceil_mode"))
+        return f"{text} = {out}"
+    if family is Family.CONV_TRANSPOSE:
+        s, p, d, k, op = (value(a) for a in ("stride", "padding", "dilation", "kernel_size", "output_padding"))
+        return f"({size} − 1)·{s} − 2·{p} + {d}·({k} − 1) + {op} + 1 = {out}"
+    if family is Family.ZERO_PAD:
+        return f"{size} + padding = {out}"
+    if layer.get("size") is not None:
+        return f"size {out}"
+    return f"⌊{size} · {value('scale_factor')}⌋ = {out}"
+
+
+def _floor_text(size: int, pad: int, kernel: int, dilation: int, stride: int, ceil: bool) -> str:
+    reach = f"{kernel}" if dilation == 1 else f"{dilation}·({kernel} − 1) − 1"
+    inner = f"({size} + 2·{pad} − {reach}) / {stride}"
+    return f"⌈{inner}⌉ + 1" if ceil else f"⌊{inner}⌋ + 1"
+
+
+def _param_formula(record: LayerRecord) -> str:
+    layer, in_size = record.layer, record.in_size
+    kind = layer.kind
+    assert kind is not None
+    bias = f" + {record.biases:,}" if record.biases else ""
+    if kind.family in (Family.CONV, Family.CONV_TRANSPOSE):
+        kernel = "×".join(str(k) for k in expand(layer.get("kernel_size"), kind.dims))
+        groups = layer.get("groups")
+        out = layer.get("out_channels")
+        if kind.family is Family.CONV:
+            count, depth = out, (in_size or 0) // groups
+        else:
+            count, depth = in_size, out // groups
+        return f"{count} × ({kernel}×{depth}){bias} = {record.params:,}"
+    if kind.family is Family.LINEAR:
+        return f"{in_size:,} × {layer.get('out_features'):,}{bias} = {record.params:,}"
+    return f"{record.weights:,}{bias} = {record.params:,}"
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def _as_tuple(value: Any) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, tuple) else (value,)
