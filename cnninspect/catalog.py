@@ -206,7 +206,9 @@ def optional(inner: Check) -> Check:
 
 
 def output_size(count: int) -> Check:
-    """Adaptive pools: an integer ≥ 1, or a list of ``count`` entries each ≥ 1 or null."""
+    """Adaptive pools: an integer ≥ 1, or a list of ``count`` entries each ≥ 1 or (2-d, 3-d) null."""
+    if count == 1:
+        return ints(1, 1)
     text = f"an integer ≥ 1 or a list of {count} integers ≥ 1 (null keeps that input size)"
     single = integer(1)
 
@@ -476,10 +478,10 @@ _TYPES: list[LayerType] = [
     LayerType("Softmax", Family.SOFTMAX, (Param("dim", optional(integer()), None),)),
     LayerType("LogSoftmax", Family.SOFTMAX, (Param("dim", optional(integer()), None),)),
     LayerType("Identity", Family.ELEMENTWISE, ()),
-    *(
-        LayerType(name, Family.ELEMENTWISE, (DROPOUT_P, INPLACE))
-        for name in ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")
-    ),
+    *(LayerType(name, Family.ELEMENTWISE, (DROPOUT_P, INPLACE)) for name in ("Dropout", "AlphaDropout")),
+    # Channel-wise dropout: the rank is checked (batched or unbatched), the shape kept.
+    *(LayerType(f"Dropout{d}d", Family.ELEMENTWISE, (DROPOUT_P, INPLACE), d) for d in (1, 2, 3)),
+    LayerType("FeatureAlphaDropout", Family.ELEMENTWISE, (DROPOUT_P, INPLACE)),
     *(
         _activation(name, INPLACE)
         for name in ("ReLU", "ReLU6", "SELU", "SiLU", "Mish", "Hardswish", "Hardsigmoid")

@@ -127,6 +127,8 @@ def _check_rank(layer: LayerSpec, shape: Shape) -> Mismatch | None:
         allowed = (kind.dims + 2,)
     elif family is Family.BATCH_NORM:
         allowed = (2, 3) if kind.dims == 1 else (kind.dims + 2,)
+    elif family is Family.ELEMENTWISE and kind.dims:
+        allowed = (kind.dims + 1, kind.dims + 2)
     elif family in (Family.GROUP_NORM, Family.LINEAR):
         allowed = tuple(range(2, max(rank, 2) + 1))
     elif family is Family.LAYER_NORM:
@@ -182,6 +184,9 @@ def spatial_rule(layer: LayerSpec, dims: int) -> Callable[[int, int], int]:
         stride = kernel if layer.get("stride") is None else get("stride")
         dilation = get("dilation") if family is Family.MAX_POOL else (1,) * dims
         ceil = layer.get("ceil_mode")
+        if family is Family.AVG_POOL and dims == 3:
+            # avg_pool3d also refuses an unpadded input smaller than the kernel.
+            return lambda i, size: 0 if size < kernel[i] else pool_size(size, kernel[i], stride[i], pad[i], 1, ceil)
         return lambda i, size: pool_size(size, kernel[i], stride[i], pad[i], dilation[i], ceil)
     if family is Family.ZERO_PAD:
         padding = layer.get("padding")

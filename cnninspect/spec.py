@@ -247,7 +247,7 @@ def _yaml_layer(items: Any, index: int, label: str) -> LayerSpec:
     item = items[index]
     where = _position(items, "item", index, label)
     if isinstance(item, str):
-        return _make_layer(index, None, item, {}, where, {}, where)
+        return make_layer(index, None, item, {}, where, {}, where)
     if not isinstance(item, Mapping):
         raise SpecError(
             "a layer is a type name (ReLU) or a mapping with a type ({type: Conv2d, ...})", where
@@ -263,7 +263,7 @@ def _yaml_layer(items: Any, index: int, label: str) -> LayerSpec:
         raise SpecError("name must be a string", _value_location(item, "name", label))
     args = {str(k): _plain(v) for k, v in item.items() if k not in ("type", "name")}
     arg_locations = {str(k): _value_location(item, k, label) for k in item if k not in ("type", "name")}
-    return _make_layer(index, None if name is None else str(name), type_name, args, where, arg_locations, type_where)
+    return make_layer(index, None if name is None else str(name), type_name, args, where, arg_locations, type_where)
 
 
 def _plain(value: Any) -> Any:
@@ -283,7 +283,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _make_layer(
+def make_layer(
     index: int,
     name: str | None,
     type_name: str,
@@ -459,6 +459,8 @@ def _split_calls(text: str) -> Iterator[tuple[int, str]]:
             continue
         if start is None and not (ch == ">" and text[i - 1 : i] == "-"):
             start = i
+    if start is not None:  # an unclosed bracket or quote: let the parser say where
+        yield start, text[start:]
 
 
 def _flag_location(offset: int, col: int = 0) -> Location:
@@ -491,7 +493,7 @@ def _flag_layer(index: int, name: str | None, piece: str, offset: int) -> LayerS
             raise UsageError("**kwargs cannot be read without running code; write the arguments out", where)
         args[keyword.arg] = _literal(keyword.value, offset)
         arg_locations[keyword.arg] = _flag_location(offset, keyword.value.col_offset)
-    return _make_layer(index, name, type_name, args, where, arg_locations, where, positional)
+    return make_layer(index, name, type_name, args, where, arg_locations, where, positional)
 
 
 def _dotted(node: ast.expr) -> str | None:
@@ -607,7 +609,7 @@ def _override_arg(layer: LayerSpec, arg: str, value: Any, option: str) -> LayerS
     if layer.kind is None:
         return replace(layer, args={**layer.args, arg: value})
     try:
-        return _make_layer(
+        return make_layer(
             layer.index,
             layer.name,
             layer.type,

@@ -1,0 +1,140 @@
+"""Property test: on random valid specs over every catalog layer type, both engines agree
+on every layer's output shape and parameter counts."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cnninspect.catalog import LAYER_TYPES, Family, LayerType
+from cnninspect.errors import CnnInspectError, Location
+from cnninspect.shapes import infer_shapes, size_layer
+from cnninspect.spec import ModelSpec, make_layer
+from cnninspect.trace import trace_spec
+
+HERE = Location("test", 1, 1)
+SPATIAL_FAMILIES = {Family.CONV, Family.CONV_TRANSPOSE, Family.MAX_POOL, Family.AVG_POOL, Family.ADAPTIVE_POOL,
+                    Family.INSTANCE_NORM, Family.ZERO_PAD}
+
+
+def sizes(draw, dims: int, low: int, high: int):
+    if draw(st.booleans()):
+        return draw(st.integers(low, high))
+    return [draw(st.integers(low, high)) for _ in range(dims)]
+
+
+@st.composite
+def layer_args(draw, kind: LayerType, shape: tuple[int, ...]):
+    """Arguments for ``kind`` that are valid on their own (the shape may still not fit)."""
+    dims = kind.dims or max(len(shape) - 2, 1)
+    channels = shape[1] if len(shape) > 1 else shape[-1]
+    family = kind.family
+    args: dict = {}
+    if family in (Family.CONV, Family.CONV_TRANSPOSE):
+        groups = draw(st.sampled_from([g for g in (1, 2, 3) if channels % g == 0]))
+        args = {"out_channels": groups * draw(st.integers(1, 4)), "kernel_size": sizes(draw, dims, 1, 4),
+                "stride": sizes(draw, dims, 1, 3), "padding": sizes(draw, dims, 0, 2),
+                "dilation": sizes(draw, dims, 1, 2), "groups": groups, "bias": draw(st.booleans())}
+        if draw(st.booleans()):
+            args["in_channels"] = channels
+        if family is Family.CONV and draw(st.integers(0, 4)) == 0:
+            args["padding"], args["stride"] = draw(st.sampled_from(["same", "valid"])), 1
+        if family is Family.CONV_TRANSPOSE:
+            args["output_padding"] = 0 if draw(st.booleans()) else 1
+            args["stride"] = 2 if args["output_padding"] else args["stride"]
+    elif family in (Family.MAX_POOL, Family.AVG_POOL):
+        kernel = draw(st.integers(1, 4))
+        args = {"kernel_size": kernel, "padding": draw(st.integers(0, kernel // 2)),
+                "ceil_mode": draw(st.booleans())}
+        if draw(st.booleans()):
+            args["stride"] = draw(st.integers(1, 3))
+        if family is Family.MAX_POOL:
+            args["dilation"] = draw(st.integers(1, 2))
+    elif family is Family.ADAPTIVE_POOL:
+        entry = st.integers(1, 4) if dims == 1 else st.one_of(st.none(), st.integers(1, 4))
+        args = {"output_size": draw(st.one_of(st.integers(1, 4), st.lists(entry, min_size=dims, max_size=dims)))}
+    elif family in (Family.BATCH_NORM, Family.INSTANCE_NORM):
+        args = {"affine": draw(st.booleans())}
+        if draw(st.booleans()):
+            args["num_features"] = channels
+    elif family is Family.GROUP_NORM:
+        args = {"num_groups": draw(st.sampled_from([g for g in (1, 2, 3) if channels % g == 0])),
+                "affine": draw(st.booleans())}
+    elif family is Family.LAYER_NORM:
+        args = {"normalized_shape": list(shape[-draw(st.integers(1, min(2, len(shape) - 1))):]),
+                "elementwise_affine": draw(st.booleans()), "bias": draw(st.booleans())}
+    elif family is Family.LINEAR:
+        args = {"out_features": draw(st.integers(1, 16)), "bias": draw(st.booleans())}
+        if draw(st.booleans()):
+            args["in_features"] = shape[-1]
+    elif family is Family.FLATTEN:
+        args = {"start_dim": draw(st.integers(1, len(shape) - 1))} if len(shape) > 2 else {}
+    elif family is Family.ZERO_PAD:
+        args = {"padding": draw(st.one_of(st.integers(0, 2), st.lists(st.integers(0, 2), min_size=2 * dims,
+                                                                       max_size=2 * dims)))}
+    elif family is Family.UPSAMPLE:
+        mode = {3: "linear", 4: "bilinear", 5: "trilinear"}.get(len(shape), "nearest")
+        args = {"mode": draw(st.sampled_from(["nearest", mode]))}
+        if draw(st.booleans()):
+            args["scale_factor"] = draw(st.sampled_from([0.5, 1.5, 2, 3]))
+        else:
+            args["size"] = draw(st.integers(1, 9))
+    elif family is Family.SOFTMAX:
+        args = {"dim": draw(st.integers(-len(shape) + 1, len(shape) - 1))}
+    return args
+
+
+def fits_rank(kind: LayerType, rank: int) -> bool:
+    if kind.family in SPATIAL_FAMILIES:
+        return rank == kind.dims + 2
+    if kind.family is Family.BATCH_NORM:
+        return rank in ((2, 3) if kind.dims == 1 else (kind.dims + 2,))
+    if kind.family is Family.ELEMENTWISE and kind.dims:
+        return rank in (kind.dims + 1, kind.dims + 2)
+    if kind.family is Family.UPSAMPLE:
+        return rank in (3, 4, 5)
+    return rank >= 2
+
+
+@st.composite
+def valid_specs(draw):
+    dims = draw(st.sampled_from([1, 2, 2, 3]))
+    sample = (draw(st.integers(1, 6)), *(draw(st.integers(4, 12 if dims < 3 else 6)) for _ in range(dims)))
+    batch = draw(st.integers(1, 2))
+    shape = (batch, *sample)
+    layers = []
+    for _ in range(draw(st.integers(1, 6))):
+        options = sorted(name for name, kind in LAYER_TYPES.items() if fits_rank(kind, len(shape)))
+        kind = LAYER_TYPES[draw(st.sampled_from(options))]
+        try:
+            layer = make_layer(len(layers), None, kind.name, draw(layer_args(kind, shape)), HERE, {}, HERE)
+        except CnnInspectError:
+            continue  # an argument combination PyTorch refuses: not a valid spec
+        if kind.family in (Family.INSTANCE_NORM, Family.GROUP_NORM) and math.prod(shape[2:]) < 2:
+            continue  # per-sample statistics of one value: PyTorch refuses at run time (not modelled yet)
+        record = size_layer(layer, shape)
+        if record.mismatches or record.output_shape is None or 0 in record.output_shape:
+            continue
+        layers.append(layer)
+        shape = record.output_shape
+    return ModelSpec("random", sample, tuple(layers), "test", batch=batch)
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=valid_specs())
+def test_engines_agree_layer_by_layer(spec, device):
+    if not spec.layers:
+        return
+    analytic = infer_shapes(spec)
+    torch = trace_spec(spec, device)
+    assert [r.output_shape for r in torch.records] == [r.output_shape for r in analytic.records]
+    assert [(r.weights, r.biases) for r in torch.records] == [(r.weights, r.biases) for r in analytic.records]
+
+
+def test_the_generator_covers_every_catalog_type():
+    covered = {kind.name for kind in LAYER_TYPES.values() if any(fits_rank(kind, r) for r in (3, 4, 5))}
+    assert covered == set(LAYER_TYPES)
