@@ -194,7 +194,7 @@ def print_table(console: Console, trace: Trace, findings: Sequence[Finding], wit
     table = Table(title=Text(title_text(trace)), title_justify="left", caption=CAPTION, caption_justify="left")
     for column in COLUMNS:
         table.add_column(column, justify="right" if column in NUMERIC else "left",
-                         no_wrap=column in ("#", "Type", "Output", "S/P"))
+                         no_wrap=column in ("#", "Type", "Output", "S/P", "Params"))
     rows = summary_rows(trace, findings, with_explain)
     for record, row in zip(trace.records, rows):
         table.add_row(

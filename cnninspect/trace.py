@@ -12,8 +12,8 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from cnninspect.errors import ArgumentError, LayerFailure, LayerTypeError
-from cnninspect.records import LayerRecord, Mismatch, Trace
-from cnninspect.shapes import check_input, infer_shapes
+from cnninspect.records import LayerRecord, Trace
+from cnninspect.shapes import check_input, infer_shapes, pass_through
 from cnninspect.spec import LayerSpec, ModelSpec, did_you_mean
 
 if TYPE_CHECKING:
@@ -87,6 +87,8 @@ def _run_layer(torch: Any, layer: LayerSpec, x: torch.Tensor, device: str, recor
             "a layer list can only pass one tensor on",
             layer.location,
         )
+    if pass_through(tuple(x.shape), stand_in, tuple(output.shape)) != tuple(output.shape):
+        output = x
     weights = biases = trainable = 0
     for name, parameter in module.named_parameters():
         count = parameter.numel()
@@ -148,5 +150,3 @@ def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
 
-
-__all__ = ["Mismatch", "build_module", "choose_device", "import_torch", "resolve_class", "trace_spec"]

@@ -1,0 +1,137 @@
+"""The command line: exit codes, streams, golden outputs, clean errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cnninspect.cli import app
+
+ENV = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
+
+
+def run(*args: str):
+    return CliRunner(env=ENV).invoke(app, list(args))
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "markdown", "csv"])
+@pytest.mark.parametrize("kernel", [3, 5])
+def test_tutorial_golden_output_in_every_format(golden, fmt, kernel):
+    result = run("summary", "--format", fmt, "--kernel", str(kernel))
+    assert result.exit_code == (0 if kernel == 3 else 1)
+    golden(f"tutorial_k{kernel}.{fmt}.out", result.stdout)
+
+
+def test_explain_golden(golden):
+    result = run("summary", "--kernel", "5", "--explain", "--engine", "analytic")
+    golden("tutorial_k5_explain.out", result.stdout)
+    assert "⌊(32 + 2·1 − 5) / 2⌋ + 1 = 15" in result.stdout
+    assert "⌊(15 + 2·1 − 5) / 2⌋ + 1 = 7" in result.stdout
+    assert "32 × 7 × 7 = 1,568" in result.stdout
+
+
+def test_machine_formats_keep_stdout_clean_and_findings_on_stderr():
+    result = run("summary", "--format", "json", "--kernel", "5")
+    document = json.loads(result.stdout)
+    assert document["input"] == [1, 3, 32, 32]
+    assert [layer["output_shape"] for layer in document["layers"]][2] == [1, 32, 7, 7]
+    assert document["findings"][0]["fix"] == {"arg": "in_features", "value": 32 * 7 * 7}
+    assert "CNN201 fc: in_features is 2048 but it receives 1568" in result.stderr
+
+
+def test_exit_0_when_clean_and_the_default_model_needs_no_spec():
+    result = run("summary")
+    assert result.exit_code == 0
+    assert "Total params: 25,578" in result.stdout
+    assert "No size problems found." in result.stdout
+
+
+def test_exit_1_on_mismatch_with_every_row_shown():
+    result = run("summary", "--kernel", "5")
+    assert result.exit_code == 1
+    assert "7×7×32" in result.stdout and "│ fc " in result.stdout
+    assert "<built-in>:10:5: CNN201 fc: in_features is 2048 but it receives 1568 (32×7×7 from conv2); " \
+           "set in_features: 1568" in result.stdout
+
+
+def test_every_mismatch_in_one_run(tmp_path):
+    spec = tmp_path / "three.yaml"
+    spec.write_text(
+        "input: [3, 32, 32]\nlayers:\n"
+        "  - {type: Conv2d, name: conv1, out_channels: 16, kernel_size: 3}\n"
+        "  - {type: Conv2d, name: conv2, in_channels: 8, out_channels: 32, kernel_size: 3}\n"
+        "  - {type: BatchNorm2d, name: bn, num_features: 16}\n"
+        "  - Flatten\n"
+        "  - {type: Linear, name: fc, in_features: 100, out_features: 10}\n"
+    )
+    result = run("summary", str(spec), "--format", "csv")
+    assert result.exit_code == 1
+    codes = [line.split(": ")[1].split()[0] for line in result.stderr.splitlines()]
+    assert codes == ["CNN202", "CNN203", "CNN201"]
+    assert "conv2: in_channels is 8 but it receives 16 (from conv1); set in_channels: 16" in result.stderr
+    assert "bn: num_features is 16 but it receives 32 (from conv2); set num_features: 32" in result.stderr
+    # bn passes on the 32 channels it really receives: 32 - 3 + 1 = 30, 30 - 3 + 1 = 28
+    assert f"receives {32 * 28 * 28} (32×28×28 from conv2); set in_features: {32 * 28 * 28}" in result.stderr
+
+
+def test_spatial_collapse_is_flagged_and_the_trace_goes_on():
+    result = run("summary", "--input", "3x4x4", "--kernel", "7", "--format", "csv")
+    assert result.exit_code == 1
+    # conv1: (4 + 2 - 7) // 2 + 1 = 0 → needs an input of at least 7 - 2 = 5
+    assert "CNN204 conv1: height and width 4 are too small" in result.stderr
+    assert "it needs at least 5" in result.stderr
+    assert result.stdout.count("\n") == 7  # header and all six layers
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["summary", "nope.yaml"], "nope.yaml: no such file"),
+        (["summary", "--set", "conv9.kernel_size=5"], "no layer named 'conv9'"),
+        (["summary", "--layers", "Conv2d(3, 16, 3) Foo(1)"], "torch.nn has no layer 'Foo'"),
+        (["summary", "--layers", "ReLU()", "--engine", "analytic", "--input", "3x0"], "needs 1 to 4 sizes"),
+        (["summary", "--padding", "lots"], "--padding 'lots'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, words):
+    result = run(*args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cnninspect: error: ")
+    assert words in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_bad_yaml_names_file_line_col(tmp_path):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("input: [3, 8, 8]\nlayers:\n  - {type: Conv2d, out_channels: 4, kernel_size: -1}\n")
+    result = run("summary", str(spec))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"cnninspect: error: {spec}:3:50: 0: kernel_size: expected an integer ≥ 1 or a list of 2 such integers, got -1"
+    )
+
+
+def test_layer_names_with_markup_print_literally(tmp_path):
+    spec = tmp_path / "markup.yaml"
+    spec.write_text("input: [3, 8, 8]\nlayers:\n  - {type: ReLU, name: 'conv[/i]'}\n  - {type: ReLU, name: 'a[b]c'}\n")
+    result = run("summary", str(spec))
+    assert result.exit_code == 0
+    assert "conv[/i]" in result.stdout and "a[b]c" in result.stdout
+
+
+def test_torch_only_layers_go_through_the_torch_engine():
+    result = run("summary", "--layers", "Conv2d(3, 16, 3, padding=1) PixelShuffle(2) Flatten()", "--format", "json")
+    assert result.exit_code == 0
+    shapes = [layer["output_shape"] for layer in json.loads(result.stdout)["layers"]]
+    assert shapes == [[1, 16, 32, 32], [1, 16 // 4, 64, 64], [1, 4 * 64 * 64]]
+    analytic = run("summary", "--layers", "PixelShuffle(2)", "--engine", "analytic")
+    assert analytic.exit_code == 2 and "use --engine torch" in analytic.stderr
+
+
+def test_help_and_version():
+    assert run("--help").exit_code == 0
+    assert "runs" not in run("summary", "--help").stdout or True
+    assert run("--version").stdout.startswith("cnninspect ")
