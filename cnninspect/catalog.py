@@ -76,7 +76,7 @@ def ints(count: int, minimum: int | None, words: str = "") -> Check:
             except ArgValueError:
                 raise ArgValueError(f"expected {text}") from None
         try:
-            return single(value)
+            return int(single(value))
         except ArgValueError:
             raise ArgValueError(f"expected {text}") from None
 
@@ -94,7 +94,7 @@ def int_list(minimum: int) -> Check:
         try:
             if isinstance(value, (list, tuple)) and value:
                 return tuple(single(item) for item in value)
-            return single(value)
+            return int(single(value))
         except ArgValueError:
             raise ArgValueError(f"expected {text}") from None
 
@@ -116,8 +116,10 @@ def number(minimum: float | None = None, maximum: float | None = None, positive:
     def accept(value: Any) -> float | int:
         if not _is_number(value):
             raise ArgValueError(f"expected {text}")
-        if (positive and value <= 0) or (minimum is not None and value < minimum) or (
-            maximum is not None and value > maximum
+        if (
+            (positive and value <= 0)
+            or (minimum is not None and value < minimum)
+            or (maximum is not None and value > maximum)
         ):
             raise ArgValueError(f"expected {text}")
         return value  # type: ignore[no-any-return]
@@ -482,18 +484,13 @@ _TYPES: list[LayerType] = [
     # Channel-wise dropout: the rank is checked (batched or unbatched), the shape kept.
     *(LayerType(f"Dropout{d}d", Family.ELEMENTWISE, (DROPOUT_P, INPLACE), d) for d in (1, 2, 3)),
     LayerType("FeatureAlphaDropout", Family.ELEMENTWISE, (DROPOUT_P, INPLACE)),
-    *(
-        _activation(name, INPLACE)
-        for name in ("ReLU", "ReLU6", "SELU", "SiLU", "Mish", "Hardswish", "Hardsigmoid")
-    ),
+    *(_activation(name, INPLACE) for name in ("ReLU", "ReLU6", "SELU", "SiLU", "Mish", "Hardswish", "Hardsigmoid")),
     *(_activation(name) for name in ("Sigmoid", "Tanh", "Softsign", "Tanhshrink", "LogSigmoid")),
     _activation("LeakyReLU", Param("negative_slope", number(), 0.01), INPLACE),
     _activation("ELU", Param("alpha", number(), 1.0), INPLACE),
     _activation("CELU", Param("alpha", number(), 1.0), INPLACE),
     _activation("GELU", Param("approximate", choice("none", "tanh"), "none")),
-    _activation(
-        "Hardtanh", Param("min_val", number(), -1.0), Param("max_val", number(), 1.0), INPLACE
-    ),
+    _activation("Hardtanh", Param("min_val", number(), -1.0), Param("max_val", number(), 1.0), INPLACE),
     _activation("Softplus", Param("beta", number(), 1.0), Param("threshold", number(), 20.0)),
     _activation("Hardshrink", Param("lambd", number(0), 0.5)),
     _activation("Softshrink", Param("lambd", number(0), 0.5)),

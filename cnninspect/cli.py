@@ -46,20 +46,36 @@ SpecArg = Annotated[
 ]
 LayersOpt = Annotated[
     Optional[str],
-    typer.Option("--layers", help='Layers in PyTorch call syntax, e.g. "Conv2d(3,16,3,stride=2) ReLU() Flatten() '
-                 'Linear(4096,10)". Parsed, never run.', show_default=False),
+    typer.Option(
+        "--layers",
+        help='Layers in PyTorch call syntax, e.g. "Conv2d(3,16,3,stride=2) ReLU() Flatten() '
+        'Linear(4096,10)". Parsed, never run.',
+        show_default=False,
+    ),
 ]
-InputOpt = Annotated[Optional[str], typer.Option("--input", help="Input of one sample, C×H×W: 3x64x64.", show_default=False)]
-BatchOpt = Annotated[Optional[int], typer.Option("--batch", min=1, help="Batch size of the dummy input (default 1).", show_default=False)]
-KernelOpt = Annotated[Optional[int], typer.Option("--kernel", min=1, help="kernel_size of every conv layer.", show_default=False)]
-StrideOpt = Annotated[Optional[int], typer.Option("--stride", min=1, help="stride of every conv layer.", show_default=False)]
+InputOpt = Annotated[
+    Optional[str], typer.Option("--input", help="Input of one sample, C×H×W: 3x64x64.", show_default=False)
+]
+BatchOpt = Annotated[
+    Optional[int], typer.Option("--batch", min=1, help="Batch size of the dummy input (default 1).", show_default=False)
+]
+KernelOpt = Annotated[
+    Optional[int], typer.Option("--kernel", min=1, help="kernel_size of every conv layer.", show_default=False)
+]
+StrideOpt = Annotated[
+    Optional[int], typer.Option("--stride", min=1, help="stride of every conv layer.", show_default=False)
+]
 PaddingOpt = Annotated[
-    Optional[str], typer.Option("--padding", help="padding of every conv layer: an integer, same or valid.", show_default=False)
+    Optional[str],
+    typer.Option("--padding", help="padding of every conv layer: an integer, same or valid.", show_default=False),
 ]
 SetOpt = Annotated[
     Optional[list[str]],
-    typer.Option("--set", help="Change one argument of one layer: LAYER.FIELD=VALUE (repeatable), "
-                 "e.g. --set fc.in_features=1568.", show_default=False),
+    typer.Option(
+        "--set",
+        help="Change one argument of one layer: LAYER.FIELD=VALUE (repeatable), e.g. --set fc.in_features=1568.",
+        show_default=False,
+    ),
 ]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an internal error.")]
 
@@ -83,18 +99,29 @@ def main(
 def summary(
     spec: SpecArg = None,
     layers: LayersOpt = None,
-    input: InputOpt = None,  # noqa: A002 - the option is --input
+    input: InputOpt = None,
     batch: BatchOpt = None,
     kernel: KernelOpt = None,
     stride: StrideOpt = None,
     padding: PaddingOpt = None,
     set_: SetOpt = None,
-    engine: Annotated[Engine, typer.Option("--engine", help="torch builds the real layers (on the meta device when "
-                                           "large); analytic uses PyTorch's formulas without importing torch.")] = Engine.TORCH,
-    output_format: Annotated[SummaryFormat, typer.Option("--format", help="table for people; json, markdown or csv "
-                                                         "for tools (on stdout, findings on stderr).")] = SummaryFormat.TABLE,
-    explain: Annotated[bool, typer.Option("--explain", help="Show each layer's size and parameter formula "
-                                          "with its numbers filled in.")] = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            help="torch builds the real layers (on the meta device when "
+            "large); analytic uses PyTorch's formulas without importing torch.",
+        ),
+    ] = Engine.TORCH,
+    output_format: Annotated[
+        SummaryFormat,
+        typer.Option(
+            "--format", help="table for people; json, markdown or csv for tools (on stdout, findings on stderr)."
+        ),
+    ] = SummaryFormat.TABLE,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show each layer's size and parameter formula with its numbers filled in.")
+    ] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Trace a model layer by layer: output sizes, filters, parameters and size mismatches.
@@ -142,7 +169,7 @@ def _guard(debug: bool) -> Iterator[None]:
         _fail(str(error))
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
-    except Exception as error:  # noqa: BLE001 - last resort: never a traceback for users
+    except Exception as error:
         if debug:
             raise
         _fail(f"internal error: {type(error).__name__}: {error} (run with --debug for the traceback)")

@@ -61,80 +61,146 @@ def _rule(code: str, name: str, severity: Severity, summary: str, explanation: s
 
 
 RULES: tuple[Rule, ...] = (
-    _rule("CNN101", "invalid-yaml", Severity.ERROR, "The file is not readable, well-formed, safe YAML.", """
+    _rule(
+        "CNN101",
+        "invalid-yaml",
+        Severity.ERROR,
+        "The file is not readable, well-formed, safe YAML.",
+        """
 Unreadable files, syntax errors, duplicate keys, YAML tags, alias floods and files over the
 size limit are refused before anything is built.
 
 Failing:   layers: [{type: Conv2d, out_channels: 16   # unclosed flow mapping
 Passing:   layers: [{type: Conv2d, out_channels: 16, kernel_size: 3}]
-"""),
-    _rule("CNN102", "invalid-spec", Severity.ERROR, "The spec's structure is wrong: unknown keys, bad input shape, no layers.", """
+""",
+    ),
+    _rule(
+        "CNN102",
+        "invalid-spec",
+        Severity.ERROR,
+        "The spec's structure is wrong: unknown keys, bad input shape, no layers.",
+        """
 A spec is a mapping with name, input ([C, H, W] or "CxHxW") and a non-empty layers list.
 
 Failing:   input: 32x32x3x1x1
 Passing:   input: 3x32x32
-"""),
-    _rule("CNN103", "unknown-layer", Severity.ERROR, "A layer's type is not a torch.nn class.", """
+""",
+    ),
+    _rule(
+        "CNN103",
+        "unknown-layer",
+        Severity.ERROR,
+        "A layer's type is not a torch.nn class.",
+        """
 type is a torch.nn class name, matched case-insensitively.
 
 Failing:   - {type: Conv2D3, out_channels: 16, kernel_size: 3}
 Passing:   - {type: conv2d, out_channels: 16, kernel_size: 3}
-"""),
-    _rule("CNN104", "invalid-argument", Severity.ERROR, "A layer argument is unknown, of the wrong type or out of range.", """
+""",
+    ),
+    _rule(
+        "CNN104",
+        "invalid-argument",
+        Severity.ERROR,
+        "A layer argument is unknown, of the wrong type or out of range.",
+        """
 Arguments are the class's constructor arguments, same names, same meaning, checked strictly:
 kernel_size: true is not 1, and "16" is not 16.
 
 Failing:   - {type: Conv2d, out_channels: 16, kernel_size: true}
 Passing:   - {type: Conv2d, out_channels: 16, kernel_size: 3}
-"""),
-    _rule("CNN105", "invalid-option", Severity.ERROR, "A command-line option or override is malformed.", """
+""",
+    ),
+    _rule(
+        "CNN105",
+        "invalid-option",
+        Severity.ERROR,
+        "A command-line option or override is malformed.",
+        """
 Overrides are validated like the spec: --kernel 0 or --set nosuch.kernel_size=3 is refused.
 
 Failing:   cnninspect summary --set conv9.kernel_size=5
 Passing:   cnninspect summary --set conv2.kernel_size=5
-"""),
-    _rule("CNN106", "layer-failure", Severity.ERROR, "PyTorch refused to build or run a layer for a reason other than size.", """
+""",
+    ),
+    _rule(
+        "CNN106",
+        "layer-failure",
+        Severity.ERROR,
+        "PyTorch refused to build or run a layer for a reason other than size.",
+        """
 Raised for torch-only layers whose constructor or forward pass fails on the traced input.
 
 Failing:   - {type: PixelShuffle, upscale_factor: 3}    # after 16 channels: 16 is not divisible by 9
 Passing:   - {type: PixelShuffle, upscale_factor: 2}
-"""),
-    _rule("CNN201", "linear-in-features", Severity.ERROR, "Linear in_features differs from the features it receives.", """
+""",
+    ),
+    _rule(
+        "CNN201",
+        "linear-in-features",
+        Severity.ERROR,
+        "Linear in_features differs from the features it receives.",
+        """
 The classic crash: change a kernel size and the first Linear fails with
 "mat1 and mat2 shapes cannot be multiplied". Leave in_features out to have it inferred.
 
 Failing:   (kernel 5 conv stack giving 32×7×7) → Flatten → {type: Linear, in_features: 2048, out_features: 10}
 Passing:   (kernel 5 conv stack giving 32×7×7) → Flatten → {type: Linear, in_features: 1568, out_features: 10}
-"""),
-    _rule("CNN202", "conv-in-channels", Severity.ERROR, "Conv in_channels differs from the channels it receives.", """
+""",
+    ),
+    _rule(
+        "CNN202",
+        "conv-in-channels",
+        Severity.ERROR,
+        "Conv in_channels differs from the channels it receives.",
+        """
 A convolution's filters are stacks of in_channels/groups kernels; they must match the
 channels of the incoming feature map, and groups must divide them.
 
 Failing:   {type: Conv2d, out_channels: 16, ...} → {type: Conv2d, in_channels: 8, out_channels: 32, kernel_size: 3}
 Passing:   {type: Conv2d, out_channels: 16, ...} → {type: Conv2d, in_channels: 16, out_channels: 32, kernel_size: 3}
-"""),
-    _rule("CNN203", "norm-num-features", Severity.ERROR, "A norm layer's size does not fit what it receives.", """
+""",
+    ),
+    _rule(
+        "CNN203",
+        "norm-num-features",
+        Severity.ERROR,
+        "A norm layer's size does not fit what it receives.",
+        """
 BatchNorm/InstanceNorm num_features and GroupNorm num_channels must equal the incoming
 channels (and num_groups must divide them); LayerNorm normalized_shape must equal the
 trailing dimensions of the input.
 
 Failing:   {type: Conv2d, out_channels: 16, ...} → {type: BatchNorm2d, num_features: 32}
 Passing:   {type: Conv2d, out_channels: 16, ...} → {type: BatchNorm2d, num_features: 16}
-"""),
-    _rule("CNN204", "spatial-collapse", Severity.ERROR, "A kernel is larger than its padded input: an output size below 1.", """
+""",
+    ),
+    _rule(
+        "CNN204",
+        "spatial-collapse",
+        Severity.ERROR,
+        "A kernel is larger than its padded input: an output size below 1.",
+        """
 H_out = ⌊(H_in + 2·padding − dilation·(kernel − 1) − 1) / stride⌋ + 1 must stay ≥ 1. The
 trace carries on as if the smallest workable input had arrived.
 
 Failing:   input: [1, 4, 4] → {type: Conv2d, out_channels: 8, kernel_size: 5}
 Passing:   input: [1, 4, 4] → {type: Conv2d, out_channels: 8, kernel_size: 5, padding: 1}
-"""),
-    _rule("CNN205", "input-rank", Severity.ERROR, "A layer receives a tensor with the wrong number of dimensions.", """
+""",
+    ),
+    _rule(
+        "CNN205",
+        "input-rank",
+        Severity.ERROR,
+        "A layer receives a tensor with the wrong number of dimensions.",
+        """
 Conv2d needs (N, C, H, W), Linear needs features last, Flatten's dims must exist. The trace
 cannot guess a shape, so it stops at this layer.
 
 Failing:   Flatten → {type: Conv2d, out_channels: 8, kernel_size: 3}
 Passing:   {type: Conv2d, out_channels: 8, kernel_size: 3} → Flatten
-"""),
+""",
+    ),
 )
 
 RULES_BY_CODE = {rule.code: rule for rule in RULES}
@@ -160,7 +226,9 @@ def find_problems(trace: Trace) -> list[Finding]:
                 collapsed.setdefault((mismatch.received, mismatch.fits), []).append(mismatch.dim)
                 continue
             message, fix = _describe(trace.records, index, mismatch)
-            findings.append(Finding(PROBLEM_RULES[mismatch.problem], record.layer.location, record.layer.name, message, fix))
+            findings.append(
+                Finding(PROBLEM_RULES[mismatch.problem], record.layer.location, record.layer.name, message, fix)
+            )
         for (size, fits), dims in collapsed.items():
             message = _collapse_message(record, size, fits, dims)
             findings.append(Finding(PROBLEM_RULES[Problem.COLLAPSE], record.layer.location, record.layer.name, message))
@@ -202,11 +270,6 @@ def _describe(records: Sequence[LayerRecord], index: int, m: Mismatch) -> tuple[
             None,
         )
     received = m.received
-    what = {
-        Problem.IN_FEATURES: "features",
-        Problem.IN_CHANNELS: "channels",
-        Problem.NUM_FEATURES: "channels",
-    }[m.problem]
     if m.arg == "normalized_shape":
         return (
             f"{name}: normalized_shape is {show_value(m.declared)} but the input ends in {show_value(received)}; "

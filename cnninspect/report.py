@@ -90,7 +90,7 @@ def filters_text(record: LayerRecord) -> str:
     """Conv filters as ``count × height×width×depth`` (``16 × 5×5×3``); Linear as ``out × in``."""
     layer = record.layer
     kind = layer.kind
-    if kind is None or record.in_size is None and kind.family not in (Family.MAX_POOL, Family.AVG_POOL):
+    if kind is None or (record.in_size is None and kind.family not in (Family.MAX_POOL, Family.AVG_POOL)):
         return ""
     if kind.family in (Family.CONV, Family.CONV_TRANSPOSE):
         kernel = "×".join(str(k) for k in expand(layer.get("kernel_size"), kind.dims))
@@ -193,14 +193,22 @@ def print_table(console: Console, trace: Trace, findings: Sequence[Finding], wit
     """Print the Rich table with its title, footer, the formulas (optionally) and the findings."""
     table = Table(title=Text(title_text(trace)), title_justify="left", caption=CAPTION, caption_justify="left")
     for column in COLUMNS:
-        table.add_column(column, justify="right" if column in NUMERIC else "left",
-                         no_wrap=column in ("#", "Type", "Output", "S/P", "Params"))
+        table.add_column(
+            column,
+            justify="right" if column in NUMERIC else "left",
+            no_wrap=column in ("#", "Type", "Output", "S/P", "Params"),
+        )
     rows = summary_rows(trace, findings, with_explain)
     for record, row in zip(trace.records, rows):
         table.add_row(
-            str(row["index"]), Text(row["name"]), row["type"], row["filters"],
+            str(row["index"]),
+            Text(row["name"]),
+            row["type"],
+            row["filters"],
             f"{row['stride']} / {row['padding']}" if row["stride"] else "",
-            row["output"], params_text(record), Text(row["notes"]),
+            row["output"],
+            params_text(record),
+            Text(row["notes"]),
             style="bold red" if record.mismatches else None,
         )
     console.print(table)
@@ -252,16 +260,32 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
 def render_markdown(trace: Trace, findings: Sequence[Finding], with_explain: bool = False) -> str:
     """A GitHub-flavoured Markdown table with the same rows, footer and findings."""
     rows = summary_rows(trace, findings, with_explain)
-    lines = [f"**{_md(title_text(trace))}**", "", "| " + " | ".join(COLUMNS) + " |",
-             "|" + "|".join("---:" if c in NUMERIC else "---" for c in COLUMNS) + "|"]
+    lines = [
+        f"**{_md(title_text(trace))}**",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "|".join("---:" if c in NUMERIC else "---" for c in COLUMNS) + "|",
+    ]
     for record, row in zip(trace.records, rows):
-        cells = [str(row["index"]), row["name"], row["type"], row["filters"],
-                 f"{row['stride']} / {row['padding']}" if row["stride"] else "", row["output"],
-                 params_text(record), row["notes"]]
+        cells = [
+            str(row["index"]),
+            row["name"],
+            row["type"],
+            row["filters"],
+            f"{row['stride']} / {row['padding']}" if row["stride"] else "",
+            row["output"],
+            params_text(record),
+            row["notes"],
+        ]
         lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
     lines += ["", f"_{_md(CAPTION)}_", "", *(f"- {_md(line)}" for line in footer_lines(trace))]
     if with_explain:
-        lines += ["", "How each size comes about:", "", *(f"- `{r['name']}`: {_md(e)}" for r in rows for e in r["explain"])]
+        lines += [
+            "",
+            "How each size comes about:",
+            "",
+            *(f"- `{r['name']}`: {_md(e)}" for r in rows for e in r["explain"]),
+        ]
     lines += ["", *(f"- {_md(line)}" for line in findings_lines(findings))]
     return "\n".join(lines) + "\n"
 
@@ -270,8 +294,23 @@ def _md(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
 
 
-CSV_FIELDS = ("index", "name", "type", "filters", "stride", "padding", "input_shape", "output_shape", "output",
-              "weights", "biases", "params", "trainable", "notes", "findings")
+CSV_FIELDS = (
+    "index",
+    "name",
+    "type",
+    "filters",
+    "stride",
+    "padding",
+    "input_shape",
+    "output_shape",
+    "output",
+    "weights",
+    "biases",
+    "params",
+    "trainable",
+    "notes",
+    "findings",
+)
 
 
 def render_csv(trace: Trace, findings: Sequence[Finding], with_explain: bool = False) -> str:

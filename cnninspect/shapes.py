@@ -82,7 +82,9 @@ def check_input(layer: LayerSpec, shape: Shape) -> tuple[tuple[Mismatch, ...], S
         in_size = _declared_or_received(layer, "in_features", shape[-1], Problem.IN_FEATURES, mismatches)
         stand_in[-1] = in_size
     elif family in (Family.CONV, Family.CONV_TRANSPOSE):
-        in_size = _declared_or_received(layer, "in_channels", shape[1], Problem.IN_CHANNELS, mismatches, layer.get("groups"))
+        in_size = _declared_or_received(
+            layer, "in_channels", shape[1], Problem.IN_CHANNELS, mismatches, layer.get("groups")
+        )
         stand_in[1] = in_size
     elif family in (Family.BATCH_NORM, Family.INSTANCE_NORM):
         in_size = _declared_or_received(layer, "num_features", shape[1], Problem.NUM_FEATURES, mismatches)
@@ -129,8 +131,15 @@ def _check_rank(layer: LayerSpec, shape: Shape) -> Mismatch | None:
     assert kind is not None
     family, rank = kind.family, len(shape)
     allowed: tuple[int, ...] | None = None
-    if family in (Family.CONV, Family.CONV_TRANSPOSE, Family.MAX_POOL, Family.AVG_POOL, Family.ADAPTIVE_POOL,
-                  Family.INSTANCE_NORM, Family.ZERO_PAD):
+    if family in (
+        Family.CONV,
+        Family.CONV_TRANSPOSE,
+        Family.MAX_POOL,
+        Family.AVG_POOL,
+        Family.ADAPTIVE_POOL,
+        Family.INSTANCE_NORM,
+        Family.ZERO_PAD,
+    ):
         allowed = (kind.dims + 2,)
     elif family is Family.BATCH_NORM:
         allowed = (2, 3) if kind.dims == 1 else (kind.dims + 2,)
@@ -173,7 +182,10 @@ def spatial_rule(layer: LayerSpec, dims: int) -> Callable[[int, int], int]:
     kind = layer.kind
     assert kind is not None
     family = kind.family
-    get = lambda arg: expand(layer.get(arg), dims)  # noqa: E731
+
+    def get(arg: str) -> tuple[Any, ...]:
+        return expand(layer.get(arg), dims)
+
     if family is Family.CONV:
         kernel, stride, dilation = get("kernel_size"), get("stride"), get("dilation")
         padding = layer.get("padding")
@@ -320,7 +332,10 @@ def _spatial_formula(layer: LayerSpec, dims: int, i: int, size: int) -> str:
     kind = layer.kind
     assert kind is not None
     family = kind.family
-    value = lambda arg: expand(layer.get(arg), dims)[i]  # noqa: E731
+
+    def value(arg: str) -> Any:
+        return expand(layer.get(arg), dims)[i]
+
     out = spatial_rule(layer, dims)(i, size)
     if family is Family.CONV:
         if layer.get("padding") == "same":

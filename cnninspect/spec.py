@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import ast
 import difflib
+import operator
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -168,8 +169,7 @@ def parse_yaml(text: str, label: str) -> ModelSpec:
     for key in document:
         if key not in TOP_LEVEL_KEYS:
             raise SpecError(
-                f"unknown key {key!r}{did_you_mean(str(key), TOP_LEVEL_KEYS)}; a spec has "
-                "name, input and layers",
+                f"unknown key {key!r}{did_you_mean(str(key), TOP_LEVEL_KEYS)}; a spec has name, input and layers",
                 _key_location(document, key, label),
             )
     name = document.get("name", Path(label).stem)
@@ -249,9 +249,7 @@ def _yaml_layer(items: Any, index: int, label: str) -> LayerSpec:
     if isinstance(item, str):
         return make_layer(index, None, item, {}, where, {}, where)
     if not isinstance(item, Mapping):
-        raise SpecError(
-            "a layer is a type name (ReLU) or a mapping with a type ({type: Conv2d, ...})", where
-        )
+        raise SpecError("a layer is a type name (ReLU) or a mapping with a type ({type: Conv2d, ...})", where)
     if "type" not in item:
         raise SpecError("this layer has no type; add type: Conv2d (or another torch.nn class)", where)
     type_name = item["type"]
@@ -259,7 +257,7 @@ def _yaml_layer(items: Any, index: int, label: str) -> LayerSpec:
     if not isinstance(type_name, str):
         raise LayerTypeError("type must be a torch.nn class name such as Conv2d", type_where)
     name = item.get("name")
-    if "name" in item and not isinstance(name, (str, int)) or isinstance(name, bool):
+    if ("name" in item and not isinstance(name, (str, int))) or isinstance(name, bool):
         raise SpecError("name must be a string", _value_location(item, "name", label))
     args = {str(k): _plain(v) for k, v in item.items() if k not in ("type", "name")}
     arg_locations = {str(k): _value_location(item, k, label) for k in item if k not in ("type", "name")}
@@ -323,7 +321,9 @@ def make_layer(
         try:
             validated[key] = param.check(value)
         except ArgValueError as error:
-            raise ArgumentError(f"{layer_name}: {key}: {error}, got {show_value(value)}", arg_locations.get(key, where)) from None
+            raise ArgumentError(
+                f"{layer_name}: {key}: {error}, got {show_value(value)}", arg_locations.get(key, where)
+            ) from None
     layer = LayerSpec(index, layer_name, kind.name, validated, where, (), arg_locations)
     _check_layer(layer, kind)
     return layer
@@ -333,8 +333,7 @@ def _name_positional(kind: LayerType, positional: tuple[Any, ...], where: Locati
     slots = [p.name for p in kind.params if not p.keyword_only]
     if len(positional) > len(slots):
         raise ArgumentError(
-            f"{kind.name} takes at most {len(slots)} positional arguments ({', '.join(slots)}), "
-            f"got {len(positional)}",
+            f"{kind.name} takes at most {len(slots)} positional arguments ({', '.join(slots)}), got {len(positional)}",
             where,
         )
     yield from zip(slots, positional)
@@ -367,8 +366,11 @@ def _check_layer(layer: LayerSpec, kind: LayerType) -> None:
     if family in (Family.MAX_POOL, Family.AVG_POOL):
         kernel, padding = expand(layer.get("kernel_size"), kind.dims), expand(layer.get("padding"), kind.dims)
         if any(2 * p > k for p, k in zip(padding, kernel)):
-            fail("padding", f"padding {show_value(layer.get('padding'))} is more than half the kernel size "
-                 f"{show_value(layer.get('kernel_size'))}; PyTorch refuses it")
+            fail(
+                "padding",
+                f"padding {show_value(layer.get('padding'))} is more than half the kernel size "
+                f"{show_value(layer.get('kernel_size'))}; PyTorch refuses it",
+            )
     if family is Family.GROUP_NORM:
         channels = layer.get("num_channels")
         if channels is not None and channels % layer.get("num_groups"):
@@ -406,9 +408,7 @@ def parse_input(value: Any, where: Location) -> tuple[int, ...]:
         if not all(re.fullmatch(r"\d+", p) for p in parts):
             raise SpecError(f"input {value!r} is not a shape; {hint}", where)
         dims = tuple(int(p) for p in parts)
-    elif isinstance(value, (list, tuple)) and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         dims = tuple(int(v) for v in value)
     else:
         raise SpecError(f"input {show_value(value)} is not a shape; {hint}", where)
@@ -435,7 +435,7 @@ def parse_layers(text: str, input_shape: tuple[int, ...] | None = None) -> Model
             piece = piece[prefix.end() :]
         layers.append(_flag_layer(index, name, piece, offset))
     if not layers:
-        raise UsageError("--layers is empty; give layers such as \"Conv2d(3,16,3) ReLU() Flatten()\"")
+        raise UsageError('--layers is empty; give layers such as "Conv2d(3,16,3) ReLU() Flatten()"')
     _check_unique_names(layers)
     return ModelSpec("layers", input_shape or DEFAULT_INPUT, tuple(layers), FLAG_LABEL)
 
@@ -507,8 +507,12 @@ def _dotted(node: ast.expr) -> str | None:
     return ".".join(reversed(parts))
 
 
-_ARITHMETIC = {ast.Mult: lambda a, b: a * b, ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
-               ast.FloorDiv: lambda a, b: a // b}
+_ARITHMETIC: dict[type[ast.operator], Callable[[int, int], int]] = {
+    ast.Mult: operator.mul,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.FloorDiv: operator.floordiv,
+}
 
 
 def _literal(node: ast.expr, offset: int) -> Any:
@@ -565,8 +569,9 @@ def apply_overrides(spec: ModelSpec, overrides: Overrides) -> ModelSpec:
         input_shape = parse_input(overrides.input, Location("--input", 1, 1))
         applied.append(f"--input {overrides.input}")
     if not input_shape:
-        raise SpecError("the spec gives no input shape; add input: [3, 32, 32] or pass --input 3x32x32",
-                        Location(spec.source, 1, 1))
+        raise SpecError(
+            "the spec gives no input shape; add input: [3, 32, 32] or pass --input 3x32x32", Location(spec.source, 1, 1)
+        )
     batch = spec.batch
     if overrides.batch is not None:
         if overrides.batch < 1:
@@ -591,7 +596,9 @@ def apply_overrides(spec: ModelSpec, overrides: Overrides) -> ModelSpec:
         target, arg, value = _parse_set(text, layers)
         layers[target] = _override_arg(layers[target], arg, value, f"--set {text}")
         applied.append(f"--set {text}")
-    return replace(spec, input=input_shape, batch=batch, layers=tuple(layers), overridden=spec.overridden + tuple(applied))
+    return replace(
+        spec, input=input_shape, batch=batch, layers=tuple(layers), overridden=spec.overridden + tuple(applied)
+    )
 
 
 def _padding_value(text: str | None) -> int | str | None:
@@ -662,4 +669,3 @@ def show_value(value: Any) -> str:
     if isinstance(value, tuple):
         return "[" + ", ".join(show_value(v) for v in value) + "]"
     return repr(value) if isinstance(value, str) else str(value)
-

@@ -30,8 +30,10 @@ def trace_spec(spec: ModelSpec, device: str | None = None) -> Trace:
     torch = import_torch()
     device = device or choose_device(spec)
     records: list[LayerRecord] = []
-    x = torch.zeros(spec.batched_input, device=device) if device == "cpu" else torch.empty(
-        spec.batched_input, device=device
+    x = (
+        torch.zeros(spec.batched_input, device=device)
+        if device == "cpu"
+        else torch.empty(spec.batched_input, device=device)
     )
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -72,7 +74,7 @@ def _run_layer(torch: Any, layer: LayerSpec, x: torch.Tensor, device: str, recor
     handles = [module.register_forward_pre_hook(pre_hook), module.register_forward_hook(post_hook)]
     try:
         module(x)
-    except Exception as error:  # noqa: BLE001 - any failure inside torch is reported as the layer's
+    except Exception as error:
         raise LayerFailure(
             f"{layer.name} ({layer.type}) cannot take an input of shape {_shape(x.shape)}: {_first_line(error)}",
             layer.location,
@@ -113,9 +115,10 @@ def build_module(torch: Any, layer: LayerSpec, in_size: int | None, device: str)
     try:
         with torch.device(device):
             module = cls(*layer.positional, **args)
-    except Exception as error:  # noqa: BLE001 - the constructor's own message is the most precise
-        raise ArgumentError(f"{layer.name}: nn.{cls.__name__} refuses these arguments: {_first_line(error)}",
-                            layer.location) from None
+    except Exception as error:
+        raise ArgumentError(
+            f"{layer.name}: nn.{cls.__name__} refuses these arguments: {_first_line(error)}", layer.location
+        ) from None
     return module.eval()
 
 
@@ -149,4 +152,3 @@ def _shape(shape: Any) -> str:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
-

@@ -52,8 +52,10 @@ def test_exit_1_on_mismatch_with_every_row_shown():
     result = run("summary", "--kernel", "5")
     assert result.exit_code == 1
     assert "7×7×32" in result.stdout and "│ fc " in result.stdout
-    assert "<built-in>:10:5: CNN201 fc: in_features is 2048 but it receives 1568 (32×7×7 from conv2); " \
-           "set in_features: 1568" in result.stdout
+    assert (
+        "<built-in>:10:5: CNN201 fc: in_features is 2048 but it receives 1568 (32×7×7 from conv2); "
+        "set in_features: 1568" in result.stdout
+    )
 
 
 def test_every_mismatch_in_one_run(tmp_path):

@@ -16,8 +16,15 @@ from cnninspect.spec import ModelSpec, make_layer
 from cnninspect.trace import trace_spec
 
 HERE = Location("test", 1, 1)
-SPATIAL_FAMILIES = {Family.CONV, Family.CONV_TRANSPOSE, Family.MAX_POOL, Family.AVG_POOL, Family.ADAPTIVE_POOL,
-                    Family.INSTANCE_NORM, Family.ZERO_PAD}
+SPATIAL_FAMILIES = {
+    Family.CONV,
+    Family.CONV_TRANSPOSE,
+    Family.MAX_POOL,
+    Family.AVG_POOL,
+    Family.ADAPTIVE_POOL,
+    Family.INSTANCE_NORM,
+    Family.ZERO_PAD,
+}
 
 
 def sizes(draw, dims: int, low: int, high: int):
@@ -35,9 +42,15 @@ def layer_args(draw, kind: LayerType, shape: tuple[int, ...]):
     args: dict = {}
     if family in (Family.CONV, Family.CONV_TRANSPOSE):
         groups = draw(st.sampled_from([g for g in (1, 2, 3) if channels % g == 0]))
-        args = {"out_channels": groups * draw(st.integers(1, 4)), "kernel_size": sizes(draw, dims, 1, 4),
-                "stride": sizes(draw, dims, 1, 3), "padding": sizes(draw, dims, 0, 2),
-                "dilation": sizes(draw, dims, 1, 2), "groups": groups, "bias": draw(st.booleans())}
+        args = {
+            "out_channels": groups * draw(st.integers(1, 4)),
+            "kernel_size": sizes(draw, dims, 1, 4),
+            "stride": sizes(draw, dims, 1, 3),
+            "padding": sizes(draw, dims, 0, 2),
+            "dilation": sizes(draw, dims, 1, 2),
+            "groups": groups,
+            "bias": draw(st.booleans()),
+        }
         if draw(st.booleans()):
             args["in_channels"] = channels
         if family is Family.CONV and draw(st.integers(0, 4)) == 0:
@@ -47,8 +60,7 @@ def layer_args(draw, kind: LayerType, shape: tuple[int, ...]):
             args["stride"] = 2 if args["output_padding"] else args["stride"]
     elif family in (Family.MAX_POOL, Family.AVG_POOL):
         kernel = draw(st.integers(1, 4))
-        args = {"kernel_size": kernel, "padding": draw(st.integers(0, kernel // 2)),
-                "ceil_mode": draw(st.booleans())}
+        args = {"kernel_size": kernel, "padding": draw(st.integers(0, kernel // 2)), "ceil_mode": draw(st.booleans())}
         if draw(st.booleans()):
             args["stride"] = draw(st.integers(1, 3))
         if family is Family.MAX_POOL:
@@ -61,11 +73,16 @@ def layer_args(draw, kind: LayerType, shape: tuple[int, ...]):
         if draw(st.booleans()):
             args["num_features"] = channels
     elif family is Family.GROUP_NORM:
-        args = {"num_groups": draw(st.sampled_from([g for g in (1, 2, 3) if channels % g == 0])),
-                "affine": draw(st.booleans())}
+        args = {
+            "num_groups": draw(st.sampled_from([g for g in (1, 2, 3) if channels % g == 0])),
+            "affine": draw(st.booleans()),
+        }
     elif family is Family.LAYER_NORM:
-        args = {"normalized_shape": list(shape[-draw(st.integers(1, min(2, len(shape) - 1))):]),
-                "elementwise_affine": draw(st.booleans()), "bias": draw(st.booleans())}
+        args = {
+            "normalized_shape": list(shape[-draw(st.integers(1, min(2, len(shape) - 1))) :]),
+            "elementwise_affine": draw(st.booleans()),
+            "bias": draw(st.booleans()),
+        }
     elif family is Family.LINEAR:
         args = {"out_features": draw(st.integers(1, 16)), "bias": draw(st.booleans())}
         if draw(st.booleans()):
@@ -73,8 +90,11 @@ def layer_args(draw, kind: LayerType, shape: tuple[int, ...]):
     elif family is Family.FLATTEN:
         args = {"start_dim": draw(st.integers(1, len(shape) - 1))} if len(shape) > 2 else {}
     elif family is Family.ZERO_PAD:
-        args = {"padding": draw(st.one_of(st.integers(0, 2), st.lists(st.integers(0, 2), min_size=2 * dims,
-                                                                       max_size=2 * dims)))}
+        args = {
+            "padding": draw(
+                st.one_of(st.integers(0, 2), st.lists(st.integers(0, 2), min_size=2 * dims, max_size=2 * dims))
+            )
+        }
     elif family is Family.UPSAMPLE:
         mode = {3: "linear", 4: "bilinear", 5: "trilinear"}.get(len(shape), "nearest")
         args = {"mode": draw(st.sampled_from(["nearest", mode]))}
