@@ -1,0 +1,68 @@
+"""Benchmarks: whole-process wall time and peak memory, each target against its baseline in the same run.
+
+Run with `make bench`. Runs alternate between target and baseline so machine noise hits both;
+the table reports medians and the ratio target/baseline.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+CLI = [PY, "-m", "cnninspect"]
+
+
+def measure(command: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of one whole process."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        raise SystemExit(f"benchmark command failed: {' '.join(command)}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def compare(name: str, target: list[str], baseline: list[str], repeats: int) -> str:
+    runs: dict[str, list[tuple[float, float]]] = {"target": [], "baseline": []}
+    for _ in range(repeats):
+        runs["target"].append(measure(target))
+        runs["baseline"].append(measure(baseline))
+    t_wall, b_wall = (statistics.median(w for w, _ in runs[k]) for k in ("target", "baseline"))
+    t_mem, b_mem = (statistics.median(m for _, m in runs[k]) for k in ("target", "baseline"))
+    return (
+        f"| {name} | {t_wall:.2f} s | {b_wall:.2f} s | {t_wall / b_wall:.2f}× | "
+        f"{t_mem:,.0f} MiB | {b_mem:,.0f} MiB | {t_mem / b_mem:.2f}× | {repeats} |"
+    )
+
+
+def main() -> None:
+    repeats = int(os.environ.get("BENCH_REPEATS", "5"))
+    tutorial, vgg = "configs/tutorial.yaml", "configs/vgg16.yaml"
+    info = [PY, "bench/torchinfo_summary.py"]
+    rows = [
+        compare(
+            '`cnninspect --help` vs `python -c "import torch"`', [*CLI, "--help"], [PY, "-c", "import torch"], repeats
+        ),
+        compare("tutorial: `summary` vs torchinfo", [*CLI, "summary", tutorial], [*info, tutorial, "1"], repeats),
+        compare("VGG-16, batch 1: `summary` vs torchinfo", [*CLI, "summary", vgg], [*info, vgg, "1"], repeats),
+        compare(
+            "VGG-16, batch 64: `summary --batch 64` vs torchinfo",
+            [*CLI, "summary", vgg, "--batch", "64"],
+            [*info, vgg, "64"],
+            max(1, repeats // 3),
+        ),
+    ]
+    print("| case | cnninspect | baseline | ratio | cnninspect peak | baseline peak | ratio | runs |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
