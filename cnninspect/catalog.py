@@ -384,33 +384,18 @@ def _adaptive(kind: str, dims: int) -> LayerType:
     return LayerType(f"Adaptive{kind}Pool{dims}d", Family.ADAPTIVE_POOL, tuple(params), dims)
 
 
-def _batch_norm(dims: int) -> LayerType:
+def _norm(family: Family, dims: int) -> LayerType:
+    """BatchNormNd and InstanceNormNd share a signature; only the defaults differ."""
+    batch = family is Family.BATCH_NORM
     return LayerType(
-        f"BatchNorm{dims}d",
-        Family.BATCH_NORM,
+        f"{'BatchNorm' if batch else 'InstanceNorm'}{dims}d",
+        family,
         (
             Param("num_features", POSITIVE),
             Param("eps", number(positive=True), 1e-5),
             Param("momentum", optional(number(0, 1)), 0.1),
-            Param("affine", boolean(), True),
-            Param("track_running_stats", boolean(), True),
-            Param("bias", boolean(), True, keyword_only=True),
-        ),
-        dims,
-        "num_features",
-    )
-
-
-def _instance_norm(dims: int) -> LayerType:
-    return LayerType(
-        f"InstanceNorm{dims}d",
-        Family.INSTANCE_NORM,
-        (
-            Param("num_features", POSITIVE),
-            Param("eps", number(positive=True), 1e-5),
-            Param("momentum", optional(number(0, 1)), 0.1),
-            Param("affine", boolean(), False),
-            Param("track_running_stats", boolean(), False),
+            Param("affine", boolean(), batch),
+            Param("track_running_stats", boolean(), batch),
             Param("bias", boolean(), True, keyword_only=True),
         ),
         dims,
@@ -434,8 +419,7 @@ _TYPES: list[LayerType] = [
     *(_max_pool(d) for d in (1, 2, 3)),
     *(_avg_pool(d) for d in (1, 2, 3)),
     *(_adaptive(kind, d) for kind in ("Avg", "Max") for d in (1, 2, 3)),
-    *(_batch_norm(d) for d in (1, 2, 3)),
-    *(_instance_norm(d) for d in (1, 2, 3)),
+    *(_norm(family, d) for family in (Family.BATCH_NORM, Family.INSTANCE_NORM) for d in (1, 2, 3)),
     *(_zero_pad(d) for d in (1, 2, 3)),
     LayerType(
         "GroupNorm",
