@@ -138,3 +138,20 @@ def test_help_and_version():
     summary_help = run("summary", "--help").stdout
     assert "--kernel" in summary_help and "--set" in summary_help
     assert run("--version").stdout.startswith("cnninspect ")
+
+
+def test_help_and_the_analytic_engine_never_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from cnninspect.cli import app\n"
+        "runner = CliRunner()\n"
+        "assert runner.invoke(app, ['--help']).exit_code == 0\n"
+        "assert runner.invoke(app, ['summary', '--engine', 'analytic', '--format', 'csv']).exit_code == 0\n"
+        "print('torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
