@@ -17,7 +17,7 @@ from cnninspect import __version__
 from cnninspect.errors import CnnInspectError, UsageError
 from cnninspect.findings import find_problems, has_errors
 from cnninspect.records import Trace
-from cnninspect.report import MACHINE_RENDERERS, SummaryFormat, findings_lines, print_table
+from cnninspect.report import MACHINE_RENDERERS, SummaryFormat, print_table
 from cnninspect.shapes import infer_shapes
 from cnninspect.spec import ModelSpec, Overrides, apply_overrides, load_builtin, load_spec, parse_layers
 
@@ -137,8 +137,8 @@ def summary(
             print_table(Console(highlight=False), trace, findings, explain)
         else:
             sys.stdout.write(MACHINE_RENDERERS[output_format](trace, findings, explain))
-            for line in findings_lines(findings) if findings else []:
-                typer.echo(line, err=True)
+            for finding in findings:
+                typer.echo(finding.line, err=True)
     raise typer.Exit(EXIT_FINDINGS if has_errors(findings) else EXIT_CLEAN)
 
 

@@ -42,13 +42,14 @@ def summary_rows(trace: Trace, findings: Sequence[Finding], with_explain: bool =
     rows = []
     for record in trace.records:
         layer = record.layer
+        stride, padding = _stride_pad(record)
         row: dict[str, Any] = {
             "index": layer.index,
             "name": layer.name,
             "type": layer.type,
             "filters": filters_text(record),
-            "stride": _stride_pad(record)[0],
-            "padding": _stride_pad(record)[1],
+            "stride": stride,
+            "padding": padding,
             "input_shape": list(record.input_shape),
             "output_shape": None if record.output_shape is None else list(record.output_shape),
             "output": "—" if record.output_shape is None else feature_map_text(record.output_shape),

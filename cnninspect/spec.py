@@ -228,10 +228,12 @@ def _read_yaml(text: str, label: str) -> Any:
 
 
 def _position(node: Any, getter: str, key: Any, label: str) -> Location:
+    """ruamel's 0-based position of a key, value or item, 1-based; the node's own if it has none."""
+    lc = node.lc
     try:
-        line, col = getattr(node.lc, getter)(key)
-    except (AttributeError, KeyError, IndexError, TypeError):
-        line, col = getattr(getattr(node, "lc", None), "line", 0), getattr(getattr(node, "lc", None), "col", 0)
+        line, col = getattr(lc, getter)(key)
+    except (KeyError, IndexError, TypeError):
+        line, col = lc.line, lc.col
     return Location(label, line + 1, col + 1)
 
 

@@ -54,8 +54,7 @@ def choose_device(spec: ModelSpec) -> str:
 
 def _run_layer(torch: Any, layer: LayerSpec, x: torch.Tensor, device: str, records: list[LayerRecord]) -> Any:
     found: dict[str, Any] = {}
-    checked = check_input(layer, tuple(x.shape))
-    mismatches, stand_in, in_size = checked
+    mismatches, stand_in, in_size = check_input(layer, tuple(x.shape))
     if stand_in is None:
         records.append(LayerRecord(layer, tuple(x.shape), None, 0, 0, 0, mismatches, in_size))
         return None
