@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -16,10 +19,22 @@ from rich.markup import escape
 from cnninspect import __version__
 from cnninspect.errors import CnnInspectError, UsageError
 from cnninspect.findings import find_problems, has_errors
+from cnninspect.fixes import FixPlan, changed_args, edit_source, encode_like, plan_fixes, unified_diff, write_atomic
 from cnninspect.records import Trace
 from cnninspect.report import MACHINE_RENDERERS, SummaryFormat, print_table
 from cnninspect.shapes import infer_shapes
-from cnninspect.spec import ModelSpec, Overrides, apply_overrides, load_builtin, load_spec, parse_layers
+from cnninspect.spec import (
+    BUILTIN_LABEL,
+    FLAG_LABEL,
+    ModelSpec,
+    Overrides,
+    apply_overrides,
+    builtin_text,
+    decode_source,
+    parse_layers,
+    parse_yaml,
+    read_source,
+)
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -36,6 +51,8 @@ app = typer.Typer(
 class Engine(str, Enum):
     """How shapes are computed."""
 
+    AUTO = "auto"
+    """analytic when it knows every layer, else torch."""
     ANALYTIC = "analytic"
     TORCH = "torch"
 
@@ -78,6 +95,10 @@ SetOpt = Annotated[
     ),
 ]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an internal error.")]
+ENGINE_HELP = (
+    "torch builds the real layers (on the meta device when large); analytic uses PyTorch's formulas "
+    "without importing torch; auto is analytic unless a layer needs torch."
+)
 
 
 def _version(value: bool) -> None:
@@ -105,14 +126,7 @@ def summary(
     stride: StrideOpt = None,
     padding: PaddingOpt = None,
     set_: SetOpt = None,
-    engine: Annotated[
-        Engine,
-        typer.Option(
-            "--engine",
-            help="torch builds the real layers (on the meta device when "
-            "large); analytic uses PyTorch's formulas without importing torch.",
-        ),
-    ] = Engine.TORCH,
+    engine: Annotated[Engine, typer.Option("--engine", help=ENGINE_HELP)] = Engine.TORCH,
     output_format: Annotated[
         SummaryFormat,
         typer.Option(
@@ -131,7 +145,7 @@ def summary(
     with _guard(debug):
         overrides = Overrides(input, batch, kernel, stride, padding, tuple(set_ or ()))
         model = _load(spec, layers, overrides)
-        trace = infer_shapes(model) if engine is Engine.ANALYTIC else _trace_torch(model)
+        trace = _tracer(engine, model)(model)
         findings = find_problems(trace)
         if output_format is SummaryFormat.TABLE:
             print_table(Console(highlight=False), trace, findings, explain)
@@ -142,22 +156,128 @@ def summary(
     raise typer.Exit(EXIT_FINDINGS if has_errors(findings) else EXIT_CLEAN)
 
 
-def _trace_torch(model: ModelSpec) -> Trace:
+@app.command("fix-fc")
+def fix_fc(
+    spec: SpecArg = None,
+    layers: LayersOpt = None,
+    input: InputOpt = None,
+    batch: BatchOpt = None,
+    kernel: KernelOpt = None,
+    stride: StrideOpt = None,
+    padding: PaddingOpt = None,
+    set_: SetOpt = None,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="Print a unified diff of the spec (on stdout; the fixes go to stderr).")
+    ] = False,
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write", help="Apply the fixes, and any what-if overrides, to the spec file; only those values change."
+        ),
+    ] = False,
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if the file would change (for CI).")] = (
+        False
+    ),
+    engine: Annotated[Engine, typer.Option("--engine", help=ENGINE_HELP)] = Engine.AUTO,
+    debug: DebugOpt = False,
+) -> None:
+    """Find the in_features, in_channels and num_features every layer needs, with the arithmetic,
+    and write them back without touching anything else.
+
+    Exit 0 when nothing needs fixing (or --write fixed everything), 1 when something does
+    (with --check: when the file would change), 2 for invalid input.
+    """
+    with _guard(debug):
+        if write and check:
+            raise UsageError("--write and --check: give one of them")
+        source = _source(spec, layers)
+        overrides = Overrides(input, batch, kernel, stride, padding, tuple(set_ or ()))
+        model = apply_overrides(source.spec, overrides)
+        plan = plan_fixes(model, _tracer(engine, model))
+        edited = edit_source(source.text, source.spec, plan.fixed) if _changes(source.spec, plan.fixed) else source.text
+        out = typer.echo if not diff else partial(typer.echo, err=True)
+        for fix in plan.applied:
+            out(f"{fix.layer.where(fix.arg)}: {fix.text}")
+        for finding in plan.remaining:
+            out(finding.line)
+            if hint := plan.hint(finding):
+                out(f"  {hint}")
+        if diff:
+            sys.stdout.write(unified_diff(source.text, edited, model.source))
+        if source.path is None and source.spec.source == FLAG_LABEL and edited != source.text:
+            out(f"--layers {shlex.quote(edited)}")
+        changed = edited != source.text
+        if write and changed:
+            if source.path is None:
+                raise UsageError(f"{model.source} has no file to write; use --diff to see the change")
+            write_atomic(source.path, encode_like(source.raw, edited), source.raw)
+        typer.echo(_fix_summary(plan, changed, write, source.spec, source.path), err=True)
+    if check:
+        raise typer.Exit(EXIT_FINDINGS if changed else EXIT_CLEAN)
+    if write:
+        raise typer.Exit(EXIT_FINDINGS if plan.remaining else EXIT_CLEAN)
+    raise typer.Exit(EXIT_CLEAN if plan.clean else EXIT_FINDINGS)
+
+
+def _changes(before: ModelSpec, after: ModelSpec) -> bool:
+    return before.input != after.input or any(changed_args(a, b) for a, b in zip(before.layers, after.layers))
+
+
+def _fix_summary(plan: FixPlan, changed: bool, written: bool, source: ModelSpec, path: Path | None) -> str:
+    lines = [f"{name}: in_features is left out, so it is inferred ({n}); nothing to fix" for name, n in plan.inferred]
+    count, left = len(plan.applied), len(plan.remaining)
+    by_hand = f"{left} problem{'s' * (left != 1)} to fix by hand" if left else ""
+    if plan.clean:
+        lines.append("nothing to fix: every layer fits")
+    elif not count:
+        lines.append(by_hand)
+    else:
+        done = f"fixed {count} problem{'s' * (count != 1)}" if written else f"{count} fix{'es' * (count != 1)} needed"
+        lines.append("; ".join(filter(None, (done, by_hand))))
+    if written and changed:
+        lines.append(f"wrote {path}")
+    elif changed and path is not None:
+        lines.append("--diff shows the change; --write makes it")
+    elif changed and source.source == BUILTIN_LABEL:
+        lines.append("--diff shows the change (the built-in model has no file to write)")
+    return "\n".join(lines)
+
+
+def _tracer(engine: Engine, model: ModelSpec) -> Callable[[ModelSpec], Trace]:
+    if engine is Engine.ANALYTIC or (engine is Engine.AUTO and not model.needs_torch):
+        return infer_shapes
     from cnninspect.trace import trace_spec  # torch is imported only where a trace runs
 
-    return trace_spec(model)
+    return trace_spec
 
 
-def _load(path: Path | None, layers: str | None, overrides: Overrides) -> ModelSpec:
+@dataclass(frozen=True)
+class _Source:
+    spec: ModelSpec
+    """As written, before overrides."""
+    text: str
+    """The text it was read from."""
+    path: Path | None = None
+    """The file, when there is one to write."""
+    raw: bytes = b""
+    """The file's bytes as read."""
+
+
+def _source(path: Path | None, layers: str | None) -> _Source:
     if path is not None and layers is not None:
         raise UsageError("give a SPEC file or --layers, not both")
     if layers is not None:
-        model = parse_layers(layers)
-    elif path is not None:
-        model = load_spec(path)
-    else:
-        model = load_builtin()
-    return apply_overrides(model, overrides)
+        return _Source(parse_layers(layers), layers)
+    if path is not None:
+        raw = read_source(path)
+        text = decode_source(raw, str(path))
+        return _Source(parse_yaml(text, str(path)), text, path, raw)
+    text = builtin_text()
+    return _Source(parse_yaml(text, BUILTIN_LABEL), text)
+
+
+def _load(path: Path | None, layers: str | None, overrides: Overrides) -> ModelSpec:
+    return apply_overrides(_source(path, layers).spec, overrides)
 
 
 @contextmanager

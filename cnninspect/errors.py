@@ -69,3 +69,8 @@ class LayerFailure(CnnInspectError):
     """PyTorch refused to build or run a layer for a reason that is not a size mismatch."""
 
     code = "CNN106"
+
+
+class EditError(CnnInspectError):
+    """A fix cannot be written safely: the file is read-only, changed meanwhile, or the edit
+    would change more than intended. Nothing is written."""

@@ -245,7 +245,7 @@ def _collapse_message(record: LayerRecord, size: int, fits: int, dims: list[int]
         if layer.kind and arg in layer.kind.param_by_name and layer.get(arg) is not None
     )
     return (
-        f"{layer.name}: {named} {size} {'is' if len(dims) == 1 else 'are'} too small for this {layer.type} "
+        f"{layer.title}: {named} {size} {'is' if len(dims) == 1 else 'are'} too small for this {layer.type} "
         f"({settings}): the output would be empty; it needs at least {fits} — use a smaller kernel, "
         "more padding or a larger --input"
     )
@@ -253,7 +253,7 @@ def _collapse_message(record: LayerRecord, size: int, fits: int, dims: list[int]
 
 def _describe(records: Sequence[LayerRecord], index: int, m: Mismatch) -> tuple[str, tuple[str, Any] | None]:
     record = records[index]
-    name = record.layer.name
+    name = record.layer.title
     if m.problem is Problem.RANK:
         return (
             f"{name}: {record.layer.type} needs a {_ranks(m.declared)} input but receives "
@@ -283,7 +283,16 @@ def _describe(records: Sequence[LayerRecord], index: int, m: Mismatch) -> tuple[
 
 
 def origin_text(records: Sequence[LayerRecord], index: int) -> str:
-    """Where a layer's input size comes from: `` (32×7×7 from conv2)`` or `` channels (from conv1)``."""
+    """Where a layer's input size comes from: `` (32×7×7 from conv2)`` or `` (from conv1)``."""
+    source, merged = origin(records, index)
+    if merged is not None:
+        return f" ({'×'.join(str(d) for d in merged)} from {source})"
+    return f" (from {source})"
+
+
+def origin(records: Sequence[LayerRecord], index: int) -> tuple[str, tuple[int, ...] | None]:
+    """The last layer before ``index`` that changed the shape (or ``the input``), and the
+    dimensions a Flatten merged on the way when the layer is a Linear (else None)."""
     record = records[index]
     previous = index - 1
     flatten = None
@@ -294,10 +303,10 @@ def origin_text(records: Sequence[LayerRecord], index: int) -> str:
         previous -= 1
         while previous >= 0 and records[previous].output_shape == records[previous].input_shape:
             previous -= 1
-    source = records[previous].layer.name if previous >= 0 else "the input"
+    source = records[previous].layer.title if previous >= 0 else "the input"
     if flatten is not None and len(flatten.input_shape) > 2 and record.layer.type == "Linear":
-        return f" ({'×'.join(str(d) for d in flatten.input_shape[1:])} from {source})"
-    return f" (from {source})"
+        return source, tuple(flatten.input_shape[1:])
+    return source, None
 
 
 def _ranks(ranks: Any) -> str:

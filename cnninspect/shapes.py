@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from cnninspect.catalog import Family
@@ -236,6 +237,31 @@ def smallest_input(rule: Callable[[int, int], int], i: int) -> int:
         if rule(i, size) >= 1:
             return size
     raise ValueError("no input size gives an output")
+
+
+def smallest_model_input(spec: ModelSpec) -> Shape:
+    """The spec's input with each spatial size lowered or raised to the smallest that no
+    layer collapses (output sizes only grow with the input, so a bisection finds it)."""
+    best = list(spec.input)
+    for dim in range(1, len(spec.input)):
+        high = 1
+        while not _survives(spec, dim, high):
+            if high >= MAX_COLLAPSE_SEARCH:
+                raise ValueError("no input size survives every layer")
+            high *= 2
+        low = high // 2  # fails (or 0)
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (low, middle) if _survives(spec, dim, middle) else (middle, high)
+        best[dim] = high
+    return tuple(best)
+
+
+def _survives(spec: ModelSpec, dim: int, size: int) -> bool:
+    """True when no layer collapses sample dimension ``dim`` at input size ``size``."""
+    trial = replace(spec, input=(*spec.input[:dim], size, *spec.input[dim + 1 :]), batch=1)
+    records = infer_shapes(trial).records
+    return not any(m.problem is Problem.COLLAPSE and m.dim == dim + 1 for r in records for m in r.mismatches)
 
 
 def output_shape(layer: LayerSpec, shape: Shape) -> Shape:

@@ -40,6 +40,8 @@ DEFAULT_INPUT = (3, 32, 32)
 """The tutorial's CIFAR-sized input, used by a flag spec without ``--input``."""
 TOP_LEVEL_KEYS = ("name", "input", "layers")
 CONV_FAMILIES = (Family.CONV, Family.CONV_TRANSPOSE)
+YAML_WORDS = {"true": True, "false": False, "null": None}
+"""``--set`` values may be written as in YAML as well as in Python."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,11 @@ class LayerSpec:
         kind = self.kind
         default = kind.default(arg) if kind and arg in kind.param_by_name else None
         return None if default is NO_DEFAULT else default
+
+    @property
+    def title(self) -> str:
+        """How messages name the layer: its name, or ``layer 3`` when it has none."""
+        return f"layer {self.index}" if self.name == str(self.index) else self.name
 
     def where(self, arg: str) -> Location:
         """Where an argument was written, or the layer's own place if it was not."""
@@ -133,6 +140,11 @@ class Overrides:
 
 def load_spec(path: str | Path) -> ModelSpec:
     """Read and validate a YAML spec file."""
+    return parse_yaml(decode_source(read_source(path), str(path)), str(path))
+
+
+def read_source(path: str | Path) -> bytes:
+    """A spec file's bytes, refused when unreadable or over the size limit."""
     label = str(path)
     try:
         raw = Path(path).read_bytes()
@@ -147,18 +159,26 @@ def load_spec(path: str | Path) -> ModelSpec:
             f"file is {len(raw):,} bytes, over the {MAX_SPEC_BYTES:,}-byte limit for a spec",
             Location(label, 1, 1),
         )
+    return raw
+
+
+def decode_source(raw: bytes, label: str) -> str:
+    """UTF-8 text without a byte-order mark; line endings untouched."""
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
         raise YamlError("file is not UTF-8 text", Location(label, line, 1)) from None
-    return parse_yaml(text, label)
 
 
 def load_builtin() -> ModelSpec:
     """The tutorial's Example 1 model, shipped inside the package."""
-    text = resources.files("cnninspect").joinpath("tutorial.yaml").read_text(encoding="utf-8")
-    return parse_yaml(text, BUILTIN_LABEL)
+    return parse_yaml(builtin_text(), BUILTIN_LABEL)
+
+
+def builtin_text() -> str:
+    """The built-in model's YAML."""
+    return resources.files("cnninspect").joinpath("tutorial.yaml").read_text(encoding="utf-8")
 
 
 def parse_yaml(text: str, label: str) -> ModelSpec:
@@ -324,7 +344,7 @@ def make_layer(
             validated[key] = param.check(value)
         except ArgValueError as error:
             raise ArgumentError(
-                f"{layer_name}: {key}: {error}, got {show_value(value)}", arg_locations.get(key, where)
+                f"{name or f'layer {index}'}: {key}: {error}, got {show_value(value)}", arg_locations.get(key, where)
             ) from None
     layer = LayerSpec(index, layer_name, kind.name, validated, where, (), arg_locations)
     _check_layer(layer, kind)
@@ -345,11 +365,11 @@ def _check_layer(layer: LayerSpec, kind: LayerType) -> None:
     """Rules that involve several arguments, as PyTorch enforces them at construction."""
     for param in kind.params:
         if param.default is NO_DEFAULT and param.name not in layer.args and param.name != kind.inferred:
-            raise ArgumentError(f"{layer.name}: {kind.name} needs {param.name}; add {param.name}: …", layer.location)
+            raise ArgumentError(f"{layer.title}: {kind.name} needs {param.name}; add {param.name}: …", layer.location)
     family = kind.family
 
     def fail(arg: str, message: str) -> None:
-        raise ArgumentError(f"{layer.name}: {message}", layer.where(arg))
+        raise ArgumentError(f"{layer.title}: {message}", layer.where(arg))
 
     if family in CONV_FAMILIES:
         groups = layer.get("groups")
@@ -427,19 +447,23 @@ _NAME_PREFIX = re.compile(r"\s*([A-Za-z_]\w*)\s*=\s*(?=[A-Za-z_])")
 
 def parse_layers(text: str, input_shape: tuple[int, ...] | None = None) -> ModelSpec:
     """``"Conv2d(3,16,3,stride=2) ReLU() ..."`` → ModelSpec; ``name=Layer(...)`` names a layer."""
-    layers = []
-    for index, (offset, piece) in enumerate(_split_calls(text)):
+    layers = [_flag_layer(index, name, piece, offset) for index, (offset, name, piece) in enumerate(flag_calls(text))]
+    if not layers:
+        raise UsageError('--layers is empty; give layers such as "Conv2d(3,16,3) ReLU() Flatten()"')
+    _check_unique_names(layers)
+    return ModelSpec("layers", input_shape or DEFAULT_INPUT, tuple(layers), FLAG_LABEL)
+
+
+def flag_calls(text: str) -> Iterator[tuple[int, str | None, str]]:
+    """Each layer call of a flag spec: (offset of the call in ``text``, name or None, call text)."""
+    for offset, piece in _split_calls(text):
         name = None
         prefix = _NAME_PREFIX.match(piece)
         if prefix and "(" not in piece[: prefix.end()]:
             name = prefix.group(1)
             offset += prefix.end()
             piece = piece[prefix.end() :]
-        layers.append(_flag_layer(index, name, piece, offset))
-    if not layers:
-        raise UsageError('--layers is empty; give layers such as "Conv2d(3,16,3) ReLU() Flatten()"')
-    _check_unique_names(layers)
-    return ModelSpec("layers", input_shape or DEFAULT_INPUT, tuple(layers), FLAG_LABEL)
+        yield offset, name, piece
 
 
 def _split_calls(text: str) -> Iterator[tuple[int, str]]:
@@ -544,21 +568,6 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def format_layers(spec: ModelSpec) -> str:
-    """A flag spec that parses back to ``spec``'s layers (names kept where they were given)."""
-    calls = []
-    for layer in spec.layers:
-        parts = [repr(v) for v in layer.positional]
-        parts += [f"{key}={_call_value(value)}" for key, value in layer.args.items()]
-        call = f"{layer.type}({', '.join(parts)})"
-        calls.append(call if layer.name == str(layer.index) else f"{layer.name}={call}")
-    return " ".join(calls)
-
-
-def _call_value(value: Any) -> str:
-    return repr(value).replace(" ", "")
-
-
 # ---------------------------------------------------------------------------------------
 # What-if overrides
 
@@ -615,20 +624,25 @@ def _padding_value(text: str | None) -> int | str | None:
 
 
 def _override_arg(layer: LayerSpec, arg: str, value: Any, option: str) -> LayerSpec:
-    if layer.kind is None:
-        return replace(layer, args={**layer.args, arg: value})
     try:
-        return make_layer(
-            layer.index,
-            layer.name,
-            layer.type,
-            {**layer.args, arg: value},
-            layer.location,
-            layer.arg_locations,
-            layer.location,
-        )
+        return set_arg(layer, arg, value)
     except CnnInspectError as error:
         raise UsageError(f"{option}: {error.message}") from None
+
+
+def set_arg(layer: LayerSpec, arg: str, value: Any) -> LayerSpec:
+    """The layer with one argument changed, validated again (torch-only layers as given)."""
+    if layer.kind is None:
+        return replace(layer, args={**layer.args, arg: value})
+    return make_layer(
+        layer.index,
+        layer.name,
+        layer.type,
+        {**layer.args, arg: value},
+        layer.location,
+        layer.arg_locations,
+        layer.location,
+    )
 
 
 def _parse_set(text: str, layers: Sequence[LayerSpec]) -> tuple[int, str, Any]:
@@ -646,7 +660,7 @@ def _parse_set(text: str, layers: Sequence[LayerSpec]) -> tuple[int, str, Any]:
         raise UsageError(f"--set {text}: only arguments can be set, not the layer's {arg}")
     raw = raw.strip()
     try:
-        value = _literal(ast.parse(raw, mode="eval").body, 0)
+        value = YAML_WORDS[raw] if raw in YAML_WORDS else _literal(ast.parse(raw, mode="eval").body, 0)
     except (SyntaxError, UsageError):
         value = raw  # a bare word such as same
     return by_name[layer_name], arg, value

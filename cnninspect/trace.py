@@ -75,7 +75,7 @@ def _run_layer(torch: Any, layer: LayerSpec, x: torch.Tensor, device: str, recor
         module(x)
     except Exception as error:
         raise LayerFailure(
-            f"{layer.name} ({layer.type}) cannot take an input of shape {_shape(x.shape)}: {_first_line(error)}",
+            f"{layer.title} ({layer.type}) cannot take an input of shape {_shape(x.shape)}: {_first_line(error)}",
             layer.location,
         ) from None
     finally:
@@ -84,7 +84,7 @@ def _run_layer(torch: Any, layer: LayerSpec, x: torch.Tensor, device: str, recor
     output = found.get("output")
     if not isinstance(output, torch.Tensor):
         raise LayerFailure(
-            f"{layer.name} ({layer.type}) returns {type(output).__name__}, not one tensor; "
+            f"{layer.title} ({layer.type}) returns {type(output).__name__}, not one tensor; "
             "a layer list can only pass one tensor on",
             layer.location,
         )
@@ -116,7 +116,7 @@ def build_module(torch: Any, layer: LayerSpec, in_size: int | None, device: str)
             module = cls(*layer.positional, **args)
     except Exception as error:
         raise ArgumentError(
-            f"{layer.name}: nn.{cls.__name__} refuses these arguments: {_first_line(error)}", layer.location
+            f"{layer.title}: nn.{cls.__name__} refuses these arguments: {_first_line(error)}", layer.location
         ) from None
     return module.eval()
 

@@ -112,7 +112,8 @@ def test_bad_yaml_names_file_line_col(tmp_path):
     result = run("summary", str(spec))
     assert result.exit_code == 2
     assert result.stderr.strip() == (
-        f"cnninspect: error: {spec}:3:50: 0: kernel_size: expected an integer ≥ 1 or a list of 2 such integers, got -1"
+        f"cnninspect: error: {spec}:3:50: layer 0: kernel_size: "
+        "expected an integer ≥ 1 or a list of 2 such integers, got -1"
     )
 
 

@@ -1,0 +1,522 @@
+"""Fixes from traces, and edits of the spec's own text that change only what must change.
+
+A fix plan says which input-size arguments (in_features, in_channels, num_features, …) must
+change for every layer to fit, with the arithmetic. The edits splice new values into the
+original text — a YAML file or a ``--layers`` string — keeping every other byte; the result
+is parsed back and compared with the intended spec before it is returned or written.
+"""
+
+from __future__ import annotations
+
+import ast
+import codecs
+import contextlib
+import difflib
+import json
+import os
+import re
+import stat
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from cnninspect.catalog import Family
+from cnninspect.errors import CnnInspectError, EditError
+from cnninspect.findings import Finding, find_problems, origin
+from cnninspect.records import LayerRecord, Problem, Trace
+from cnninspect.shapes import smallest_model_input, spatial_rule
+from cnninspect.spec import (
+    FLAG_LABEL,
+    LayerSpec,
+    ModelSpec,
+    expand,
+    flag_calls,
+    parse_layers,
+    parse_yaml,
+    set_arg,
+    show_value,
+)
+
+FIXABLE = (Problem.IN_FEATURES, Problem.IN_CHANNELS, Problem.NUM_FEATURES)
+"""Problems with exactly one right answer: the size the layer receives."""
+SPATIAL_ARGS = ("in_features", "normalized_shape")
+"""Arguments whose right value depends on spatial sizes, so on any collapse before them."""
+PLAIN_YAML = re.compile(r"[A-Za-z_][\w.-]*")
+YAML_WORDS = {"true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"}
+MAX_SEARCH = 1024
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One argument that must change for a layer to fit what it receives."""
+
+    layer: LayerSpec
+    """The layer as traced."""
+    arg: str
+    """The argument to change."""
+    old: Any
+    """The value written now."""
+    new: Any
+    """The value that fits."""
+    reason: str
+    """Where the new value comes from: ``32 × 7 × 7 from conv2 → Flatten``."""
+    held: str | None = None
+    """Why this fix is not applied (it depends on a collapse that needs a person), else None."""
+
+    @property
+    def text(self) -> str:
+        """``fc: in_features 2048 → 1568 (32 × 7 × 7 from conv2 → Flatten)``."""
+        return f"{self.layer.title}: {self.arg} {show_value(self.old)} → {show_value(self.new)} ({self.reason})"
+
+
+@dataclass(frozen=True)
+class FixPlan:
+    """Everything fix-fc found for one spec."""
+
+    spec: ModelSpec
+    """The spec traced, overrides applied."""
+    fixed: ModelSpec
+    """The spec with every applicable fix made."""
+    fixes: tuple[Fix, ...]
+    """Every fix, applied or held, in layer order."""
+    remaining: tuple[Finding, ...]
+    """Problems of the fixed spec: those with no automatic fix and the held fixes."""
+    advice: dict[str, str] = field(default_factory=dict)
+    """What a person could do about each remaining collapse, by layer name."""
+    inferred: tuple[tuple[str, int], ...] = ()
+    """(layer, in_features) of each Linear whose in_features is left out and inferred."""
+
+    @property
+    def applied(self) -> tuple[Fix, ...]:
+        """The fixes made in ``fixed``."""
+        return tuple(f for f in self.fixes if f.held is None)
+
+    @property
+    def clean(self) -> bool:
+        """True when nothing needs fixing."""
+        return not self.fixes and not self.remaining
+
+    def hint(self, finding: Finding) -> str | None:
+        """What to do about a remaining finding by hand, when there is more to say."""
+        if finding.rule.code == "CNN204":
+            return self.advice.get(finding.layer)
+        for fix in self.fixes:
+            if fix.held and fix.layer.name == finding.layer and finding.fix and finding.fix[0] == fix.arg:
+                return f"not fixed automatically: {fix.held}"
+        return None
+
+
+# ---------------------------------------------------------------------------------------
+# Planning
+
+
+def plan_fixes(spec: ModelSpec, trace: Callable[[ModelSpec], Trace]) -> FixPlan:
+    """Every fix a spec needs, from one trace; a second trace of the fixed spec finds what is left.
+
+    One pass is enough: Linear and Conv layers carry on with their declared outputs and norm
+    layers pass on what they receive, so no fix changes what a later layer receives.
+    """
+    first = trace(spec)
+    fixes = list(_fixes_in(first))
+    layers = list(spec.layers)
+    for i, fix in enumerate(fixes):
+        if fix.held:
+            continue
+        try:
+            layers[fix.layer.index] = set_arg(layers[fix.layer.index], fix.arg, fix.new)
+        except CnnInspectError as error:
+            fixes[i] = replace(fix, held=error.message.removeprefix(f"{fix.layer.title}: "))
+    fixed = replace(spec, layers=tuple(layers))
+    second = trace(fixed) if any(f.held is None for f in fixes) else first
+    remaining = tuple(find_problems(second))
+    advice = {
+        record.layer.name: _collapse_advice(fixed, record)
+        for record in second.records
+        if any(m.problem is Problem.COLLAPSE for m in record.mismatches)
+    }
+    inferred = tuple(
+        (record.layer.title, record.in_size)
+        for record in second.records
+        if record.layer.type == "Linear" and "in_features" not in record.layer.args and record.in_size is not None
+    )
+    return FixPlan(spec, fixed, tuple(fixes), remaining, advice, inferred)
+
+
+def _fixes_in(trace: Trace) -> Iterator[Fix]:
+    collapsed_at: str | None = None
+    for index, record in enumerate(trace.records):
+        for mismatch in record.mismatches:
+            if mismatch.problem in FIXABLE and mismatch.declared is not None:
+                held = None
+                if collapsed_at is not None and mismatch.arg in SPATIAL_ARGS:
+                    held = f"it depends on the size {collapsed_at} gives once its collapse is fixed"
+                new = mismatch.received
+                if isinstance(new, tuple) and len(new) == 1 and not isinstance(mismatch.declared, tuple):
+                    new = new[0]
+                yield Fix(record.layer, mismatch.arg, record.layer.args[mismatch.arg], new, _reason(trace, index), held)
+        if collapsed_at is None and any(m.problem is Problem.COLLAPSE for m in record.mismatches):
+            collapsed_at = record.layer.title
+
+
+def _reason(trace: Trace, index: int) -> str:
+    source, merged = origin(trace.records, index)
+    if merged is not None:
+        return f"{' × '.join(str(d) for d in merged)} from {source} → Flatten"
+    return f"from {source}"
+
+
+def _collapse_advice(spec: ModelSpec, record: LayerRecord) -> str:
+    """The smallest input that works, and the kernel or padding that would keep this layer's output ≥ 1."""
+    options = []
+    if not spec.needs_torch:
+        smallest = smallest_model_input(spec)
+        options.append(f"an input of at least {'×'.join(map(str, smallest))} (--input {'x'.join(map(str, smallest))})")
+    layer = record.layer
+    collapsed = [m for m in record.mismatches if m.problem is Problem.COLLAPSE]
+    for arg, step in (("kernel_size", -1), ("padding", 1)):
+        if layer.kind is None or arg not in layer.kind.param_by_name or not isinstance(layer.get(arg), (int, tuple)):
+            continue
+        if layer.kind.family is Family.CONV_TRANSPOSE and arg == "padding":
+            step = -1
+        value = _first_that_fits(layer, arg, step, record.input_shape, [m.dim for m in collapsed if m.dim])
+        if value is not None:
+            more = "or less" if step < 0 else "or more"
+            options.append(f"{layer.title} {arg} {show_value(value)} ({more})")
+    return "; or ".join(options)
+
+
+def _first_that_fits(layer: LayerSpec, arg: str, step: int, shape: tuple[int, ...], dims: list[int]) -> Any:
+    spatial = len(shape) - 2
+    current = expand(layer.get(arg), spatial)
+    scalar = not isinstance(layer.get(arg), tuple)
+    for delta in range(1, MAX_SEARCH):
+        trial = tuple(c + step * delta if i + 2 in dims else c for i, c in enumerate(current))
+        if min(trial) < (1 if arg == "kernel_size" else 0):
+            return None
+        value = trial[dims[0] - 2] if scalar else trial
+        try:
+            candidate = set_arg(layer, arg, value)
+        except CnnInspectError:
+            continue
+        rule = spatial_rule(candidate, spatial)
+        if all(rule(d - 2, shape[d]) >= 1 for d in dims):
+            return value
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# Text edits
+
+
+@dataclass(frozen=True, order=True)
+class Edit:
+    """Replace ``text[start:end]`` with ``new``."""
+
+    start: int
+    end: int
+    new: str
+
+
+def apply_edits(text: str, edits: Sequence[Edit]) -> str:
+    """Splice every edit into ``text``; edits must not overlap."""
+    out, position = [], 0
+    for edit in sorted(edits):
+        if edit.start < position:
+            raise EditError("two edits overlap; nothing was written")
+        out += [text[position : edit.start], edit.new]
+        position = edit.end
+    out.append(text[position:])
+    return "".join(out)
+
+
+def changed_args(original: LayerSpec, intended: LayerSpec) -> dict[str, Any]:
+    """Arguments whose value differs (or that were not written before)."""
+    missing = object()
+    return {k: v for k, v in intended.args.items() if original.args.get(k, missing) != v}
+
+
+def edit_source(text: str, original: ModelSpec, intended: ModelSpec) -> str:
+    """``text`` (the source of ``original``) changed so it reads as ``intended``, checked by
+    parsing it back; raises EditError rather than return anything else."""
+    if original.source == FLAG_LABEL:
+        edits = _flag_edits(text, original, intended)
+        edited = apply_edits(text, edits)
+        again = parse_layers(edited, intended.input)
+    else:
+        edits = _yaml_edits(text, original, intended)
+        edited = apply_edits(text, edits)
+        try:
+            again = parse_yaml(edited, original.source)
+        except CnnInspectError as error:
+            raise EditError(f"the edited spec does not read back ({error.message}); nothing was written") from None
+    if _essence(again) != _essence(intended) or (original.source != FLAG_LABEL and again.input != intended.input):
+        raise EditError(
+            f"{original.source}: the edit would change more than intended (a shared anchor or merge key?); "
+            "nothing was written — make the change by hand"
+        )
+    return edited
+
+
+def _essence(spec: ModelSpec) -> list[tuple[str, str, dict[str, Any], tuple[Any, ...]]]:
+    return [(layer.name, layer.type, layer.args, layer.positional) for layer in spec.layers]
+
+
+# YAML ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Node:
+    """A YAML node with its exact span in the text (aliases kept, not resolved)."""
+
+    kind: str
+    """``scalar``, ``alias``, ``seq`` or ``map``."""
+    start: int
+    """Where the value starts, after any anchor."""
+    end: int
+    """Where it ends (for block collections: where the next token starts)."""
+    value: str | None = None
+    """Scalar text or alias name."""
+    style: str | None = None
+    """Quote character of a quoted scalar."""
+    flow: bool = False
+    """Flow collection (``[…]``, ``{…}``)."""
+    children: list[_Node] = field(default_factory=list)
+    """Sequence items, or mapping keys and values alternating."""
+
+    def pairs(self) -> Iterator[tuple[_Node, _Node]]:
+        """A mapping's (key, value) nodes."""
+        return zip(self.children[::2], self.children[1::2])
+
+
+def _compose(text: str) -> tuple[_Node, dict[str, _Node]]:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.events import (
+        AliasEvent,
+        CollectionEndEvent,
+        MappingStartEvent,
+        NodeEvent,
+        ScalarEvent,
+    )
+
+    events = iter(e for e in YAML(typ="rt").parse(text) if isinstance(e, (NodeEvent, CollectionEndEvent)))
+    anchors: dict[str, _Node] = {}
+
+    def build(event: Any) -> _Node:
+        start = event.start_mark.index
+        anchor = getattr(event, "anchor", None)
+        if anchor and not isinstance(event, AliasEvent):
+            start = _skip_anchor(text, start)
+        if isinstance(event, AliasEvent):
+            return _Node("alias", start, event.end_mark.index, value=event.anchor)
+        if isinstance(event, ScalarEvent):
+            node = _Node("scalar", start, event.end_mark.index, event.value, event.style)
+        else:
+            children = []
+            for child in events:
+                if isinstance(child, CollectionEndEvent):
+                    break
+                children.append(build(child))
+            kind = "map" if isinstance(event, MappingStartEvent) else "seq"
+            node = _Node(kind, start, child.end_mark.index, flow=bool(event.flow_style), children=children)
+        if anchor:
+            anchors[anchor] = node
+        return node
+
+    return build(next(events)), anchors
+
+
+def _skip_anchor(text: str, start: int) -> int:
+    match = re.compile(r"&[^\s,\[\]{}]+\s*").match(text, start)
+    return match.end() if match else start
+
+
+def _lookup(mapping: _Node, key: str) -> _Node | None:
+    """The value node written for ``key`` in this mapping itself (not through a merge)."""
+    for k, v in mapping.pairs():
+        if k.kind == "scalar" and k.value == key:
+            return v
+    return None
+
+
+def _yaml_edits(text: str, original: ModelSpec, intended: ModelSpec) -> list[Edit]:
+    root, anchors = _compose(text)
+    newline = "\r\n" if "\r\n" in text else "\n"
+    edits: list[Edit] = []
+    if intended.input != original.input:
+        node = _lookup(root, "input")
+        if node is not None:
+            edits += _value_edits(node, original.input, intended.input, shape=True)
+        else:
+            layers_key = next(k for k, _ in root.pairs() if k.value == "layers")
+            entry = f"input: {show_value(intended.input)}"
+            gap = ", " if root.flow else newline + " " * _column(text, layers_key.start)
+            edits.append(Edit(layers_key.start, layers_key.start, entry + gap))
+    items = _resolve(_lookup(root, "layers"), anchors)
+    for before, after in zip(original.layers, intended.layers):
+        changes = changed_args(before, after)
+        if not changes:
+            continue
+        node = _resolve(items.children[before.index], anchors)
+        if node.kind == "scalar":  # a bare type name: becomes a flow mapping
+            entries = ", ".join(f"{k}: {show_value(v)}" for k, v in changes.items())
+            edits.append(Edit(node.start, node.end, f"{{type: {_yaml_text(node.value, node.style)}, {entries}}}"))
+            continue
+        new_keys = {}
+        for arg, value in changes.items():
+            target = _lookup(node, arg)
+            if target is None:
+                new_keys[arg] = value
+            else:
+                edits += _value_edits(target, before.args[arg], value)
+        if new_keys:
+            edits.append(_insert_keys(text, node, new_keys, newline))
+    return edits
+
+
+def _resolve(node: _Node | None, anchors: dict[str, _Node]) -> _Node:
+    assert node is not None
+    return anchors[node.value or ""] if node.kind == "alias" else node
+
+
+def _value_edits(node: _Node, old: Any, new: Any, shape: bool = False) -> list[Edit]:
+    """Edits that turn the written value ``old`` at ``node`` into ``new``, item by item where
+    the layout allows (an alias is replaced by the value, so its anchor stays as it is)."""
+    if node.kind == "scalar" and shape and isinstance(new, tuple):
+        separator = next((s for s in ("×", "x", ",") if s in (node.value or "")), "x")
+        return [Edit(node.start, node.end, _yaml_text(separator.join(map(str, new)), node.style))]
+    if node.kind == "scalar":
+        return [Edit(node.start, node.end, _yaml_text(new, node.style))]
+    if (
+        node.kind == "seq"
+        and isinstance(old, tuple)
+        and isinstance(new, tuple)
+        and len(old) == len(new) == len(node.children)
+    ):
+        return [e for c, o, n in zip(node.children, old, new) if o != n for e in _value_edits(c, o, n)]
+    return [Edit(node.start, _leaf_end(node), show_value(new))]
+
+
+def _insert_keys(text: str, mapping: _Node, entries: dict[str, Any], newline: str) -> Edit:
+    last = _leaf_end(mapping.children[-1])
+    if mapping.flow:
+        return Edit(last, last, "".join(f", {k}: {show_value(v)}" for k, v in entries.items()))
+    indent = " " * _column(text, mapping.children[0].start)
+    line_end = len(text) if (found := text.find("\n", last)) < 0 else found - (text[found - 1 : found] == "\r")
+    return Edit(line_end, line_end, "".join(f"{newline}{indent}{k}: {show_value(v)}" for k, v in entries.items()))
+
+
+def _leaf_end(node: _Node) -> int:
+    """Where the node's last written character ends (block collections end at the next token)."""
+    if node.kind in ("seq", "map") and not node.flow and node.children:
+        return _leaf_end(node.children[-1])
+    return node.end
+
+
+def _column(text: str, index: int) -> int:
+    return index - (text.rfind("\n", 0, index) + 1)
+
+
+def _yaml_text(value: Any, style: str | None = None) -> str:
+    """A value as YAML flow text; strings keep the quotes they had."""
+    if isinstance(value, str):
+        if style == "'":
+            return "'" + value.replace("'", "''") + "'"
+        if style == '"' or not PLAIN_YAML.fullmatch(value) or value.lower() in YAML_WORDS:
+            return json.dumps(value, ensure_ascii=False)
+        return value
+    return show_value(value)
+
+
+# --layers ------------------------------------------------------------------------------
+
+
+def _flag_edits(text: str, original: ModelSpec, intended: ModelSpec) -> list[Edit]:
+    edits = []
+    calls = list(flag_calls(text))
+    for before, after in zip(original.layers, intended.layers):
+        changes = changed_args(before, after)
+        if not changes:
+            continue
+        offset, _, piece = calls[before.index]
+        node = ast.parse(piece, mode="eval").body
+        if not isinstance(node, ast.Call):  # a bare name such as ReLU
+            entries = ", ".join(f"{k}={_python_text(v)}" for k, v in changes.items())
+            edits.append(Edit(offset + len(piece), offset + len(piece), f"({entries})"))
+            continue
+        kind = before.kind
+        slots = [p.name for p in kind.params if not p.keyword_only] if kind else []
+        written = dict(zip(slots, node.args)) | {k.arg: k.value for k in node.keywords if k.arg}
+        new = []
+        for arg, value in changes.items():
+            if arg in written:
+                target = written[arg]
+                assert target.end_col_offset is not None
+                edits.append(Edit(offset + target.col_offset, offset + target.end_col_offset, _python_text(value)))
+            else:
+                new.append(f"{arg}={_python_text(value)}")
+        if new:
+            args = [*node.args, *(k.value for k in node.keywords)]
+            assert node.end_col_offset is not None
+            at = offset + (max(a.end_col_offset or 0 for a in args) if args else node.end_col_offset - 1)
+            edits.append(Edit(at, at, (", " if args else "") + ", ".join(new)))
+    return edits
+
+
+def _python_text(value: Any) -> str:
+    return repr(value).replace(" ", "")
+
+
+# ---------------------------------------------------------------------------------------
+# Files
+
+
+def encode_like(original: bytes, text: str) -> bytes:
+    """``text`` as bytes, with the byte-order mark ``original`` had."""
+    bom = codecs.BOM_UTF8 if original.startswith(codecs.BOM_UTF8) else b""
+    return bom + text.encode("utf-8")
+
+
+def write_atomic(path: Path, data: bytes, expected: bytes) -> None:
+    """Replace the file's contents in one step: a temporary file in the same folder, then a
+    rename; permissions kept. Refuses a read-only file and one that changed since it was read."""
+    target = path.resolve()
+    try:
+        info = target.stat()
+        current = target.read_bytes()
+    except OSError as error:
+        raise EditError(f"{path}: cannot read it again: {error.strerror}; nothing was written") from None
+    if current != expected:
+        raise EditError(f"{path}: changed while it was being fixed; nothing was written — run again")
+    if not info.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(target, os.W_OK):
+        raise EditError(f"{path}: is read-only; nothing was written")
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as error:
+        raise EditError(f"{path}: cannot write in its folder: {error.strerror}; nothing was written") from None
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, stat.S_IMODE(info.st_mode))
+        with contextlib.suppress(OSError):  # only root may keep another owner; the mode is what matters
+            os.chown(temporary, info.st_uid, info.st_gid)
+        os.replace(temporary, target)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise EditError(f"{path}: cannot write: {error.strerror}; nothing was written") from None
+
+
+def unified_diff(before: str, after: str, label: str) -> str:
+    """A unified diff of two versions of a text, as ``diff -u`` and git print it."""
+    lines = []
+    for line in difflib.unified_diff(_lines(before), _lines(after), f"a/{label}", f"b/{label}"):
+        lines.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(lines)
+
+
+def _lines(text: str) -> list[str]:
+    # str.splitlines also cuts at form feeds and Unicode separators; diff cuts at \n only.
+    return re.findall(r"[^\n]*\n|[^\n]+$", text)
