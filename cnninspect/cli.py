@@ -191,6 +191,8 @@ def fix_fc(
         if write and check:
             raise UsageError("--write and --check: give one of them")
         source = _source(spec, layers)
+        if write and source.path is None:
+            raise UsageError(f"{source.spec.source} has no file to write; --diff shows the change")
         overrides = Overrides(input, batch, kernel, stride, padding, tuple(set_ or ()))
         model = apply_overrides(source.spec, overrides)
         plan = plan_fixes(model, _tracer(engine, model))
@@ -208,8 +210,7 @@ def fix_fc(
             out(f"--layers {shlex.quote(edited)}")
         changed = edited != source.text
         if write and changed:
-            if source.path is None:
-                raise UsageError(f"{model.source} has no file to write; use --diff to see the change")
+            assert source.path is not None
             write_atomic(source.path, encode_like(source.raw, edited), source.raw)
         typer.echo(_fix_summary(plan, changed, write, source.spec, source.path), err=True)
     if check:

@@ -18,6 +18,7 @@ from cnninspect.spec import LayerSpec, ModelSpec, expand
 
 Shape = tuple[int, ...]
 SPATIAL = (Family.CONV, Family.CONV_TRANSPOSE, Family.MAX_POOL, Family.AVG_POOL, Family.ZERO_PAD, Family.UPSAMPLE)
+NORMS = (Family.BATCH_NORM, Family.INSTANCE_NORM, Family.GROUP_NORM, Family.LAYER_NORM)
 UPSAMPLE_RANKS = {"linear": (3,), "bilinear": (4,), "bicubic": (4,), "trilinear": (5,)}
 MAX_COLLAPSE_SEARCH = 1 << 20
 
@@ -48,14 +49,14 @@ def size_layer(layer: LayerSpec, shape: Shape) -> LayerRecord:
     if stand_in is None:
         return LayerRecord(layer, shape, None, 0, 0, 0, mismatches, in_size)
     weights, biases = count_params(layer, in_size)
-    out = pass_through(shape, stand_in, output_shape(layer, stand_in))
+    out = pass_through(layer, shape, output_shape(layer, stand_in))
     return LayerRecord(layer, shape, out, weights, biases, weights + biases, mismatches, in_size)
 
 
-def pass_through(received: Shape, stand_in: Shape, output: Shape) -> Shape:
-    """A shape-keeping layer (a norm) with a wrong declared size passes on what it received:
+def pass_through(layer: LayerSpec, received: Shape, output: Shape) -> Shape:
+    """A norm layer with a wrong declared size passes on what it received: it keeps shapes,
     the declaration is the mistake, not the tensor, so later layers are judged on the truth."""
-    return received if output == stand_in else output
+    return received if layer.kind is not None and layer.kind.family in NORMS else output
 
 
 # ---------------------------------------------------------------------------------------

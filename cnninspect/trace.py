@@ -88,7 +88,7 @@ def _run_layer(torch: Any, layer: LayerSpec, x: torch.Tensor, device: str, recor
             "a layer list can only pass one tensor on",
             layer.location,
         )
-    if pass_through(tuple(x.shape), stand_in, tuple(output.shape)) != tuple(output.shape):
+    if pass_through(layer, tuple(x.shape), tuple(output.shape)) != tuple(output.shape):
         output = x
     weights = biases = trainable = 0
     for name, parameter in module.named_parameters():
