@@ -38,6 +38,7 @@ from cnninspect.spec import (
     set_arg,
     show_value,
 )
+from cnninspect.yamldoc import Node, read_document
 
 FIXABLE = (Problem.IN_FEATURES, Problem.IN_CHANNELS, Problem.NUM_FEATURES)
 """Problems with exactly one right answer: the size the layer receives."""
@@ -266,86 +267,12 @@ def _essence(spec: ModelSpec) -> list[tuple[str, str, dict[str, Any], tuple[Any,
 # YAML ----------------------------------------------------------------------------------
 
 
-@dataclass
-class _Node:
-    """A YAML node with its exact span in the text (aliases kept, not resolved)."""
-
-    kind: str
-    """``scalar``, ``alias``, ``seq`` or ``map``."""
-    start: int
-    """Where the value starts, after any anchor."""
-    end: int
-    """Where it ends (for block collections: where the next token starts)."""
-    value: str | None = None
-    """Scalar text or alias name."""
-    style: str | None = None
-    """Quote character of a quoted scalar."""
-    flow: bool = False
-    """Flow collection (``[…]``, ``{…}``)."""
-    children: list[_Node] = field(default_factory=list)
-    """Sequence items, or mapping keys and values alternating."""
-
-    def pairs(self) -> Iterator[tuple[_Node, _Node]]:
-        """A mapping's (key, value) nodes."""
-        return zip(self.children[::2], self.children[1::2])
-
-
-def _compose(text: str) -> tuple[_Node, dict[str, _Node]]:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.events import (
-        AliasEvent,
-        CollectionEndEvent,
-        MappingStartEvent,
-        NodeEvent,
-        ScalarEvent,
-    )
-
-    events = iter(e for e in YAML(typ="rt").parse(text) if isinstance(e, (NodeEvent, CollectionEndEvent)))
-    anchors: dict[str, _Node] = {}
-
-    def build(event: Any) -> _Node:
-        start = event.start_mark.index
-        anchor = getattr(event, "anchor", None)
-        if anchor and not isinstance(event, AliasEvent):
-            start = _skip_anchor(text, start)
-        if isinstance(event, AliasEvent):
-            return _Node("alias", start, event.end_mark.index, value=event.anchor)
-        if isinstance(event, ScalarEvent):
-            node = _Node("scalar", start, event.end_mark.index, event.value, event.style)
-        else:
-            children = []
-            for child in events:
-                if isinstance(child, CollectionEndEvent):
-                    break
-                children.append(build(child))
-            kind = "map" if isinstance(event, MappingStartEvent) else "seq"
-            node = _Node(kind, start, child.end_mark.index, flow=bool(event.flow_style), children=children)
-        if anchor:
-            anchors[anchor] = node
-        return node
-
-    return build(next(events)), anchors
-
-
-def _skip_anchor(text: str, start: int) -> int:
-    match = re.compile(r"&[^\s,\[\]{}]+\s*").match(text, start)
-    return match.end() if match else start
-
-
-def _lookup(mapping: _Node, key: str) -> _Node | None:
-    """The value node written for ``key`` in this mapping itself (not through a merge)."""
-    for k, v in mapping.pairs():
-        if k.kind == "scalar" and k.value == key:
-            return v
-    return None
-
-
 def _yaml_edits(text: str, original: ModelSpec, intended: ModelSpec) -> list[Edit]:
-    root, anchors = _compose(text)
+    root = read_document(text, original.source).root.resolved()
     newline = "\r\n" if "\r\n" in text else "\n"
     edits: list[Edit] = []
     if intended.input != original.input:
-        node = _lookup(root, "input")
+        node = root.own("input")
         if node is not None:
             edits += _value_edits(node, original.input, intended.input, shape=True)
         else:
@@ -353,20 +280,20 @@ def _yaml_edits(text: str, original: ModelSpec, intended: ModelSpec) -> list[Edi
             entry = f"input: {show_value(intended.input)}"
             gap = ", " if root.flow else newline + " " * _column(text, layers_key.start)
             edits.append(Edit(layers_key.start, layers_key.start, entry + gap))
-    items = _resolve(_lookup(root, "layers"), anchors)
+    items = root.items()["layers"][1].resolved()
     for before, after in zip(original.layers, intended.layers):
         changes = changed_args(before, after)
         if not changes:
             continue
-        node = _resolve(items.children[before.index], anchors)
+        node = items.children[before.index].resolved()
         if node.kind == "scalar":  # a bare type name: becomes a flow mapping
             entries = ", ".join(f"{k}: {show_value(v)}" for k, v in changes.items())
             edits.append(Edit(node.start, node.end, f"{{type: {_yaml_text(node.value, node.style)}, {entries}}}"))
             continue
         new_keys = {}
         for arg, value in changes.items():
-            target = _lookup(node, arg)
-            if target is None:
+            target = node.own(arg)
+            if target is None:  # not written, or inherited through a merge key: the layer gets its own
                 new_keys[arg] = value
             else:
                 edits += _value_edits(target, before.args[arg], value)
@@ -375,12 +302,7 @@ def _yaml_edits(text: str, original: ModelSpec, intended: ModelSpec) -> list[Edi
     return edits
 
 
-def _resolve(node: _Node | None, anchors: dict[str, _Node]) -> _Node:
-    assert node is not None
-    return anchors[node.value or ""] if node.kind == "alias" else node
-
-
-def _value_edits(node: _Node, old: Any, new: Any, shape: bool = False) -> list[Edit]:
+def _value_edits(node: Node, old: Any, new: Any, shape: bool = False) -> list[Edit]:
     """Edits that turn the written value ``old`` at ``node`` into ``new``, item by item where
     the layout allows (an alias is replaced by the value, so its anchor stays as it is)."""
     if node.kind == "scalar" and shape and isinstance(new, tuple):
@@ -395,23 +317,16 @@ def _value_edits(node: _Node, old: Any, new: Any, shape: bool = False) -> list[E
         and len(old) == len(new) == len(node.children)
     ):
         return [e for c, o, n in zip(node.children, old, new) if o != n for e in _value_edits(c, o, n)]
-    return [Edit(node.start, _leaf_end(node), show_value(new))]
+    return [Edit(node.start, node.leaf_end(), show_value(new))]
 
 
-def _insert_keys(text: str, mapping: _Node, entries: dict[str, Any], newline: str) -> Edit:
-    last = _leaf_end(mapping.children[-1])
+def _insert_keys(text: str, mapping: Node, entries: dict[str, Any], newline: str) -> Edit:
+    last = mapping.children[-1].leaf_end()
     if mapping.flow:
         return Edit(last, last, "".join(f", {k}: {show_value(v)}" for k, v in entries.items()))
     indent = " " * _column(text, mapping.children[0].start)
     line_end = len(text) if (found := text.find("\n", last)) < 0 else found - (text[found - 1 : found] == "\r")
     return Edit(line_end, line_end, "".join(f"{newline}{indent}{k}: {show_value(v)}" for k, v in entries.items()))
-
-
-def _leaf_end(node: _Node) -> int:
-    """Where the node's last written character ends (block collections end at the next token)."""
-    if node.kind in ("seq", "map") and not node.flow and node.children:
-        return _leaf_end(node.children[-1])
-    return node.end
 
 
 def _column(text: str, index: int) -> int:

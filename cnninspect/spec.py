@@ -11,7 +11,7 @@ import ast
 import difflib
 import operator
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -27,11 +27,10 @@ from cnninspect.errors import (
     UsageError,
     YamlError,
 )
+from cnninspect.yamldoc import Document, Node, read_document
 
 MAX_SPEC_BYTES = 1_000_000
 """Larger files are refused before parsing: no real model spec comes near this."""
-MAX_ALIASES = 64
-"""More aliases than this is treated as an alias flood ("billion laughs")."""
 BUILTIN_LABEL = "<built-in>"
 """How locations in the built-in tutorial model are printed."""
 FLAG_LABEL = "--layers"
@@ -183,123 +182,73 @@ def builtin_text() -> str:
 
 def parse_yaml(text: str, label: str) -> ModelSpec:
     """Validate YAML text as a spec; ``label`` names it in locations."""
-    document = _read_yaml(text, label)
-    if not isinstance(document, Mapping):
+    return spec_from_document(read_document(text, label))
+
+
+def spec_from_document(document: Document) -> ModelSpec:
+    """Validate a parsed YAML document as a spec."""
+    label, root = document.label, document.root.resolved()
+    if root.kind != "map":
         raise SpecError("a spec is a mapping with name, input and layers", Location(label, 1, 1))
-    for key in document:
+    entries = root.items()
+    for key, (key_node, _) in entries.items():
         if key not in TOP_LEVEL_KEYS:
             raise SpecError(
-                f"unknown key {key!r}{did_you_mean(str(key), TOP_LEVEL_KEYS)}; a spec has name, input and layers",
-                _key_location(document, key, label),
+                f"unknown key {key!r}{did_you_mean(key, TOP_LEVEL_KEYS)}; a spec has name, input and layers",
+                document.where(key_node),
             )
-    name = document.get("name", Path(label).stem)
-    if not isinstance(name, str):
-        raise SpecError("name must be a string", _value_location(document, "name", label))
+    name = Path(label).stem
+    if "name" in entries:
+        name = document.data(entries["name"][1])
+        if not isinstance(name, str):
+            raise SpecError("name must be a string", document.where(entries["name"][1]))
     input_shape: tuple[int, ...] = ()
     input_location = None
-    if "input" in document:
-        input_location = _value_location(document, "input", label)
-        input_shape = parse_input(document["input"], input_location)
-    if "layers" not in document:
+    if "input" in entries:
+        input_location = document.where(entries["input"][1])
+        input_shape = parse_input(_plain(document.data(entries["input"][1])), input_location)
+    if "layers" not in entries:
         raise SpecError("the spec has no layers; add a layers: list", Location(label, 1, 1))
-    items = document["layers"]
-    if not isinstance(items, Sequence) or isinstance(items, str) or not items:
-        raise SpecError("layers must be a non-empty list", _value_location(document, "layers", label))
-    layers = tuple(_yaml_layer(items, index, label) for index in range(len(items)))
+    items = entries["layers"][1]
+    if items.resolved().kind != "seq" or not items.resolved().children:
+        raise SpecError("layers must be a non-empty list", document.where(items))
+    layers = tuple(_yaml_layer(document, node, index) for index, node in enumerate(items.resolved().children))
     _check_unique_names(layers)
     return ModelSpec(name, input_shape, layers, label, input_location=input_location)
 
 
-def _read_yaml(text: str, label: str) -> Any:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-    from ruamel.yaml.events import AliasEvent
-
-    try:
-        # One cheap event pass first: tags and alias floods are refused before any
-        # object is built, so nothing expands and nothing is constructed.
-        aliases = 0
-        for event in YAML(typ="rt").parse(text):
-            tag = getattr(event, "tag", None)
-            if tag is not None:
-                mark = event.start_mark
-                raise YamlError(
-                    f"YAML tags such as {tag} are not allowed in a spec; remove the tag",
-                    Location(label, mark.line + 1, mark.column + 1),
-                )
-            if isinstance(event, AliasEvent):
-                aliases += 1
-                if aliases > MAX_ALIASES:
-                    mark = event.start_mark
-                    raise YamlError(
-                        f"more than {MAX_ALIASES} aliases; write the layers out instead",
-                        Location(label, mark.line + 1, mark.column + 1),
-                    )
-        return YAML(typ="rt").load(text)
-    except MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = Location(label, mark.line + 1, mark.column + 1) if mark else Location(label, 1, 1)
-        problem = " ".join(str(error.problem or error.context or "invalid YAML").split())
-        if type(error).__name__ == "DuplicateKeyError":
-            problem += "; keep one of them"
-        raise YamlError(f"invalid YAML: {problem}", where) from None
-    except YAMLError as error:
-        raise YamlError(f"invalid YAML: {error}", Location(label, 1, 1)) from None
-
-
-def _position(node: Any, getter: str, key: Any, label: str) -> Location:
-    """ruamel's 0-based position of a key, value or item, 1-based; the node's own if it has none."""
-    lc = node.lc
-    try:
-        line, col = getattr(lc, getter)(key)
-    except (KeyError, IndexError, TypeError):
-        line, col = lc.line, lc.col
-    return Location(label, line + 1, col + 1)
-
-
-def _key_location(mapping: Any, key: Any, label: str) -> Location:
-    return _position(mapping, "key", key, label)
-
-
-def _value_location(mapping: Any, key: Any, label: str) -> Location:
-    return _position(mapping, "value", key, label)
-
-
-def _yaml_layer(items: Any, index: int, label: str) -> LayerSpec:
-    item = items[index]
-    where = _position(items, "item", index, label)
-    if isinstance(item, str):
-        return make_layer(index, None, item, {}, where, {}, where)
-    if not isinstance(item, Mapping):
+def _yaml_layer(document: Document, node: Node, index: int) -> LayerSpec:
+    where = document.where(node)
+    item = node.resolved()
+    if item.kind == "scalar":
+        value = document.data(item)
+        if isinstance(value, str):
+            return make_layer(index, None, value, {}, where, {}, where)
+    if item.kind != "map":
         raise SpecError("a layer is a type name (ReLU) or a mapping with a type ({type: Conv2d, ...})", where)
-    if "type" not in item:
+    entries = item.items()
+    if "type" not in entries:
         raise SpecError("this layer has no type; add type: Conv2d (or another torch.nn class)", where)
-    type_name = item["type"]
-    type_where = _value_location(item, "type", label)
+    type_name = document.data(entries["type"][1])
+    type_where = document.where(entries["type"][1])
     if not isinstance(type_name, str):
         raise LayerTypeError("type must be a torch.nn class name such as Conv2d", type_where)
-    name = item.get("name")
-    if ("name" in item and not isinstance(name, (str, int))) or isinstance(name, bool):
-        raise SpecError("name must be a string", _value_location(item, "name", label))
-    args = {str(k): _plain(v) for k, v in item.items() if k not in ("type", "name")}
-    arg_locations = {str(k): _value_location(item, k, label) for k in item if k not in ("type", "name")}
+    name = None
+    if "name" in entries:
+        name = document.data(entries["name"][1])
+        if not isinstance(name, (str, int)) or isinstance(name, bool):
+            raise SpecError("name must be a string", document.where(entries["name"][1]))
+    args = {k: _plain(document.data(v)) for k, (_, v) in entries.items() if k not in ("type", "name")}
+    arg_locations = {k: document.where(v) for k, (_, v) in entries.items() if k not in ("type", "name")}
     return make_layer(index, None if name is None else str(name), type_name, args, where, arg_locations, type_where)
 
 
 def _plain(value: Any) -> Any:
-    """ruamel's containers → tuples and dicts, so specs compare and hash like data."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    """Lists → tuples, so specs compare and hash like data."""
+    if isinstance(value, list):
         return tuple(_plain(v) for v in value)
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
     return value
 
 

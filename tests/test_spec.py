@@ -8,7 +8,6 @@ import pytest
 
 from cnninspect.errors import ArgumentError, LayerTypeError, SpecError, UsageError, YamlError
 from cnninspect.spec import (
-    MAX_ALIASES,
     MAX_SPEC_BYTES,
     Overrides,
     apply_overrides,
@@ -17,6 +16,7 @@ from cnninspect.spec import (
     parse_layers,
     parse_yaml,
 )
+from cnninspect.yamldoc import MAX_ALIASES
 
 GOOD = """\
 name: m

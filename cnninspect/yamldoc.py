@@ -1,0 +1,253 @@
+"""YAML text → nodes that keep their exact place in the text, read safely in one pass.
+
+ruamel.yaml's parser (its C parser when ruamel.yaml.clib is installed) gives the events;
+this module composes them itself, so that every node knows its span (for messages and for
+edits that splice the original text), aliases stay visible, and nothing is ever constructed:
+tags are refused, aliases are counted and their expanded size is bounded, duplicate keys are
+refused, and plain scalars are resolved by the YAML 1.2 core schema (``no`` and ``on`` stay
+strings).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnninspect.errors import Location, YamlError
+
+MAX_ALIASES = 64
+"""More aliases than this is treated as an alias flood ("billion laughs")."""
+MAX_EXPANDED_NODES = 100_000
+"""Nodes a document may expand to once every alias is followed."""
+MERGE_KEY = "<<"
+
+_NULL = re.compile(r"~|null|Null|NULL|")
+_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_INT = re.compile(r"[-+]?[0-9]+")
+_OCT = re.compile(r"0o[0-7]+")
+_HEX = re.compile(r"0x[0-9a-fA-F]+")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_INF = re.compile(r"([-+]?)\.(inf|Inf|INF)")
+_NAN = re.compile(r"\.(nan|NaN|NAN)")
+_ANCHOR = re.compile(r"&[^\s,\[\]{}]+\s*")
+
+
+@dataclass(eq=False)
+class Node:
+    """One YAML node and where it is written."""
+
+    kind: str
+    """``scalar``, ``seq``, ``map`` or ``alias``."""
+    start: int
+    """Index in the text where the value starts (after any anchor)."""
+    end: int
+    """Index where it ends; block collections end where the next token starts."""
+    value: str | None = None
+    """A scalar's text (unquoted), an alias's anchor name."""
+    style: str | None = None
+    """A scalar's quote or block indicator; None when plain."""
+    flow: bool = False
+    """A flow collection (``[…]``, ``{…}``)."""
+    children: list[Node] = field(default_factory=list)
+    """Sequence items, or mapping keys and values alternating."""
+    target: Node | None = None
+    """The anchored node an alias stands for."""
+
+    def resolved(self) -> Node:
+        """The node itself, or the one an alias stands for."""
+        return self.target if self.target is not None else self
+
+    def pairs(self) -> Iterator[tuple[Node, Node]]:
+        """A mapping's own (key, value) nodes, as written."""
+        return zip(self.children[::2], self.children[1::2])
+
+    def own(self, key: str) -> Node | None:
+        """The value written for ``key`` in this mapping itself (not through a merge key)."""
+        for k, v in self.pairs():
+            if k.kind == "scalar" and k.value == key:
+                return v
+        return None
+
+    def items(self) -> dict[str, tuple[Node, Node]]:
+        """Key → (key node, value node), merge keys (``<<: *base``) applied: own keys win."""
+        merged: dict[str, tuple[Node, Node]] = {}
+        own: dict[str, tuple[Node, Node]] = {}
+        for k, v in self.pairs():
+            if k.kind == "scalar" and k.value == MERGE_KEY and k.style is None:
+                sources = v.resolved().children if v.resolved().kind == "seq" else [v]
+                for source in sources:
+                    for key, pair in source.resolved().items().items():
+                        merged.setdefault(key, pair)
+            else:
+                own[str(k.value)] = (k, v)
+        return {**merged, **own}
+
+    def leaf_end(self) -> int:
+        """Where the last written character of the node ends."""
+        if self.kind in ("seq", "map") and not self.flow and self.children:
+            return self.children[-1].leaf_end()
+        return self.end
+
+
+class Document:
+    """A parsed YAML text: its root node, and positions as ``file:line:col``."""
+
+    def __init__(self, text: str, label: str) -> None:
+        self.text = text
+        self.label = label
+        self._line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        self.root = _compose(text, self)
+
+    def location(self, index: int) -> Location:
+        """The 1-based line and column of a text index."""
+        line = bisect.bisect_right(self._line_starts, index) - 1
+        return Location(self.label, line + 1, index - self._line_starts[line] + 1)
+
+    def where(self, node: Node) -> Location:
+        """Where a node is written."""
+        return self.location(node.start)
+
+    def data(self, node: Node) -> Any:
+        """Plain Python data of a node: dicts, lists, str, int, float, bool, None."""
+        node = node.resolved()
+        if node.kind == "scalar":
+            return resolve_scalar(node)
+        if node.kind == "seq":
+            return [self.data(child) for child in node.children]
+        return {key: self.data(value) for key, (_, value) in node.items().items()}
+
+
+def resolve_scalar(node: Node) -> Any:
+    """The YAML 1.2 core schema: quoted and block scalars are strings; plain ones may be
+    null, a boolean, an integer or a float."""
+    text = node.value or ""
+    if node.style is not None:
+        return text
+    if _NULL.fullmatch(text):
+        return None
+    if text in _BOOL:
+        return _BOOL[text]
+    if _INT.fullmatch(text):
+        return int(text)
+    if _OCT.fullmatch(text):
+        return int(text[2:], 8)
+    if _HEX.fullmatch(text):
+        return int(text[2:], 16)
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    if match := _INF.fullmatch(text):
+        return -math.inf if match.group(1) == "-" else math.inf
+    if _NAN.fullmatch(text):
+        return math.nan
+    return text
+
+
+def read_document(text: str, label: str) -> Document:
+    """Parse YAML text safely; every problem is a YamlError naming ``label:line:col``."""
+    return Document(text, label)
+
+
+def _compose(text: str, document: Document) -> Node:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.events import (
+        AliasEvent,
+        CollectionEndEvent,
+        DocumentStartEvent,
+        MappingStartEvent,
+        NodeEvent,
+        ScalarEvent,
+    )
+
+    anchors: dict[str, Node] = {}
+    aliases = 0
+
+    def fail(message: str, index: int) -> YamlError:
+        return YamlError(message, document.location(index))
+
+    def build(event: Any, events: Iterator[Any]) -> Node:
+        nonlocal aliases
+        start = event.start_mark.index
+        if isinstance(event, AliasEvent):
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise fail(f"more than {MAX_ALIASES} aliases; write the layers out instead", start)
+            if event.anchor not in anchors:
+                raise fail(f"invalid YAML: found undefined alias {event.anchor!r}", start)
+            return Node("alias", start, event.end_mark.index, event.anchor, target=anchors[event.anchor])
+        if event.tag is not None:
+            raise fail(f"YAML tags such as {event.tag} are not allowed in a spec; remove the tag", start)
+        if event.anchor:
+            match = _ANCHOR.match(text, start)
+            start = match.end() if match else start
+        if isinstance(event, ScalarEvent):
+            node = Node("scalar", start, event.end_mark.index, event.value, event.style or None)
+        else:
+            children = []
+            for child in events:
+                if isinstance(child, CollectionEndEvent):
+                    break
+                children.append(build(child, events))
+            is_map = isinstance(event, MappingStartEvent)
+            node = Node("map" if is_map else "seq", start, child.end_mark.index, flow=bool(event.flow_style))
+            node.children = children
+            if is_map:
+                _check_keys(node, document)
+        if event.anchor:
+            anchors[event.anchor] = node
+        return node
+
+    try:
+        wanted = (NodeEvent, CollectionEndEvent, DocumentStartEvent)
+        events = iter(e for e in YAML(typ="safe", pure=False).parse(text) if isinstance(e, wanted))
+        roots = []
+        for event in events:
+            if isinstance(event, DocumentStartEvent):
+                continue
+            roots.append(build(event, events))
+            if len(roots) > 1:
+                raise fail("a spec is one YAML document; remove the second ---", roots[1].start)
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        problem = " ".join(str(error.problem or error.context or "invalid YAML").split())
+        raise YamlError(
+            f"invalid YAML: {problem}",
+            Location(document.label, mark.line + 1, mark.column + 1) if mark else Location(document.label, 1, 1),
+        ) from None
+    except YAMLError as error:
+        raise YamlError(f"invalid YAML: {error}", Location(document.label, 1, 1)) from None
+    except RecursionError:
+        raise YamlError("invalid YAML: nested too deeply", Location(document.label, 1, 1)) from None
+    root = roots[0] if roots else Node("scalar", 0, 0, "")
+    if _expanded_size(root, {}) > MAX_EXPANDED_NODES:
+        raise fail(f"the aliases expand to more than {MAX_EXPANDED_NODES:,} nodes; write the layers out instead", 0)
+    return root
+
+
+def _check_keys(mapping: Node, document: Document) -> None:
+    seen: dict[Any, Node] = {}
+    for key, _ in mapping.pairs():
+        if key.resolved().kind != "scalar":
+            raise YamlError("a mapping key must be a plain name, not a list or mapping", document.where(key))
+        value = resolve_scalar(key.resolved())
+        if value in seen and not (value == MERGE_KEY and key.style is None):
+            first = document.where(seen[value])
+            raise YamlError(
+                f"invalid YAML: found duplicate key {value!r} (first at line {first.line}); keep one of them",
+                document.where(key),
+            )
+        seen[value] = key
+
+
+def _expanded_size(node: Node, sizes: dict[int, int]) -> int:
+    """Nodes reached when every alias is followed, counted without following them twice."""
+    node = node.resolved()
+    known = sizes.get(id(node))
+    if known is None:
+        known = 1 + sum(_expanded_size(child, sizes) for child in node.children)
+        sizes[id(node)] = known
+    return known
