@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from cnninspect.catalog import Family
 from cnninspect.errors import Location
 from cnninspect.records import LayerRecord, Mismatch, Problem, Trace
-from cnninspect.spec import show_value
+from cnninspect.spec import expand, show_value
 
 
 class Severity(str, Enum):
@@ -20,8 +21,18 @@ class Severity(str, Enum):
 
 
 @dataclass(frozen=True)
+class Example:
+    """A whole spec (and the options it is run with) that shows a rule."""
+
+    spec: str
+    """YAML text of a complete spec."""
+    options: tuple[str, ...] = ()
+    """Command-line options, for rules about options."""
+
+
+@dataclass(frozen=True)
 class Rule:
-    """One finding code."""
+    """One finding code, documented with a spec that breaks it and one that passes."""
 
     code: str
     """``CNN`` and three digits, grouped by hundreds."""
@@ -32,7 +43,11 @@ class Rule:
     summary: str
     """One line: what the rule flags."""
     explanation: str
-    """Why it matters, with a failing and a passing example."""
+    """Why it matters and what to do."""
+    failing: Example
+    """A spec that gets this finding."""
+    passing: Example
+    """The same spec, fixed."""
 
 
 @dataclass(frozen=True)
@@ -56,9 +71,18 @@ class Finding:
         return f"{self.location}: {self.rule.code} {self.message}"
 
 
-def _rule(code: str, name: str, severity: Severity, summary: str, explanation: str) -> Rule:
-    return Rule(code, name, severity, summary, explanation.strip())
+def _rule(
+    code: str, name: str, severity: Severity, summary: str, explanation: str, failing: Example, passing: Example
+) -> Rule:
+    return Rule(code, name, severity, summary, " ".join(explanation.split()), failing, passing)
 
+
+def _spec(layers: str, input: str = "[3, 32, 32]") -> str:
+    return f"input: {input}\nlayers:\n" + "".join(f"  - {line.strip()}\n" for line in layers.strip().splitlines())
+
+
+_CONV = "{type: Conv2d, name: conv1, out_channels: 16, kernel_size: 3, stride: 2, padding: 1}"
+_CONV_NO_BIAS = "{type: Conv2d, name: conv1, out_channels: 16, kernel_size: 3, bias: false}"
 
 RULES: tuple[Rule, ...] = (
     _rule(
@@ -66,140 +90,145 @@ RULES: tuple[Rule, ...] = (
         "invalid-yaml",
         Severity.ERROR,
         "The file is not readable, well-formed, safe YAML.",
-        """
-Unreadable files, syntax errors, duplicate keys, YAML tags, alias floods and files over the
-size limit are refused before anything is built.
-
-Failing:   layers: [{type: Conv2d, out_channels: 16   # unclosed flow mapping
-Passing:   layers: [{type: Conv2d, out_channels: 16, kernel_size: 3}]
-""",
+        """Unreadable files, syntax errors, duplicate keys, YAML tags, alias floods and files over
+        the size limit are refused before anything is built.""",
+        Example(_spec("{type: Conv2d, out_channels: 16, kernel_size: 3")),
+        Example(_spec("{type: Conv2d, out_channels: 16, kernel_size: 3}")),
     ),
     _rule(
         "CNN102",
         "invalid-spec",
         Severity.ERROR,
         "The spec's structure is wrong: unknown keys, bad input shape, no layers.",
-        """
-A spec is a mapping with name, input ([C, H, W] or "CxHxW") and a non-empty layers list.
-
-Failing:   input: 32x32x3x1x1
-Passing:   input: 3x32x32
-""",
+        """A spec is a mapping with name, input ([C, H, W] or "CxHxW") and a non-empty layers
+        list; layer names are unique.""",
+        Example(_spec("ReLU", input="32x32x3x1x1")),
+        Example(_spec("ReLU", input="3x32x32")),
     ),
     _rule(
         "CNN103",
         "unknown-layer",
         Severity.ERROR,
         "A layer's type is not a torch.nn class.",
-        """
-type is a torch.nn class name, matched case-insensitively.
-
-Failing:   - {type: Conv2D3, out_channels: 16, kernel_size: 3}
-Passing:   - {type: conv2d, out_channels: 16, kernel_size: 3}
-""",
+        """type is a torch.nn class name, matched case-insensitively; nn. is optional.""",
+        Example(_spec("{type: Conv2D3, out_channels: 16, kernel_size: 3}")),
+        Example(_spec("{type: conv2d, out_channels: 16, kernel_size: 3}")),
     ),
     _rule(
         "CNN104",
         "invalid-argument",
         Severity.ERROR,
         "A layer argument is unknown, of the wrong type or out of range.",
-        """
-Arguments are the class's constructor arguments, same names, same meaning, checked strictly:
-kernel_size: true is not 1, and "16" is not 16.
-
-Failing:   - {type: Conv2d, out_channels: 16, kernel_size: true}
-Passing:   - {type: Conv2d, out_channels: 16, kernel_size: 3}
-""",
+        """Arguments are the class's constructor arguments, same names, same meaning, checked
+        strictly: kernel_size: true is not 1, and "16" is not 16. Arguments PyTorch refuses
+        together (padding='same' with a stride) are refused too.""",
+        Example(_spec("{type: Conv2d, out_channels: 16, kernel_size: true}")),
+        Example(_spec("{type: Conv2d, out_channels: 16, kernel_size: 3}")),
     ),
     _rule(
         "CNN105",
         "invalid-option",
         Severity.ERROR,
         "A command-line option or override is malformed.",
-        """
-Overrides are validated like the spec: --kernel 0 or --set nosuch.kernel_size=3 is refused.
-
-Failing:   cnninspect summary --set conv9.kernel_size=5
-Passing:   cnninspect summary --set conv2.kernel_size=5
-""",
+        """Overrides are validated like the spec: --kernel 0, or --set for a layer the spec
+        does not have, is refused.""",
+        Example(_spec(_CONV), ("--set", "conv9.kernel_size=5")),
+        Example(_spec(_CONV), ("--set", "conv1.kernel_size=5")),
     ),
     _rule(
         "CNN106",
         "layer-failure",
         Severity.ERROR,
         "PyTorch refused to build or run a layer for a reason other than size.",
-        """
-Raised for torch-only layers whose constructor or forward pass fails on the traced input.
-
-Failing:   - {type: PixelShuffle, upscale_factor: 3}    # after 16 channels: 16 is not divisible by 9
-Passing:   - {type: PixelShuffle, upscale_factor: 2}
-""",
+        """For layers only the torch engine knows, the real module is built and run; an error
+        it raises is reported with the layer's place.""",
+        Example(_spec(f"{_CONV}\n{{type: PixelShuffle, upscale_factor: 3}}")),
+        Example(_spec(f"{_CONV}\n{{type: PixelShuffle, upscale_factor: 2}}")),
     ),
     _rule(
         "CNN201",
         "linear-in-features",
         Severity.ERROR,
         "Linear in_features differs from the features it receives.",
-        """
-The classic crash: change a kernel size and the first Linear fails with
-"mat1 and mat2 shapes cannot be multiplied". Leave in_features out to have it inferred.
-
-Failing:   (kernel 5 conv stack giving 32×7×7) → Flatten → {type: Linear, in_features: 2048, out_features: 10}
-Passing:   (kernel 5 conv stack giving 32×7×7) → Flatten → {type: Linear, in_features: 1568, out_features: 10}
-""",
+        """The classic crash: change a kernel size and the first Linear fails with "mat1 and
+        mat2 shapes cannot be multiplied". Set in_features to what arrives (cnninspect fix-fc
+        does it), or leave it out to have it inferred.""",
+        Example(_spec(f"{_CONV}\nFlatten\n{{type: Linear, in_features: 2048, out_features: 10}}")),
+        Example(_spec(f"{_CONV}\nFlatten\n{{type: Linear, in_features: 4096, out_features: 10}}")),
     ),
     _rule(
         "CNN202",
         "conv-in-channels",
         Severity.ERROR,
         "Conv in_channels differs from the channels it receives.",
-        """
-A convolution's filters are stacks of in_channels/groups kernels; they must match the
-channels of the incoming feature map, and groups must divide them.
-
-Failing:   {type: Conv2d, out_channels: 16, ...} → {type: Conv2d, in_channels: 8, out_channels: 32, kernel_size: 3}
-Passing:   {type: Conv2d, out_channels: 16, ...} → {type: Conv2d, in_channels: 16, out_channels: 32, kernel_size: 3}
-""",
+        """A convolution's filters are stacks of in_channels/groups kernels; they must match the
+        channels of the incoming feature map, and groups must divide them.""",
+        Example(_spec(f"{_CONV}\n{{type: Conv2d, in_channels: 8, out_channels: 32, kernel_size: 3}}")),
+        Example(_spec(f"{_CONV}\n{{type: Conv2d, in_channels: 16, out_channels: 32, kernel_size: 3}}")),
     ),
     _rule(
         "CNN203",
         "norm-num-features",
         Severity.ERROR,
         "A norm layer's size does not fit what it receives.",
-        """
-BatchNorm/InstanceNorm num_features and GroupNorm num_channels must equal the incoming
-channels (and num_groups must divide them); LayerNorm normalized_shape must equal the
-trailing dimensions of the input.
-
-Failing:   {type: Conv2d, out_channels: 16, ...} → {type: BatchNorm2d, num_features: 32}
-Passing:   {type: Conv2d, out_channels: 16, ...} → {type: BatchNorm2d, num_features: 16}
-""",
+        """BatchNorm/InstanceNorm num_features and GroupNorm num_channels must equal the incoming
+        channels (and num_groups must divide them); LayerNorm normalized_shape must equal the
+        trailing dimensions of the input.""",
+        Example(_spec(f"{_CONV}\n{{type: BatchNorm2d, num_features: 32}}")),
+        Example(_spec(f"{_CONV}\n{{type: BatchNorm2d, num_features: 16}}")),
     ),
     _rule(
         "CNN204",
         "spatial-collapse",
         Severity.ERROR,
         "A kernel is larger than its padded input: an output size below 1.",
-        """
-H_out = ⌊(H_in + 2·padding − dilation·(kernel − 1) − 1) / stride⌋ + 1 must stay ≥ 1. The
-trace carries on as if the smallest workable input had arrived.
-
-Failing:   input: [1, 4, 4] → {type: Conv2d, out_channels: 8, kernel_size: 5}
-Passing:   input: [1, 4, 4] → {type: Conv2d, out_channels: 8, kernel_size: 5, padding: 1}
-""",
+        """H_out = ⌊(H_in + 2·padding − dilation·(kernel − 1) − 1) / stride⌋ + 1 must stay ≥ 1.
+        The trace carries on as if the smallest workable input had arrived.""",
+        Example(_spec("{type: Conv2d, out_channels: 8, kernel_size: 5}", input="[1, 4, 4]")),
+        Example(_spec("{type: Conv2d, out_channels: 8, kernel_size: 5, padding: 1}", input="[1, 4, 4]")),
     ),
     _rule(
         "CNN205",
         "input-rank",
         Severity.ERROR,
         "A layer receives a tensor with the wrong number of dimensions.",
-        """
-Conv2d needs (N, C, H, W), Linear needs features last, Flatten's dims must exist. The trace
-cannot guess a shape, so it stops at this layer.
-
-Failing:   Flatten → {type: Conv2d, out_channels: 8, kernel_size: 3}
-Passing:   {type: Conv2d, out_channels: 8, kernel_size: 3} → Flatten
-""",
+        """Conv2d needs (N, C, H, W), Linear needs features last, Flatten's dims must exist. The
+        trace cannot guess a shape, so it stops at this layer.""",
+        Example(_spec("Flatten\n{type: Conv2d, out_channels: 8, kernel_size: 3}")),
+        Example(_spec("{type: Conv2d, out_channels: 8, kernel_size: 3}\nFlatten")),
+    ),
+    _rule(
+        "CNN301",
+        "linear-on-feature-map",
+        Severity.WARNING,
+        "A Linear layer gets a feature map that was not flattened.",
+        """PyTorch applies Linear to the last dimension only, so after a conv or pool it mixes
+        one row of pixels and keeps the rest: the model runs, but not as meant. Put a Flatten
+        before the first Linear.""",
+        Example(_spec(f"{_CONV}\n{{type: Linear, in_features: 16, out_features: 10}}")),
+        Example(_spec(f"{_CONV}\nFlatten\n{{type: Linear, in_features: 4096, out_features: 10}}")),
+    ),
+    _rule(
+        "CNN302",
+        "floor-truncation",
+        Severity.WARNING,
+        "A conv or pool never reads the last rows or columns of its input.",
+        """The output size is floored: when (H + 2·padding − dilation·(kernel − 1) − 1) mod
+        stride is larger than the padding, real input rows (not just padding) fall off the end
+        and are silently dropped. Pick sizes that divide evenly, more padding, or ceil_mode for
+        pools.""",
+        Example(_spec("{type: MaxPool2d, name: pool, kernel_size: 2}", input="[3, 31, 31]")),
+        Example(_spec("{type: MaxPool2d, name: pool, kernel_size: 2, ceil_mode: true}", input="[3, 31, 31]")),
+    ),
+    _rule(
+        "CNN303",
+        "conv-bias-before-norm",
+        Severity.WARNING,
+        "A conv bias is cancelled by the BatchNorm or InstanceNorm right after it.",
+        """A norm layer subtracts each channel's mean, so a bias added just before it has no
+        effect: it only costs parameters and memory. Set bias: false on the conv.""",
+        Example(_spec("{type: Conv2d, out_channels: 16, kernel_size: 3}\n{type: BatchNorm2d, num_features: 16}")),
+        Example(_spec(f"{_CONV_NO_BIAS}\n{{type: BatchNorm2d, num_features: 16}}")),
     ),
 )
 
@@ -213,26 +242,131 @@ PROBLEM_RULES = {
     Problem.RANK: RULES_BY_CODE["CNN205"],
 }
 DIM_WORDS = {3: ("length",), 4: ("height", "width"), 5: ("depth", "height", "width")}
+AXIS_UNITS = {"length": "steps", "height": "rows", "width": "columns", "depth": "slices", "size": "values"}
+FEATURE_MAP_FAMILIES = (
+    Family.CONV,
+    Family.CONV_TRANSPOSE,
+    Family.MAX_POOL,
+    Family.AVG_POOL,
+    Family.ADAPTIVE_POOL,
+)
 
 
 def find_problems(trace: Trace) -> list[Finding]:
-    """Every finding in a trace, in layer order."""
+    """Every finding in a trace, in layer order: size errors first at each layer, then warnings."""
     findings = []
+    feature_map = False
     for index, record in enumerate(trace.records):
-        collapsed: dict[tuple[int, int], list[int]] = {}
-        for mismatch in record.mismatches:
-            if mismatch.problem is Problem.COLLAPSE:
-                assert mismatch.dim is not None
-                collapsed.setdefault((mismatch.received, mismatch.fits), []).append(mismatch.dim)
-                continue
-            message, fix = _describe(trace.records, index, mismatch)
-            findings.append(
-                Finding(PROBLEM_RULES[mismatch.problem], record.layer.location, record.layer.name, message, fix)
-            )
-        for (size, fits), dims in collapsed.items():
-            message = _collapse_message(record, size, fits, dims)
-            findings.append(Finding(PROBLEM_RULES[Problem.COLLAPSE], record.layer.location, record.layer.name, message))
+        findings += _size_problems(trace, index)
+        family = record.layer.kind.family if record.layer.kind else None
+        if family is Family.LINEAR and feature_map and len(record.input_shape) >= 3 and not record.mismatches:
+            findings.append(_linear_on_feature_map(record))
+        if family in FEATURE_MAP_FAMILIES:
+            feature_map = True
+        elif family is Family.FLATTEN:
+            feature_map = False
+        findings += _truncations(record)
+        following = trace.records[index + 1] if index + 1 < len(trace.records) else None
+        if following is not None and _bias_before_norm(record, following):
+            findings.append(_bias_finding(record, following))
     return findings
+
+
+def _size_problems(trace: Trace, index: int) -> list[Finding]:
+    """CNN201–205 at one layer; collapsed dimensions of the same size are one finding."""
+    findings = []
+    record = trace.records[index]
+    collapsed: dict[tuple[int, int], list[int]] = {}
+    for mismatch in record.mismatches:
+        if mismatch.problem is Problem.COLLAPSE:
+            assert mismatch.dim is not None
+            collapsed.setdefault((mismatch.received, mismatch.fits), []).append(mismatch.dim)
+            continue
+        message, fix = _describe(trace.records, index, mismatch)
+        rule = PROBLEM_RULES[mismatch.problem]
+        findings.append(Finding(rule, record.layer.location, record.layer.name, message, fix))
+    for (size, fits), dims in collapsed.items():
+        message = _collapse_message(record, size, fits, dims)
+        findings.append(Finding(PROBLEM_RULES[Problem.COLLAPSE], record.layer.location, record.layer.name, message))
+    return findings
+
+
+def _linear_on_feature_map(record: LayerRecord) -> Finding:
+    shape = record.input_shape
+    return Finding(
+        RULES_BY_CODE["CNN301"],
+        record.layer.location,
+        record.layer.name,
+        f"{record.layer.title}: Linear gets the {len(shape)}-d feature map {shape_text(shape)} and mixes only its "
+        f"last dimension ({shape[-1]} values); add Flatten before it",
+    )
+
+
+def _truncations(record: LayerRecord) -> list[Finding]:
+    """CNN302: real input rows or columns that no window reaches."""
+    layer, shape = record.layer, record.input_shape
+    kind = layer.kind
+    if kind is None or record.output_shape is None or record.mismatches or len(shape) < 3:
+        return []
+    if kind.family not in (Family.CONV, Family.MAX_POOL, Family.AVG_POOL) or layer.get("ceil_mode"):
+        return []
+    padding = layer.get("padding")
+    if padding == "same":
+        return []
+    dims = len(shape) - 2
+    kernel, dilation = expand(layer.get("kernel_size"), dims), expand(layer.get("dilation") or 1, dims)
+    stride = kernel if layer.get("stride") is None else expand(layer.get("stride"), dims)
+    pad = (0,) * dims if padding == "valid" else expand(padding, dims)
+    dropped: dict[tuple[int, int], list[int]] = {}
+    for i in range(dims):
+        span = shape[2 + i] + 2 * pad[i] - dilation[i] * (kernel[i] - 1) - 1
+        left = span % stride[i]
+        if span >= 0 and left > pad[i]:
+            dropped.setdefault((left - pad[i], left), []).append(i)
+    findings = []
+    for (count, left), axes in dropped.items():
+        words = DIM_WORDS.get(len(shape), ("size",) * dims)
+        units = " and ".join(f"{AXIS_UNITS[words[i]]}" for i in axes)
+        sizes = " and ".join(str(shape[2 + i]) for i in axes)
+        i = axes[0]
+        reach = f"{kernel[i]}" if dilation[i] == 1 else f"{dilation[i]}·({kernel[i]} − 1) − 1"
+        remedy = "set ceil_mode: true, or pick input sizes that divide evenly"
+        if kind.family is Family.CONV:
+            remedy = f"pad {count} more, or pick input sizes that divide evenly"
+        findings.append(
+            Finding(
+                RULES_BY_CODE["CNN302"],
+                layer.location,
+                layer.name,
+                f"{layer.title}: the last {count} {units} of its {sizes} input never reach a window "
+                f"(({shape[2 + i]} + 2·{pad[i]} − {reach}) mod {stride[i]} = {left} > padding {pad[i]}); {remedy}",
+            )
+        )
+    return findings
+
+
+def _bias_before_norm(record: LayerRecord, following: LayerRecord) -> bool:
+    kind, after = record.layer.kind, following.layer.kind
+    return (
+        kind is not None
+        and after is not None
+        and kind.family in (Family.CONV, Family.CONV_TRANSPOSE)
+        and after.family in (Family.BATCH_NORM, Family.INSTANCE_NORM)
+        and bool(record.layer.get("bias"))
+        and record.output_shape is not None
+    )
+
+
+def _bias_finding(record: LayerRecord, following: LayerRecord) -> Finding:
+    count = record.biases
+    return Finding(
+        RULES_BY_CODE["CNN303"],
+        record.layer.location,
+        record.layer.name,
+        f"{record.layer.title}: its {count} bias values are cancelled by {following.layer.title} "
+        f"({following.layer.type} subtracts each channel's mean); set bias: false",
+        ("bias", False),
+    )
 
 
 def _collapse_message(record: LayerRecord, size: int, fits: int, dims: list[int]) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 from cnninspect.catalog import Family
 from cnninspect.errors import CnnInspectError, EditError
-from cnninspect.findings import Finding, find_problems, origin
+from cnninspect.findings import Finding, Severity, find_problems, origin
 from cnninspect.records import LayerRecord, Problem, Trace
 from cnninspect.shapes import smallest_model_input, spatial_rule
 from cnninspect.spec import (
@@ -83,7 +83,8 @@ class FixPlan:
     fixes: tuple[Fix, ...]
     """Every fix, applied or held, in layer order."""
     remaining: tuple[Finding, ...]
-    """Problems of the fixed spec: those with no automatic fix and the held fixes."""
+    """Size errors of the fixed spec: those with no automatic fix and the held fixes (warnings
+    are lint's business)."""
     advice: dict[str, str] = field(default_factory=dict)
     """What a person could do about each remaining collapse, by layer name."""
     inferred: tuple[tuple[str, int], ...] = ()
@@ -131,7 +132,7 @@ def plan_fixes(spec: ModelSpec, trace: Callable[[ModelSpec], Trace]) -> FixPlan:
             fixes[i] = replace(fix, held=error.message.removeprefix(f"{fix.layer.title}: "))
     fixed = replace(spec, layers=tuple(layers))
     second = trace(fixed) if any(f.held is None for f in fixes) else first
-    remaining = tuple(find_problems(second))
+    remaining = tuple(f for f in find_problems(second) if f.rule.severity is Severity.ERROR)
     advice = {
         record.layer.name: _collapse_advice(fixed, record)
         for record in second.records

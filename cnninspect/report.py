@@ -31,6 +31,7 @@ class SummaryFormat(str, Enum):
 
 COLUMNS = ("#", "Layer", "Type", "Filters", "S/P", "Output", "Params", "Notes")
 NUMERIC = ("#", "Params")
+SEVERITY_STYLES = {Severity.ERROR: "red", Severity.WARNING: "yellow"}
 CAPTION = "S/P = stride / padding · Output = H×W×C (channels last, no batch) · Params = weights + bias"
 
 
@@ -180,13 +181,6 @@ def footer_lines(trace: Trace) -> list[str]:
     return lines
 
 
-def findings_lines(findings: Sequence[Finding]) -> list[str]:
-    """Each finding in the editor-parsable line format, or a clean bill."""
-    if not findings:
-        return ["No size problems found."]
-    return [f.line for f in findings]
-
-
 # ---------------------------------------------------------------------------------------
 
 
@@ -216,10 +210,11 @@ def print_table(console: Console, trace: Trace, findings: Sequence[Finding], wit
     console.print(Text("\n".join(footer_lines(trace))))
     if with_explain:
         console.print(Text("\n".join(["", "How each size comes about:", *_explain_lines(rows)])))
-    style = "red" if any(f.rule.severity is Severity.ERROR for f in findings) else "green"
     console.print()
-    for line in findings_lines(findings):
-        console.print(Text(line, style=style), soft_wrap=True)
+    if not findings:
+        console.print(Text("No size problems found.", style="green"))
+    for finding in findings:
+        console.print(Text(finding.line, style=SEVERITY_STYLES[finding.rule.severity]), soft_wrap=True)
 
 
 def _explain_lines(rows: Sequence[dict[str, Any]]) -> list[str]:

@@ -71,7 +71,7 @@ def test_every_mismatch_in_one_run(tmp_path):
     result = run("summary", str(spec), "--format", "csv")
     assert result.exit_code == 1
     codes = [line.split(": ")[1].split()[0] for line in result.stderr.splitlines()]
-    assert codes == ["CNN202", "CNN203", "CNN201"]
+    assert codes == ["CNN202", "CNN303", "CNN203", "CNN201"]  # conv2's bias before bn is a warning
     assert "conv2: in_channels is 8 but it receives 16 (from conv1); set in_channels: 16" in result.stderr
     assert "bn: num_features is 16 but it receives 32 (from conv2); set num_features: 32" in result.stderr
     # bn passes on the 32 channels it really receives: 32 - 3 + 1 = 30, 30 - 3 + 1 = 28
