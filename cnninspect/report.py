@@ -282,7 +282,7 @@ def render_markdown(trace: Trace, findings: Sequence[Finding], with_explain: boo
             "",
             *(f"- `{r['name']}`: {_md(e)}" for r in rows for e in r["explain"]),
         ]
-    lines += ["", *(f"- {_md(line)}" for line in findings_lines(findings))]
+    lines += ["", *(f"- {_md(f.line)}" for f in findings)] if findings else ["", "- No size problems found."]
     return "\n".join(lines) + "\n"
 
 
