@@ -27,6 +27,7 @@ test: $(STAMP)
 check: $(STAMP)
 	$(PY) -m ruff check cnninspect tests bench
 	$(PY) -m mypy
+	$(VENV)/bin/cnninspect lint configs
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"

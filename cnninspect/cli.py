@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import Enum
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Optional
@@ -15,14 +16,26 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress
+from rich.table import Table
+from rich.text import Text
 
 from cnninspect import __version__
+from cnninspect.config import Settings, load_settings, rule_by_key
 from cnninspect.errors import CnnInspectError, UsageError
-from cnninspect.findings import find_problems, has_errors
+from cnninspect.findings import RULES, Severity, find_problems, has_errors
 from cnninspect.fixes import FixPlan, changed_args, edit_source, encode_like, plan_fixes, unified_diff, write_atomic
-from cnninspect.records import Trace
-from cnninspect.report import MACHINE_RENDERERS, SummaryFormat, print_table
-from cnninspect.shapes import infer_shapes
+from cnninspect.linter import FileResult, discover, lint_file
+from cnninspect.report import (
+    LINT_RENDERERS,
+    MACHINE_RENDERERS,
+    LintFormat,
+    SummaryFormat,
+    lint_summary,
+    print_lint_full,
+    print_table,
+)
+from cnninspect.schema import spec_schema
 from cnninspect.spec import (
     BUILTIN_LABEL,
     FLAG_LABEL,
@@ -35,8 +48,11 @@ from cnninspect.spec import (
     parse_yaml,
     read_source,
 )
+from cnninspect.trace import Engine, trace_with
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+PROGRESS_MIN_FILES = 20
+"""lint shows a progress bar on a terminal from this many files."""
 
 app = typer.Typer(
     help="Shape and parameter inspector for convolutional networks: every layer's output size, "
@@ -46,15 +62,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
-
-class Engine(str, Enum):
-    """How shapes are computed."""
-
-    AUTO = "auto"
-    """analytic when it knows every layer, else torch."""
-    ANALYTIC = "analytic"
-    TORCH = "torch"
 
 
 SpecArg = Annotated[
@@ -145,7 +152,7 @@ def summary(
     with _guard(debug):
         overrides = Overrides(input, batch, kernel, stride, padding, tuple(set_ or ()))
         model = _load(spec, layers, overrides)
-        trace = _tracer(engine, model)(model)
+        trace = trace_with(model, engine)
         findings = find_problems(trace)
         if output_format is SummaryFormat.TABLE:
             print_table(Console(highlight=False), trace, findings, explain)
@@ -195,7 +202,7 @@ def fix_fc(
             raise UsageError(f"{source.spec.source} has no file to write; --diff shows the change")
         overrides = Overrides(input, batch, kernel, stride, padding, tuple(set_ or ()))
         model = apply_overrides(source.spec, overrides)
-        plan = plan_fixes(model, _tracer(engine, model))
+        plan = plan_fixes(model, partial(trace_with, engine=engine))
         edited = edit_source(source.text, source.spec, plan.fixed) if _changes(source.spec, plan.fixed) else source.text
         out = typer.echo if not diff else partial(typer.echo, err=True)
         for fix in plan.applied:
@@ -220,6 +227,125 @@ def fix_fc(
     raise typer.Exit(EXIT_CLEAN if plan.clean else EXIT_FINDINGS)
 
 
+@app.command()
+def lint(
+    paths: Annotated[
+        list[str],
+        typer.Argument(help="Spec files, folders (walked for *.yaml and *.yml) and globs.", show_default=False),
+    ],
+    select: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--select",
+            help="Report only these rules: codes, prefixes (CNN3) or names (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    ignore: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--ignore", help="Never report these rules: codes, prefixes or names (repeatable).", show_default=False
+        ),
+    ] = None,
+    fail_on: Annotated[
+        Optional[Severity],
+        typer.Option(
+            "--fail-on", help="Lowest severity that makes the exit code 1 [default: error].", show_default=False
+        ),
+    ] = None,
+    exit_zero: Annotated[
+        bool, typer.Option("--exit-zero", help="Exit 0 even with findings (still 2 for usage or internal errors).")
+    ] = False,
+    output_format: Annotated[
+        Optional[LintFormat],
+        typer.Option(
+            "--format",
+            help="full (grouped, for people), concise (path:line:col: CODE message), json, github (workflow "
+            "annotations; the default under GitHub Actions) or sarif.",
+            show_default=False,
+        ),
+    ] = None,
+    input: InputOpt = None,
+    batch: BatchOpt = None,
+    kernel: KernelOpt = None,
+    stride: StrideOpt = None,
+    padding: PaddingOpt = None,
+    set_: SetOpt = None,
+    engine: Annotated[Engine, typer.Option("--engine", help=ENGINE_HELP)] = Engine.AUTO,
+    debug: DebugOpt = False,
+) -> None:
+    """Check spec files for CI and pre-commit: size mismatches, invalid specs and warnings.
+
+    Quiet when clean. Settings come from [tool.cnninspect] in the nearest pyproject.toml;
+    options win. Exit 0 when clean or only below --fail-on, 1 with findings at or above it,
+    2 for usage or internal errors.
+    """
+    with _guard(debug):
+        settings = load_settings(Path.cwd()).with_options(select, ignore, fail_on)
+        fmt = output_format or (LintFormat.GITHUB if os.environ.get("GITHUB_ACTIONS") == "true" else LintFormat.FULL)
+        overrides = Overrides(input, batch, kernel, stride, padding, tuple(set_ or ()))
+        files = discover(paths, settings)
+        results = _lint_all(files, settings, overrides, engine, fmt)
+        if fmt is LintFormat.FULL:
+            print_lint_full(Console(highlight=False), results)
+        else:
+            sys.stdout.write(LINT_RENDERERS[fmt](results))
+        if summary_line := lint_summary(results):
+            typer.echo(summary_line, err=True)
+        failed = any(settings.fails(f) for r in results for f in r.findings)
+    raise typer.Exit(EXIT_FINDINGS if failed and not exit_zero else EXIT_CLEAN)
+
+
+def _lint_all(
+    files: Sequence[Path], settings: Settings, overrides: Overrides, engine: Engine, fmt: LintFormat
+) -> list[FileResult]:
+    console = Console(stderr=True)
+    if len(files) < PROGRESS_MIN_FILES or not console.is_terminal or fmt not in (LintFormat.FULL, LintFormat.CONCISE):
+        return [lint_file(path, settings, overrides, engine) for path in files]
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("linting", total=len(files))
+        results = []
+        for path in files:
+            results.append(lint_file(path, settings, overrides, engine))
+            progress.advance(task)
+        return results
+
+
+@app.command()
+def rules(
+    rule: Annotated[
+        Optional[str], typer.Argument(help="A code or name: show its explanation and examples.", show_default=False)
+    ] = None,
+) -> None:
+    """List every finding code, or explain one with a failing and a passing spec."""
+    console = Console(highlight=False)
+    if rule is None:
+        table = Table("Code", "Name", "Severity", "What it flags", box=None, pad_edge=False)
+        for entry in RULES:
+            table.add_row(entry.code, entry.name, entry.severity.value, Text(entry.summary))
+        console.print(table)
+        return
+    with _guard(False):
+        found = rule_by_key(rule)
+        if found is None:
+            raise UsageError(f"no rule {rule!r}; `cnninspect rules` lists the codes and names")
+    console.print(Text(f"{found.code} {found.name} ({found.severity.value})", style="bold"))
+    console.print(Text(found.summary))
+    console.print()
+    console.print(Text(found.explanation))
+    for title, example in (("Failing", found.failing), ("Passing", found.passing)):
+        console.print()
+        options = f" (with {' '.join(example.options)})" if example.options else ""
+        console.print(Text(f"{title}{options}:", style="bold"))
+        console.print(Text("".join(f"    {line}\n" for line in example.spec.splitlines()).rstrip("\n")))
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the spec format, for editors (yaml-language-server) and validators."""
+    sys.stdout.write(json.dumps(spec_schema(), indent=2, ensure_ascii=False) + "\n")
+
+
 def _changes(before: ModelSpec, after: ModelSpec) -> bool:
     return before.input != after.input or any(changed_args(a, b) for a, b in zip(before.layers, after.layers))
 
@@ -242,14 +368,6 @@ def _fix_summary(plan: FixPlan, changed: bool, written: bool, source: ModelSpec,
     elif changed and source.source == BUILTIN_LABEL:
         lines.append("--diff shows the change (the built-in model has no file to write)")
     return "\n".join(lines)
-
-
-def _tracer(engine: Engine, model: ModelSpec) -> Callable[[ModelSpec], Trace]:
-    if engine is Engine.ANALYTIC or (engine is Engine.AUTO and not model.needs_torch):
-        return infer_shapes
-    from cnninspect.trace import trace_spec  # torch is imported only where a trace runs
-
-    return trace_spec
 
 
 @dataclass(frozen=True)

@@ -242,7 +242,7 @@ PROBLEM_RULES = {
     Problem.RANK: RULES_BY_CODE["CNN205"],
 }
 DIM_WORDS = {3: ("length",), 4: ("height", "width"), 5: ("depth", "height", "width")}
-AXIS_UNITS = {"length": "steps", "height": "rows", "width": "columns", "depth": "slices", "size": "values"}
+AXIS_UNITS = {"length": "step", "height": "row", "width": "column", "depth": "slice", "size": "value"}
 FEATURE_MAP_FAMILIES = (
     Family.CONV,
     Family.CONV_TRANSPOSE,
@@ -324,10 +324,10 @@ def _truncations(record: LayerRecord) -> list[Finding]:
         if span >= 0 and left > pad[i]:
             dropped.setdefault((left - pad[i], left), []).append(i)
     findings = []
+    words = DIM_WORDS.get(len(shape), ("size",) * dims)
     for (count, left), axes in dropped.items():
-        words = DIM_WORDS.get(len(shape), ("size",) * dims)
-        units = " and ".join(f"{AXIS_UNITS[words[i]]}" for i in axes)
-        sizes = " and ".join(str(shape[2 + i]) for i in axes)
+        units = " and ".join(AXIS_UNITS[words[i]] if count == 1 else AXIS_UNITS[words[i]] + "s" for i in axes)
+        amount = "" if count == 1 else f"{count} "
         i = axes[0]
         reach = f"{kernel[i]}" if dilation[i] == 1 else f"{dilation[i]}·({kernel[i]} − 1) − 1"
         remedy = "set ceil_mode: true, or pick input sizes that divide evenly"
@@ -338,7 +338,8 @@ def _truncations(record: LayerRecord) -> list[Finding]:
                 RULES_BY_CODE["CNN302"],
                 layer.location,
                 layer.name,
-                f"{layer.title}: the last {count} {units} of its {sizes} input never reach a window "
+                f"{layer.title}: the last {amount}{units} of its {'×'.join(map(str, shape[2:]))} input "
+                "never reach a window "
                 f"(({shape[2 + i]} + 2·{pad[i]} − {reach}) mod {stride[i]} = {left} > padding {pad[i]}); {remedy}",
             )
         )

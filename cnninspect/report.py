@@ -7,14 +7,17 @@ import io
 import json
 from collections.abc import Sequence
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from cnninspect import __version__
 from cnninspect.catalog import Family
-from cnninspect.findings import Finding, Severity
+from cnninspect.findings import RULES, Finding, Severity
+from cnninspect.linter import FileResult
 from cnninspect.records import BYTES_PER_VALUE, LayerRecord, Problem, Trace
 from cnninspect.shapes import explain
 from cnninspect.spec import expand, show_value
@@ -332,3 +335,168 @@ MACHINE_RENDERERS = {
     SummaryFormat.CSV: render_csv,
 }
 """Every format but the Rich table, each a function (trace, findings, explain) → text."""
+
+
+# ---------------------------------------------------------------------------------------
+# lint
+
+
+class LintFormat(str, Enum):
+    """Output formats of ``lint``."""
+
+    FULL = "full"
+    CONCISE = "concise"
+    JSON = "json"
+    GITHUB = "github"
+    SARIF = "sarif"
+
+
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+SARIF_LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning"}
+
+
+def lint_summary(results: Sequence[FileResult]) -> str:
+    """``3 problems (2 errors, 1 warning) in 2 of 5 files``; empty when clean."""
+    findings = [f for r in results for f in r.findings]
+    if not findings:
+        return ""
+    errors = sum(f.rule.severity is Severity.ERROR for f in findings)
+    warnings = len(findings) - errors
+    files = sum(bool(r.findings) for r in results)
+    parts = [f"{n} {word}{'s' * (n != 1)}" for n, word in ((errors, "error"), (warnings, "warning")) if n]
+    return (
+        f"{len(findings)} problem{'s' * (len(findings) != 1)} ({', '.join(parts)}) "
+        f"in {files} of {len(results)} file{'s' * (len(results) != 1)}"
+    )
+
+
+def print_lint_full(console: Console, results: Sequence[FileResult]) -> None:
+    """Findings grouped by file, yamllint-style, each with its remedy."""
+    for result in results:
+        if not result.findings:
+            continue
+        console.print(Text(result.path, style="bold underline"))
+        for finding in result.findings:
+            where = f"{finding.location.line}:{finding.location.col}"
+            line = Text("  ")
+            line.append(f"{where:<8}")
+            line.append(f"{finding.rule.severity.value:<9}", style=SEVERITY_STYLES[finding.rule.severity])
+            line.append(f"{finding.rule.code} ", style="bold")
+            line.append(finding.message)
+            line.append(f"  ({finding.rule.name})", style="dim")
+            console.print(line)
+            if finding.fix is not None and finding.rule.code in FIX_FC_CODES:
+                console.print(Text(f"{'':10}fix: cnninspect fix-fc {result.path} --write", style="green"))
+        console.print()
+
+
+FIX_FC_CODES = ("CNN201", "CNN202", "CNN203")
+"""Findings that ``fix-fc --write`` repairs."""
+
+
+def render_concise(results: Sequence[FileResult]) -> str:
+    """``path:line:col: CODE message``, one per line."""
+    return "".join(f"{f.line}\n" for r in results for f in r.findings)
+
+
+def render_lint_json(results: Sequence[FileResult]) -> str:
+    """Every finding as JSON-ready data, and how many files were checked."""
+    document = {
+        "files_checked": len(results),
+        "findings": [finding_dict(f) for r in results for f in r.findings],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_github(results: Sequence[FileResult]) -> str:
+    """GitHub Actions workflow commands: annotations on the pull request's files."""
+    lines = []
+    for finding in (f for r in results for f in r.findings):
+        level = "error" if finding.rule.severity is Severity.ERROR else "warning"
+        properties = ",".join(
+            f"{key}={_github_property(str(value))}"
+            for key, value in (
+                ("file", _repo_path(finding.location.path)),
+                ("line", finding.location.line),
+                ("col", finding.location.col),
+                ("title", f"{finding.rule.code} {finding.rule.name}"),
+            )
+        )
+        lines.append(f"::{level} {properties}::{_github_data(finding.message)}\n")
+    return "".join(lines)
+
+
+def _github_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _github_property(text: str) -> str:
+    return _github_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _repo_path(path: str) -> str:
+    """A path relative to the working folder (the repository root in CI), with forward slashes."""
+    target = Path(path)
+    try:
+        return target.absolute().relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return target.as_posix()
+
+
+def render_sarif(results: Sequence[FileResult]) -> str:
+    """SARIF 2.1.0, as GitHub code scanning reads it: every rule described, every result placed."""
+    rules = [
+        {
+            "id": rule.code,
+            "name": rule.name,
+            "shortDescription": {"text": rule.summary},
+            "fullDescription": {"text": rule.explanation},
+            "help": {"text": f"{rule.explanation}\n\nFailing:\n{rule.failing.spec}\nPassing:\n{rule.passing.spec}"},
+            "defaultConfiguration": {"level": SARIF_LEVELS[rule.severity]},
+        }
+        for rule in RULES
+    ]
+    index = {rule.code: i for i, rule in enumerate(RULES)}
+    sarif_results = [
+        {
+            "ruleId": finding.rule.code,
+            "ruleIndex": index[finding.rule.code],
+            "level": SARIF_LEVELS[finding.rule.severity],
+            "message": {"text": finding.message},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": _repo_path(finding.location.path)},
+                        "region": {"startLine": finding.location.line, "startColumn": finding.location.col},
+                    }
+                }
+            ],
+        }
+        for finding in (f for r in results for f in r.findings)
+    ]
+    document = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "cnninspect",
+                        "version": __version__,
+                        "rules": rules,
+                    }
+                },
+                "results": sarif_results,
+            }
+        ],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+LINT_RENDERERS = {
+    LintFormat.CONCISE: render_concise,
+    LintFormat.JSON: render_lint_json,
+    LintFormat.GITHUB: render_github,
+    LintFormat.SARIF: render_sarif,
+}
+"""Plain-text formats; ``full`` is printed with Rich by ``print_lint_full``."""

@@ -152,7 +152,7 @@ def read_source(path: str | Path) -> bytes:
     except IsADirectoryError:
         raise UsageError(f"{label}: is a folder; give a spec file") from None
     except OSError as error:
-        raise UsageError(f"{label}: cannot read: {error.strerror}") from None
+        raise YamlError(f"cannot read the file: {error.strerror}", Location(label, 1, 1)) from None
     if len(raw) > MAX_SPEC_BYTES:
         raise YamlError(
             f"file is {len(raw):,} bytes, over the {MAX_SPEC_BYTES:,}-byte limit for a spec",

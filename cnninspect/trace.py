@@ -9,6 +9,7 @@ and every later mismatch is found in the same run. Hooks are removed in ``finall
 from __future__ import annotations
 
 import warnings
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from cnninspect.errors import ArgumentError, LayerFailure, LayerTypeError
@@ -23,6 +24,24 @@ CPU_TRACE_LIMIT = 64 * 2**20
 """Models whose parameters and activations fit in this many bytes are traced on the CPU:
 a small CPU forward pass is faster than the meta device's first-use cost (see bench/)."""
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Module", "Container")
+
+
+class Engine(str, Enum):
+    """How shapes are computed."""
+
+    AUTO = "auto"
+    """analytic when it knows every layer, else torch."""
+    ANALYTIC = "analytic"
+    """PyTorch's formulas in pure Python (shapes.py); torch is never imported."""
+    TORCH = "torch"
+    """Real modules and a dummy forward pass (this module)."""
+
+
+def trace_with(spec: ModelSpec, engine: Engine) -> Trace:
+    """Trace ``spec`` with the engine asked for."""
+    if engine is Engine.ANALYTIC or (engine is Engine.AUTO and not spec.needs_torch):
+        return infer_shapes(spec)
+    return trace_spec(spec)
 
 
 def trace_spec(spec: ModelSpec, device: str | None = None) -> Trace:

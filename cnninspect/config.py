@@ -1,0 +1,170 @@
+"""Lint settings: ``[tool.cnninspect]`` in the nearest pyproject.toml, then the command line.
+
+    [tool.cnninspect]
+    select = ["CNN1", "CNN2", "floor-truncation"]   # codes, code prefixes or names
+    ignore = ["CNN303"]
+    fail-on = "warning"                             # or "error" (the default)
+    exclude = ["configs/broken"]                    # skipped when a folder is walked
+    per-file-ignores = {"configs/legacy/*" = ["CNN302"]}
+
+Patterns are relative to the folder holding the pyproject.toml, with ``*`` matching across
+folders.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePath
+from typing import Any
+
+import tomllib
+
+from cnninspect.errors import UsageError
+from cnninspect.findings import RULES, Finding, Rule, Severity
+
+CONFIG_FILE = "pyproject.toml"
+KEYS = ("select", "ignore", "fail-on", "exclude", "per-file-ignores")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What lint reports and what fails the run."""
+
+    select: tuple[str, ...] = ()
+    """Codes, code prefixes (``CNN3``) or names to report; empty: every rule."""
+    ignore: tuple[str, ...] = ()
+    """Codes, prefixes or names never to report."""
+    fail_on: Severity = Severity.ERROR
+    """The lowest severity that makes the exit code 1."""
+    exclude: tuple[str, ...] = ()
+    """Patterns of files and folders skipped when a folder is walked."""
+    per_file_ignores: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Pattern → codes, prefixes or names ignored in matching files."""
+    root: Path = Path()
+    """Where patterns are relative to: the pyproject.toml's folder."""
+    source: Path | None = None
+    """The pyproject.toml read, if any."""
+
+    def with_options(
+        self, select: Sequence[str] | None, ignore: Sequence[str] | None, fail_on: Severity | None
+    ) -> Settings:
+        """Command-line values win over the file's."""
+        return replace(
+            self,
+            select=tuple(select) if select else self.select,
+            ignore=tuple(ignore) if ignore else self.ignore,
+            fail_on=fail_on or self.fail_on,
+        )
+
+    def enabled(self, path: Path) -> frozenset[str]:
+        """The codes reported for one file."""
+        codes = rule_codes(self.select, "select") if self.select else {rule.code for rule in RULES}
+        codes -= rule_codes(self.ignore, "ignore")
+        relative = self.relative(path)
+        for pattern, entries in self.per_file_ignores.items():
+            if matches(relative, pattern):
+                codes -= rule_codes(entries, f"per-file-ignores {pattern!r}")
+        return frozenset(codes)
+
+    def excluded(self, path: Path) -> bool:
+        """True when a file met while walking a folder is excluded (itself or a folder above it)."""
+        relative = self.relative(path)
+        return any(matches(relative, pattern) for pattern in self.exclude)
+
+    def relative(self, path: Path) -> PurePath:
+        """The path relative to the settings' root, when it is under it."""
+        absolute = path.absolute()
+        try:
+            return absolute.relative_to(self.root.absolute())
+        except ValueError:
+            return absolute
+
+    def fails(self, finding: Finding) -> bool:
+        """True when the finding makes the exit code 1."""
+        return finding.rule.severity is Severity.ERROR or self.fail_on is Severity.WARNING
+
+
+def matches(path: PurePath, pattern: str) -> bool:
+    """``pattern`` matches the path or one of the folders above it."""
+    pattern = pattern.strip("/")
+    candidates = [path.as_posix()] + [parent.as_posix() for parent in path.parents if parent.as_posix() != "."]
+    return any(fnmatch.fnmatchcase(candidate, pattern) for candidate in candidates)
+
+
+def rule_codes(entries: Iterable[str], option: str) -> set[str]:
+    """Codes named by codes, code prefixes (``CNN2``), names or ``ALL``."""
+    codes = set()
+    for entry in entries:
+        entry = entry.strip()
+        chosen = {
+            rule.code for rule in RULES if entry == "ALL" or rule.code.startswith(entry.upper()) or rule.name == entry
+        }
+        if not chosen or not entry:
+            raise UsageError(f"{option}: no rule {entry!r}; `cnninspect rules` lists the codes and names")
+        codes |= chosen
+    return codes
+
+
+def rule_by_key(key: str) -> Rule | None:
+    """A rule by code or name."""
+    return next((rule for rule in RULES if key.upper() == rule.code or key == rule.name), None)
+
+
+def load_settings(start: Path) -> Settings:
+    """Settings from the nearest pyproject.toml with a ``[tool.cnninspect]`` table, from
+    ``start`` upwards; defaults when there is none."""
+    for folder in [start.absolute(), *start.absolute().parents]:
+        candidate = folder / CONFIG_FILE
+        if not candidate.is_file():
+            continue
+        try:
+            with candidate.open("rb") as stream:
+                table = tomllib.load(stream).get("tool", {}).get("cnninspect")
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise UsageError(f"{candidate}: cannot read it: {error}") from None
+        if table is not None:
+            return _settings(table, candidate)
+    return Settings(root=start.absolute())
+
+
+def _settings(table: Any, path: Path) -> Settings:
+    def fail(message: str) -> UsageError:
+        return UsageError(f"{path}: [tool.cnninspect] {message}")
+
+    if not isinstance(table, dict):
+        raise fail("must be a table")
+    unknown = [key for key in table if key not in KEYS]
+    if unknown:
+        raise fail(f"unknown key {unknown[0]!r}; the keys are {', '.join(KEYS)}")
+
+    def strings(key: str, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise fail(f"{key} must be a list of strings")
+        return tuple(value)
+
+    settings = Settings(root=path.parent, source=path)
+    if "select" in table:
+        settings = replace(settings, select=strings("select", table["select"]))
+    if "ignore" in table:
+        settings = replace(settings, ignore=strings("ignore", table["ignore"]))
+    if "exclude" in table:
+        settings = replace(settings, exclude=strings("exclude", table["exclude"]))
+    if "fail-on" in table:
+        try:
+            settings = replace(settings, fail_on=Severity(table["fail-on"]))
+        except ValueError:
+            raise fail(f"fail-on must be error or warning, not {table['fail-on']!r}") from None
+    if "per-file-ignores" in table:
+        ignores = table["per-file-ignores"]
+        if not isinstance(ignores, dict):
+            raise fail("per-file-ignores must be a table of pattern = [codes]")
+        settings = replace(
+            settings, per_file_ignores={k: strings(f"per-file-ignores {k!r}", v) for k, v in ignores.items()}
+        )
+    for entries, key in ((settings.select, "select"), (settings.ignore, "ignore")):
+        rule_codes(entries, f"{path}: [tool.cnninspect] {key}")
+    for pattern, entries in settings.per_file_ignores.items():
+        rule_codes(entries, f"{path}: [tool.cnninspect] per-file-ignores {pattern!r}")
+    return settings

@@ -1,0 +1,122 @@
+"""lint: spec files in, findings out. Never prints.
+
+Files, folders (walked for ``*.yaml`` / ``*.yml``) and globs are linted in one process with
+the analytic engine; torch is imported only for a spec with a layer only torch knows (once
+per run, as any import) or when the torch engine is asked for. A file that cannot be read or
+is not a valid spec becomes a CNN1xx finding and the run goes on.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnninspect.config import Settings
+from cnninspect.errors import CnnInspectError, Location, UsageError
+from cnninspect.findings import RULES_BY_CODE, Finding, find_problems
+from cnninspect.spec import Overrides, apply_overrides, decode_source, parse_yaml, read_source
+from cnninspect.trace import Engine, trace_with
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__", "venv", "site-packages"})
+"""Never walked into, like every folder whose name starts with a dot."""
+INLINE_IGNORE = re.compile(r"#\s*cnninspect:\s*ignore(?:\[([^\]]*)\])?")
+GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What lint found in one file."""
+
+    path: str
+    """The file as it was given or found."""
+    findings: tuple[Finding, ...]
+    """Findings reported, in order."""
+    suppressed: int = 0
+    """Findings silenced by an inline ``# cnninspect: ignore[...]``."""
+
+
+def discover(paths: Sequence[str], settings: Settings) -> list[Path]:
+    """Every spec file named by ``paths``, in order, each once.
+
+    A file named directly is always linted; files met while walking a folder or matching a
+    glob are skipped when the settings exclude them.
+    """
+    found: dict[Path, None] = {}
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            found.update(dict.fromkeys(_walk(path, settings)))
+        elif path.exists():
+            found[path] = None
+        elif GLOB_CHARS.search(text):
+            matches = sorted(glob.glob(text, recursive=True))
+            if not matches:
+                raise UsageError(f"{text}: no file matches")
+            for match in map(Path, matches):
+                if match.is_dir():
+                    found.update(dict.fromkeys(_walk(match, settings)))
+                elif match.suffix in SPEC_SUFFIXES and not settings.excluded(match):
+                    found[match] = None
+        else:
+            raise UsageError(f"{text}: no such file or folder")
+    return list(found)
+
+
+def _walk(folder: Path, settings: Settings) -> Iterator[Path]:
+    for root, folders, files in os.walk(folder):
+        here = Path(root)
+        folders[:] = sorted(
+            name
+            for name in folders
+            if not name.startswith(".") and name not in SKIPPED_FOLDERS and not settings.excluded(here / name)
+        )
+        for name in sorted(files):
+            path = here / name
+            if path.suffix in SPEC_SUFFIXES and not settings.excluded(path):
+                yield path
+
+
+def lint_file(path: Path, settings: Settings, overrides: Overrides, engine: Engine = Engine.AUTO) -> FileResult:
+    """Every finding in one spec file, with the settings' selection and inline ignores applied."""
+    label = str(path)
+    text = ""
+    try:
+        text = decode_source(read_source(path), label)
+        spec = apply_overrides(parse_yaml(text, label), overrides)
+        findings = find_problems(trace_with(spec, engine))
+    except CnnInspectError as error:
+        findings = [error_finding(error, label)]
+    enabled = settings.enabled(path)
+    ignores = inline_ignores(text)
+    kept = [f for f in findings if f.rule.code in enabled]
+    shown = [f for f in kept if not _silenced(f, ignores)]
+    return FileResult(label, tuple(shown), len(kept) - len(shown))
+
+
+def error_finding(error: CnnInspectError, label: str) -> Finding:
+    """A spec error as a CNN1xx finding."""
+    rule = RULES_BY_CODE.get(error.code, RULES_BY_CODE["CNN102"])
+    return Finding(rule, error.location or Location(label, 1, 1), "", error.message)
+
+
+def inline_ignores(text: str) -> dict[int, frozenset[str] | None]:
+    """Line → codes or names silenced there (None: every rule)."""
+    ignores: dict[int, frozenset[str] | None] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = INLINE_IGNORE.search(line)
+        if match:
+            listed = match.group(1)
+            ignores[number] = None if listed is None else frozenset(p.strip() for p in listed.split(",") if p.strip())
+    return ignores
+
+
+def _silenced(finding: Finding, ignores: dict[int, frozenset[str] | None]) -> bool:
+    if finding.location.line not in ignores:
+        return False
+    listed = ignores[finding.location.line]
+    return listed is None or finding.rule.code in listed or finding.rule.name in listed
