@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 NO_DEFAULT = object()
@@ -229,7 +229,7 @@ def output_size(count: int) -> Check:
     return Check(text, accept, schema)
 
 
-class Family(str, Enum):
+class Family(StrEnum):
     """Layers that share one size rule in the analytic engine."""
 
     CONV = "conv"

@@ -300,7 +300,11 @@ def _lint_all(
     files: Sequence[Path], settings: Settings, overrides: Overrides, engine: Engine, fmt: LintFormat
 ) -> list[FileResult]:
     console = Console(stderr=True)
-    if len(files) < PROGRESS_MIN_FILES or not console.is_terminal or fmt not in (LintFormat.FULL, LintFormat.CONCISE):
+    if (
+        len(files) < PROGRESS_MIN_FILES
+        or not console.is_interactive
+        or fmt not in (LintFormat.FULL, LintFormat.CONCISE)
+    ):
         return [lint_file(path, settings, overrides, engine) for path in files]
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("linting", total=len(files))

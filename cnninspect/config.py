@@ -14,12 +14,12 @@ folders.
 from __future__ import annotations
 
 import fnmatch
+import os
+import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 from typing import Any
-
-import tomllib
 
 from cnninspect.errors import UsageError
 from cnninspect.findings import RULES, Finding, Rule, Severity
@@ -68,16 +68,19 @@ class Settings:
                 codes -= rule_codes(entries, f"per-file-ignores {pattern!r}")
         return frozenset(codes)
 
-    def excluded(self, path: Path) -> bool:
-        """True when a file met while walking a folder is excluded (itself or a folder above it)."""
-        relative = self.relative(path)
-        return any(matches(relative, pattern) for pattern in self.exclude)
+    def excluded(self, path: Path, walked: Path) -> bool:
+        """True when a file or folder met while walking the folder ``walked`` is excluded: by
+        itself or by a folder between it and ``walked`` (a folder named on the command line is
+        walked even when a pattern names it)."""
+        relative, top = self.relative(path), self.relative(walked)
+        below = [relative, *(p for p in relative.parents if p != top and top in p.parents)]
+        return any(fnmatch.fnmatchcase(p.as_posix(), pattern.strip("/")) for p in below for pattern in self.exclude)
 
     def relative(self, path: Path) -> PurePath:
-        """The path relative to the settings' root, when it is under it."""
-        absolute = path.absolute()
+        """The path relative to the settings' root when it is under it, else absolute; normalised."""
+        absolute = Path(os.path.abspath(path))
         try:
-            return absolute.relative_to(self.root.absolute())
+            return absolute.relative_to(Path(os.path.abspath(self.root)))
         except ValueError:
             return absolute
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from cnninspect.catalog import Family
@@ -13,7 +13,7 @@ from cnninspect.records import LayerRecord, Mismatch, Problem, Trace
 from cnninspect.spec import expand, show_value
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """How bad a finding is; errors make the exit code 1."""
 
     ERROR = "error"
@@ -174,8 +174,8 @@ RULES: tuple[Rule, ...] = (
         """BatchNorm/InstanceNorm num_features and GroupNorm num_channels must equal the incoming
         channels (and num_groups must divide them); LayerNorm normalized_shape must equal the
         trailing dimensions of the input.""",
-        Example(_spec(f"{_CONV}\n{{type: BatchNorm2d, num_features: 32}}")),
-        Example(_spec(f"{_CONV}\n{{type: BatchNorm2d, num_features: 16}}")),
+        Example(_spec(f"{_CONV_NO_BIAS}\n{{type: BatchNorm2d, num_features: 32}}")),
+        Example(_spec(f"{_CONV_NO_BIAS}\n{{type: BatchNorm2d, num_features: 16}}")),
     ),
     _rule(
         "CNN204",

@@ -60,7 +60,7 @@ def discover(paths: Sequence[str], settings: Settings) -> list[Path]:
             for match in map(Path, matches):
                 if match.is_dir():
                     found.update(dict.fromkeys(_walk(match, settings)))
-                elif match.suffix in SPEC_SUFFIXES and not settings.excluded(match):
+                elif match.suffix in SPEC_SUFFIXES and not settings.excluded(match, settings.root):
                     found[match] = None
         else:
             raise UsageError(f"{text}: no such file or folder")
@@ -73,11 +73,11 @@ def _walk(folder: Path, settings: Settings) -> Iterator[Path]:
         folders[:] = sorted(
             name
             for name in folders
-            if not name.startswith(".") and name not in SKIPPED_FOLDERS and not settings.excluded(here / name)
+            if not name.startswith(".") and name not in SKIPPED_FOLDERS and not settings.excluded(here / name, folder)
         )
         for name in sorted(files):
             path = here / name
-            if path.suffix in SPEC_SUFFIXES and not settings.excluded(path):
+            if path.suffix in SPEC_SUFFIXES and not settings.excluded(path, folder):
                 yield path
 
 

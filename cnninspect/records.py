@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from cnninspect.spec import LayerSpec, ModelSpec
@@ -13,7 +13,7 @@ BYTES_PER_VALUE = 4
 """float32, the dtype every spec model is traced in."""
 
 
-class Problem(str, Enum):
+class Problem(StrEnum):
     """Kinds of size problem a trace can meet at one layer."""
 
     IN_FEATURES = "in_features"

