@@ -7,9 +7,11 @@ the table reports medians and the ratio target/baseline.
 from __future__ import annotations
 
 import os
+import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,6 +44,35 @@ def compare(name: str, target: list[str], baseline: list[str], repeats: int) -> 
     )
 
 
+LINT_SPECS = 200
+
+
+def write_specs(folder: Path, count: int) -> None:
+    """``count`` VGG-like specs of 3–5 conv blocks with BatchNorm and a two-layer head, all valid."""
+    chooser = random.Random(0)
+    for n in range(count):
+        start = chooser.choice([32, 64, 96])
+        size, channels, lines = start, 3, []
+        for block in range(chooser.randint(3, 5)):
+            width = chooser.choice([16, 32, 64, 128])
+            lines += [
+                f"  - {{type: Conv2d, name: conv{block}, in_channels: {channels}, out_channels: {width}, "
+                "kernel_size: 3, padding: 1, bias: false}",
+                f"  - {{type: BatchNorm2d, name: bn{block}, num_features: {width}}}",
+                "  - ReLU",
+                f"  - {{type: MaxPool2d, name: pool{block}, kernel_size: 2}}",
+            ]
+            channels, size = width, size // 2
+        lines += [
+            "  - Flatten",
+            f"  - {{type: Linear, name: fc1, in_features: {channels * size * size}, out_features: 128}}",
+            "  - ReLU",
+            "  - {type: Linear, name: fc2, in_features: 128, out_features: 10}",
+        ]
+        header = f"name: generated{n}\ninput: [3, {start}, {start}]\nlayers:\n"
+        (folder / f"spec{n:03}.yaml").write_text(header + "\n".join(lines) + "\n")
+
+
 def main() -> None:
     repeats = int(os.environ.get("BENCH_REPEATS", "5"))
     tutorial, vgg = "configs/tutorial.yaml", "configs/vgg16.yaml"
@@ -59,6 +90,24 @@ def main() -> None:
             max(1, repeats // 3),
         ),
     ]
+    with tempfile.TemporaryDirectory() as folder:
+        write_specs(Path(folder), LINT_SPECS)
+        rows.append(
+            compare(
+                f'`lint` of {LINT_SPECS} generated specs vs `python -c "import torch"`',
+                [*CLI, "lint", folder],
+                [PY, "-c", "import torch"],
+                repeats,
+            )
+        )
+    rows.append(
+        compare(
+            '`fix-fc --kernel 5` vs `python -c "import torch"`',
+            [*CLI, "fix-fc", "--kernel", "5"],
+            [PY, "-c", "import torch"],
+            repeats,
+        )
+    )
     print("| case | cnninspect | baseline | ratio | cnninspect peak | baseline peak | ratio | runs |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
