@@ -6,9 +6,10 @@ import json
 import os
 import shlex
 import sys
+import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Optional
@@ -23,9 +24,21 @@ from rich.text import Text
 from cnninspect import __version__
 from cnninspect.config import Settings, load_settings, rule_by_key
 from cnninspect.errors import CnnInspectError, UsageError
-from cnninspect.findings import RULES, Severity, find_problems, has_errors
-from cnninspect.fixes import FixPlan, changed_args, edit_source, encode_like, plan_fixes, unified_diff, write_atomic
+from cnninspect.findings import RULES, Finding, Severity, find_problems, has_errors
+from cnninspect.fixes import (
+    FixPlan,
+    changed_args,
+    edit_python,
+    edit_source,
+    encode_like,
+    locate_source_fixes,
+    plan_fixes,
+    plan_from_trace,
+    unified_diff,
+    write_atomic,
+)
 from cnninspect.linter import FileResult, discover, lint_file
+from cnninspect.records import Trace
 from cnninspect.report import (
     LINT_RENDERERS,
     MACHINE_RENDERERS,
@@ -78,7 +91,33 @@ LayersOpt = Annotated[
     ),
 ]
 InputOpt = Annotated[
-    Optional[str], typer.Option("--input", help="Input of one sample, C×H×W: 3x64x64.", show_default=False)
+    Optional[list[str]],
+    typer.Option(
+        "--input",
+        help="Input of one sample, C×H×W: 3x64x64 (with --model: repeat for more inputs).",
+        show_default=False,
+    ),
+]
+ModelOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--model",
+        help="Your own nn.Module: path/to/file.py:NAME or package.module:NAME, a class, factory function or "
+        "instance. THIS IMPORTS AND RUNS YOUR CODE. Needs --input.",
+        show_default=False,
+    ),
+]
+ArgOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--arg", help="A constructor argument for --model: KEY=VALUE (repeatable).", show_default=False),
+]
+DtypeOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--dtype",
+        help="--model input dtype, e.g. int64 for token ids (one for all, or one per --input).",
+        show_default=False,
+    ),
 ]
 BatchOpt = Annotated[
     Optional[int], typer.Option("--batch", min=1, help="Batch size of the dummy input (default 1).", show_default=False)
@@ -143,6 +182,18 @@ def summary(
     explain: Annotated[
         bool, typer.Option("--explain", help="Show each layer's size and parameter formula with its numbers filled in.")
     ] = False,
+    model: ModelOpt = None,
+    arg: ArgOpt = None,
+    dtype: DtypeOpt = None,
+    depth: Annotated[
+        Optional[int],
+        typer.Option(
+            "--depth",
+            min=1,
+            help="--model: show modules down to this depth as a tree (default: leaf modules).",
+            show_default=False,
+        ),
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Trace a model layer by layer: output sizes, filters, parameters and size mismatches.
@@ -150,10 +201,13 @@ def summary(
     Exit 0 when every layer fits, 1 when a size mismatch was found, 2 for invalid input.
     """
     with _guard(debug):
-        overrides = Overrides(input, batch, kernel, stride, padding, tuple(set_ or ()))
-        model = _load(spec, layers, overrides)
-        trace = trace_with(model, engine)
-        findings = find_problems(trace)
+        overrides = Overrides(_one_input(input, model), batch, kernel, stride, padding, tuple(set_ or ()))
+        if model is not None:
+            trace = _model_trace(model, arg, input, dtype, batch, depth, spec, layers, overrides)
+            findings = _with_suggestions(find_problems(trace), trace)
+        else:
+            trace = trace_with(_load(spec, layers, overrides), engine)
+            findings = find_problems(trace)
         if output_format is SummaryFormat.TABLE:
             print_table(Console(highlight=False), trace, findings, explain)
         else:
@@ -186,10 +240,13 @@ def fix_fc(
         False
     ),
     engine: Annotated[Engine, typer.Option("--engine", help=ENGINE_HELP)] = Engine.AUTO,
+    model: ModelOpt = None,
+    arg: ArgOpt = None,
+    dtype: DtypeOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Find the in_features, in_channels and num_features every layer needs, with the arithmetic,
-    and write them back without touching anything else.
+    and write them back without touching anything else (with --model: in your .py source).
 
     Exit 0 when nothing needs fixing (or --write fixed everything), 1 when something does
     (with --check: when the file would change), 2 for invalid input.
@@ -197,34 +254,110 @@ def fix_fc(
     with _guard(debug):
         if write and check:
             raise UsageError("--write and --check: give one of them")
-        source = _source(spec, layers)
-        if write and source.path is None:
-            raise UsageError(f"{source.spec.source} has no file to write; --diff shows the change")
-        overrides = Overrides(input, batch, kernel, stride, padding, tuple(set_ or ()))
-        model = apply_overrides(source.spec, overrides)
-        plan = plan_fixes(model, partial(trace_with, engine=engine))
-        edited = edit_source(source.text, source.spec, plan.fixed) if _changes(source.spec, plan.fixed) else source.text
+        overrides = Overrides(_one_input(input, model), batch, kernel, stride, padding, tuple(set_ or ()))
+        if model is not None:
+            trace = _model_trace(model, arg, input, dtype, batch, None, spec, layers, overrides)
+            plan = plan_from_trace(trace)
+            files, notes = _python_changes(plan)
+        else:
+            source = _source(spec, layers)
+            if write and source.path is None:
+                raise UsageError(f"{source.spec.source} has no file to write; --diff shows the change")
+            plan = plan_fixes(apply_overrides(source.spec, overrides), partial(trace_with, engine=engine))
+            changes = _changes(source.spec, plan.fixed)
+            edited = edit_source(source.text, source.spec, plan.fixed) if changes else source.text
+            files = [_Change(source.path, source.spec.source, source.raw, source.text, edited)]
+            notes = {}
         out = typer.echo if not diff else partial(typer.echo, err=True)
         for fix in plan.applied:
             out(f"{fix.layer.where(fix.arg)}: {fix.text}")
+            if fix.layer.name in notes:
+                out(f"  {notes[fix.layer.name]}")
         for finding in plan.remaining:
             out(finding.line)
             if hint := plan.hint(finding):
                 out(f"  {hint}")
-        if diff:
-            sys.stdout.write(unified_diff(source.text, edited, model.source))
-        if source.path is None and source.spec.source == FLAG_LABEL and edited != source.text:
-            out(f"--layers {shlex.quote(edited)}")
-        changed = edited != source.text
-        if write and changed:
-            assert source.path is not None
-            write_atomic(source.path, encode_like(source.raw, edited), source.raw)
-        typer.echo(_fix_summary(plan, changed, write, source.spec, source.path), err=True)
+        changed = [f for f in files if f.after != f.before]
+        for change in changed:
+            if diff:
+                sys.stdout.write(unified_diff(change.before, change.after, change.label))
+            if change.label == FLAG_LABEL:
+                out(f"--layers {shlex.quote(change.after)}")
+        if write:
+            if model is None and files[0].path is None:
+                raise UsageError(f"{files[0].label} has no file to write; --diff shows the change")
+            for change in changed:
+                assert change.path is not None
+                write_atomic(change.path, encode_like(change.raw, change.after), change.raw)
+        typer.echo(_fix_summary(plan, bool(changed), write, files[0].label, files[0].path), err=True)
     if check:
         raise typer.Exit(EXIT_FINDINGS if changed else EXIT_CLEAN)
     if write:
         raise typer.Exit(EXIT_FINDINGS if plan.remaining else EXIT_CLEAN)
     raise typer.Exit(EXIT_CLEAN if plan.clean else EXIT_FINDINGS)
+
+
+@dataclass(frozen=True)
+class _Change:
+    """One file (or flag string) before and after the fixes."""
+
+    path: Path | None
+    label: str
+    raw: bytes
+    before: str
+    after: str
+
+
+def _one_input(inputs: list[str] | None, model: str | None) -> str | None:
+    if model is None and inputs and len(inputs) > 1:
+        raise UsageError("several --input are for --model with several inputs; a spec has one")
+    return inputs[0] if inputs and model is None else None
+
+
+def _model_trace(
+    model: str,
+    arg: list[str] | None,
+    inputs: list[str] | None,
+    dtype: list[str] | None,
+    batch: int | None,
+    depth: int | None,
+    spec: Path | None,
+    layers: str | None,
+    overrides: Overrides,
+) -> Trace:
+    from cnninspect.usermodel import inspect_model, parse_args, parse_target
+
+    if spec is not None or layers is not None:
+        raise UsageError("give a SPEC file, --layers or --model, not more than one")
+    if overrides.kernel or overrides.stride or overrides.padding or overrides.sets:
+        raise UsageError("--kernel, --stride, --padding and --set change specs; a --model takes --arg instead")
+    return inspect_model(parse_target(model), parse_args(arg or ()), inputs or (), dtype or (), batch or 1, depth)
+
+
+def _with_suggestions(findings: list[Finding], trace: Trace) -> list[Finding]:
+    """--model findings with a fix also show the corrected constructor call."""
+    located = {(s.fix.layer.name, s.fix.arg): s.suggestion for s in locate_source_fixes(plan_from_trace(trace).fixes)}
+    return [
+        replace(f, message=f"{f.message} → {located[(f.layer, f.fix[0])]}")
+        if f.fix is not None and (f.layer, f.fix[0]) in located
+        else f
+        for f in findings
+    ]
+
+
+def _python_changes(plan: FixPlan) -> tuple[list[_Change], dict[str, str]]:
+    """Each source file the fixes touch, before and after; and the suggestion per layer."""
+    located = locate_source_fixes(plan.applied)
+    notes = {
+        s.fix.layer.name: s.suggestion if s.edit else f"{s.suggestion}  (not written: the argument is not a literal)"
+        for s in located
+    }
+    files = []
+    for path in dict.fromkeys(s.path for s in located if s.edit is not None):
+        raw = read_source(path)
+        text = decode_source(raw, path)
+        files.append(_Change(Path(path), path, raw, text, edit_python(text, [s for s in located if s.path == path])))
+    return files or [_Change(None, "--model", b"", "", "")], notes
 
 
 @app.command()
@@ -283,7 +416,7 @@ def lint(
     with _guard(debug):
         settings = load_settings(Path.cwd()).with_options(select, ignore, fail_on)
         fmt = output_format or (LintFormat.GITHUB if os.environ.get("GITHUB_ACTIONS") == "true" else LintFormat.FULL)
-        overrides = Overrides(input, batch, kernel, stride, padding, tuple(set_ or ()))
+        overrides = Overrides(_one_input(input, None), batch, kernel, stride, padding, tuple(set_ or ()))
         files = discover(paths, settings)
         results = _lint_all(files, settings, overrides, engine, fmt)
         if fmt is LintFormat.FULL:
@@ -354,7 +487,7 @@ def _changes(before: ModelSpec, after: ModelSpec) -> bool:
     return before.input != after.input or any(changed_args(a, b) for a, b in zip(before.layers, after.layers))
 
 
-def _fix_summary(plan: FixPlan, changed: bool, written: bool, source: ModelSpec, path: Path | None) -> str:
+def _fix_summary(plan: FixPlan, changed: bool, written: bool, label: str, path: Path | None) -> str:
     lines = [f"{name}: in_features is left out, so it is inferred ({n}); nothing to fix" for name, n in plan.inferred]
     count, left = len(plan.applied), len(plan.remaining)
     by_hand = f"{left} problem{'s' * (left != 1)} to fix by hand" if left else ""
@@ -369,7 +502,7 @@ def _fix_summary(plan: FixPlan, changed: bool, written: bool, source: ModelSpec,
         lines.append(f"wrote {path}")
     elif changed and path is not None:
         lines.append("--diff shows the change; --write makes it")
-    elif changed and source.source == BUILTIN_LABEL:
+    elif changed and label == BUILTIN_LABEL:
         lines.append("--diff shows the change (the built-in model has no file to write)")
     return "\n".join(lines)
 
@@ -409,6 +542,8 @@ def _guard(debug: bool) -> Iterator[None]:
     try:
         yield
     except CnnInspectError as error:
+        if debug and error.__cause__ is not None:  # the user's own code failed: show where
+            traceback.print_exception(error.__cause__)
         _fail(str(error))
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise

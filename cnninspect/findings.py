@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -198,6 +199,17 @@ RULES: tuple[Rule, ...] = (
         Example(_spec("{type: Conv2d, out_channels: 8, kernel_size: 3}\nFlatten")),
     ),
     _rule(
+        "CNN206",
+        "batch-size-changed",
+        Severity.ERROR,
+        "The model returns another batch size than it was given.",
+        """A reshape that does not keep the batch dimension apart (x.view(-1, 3, 32, 32) on a
+        larger image, Flatten(start_dim=0)) silently turns one sample into several, or several
+        into one: the model runs and its outputs no longer belong to its inputs.""",
+        Example(_spec("{type: Flatten, start_dim: 0, end_dim: 1}", input="[3, 8, 8]")),
+        Example(_spec("{type: Flatten, start_dim: 1, end_dim: 2}", input="[3, 8, 8]")),
+    ),
+    _rule(
         "CNN301",
         "linear-on-feature-map",
         Severity.WARNING,
@@ -269,7 +281,24 @@ def find_problems(trace: Trace) -> list[Finding]:
         following = trace.records[index + 1] if index + 1 < len(trace.records) else None
         if following is not None and _bias_before_norm(record, following):
             findings.append(_bias_finding(record, following))
+    returned = trace.output_shape
+    if returned and returned[0] != trace.spec.batch:
+        findings.append(_batch_finding(trace, returned))
     return findings
+
+
+def _batch_finding(trace: Trace, returned: tuple[int, ...]) -> Finding:
+    """CNN206, placed at the first layer that receives another batch size (else the last)."""
+    batch = trace.spec.batch
+    record = next((r for r in trace.records if r.input_shape and r.input_shape[0] != batch), trace.records[-1])
+    return Finding(
+        RULES_BY_CODE["CNN206"],
+        record.layer.location,
+        record.layer.name,
+        f"the model takes a batch of {batch} but returns {returned[0]} {shape_text(returned)}: samples are mixed "
+        f"up on the way ({record.layer.title} receives {shape_text(record.input_shape)}); keep the batch "
+        "dimension apart, e.g. x.view(x.size(0), -1), or give an --input of the size the code expects",
+    )
 
 
 def _size_problems(trace: Trace, index: int) -> list[Finding]:
@@ -419,15 +448,27 @@ def _describe(records: Sequence[LayerRecord], index: int, m: Mismatch) -> tuple[
 
 def origin_text(records: Sequence[LayerRecord], index: int) -> str:
     """Where a layer's input size comes from: `` (32×7×7 from conv2)`` or `` (from conv1)``."""
-    source, merged = origin(records, index)
-    if merged is not None:
-        return f" ({'×'.join(str(d) for d in merged)} from {source})"
-    return f" (from {source})"
+    source = origin(records, index)
+    if source.merged is not None:
+        return f" ({'×'.join(str(d) for d in source.merged)} from {source.layer})"
+    return f" (from {source.layer})"
 
 
-def origin(records: Sequence[LayerRecord], index: int) -> tuple[str, tuple[int, ...] | None]:
-    """The last layer before ``index`` that changed the shape (or ``the input``), and the
-    dimensions a Flatten merged on the way when the layer is a Linear (else None)."""
+@dataclass(frozen=True)
+class Origin:
+    """Where a layer's input comes from."""
+
+    layer: str
+    """The last layer before it that changed the shape, or ``the input``."""
+    merged: tuple[int, ...] | None = None
+    """For a Linear: the dimensions flattened into its features on the way (else None)."""
+    flatten: bool = False
+    """True when a Flatten layer did the flattening (not the model's own code)."""
+
+
+def origin(records: Sequence[LayerRecord], index: int) -> Origin:
+    """The last layer before ``index`` that changed the shape, and for a Linear the dimensions
+    flattened into its features (by a Flatten layer, or by a model's own ``x.view``)."""
     record = records[index]
     previous = index - 1
     flatten = None
@@ -439,9 +480,14 @@ def origin(records: Sequence[LayerRecord], index: int) -> tuple[str, tuple[int, 
         while previous >= 0 and records[previous].output_shape == records[previous].input_shape:
             previous -= 1
     source = records[previous].layer.title if previous >= 0 else "the input"
-    if flatten is not None and len(flatten.input_shape) > 2 and record.layer.type == "Linear":
-        return source, tuple(flatten.input_shape[1:])
-    return source, None
+    if record.layer.type != "Linear":
+        return Origin(source)
+    if flatten is not None and len(flatten.input_shape) > 2:
+        return Origin(source, tuple(flatten.input_shape[1:]), True)
+    before = records[previous].output_shape if previous >= 0 else None
+    if before and len(before) > 2 and math.prod(before[1:]) == record.input_shape[-1]:
+        return Origin(source, tuple(before[1:]))
+    return Origin(source)
 
 
 def _ranks(ranks: Any) -> str:

@@ -13,6 +13,7 @@ import codecs
 import contextlib
 import difflib
 import json
+import math
 import os
 import re
 import stat
@@ -33,6 +34,7 @@ from cnninspect.spec import (
     ModelSpec,
     expand,
     flag_calls,
+    literal_value,
     parse_layers,
     parse_yaml,
     set_arg,
@@ -65,6 +67,8 @@ class Fix:
     """Where the new value comes from: ``32 × 7 × 7 from conv2 → Flatten``."""
     held: str | None = None
     """Why this fix is not applied (it depends on a collapse that needs a person), else None."""
+    factors: tuple[int, ...] | None = None
+    """The dimensions a Linear's new in_features multiplies out from (32, 7, 7), if any."""
 
     @property
     def text(self) -> str:
@@ -120,7 +124,13 @@ def plan_fixes(spec: ModelSpec, trace: Callable[[ModelSpec], Trace]) -> FixPlan:
     One pass is enough: Linear and Conv layers carry on with their declared outputs and norm
     layers pass on what they receive, so no fix changes what a later layer receives.
     """
-    first = trace(spec)
+    return plan_from_trace(trace(spec), trace)
+
+
+def plan_from_trace(first: Trace, retrace: Callable[[ModelSpec], Trace] | None = None) -> FixPlan:
+    """The plan for an existing trace; without ``retrace`` (a user's model cannot be rebuilt with
+    other arguments) what is left is what the fixes do not cover."""
+    spec = first.spec
     fixes = list(_fixes_in(first))
     layers = list(spec.layers)
     for i, fix in enumerate(fixes):
@@ -131,8 +141,17 @@ def plan_fixes(spec: ModelSpec, trace: Callable[[ModelSpec], Trace]) -> FixPlan:
         except CnnInspectError as error:
             fixes[i] = replace(fix, held=error.message.removeprefix(f"{fix.layer.title}: "))
     fixed = replace(spec, layers=tuple(layers))
-    second = trace(fixed) if any(f.held is None for f in fixes) else first
-    remaining = tuple(f for f in find_problems(second) if f.rule.severity is Severity.ERROR)
+    applied = {(f.layer.name, f.arg) for f in fixes if f.held is None}
+    if retrace is not None and applied:
+        second = retrace(fixed)
+        remaining = tuple(f for f in find_problems(second) if f.rule.severity is Severity.ERROR)
+    else:
+        second = first
+        remaining = tuple(
+            f
+            for f in find_problems(first)
+            if f.rule.severity is Severity.ERROR and not (f.fix and (f.layer, f.fix[0]) in applied)
+        )
     advice = {
         record.layer.name: _collapse_advice(fixed, record)
         for record in second.records
@@ -157,16 +176,26 @@ def _fixes_in(trace: Trace) -> Iterator[Fix]:
                 new = mismatch.received
                 if isinstance(new, tuple) and len(new) == 1 and not isinstance(mismatch.declared, tuple):
                     new = new[0]
-                yield Fix(record.layer, mismatch.arg, record.layer.args[mismatch.arg], new, _reason(trace, index), held)
+                factors = origin(trace.records, index).merged if mismatch.arg == "in_features" else None
+                yield Fix(
+                    record.layer,
+                    mismatch.arg,
+                    record.layer.args[mismatch.arg],
+                    new,
+                    _reason(trace, index),
+                    held,
+                    factors,
+                )
         if collapsed_at is None and any(m.problem is Problem.COLLAPSE for m in record.mismatches):
             collapsed_at = record.layer.title
 
 
 def _reason(trace: Trace, index: int) -> str:
-    source, merged = origin(trace.records, index)
-    if merged is not None:
-        return f"{' × '.join(str(d) for d in merged)} from {source} → Flatten"
-    return f"from {source}"
+    source = origin(trace.records, index)
+    if source.merged is not None:
+        flattened = " → Flatten" if source.flatten else ", flattened"
+        return f"{' × '.join(str(d) for d in source.merged)} from {source.layer}{flattened}"
+    return f"from {source.layer}"
 
 
 def _collapse_advice(spec: ModelSpec, record: LayerRecord) -> str:
@@ -382,6 +411,127 @@ def _flag_edits(text: str, original: ModelSpec, intended: ModelSpec) -> list[Edi
 
 def _python_text(value: Any) -> str:
     return repr(value).replace(" ", "")
+
+
+# Python source (--model) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceFix:
+    """A fix located in the Python line that constructs the layer."""
+
+    fix: Fix
+    """The fix."""
+    path: str
+    """The file that constructs the layer."""
+    suggestion: str
+    """The constructor call as it should read, in the author's style: ``nn.Linear(32*7*7, 10)``."""
+    edit: Edit | None
+    """The splice that makes it, when the argument is a literal or a product of literals."""
+
+
+def locate_source_fixes(fixes: Sequence[Fix]) -> list[SourceFix]:
+    """Each fix in the user's source, when the constructing call can be found there."""
+    located = []
+    for fix in fixes:
+        where = fix.layer.location
+        try:
+            text = Path(where.path).read_text(encoding="utf-8")
+            tree = ast.parse(text)
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        found = _constructor_arg(tree, where.line, fix)
+        if found is None:
+            continue
+        call, arg = found
+        starts = _line_starts(text)
+        span = (
+            _offset(text, starts, arg.lineno, arg.col_offset),
+            _offset(text, starts, arg.end_lineno, arg.end_col_offset),
+        )
+        call_span = (
+            _offset(text, starts, call.lineno, call.col_offset),
+            _offset(text, starts, call.end_lineno, call.end_col_offset),
+        )
+        new = _python_expression(text[span[0] : span[1]], arg, fix)
+        suggestion = text[call_span[0] : span[0]] + (new or str(fix.new)) + text[span[1] : call_span[1]]
+        edit = Edit(span[0], span[1], new) if new is not None else None
+        located.append(SourceFix(fix, where.path, " ".join(suggestion.split()), edit))
+    return located
+
+
+def _constructor_arg(tree: ast.AST, line: int, fix: Fix) -> tuple[ast.Call, ast.expr] | None:
+    """The call on ``line`` that builds the layer, and the expression given for the argument."""
+    kind = fix.layer.kind
+    slots = [p.name for p in kind.params if not p.keyword_only] if kind else []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not node.lineno <= line <= (node.end_lineno or node.lineno):
+            continue
+        func = node.func
+        called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if called != fix.layer.type:
+            continue
+        written = dict(zip(slots, node.args)) | {k.arg: k.value for k in node.keywords if k.arg}
+        if fix.arg in written:
+            return node, written[fix.arg]
+    return None
+
+
+def _python_expression(written: str, node: ast.expr, fix: Fix) -> str | None:
+    """The new value in the author's style: a literal stays a literal, a product of literals
+    stays a product (``32*8*8`` → ``32*7*7``); anything else is left to the author (None)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+        return str(fix.new)
+    factors = _product_factors(node)
+    if factors is None:
+        return None
+    if fix.factors and math.prod(fix.factors) == fix.new:
+        separator = " * " if " * " in written else "*"
+        return separator.join(str(f) for f in fix.factors)
+    return str(fix.new)
+
+
+def _product_factors(node: ast.expr) -> list[int] | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+        return [node.value]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        left, right = _product_factors(node.left), _product_factors(node.right)
+        return None if left is None or right is None else left + right
+    return None
+
+
+def _line_starts(text: str) -> list[int]:
+    return [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+
+
+def _offset(text: str, starts: list[int], line: int | None, col: int | None) -> int:
+    """A character offset from ast's line and UTF-8 byte column."""
+    start = starts[(line or 1) - 1]
+    end = starts[line] if line is not None and line < len(starts) else len(text)
+    return start + len(text[start:end].encode("utf-8")[: col or 0].decode("utf-8", errors="ignore"))
+
+
+def edit_python(text: str, located: Sequence[SourceFix]) -> str:
+    """The source with every located edit made, checked by parsing it back: each edited
+    argument must now read as the fixed value."""
+    edits = [s.edit for s in located if s.edit is not None]
+    edited = apply_edits(text, edits)
+    try:
+        tree = ast.parse(edited)
+    except SyntaxError as error:
+        raise EditError(f"the edited source does not parse ({error.msg}); nothing was written") from None
+    shift = 0
+    for source in sorted((s for s in located if s.edit is not None), key=lambda s: s.edit.start if s.edit else 0):
+        assert source.edit is not None
+        position = source.edit.start + shift
+        shift += len(source.edit.new) - (source.edit.end - source.edit.start)
+        line = edited.count("\n", 0, position) + 1
+        found = _constructor_arg(tree, line, source.fix)
+        if found is None or literal_value(found[1]) != source.fix.new:
+            raise EditError(
+                f"{source.path}:{line}: the edit does not read back as {source.fix.new}; nothing was written"
+            )
+    return edited
 
 
 # ---------------------------------------------------------------------------------------

@@ -66,6 +66,10 @@ class LayerRecord:
     """Size problems met here; the trace went on with the layer's declared sizes."""
     in_size: int | None = None
     """The input size argument the layer was built with (declared or inferred)."""
+    note: str = ""
+    """Anything else the table should say (a module called again, a shared weight)."""
+    depth: int = 0
+    """Nesting level of a module in a ``--model --depth`` tree; 0 for spec layers."""
 
     @property
     def params(self) -> int:
@@ -88,6 +92,17 @@ class Trace:
     """One per layer reached, in order."""
     engine: str
     """``analytic`` or ``torch``."""
+    finished: bool | None = None
+    """Whether the forward pass ran to the end; None: judged from the records (spec traces)."""
+    returned: tuple[int, ...] | None = None
+    """The shape the whole model returned, when it is not the last record's (``--model``)."""
+
+    @property
+    def output_shape(self) -> tuple[int, ...] | None:
+        """The shape the model returns; None when the trace stopped."""
+        if self.returned is not None:
+            return self.returned
+        return self.records[-1].output_shape if self.complete else None
 
     @property
     def total_params(self) -> int:
@@ -112,4 +127,6 @@ class Trace:
     @property
     def complete(self) -> bool:
         """False when a rank problem stopped the trace before the last layer."""
+        if self.finished is not None:
+            return self.finished
         return len(self.records) == len(self.spec.layers) and self.records[-1].output_shape is not None

@@ -149,6 +149,8 @@ def notes_text(record: LayerRecord) -> str:
     kind = record.layer.kind
     if kind and kind.inferred and kind.inferred not in record.layer.args and not record.mismatches:
         notes.append(f"{kind.inferred} inferred")
+    if record.note:
+        notes.append(record.note)
     return "; ".join(notes)
 
 
@@ -200,7 +202,7 @@ def print_table(console: Console, trace: Trace, findings: Sequence[Finding], wit
     for record, row in zip(trace.records, rows):
         table.add_row(
             str(row["index"]),
-            Text(row["name"]),
+            Text("  " * record.depth + row["name"]),
             row["type"],
             row["filters"],
             f"{row['stride']} / {row['padding']}" if row["stride"] else "",

@@ -54,9 +54,15 @@ def size_layer(layer: LayerSpec, shape: Shape) -> LayerRecord:
 
 
 def pass_through(layer: LayerSpec, received: Shape, output: Shape) -> Shape:
-    """A norm layer with a wrong declared size passes on what it received: it keeps shapes,
-    the declaration is the mistake, not the tensor, so later layers are judged on the truth."""
-    return received if layer.kind is not None and layer.kind.family in NORMS else output
+    """What a layer run on a stand-in passes on: a norm layer passes on what it received."""
+    return received if keeps_received(layer) else output
+
+
+def keeps_received(layer: LayerSpec) -> bool:
+    """True for norm layers: with a wrong declared size they pass on what they received, since
+    they keep shapes and the declaration is the mistake, not the tensor; so later layers are
+    judged on the truth."""
+    return layer.kind is not None and layer.kind.family in NORMS
 
 
 # ---------------------------------------------------------------------------------------

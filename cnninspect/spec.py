@@ -460,13 +460,13 @@ def _flag_layer(index: int, name: str | None, piece: str, offset: int) -> LayerS
     type_name = _dotted(func)
     if type_name is None:
         raise UsageError(f"{piece.strip()!r} is not a layer call such as ReLU() or nn.Conv2d(3, 16, 3)", where)
-    positional = tuple(_literal(arg, offset) for arg in call_args)
+    positional = tuple(literal_value(arg, offset) for arg in call_args)
     args: dict[str, Any] = {}
     arg_locations = {}
     for keyword in keywords:
         if keyword.arg is None:
             raise UsageError("**kwargs cannot be read without running code; write the arguments out", where)
-        args[keyword.arg] = _literal(keyword.value, offset)
+        args[keyword.arg] = literal_value(keyword.value, offset)
         arg_locations[keyword.arg] = _flag_location(offset, keyword.value.col_offset)
     return make_layer(index, name, type_name, args, where, arg_locations, where, positional)
 
@@ -490,18 +490,18 @@ _ARITHMETIC: dict[type[ast.operator], Callable[[int, int], int]] = {
 }
 
 
-def _literal(node: ast.expr, offset: int) -> Any:
+def literal_value(node: ast.expr, offset: int = 0) -> Any:
     """A constant, tuple or list, or integer arithmetic such as ``32*8*8``; nothing is run."""
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool, type(None))):
         return node.value
     if isinstance(node, (ast.Tuple, ast.List)):
-        return tuple(_literal(item, offset) for item in node.elts)
+        return tuple(literal_value(item, offset) for item in node.elts)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        value = _literal(node.operand, offset)
+        value = literal_value(node.operand, offset)
         if _is_number(value):
             return -value if isinstance(node.op, ast.USub) else value
     if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
-        left, right = _literal(node.left, offset), _literal(node.right, offset)
+        left, right = literal_value(node.left, offset), literal_value(node.right, offset)
         if all(isinstance(v, int) and not isinstance(v, bool) for v in (left, right)) and not (
             isinstance(node.op, ast.FloorDiv) and right == 0
         ):
@@ -609,7 +609,7 @@ def _parse_set(text: str, layers: Sequence[LayerSpec]) -> tuple[int, str, Any]:
         raise UsageError(f"--set {text}: only arguments can be set, not the layer's {arg}")
     raw = raw.strip()
     try:
-        value = YAML_WORDS[raw] if raw in YAML_WORDS else _literal(ast.parse(raw, mode="eval").body, 0)
+        value = YAML_WORDS[raw] if raw in YAML_WORDS else literal_value(ast.parse(raw, mode="eval").body, 0)
     except (SyntaxError, UsageError):
         value = raw  # a bare word such as same
     return by_name[layer_name], arg, value
