@@ -26,6 +26,7 @@ from cnninspect.config import Settings, load_settings, rule_by_key
 from cnninspect.errors import CnnInspectError, UsageError
 from cnninspect.findings import RULES, Finding, Severity, find_problems, has_errors
 from cnninspect.fixes import (
+    Fix,
     FixPlan,
     changed_args,
     edit_python,
@@ -257,8 +258,7 @@ def fix_fc(
         overrides = Overrides(_one_input(input, model), batch, kernel, stride, padding, tuple(set_ or ()))
         if model is not None:
             trace = _model_trace(model, arg, input, dtype, batch, None, spec, layers, overrides)
-            plan = plan_from_trace(trace)
-            files, notes = _python_changes(plan)
+            plan, files, notes = _python_changes(trace)
         else:
             source = _source(spec, layers)
             if write and source.path is None:
@@ -345,19 +345,28 @@ def _with_suggestions(findings: list[Finding], trace: Trace) -> list[Finding]:
     ]
 
 
-def _python_changes(plan: FixPlan) -> tuple[list[_Change], dict[str, str]]:
-    """Each source file the fixes touch, before and after; and the suggestion per layer."""
-    located = locate_source_fixes(plan.applied)
-    notes = {
-        s.fix.layer.name: s.suggestion if s.edit else f"{s.suggestion}  (not written: the argument is not a literal)"
-        for s in located
-    }
+def _python_changes(trace: Trace) -> tuple[FixPlan, list[_Change], dict[str, str]]:
+    """The plan for a --model (a fix is held when its source argument is not a literal), each
+    source file the fixes touch, before and after, and the corrected call per layer."""
+    located = {(s.fix.layer.name, s.fix.arg): s for s in locate_source_fixes(plan_from_trace(trace).applied)}
+
+    def hold(fix: Fix) -> str | None:
+        source = located.get((fix.layer.name, fix.arg))
+        if source is None:
+            return "the call that builds this layer was not found in the source; change it by hand"
+        if source.edit is None:
+            return f"the argument is not a literal or a product of literals; write {source.suggestion}"
+        return None
+
+    plan = plan_from_trace(trace, hold=hold)
+    writable = [s for s in located.values() if s.edit is not None]
     files = []
-    for path in dict.fromkeys(s.path for s in located if s.edit is not None):
+    for path in dict.fromkeys(s.path for s in writable):
         raw = read_source(path)
         text = decode_source(raw, path)
-        files.append(_Change(Path(path), path, raw, text, edit_python(text, [s for s in located if s.path == path])))
-    return files or [_Change(None, "--model", b"", "", "")], notes
+        files.append(_Change(Path(path), path, raw, text, edit_python(text, [s for s in writable if s.path == path])))
+    notes = {s.fix.layer.name: s.suggestion for s in writable}
+    return plan, files or [_Change(None, "--model", b"", "", "")], notes
 
 
 @app.command()

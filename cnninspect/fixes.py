@@ -127,11 +127,16 @@ def plan_fixes(spec: ModelSpec, trace: Callable[[ModelSpec], Trace]) -> FixPlan:
     return plan_from_trace(trace(spec), trace)
 
 
-def plan_from_trace(first: Trace, retrace: Callable[[ModelSpec], Trace] | None = None) -> FixPlan:
+def plan_from_trace(
+    first: Trace,
+    retrace: Callable[[ModelSpec], Trace] | None = None,
+    hold: Callable[[Fix], str | None] | None = None,
+) -> FixPlan:
     """The plan for an existing trace; without ``retrace`` (a user's model cannot be rebuilt with
-    other arguments) what is left is what the fixes do not cover."""
+    other arguments) what is left is what the fixes do not cover. ``hold`` may keep a fix from
+    being applied, saying why."""
     spec = first.spec
-    fixes = list(_fixes_in(first))
+    fixes = [replace(f, held=hold(f)) if hold and not f.held and hold(f) else f for f in _fixes_in(first)]
     layers = list(spec.layers)
     for i, fix in enumerate(fixes):
         if fix.held:
