@@ -45,6 +45,7 @@ from cnninspect.report import (
     MACHINE_RENDERERS,
     LintFormat,
     SummaryFormat,
+    choose_columns,
     lint_summary,
     print_lint_full,
     print_table,
@@ -183,6 +184,19 @@ def summary(
     explain: Annotated[
         bool, typer.Option("--explain", help="Show each layer's size and parameter formula with its numbers filled in.")
     ] = False,
+    columns: Annotated[
+        Optional[str],
+        typer.Option(
+            "--columns",
+            help="Table columns, comma-separated: index, layer, type, filters, stride, output, params, mult-adds, "
+            "memory, rf, volume, notes; '+rf,+volume' adds to the defaults; 'all'.",
+            show_default=False,
+        ),
+    ] = None,
+    save: Annotated[
+        Optional[Path],
+        typer.Option("--save", help="Also save the rendered table as an .svg or .html picture.", show_default=False),
+    ] = None,
     model: ModelOpt = None,
     arg: ArgOpt = None,
     dtype: DtypeOpt = None,
@@ -209,10 +223,18 @@ def summary(
         else:
             trace = trace_with(_load(spec, layers, overrides), engine)
             findings = find_problems(trace)
+        chosen = choose_columns(columns)
+        if save is not None and save.suffix.lower() not in SAVERS:
+            raise UsageError(f"--save {save}: give a file ending in .svg or .html")
+        if save is not None and output_format is not SummaryFormat.TABLE:
+            raise UsageError("--save keeps the rendered table: use it with --format table")
         if output_format is SummaryFormat.TABLE:
-            print_table(Console(highlight=False), trace, findings, explain)
+            console = Console(highlight=False, record=save is not None)
+            print_table(console, trace, findings, explain, chosen)
+            if save is not None:
+                _save(console, save)
         else:
-            sys.stdout.write(MACHINE_RENDERERS[output_format](trace, findings, explain))
+            sys.stdout.write(MACHINE_RENDERERS[output_format](trace, findings, explain, chosen))
             for finding in findings:
                 typer.echo(finding.line, err=True)
     raise typer.Exit(EXIT_FINDINGS if has_errors(findings) else EXIT_CLEAN)
@@ -306,6 +328,21 @@ class _Change:
     raw: bytes
     before: str
     after: str
+
+
+SAVERS = {".svg": "save_svg", ".html": "save_html"}
+
+
+def _save(console: Console, path: Path) -> None:
+    """The recorded table as a picture; the title names the model."""
+    try:
+        if path.suffix.lower() == ".svg":
+            console.save_svg(str(path), title="cnninspect")
+        else:
+            console.save_html(str(path))
+    except OSError as error:
+        raise UsageError(f"--save {path}: cannot write: {error.strerror}") from None
+    typer.echo(f"saved {path}", err=True)
 
 
 def _one_input(inputs: list[str] | None, model: str | None) -> str | None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +19,12 @@ from rich.text import Text
 
 from cnninspect import __version__
 from cnninspect.catalog import Family
+from cnninspect.errors import UsageError
 from cnninspect.findings import RULES, Finding, Severity
 from cnninspect.linter import FileResult
 from cnninspect.records import BYTES_PER_VALUE, LayerRecord, Problem, Trace
-from cnninspect.shapes import explain
-from cnninspect.spec import expand, show_value
+from cnninspect.shapes import explain, mult_adds, receptive_fields
+from cnninspect.spec import did_you_mean, expand, show_value
 
 
 class SummaryFormat(StrEnum):
@@ -32,10 +36,88 @@ class SummaryFormat(StrEnum):
     CSV = "csv"
 
 
-COLUMNS = ("#", "Layer", "Type", "Filters", "S/P", "Output", "Params", "Notes")
-NUMERIC = ("#", "Params")
+@dataclass(frozen=True)
+class Column:
+    """One column of the summary table (and of the Markdown table)."""
+
+    key: str
+    """Its name for ``--columns``."""
+    title: str
+    """Its heading."""
+    cell: Callable[[dict[str, Any]], str]
+    """The cell's text, from a summary row."""
+    numeric: bool = False
+    """Right-aligned."""
+    wraps: bool = False
+    """May wrap onto several lines."""
+    caption: str = ""
+    """What the heading means, for the caption under the table."""
+
+
+COLUMNS = {
+    c.key: c
+    for c in (
+        Column("index", "#", lambda r: str(r["index"]), numeric=True),
+        Column("layer", "Layer", lambda r: "  " * r["depth"] + r["name"], wraps=True),
+        Column("type", "Type", lambda r: r["type"]),
+        Column("filters", "Filters", lambda r: r["filters"], wraps=True),
+        Column(
+            "stride",
+            "S/P",
+            lambda r: f"{r['stride']} / {r['padding']}" if r["stride"] else "",
+            caption="S/P = stride / padding",
+        ),
+        Column("output", "Output", lambda r: r["output"], caption="Output = H×W×C (channels last, no batch)"),
+        Column("params", "Params", lambda r: r["params_text"], numeric=True, caption="Params = weights + bias"),
+        Column(
+            "mult-adds",
+            "Mult-adds",
+            lambda r: "?" if r["mult_adds"] is None else f"{r['mult_adds']:,}" if r["mult_adds"] else "—",
+            numeric=True,
+            caption="Mult-adds: 1 per multiply-accumulate, bias adds included",
+        ),
+        Column(
+            "memory",
+            "Memory",
+            lambda r: human_bytes(r["activation_bytes"]) if r["output_shape"] else "—",
+            numeric=True,
+            caption="Memory = the layer's output, float32",
+        ),
+        Column("rf", "RF / jump", lambda r: r["reach"], caption="RF / jump = receptive field / input pixels per step"),
+        Column("volume", "Volume", lambda r: r["volume_bar"], caption="Volume = output values, to scale"),
+        Column("notes", "Notes", lambda r: r["notes"], wraps=True),
+    )
+}
+"""Every column ``--columns`` can choose, in display order."""
+DEFAULT_COLUMNS = ("index", "layer", "type", "filters", "stride", "output", "params", "mult-adds", "notes")
+DISPLAY_ONLY = ("params_text", "reach", "volume_bar")
+"""Row fields that only format other fields for the table; json leaves them out."""
+VOLUME_WIDTH = 10
+BLOCKS = " ▏▎▍▌▋▊▉█"
 SEVERITY_STYLES = {Severity.ERROR: "red", Severity.WARNING: "yellow"}
-CAPTION = "S/P = stride / padding · Output = H×W×C (channels last, no batch) · Params = weights + bias"
+
+
+def choose_columns(text: str | None) -> tuple[str, ...]:
+    """``--columns``: comma-separated keys, ``all``, or ``+key`` to add to the defaults."""
+    if text is None:
+        return DEFAULT_COLUMNS
+    if text.strip() == "all":
+        return tuple(COLUMNS)
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    extra = all(k.startswith("+") for k in keys)
+    keys = [k.lstrip("+") for k in keys]
+    for key in keys:
+        if key not in COLUMNS:
+            raise UsageError(
+                f"--columns: no column {key!r}{did_you_mean(key, list(COLUMNS))}; choose from {', '.join(COLUMNS)}"
+            )
+    chosen = set(keys) | (set(DEFAULT_COLUMNS) if extra else set())
+    return tuple(k for k in COLUMNS if k in chosen)
+
+
+def caption_text(columns: Sequence[str]) -> str:
+    """What the chosen headings mean."""
+    return " · ".join(COLUMNS[k].caption for k in columns if COLUMNS[k].caption)
 
 
 def summary_rows(trace: Trace, findings: Sequence[Finding], with_explain: bool = False) -> list[dict[str, Any]]:
@@ -44,7 +126,9 @@ def summary_rows(trace: Trace, findings: Sequence[Finding], with_explain: bool =
     for finding in findings:
         by_layer.setdefault(finding.layer, []).append(finding)
     rows = []
-    for record in trace.records:
+    reaches = receptive_fields(trace)
+    largest = max((math.prod(r.output_shape) for r in trace.records if r.output_shape), default=1)
+    for record, reach in zip(trace.records, reaches):
         layer = record.layer
         stride, padding = _stride_pad(record)
         row: dict[str, Any] = {
@@ -61,6 +145,14 @@ def summary_rows(trace: Trace, findings: Sequence[Finding], with_explain: bool =
             "biases": record.biases,
             "params": record.params,
             "trainable": record.trainable,
+            "params_text": params_text(record),
+            "mult_adds": mult_adds(record),
+            "activation_bytes": record.output_bytes,
+            "receptive_field": None if reach is None else [_number(v) for v in reach[0]],
+            "jump": None if reach is None else [_number(v) for v in reach[1]],
+            "reach": "" if reach is None else f"{_same(reach[0])} / {_same(reach[1])}",
+            "volume_bar": _bar(math.prod(record.output_shape) / largest) if record.output_shape else "",
+            "depth": record.depth,
             "notes": notes_text(record),
             "findings": [f.rule.code for f in by_layer.get(layer.name, [])],
         }
@@ -70,9 +162,27 @@ def summary_rows(trace: Trace, findings: Sequence[Finding], with_explain: bool =
     return rows
 
 
+def _number(value: Fraction) -> int | float:
+    return int(value) if value.denominator == 1 else float(value)
+
+
+def _same(values: Sequence[Fraction]) -> str:
+    """``7`` when every dimension agrees, else ``7×5``; fractions as ``1/2``."""
+    texts = [str(v) for v in values]
+    return texts[0] if len(set(texts)) == 1 else "×".join(texts)
+
+
+def _bar(share: float) -> str:
+    """A bar of up to VOLUME_WIDTH cells, in eighths of a cell; never empty for a non-zero share."""
+    eighths = max(1, round(share * VOLUME_WIDTH * 8))
+    return (BLOCKS[-1] * (eighths // 8) + (BLOCKS[eighths % 8] if eighths % 8 else "")).ljust(VOLUME_WIDTH)
+
+
 def totals(trace: Trace) -> dict[str, Any]:
     """The footer's numbers."""
+    counts = [mult_adds(r) for r in trace.records]
     return {
+        "mult_adds": None if None in counts else sum(c or 0 for c in counts),
         "params": trace.total_params,
         "weights": sum(r.weights for r in trace.records),
         "biases": sum(r.biases for r in trace.records),
@@ -181,6 +291,11 @@ def footer_lines(trace: Trace) -> list[str]:
         f"Param memory: {human_bytes(t['param_bytes'])} · Activation memory: {human_bytes(t['activation_bytes'])} "
         f"(every layer's output, batch {trace.spec.batch}, float{8 * BYTES_PER_VALUE})",
     ]
+    if t["mult_adds"] is not None:
+        lines.append(
+            f"Mult-adds: {t['mult_adds']:,} ({t['mult_adds'] / 1e6:,.2f} M; one per multiply-accumulate, "
+            "bias adds included)"
+        )
     if not trace.complete:
         lines.append(f"Traced {len(trace.records)} of {len(trace.spec.layers)} layers: the trace stopped.")
     return lines
@@ -189,28 +304,24 @@ def footer_lines(trace: Trace) -> list[str]:
 # ---------------------------------------------------------------------------------------
 
 
-def print_table(console: Console, trace: Trace, findings: Sequence[Finding], with_explain: bool = False) -> None:
+def print_table(
+    console: Console,
+    trace: Trace,
+    findings: Sequence[Finding],
+    with_explain: bool = False,
+    columns: Sequence[str] = DEFAULT_COLUMNS,
+) -> None:
     """Print the Rich table with its title, footer, the formulas (optionally) and the findings."""
-    table = Table(title=Text(title_text(trace)), title_justify="left", caption=CAPTION, caption_justify="left")
-    for column in COLUMNS:
-        table.add_column(
-            column,
-            justify="right" if column in NUMERIC else "left",
-            no_wrap=column in ("#", "Type", "Output", "S/P", "Params"),
-        )
+    table = Table(
+        title=Text(title_text(trace)), title_justify="left", caption=caption_text(columns), caption_justify="left"
+    )
+    for key in columns:
+        column = COLUMNS[key]
+        table.add_column(column.title, justify="right" if column.numeric else "left", no_wrap=not column.wraps)
     rows = summary_rows(trace, findings, with_explain)
     for record, row in zip(trace.records, rows):
-        table.add_row(
-            str(row["index"]),
-            Text("  " * record.depth + row["name"]),
-            row["type"],
-            row["filters"],
-            f"{row['stride']} / {row['padding']}" if row["stride"] else "",
-            row["output"],
-            params_text(record),
-            Text(row["notes"]),
-            style="bold red" if record.mismatches else None,
-        )
+        cells = [Text(COLUMNS[key].cell(row), style="cyan" if key == "volume" else "") for key in columns]
+        table.add_row(*cells, style="bold red" if record.mismatches else None)
     console.print(table)
     console.print(Text("\n".join(footer_lines(trace))))
     if with_explain:
@@ -227,7 +338,9 @@ def _explain_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
     return [f"  {r['name']:<{width}}  {line}" for r in rows for line in r["explain"]]
 
 
-def render_json(trace: Trace, findings: Sequence[Finding], with_explain: bool = False) -> str:
+def render_json(
+    trace: Trace, findings: Sequence[Finding], with_explain: bool = False, columns: Sequence[str] = DEFAULT_COLUMNS
+) -> str:
     """Everything, shapes in PyTorch order with the batch."""
     document = {
         "model": trace.spec.name,
@@ -236,7 +349,10 @@ def render_json(trace: Trace, findings: Sequence[Finding], with_explain: bool = 
         "input": list(trace.spec.batched_input),
         "overrides": list(trace.spec.overridden),
         "complete": trace.complete,
-        "layers": summary_rows(trace, findings, with_explain),
+        "layers": [
+            {k: v for k, v in row.items() if k not in DISPLAY_ONLY}
+            for row in summary_rows(trace, findings, with_explain)
+        ],
         "totals": totals(trace),
         "findings": [finding_dict(f) for f in findings],
     }
@@ -258,28 +374,21 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
     }
 
 
-def render_markdown(trace: Trace, findings: Sequence[Finding], with_explain: bool = False) -> str:
+def render_markdown(
+    trace: Trace, findings: Sequence[Finding], with_explain: bool = False, columns: Sequence[str] = DEFAULT_COLUMNS
+) -> str:
     """A GitHub-flavoured Markdown table with the same rows, footer and findings."""
     rows = summary_rows(trace, findings, with_explain)
+    chosen = [COLUMNS[k] for k in columns]
     lines = [
         f"**{_md(title_text(trace))}**",
         "",
-        "| " + " | ".join(COLUMNS) + " |",
-        "|" + "|".join("---:" if c in NUMERIC else "---" for c in COLUMNS) + "|",
+        "| " + " | ".join(c.title for c in chosen) + " |",
+        "|" + "|".join("---:" if c.numeric else "---" for c in chosen) + "|",
     ]
-    for record, row in zip(trace.records, rows):
-        cells = [
-            str(row["index"]),
-            row["name"],
-            row["type"],
-            row["filters"],
-            f"{row['stride']} / {row['padding']}" if row["stride"] else "",
-            row["output"],
-            params_text(record),
-            row["notes"],
-        ]
-        lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
-    lines += ["", f"_{_md(CAPTION)}_", "", *(f"- {_md(line)}" for line in footer_lines(trace))]
+    for row in rows:
+        lines.append("| " + " | ".join(_md(c.cell(row).strip()) for c in chosen) + " |")
+    lines += ["", f"_{_md(caption_text(columns))}_", "", *(f"- {_md(line)}" for line in footer_lines(trace))]
     if with_explain:
         lines += [
             "",
@@ -309,12 +418,18 @@ CSV_FIELDS = (
     "biases",
     "params",
     "trainable",
+    "mult_adds",
+    "activation_bytes",
+    "receptive_field",
+    "jump",
     "notes",
     "findings",
 )
 
 
-def render_csv(trace: Trace, findings: Sequence[Finding], with_explain: bool = False) -> str:
+def render_csv(
+    trace: Trace, findings: Sequence[Finding], with_explain: bool = False, columns: Sequence[str] = DEFAULT_COLUMNS
+) -> str:
     """One row per layer; shapes in PyTorch order as ``1x32x7x7``."""
     buffer = io.StringIO()
     fields = CSV_FIELDS + (("explain",) if with_explain else ())
@@ -322,7 +437,7 @@ def render_csv(trace: Trace, findings: Sequence[Finding], with_explain: bool = F
     writer.writeheader()
     for row in summary_rows(trace, findings, with_explain):
         flat = dict(row)
-        for key in ("input_shape", "output_shape"):
+        for key in ("input_shape", "output_shape", "receptive_field", "jump"):
             flat[key] = "" if row[key] is None else "x".join(map(str, row[key]))
         flat["findings"] = " ".join(row["findings"])
         if with_explain:
@@ -336,7 +451,8 @@ MACHINE_RENDERERS = {
     SummaryFormat.MARKDOWN: render_markdown,
     SummaryFormat.CSV: render_csv,
 }
-"""Every format but the Rich table, each a function (trace, findings, explain) → text."""
+"""Every format but the Rich table, each a function (trace, findings, explain, columns) → text; json and
+csv carry every field whatever the columns."""
 
 
 # ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import replace
+from fractions import Fraction
 from typing import Any
 
 from cnninspect.catalog import Family
@@ -420,3 +421,87 @@ def _param_formula(record: LayerRecord) -> str:
 
 def _as_tuple(value: Any) -> tuple[int, ...]:
     return tuple(value) if isinstance(value, tuple) else (value,)
+
+
+# ---------------------------------------------------------------------------------------
+# Compute and reach: mult-adds, receptive field and jump
+
+
+def mult_adds(record: LayerRecord) -> int | None:
+    """Multiply-accumulates of one layer's forward pass over the whole batch, each counting 1,
+    bias additions included (as torchinfo counts them); None when unknown (a torch-only layer
+    with parameters).
+
+    Conv: every output position computes C_out dot products of C_in/groups × kernel, plus a
+    bias: positions × params. ConvTranspose: every *input* position scatters its C_in × C_out /
+    groups × kernel products, plus a bias per output. Linear: rows × params. Norm layers: one
+    multiply-add per output element (the scale and shift), when affine. Everything else: 0.
+    """
+    out = record.output_shape
+    if out is None:
+        return 0
+    kind = record.layer.kind
+    if kind is None:
+        return None if record.params else 0
+    family = kind.family
+    if family is Family.CONV:
+        return out[0] * math.prod(out[2:]) * record.params
+    if family is Family.CONV_TRANSPOSE:
+        inputs = record.input_shape[0] * math.prod(record.input_shape[2:])
+        return inputs * record.weights + out[0] * math.prod(out[2:]) * record.biases
+    if family is Family.LINEAR:
+        return math.prod(out[:-1]) * record.params
+    if family in NORMS:
+        return math.prod(out) if record.params else 0
+    return 0
+
+
+Reach = tuple[tuple[Fraction, ...], tuple[Fraction, ...]]
+
+
+def receptive_fields(trace: Trace) -> list[Reach | None]:
+    """Per record: the receptive field (input pixels one output value sees, per spatial
+    dimension) and the jump (input pixels between neighbouring outputs); None once the
+    spatial layout is gone (after Flatten) or unknown.
+
+    rf_out = rf_in + dilation·(kernel − 1)·jump_in, jump_out = jump_in·stride; transposed
+    convolutions and upsampling divide the jump instead.
+    """
+    dims = len(trace.spec.input) - 1
+    rf: tuple[Fraction, ...] | None = (Fraction(1),) * dims
+    jump: tuple[Fraction, ...] = (Fraction(1),) * dims
+    reaches: list[Reach | None] = []
+    for record in trace.records:
+        out = record.output_shape
+        kind = record.layer.kind
+        layout_lost = out is None or len(out) != dims + 2 or (kind is None and out != record.input_shape)
+        if rf is None or layout_lost:
+            rf = None
+        elif kind is not None and kind.family in (Family.CONV, Family.MAX_POOL, Family.AVG_POOL, Family.ADAPTIVE_POOL):
+            kernel, stride, dilation = _window(record, dims)
+            rf = tuple(r + d * (k - 1) * j for r, k, d, j in zip(rf, kernel, dilation, jump))
+            jump = tuple(j * s for j, s in zip(jump, stride))
+        elif kind is not None and kind.family is Family.CONV_TRANSPOSE:
+            kernel, stride, dilation = _window(record, dims)
+            jump = tuple(j / s for j, s in zip(jump, stride))
+            rf = tuple(r + d * (k - 1) * j for r, k, d, j in zip(rf, kernel, dilation, jump))
+        elif kind is not None and kind.family is Family.UPSAMPLE and out is not None:
+            jump = tuple(j * Fraction(i, o) for j, i, o in zip(jump, record.input_shape[2:], out[2:]))
+        reaches.append(None if rf is None else (rf, jump))
+    return reaches
+
+
+def _window(record: LayerRecord, dims: int) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """(kernel, stride, dilation) per spatial dimension; an adaptive pool's from its sizes."""
+    layer = record.layer
+    kind = layer.kind
+    assert kind is not None and record.output_shape is not None
+    if kind.family is Family.ADAPTIVE_POOL:
+        sizes = list(zip(record.input_shape[2:], record.output_shape[2:]))
+        strides = tuple(i // o for i, o in sizes)
+        kernels = tuple(i - (o - 1) * s for (i, o), s in zip(sizes, strides))
+        return kernels, strides, (1,) * dims
+    kernel = expand(layer.get("kernel_size"), dims)
+    stride = kernel if layer.get("stride") is None else expand(layer.get("stride"), dims)
+    dilation = expand(layer.get("dilation"), dims) if "dilation" in kind.param_by_name else (1,) * dims
+    return kernel, stride, dilation
