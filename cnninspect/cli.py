@@ -10,6 +10,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Optional
@@ -24,6 +25,7 @@ from rich.text import Text
 from cnninspect import __version__
 from cnninspect.config import Settings, load_settings, rule_by_key
 from cnninspect.errors import CnnInspectError, UsageError
+from cnninspect.export import export_pytorch
 from cnninspect.findings import RULES, Finding, Severity, find_problems, has_errors
 from cnninspect.fixes import (
     Fix,
@@ -44,13 +46,17 @@ from cnninspect.report import (
     LINT_RENDERERS,
     MACHINE_RENDERERS,
     LintFormat,
+    SizesFormat,
     SummaryFormat,
     choose_columns,
     lint_summary,
     print_lint_full,
+    print_sizes,
     print_table,
+    render_sizes_json,
 )
 from cnninspect.schema import spec_schema
+from cnninspect.sizes import input_sizes, parse_range
 from cnninspect.spec import (
     BUILTIN_LABEL,
     FLAG_LABEL,
@@ -77,6 +83,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+class ExportTarget(StrEnum):
+    """What ``export`` writes."""
+
+    PYTORCH = "pytorch"
 
 
 SpecArg = Annotated[
@@ -521,6 +533,68 @@ def rules(
         options = f" (with {' '.join(example.options)})" if example.options else ""
         console.print(Text(f"{title}{options}:", style="bold"))
         console.print(Text("".join(f"    {line}\n" for line in example.spec.splitlines()).rstrip("\n")))
+
+
+@app.command()
+def sizes(
+    spec: SpecArg = None,
+    layers: LayersOpt = None,
+    input: InputOpt = None,
+    kernel: KernelOpt = None,
+    stride: StrideOpt = None,
+    padding: PaddingOpt = None,
+    set_: SetOpt = None,
+    size_range: Annotated[
+        str, typer.Option("--range", help="Square input sizes N to try, FROM:TO (both included).")
+    ] = "16:512",
+    output_format: Annotated[
+        SizesFormat, typer.Option("--format", help="table for people, json for tools (every size listed).")
+    ] = SizesFormat.TABLE,
+    debug: DebugOpt = False,
+) -> None:
+    """Which input sizes the spec accepts: the smallest H and W, the sizes at which every layer
+    keeps an output, each Linear's in_features fits, and no row or column is dropped.
+
+    Uses the analytic engine only (no torch). Exit 0, or 2 for invalid input.
+    """
+    with _guard(debug):
+        overrides = Overrides(_one_input(input, None), None, kernel, stride, padding, tuple(set_ or ()))
+        model = _load(spec, layers, overrides)
+        if model.needs_torch:
+            raise UsageError(f"{model.source}: sizes works from the analytic engine, which does not know every layer")
+        report = input_sizes(model, *parse_range(size_range))
+        if output_format is SizesFormat.JSON:
+            sys.stdout.write(render_sizes_json(report))
+        else:
+            print_sizes(Console(highlight=False), report)
+
+
+@app.command()
+def export(
+    spec: SpecArg = None,
+    layers: LayersOpt = None,
+    input: InputOpt = None,
+    kernel: KernelOpt = None,
+    stride: StrideOpt = None,
+    padding: PaddingOpt = None,
+    set_: SetOpt = None,
+    to: Annotated[ExportTarget, typer.Option("--to", help="What to write.")] = ExportTarget.PYTORCH,
+    engine: Annotated[Engine, typer.Option("--engine", help=ENGINE_HELP)] = Engine.AUTO,
+    debug: DebugOpt = False,
+) -> None:
+    """Print the spec as a ready nn.Module class, in the style of the tutorial's Example 1.
+
+    Inferred sizes are written out. Exit 0; 1 when the spec has a size error (the class is
+    printed anyway, and would fail where the error is); 2 for invalid input.
+    """
+    with _guard(debug):
+        overrides = Overrides(_one_input(input, None), None, kernel, stride, padding, tuple(set_ or ()))
+        trace = trace_with(_load(spec, layers, overrides), engine)
+        findings = find_problems(trace)
+        sys.stdout.write(export_pytorch(trace))
+        for finding in findings:
+            typer.echo(finding.line, err=True)
+    raise typer.Exit(EXIT_FINDINGS if has_errors(findings) else EXIT_CLEAN)
 
 
 @app.command()

@@ -24,6 +24,7 @@ from cnninspect.findings import RULES, Finding, Severity
 from cnninspect.linter import FileResult
 from cnninspect.records import BYTES_PER_VALUE, LayerRecord, Problem, Trace
 from cnninspect.shapes import explain, mult_adds, receptive_fields
+from cnninspect.sizes import SizeReport, compact
 from cnninspect.spec import did_you_mean, expand, show_value
 
 
@@ -453,6 +454,64 @@ MACHINE_RENDERERS = {
 }
 """Every format but the Rich table, each a function (trace, findings, explain, columns) → text; json and
 csv carry every field whatever the columns."""
+
+
+# ---------------------------------------------------------------------------------------
+# sizes
+
+
+class SizesFormat(StrEnum):
+    """Output formats of ``sizes``."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+def sizes_rows(report: SizeReport) -> list[tuple[str, str]]:
+    """(what, which sizes) for the table."""
+    spec = report.spec
+    dims = len(spec.input) - 1
+    square = "×".join(["N"] * dims)
+    rows = [
+        ("Smallest input", f"{'×'.join(map(str, report.smallest))} (each dimension on its own)"),
+        (f"Every layer keeps an output ({square})", compact(report.survive)),
+    ]
+    rows += [
+        (f"{name}: in_features {report.declared[name]:,} fits", compact(sizes))
+        for name, sizes in report.linear_fits.items()
+    ]
+    rows.append(("No input row or column dropped", compact(report.exact)))
+    return rows
+
+
+def print_sizes(console: Console, report: SizeReport) -> None:
+    """The compact table of accepted sizes."""
+    spec = report.spec
+    square = "×".join(["N"] * (len(spec.input) - 1))
+    title = f"{spec.name} · input {spec.input[0]}×{square}, N from {report.tried[0]} to {report.tried[-1]} · analytic engine"
+    table = Table(title=Text(title), title_justify="left", show_header=True)
+    table.add_column("Accepts")
+    table.add_column("N")
+    for what, which in sizes_rows(report):
+        table.add_row(Text(what), Text(which))
+    console.print(table)
+
+
+def render_sizes_json(report: SizeReport) -> str:
+    """Every size, listed."""
+    document = {
+        "model": report.spec.name,
+        "channels": report.spec.input[0],
+        "tried": [report.tried[0], report.tried[-1]],
+        "smallest_input": list(report.smallest),
+        "survive": list(report.survive),
+        "linear_fits": {
+            name: {"in_features": report.declared[name], "sizes": list(sizes)}
+            for name, sizes in report.linear_fits.items()
+        },
+        "no_rows_dropped": list(report.exact),
+    }
+    return json.dumps(document, indent=2) + "\n"
 
 
 # ---------------------------------------------------------------------------------------

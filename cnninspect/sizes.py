@@ -1,0 +1,102 @@
+"""Which input sizes a spec accepts, from the analytic engine alone (no torch).
+
+For every square size N in a range (N×N for a 2-d CNN, N for 1-d, N×N×N for 3-d, channels
+as in the spec) the spec is traced with formulas: does every layer keep an output ≥ 1, does
+each Linear's written in_features fit, does any conv or pool drop input rows by floor division.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from cnninspect.errors import UsageError
+from cnninspect.findings import find_problems
+from cnninspect.shapes import infer_shapes, smallest_model_input
+from cnninspect.spec import ModelSpec
+
+MAX_SIZES = 8192
+"""Sizes one run may try."""
+SHOWN_ITEMS = 6
+
+
+@dataclass(frozen=True)
+class SizeReport:
+    """The sizes a spec accepts, each property as the sorted sizes that have it."""
+
+    spec: ModelSpec
+    """The spec, overrides applied."""
+    tried: tuple[int, ...]
+    """Every N tried."""
+    smallest: tuple[int, ...]
+    """The smallest input per dimension that no layer collapses (C first, as the spec's input)."""
+    survive: tuple[int, ...]
+    """N at which every layer keeps an output of at least 1."""
+    linear_fits: dict[str, tuple[int, ...]]
+    """For each Linear with a written in_features (by name): N at which it fits."""
+    exact: tuple[int, ...]
+    """N that survive and at which no conv or pool drops real input rows or columns."""
+    declared: dict[str, int]
+    """Each such Linear's written in_features."""
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    """``16:512`` → (16, 512), both included."""
+    low, sep, high = text.partition(":")
+    if not sep or not low.strip().isdigit() or not high.strip().isdigit():
+        raise UsageError(f"--range {text!r}: write FROM:TO, e.g. 16:512")
+    start, stop = int(low), int(high)
+    if not 1 <= start <= stop or stop - start + 1 > MAX_SIZES:
+        raise UsageError(f"--range {text!r}: need 1 ≤ FROM ≤ TO and at most {MAX_SIZES:,} sizes")
+    return start, stop
+
+
+def input_sizes(spec: ModelSpec, start: int, stop: int) -> SizeReport:
+    """Trace ``spec`` at every square size from ``start`` to ``stop``."""
+    if len(spec.input) < 2:
+        raise UsageError("sizes needs a spec with spatial dimensions (an input such as 3x32x32)")
+    linears = {layer.name: layer.args["in_features"] for layer in spec.layers if "in_features" in layer.args}
+    survive, exact = [], []
+    fits: dict[str, list[int]] = {name: [] for name in linears}
+    for size in range(start, stop + 1):
+        trial = replace(spec, input=(spec.input[0], *(size,) * (len(spec.input) - 1)), batch=1)
+        codes = {(f.rule.code, f.layer) for f in find_problems(infer_shapes(trial))}
+        if any(code in ("CNN204", "CNN205") for code, _ in codes):
+            continue
+        survive.append(size)
+        for name in linears:
+            if ("CNN201", name) not in codes:
+                fits[name].append(size)
+        if not any(code == "CNN302" for code, _ in codes):
+            exact.append(size)
+    return SizeReport(
+        spec,
+        tuple(range(start, stop + 1)),
+        smallest_model_input(spec),
+        tuple(survive),
+        {name: tuple(sizes) for name, sizes in fits.items()},
+        tuple(exact),
+        linears,
+    )
+
+
+def compact(sizes: Sequence[int]) -> str:
+    """Sizes as people write them: ``16–512``, ``32, 64, …, 512 (every 32)``, ``32``, ``none``."""
+    if not sizes:
+        return "none"
+    runs: list[tuple[int, int]] = []
+    for size in sizes:
+        if runs and size == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], size)
+        else:
+            runs.append((size, size))
+    if len(runs) <= 3:
+        return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in runs)
+    steps = {b - a for a, b in itertools.pairwise(sizes)}
+    if len(steps) == 1:
+        step = steps.pop()
+        return f"{sizes[0]}, {sizes[1]}, …, {sizes[-1]} (every {step})"
+    if len(sizes) <= SHOWN_ITEMS:
+        return ", ".join(map(str, sizes))
+    return f"{', '.join(map(str, sizes[:SHOWN_ITEMS]))}, … ({len(sizes)} sizes up to {sizes[-1]})"
