@@ -488,7 +488,8 @@ def print_sizes(console: Console, report: SizeReport) -> None:
     """The compact table of accepted sizes."""
     spec = report.spec
     square = "×".join(["N"] * (len(spec.input) - 1))
-    title = f"{spec.name} · input {spec.input[0]}×{square}, N from {report.tried[0]} to {report.tried[-1]} · analytic engine"
+    first, last = report.tried[0], report.tried[-1]
+    title = f"{spec.name} · input {spec.input[0]}×{square}, N from {first} to {last} · analytic engine"
     table = Table(title=Text(title), title_justify="left", show_header=True)
     table.add_column("Accepts")
     table.add_column("N")
