@@ -70,6 +70,8 @@ class LayerRecord:
     """Anything else the table should say (a module called again, a shared weight)."""
     depth: int = 0
     """Nesting level of a module in a ``--model --depth`` tree; 0 for spec layers."""
+    container: bool = False
+    """A module whose children have rows of their own: its output is theirs, not counted twice."""
 
     @property
     def params(self) -> int:
@@ -122,7 +124,7 @@ class Trace:
     @property
     def activation_bytes(self) -> int:
         """Every layer's forward output, float32, at the traced batch size."""
-        return sum(r.output_bytes for r in self.records)
+        return sum(r.output_bytes for r in self.records if not r.container)
 
     @property
     def complete(self) -> bool:

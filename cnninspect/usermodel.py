@@ -461,6 +461,7 @@ def _records(
                 call.in_size,
                 "; ".join(dict.fromkeys(notes)),
                 call.name.count(".") if depth is not None else 0,
+                any(c.name in shown_names for c in _walk(call)),
             )
         )
     records += _uncalled(model, counted, len(records), sites, target)

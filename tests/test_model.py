@@ -121,6 +121,8 @@ def test_depth_folds_children_into_their_parent():
     assert model.total_params == trace(f"{ZOO}:ResNetish", "3x32x32").total_params
     tree = trace(f"{ZOO}:ResNetish", "3x32x32", depth=2)
     assert [(r.layer.name, r.depth) for r in tree.records][1:3] == [("block", 0), ("block.conv1", 1)]
+    # the block's output is its last child's: activations are counted once
+    assert tree.activation_bytes == trace(f"{ZOO}:ResNetish", "3x32x32").activation_bytes
 
 
 def test_sequential_inside_a_class_has_qualified_names():
