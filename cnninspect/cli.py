@@ -228,7 +228,7 @@ def summary(
     Exit 0 when every layer fits, 1 when a size mismatch was found, 2 for invalid input.
     """
     with _guard(debug):
-        overrides = Overrides(_one_input(input, model), batch, kernel, stride, padding, tuple(set_ or ()))
+        overrides = _overrides(input, batch, kernel, stride, padding, set_, model)
         if model is not None:
             trace = _model_trace(model, arg, input, dtype, batch, depth, spec, layers, overrides)
             findings = _with_suggestions(find_problems(trace), trace)
@@ -289,7 +289,7 @@ def fix_fc(
     with _guard(debug):
         if write and check:
             raise UsageError("--write and --check: give one of them")
-        overrides = Overrides(_one_input(input, model), batch, kernel, stride, padding, tuple(set_ or ()))
+        overrides = _overrides(input, batch, kernel, stride, padding, set_, model)
         if model is not None:
             trace = _model_trace(model, arg, input, dtype, batch, None, spec, layers, overrides)
             plan, files, notes = _python_changes(trace)
@@ -357,10 +357,19 @@ def _save(console: Console, path: Path) -> None:
     typer.echo(f"saved {path}", err=True)
 
 
-def _one_input(inputs: list[str] | None, model: str | None) -> str | None:
+def _overrides(
+    inputs: list[str] | None,
+    batch: int | None,
+    kernel: int | None,
+    stride: int | None,
+    padding: str | None,
+    sets: list[str] | None,
+    model: str | None = None,
+) -> Overrides:
+    """The what-if options as one record; several --input belong to a --model only."""
     if model is None and inputs and len(inputs) > 1:
         raise UsageError("several --input are for --model with several inputs; a spec has one")
-    return inputs[0] if inputs and model is None else None
+    return Overrides(inputs[0] if inputs and model is None else None, batch, kernel, stride, padding, tuple(sets or ()))
 
 
 def _model_trace(
@@ -474,7 +483,7 @@ def lint(
     with _guard(debug):
         settings = load_settings(Path.cwd()).with_options(select, ignore, fail_on)
         fmt = output_format or (LintFormat.GITHUB if os.environ.get("GITHUB_ACTIONS") == "true" else LintFormat.FULL)
-        overrides = Overrides(_one_input(input, None), batch, kernel, stride, padding, tuple(set_ or ()))
+        overrides = _overrides(input, batch, kernel, stride, padding, set_)
         files = discover(paths, settings)
         results = _lint_all(files, settings, overrides, engine, fmt)
         if fmt is LintFormat.FULL:
@@ -558,7 +567,7 @@ def sizes(
     Uses the analytic engine only (no torch). Exit 0, or 2 for invalid input.
     """
     with _guard(debug):
-        overrides = Overrides(_one_input(input, None), None, kernel, stride, padding, tuple(set_ or ()))
+        overrides = _overrides(input, None, kernel, stride, padding, set_)
         model = _load(spec, layers, overrides)
         if model.needs_torch:
             raise UsageError(f"{model.source}: sizes works from the analytic engine, which does not know every layer")
@@ -588,7 +597,7 @@ def export(
     printed anyway, and would fail where the error is); 2 for invalid input.
     """
     with _guard(debug):
-        overrides = Overrides(_one_input(input, None), None, kernel, stride, padding, tuple(set_ or ()))
+        overrides = _overrides(input, None, kernel, stride, padding, set_)
         trace = trace_with(_load(spec, layers, overrides), engine)
         findings = find_problems(trace)
         sys.stdout.write(export_pytorch(trace))

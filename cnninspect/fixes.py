@@ -136,7 +136,9 @@ def plan_from_trace(
     other arguments) what is left is what the fixes do not cover. ``hold`` may keep a fix from
     being applied, saying why."""
     spec = first.spec
-    fixes = [replace(f, held=hold(f)) if hold and not f.held and hold(f) else f for f in _fixes_in(first)]
+    fixes = list(_fixes_in(first))
+    if hold is not None:
+        fixes = [f if f.held else replace(f, held=hold(f)) for f in fixes]
     layers = list(spec.layers)
     for i, fix in enumerate(fixes):
         if fix.held:
@@ -438,18 +440,21 @@ class SourceFix:
 def locate_source_fixes(fixes: Sequence[Fix]) -> list[SourceFix]:
     """Each fix in the user's source, when the constructing call can be found there."""
     located = []
+    sources: dict[str, tuple[str, ast.AST, list[int]] | None] = {}  # each file read and parsed once
     for fix in fixes:
         where = fix.layer.location
-        try:
-            text = Path(where.path).read_text(encoding="utf-8")
-            tree = ast.parse(text)
-        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        if where.path not in sources:
+            try:
+                text = Path(where.path).read_text(encoding="utf-8")
+                sources[where.path] = (text, ast.parse(text), _line_starts(text))
+            except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+                sources[where.path] = None
+        source = sources[where.path]
+        found = None if source is None else _constructor_arg(source[1], where.line, fix)
+        if source is None or found is None:
             continue
-        found = _constructor_arg(tree, where.line, fix)
-        if found is None:
-            continue
+        text, _, starts = source
         call, arg = found
-        starts = _line_starts(text)
         span = (
             _offset(text, starts, arg.lineno, arg.col_offset),
             _offset(text, starts, arg.end_lineno, arg.end_col_offset),

@@ -529,6 +529,10 @@ class LintFormat(StrEnum):
     SARIF = "sarif"
 
 
+FIX_FC_CODES = ("CNN201", "CNN202", "CNN203")
+"""Findings that ``fix-fc --write`` repairs."""
+
+
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SARIF_LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning"}
 
@@ -572,10 +576,6 @@ def print_lint_full(console: Console, results: Sequence[FileResult]) -> None:
             )
         console.print(grid)
         console.print()
-
-
-FIX_FC_CODES = ("CNN201", "CNN202", "CNN203")
-"""Findings that ``fix-fc --write`` repairs."""
 
 
 def render_concise(results: Sequence[FileResult]) -> str:

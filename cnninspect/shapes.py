@@ -50,13 +50,8 @@ def size_layer(layer: LayerSpec, shape: Shape) -> LayerRecord:
     if stand_in is None:
         return LayerRecord(layer, shape, None, 0, 0, 0, mismatches, in_size)
     weights, biases = count_params(layer, in_size)
-    out = pass_through(layer, shape, output_shape(layer, stand_in))
+    out = shape if keeps_received(layer) else output_shape(layer, stand_in)
     return LayerRecord(layer, shape, out, weights, biases, weights + biases, mismatches, in_size)
-
-
-def pass_through(layer: LayerSpec, received: Shape, output: Shape) -> Shape:
-    """What a layer run on a stand-in passes on: a norm layer passes on what it received."""
-    return received if keeps_received(layer) else output
 
 
 def keeps_received(layer: LayerSpec) -> bool:

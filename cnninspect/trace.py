@@ -9,12 +9,13 @@ and every later mismatch is found in the same run. Hooks are removed in ``finall
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from cnninspect.errors import ArgumentError, LayerFailure, LayerTypeError
 from cnninspect.records import LayerRecord, Trace
-from cnninspect.shapes import check_input, infer_shapes, pass_through
+from cnninspect.shapes import check_input, infer_shapes, keeps_received
 from cnninspect.spec import LayerSpec, ModelSpec, did_you_mean
 
 if TYPE_CHECKING:
@@ -107,20 +108,26 @@ def _run_layer(torch: Any, layer: LayerSpec, x: torch.Tensor, device: str, recor
             "a layer list can only pass one tensor on",
             layer.location,
         )
-    if pass_through(layer, tuple(x.shape), tuple(output.shape)) != tuple(output.shape):
+    if keeps_received(layer):
         output = x
+    weights, biases, trainable = count_parameters(module.named_parameters())
+    records.append(
+        LayerRecord(layer, tuple(x.shape), tuple(output.shape), weights, biases, trainable, mismatches, in_size)
+    )
+    return output
+
+
+def count_parameters(named: Iterable[tuple[str, Any]]) -> tuple[int, int, int]:
+    """(weights, biases, trainable) of named parameters: every parameter not named bias is a weight."""
     weights = biases = trainable = 0
-    for name, parameter in module.named_parameters():
+    for name, parameter in named:
         count = parameter.numel()
         if name.rsplit(".", 1)[-1] == "bias":
             biases += count
         else:
             weights += count
         trainable += count if parameter.requires_grad else 0
-    records.append(
-        LayerRecord(layer, tuple(x.shape), tuple(output.shape), weights, biases, trainable, mismatches, in_size)
-    )
-    return output
+    return weights, biases, trainable
 
 
 def build_module(torch: Any, layer: LayerSpec, in_size: int | None, device: str) -> Any:

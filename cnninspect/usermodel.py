@@ -32,7 +32,7 @@ from cnninspect.errors import CnnInspectError, Location, UsageError
 from cnninspect.records import LayerRecord, Mismatch, Trace
 from cnninspect.shapes import check_input, keeps_received
 from cnninspect.spec import LayerSpec, ModelSpec, did_you_mean, parse_input
-from cnninspect.trace import CPU_TRACE_LIMIT, import_torch
+from cnninspect.trace import CPU_TRACE_LIMIT, count_parameters, import_torch
 
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "long", "int", "bool")
 
@@ -428,8 +428,8 @@ def _records(
     first_call: dict[int, str] = {}
     records = []
     for index, call in enumerate(shown):
-        weights = biases = trainable = 0
         notes = []
+        own: list[tuple[str, Any]] = []
         if id(call.module) in first_call:
             notes.append(f"called again (as {first_call[id(call.module)]}): parameters counted once")
         else:
@@ -438,15 +438,10 @@ def _records(
                 owner, first_name = owner_of[id(parameter)]
                 if not first_name.startswith(f"{call.name}."):  # tied to another module's weight
                     notes.append(f"shares {qualified} with {first_name.rpartition('.')[0] or 'the model'}")
-                if owner != call.name or id(parameter) in counted:
-                    continue
-                counted.add(id(parameter))
-                count = parameter.numel()
-                if qualified.rsplit(".", 1)[-1] == "bias":
-                    biases += count
-                else:
-                    weights += count
-                trainable += count if parameter.requires_grad else 0
+                if owner == call.name and id(parameter) not in counted:
+                    counted.add(id(parameter))
+                    own.append((qualified, parameter))
+        weights, biases, trainable = count_parameters(own)
         spec = call.spec or LayerSpec(0, call.name, type(call.module).__name__, {}, Location("<model>", 1, 1))
         layer = LayerSpec(index, call.name, spec.type, spec.args, spec.location)
         records.append(
@@ -489,13 +484,11 @@ def _uncalled(
     """Rows for parameters of modules the forward pass never called, so totals are complete."""
     rows: list[LayerRecord] = []
     for name, module in model.named_modules():
-        own = [p for p in module.parameters(recurse=False) if id(p) not in counted]
+        own = [(n, p) for n, p in module.named_parameters(recurse=False) if id(p) not in counted]
         if not own:
             continue
-        counted.update(id(p) for p in own)
-        weights = sum(p.numel() for n, p in module.named_parameters(recurse=False) if p in own and n != "bias")
-        biases = sum(p.numel() for n, p in module.named_parameters(recurse=False) if p in own and n == "bias")
-        trainable = sum(p.numel() for p in own if p.requires_grad)
+        counted.update(id(p) for _, p in own)
+        weights, biases, trainable = count_parameters(own)
         location = sites.get(id(module), Location(target.text, 1, 1))
         layer = LayerSpec(start + len(rows), name or target.attr, type(module).__name__, {}, location)
         rows.append(

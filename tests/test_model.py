@@ -154,6 +154,17 @@ def test_tied_weights_are_counted_once():
     assert model.records[1].note == "shares weight with encoder"
 
 
+def test_parameters_of_a_module_forward_never_calls_get_their_own_row():
+    zoo = zoo_module()
+    model = trace(f"{ZOO}:Unused", "3x8x8")
+    assert [(r.layer.name, r.weights, r.biases) for r in model.records] == [
+        ("conv", 4 * 3 * 3 * 3, 4),
+        ("spare", 4 * 2, 2),
+    ]
+    assert model.records[1].note == "never called in forward: parameters only"
+    assert model.total_params == sum(p.numel() for p in zoo.Unused().parameters())
+
+
 def test_three_mistakes_in_one_run_and_fixed_in_one_write(tmp_path):
     model = trace(f"{ZOO}:ThreeMistakes", "3x32x32")
     assert [f.rule.code for f in find_problems(model)] == ["CNN202", "CNN303", "CNN203", "CNN201"]
