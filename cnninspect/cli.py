@@ -9,7 +9,6 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
@@ -26,18 +25,15 @@ from cnninspect import __version__
 from cnninspect.config import Settings, load_settings, rule_by_key
 from cnninspect.errors import CnnInspectError, UsageError
 from cnninspect.export import export_pytorch
-from cnninspect.findings import RULES, Finding, Severity, find_problems, has_errors
+from cnninspect.findings import RULES, Severity, find_problems, has_errors
 from cnninspect.fixes import (
-    Fix,
     FixPlan,
-    changed_args,
-    edit_python,
-    edit_source,
     encode_like,
-    locate_source_fixes,
     plan_fixes,
-    plan_from_trace,
+    python_changes,
+    spec_change,
     unified_diff,
+    with_suggestions,
     write_atomic,
 )
 from cnninspect.linter import FileResult, discover, lint_file
@@ -63,11 +59,7 @@ from cnninspect.spec import (
     ModelSpec,
     Overrides,
     apply_overrides,
-    builtin_text,
-    decode_source,
-    parse_layers,
-    parse_yaml,
-    read_source,
+    load_source,
 )
 from cnninspect.trace import Engine, trace_with
 
@@ -231,12 +223,12 @@ def summary(
         overrides = _overrides(input, batch, kernel, stride, padding, set_, model)
         if model is not None:
             trace = _model_trace(model, arg, input, dtype, batch, depth, spec, layers, overrides)
-            findings = _with_suggestions(find_problems(trace), trace)
+            findings = with_suggestions(find_problems(trace), trace)
         else:
             trace = trace_with(_load(spec, layers, overrides), engine)
             findings = find_problems(trace)
         chosen = choose_columns(columns)
-        if save is not None and save.suffix.lower() not in SAVERS:
+        if save is not None and save.suffix.lower() not in SAVE_SUFFIXES:
             raise UsageError(f"--save {save}: give a file ending in .svg or .html")
         if save is not None and output_format is not SummaryFormat.TABLE:
             raise UsageError("--save keeps the rendered table: use it with --format table")
@@ -292,15 +284,13 @@ def fix_fc(
         overrides = _overrides(input, batch, kernel, stride, padding, set_, model)
         if model is not None:
             trace = _model_trace(model, arg, input, dtype, batch, None, spec, layers, overrides)
-            plan, files, notes = _python_changes(trace)
+            plan, files, notes = python_changes(trace)
         else:
-            source = _source(spec, layers)
+            source = load_source(spec, layers)
             if write and source.path is None:
                 raise UsageError(f"{source.spec.source} has no file to write; --diff shows the change")
             plan = plan_fixes(apply_overrides(source.spec, overrides), partial(trace_with, engine=engine))
-            changes = _changes(source.spec, plan.fixed)
-            edited = edit_source(source.text, source.spec, plan.fixed) if changes else source.text
-            files = [_Change(source.path, source.spec.source, source.raw, source.text, edited)]
+            files = [spec_change(source, plan.fixed)]
             notes = {}
         out = typer.echo if not diff else partial(typer.echo, err=True)
         for fix in plan.applied:
@@ -318,8 +308,6 @@ def fix_fc(
             if change.label == FLAG_LABEL:
                 out(f"--layers {shlex.quote(change.after)}")
         if write:
-            if model is None and files[0].path is None:
-                raise UsageError(f"{files[0].label} has no file to write; --diff shows the change")
             for change in changed:
                 assert change.path is not None
                 write_atomic(change.path, encode_like(change.raw, change.after), change.raw)
@@ -331,18 +319,7 @@ def fix_fc(
     raise typer.Exit(EXIT_CLEAN if plan.clean else EXIT_FINDINGS)
 
 
-@dataclass(frozen=True)
-class _Change:
-    """One file (or flag string) before and after the fixes."""
-
-    path: Path | None
-    label: str
-    raw: bytes
-    before: str
-    after: str
-
-
-SAVERS = {".svg": "save_svg", ".html": "save_html"}
+SAVE_SUFFIXES = (".svg", ".html")
 
 
 def _save(console: Console, path: Path) -> None:
@@ -390,41 +367,6 @@ def _model_trace(
     if overrides.kernel or overrides.stride or overrides.padding or overrides.sets:
         raise UsageError("--kernel, --stride, --padding and --set change specs; a --model takes --arg instead")
     return inspect_model(parse_target(model), parse_args(arg or ()), inputs or (), dtype or (), batch or 1, depth)
-
-
-def _with_suggestions(findings: list[Finding], trace: Trace) -> list[Finding]:
-    """--model findings with a fix also show the corrected constructor call."""
-    located = {(s.fix.layer.name, s.fix.arg): s.suggestion for s in locate_source_fixes(plan_from_trace(trace).fixes)}
-    return [
-        replace(f, message=f"{f.message} → {located[(f.layer, f.fix[0])]}")
-        if f.fix is not None and (f.layer, f.fix[0]) in located
-        else f
-        for f in findings
-    ]
-
-
-def _python_changes(trace: Trace) -> tuple[FixPlan, list[_Change], dict[str, str]]:
-    """The plan for a --model (a fix is held when its source argument is not a literal), each
-    source file the fixes touch, before and after, and the corrected call per layer."""
-    located = {(s.fix.layer.name, s.fix.arg): s for s in locate_source_fixes(plan_from_trace(trace).applied)}
-
-    def hold(fix: Fix) -> str | None:
-        source = located.get((fix.layer.name, fix.arg))
-        if source is None:
-            return "the call that builds this layer was not found in the source; change it by hand"
-        if source.edit is None:
-            return f"the argument is not a literal or a product of literals; write {source.suggestion}"
-        return None
-
-    plan = plan_from_trace(trace, hold=hold)
-    writable = [s for s in located.values() if s.edit is not None]
-    files = []
-    for path in dict.fromkeys(s.path for s in writable):
-        raw = read_source(path)
-        text = decode_source(raw, path)
-        files.append(_Change(Path(path), path, raw, text, edit_python(text, [s for s in writable if s.path == path])))
-    notes = {s.fix.layer.name: s.suggestion for s in writable}
-    return plan, files or [_Change(None, "--model", b"", "", "")], notes
 
 
 @app.command()
@@ -612,10 +554,6 @@ def schema() -> None:
     sys.stdout.write(json.dumps(spec_schema(), indent=2, ensure_ascii=False) + "\n")
 
 
-def _changes(before: ModelSpec, after: ModelSpec) -> bool:
-    return before.input != after.input or any(changed_args(a, b) for a, b in zip(before.layers, after.layers))
-
-
 def _fix_summary(plan: FixPlan, changed: bool, written: bool, label: str, path: Path | None) -> str:
     lines = [f"{name}: in_features is left out, so it is inferred ({n}); nothing to fix" for name, n in plan.inferred]
     count, left = len(plan.applied), len(plan.remaining)
@@ -636,33 +574,8 @@ def _fix_summary(plan: FixPlan, changed: bool, written: bool, label: str, path: 
     return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class _Source:
-    spec: ModelSpec
-    """As written, before overrides."""
-    text: str
-    """The text it was read from."""
-    path: Path | None = None
-    """The file, when there is one to write."""
-    raw: bytes = b""
-    """The file's bytes as read."""
-
-
-def _source(path: Path | None, layers: str | None) -> _Source:
-    if path is not None and layers is not None:
-        raise UsageError("give a SPEC file or --layers, not both")
-    if layers is not None:
-        return _Source(parse_layers(layers), layers)
-    if path is not None:
-        raw = read_source(path)
-        text = decode_source(raw, str(path))
-        return _Source(parse_yaml(text, str(path)), text, path, raw)
-    text = builtin_text()
-    return _Source(parse_yaml(text, BUILTIN_LABEL), text)
-
-
 def _load(path: Path | None, layers: str | None, overrides: Overrides) -> ModelSpec:
-    return apply_overrides(_source(path, layers).spec, overrides)
+    return apply_overrides(load_source(path, layers).spec, overrides)
 
 
 @contextmanager

@@ -32,11 +32,14 @@ from cnninspect.spec import (
     FLAG_LABEL,
     LayerSpec,
     ModelSpec,
+    SpecSource,
+    decode_source,
     expand,
     flag_calls,
     literal_value,
     parse_layers,
     parse_yaml,
+    read_source,
     set_arg,
     show_value,
 )
@@ -542,6 +545,70 @@ def edit_python(text: str, located: Sequence[SourceFix]) -> str:
                 f"{source.path}:{line}: the edit does not read back as {source.fix.new}; nothing was written"
             )
     return edited
+
+
+# ---------------------------------------------------------------------------------------
+# What fix-fc changes
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One file (or ``--layers`` string) before and after the fixes."""
+
+    path: Path | None
+    """The file to write; None for ``--layers`` and the built-in model."""
+    label: str
+    """How it is named in diffs."""
+    raw: bytes
+    """The file's bytes as read."""
+    before: str
+    """The text as read."""
+    after: str
+    """The text with the fixes (and overrides) made."""
+
+
+def spec_change(source: SpecSource, fixed: ModelSpec) -> FileChange:
+    """A spec's text with the fixed spec's values spliced in (unchanged when nothing differs)."""
+    original = source.spec
+    differs = original.input != fixed.input or any(changed_args(a, b) for a, b in zip(original.layers, fixed.layers))
+    after = edit_source(source.text, original, fixed) if differs else source.text
+    return FileChange(source.path, original.source, source.raw, source.text, after)
+
+
+def python_changes(trace: Trace) -> tuple[FixPlan, list[FileChange], dict[str, str]]:
+    """For a --model: the plan (a fix is held when its source argument is not a literal or a
+    product), each source file the fixes touch, before and after, and the corrected call per layer."""
+    located = {(s.fix.layer.name, s.fix.arg): s for s in locate_source_fixes(plan_from_trace(trace).applied)}
+
+    def hold(fix: Fix) -> str | None:
+        source = located.get((fix.layer.name, fix.arg))
+        if source is None:
+            return "the call that builds this layer was not found in the source; change it by hand"
+        if source.edit is None:
+            return f"the argument is not a literal or a product of literals; write {source.suggestion}"
+        return None
+
+    plan = plan_from_trace(trace, hold=hold)
+    writable = [s for s in located.values() if s.edit is not None]
+    files = []
+    for path in dict.fromkeys(s.path for s in writable):
+        raw = read_source(path)
+        text = decode_source(raw, path)
+        edited = edit_python(text, [s for s in writable if s.path == path])
+        files.append(FileChange(Path(path), path, raw, text, edited))
+    notes = {s.fix.layer.name: s.suggestion for s in writable}
+    return plan, files or [FileChange(None, "--model", b"", "", "")], notes
+
+
+def with_suggestions(findings: Sequence[Finding], trace: Trace) -> list[Finding]:
+    """--model findings with a fix also show the corrected constructor call."""
+    located = {(s.fix.layer.name, s.fix.arg): s.suggestion for s in locate_source_fixes(plan_from_trace(trace).fixes)}
+    return [
+        replace(f, message=f"{f.message} → {located[(f.layer, f.fix[0])]}")
+        if f.fix is not None and (f.layer, f.fix[0]) in located
+        else f
+        for f in findings
+    ]
 
 
 # ---------------------------------------------------------------------------------------

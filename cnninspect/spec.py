@@ -137,6 +137,34 @@ class Overrides:
 # YAML
 
 
+@dataclass(frozen=True)
+class SpecSource:
+    """A spec and the text it was read from, for commands that edit it."""
+
+    spec: ModelSpec
+    """As written, before overrides."""
+    text: str
+    """The YAML or ``--layers`` text."""
+    path: Path | None = None
+    """The file, when there is one to write."""
+    raw: bytes = b""
+    """The file's bytes as read (to keep a byte-order mark and detect changes)."""
+
+
+def load_source(path: Path | None, layers: str | None) -> SpecSource:
+    """The spec a command names: a file, a ``--layers`` string, or the built-in model."""
+    if path is not None and layers is not None:
+        raise UsageError("give a SPEC file or --layers, not both")
+    if layers is not None:
+        return SpecSource(parse_layers(layers), layers)
+    if path is not None:
+        raw = read_source(path)
+        text = decode_source(raw, str(path))
+        return SpecSource(parse_yaml(text, str(path)), text, path, raw)
+    text = builtin_text()
+    return SpecSource(parse_yaml(text, BUILTIN_LABEL), text)
+
+
 def load_spec(path: str | Path) -> ModelSpec:
     """Read and validate a YAML spec file."""
     return parse_yaml(decode_source(read_source(path), str(path)), str(path))
