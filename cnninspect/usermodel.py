@@ -81,6 +81,8 @@ def parse_target(text: str) -> ModelTarget:
     where, _, attr = text.rpartition(":")
     if not where or not attr or not all(part.isidentifier() for part in attr.split(".")):
         raise UsageError(f"--model {text!r}: write path/to/file.py:NAME or package.module:NAME")
+    if not where.endswith(".py") and Path(where).is_file():
+        raise UsageError(f"--model {text}: {where} is not a .py file; a spec file is given as SPEC, without --model")
     if where.endswith(".py") or "/" in where or os.sep in where:
         path = Path(where)
         if not path.is_file():

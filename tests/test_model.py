@@ -242,6 +242,7 @@ def _fixtures_importable(monkeypatch):
         ((f"{ZOO}:not_a_model",), "not_a_model is a int, not an nn.Module, class or factory"),
         (("no_such_module:Net",), "importing no_such_module failed: ModuleNotFoundError"),
         ((f"{ZOO}",), "write path/to/file.py:NAME or package.module:NAME"),
+        (("configs/tutorial.yaml:myCNN",), "configs/tutorial.yaml is not a .py file"),
     ],
 )
 def test_errors_are_one_line_naming_the_place(args, message):
