@@ -1,4 +1,8 @@
-"""Typer commands: parse → call the core → render → exit code. The only module that prints or exits."""
+"""Typer commands: parse → call the core → render → exit code. The only module that prints or exits.
+
+Exit codes: 0 clean, 1 error findings, 2 usage error, invalid input or internal error. Every
+user mistake, a malformed option included, is one line ``cnninspect: error: …`` on stderr.
+"""
 
 from __future__ import annotations
 
@@ -12,65 +16,78 @@ from contextlib import contextmanager
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import Progress
-from rich.table import Table
 from rich.text import Text
+from typer.core import TyperGroup
 
 from cnninspect import __version__
-from cnninspect.config import Settings, load_settings, rule_by_key
+from cnninspect.checks import find_problems
+from cnninspect.config import Settings, load_settings
+from cnninspect.engines import Engine, trace_with
+from cnninspect.engines.records import Trace
 from cnninspect.errors import CnnInspectError, UsageError
 from cnninspect.export import export_pytorch
-from cnninspect.findings import RULES, Severity, find_problems, has_errors
-from cnninspect.fixes import (
-    FixPlan,
-    encode_like,
-    plan_fixes,
-    python_changes,
-    spec_change,
-    unified_diff,
-    with_suggestions,
-    write_atomic,
-)
-from cnninspect.linter import FileResult, discover, lint_file
-from cnninspect.records import Trace
-from cnninspect.report import (
-    LINT_RENDERERS,
-    MACHINE_RENDERERS,
-    LintFormat,
-    SizesFormat,
-    SummaryFormat,
-    choose_columns,
-    lint_summary,
-    print_lint_full,
-    print_sizes,
-    print_table,
-    render_sizes_json,
-)
-from cnninspect.schema import spec_schema
+from cnninspect.fixes.files import encode_like, spec_change, unified_diff, write_atomic
+from cnninspect.fixes.plan import FixPlan, plan_fixes
+from cnninspect.fixes.python import python_changes, with_suggestions
+from cnninspect.formats import lint as lint_formats
+from cnninspect.formats import rules as rules_formats
+from cnninspect.formats import sizes as sizes_formats
+from cnninspect.formats import summary as summary_formats
+from cnninspect.formats.lint import LintFormat
+from cnninspect.formats.sizes import SizesFormat
+from cnninspect.formats.summary import SummaryFormat, SummaryReport, choose_columns
+from cnninspect.lint import FileResult, discover, lint_file
+from cnninspect.rules import RULES, Finding, Severity, has_errors, select_rules
 from cnninspect.sizes import input_sizes, parse_range
-from cnninspect.spec import (
-    BUILTIN_LABEL,
-    FLAG_LABEL,
-    ModelSpec,
-    Overrides,
-    apply_overrides,
-    load_source,
-)
-from cnninspect.trace import Engine, trace_with
+from cnninspect.spec.load import load_source
+from cnninspect.spec.model import BUILTIN_LABEL, FLAG_LABEL, ModelSpec
+from cnninspect.spec.overrides import Overrides, apply_overrides
+from cnninspect.spec.schema import spec_schema
+from cnninspect.text import safe
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 PROGRESS_MIN_FILES = 20
 """lint shows a progress bar on a terminal from this many files."""
+SAVE_SUFFIXES = (".svg", ".html")
+
+
+class CnnInspectGroup(TyperGroup):
+    """The command group, with usage errors as one line and exit code 2 (not Click's box)."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except typer.TyperException as error:  # Click's UsageError and its kin
+            context = getattr(error, "ctx", None)
+            where = context.command_path if context is not None else "cnninspect"
+            message = error.format_message().rstrip(".")
+            _stderr().print(f"cnninspect: error: {message}; `{where} --help` lists the options", markup=False)
+            code = EXIT_ERROR
+        except typer.Abort:
+            code = EXIT_ERROR
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else EXIT_CLEAN)
+
 
 app = typer.Typer(
+    cls=CnnInspectGroup,
     help="Shape and parameter inspector for convolutional networks: every layer's output size, "
     "filters and parameters, and every size mismatch with its fix — before you train.",
-    no_args_is_help=True,
+    invoke_without_command=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -83,24 +100,46 @@ class ExportTarget(StrEnum):
     PYTORCH = "pytorch"
 
 
+class RulesFormat(StrEnum):
+    """Output formats of ``rules``."""
+
+    TABLE = "table"
+    MARKDOWN = "markdown"
+
+
+# Options: each one means the same thing, with the same metavar and default, on every command.
 SpecArg = Annotated[
     Optional[Path],
-    typer.Argument(help="YAML spec file. Omitted: the built-in tutorial model (Example 1).", show_default=False),
+    typer.Argument(
+        metavar="[SPEC]", help="YAML spec file. Omitted: the built-in tutorial model (Example 1).", show_default=False
+    ),
 ]
 LayersOpt = Annotated[
     Optional[str],
     typer.Option(
         "--layers",
-        help='Layers in PyTorch call syntax, e.g. "Conv2d(3,16,3,stride=2) ReLU() Flatten() '
+        metavar="LAYERS",
+        help='Layers in PyTorch call syntax instead of a SPEC, e.g. "Conv2d(3,16,3,stride=2) ReLU() Flatten() '
         'Linear(4096,10)". Parsed, never run.',
         show_default=False,
     ),
 ]
-InputOpt = Annotated[
+ModelInputOpt = Annotated[
     Optional[list[str]],
     typer.Option(
         "--input",
-        help="Input of one sample, C×H×W: 3x64x64 (with --model: repeat for more inputs).",
+        metavar="CxHxW",
+        help="Input of one sample, channels first, e.g. 3x64x64 (no batch: see --batch). Repeat it for a "
+        "--model with several inputs.",
+        show_default=False,
+    ),
+]
+InputOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--input",
+        metavar="CxHxW",
+        help="Input of one sample, channels first, e.g. 3x64x64 (no batch).",
         show_default=False,
     ),
 ]
@@ -108,81 +147,120 @@ ModelOpt = Annotated[
     Optional[str],
     typer.Option(
         "--model",
-        help="Your own nn.Module: path/to/file.py:NAME or package.module:NAME, a class, factory function or "
-        "instance. THIS IMPORTS AND RUNS YOUR CODE. Needs --input.",
+        metavar="FILE.py:NAME",
+        help="Your own nn.Module instead of a SPEC: path/to/file.py:NAME or package.module:NAME (a class, "
+        "factory function or instance). THIS IMPORTS AND RUNS YOUR CODE. Needs --input.",
         show_default=False,
     ),
 ]
 ArgOpt = Annotated[
     Optional[list[str]],
-    typer.Option("--arg", help="A constructor argument for --model: KEY=VALUE (repeatable).", show_default=False),
+    typer.Option(
+        "--arg",
+        metavar="KEY=VALUE",
+        help="A constructor argument for --model, as a Python literal (repeatable).",
+        show_default=False,
+    ),
 ]
 DtypeOpt = Annotated[
     Optional[list[str]],
     typer.Option(
         "--dtype",
-        help="--model input dtype, e.g. int64 for token ids (one for all, or one per --input).",
+        metavar="DTYPE",
+        help="Input dtype for --model, e.g. int64 for token ids: one for all inputs, or one per --input.",
         show_default=False,
     ),
 ]
 BatchOpt = Annotated[
-    Optional[int], typer.Option("--batch", min=1, help="Batch size of the dummy input (default 1).", show_default=False)
+    Optional[int],
+    typer.Option("--batch", metavar="N", min=1, help="Batch size of the dummy input [default: 1].", show_default=False),
 ]
 KernelOpt = Annotated[
-    Optional[int], typer.Option("--kernel", min=1, help="kernel_size of every conv layer.", show_default=False)
+    Optional[int],
+    typer.Option("--kernel", metavar="K", min=1, help="Set kernel_size of every conv layer.", show_default=False),
 ]
 StrideOpt = Annotated[
-    Optional[int], typer.Option("--stride", min=1, help="stride of every conv layer.", show_default=False)
+    Optional[int],
+    typer.Option("--stride", metavar="S", min=1, help="Set stride of every conv layer.", show_default=False),
 ]
 PaddingOpt = Annotated[
     Optional[str],
-    typer.Option("--padding", help="padding of every conv layer: an integer, same or valid.", show_default=False),
+    typer.Option(
+        "--padding", metavar="P", help="Set padding of every conv layer: an integer, same or valid.", show_default=False
+    ),
 ]
 SetOpt = Annotated[
     Optional[list[str]],
     typer.Option(
         "--set",
-        help="Change one argument of one layer: LAYER.FIELD=VALUE (repeatable), e.g. --set fc.in_features=1568.",
+        metavar="LAYER.ARG=VALUE",
+        help="Change one argument of one layer (repeatable), e.g. --set fc.in_features=1568.",
         show_default=False,
     ),
 ]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an internal error.")]
 ENGINE_HELP = (
-    "torch builds the real layers (on the meta device when large); analytic uses PyTorch's formulas "
-    "without importing torch; auto is analytic unless a layer needs torch."
+    "analytic: PyTorch's size formulas in pure Python, without importing torch; torch: real layers and a dummy "
+    "forward pass (on the meta device when large); auto: analytic unless a layer is one only torch knows."
 )
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"cnninspect {__version__}")
-        raise typer.Exit()
+SummaryEngineOpt = Annotated[
+    Engine,
+    typer.Option(
+        "--engine",
+        help=f"{ENGINE_HELP} summary defaults to torch: its table shows what PyTorch itself computes, "
+        "at the cost of importing torch.",
+    ),
+]
+EngineOpt = Annotated[
+    Engine,
+    typer.Option("--engine", help=f"{ENGINE_HELP} Defaults to auto, which answers without importing torch."),
+]
+DepthOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "--depth",
+        metavar="N",
+        min=1,
+        help="For --model: show modules down to this depth as a tree [default: leaf modules].",
+        show_default=False,
+    ),
+]
 
 
 @app.callback()
 def main(
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
-    ] = False,
+    context: typer.Context,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
 ) -> None:
     """Shape and parameter inspector for convolutional networks."""
+    if version:
+        typer.echo(f"cnninspect {__version__}")
+        raise typer.Exit()
+    if context.invoked_subcommand is None:
+        typer.echo(context.get_help())
+        raise typer.Exit()
 
 
 @app.command()
 def summary(
     spec: SpecArg = None,
     layers: LayersOpt = None,
-    input: InputOpt = None,
+    model: ModelOpt = None,
+    input: ModelInputOpt = None,
     batch: BatchOpt = None,
     kernel: KernelOpt = None,
     stride: StrideOpt = None,
     padding: PaddingOpt = None,
     set_: SetOpt = None,
-    engine: Annotated[Engine, typer.Option("--engine", help=ENGINE_HELP)] = Engine.TORCH,
+    arg: ArgOpt = None,
+    dtype: DtypeOpt = None,
+    depth: DepthOpt = None,
+    engine: SummaryEngineOpt = Engine.TORCH,
     output_format: Annotated[
         SummaryFormat,
         typer.Option(
-            "--format", help="table for people; json, markdown or csv for tools (on stdout, findings on stderr)."
+            "--format",
+            help="table for people; json, markdown or csv for tools (on stdout alone, finding lines on stderr).",
         ),
     ] = SummaryFormat.TABLE,
     explain: Annotated[
@@ -192,24 +270,19 @@ def summary(
         Optional[str],
         typer.Option(
             "--columns",
+            metavar="KEYS",
             help="Table columns, comma-separated: index, layer, type, filters, stride, output, params, mult-adds, "
-            "memory, rf, volume, notes; '+rf,+volume' adds to the defaults; 'all'.",
+            "memory, rf, volume, notes; '+rf,+volume' adds to the defaults; 'all'. Without it the table drops "
+            "columns that do not fit the terminal.",
             show_default=False,
         ),
     ] = None,
     save: Annotated[
         Optional[Path],
-        typer.Option("--save", help="Also save the rendered table as an .svg or .html picture.", show_default=False),
-    ] = None,
-    model: ModelOpt = None,
-    arg: ArgOpt = None,
-    dtype: DtypeOpt = None,
-    depth: Annotated[
-        Optional[int],
         typer.Option(
-            "--depth",
-            min=1,
-            help="--model: show modules down to this depth as a tree (default: leaf modules).",
+            "--save",
+            metavar="FILE",
+            help="Also save the rendered table as an .svg or .html picture.",
             show_default=False,
         ),
     ] = None,
@@ -220,27 +293,20 @@ def summary(
     Exit 0 when every layer fits, 1 when a size mismatch was found, 2 for invalid input.
     """
     with _guard(debug):
-        overrides = _overrides(input, batch, kernel, stride, padding, set_, model)
-        if model is not None:
-            trace = _model_trace(model, arg, input, dtype, batch, depth, spec, layers, overrides)
-            findings = with_suggestions(find_problems(trace), trace)
-        else:
-            trace = trace_with(_load(spec, layers, overrides), engine)
-            findings = find_problems(trace)
-        chosen = choose_columns(columns)
         if save is not None and save.suffix.lower() not in SAVE_SUFFIXES:
             raise UsageError(f"--save {save}: give a file ending in .svg or .html")
         if save is not None and output_format is not SummaryFormat.TABLE:
             raise UsageError("--save keeps the rendered table: use it with --format table")
-        if output_format is SummaryFormat.TABLE:
-            console = Console(highlight=False, record=save is not None)
-            print_table(console, trace, findings, explain, chosen)
-            if save is not None:
-                _save(console, save)
-        else:
-            sys.stdout.write(MACHINE_RENDERERS[output_format](trace, findings, explain, chosen))
-            for finding in findings:
-                typer.echo(finding.line, err=True)
+        trace, findings = _trace(
+            spec, layers, model, input, batch, kernel, stride, padding, set_, arg, dtype, depth, engine
+        )
+        console = _stdout(record=save is not None)
+        report = SummaryReport(trace, findings, choose_columns(columns), explain, console.width, columns is None)
+        _emit(console, summary_formats.RENDERERS[output_format](report))
+        if output_format is not SummaryFormat.TABLE:
+            _echo_findings(findings)
+        if save is not None:
+            _save(console, save)
     raise typer.Exit(EXIT_FINDINGS if has_errors(findings) else EXIT_CLEAN)
 
 
@@ -248,12 +314,16 @@ def summary(
 def fix_fc(
     spec: SpecArg = None,
     layers: LayersOpt = None,
-    input: InputOpt = None,
+    model: ModelOpt = None,
+    input: ModelInputOpt = None,
     batch: BatchOpt = None,
     kernel: KernelOpt = None,
     stride: StrideOpt = None,
     padding: PaddingOpt = None,
     set_: SetOpt = None,
+    arg: ArgOpt = None,
+    dtype: DtypeOpt = None,
+    engine: EngineOpt = Engine.AUTO,
     diff: Annotated[
         bool, typer.Option("--diff", help="Print a unified diff of the spec (on stdout; the fixes go to stderr).")
     ] = False,
@@ -266,10 +336,6 @@ def fix_fc(
     check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if the file would change (for CI).")] = (
         False
     ),
-    engine: Annotated[Engine, typer.Option("--engine", help=ENGINE_HELP)] = Engine.AUTO,
-    model: ModelOpt = None,
-    arg: ArgOpt = None,
-    dtype: DtypeOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Find the in_features, in_channels and num_features every layer needs, with the arithmetic,
@@ -281,18 +347,21 @@ def fix_fc(
     with _guard(debug):
         if write and check:
             raise UsageError("--write and --check: give one of them")
-        overrides = _overrides(input, batch, kernel, stride, padding, set_, model)
         if model is not None:
-            trace = _model_trace(model, arg, input, dtype, batch, None, spec, layers, overrides)
+            trace, _ = _trace(
+                spec, layers, model, input, batch, kernel, stride, padding, set_, arg, dtype, None, engine
+            )
             plan, files, notes = python_changes(trace)
         else:
+            _model_only(arg, dtype, None)
+            overrides = _overrides(_one_input(input), batch, kernel, stride, padding, set_)
             source = load_source(spec, layers)
             if write and source.path is None:
                 raise UsageError(f"{source.spec.source} has no file to write; --diff shows the change")
             plan = plan_fixes(apply_overrides(source.spec, overrides), partial(trace_with, engine=engine))
             files = [spec_change(source, plan.fixed)]
             notes = {}
-        out = typer.echo if not diff else partial(typer.echo, err=True)
+        out = partial(typer.echo, err=diff)
         for fix in plan.applied:
             out(f"{fix.layer.where(fix.arg)}: {fix.text}")
             if fix.layer.name in notes:
@@ -319,66 +388,22 @@ def fix_fc(
     raise typer.Exit(EXIT_CLEAN if plan.clean else EXIT_FINDINGS)
 
 
-SAVE_SUFFIXES = (".svg", ".html")
-
-
-def _save(console: Console, path: Path) -> None:
-    """The recorded table as a picture; the title names the model."""
-    try:
-        if path.suffix.lower() == ".svg":
-            console.save_svg(str(path), title="cnninspect")
-        else:
-            console.save_html(str(path))
-    except OSError as error:
-        raise UsageError(f"--save {path}: cannot write: {error.strerror}") from None
-    typer.echo(f"saved {path}", err=True)
-
-
-def _overrides(
-    inputs: list[str] | None,
-    batch: int | None,
-    kernel: int | None,
-    stride: int | None,
-    padding: str | None,
-    sets: list[str] | None,
-    model: str | None = None,
-) -> Overrides:
-    """The what-if options as one record; several --input belong to a --model only."""
-    if model is None and inputs and len(inputs) > 1:
-        raise UsageError("several --input are for --model with several inputs; a spec has one")
-    return Overrides(inputs[0] if inputs and model is None else None, batch, kernel, stride, padding, tuple(sets or ()))
-
-
-def _model_trace(
-    model: str,
-    arg: list[str] | None,
-    inputs: list[str] | None,
-    dtype: list[str] | None,
-    batch: int | None,
-    depth: int | None,
-    spec: Path | None,
-    layers: str | None,
-    overrides: Overrides,
-) -> Trace:
-    from cnninspect.usermodel import inspect_model, parse_args, parse_target
-
-    if spec is not None or layers is not None:
-        raise UsageError("give a SPEC file, --layers or --model, not more than one")
-    if overrides.kernel or overrides.stride or overrides.padding or overrides.sets:
-        raise UsageError("--kernel, --stride, --padding and --set change specs; a --model takes --arg instead")
-    return inspect_model(parse_target(model), parse_args(arg or ()), inputs or (), dtype or (), batch or 1, depth)
-
-
 @app.command()
 def lint(
     paths: Annotated[
         list[str],
-        typer.Argument(help="Spec files, folders (walked for *.yaml and *.yml) and globs.", show_default=False),
+        typer.Argument(
+            metavar="PATH...",
+            help="Spec files, folders (walked for *.yaml and *.yml) and globs. YAML files without a top-level "
+            "layers: key are not specs and are skipped.",
+            show_default=False,
+        ),
     ],
     select: Annotated[
         Optional[list[str]],
         typer.Option(
             "--select",
+            metavar="RULE",
             help="Report only these rules: codes, prefixes (CNN3) or names (repeatable).",
             show_default=False,
         ),
@@ -386,7 +411,10 @@ def lint(
     ignore: Annotated[
         Optional[list[str]],
         typer.Option(
-            "--ignore", help="Never report these rules: codes, prefixes or names (repeatable).", show_default=False
+            "--ignore",
+            metavar="RULE",
+            help="Never report these rules: codes, prefixes or names (repeatable).",
+            show_default=False,
         ),
     ] = None,
     fail_on: Annotated[
@@ -397,6 +425,13 @@ def lint(
     ] = None,
     exit_zero: Annotated[
         bool, typer.Option("--exit-zero", help="Exit 0 even with findings (still 2 for usage or internal errors).")
+    ] = False,
+    force_exclude: Annotated[
+        bool,
+        typer.Option(
+            "--force-exclude",
+            help="Apply [tool.cnninspect] exclude to files named on the command line too (as pre-commit names them).",
+        ),
     ] = False,
     output_format: Annotated[
         Optional[LintFormat],
@@ -413,7 +448,7 @@ def lint(
     stride: StrideOpt = None,
     padding: PaddingOpt = None,
     set_: SetOpt = None,
-    engine: Annotated[Engine, typer.Option("--engine", help=ENGINE_HELP)] = Engine.AUTO,
+    engine: EngineOpt = Engine.AUTO,
     debug: DebugOpt = False,
 ) -> None:
     """Check spec files for CI and pre-commit: size mismatches, invalid specs and warnings.
@@ -423,16 +458,18 @@ def lint(
     2 for usage or internal errors.
     """
     with _guard(debug):
-        settings = load_settings(Path.cwd()).with_options(select, ignore, fail_on)
+        settings = load_settings(Path.cwd()).with_options(select, ignore, fail_on, force_exclude or None)
         fmt = output_format or (LintFormat.GITHUB if os.environ.get("GITHUB_ACTIONS") == "true" else LintFormat.FULL)
         overrides = _overrides(input, batch, kernel, stride, padding, set_)
-        files = discover(paths, settings)
-        results = _lint_all(files, settings, overrides, engine, fmt)
-        if fmt is LintFormat.FULL:
-            print_lint_full(Console(highlight=False), results)
-        else:
-            sys.stdout.write(LINT_RENDERERS[fmt](results))
-        if summary_line := lint_summary(results):
+        checked = _lint_all(discover(paths, settings), settings, overrides, engine, fmt)
+        results = [r for r in checked if r.is_spec]
+        skipped = [r for r in checked if not r.is_spec]
+        _emit(_stdout(), lint_formats.RENDERERS[fmt](results))
+        if skipped:
+            typer.echo(
+                f"skipped {len(skipped)} YAML file{'s' * (len(skipped) != 1)} without layers: (not specs)", err=True
+            )
+        if summary_line := lint_formats.lint_summary(results):
             typer.echo(summary_line, err=True)
         failed = any(settings.fails(f) for r in results for f in r.findings)
     raise typer.Exit(EXIT_FINDINGS if failed and not exit_zero else EXIT_CLEAN)
@@ -459,31 +496,32 @@ def _lint_all(
 
 @app.command()
 def rules(
-    rule: Annotated[
-        Optional[str], typer.Argument(help="A code or name: show its explanation and examples.", show_default=False)
+    key: Annotated[
+        Optional[str],
+        typer.Argument(
+            metavar="[RULE]",
+            help="A code or name explains that rule; a prefix (CNN2) lists those rules.",
+            show_default=False,
+        ),
     ] = None,
+    output_format: Annotated[
+        RulesFormat, typer.Option("--format", help="table, or markdown (the page docs/rules.md is generated with).")
+    ] = RulesFormat.TABLE,
 ) -> None:
-    """List every finding code, or explain one with a failing and a passing spec."""
-    console = Console(highlight=False)
-    if rule is None:
-        table = Table("Code", "Name", "Severity", "What it flags", box=None, pad_edge=False)
-        for entry in RULES:
-            table.add_row(entry.code, entry.name, entry.severity.value, Text(entry.summary))
-        console.print(table)
-        return
+    """List every finding code, or explain one with a failing and a passing spec.
+
+    Exit 0, or 2 when RULE names no rule.
+    """
     with _guard(False):
-        found = rule_by_key(rule)
-        if found is None:
-            raise UsageError(f"no rule {rule!r}; `cnninspect rules` lists the codes and names")
-    console.print(Text(f"{found.code} {found.name} ({found.severity.value})", style="bold"))
-    console.print(Text(found.summary))
-    console.print()
-    console.print(Text(found.explanation))
-    for title, example in (("Failing", found.failing), ("Passing", found.passing)):
-        console.print()
-        options = f" (with {' '.join(example.options)})" if example.options else ""
-        console.print(Text(f"{title}{options}:", style="bold"))
-        console.print(Text("".join(f"    {line}\n" for line in example.spec.splitlines()).rstrip("\n")))
+        if output_format is RulesFormat.MARKDOWN:
+            if key is not None:
+                raise UsageError("--format markdown writes the whole page; give no RULE")
+            sys.stdout.write(rules_formats.rules_markdown())
+            return
+        chosen = list(RULES) if key is None else select_rules([key], "rules")
+        exact = [rule for rule in chosen if key is not None and key.upper() in (rule.code, rule.name.upper())]
+        rendered = rules_formats.render_rule(exact[0]) if exact else rules_formats.render_list(chosen)
+        _emit(_stdout(), rendered)
 
 
 @app.command()
@@ -496,7 +534,7 @@ def sizes(
     padding: PaddingOpt = None,
     set_: SetOpt = None,
     size_range: Annotated[
-        str, typer.Option("--range", help="Square input sizes N to try, FROM:TO (both included).")
+        str, typer.Option("--range", metavar="FROM:TO", help="Square input sizes N to try, both included.")
     ] = "16:512",
     output_format: Annotated[
         SizesFormat, typer.Option("--format", help="table for people, json for tools (every size listed).")
@@ -509,15 +547,11 @@ def sizes(
     Uses the analytic engine only (no torch). Exit 0, or 2 for invalid input.
     """
     with _guard(debug):
-        overrides = _overrides(input, None, kernel, stride, padding, set_)
-        model = _load(spec, layers, overrides)
+        model = _load(spec, layers, _overrides(input, None, kernel, stride, padding, set_))
         if model.needs_torch:
             raise UsageError(f"{model.source}: sizes works from the analytic engine, which does not know every layer")
         report = input_sizes(model, *parse_range(size_range))
-        if output_format is SizesFormat.JSON:
-            sys.stdout.write(render_sizes_json(report))
-        else:
-            print_sizes(Console(highlight=False), report)
+        _emit(_stdout(), sizes_formats.RENDERERS[output_format](report))
 
 
 @app.command()
@@ -530,7 +564,7 @@ def export(
     padding: PaddingOpt = None,
     set_: SetOpt = None,
     to: Annotated[ExportTarget, typer.Option("--to", help="What to write.")] = ExportTarget.PYTORCH,
-    engine: Annotated[Engine, typer.Option("--engine", help=ENGINE_HELP)] = Engine.AUTO,
+    engine: EngineOpt = Engine.AUTO,
     debug: DebugOpt = False,
 ) -> None:
     """Print the spec as a ready nn.Module class, in the style of the tutorial's Example 1.
@@ -539,12 +573,10 @@ def export(
     printed anyway, and would fail where the error is); 2 for invalid input.
     """
     with _guard(debug):
-        overrides = _overrides(input, None, kernel, stride, padding, set_)
-        trace = trace_with(_load(spec, layers, overrides), engine)
+        trace = trace_with(_load(spec, layers, _overrides(input, None, kernel, stride, padding, set_)), engine)
         findings = find_problems(trace)
         sys.stdout.write(export_pytorch(trace))
-        for finding in findings:
-            typer.echo(finding.line, err=True)
+        _echo_findings(findings)
     raise typer.Exit(EXIT_FINDINGS if has_errors(findings) else EXIT_CLEAN)
 
 
@@ -552,6 +584,71 @@ def export(
 def schema() -> None:
     """Print the JSON Schema of the spec format, for editors (yaml-language-server) and validators."""
     sys.stdout.write(json.dumps(spec_schema(), indent=2, ensure_ascii=False) + "\n")
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers
+
+
+def _trace(
+    spec: Path | None,
+    layers: str | None,
+    model: str | None,
+    inputs: list[str] | None,
+    batch: int | None,
+    kernel: int | None,
+    stride: int | None,
+    padding: str | None,
+    sets: list[str] | None,
+    arg: list[str] | None,
+    dtype: list[str] | None,
+    depth: int | None,
+    engine: Engine,
+) -> tuple[Trace, list[Finding]]:
+    """The trace and findings of a SPEC, ``--layers`` or ``--model``, with the what-if options."""
+    if model is None:
+        _model_only(arg, dtype, depth)
+        overrides = _overrides(_one_input(inputs), batch, kernel, stride, padding, sets)
+        trace = trace_with(_load(spec, layers, overrides), engine)
+        return trace, find_problems(trace)
+    from cnninspect.engines.module import inspect_model, parse_args, parse_target
+
+    if spec is not None or layers is not None:
+        raise UsageError("give a SPEC file, --layers or --model, not more than one")
+    if kernel or stride or padding or sets:
+        raise UsageError("--kernel, --stride, --padding and --set change specs; a --model takes --arg instead")
+    trace = inspect_model(parse_target(model), parse_args(arg or ()), inputs or (), dtype or (), batch or 1, depth)
+    return trace, with_suggestions(find_problems(trace), trace)
+
+
+def _model_only(arg: list[str] | None, dtype: list[str] | None, depth: int | None) -> None:
+    """--arg, --dtype and --depth say something about a --model only; alone they are a mistake."""
+    given = [name for name, value in (("--arg", arg), ("--dtype", dtype), ("--depth", depth)) if value]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --model; this run has no --model"
+        )
+
+
+def _one_input(inputs: list[str] | None) -> str | None:
+    if inputs and len(inputs) > 1:
+        raise UsageError("several --input are for a --model with several inputs; a spec has one")
+    return inputs[0] if inputs else None
+
+
+def _overrides(
+    input: str | None,
+    batch: int | None,
+    kernel: int | None,
+    stride: int | None,
+    padding: str | None,
+    sets: list[str] | None,
+) -> Overrides:
+    return Overrides(input, batch, kernel, stride, padding, tuple(sets or ()))
+
+
+def _load(path: Path | None, layers: str | None, overrides: Overrides) -> ModelSpec:
+    return apply_overrides(load_source(path, layers).spec, overrides)
 
 
 def _fix_summary(plan: FixPlan, changed: bool, written: bool, label: str, path: Path | None) -> str:
@@ -574,8 +671,37 @@ def _fix_summary(plan: FixPlan, changed: bool, written: bool, label: str, path: 
     return "\n".join(lines)
 
 
-def _load(path: Path | None, layers: str | None, overrides: Overrides) -> ModelSpec:
-    return apply_overrides(load_source(path, layers).spec, overrides)
+def _stdout(record: bool = False) -> Console:
+    return Console(highlight=False, soft_wrap=True, record=record)
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _emit(console: Console, rendered: str | Text) -> None:
+    """Machine formats go to stdout untouched; Rich text through the console (colour, NO_COLOR)."""
+    if isinstance(rendered, str):
+        sys.stdout.write(rendered)
+    else:
+        console.print(rendered, end="")
+
+
+def _echo_findings(findings: Sequence[Finding]) -> None:
+    for finding in findings:
+        typer.echo(finding.line, err=True)
+
+
+def _save(console: Console, path: Path) -> None:
+    """The recorded table as a picture."""
+    try:
+        if path.suffix.lower() == ".svg":
+            console.save_svg(str(path), title="cnninspect")
+        else:
+            console.save_html(str(path))
+    except OSError as error:
+        raise UsageError(f"--save {path}: cannot write: {error.strerror}") from None
+    typer.echo(f"saved {path}", err=True)
 
 
 @contextmanager
@@ -595,8 +721,8 @@ def _guard(debug: bool) -> Iterator[None]:
         _fail(f"internal error: {type(error).__name__}: {error} (run with --debug for the traceback)")
 
 
-def _fail(message: str) -> None:
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"cnninspect: error: {escape(message)}", style=None)
+def _fail(message: str) -> NoReturn:
+    _stderr().print(Text(f"cnninspect: error: {safe(message)}"))
     raise typer.Exit(EXIT_ERROR)
 
 

@@ -5,6 +5,7 @@
     ignore = ["CNN303"]
     fail-on = "warning"                             # or "error" (the default)
     exclude = ["configs/broken"]                    # skipped when a folder is walked
+    force-exclude = true                            # ... and when a file is named (pre-commit)
     per-file-ignores = {"configs/legacy/*" = ["CNN302"]}
 
 Patterns are relative to the folder holding the pyproject.toml, with ``*`` matching across
@@ -16,16 +17,16 @@ from __future__ import annotations
 import fnmatch
 import os
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 from typing import Any
 
 from cnninspect.errors import UsageError
-from cnninspect.findings import RULES, Finding, Rule, Severity
+from cnninspect.rules import RULES, Finding, Rule, Severity, select_rules
 
 CONFIG_FILE = "pyproject.toml"
-KEYS = ("select", "ignore", "fail-on", "exclude", "per-file-ignores")
+KEYS = ("select", "ignore", "fail-on", "exclude", "force-exclude", "per-file-ignores")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class Settings:
     """The lowest severity that makes the exit code 1."""
     exclude: tuple[str, ...] = ()
     """Patterns of files and folders skipped when a folder is walked."""
+    force_exclude: bool = False
+    """Skip excluded files named on the command line too."""
     per_file_ignores: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Pattern → codes, prefixes or names ignored in matching files."""
     root: Path = Path()
@@ -48,7 +51,11 @@ class Settings:
     """The pyproject.toml read, if any."""
 
     def with_options(
-        self, select: Sequence[str] | None, ignore: Sequence[str] | None, fail_on: Severity | None
+        self,
+        select: Sequence[str] | None,
+        ignore: Sequence[str] | None,
+        fail_on: Severity | None,
+        force_exclude: bool | None = None,
     ) -> Settings:
         """Command-line values win over the file's."""
         return replace(
@@ -56,17 +63,18 @@ class Settings:
             select=tuple(select) if select else self.select,
             ignore=tuple(ignore) if ignore else self.ignore,
             fail_on=fail_on or self.fail_on,
+            force_exclude=self.force_exclude if force_exclude is None else force_exclude,
         )
 
-    def enabled(self, path: Path) -> frozenset[str]:
-        """The codes reported for one file."""
-        codes = rule_codes(self.select, "select") if self.select else {rule.code for rule in RULES}
-        codes -= rule_codes(self.ignore, "ignore")
+    def enabled(self, path: Path) -> frozenset[Rule]:
+        """The rules reported for one file."""
+        chosen = set(select_rules(self.select, "select") if self.select else RULES)
+        chosen -= set(select_rules(self.ignore, "ignore"))
         relative = self.relative(path)
         for pattern, entries in self.per_file_ignores.items():
             if matches(relative, pattern):
-                codes -= rule_codes(entries, f"per-file-ignores {pattern!r}")
-        return frozenset(codes)
+                chosen -= set(select_rules(entries, f"per-file-ignores {pattern!r}"))
+        return frozenset(chosen)
 
     def excluded(self, path: Path, walked: Path) -> bool:
         """True when a file or folder met while walking the folder ``walked`` is excluded: by
@@ -94,25 +102,6 @@ def matches(path: PurePath, pattern: str) -> bool:
     pattern = pattern.strip("/")
     candidates = [path.as_posix()] + [parent.as_posix() for parent in path.parents if parent.as_posix() != "."]
     return any(fnmatch.fnmatchcase(candidate, pattern) for candidate in candidates)
-
-
-def rule_codes(entries: Iterable[str], option: str) -> set[str]:
-    """Codes named by codes, code prefixes (``CNN2``), names or ``ALL``."""
-    codes = set()
-    for entry in entries:
-        entry = entry.strip()
-        chosen = {
-            rule.code for rule in RULES if entry == "ALL" or rule.code.startswith(entry.upper()) or rule.name == entry
-        }
-        if not chosen or not entry:
-            raise UsageError(f"{option}: no rule {entry!r}; `cnninspect rules` lists the codes and names")
-        codes |= chosen
-    return codes
-
-
-def rule_by_key(key: str) -> Rule | None:
-    """A rule by code or name."""
-    return next((rule for rule in RULES if key.upper() == rule.code or key == rule.name), None)
 
 
 def load_settings(start: Path) -> Settings:
@@ -154,6 +143,10 @@ def _settings(table: Any, path: Path) -> Settings:
         settings = replace(settings, ignore=strings("ignore", table["ignore"]))
     if "exclude" in table:
         settings = replace(settings, exclude=strings("exclude", table["exclude"]))
+    if "force-exclude" in table:
+        if not isinstance(table["force-exclude"], bool):
+            raise fail("force-exclude must be true or false")
+        settings = replace(settings, force_exclude=table["force-exclude"])
     if "fail-on" in table:
         try:
             settings = replace(settings, fail_on=Severity(table["fail-on"]))
@@ -167,7 +160,7 @@ def _settings(table: Any, path: Path) -> Settings:
             settings, per_file_ignores={k: strings(f"per-file-ignores {k!r}", v) for k, v in ignores.items()}
         )
     for entries, key in ((settings.select, "select"), (settings.ignore, "ignore")):
-        rule_codes(entries, f"{path}: [tool.cnninspect] {key}")
+        select_rules(entries, f"{path}: [tool.cnninspect] {key}")
     for pattern, entries in settings.per_file_ignores.items():
-        rule_codes(entries, f"{path}: [tool.cnninspect] per-file-ignores {pattern!r}")
+        select_rules(entries, f"{path}: [tool.cnninspect] per-file-ignores {pattern!r}")
     return settings

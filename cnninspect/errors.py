@@ -1,8 +1,14 @@
-"""One exception family: everything a user can get wrong, with where it happened."""
+"""One exception family: everything a user can get wrong, with where it happened.
+
+The CLI catches ``CnnInspectError`` once and prints one line; ``lint`` turns it into a CNN1xx
+finding for the file (rules.py says which class is which rule).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from cnninspect.text import safe
 
 
 @dataclass(frozen=True)
@@ -17,14 +23,11 @@ class Location:
     """1-based column number."""
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.col}"
+        return f"{safe(self.path)}:{self.line}:{self.col}"
 
 
 class CnnInspectError(Exception):
     """Base of every error cnninspect reports to a user as one line, exit code 2."""
-
-    code = "CNN100"
-    """Finding code that ``lint`` reports this error under."""
 
     def __init__(self, message: str, location: Location | None = None) -> None:
         super().__init__(message)
@@ -38,37 +41,34 @@ class CnnInspectError(Exception):
 class YamlError(CnnInspectError):
     """The file is not readable, well-formed, safe YAML."""
 
-    code = "CNN101"
-
 
 class SpecError(CnnInspectError):
     """The YAML is fine but the spec is not: unknown keys, bad input shape, no layers."""
 
-    code = "CNN102"
+
+class GraphError(CnnInspectError):
+    """A ``from:``, block or parameter reference that does not resolve."""
 
 
 class LayerTypeError(CnnInspectError):
     """A layer names a type that torch.nn does not have."""
 
-    code = "CNN103"
-
 
 class ArgumentError(CnnInspectError):
     """A layer argument is unknown, of the wrong type or out of range."""
-
-    code = "CNN104"
 
 
 class UsageError(CnnInspectError):
     """A command-line option is malformed or names something that does not exist."""
 
-    code = "CNN105"
-
 
 class LayerFailure(CnnInspectError):
     """PyTorch refused to build or run a layer for a reason that is not a size mismatch."""
 
-    code = "CNN106"
+
+class ModelError(CnnInspectError):
+    """The user's code failed: import, construction or a forward pass that is not a size
+    mismatch. ``--debug`` shows the user's own traceback (``__cause__``)."""
 
 
 class EditError(CnnInspectError):

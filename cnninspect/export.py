@@ -9,9 +9,9 @@ import re
 from typing import Any
 
 from cnninspect import __version__
-from cnninspect.catalog import NO_DEFAULT
-from cnninspect.records import Trace
-from cnninspect.spec import LayerSpec
+from cnninspect.engines.records import Trace
+from cnninspect.spec.catalog import NO_DEFAULT
+from cnninspect.spec.model import LayerSpec
 
 INDENT = " " * 4
 MODULE_ATTRIBUTES = {"forward", "training", "eval", "train", "to", "cuda", "cpu", "parameters", "modules", "children"}

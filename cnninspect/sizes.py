@@ -11,10 +11,11 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from cnninspect import rules
+from cnninspect.checks import find_problems
+from cnninspect.engines.analytic import infer_shapes, smallest_model_input
 from cnninspect.errors import UsageError
-from cnninspect.findings import find_problems
-from cnninspect.shapes import infer_shapes, smallest_model_input
-from cnninspect.spec import ModelSpec
+from cnninspect.spec.model import ModelSpec
 
 MAX_SIZES = 8192
 """Sizes one run may try."""
@@ -61,14 +62,14 @@ def input_sizes(spec: ModelSpec, start: int, stop: int) -> SizeReport:
     fits: dict[str, list[int]] = {name: [] for name in linears}
     for size in range(start, stop + 1):
         trial = replace(spec, input=(spec.input[0], *(size,) * (len(spec.input) - 1)), batch=1)
-        codes = {(f.rule.code, f.layer) for f in find_problems(infer_shapes(trial))}
-        if any(code in ("CNN204", "CNN205") for code, _ in codes):
+        found = {(f.rule, f.layer) for f in find_problems(infer_shapes(trial))}
+        if any(rule in (rules.SPATIAL_COLLAPSE, rules.INPUT_RANK) for rule, _ in found):
             continue
         survive.append(size)
         for name in linears:
-            if ("CNN201", name) not in codes:
+            if (rules.LINEAR_IN_FEATURES, name) not in found:
                 fits[name].append(size)
-        if not any(code == "CNN302" for code, _ in codes):
+        if not any(rule is rules.FLOOR_TRUNCATION for rule, _ in found):
             exact.append(size)
     return SizeReport(
         spec,

@@ -5,27 +5,19 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
-
-from cnninspect.cli import app
-
-ENV = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
-
-
-def run(*args: str):
-    return CliRunner(env=ENV).invoke(app, list(args))
+from conftest import cli
 
 
 @pytest.mark.parametrize("fmt", ["table", "json", "markdown", "csv"])
 @pytest.mark.parametrize("kernel", [3, 5])
 def test_tutorial_golden_output_in_every_format(golden, fmt, kernel):
-    result = run("summary", "--format", fmt, "--kernel", str(kernel))
+    result = cli("summary", "--format", fmt, "--kernel", str(kernel))
     assert result.exit_code == (0 if kernel == 3 else 1)
     golden(f"tutorial_k{kernel}.{fmt}.out", result.stdout)
 
 
 def test_explain_golden(golden):
-    result = run("summary", "--kernel", "5", "--explain", "--engine", "analytic")
+    result = cli("summary", "--kernel", "5", "--explain", "--engine", "analytic")
     golden("tutorial_k5_explain.out", result.stdout)
     assert "⌊(32 + 2·1 − 5) / 2⌋ + 1 = 15" in result.stdout
     assert "⌊(15 + 2·1 − 5) / 2⌋ + 1 = 7" in result.stdout
@@ -33,7 +25,7 @@ def test_explain_golden(golden):
 
 
 def test_machine_formats_keep_stdout_clean_and_findings_on_stderr():
-    result = run("summary", "--format", "json", "--kernel", "5")
+    result = cli("summary", "--format", "json", "--kernel", "5")
     document = json.loads(result.stdout)
     assert document["input"] == [1, 3, 32, 32]
     assert [layer["output_shape"] for layer in document["layers"]][2] == [1, 32, 7, 7]
@@ -42,16 +34,17 @@ def test_machine_formats_keep_stdout_clean_and_findings_on_stderr():
 
 
 def test_exit_0_when_clean_and_the_default_model_needs_no_spec():
-    result = run("summary")
+    result = cli("summary")
     assert result.exit_code == 0
     assert "Total params: 25,578" in result.stdout
     assert "No size problems found." in result.stdout
 
 
 def test_exit_1_on_mismatch_with_every_row_shown():
-    result = run("summary", "--kernel", "5")
+    result = cli("summary", "--kernel", "5")
     assert result.exit_code == 1
-    assert "7×7×32" in result.stdout and "│ fc " in result.stdout
+    fc_row = next(line for line in result.stdout.splitlines() if line.split()[:2] == ["5", "fc"])
+    assert fc_row.endswith("✗ CNN201")
     assert (
         "<built-in>:10:5: CNN201 fc: in_features is 2048 but it receives 1568 (32×7×7 from conv2); "
         "set in_features: 1568" in result.stdout
@@ -68,7 +61,7 @@ def test_every_mismatch_in_one_run(tmp_path):
         "  - Flatten\n"
         "  - {type: Linear, name: fc, in_features: 100, out_features: 10}\n"
     )
-    result = run("summary", str(spec), "--format", "csv")
+    result = cli("summary", str(spec), "--format", "csv")
     assert result.exit_code == 1
     codes = [line.split(": ")[1].split()[0] for line in result.stderr.splitlines()]
     assert codes == ["CNN202", "CNN303", "CNN203", "CNN201"]  # conv2's bias before bn is a warning
@@ -79,7 +72,7 @@ def test_every_mismatch_in_one_run(tmp_path):
 
 
 def test_spatial_collapse_is_flagged_and_the_trace_goes_on():
-    result = run("summary", "--input", "3x4x4", "--kernel", "7", "--format", "csv")
+    result = cli("summary", "--input", "3x4x4", "--kernel", "7", "--format", "csv")
     assert result.exit_code == 1
     # conv1: (4 + 2 - 7) // 2 + 1 = 0 → needs an input of at least 7 - 2 = 5
     assert "CNN204 conv1: height and width 4 are too small" in result.stderr
@@ -98,7 +91,7 @@ def test_spatial_collapse_is_flagged_and_the_trace_goes_on():
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, words):
-    result = run(*args)
+    result = cli(*args)
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("cnninspect: error: ")
@@ -109,7 +102,7 @@ def test_bad_input_is_one_line_and_exit_2(args, words):
 def test_bad_yaml_names_file_line_col(tmp_path):
     spec = tmp_path / "bad.yaml"
     spec.write_text("input: [3, 8, 8]\nlayers:\n  - {type: Conv2d, out_channels: 4, kernel_size: -1}\n")
-    result = run("summary", str(spec))
+    result = cli("summary", str(spec))
     assert result.exit_code == 2
     assert result.stderr.strip() == (
         f"cnninspect: error: {spec}:3:50: layer 0: kernel_size: "
@@ -120,25 +113,25 @@ def test_bad_yaml_names_file_line_col(tmp_path):
 def test_layer_names_with_markup_print_literally(tmp_path):
     spec = tmp_path / "markup.yaml"
     spec.write_text("input: [3, 8, 8]\nlayers:\n  - {type: ReLU, name: 'conv[/i]'}\n  - {type: ReLU, name: 'a[b]c'}\n")
-    result = run("summary", str(spec))
+    result = cli("summary", str(spec))
     assert result.exit_code == 0
     assert "conv[/i]" in result.stdout and "a[b]c" in result.stdout
 
 
 def test_torch_only_layers_go_through_the_torch_engine():
-    result = run("summary", "--layers", "Conv2d(3, 16, 3, padding=1) PixelShuffle(2) Flatten()", "--format", "json")
+    result = cli("summary", "--layers", "Conv2d(3, 16, 3, padding=1) PixelShuffle(2) Flatten()", "--format", "json")
     assert result.exit_code == 0
     shapes = [layer["output_shape"] for layer in json.loads(result.stdout)["layers"]]
     assert shapes == [[1, 16, 32, 32], [1, 16 // 4, 64, 64], [1, 4 * 64 * 64]]
-    analytic = run("summary", "--layers", "PixelShuffle(2)", "--engine", "analytic")
+    analytic = cli("summary", "--layers", "PixelShuffle(2)", "--engine", "analytic")
     assert analytic.exit_code == 2 and "use --engine torch" in analytic.stderr
 
 
 def test_help_and_version():
-    assert run("--help").exit_code == 0
-    summary_help = run("summary", "--help").stdout
+    assert cli("--help").exit_code == 0
+    summary_help = cli("summary", "--help").stdout
     assert "--kernel" in summary_help and "--set" in summary_help
-    assert run("--version").stdout.startswith("cnninspect ")
+    assert cli("--version").stdout.startswith("cnninspect ")
 
 
 def test_help_and_the_analytic_engine_never_import_torch():

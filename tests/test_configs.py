@@ -6,14 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import CONFIGS, builtin, load
 from torch import nn
 
-from cnninspect.findings import find_problems
-from cnninspect.shapes import infer_shapes
-from cnninspect.spec import load_builtin, load_spec
-from cnninspect.trace import trace_spec
-
-CONFIGS = Path(__file__).parent.parent / "configs"
+from cnninspect.checks import find_problems
+from cnninspect.engines.analytic import infer_shapes
+from cnninspect.engines.torch import trace_spec
 
 
 def vgg16() -> nn.Sequential:
@@ -132,7 +130,7 @@ def plain_pytorch(name: str) -> tuple[list[tuple[int, ...]], int]:
 @pytest.mark.parametrize("name", sorted(REFERENCE))
 @pytest.mark.parametrize("engine", ["analytic", "torch"])
 def test_config_equals_plain_pytorch(name, engine):
-    spec = load_spec(CONFIGS / name)
+    spec = load(CONFIGS / name)
     trace = infer_shapes(spec) if engine == "analytic" else trace_spec(spec)
     shapes, total = plain_pytorch(name)
     assert [r.output_shape for r in trace.records] == shapes
@@ -141,22 +139,22 @@ def test_config_equals_plain_pytorch(name, engine):
 
 
 def test_vgg16_has_torchvisions_published_count():
-    assert infer_shapes(load_spec(CONFIGS / "vgg16.yaml")).total_params == 138_357_544
+    assert infer_shapes(load(CONFIGS / "vgg16.yaml")).total_params == 138_357_544
 
 
 def test_alexnet_has_torchvisions_published_count():
-    assert infer_shapes(load_spec(CONFIGS / "alexnet.yaml")).total_params == 61_100_840
+    assert infer_shapes(load(CONFIGS / "alexnet.yaml")).total_params == 61_100_840
 
 
 def test_builtin_model_is_configs_tutorial():
-    builtin = (Path(__file__).parent.parent / "cnninspect" / "tutorial.yaml").read_bytes()
-    assert (CONFIGS / "tutorial.yaml").read_bytes() == builtin
-    shipped = [(layer.name, layer.type, layer.args) for layer in load_spec(CONFIGS / "tutorial.yaml").layers]
-    assert [(layer.name, layer.type, layer.args) for layer in load_builtin().layers] == shipped
+    shipped_text = (Path(__file__).parent.parent / "cnninspect" / "spec" / "tutorial.yaml").read_bytes()
+    assert (CONFIGS / "tutorial.yaml").read_bytes() == shipped_text
+    shipped = [(layer.name, layer.type, layer.args) for layer in load(CONFIGS / "tutorial.yaml").layers]
+    assert [(layer.name, layer.type, layer.args) for layer in builtin().layers] == shipped
 
 
 def test_broken_kernel_5_config_reports_fc():
     path = CONFIGS / "broken" / "tutorial_k5.yaml"
-    (finding,) = find_problems(infer_shapes(load_spec(path)))
+    (finding,) = find_problems(infer_shapes(load(path)))
     assert finding.rule.code == "CNN201"
     assert finding.location.line == 11 and finding.layer == "fc"

@@ -9,11 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnninspect.catalog import LAYER_TYPES, Family, LayerType
+from cnninspect.engines.analytic import infer_shapes, size_layer
+from cnninspect.engines.torch import trace_spec
 from cnninspect.errors import CnnInspectError, Location
-from cnninspect.shapes import infer_shapes, size_layer
-from cnninspect.spec import ModelSpec, make_layer
-from cnninspect.trace import trace_spec
+from cnninspect.spec.catalog import LAYER_TYPES, Family, LayerType
+from cnninspect.spec.model import ModelSpec
+from cnninspect.spec.validate import make_layer
 
 HERE = Location("test", 1, 1)
 SPATIAL_FAMILIES = {

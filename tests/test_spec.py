@@ -5,18 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import builtin, load, parse
 
 from cnninspect.errors import ArgumentError, LayerTypeError, SpecError, UsageError, YamlError
-from cnninspect.spec import (
-    MAX_SPEC_BYTES,
-    Overrides,
-    apply_overrides,
-    load_builtin,
-    load_spec,
-    parse_layers,
-    parse_yaml,
-)
-from cnninspect.yamldoc import MAX_ALIASES
+from cnninspect.spec.flags import parse_layers
+from cnninspect.spec.load import MAX_SPEC_BYTES
+from cnninspect.spec.overrides import Overrides, apply_overrides
+from cnninspect.spec.yamldoc import MAX_ALIASES
 
 GOOD = """\
 name: m
@@ -29,12 +24,12 @@ layers:
 
 def error_of(text: str) -> Exception:
     with pytest.raises(Exception) as caught:
-        parse_yaml(text, "s.yaml")
+        parse(text, "s.yaml")
     return caught.value
 
 
 def test_yaml_spec_with_bare_strings_names_and_string_input():
-    spec = parse_yaml(
+    spec = parse(
         "input: 3x28x28\nlayers:\n  - {type: conv2d, name: c, out_channels: 4, kernel_size: [3, 5]}\n"
         "  - relu\n  - nn.Flatten\n",
         "s.yaml",
@@ -114,14 +109,14 @@ def test_oversized_file_is_refused(tmp_path):
     path = tmp_path / "big.yaml"
     path.write_text("# " + "x" * MAX_SPEC_BYTES + "\n")
     with pytest.raises(YamlError, match="limit"):
-        load_spec(path)
+        load(path)
 
 
 def test_missing_file_and_folder_are_usage_errors(tmp_path):
     with pytest.raises(UsageError, match="no such file"):
-        load_spec(tmp_path / "nope.yaml")
+        load(tmp_path / "nope.yaml")
     with pytest.raises(UsageError, match="is a folder"):
-        load_spec(tmp_path)
+        load(tmp_path)
 
 
 def test_flag_spec_matches_the_yaml_tutorial():
@@ -131,7 +126,7 @@ def test_flag_spec_matches_the_yaml_tutorial():
     )
     spec = parse_layers(text)
     assert [(layer.type, layer.args) for layer in spec.layers] == [
-        (layer.type, layer.args) for layer in load_builtin().layers
+        (layer.type, layer.args) for layer in builtin().layers
     ]
     assert [layer.name for layer in spec.layers] == ["0", "1", "conv2", "3", "4", "fc"]
 
@@ -153,24 +148,24 @@ def test_flag_spec_errors_point_at_the_column(text, col, words):
 
 
 def test_overrides_apply_to_every_conv_and_are_validated():
-    spec = apply_overrides(load_builtin(), Overrides(input="3x64x64", batch=4, kernel=5, stride=1, padding="same"))
+    spec = apply_overrides(builtin(), Overrides(input="3x64x64", batch=4, kernel=5, stride=1, padding="same"))
     assert spec.batched_input == (4, 3, 64, 64)
     convs = [layer for layer in spec.layers if layer.type == "Conv2d"]
     assert all(layer.args["kernel_size"] == 5 and layer.args["padding"] == "same" for layer in convs)
     with pytest.raises(UsageError, match=re.escape("--set conv9.kernel_size=5: no layer named 'conv9'")):
-        apply_overrides(load_builtin(), Overrides(sets=("conv9.kernel_size=5",)))
+        apply_overrides(builtin(), Overrides(sets=("conv9.kernel_size=5",)))
     with pytest.raises(UsageError, match="expected an integer ≥ 1"):
-        apply_overrides(load_builtin(), Overrides(sets=("conv1.kernel_size=0",)))
+        apply_overrides(builtin(), Overrides(sets=("conv1.kernel_size=0",)))
     with pytest.raises(UsageError, match="needs stride 1"):
-        apply_overrides(load_builtin(), Overrides(padding="same"))
+        apply_overrides(builtin(), Overrides(padding="same"))
     with pytest.raises(SpecError, match="input '3x0' needs 1 to 4 sizes"):
-        apply_overrides(load_builtin(), Overrides(input="3x0"))
+        apply_overrides(builtin(), Overrides(input="3x0"))
 
 
 def test_unknown_layer_type_is_reported_by_the_torch_engine():
-    from cnninspect.trace import trace_spec
+    from cnninspect.engines.torch import trace_spec
 
-    spec = parse_yaml("input: [3, 8, 8]\nlayers:\n  - {type: Conv2dd, out_channels: 4}\n", "s.yaml")
+    spec = parse("input: [3, 8, 8]\nlayers:\n  - {type: Conv2dd, out_channels: 4}\n", "s.yaml")
     with pytest.raises(
         LayerTypeError, match=re.escape("torch.nn has no layer 'Conv2dd'; did you mean 'Conv2d'")
     ) as caught:

@@ -27,19 +27,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnninspect.catalog import ArgValueError, lookup
-from cnninspect.errors import CnnInspectError, Location, UsageError
-from cnninspect.records import LayerRecord, Mismatch, Trace
-from cnninspect.shapes import check_input, keeps_received
-from cnninspect.spec import LayerSpec, ModelSpec, did_you_mean, parse_input
-from cnninspect.trace import CPU_TRACE_LIMIT, count_parameters, import_torch
+from cnninspect.engines.analytic import check_input, keeps_received
+from cnninspect.engines.records import LayerRecord, Mismatch, Trace
+from cnninspect.engines.torch import CPU_TRACE_LIMIT, blank, count_parameters, import_torch
+from cnninspect.errors import CnnInspectError, Location, ModelError, UsageError
+from cnninspect.spec.catalog import ArgValueError, lookup
+from cnninspect.spec.model import LayerSpec, ModelSpec
+from cnninspect.spec.validate import parse_input
+from cnninspect.text import did_you_mean, first_line
 
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "long", "int", "bool")
-
-
-class ModelError(CnnInspectError):
-    """The user's code failed: import, construction or a forward pass that is not a size mismatch.
-    ``--debug`` shows the user's own traceback (``__cause__``)."""
 
 
 @dataclass(frozen=True)
@@ -128,18 +125,18 @@ def inspect_model(
     for dtype in dtypes:
         if dtype not in DTYPES:
             raise UsageError(f"--dtype {dtype!r}: choose one of {', '.join(DTYPES)}{did_you_mean(dtype, DTYPES)}")
-    torch = import_torch()
+    import_torch()  # before the user's code, so its own "import torch" is quiet
     obj = _load_attr(target)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model, sites = _build(torch, target, obj, args)
+        model, sites = _build(target, obj, args)
         device = _device(model)
         if device == "cpu" and _on_meta(model):
             _materialize(model)
         model.eval()
         kinds = [dtypes[min(i, len(dtypes) - 1)] if dtypes else "float32" for i in range(len(shapes))]
-        tensors = [_dummy(torch, (batch, *shape), kind, device) for shape, kind in zip(shapes, kinds)]
-        root = _trace(torch, target, model, tensors, sites)
+        tensors = [_dummy((batch, *shape), kind, device) for shape, kind in zip(shapes, kinds)]
+        root = _trace(target, model, tensors, sites)
     spec_name = target.attr.rsplit(".", 1)[-1]
     records = _records(model, root, depth, sites, target)
     layers = tuple(record.layer for record in records)
@@ -199,10 +196,11 @@ def _run_user(action: Any, what: str) -> Any:
     except BaseException as error:  # SystemExit and KeyboardInterrupt in user code too
         if isinstance(error, KeyboardInterrupt):
             raise
-        raise ModelError(f"{what}: {type(error).__name__}: {_first_line(error)}") from error
+        raise ModelError(f"{what}: {type(error).__name__}: {first_line(error)}") from error
 
 
-def _build(torch: Any, target: ModelTarget, obj: Any, args: dict[str, Any]) -> tuple[Any, dict[int, Location]]:
+def _build(target: ModelTarget, obj: Any, args: dict[str, Any]) -> tuple[Any, dict[int, Location]]:
+    torch = import_torch()
     nn = torch.nn
     label = target.attr
     if isinstance(obj, nn.Module):
@@ -214,7 +212,7 @@ def _build(torch: Any, target: ModelTarget, obj: Any, args: dict[str, Any]) -> t
             f"--model {target.text}: {label} is a {type(obj).__name__}, not an nn.Module, class or factory"
         )
     call = f"{label}({', '.join(f'{k}={v!r}' for k, v in args.items())})"
-    with _construction_sites(torch) as sites, torch.device("meta"):
+    with _construction_sites() as sites, torch.device("meta"):
         model = _run_user(lambda: obj(**args), f"{call} failed")
     if not isinstance(model, nn.Module):
         raise UsageError(f"--model {target.text}: {call} returned a {type(model).__name__}, not an nn.Module")
@@ -223,13 +221,14 @@ def _build(torch: Any, target: ModelTarget, obj: Any, args: dict[str, Any]) -> t
 
 
 @contextmanager
-def _construction_sites(torch: Any) -> Iterator[dict[int, tuple[str, int]]]:
+def _construction_sites() -> Iterator[dict[int, tuple[str, int]]]:
     """Record, for every module built inside, the user's line that constructed it: the first
     frame outside torch that is not the module's own ``__init__``."""
+    torch = import_torch()
     sites: dict[int, tuple[str, int]] = {}
     module_class = torch.nn.Module
     original = module_class.__init__
-    torch_dir = os.path.dirname(torch.__file__)
+    torch_dir = os.path.dirname(torch.__file__ or "")
 
     def recording_init(self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
@@ -291,7 +290,8 @@ def _on_meta(model: Any) -> bool:
     return any(t.is_meta for t in (*model.parameters(), *model.buffers()))
 
 
-def _dummy(torch: Any, shape: tuple[int, ...], kind: str, device: str) -> Any:
+def _dummy(shape: tuple[int, ...], kind: str, device: str) -> Any:
+    torch = import_torch()
     dtype = {"long": torch.int64, "int": torch.int32}.get(kind) or getattr(torch, kind)
     return torch.zeros(shape, dtype=dtype, device=device)
 
@@ -300,7 +300,8 @@ def _dummy(torch: Any, shape: tuple[int, ...], kind: str, device: str) -> Any:
 # Tracing
 
 
-def _trace(torch: Any, target: ModelTarget, model: Any, tensors: list[Any], sites: dict[int, Location]) -> _Call:
+def _trace(target: ModelTarget, model: Any, tensors: list[Any], sites: dict[int, Location]) -> _Call:
+    torch = import_torch()
     names = {module: name for name, module in model.named_modules()}
     specs: dict[int, LayerSpec | None] = {}
     root = _Call(model, "", tuple(tensors[0].shape), None)
@@ -310,7 +311,7 @@ def _trace(torch: Any, target: ModelTarget, model: Any, tensors: list[Any], site
         position = next((i for i, x in enumerate(inputs) if isinstance(x, torch.Tensor)), None)
         shape = tuple(inputs[position].shape) if position is not None else ()
         if id(module) not in specs:
-            specs[id(module)] = _layer_spec(torch, module, names[module], sites)
+            specs[id(module)] = _layer_spec(module, names[module], sites)
         call = _Call(module, names[module], shape, specs[id(module)])
         stack[-1].children.append(call)
         stack.append(call)
@@ -322,8 +323,7 @@ def _trace(torch: Any, target: ModelTarget, model: Any, tensors: list[Any], site
             raise _Stop
         if stand_in != shape:
             x = call.received = inputs[position]
-            fill = torch.zeros if x.device.type == "cpu" else torch.empty
-            return (*inputs[:position], fill(stand_in, dtype=x.dtype, device=x.device), *inputs[position + 1 :])
+            return (*inputs[:position], blank(stand_in, x.device.type, like=x), *inputs[position + 1 :])
         return None
 
     def post_hook(module: Any, _inputs: Any, output: Any) -> Any:
@@ -333,7 +333,7 @@ def _trace(torch: Any, target: ModelTarget, model: Any, tensors: list[Any], site
         received = call.received
         if received is not None and call.spec is not None and keeps_received(call.spec):
             output = received
-        tensor = _first_tensor(torch, output)
+        tensor = _first_tensor(output)
         call.output_shape = None if tensor is None else tuple(tensor.shape)
         return output
 
@@ -344,7 +344,7 @@ def _trace(torch: Any, target: ModelTarget, model: Any, tensors: list[Any], site
     try:
         with torch.no_grad():
             output = model(*tensors)
-        tensor = _first_tensor(torch, output)
+        tensor = _first_tensor(output)
         root.output_shape = None if tensor is None else tuple(tensor.shape)
     except _Stop:
         pass
@@ -352,20 +352,21 @@ def _trace(torch: Any, target: ModelTarget, model: Any, tensors: list[Any], site
         culprit = stack[-1]
         where = f" in {culprit.name} ({type(culprit.module).__name__})" if culprit is not root else ""
         place = _user_frame(error, target)
-        raise ModelError(f"{place}forward pass failed{where}: {type(error).__name__}: {_first_line(error)}") from error
+        raise ModelError(f"{place}forward pass failed{where}: {type(error).__name__}: {first_line(error)}") from error
     finally:
         for handle in handles:
             handle.remove()
     return root
 
 
-def _first_tensor(torch: Any, value: Any) -> Any:
+def _first_tensor(value: Any) -> Any:
+    torch = import_torch()
     if isinstance(value, torch.Tensor):
         return value
     if isinstance(value, (list, tuple)):
-        return next((t for t in (_first_tensor(torch, v) for v in value) if t is not None), None)
+        return next((t for t in (_first_tensor(v) for v in value) if t is not None), None)
     if isinstance(value, dict):
-        return next((t for t in (_first_tensor(torch, v) for v in value.values()) if t is not None), None)
+        return next((t for t in (_first_tensor(v) for v in value.values()) if t is not None), None)
     return None
 
 
@@ -381,7 +382,7 @@ def _user_frame(error: BaseException, target: ModelTarget) -> str:
     return found
 
 
-def _layer_spec(torch: Any, module: Any, name: str, sites: dict[int, Location]) -> LayerSpec | None:
+def _layer_spec(module: Any, name: str, sites: dict[int, Location]) -> LayerSpec | None:
     """The module as a LayerSpec: torch.nn catalog layers with their arguments read back."""
     cls = type(module)
     location = sites.get(id(module), Location("<model>", 1, 1))
@@ -448,17 +449,17 @@ def _records(
         layer = LayerSpec(index, call.name, spec.type, spec.args, spec.location)
         records.append(
             LayerRecord(
-                layer,
-                call.input_shape,
-                call.output_shape,
-                weights,
-                biases,
-                trainable,
-                call.mismatches,
-                call.in_size,
-                "; ".join(dict.fromkeys(notes)),
-                call.name.count(".") if depth is not None else 0,
-                any(c.name in shown_names for c in _walk(call)),
+                layer=layer,
+                input_shape=call.input_shape,
+                output_shape=call.output_shape,
+                weights=weights,
+                biases=biases,
+                trainable=trainable,
+                mismatches=call.mismatches,
+                in_size=call.in_size,
+                note="; ".join(dict.fromkeys(notes)),
+                depth=call.name.count(".") if depth is not None else 0,
+                container=any(c.name in shown_names for c in _walk(call)),
             )
         )
     records += _uncalled(model, counted, len(records), sites, target)
@@ -494,11 +495,14 @@ def _uncalled(
         location = sites.get(id(module), Location(target.text, 1, 1))
         layer = LayerSpec(start + len(rows), name or target.attr, type(module).__name__, {}, location)
         rows.append(
-            LayerRecord(layer, (), None, weights, biases, trainable, note="never called in forward: parameters only")
+            LayerRecord(
+                layer=layer,
+                input_shape=(),
+                output_shape=None,
+                weights=weights,
+                biases=biases,
+                trainable=trainable,
+                note="never called in forward: parameters only",
+            )
         )
     return rows
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__

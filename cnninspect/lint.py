@@ -4,6 +4,11 @@ Files, folders (walked for ``*.yaml`` / ``*.yml``) and globs are linted in one p
 the analytic engine; torch is imported only for a spec with a layer only torch knows (once
 per run, as any import) or when the torch engine is asked for. A file that cannot be read or
 is not a valid spec becomes a CNN1xx finding and the run goes on.
+
+A YAML file is a spec when a line starts with ``layers:`` (or ``blocks:``), the keys every
+spec has at its top level; other YAML files in a repository (CI workflows,
+``.pre-commit-config.yaml``) are skipped, even when broken, so a pre-commit hook on every
+YAML file never fails on them.
 """
 
 from __future__ import annotations
@@ -15,17 +20,20 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnninspect.checks import find_problems
 from cnninspect.config import Settings
-from cnninspect.errors import CnnInspectError, Location, UsageError
-from cnninspect.findings import RULES_BY_CODE, Finding, find_problems
-from cnninspect.spec import Overrides, apply_overrides, decode_source, parse_yaml, read_source
-from cnninspect.trace import Engine, trace_with
+from cnninspect.engines import Engine, trace_with
+from cnninspect.errors import CnnInspectError, UsageError
+from cnninspect.rules import Finding, error_finding
+from cnninspect.spec.load import decode_source, parse_yaml, read_source
+from cnninspect.spec.overrides import Overrides, apply_overrides
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__", "venv", "site-packages"})
 """Never walked into, like every folder whose name starts with a dot."""
 INLINE_IGNORE = re.compile(r"#\s*cnninspect:\s*ignore(?:\[([^\]]*)\])?")
 GLOB_CHARS = re.compile(r"[*?\[]")
+SPEC_KEY = re.compile(r"""^(?:["']?(?:layers|blocks)["']?\s*:|\{.*\blayers\s*:)""", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -36,15 +44,16 @@ class FileResult:
     """The file as it was given or found."""
     findings: tuple[Finding, ...]
     """Findings reported, in order."""
-    suppressed: int = 0
-    """Findings silenced by an inline ``# cnninspect: ignore[...]``."""
+    is_spec: bool = True
+    """False for a YAML file that is not a spec (no top-level ``layers:``): skipped."""
 
 
 def discover(paths: Sequence[str], settings: Settings) -> list[Path]:
     """Every spec file named by ``paths``, in order, each once.
 
-    A file named directly is always linted; files met while walking a folder or matching a
-    glob are skipped when the settings exclude them.
+    Files met while walking a folder or matching a glob are skipped when the settings exclude
+    them; a file named directly is linted unless ``force_exclude`` is set (ruff's rule, for
+    pre-commit, which names every file).
     """
     found: dict[Path, None] = {}
     for text in paths:
@@ -52,7 +61,8 @@ def discover(paths: Sequence[str], settings: Settings) -> list[Path]:
         if path.is_dir():
             found.update(dict.fromkeys(_walk(path, settings)))
         elif path.exists():
-            found[path] = None
+            if not (settings.force_exclude and settings.excluded(path, settings.root)):
+                found[path] = None
         elif GLOB_CHARS.search(text):
             matches = sorted(glob.glob(text, recursive=True))
             if not matches:
@@ -87,21 +97,17 @@ def lint_file(path: Path, settings: Settings, overrides: Overrides, engine: Engi
     text = ""
     try:
         text = decode_source(read_source(path), label)
+        if not looks_like_spec(text):
+            return FileResult(label, (), is_spec=False)
         spec = apply_overrides(parse_yaml(text, label), overrides)
         findings = find_problems(trace_with(spec, engine))
     except CnnInspectError as error:
         findings = [error_finding(error, label)]
     enabled = settings.enabled(path)
     ignores = inline_ignores(text)
-    kept = [f for f in findings if f.rule.code in enabled]
+    kept = [f for f in findings if f.rule in enabled]
     shown = [f for f in kept if not _silenced(f, ignores)]
-    return FileResult(label, tuple(shown), len(kept) - len(shown))
-
-
-def error_finding(error: CnnInspectError, label: str) -> Finding:
-    """A spec error as a CNN1xx finding."""
-    rule = RULES_BY_CODE.get(error.code, RULES_BY_CODE["CNN102"])
-    return Finding(rule, error.location or Location(label, 1, 1), "", error.message)
+    return FileResult(label, tuple(shown))
 
 
 def inline_ignores(text: str) -> dict[int, frozenset[str] | None]:
@@ -120,3 +126,9 @@ def _silenced(finding: Finding, ignores: dict[int, frozenset[str] | None]) -> bo
         return False
     listed = ignores[finding.location.line]
     return listed is None or finding.rule.code in listed or finding.rule.name in listed
+
+
+def looks_like_spec(text: str) -> bool:
+    """True when the YAML text has a top-level ``layers:`` or ``blocks:`` key (checked on the text,
+    so a broken spec is still recognised and reported)."""
+    return SPEC_KEY.search(text) is not None

@@ -7,10 +7,12 @@ class that is not listed here still works, through the torch engine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from cnninspect.text import is_int, is_number
 
 NO_DEFAULT = object()
 """Marks a required constructor argument."""
@@ -18,15 +20,6 @@ NO_DEFAULT = object()
 
 class ArgValueError(ValueError):
     """A value does not fit an argument; the message says what would."""
-
-
-def _is_int(value: object) -> bool:
-    # bool is an int subclass; `kernel_size: true` must not become 1.
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return _is_int(value) or isinstance(value, float)
 
 
 @dataclass(frozen=True)
@@ -49,7 +42,7 @@ def integer(minimum: int | None = None) -> Check:
     text = "an integer" if minimum is None else f"an integer ≥ {minimum}"
 
     def accept(value: Any) -> int:
-        if not _is_int(value) or (minimum is not None and value < minimum):
+        if not is_int(value) or (minimum is not None and value < minimum):
             raise ArgValueError(f"expected {text}")
         return int(value)
 
@@ -114,7 +107,7 @@ def number(minimum: float | None = None, maximum: float | None = None, positive:
     text = "a number" + (" " + " and ".join(parts) if parts else "")
 
     def accept(value: Any) -> float | int:
-        if not _is_number(value):
+        if not is_number(value):
             raise ArgValueError(f"expected {text}")
         if (
             (positive and value <= 0)
@@ -490,8 +483,3 @@ def lookup(name: str) -> LayerType | None:
     """The catalog entry for a class name, matched case-insensitively; None if torch-only."""
     canonical = _BY_LOWER.get(name.lower())
     return LAYER_TYPES[canonical] if canonical else None
-
-
-def family_members(family: Family) -> Sequence[LayerType]:
-    """Every catalog entry of one family, in catalog order."""
-    return [t for t in _TYPES if t.family is family]

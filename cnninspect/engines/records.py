@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from cnninspect.spec import LayerSpec, ModelSpec
+from cnninspect.spec.model import LayerSpec, ModelSpec
 
 BYTES_PER_VALUE = 4
 """float32, the dtype every spec model is traced in."""
@@ -46,7 +46,7 @@ class Mismatch:
     """COLLAPSE: which tensor dimension collapsed."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LayerRecord:
     """What one layer receives, gives and holds."""
 
@@ -56,11 +56,11 @@ class LayerRecord:
     """Shape received, batch first."""
     output_shape: tuple[int, ...] | None
     """Shape given, batch first; None when the trace stopped at this layer."""
-    weights: int
+    weights: int = 0
     """Number of weight values (every parameter not named bias)."""
-    biases: int
+    biases: int = 0
     """Number of bias values."""
-    trainable: int
+    trainable: int = 0
     """Parameters with requires_grad."""
     mismatches: tuple[Mismatch, ...] = ()
     """Size problems met here; the trace went on with the layer's declared sizes."""

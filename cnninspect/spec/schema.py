@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from cnninspect import __version__
-from cnninspect.catalog import LAYER_TYPES, NO_DEFAULT, LayerType
+from cnninspect.spec.catalog import LAYER_TYPES, NO_DEFAULT, LayerType
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 CLASS_NAME = r"^((torch\.)?nn\.)?[A-Za-z_][A-Za-z0-9_]*$"

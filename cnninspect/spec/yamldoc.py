@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnninspect.errors import Location, YamlError
+from cnninspect.text import line_starts
 
 MAX_ALIASES = 64
 """More aliases than this is treated as an alias flood ("billion laughs")."""
@@ -99,7 +100,7 @@ class Document:
     def __init__(self, text: str, label: str) -> None:
         self.text = text
         self.label = label
-        self._line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        self._line_starts = line_starts(text)
         self.root = _compose(text, self)
 
     def location(self, index: int) -> Location:

@@ -1,0 +1,122 @@
+"""What fix-fc changes in a file, and how it is written: diff, atomic replace, nothing lost."""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import difflib
+import os
+import re
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cnninspect.errors import CnnInspectError, EditError
+from cnninspect.fixes.flags import flag_edits
+from cnninspect.fixes.splice import apply_edits
+from cnninspect.fixes.yaml import yaml_edits
+from cnninspect.spec.flags import parse_layers
+from cnninspect.spec.load import SpecSource, parse_yaml
+from cnninspect.spec.model import FLAG_LABEL, ModelSpec, changed_args
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One file (or ``--layers`` string) before and after the fixes."""
+
+    path: Path | None
+    """The file to write; None for ``--layers`` and the built-in model."""
+    label: str
+    """How it is named in diffs."""
+    raw: bytes
+    """The file's bytes as read."""
+    before: str
+    """The text as read."""
+    after: str
+    """The text with the fixes (and overrides) made."""
+
+
+def spec_change(source: SpecSource, fixed: ModelSpec) -> FileChange:
+    """A spec's text with the fixed spec's values spliced in (unchanged when nothing differs)."""
+    original = source.spec
+    differs = original.input != fixed.input or any(changed_args(a, b) for a, b in zip(original.layers, fixed.layers))
+    after = edit_source(source.text, original, fixed) if differs else source.text
+    return FileChange(source.path, original.source, source.raw, source.text, after)
+
+
+def edit_source(text: str, original: ModelSpec, intended: ModelSpec) -> str:
+    """``text`` (the source of ``original``) changed so it reads as ``intended``, checked by
+    parsing it back; raises EditError rather than return anything else."""
+    if original.source == FLAG_LABEL:
+        edits = flag_edits(text, original, intended)
+        edited = apply_edits(text, edits)
+        again = parse_layers(edited, intended.input)
+    else:
+        edits = yaml_edits(text, original, intended)
+        edited = apply_edits(text, edits)
+        try:
+            again = parse_yaml(edited, original.source)
+        except CnnInspectError as error:
+            raise EditError(f"the edited spec does not read back ({error.message}); nothing was written") from None
+    if _essence(again) != _essence(intended) or (original.source != FLAG_LABEL and again.input != intended.input):
+        raise EditError(
+            f"{original.source}: the edit would change more than intended (a shared anchor or merge key?); "
+            "nothing was written — make the change by hand"
+        )
+    return edited
+
+
+def _essence(spec: ModelSpec) -> list[tuple[str, str, dict[str, Any], tuple[Any, ...]]]:
+    return [(layer.name, layer.type, layer.args, layer.positional) for layer in spec.layers]
+
+
+def encode_like(original: bytes, text: str) -> bytes:
+    """``text`` as bytes, with the byte-order mark ``original`` had."""
+    bom = codecs.BOM_UTF8 if original.startswith(codecs.BOM_UTF8) else b""
+    return bom + text.encode("utf-8")
+
+
+def write_atomic(path: Path, data: bytes, expected: bytes) -> None:
+    """Replace the file's contents in one step: a temporary file in the same folder, then a
+    rename; permissions kept. Refuses a read-only file and one that changed since it was read."""
+    target = path.resolve()
+    try:
+        info = target.stat()
+        current = target.read_bytes()
+    except OSError as error:
+        raise EditError(f"{path}: cannot read it again: {error.strerror}; nothing was written") from None
+    if current != expected:
+        raise EditError(f"{path}: changed while it was being fixed; nothing was written — run again")
+    if not info.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(target, os.W_OK):
+        raise EditError(f"{path}: is read-only; nothing was written")
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as error:
+        raise EditError(f"{path}: cannot write in its folder: {error.strerror}; nothing was written") from None
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, stat.S_IMODE(info.st_mode))
+        with contextlib.suppress(OSError):  # only root may keep another owner; the mode is what matters
+            os.chown(temporary, info.st_uid, info.st_gid)
+        os.replace(temporary, target)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise EditError(f"{path}: cannot write: {error.strerror}; nothing was written") from None
+
+
+def unified_diff(before: str, after: str, label: str) -> str:
+    """A unified diff of two versions of a text, as ``diff -u`` and git print it."""
+    lines = []
+    for line in difflib.unified_diff(_lines(before), _lines(after), f"a/{label}", f"b/{label}"):
+        lines.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(lines)
+
+
+def _lines(text: str) -> list[str]:
+    # str.splitlines also cuts at form feeds and Unicode separators; diff cuts at \n only.
+    return re.findall(r"[^\n]*\n|[^\n]+$", text)

@@ -1,0 +1,226 @@
+"""What must change for every layer to fit: fix plans from traces, with the arithmetic.
+
+A plan says which input-size arguments (in_features, in_channels, num_features, …) must
+change, and to what; the text surgery that writes them is in yaml.py, flags.py and python.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cnninspect import rules
+from cnninspect.checks import find_problems, input_layout_hint, origin
+from cnninspect.engines.analytic import smallest_model_input, spatial_rule
+from cnninspect.engines.records import LayerRecord, Problem, Trace
+from cnninspect.errors import CnnInspectError
+from cnninspect.rules import Finding, Severity
+from cnninspect.spec.catalog import Family
+from cnninspect.spec.model import LayerSpec, ModelSpec, expand
+from cnninspect.spec.validate import set_arg
+from cnninspect.text import dims_text, show_value
+
+FIXABLE = (Problem.IN_FEATURES, Problem.IN_CHANNELS, Problem.NUM_FEATURES)
+"""Problems with exactly one right answer: the size the layer receives."""
+SPATIAL_ARGS = ("in_features", "normalized_shape")
+"""Arguments whose right value depends on spatial sizes, so on any collapse before them."""
+MAX_SEARCH = 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fix:
+    """One argument that must change for a layer to fit what it receives."""
+
+    layer: LayerSpec
+    """The layer as traced."""
+    arg: str
+    """The argument to change."""
+    old: Any
+    """The value written now."""
+    new: Any
+    """The value that fits."""
+    reason: str
+    """Where the new value comes from: ``32 × 7 × 7 from conv2 → Flatten``."""
+    held: str | None = None
+    """Why this fix is not applied (it depends on a collapse that needs a person), else None."""
+    factors: tuple[int, ...] | None = None
+    """The dimensions a Linear's new in_features multiplies out from (32, 7, 7), if any."""
+
+    @property
+    def text(self) -> str:
+        """``fc: in_features 2048 → 1568 (32 × 7 × 7 from conv2 → Flatten)``."""
+        return f"{self.layer.title}: {self.arg} {show_value(self.old)} → {show_value(self.new)} ({self.reason})"
+
+
+@dataclass(frozen=True)
+class FixPlan:
+    """Everything fix-fc found for one spec."""
+
+    spec: ModelSpec
+    """The spec traced, overrides applied."""
+    fixed: ModelSpec
+    """The spec with every applicable fix made."""
+    fixes: tuple[Fix, ...]
+    """Every fix, applied or held, in layer order."""
+    remaining: tuple[Finding, ...]
+    """Size errors of the fixed spec: those with no automatic fix and the held fixes (warnings
+    are lint's business)."""
+    advice: dict[str, str] = field(default_factory=dict)
+    """What a person could do about each remaining collapse, by layer name."""
+    inferred: tuple[tuple[str, int], ...] = ()
+    """(layer, in_features) of each Linear whose in_features is left out and inferred."""
+
+    @property
+    def applied(self) -> tuple[Fix, ...]:
+        """The fixes made in ``fixed``."""
+        return tuple(f for f in self.fixes if f.held is None)
+
+    @property
+    def clean(self) -> bool:
+        """True when nothing needs fixing."""
+        return not self.fixes and not self.remaining
+
+    def hint(self, finding: Finding) -> str | None:
+        """What to do about a remaining finding by hand, when there is more to say."""
+        if finding.rule is rules.SPATIAL_COLLAPSE:
+            return self.advice.get(finding.layer)
+        for fix in self.fixes:
+            if fix.held and fix.layer.name == finding.layer and finding.fix and finding.fix[0] == fix.arg:
+                return f"not fixed automatically: {fix.held}"
+        return None
+
+
+# ---------------------------------------------------------------------------------------
+# Planning
+
+
+def plan_fixes(spec: ModelSpec, trace: Callable[[ModelSpec], Trace]) -> FixPlan:
+    """Every fix a spec needs, from one trace; a second trace of the fixed spec finds what is left.
+
+    One pass is enough: Linear and Conv layers carry on with their declared outputs and norm
+    layers pass on what they receive, so no fix changes what a later layer receives.
+    """
+    return plan_from_trace(trace(spec), trace)
+
+
+def plan_from_trace(
+    first: Trace,
+    retrace: Callable[[ModelSpec], Trace] | None = None,
+    hold: Callable[[Fix], str | None] | None = None,
+) -> FixPlan:
+    """The plan for an existing trace; without ``retrace`` (a user's model cannot be rebuilt with
+    other arguments) what is left is what the fixes do not cover. ``hold`` may keep a fix from
+    being applied, saying why."""
+    spec = first.spec
+    fixes = list(_fixes_in(first))
+    if hold is not None:
+        fixes = [f if f.held else replace(f, held=hold(f)) for f in fixes]
+    layers = list(spec.layers)
+    for i, fix in enumerate(fixes):
+        if fix.held:
+            continue
+        try:
+            layers[fix.layer.index] = set_arg(layers[fix.layer.index], fix.arg, fix.new)
+        except CnnInspectError as error:
+            fixes[i] = replace(fix, held=error.message.removeprefix(f"{fix.layer.title}: "))
+    fixed = replace(spec, layers=tuple(layers))
+    applied = {(f.layer.name, f.arg) for f in fixes if f.held is None}
+    if retrace is not None and applied:
+        second = retrace(fixed)
+        remaining = tuple(f for f in find_problems(second) if f.rule.severity is Severity.ERROR)
+    else:
+        second = first
+        remaining = tuple(
+            f
+            for f in find_problems(first)
+            if f.rule.severity is Severity.ERROR and not (f.fix and (f.layer, f.fix[0]) in applied)
+        )
+    advice = {
+        record.layer.name: _collapse_advice(fixed, record)
+        for record in second.records
+        if any(m.problem is Problem.COLLAPSE for m in record.mismatches)
+    }
+    inferred = tuple(
+        (record.layer.title, record.in_size)
+        for record in second.records
+        if record.layer.type == "Linear" and "in_features" not in record.layer.args and record.in_size is not None
+    )
+    return FixPlan(spec, fixed, tuple(fixes), remaining, advice, inferred)
+
+
+def _fixes_in(trace: Trace) -> Iterator[Fix]:
+    collapsed_at: str | None = None
+    wrong_input: str | None = None
+    for index, record in enumerate(trace.records):
+        for mismatch in record.mismatches:
+            if input_layout_hint(trace.spec, record, mismatch) is not None:
+                wrong_input = wrong_input or record.layer.title  # the layer is right; the input is not
+                continue
+            if mismatch.problem in FIXABLE and mismatch.declared is not None:
+                held = None
+                if wrong_input is not None:
+                    held = f"the input looks written in the wrong layout (see {wrong_input}); correct it first"
+                elif collapsed_at is not None and mismatch.arg in SPATIAL_ARGS:
+                    held = f"it depends on the size {collapsed_at} gives once its collapse is fixed"
+                new = mismatch.received
+                if isinstance(new, tuple) and len(new) == 1 and not isinstance(mismatch.declared, tuple):
+                    new = new[0]
+                yield Fix(
+                    layer=record.layer,
+                    arg=mismatch.arg,
+                    old=record.layer.args[mismatch.arg],
+                    new=new,
+                    reason=_reason(trace, index),
+                    held=held,
+                    factors=origin(trace.records, index).merged if mismatch.arg == "in_features" else None,
+                )
+        if collapsed_at is None and any(m.problem is Problem.COLLAPSE for m in record.mismatches):
+            collapsed_at = record.layer.title
+
+
+def _reason(trace: Trace, index: int) -> str:
+    source = origin(trace.records, index)
+    if source.merged is not None:
+        flattened = " → Flatten" if source.flatten else ", flattened"
+        return f"{' × '.join(str(d) for d in source.merged)} from {source.layer}{flattened}"
+    return f"from {source.layer}"
+
+
+def _collapse_advice(spec: ModelSpec, record: LayerRecord) -> str:
+    """The smallest input that works, and the kernel or padding that would keep this layer's output ≥ 1."""
+    options = []
+    if not spec.needs_torch:
+        smallest = smallest_model_input(spec)
+        options.append(f"an input of at least {dims_text(smallest)} (--input {'x'.join(map(str, smallest))})")
+    layer = record.layer
+    collapsed = [m for m in record.mismatches if m.problem is Problem.COLLAPSE]
+    for arg, step in (("kernel_size", -1), ("padding", 1)):
+        if layer.kind is None or arg not in layer.kind.param_by_name or not isinstance(layer.get(arg), (int, tuple)):
+            continue
+        if layer.kind.family is Family.CONV_TRANSPOSE and arg == "padding":
+            step = -1
+        value = _first_that_fits(layer, arg, step, record.input_shape, [m.dim for m in collapsed if m.dim])
+        if value is not None:
+            more = "or less" if step < 0 else "or more"
+            options.append(f"{layer.title} {arg} {show_value(value)} ({more})")
+    return "; or ".join(options)
+
+
+def _first_that_fits(layer: LayerSpec, arg: str, step: int, shape: tuple[int, ...], dims: list[int]) -> Any:
+    spatial = len(shape) - 2
+    current = expand(layer.get(arg), spatial)
+    scalar = not isinstance(layer.get(arg), tuple)
+    for delta in range(1, MAX_SEARCH):
+        trial = tuple(c + step * delta if i + 2 in dims else c for i, c in enumerate(current))
+        if min(trial) < (1 if arg == "kernel_size" else 0):
+            return None
+        value = trial[dims[0] - 2] if scalar else trial
+        try:
+            candidate = set_arg(layer, arg, value)
+        except CnnInspectError:
+            continue
+        rule = spatial_rule(candidate, spatial)
+        if all(rule(d - 2, shape[d]) >= 1 for d in dims):
+            return value
+    return None

@@ -1,0 +1,93 @@
+"""Edits of a YAML spec's own text: new values spliced in where the parser says they are
+written, so comments, quoting, flow or block style and line endings stay as they were."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from cnninspect.fixes.splice import Edit
+from cnninspect.spec.model import ModelSpec, changed_args
+from cnninspect.spec.yamldoc import Node, read_document
+from cnninspect.text import show_value
+
+PLAIN_YAML = re.compile(r"[A-Za-z_][\w.-]*")
+YAML_WORDS = {"true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"}
+
+
+def yaml_edits(text: str, original: ModelSpec, intended: ModelSpec) -> list[Edit]:
+    root = read_document(text, original.source).root.resolved()
+    newline = "\r\n" if "\r\n" in text else "\n"
+    edits: list[Edit] = []
+    if intended.input != original.input:
+        node = root.own("input")
+        if node is not None:
+            edits += _value_edits(node, original.input, intended.input, shape=True)
+        else:
+            layers_key = next(k for k, _ in root.pairs() if k.value == "layers")
+            entry = f"input: {show_value(intended.input)}"
+            gap = ", " if root.flow else newline + " " * _column(text, layers_key.start)
+            edits.append(Edit(layers_key.start, layers_key.start, entry + gap))
+    items = root.items()["layers"][1].resolved()
+    for before, after in zip(original.layers, intended.layers):
+        changes = changed_args(before, after)
+        if not changes:
+            continue
+        node = items.children[before.index].resolved()
+        if node.kind == "scalar":  # a bare type name: becomes a flow mapping
+            entries = ", ".join(f"{k}: {show_value(v)}" for k, v in changes.items())
+            edits.append(Edit(node.start, node.end, f"{{type: {_yaml_text(node.value, node.style)}, {entries}}}"))
+            continue
+        new_keys = {}
+        for arg, value in changes.items():
+            target = node.own(arg)
+            if target is None:  # not written, or inherited through a merge key: the layer gets its own
+                new_keys[arg] = value
+            else:
+                edits += _value_edits(target, before.args[arg], value)
+        if new_keys:
+            edits.append(_insert_keys(text, node, new_keys, newline))
+    return edits
+
+
+def _value_edits(node: Node, old: Any, new: Any, shape: bool = False) -> list[Edit]:
+    """Edits that turn the written value ``old`` at ``node`` into ``new``, item by item where
+    the layout allows (an alias is replaced by the value, so its anchor stays as it is)."""
+    if node.kind == "scalar" and shape and isinstance(new, tuple):
+        separator = next((s for s in ("×", "x", ",") if s in (node.value or "")), "x")
+        return [Edit(node.start, node.end, _yaml_text(separator.join(map(str, new)), node.style))]
+    if node.kind == "scalar":
+        return [Edit(node.start, node.end, _yaml_text(new, node.style))]
+    if (
+        node.kind == "seq"
+        and isinstance(old, tuple)
+        and isinstance(new, tuple)
+        and len(old) == len(new) == len(node.children)
+    ):
+        return [e for c, o, n in zip(node.children, old, new) if o != n for e in _value_edits(c, o, n)]
+    return [Edit(node.start, node.leaf_end(), show_value(new))]
+
+
+def _insert_keys(text: str, mapping: Node, entries: dict[str, Any], newline: str) -> Edit:
+    last = mapping.children[-1].leaf_end()
+    if mapping.flow:
+        return Edit(last, last, "".join(f", {k}: {show_value(v)}" for k, v in entries.items()))
+    indent = " " * _column(text, mapping.children[0].start)
+    line_end = len(text) if (found := text.find("\n", last)) < 0 else found - (text[found - 1 : found] == "\r")
+    return Edit(line_end, line_end, "".join(f"{newline}{indent}{k}: {show_value(v)}" for k, v in entries.items()))
+
+
+def _column(text: str, index: int) -> int:
+    return index - (text.rfind("\n", 0, index) + 1)
+
+
+def _yaml_text(value: Any, style: str | None = None) -> str:
+    """A value as YAML flow text; strings keep the quotes they had."""
+    if isinstance(value, str):
+        if style == "'":
+            return "'" + value.replace("'", "''") + "'"
+        if style == '"' or not PLAIN_YAML.fullmatch(value) or value.lower() in YAML_WORDS:
+            return json.dumps(value, ensure_ascii=False)
+        return value
+    return show_value(value)

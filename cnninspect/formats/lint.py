@@ -1,0 +1,175 @@
+"""``lint`` in every format: full (for people), concise, json, github and sarif."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import quote
+
+from rich.text import Text
+
+from cnninspect import __version__
+from cnninspect.formats import table
+from cnninspect.formats.summary import SEVERITY_STYLES, finding_json
+from cnninspect.formats.table import Column, Row
+from cnninspect.lint import FileResult
+from cnninspect.rules import RULES, Finding, Severity
+from cnninspect.text import plural, safe
+
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+SARIF_LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning"}
+MARGIN = "  "
+
+
+class LintFormat(StrEnum):
+    """Output formats of ``lint``."""
+
+    FULL = "full"
+    CONCISE = "concise"
+    JSON = "json"
+    GITHUB = "github"
+    SARIF = "sarif"
+
+
+def lint_summary(results: Sequence[FileResult]) -> str:
+    """``3 problems (2 errors, 1 warning) in 2 of 5 files``; empty when clean."""
+    findings = [f for r in results for f in r.findings]
+    if not findings:
+        return ""
+    errors = sum(f.rule.severity is Severity.ERROR for f in findings)
+    parts = [plural(n, word) for n, word in ((errors, "error"), (len(findings) - errors, "warning")) if n]
+    files = sum(bool(r.findings) for r in results)
+    return f"{plural(len(findings), 'problem')} ({', '.join(parts)}) in {files} of {plural(len(results), 'file')}"
+
+
+def render_full(results: Sequence[FileResult]) -> Text:
+    """Findings grouped by file: place, severity, code, message (rule name), and the fix-fc command
+    for the ones it repairs. One line per finding, never wrapped."""
+    text = Text()
+    for result in results:
+        if not result.findings:
+            continue
+        text.append(safe(result.path) + "\n", style="bold underline")
+        rows = [
+            Row(
+                [
+                    f"{f.location.line}:{f.location.col}",
+                    f.rule.severity.value,
+                    f.rule.code,
+                    f"{safe(f.message)} ({f.rule.name})",
+                ],
+                cell_styles={1: SEVERITY_STYLES[f.rule.severity], 2: "bold"},
+            )
+            for f in result.findings
+        ]
+        columns = [Column("", right=True), Column(""), Column(""), Column("")]
+        sizes = table.widths(columns, rows)
+        indent = " " * (len(MARGIN) + sum(sizes[:3]) + 3 * len(table.GAP))
+        for row, finding in zip(rows, result.findings):
+            text.append(MARGIN)
+            text.append_text(table.row_text(row, columns, sizes))
+            text.append("\n")
+            if finding.fix is not None and finding.rule.fixable:
+                text.append(f"{indent}fix: cnninspect fix-fc {safe(result.path)} --write\n", style="green")
+        text.append("\n")
+    return text
+
+
+def render_concise(results: Sequence[FileResult]) -> str:
+    """``path:line:col: CODE message``, one per line."""
+    return "".join(f"{safe(f.line)}\n" for r in results for f in r.findings)
+
+
+def render_json(results: Sequence[FileResult]) -> str:
+    """Every finding as JSON data, and how many files were checked."""
+    document = {"files_checked": len(results), "findings": [finding_json(f) for r in results for f in r.findings]}
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_github(results: Sequence[FileResult]) -> str:
+    """GitHub Actions workflow commands: annotations on the pull request's files."""
+    lines = []
+    for finding in _all(results):
+        properties = ",".join(
+            f"{key}={_github_property(str(value))}"
+            for key, value in (
+                ("file", repo_path(finding.location.path)),
+                ("line", finding.location.line),
+                ("col", finding.location.col),
+                ("title", f"{finding.rule.code} {finding.rule.name}"),
+            )
+        )
+        lines.append(f"::{SARIF_LEVELS[finding.rule.severity]} {properties}::{_github_data(finding.message)}\n")
+    return "".join(lines)
+
+
+def _github_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _github_property(text: str) -> str:
+    return _github_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def repo_path(path: str) -> str:
+    """A path relative to the working folder (the repository root in CI), with forward slashes."""
+    target = Path(path)
+    try:
+        return target.absolute().relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return target.as_posix()
+
+
+def render_sarif(results: Sequence[FileResult]) -> str:
+    """SARIF 2.1.0, as GitHub code scanning reads it: every rule described, every result placed."""
+    rules = [
+        {
+            "id": rule.code,
+            "name": rule.name,
+            "shortDescription": {"text": rule.summary},
+            "fullDescription": {"text": rule.explanation},
+            "help": {"text": f"{rule.explanation}\n\nFailing:\n{rule.failing.spec}\nPassing:\n{rule.passing.spec}"},
+            "defaultConfiguration": {"level": SARIF_LEVELS[rule.severity]},
+        }
+        for rule in RULES
+    ]
+    sarif_results = [
+        {
+            "ruleId": finding.rule.code,
+            "ruleIndex": RULES.index(finding.rule),
+            "level": SARIF_LEVELS[finding.rule.severity],
+            "message": {"text": finding.message},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": quote(repo_path(finding.location.path), safe="/")},
+                        "region": {"startLine": finding.location.line, "startColumn": finding.location.col},
+                    }
+                }
+            ],
+        }
+        for finding in _all(results)
+    ]
+    driver = {"name": "cnninspect", "version": __version__, "rules": rules}
+    document = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [{"tool": {"driver": driver}, "results": sarif_results}],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _all(results: Sequence[FileResult]) -> list[Finding]:
+    return [f for r in results for f in r.findings]
+
+
+RENDERERS: dict[LintFormat, Callable[[Sequence[FileResult]], str | Text]] = {
+    LintFormat.FULL: render_full,
+    LintFormat.CONCISE: render_concise,
+    LintFormat.JSON: render_json,
+    LintFormat.GITHUB: render_github,
+    LintFormat.SARIF: render_sarif,
+}
+"""Every lint format: full is styled Text for a console, the others plain text for stdout."""

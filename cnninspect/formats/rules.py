@@ -1,0 +1,63 @@
+"""``rules``: the registry as a list, one rule explained, and the generated docs/rules.md."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+
+from cnninspect.formats import table
+from cnninspect.formats.table import Column, Row
+from cnninspect.rules import RULES, Rule
+
+
+def render_list(rules: Sequence[Rule]) -> Text:
+    """Code, name, severity and summary of each rule."""
+    columns = [Column("Code"), Column("Name"), Column("Severity"), Column("What it flags")]
+    return table.render(columns, [Row([r.code, r.name, r.severity.value, r.summary]) for r in rules])
+
+
+def render_rule(rule: Rule) -> Text:
+    """One rule: its explanation, a spec that breaks it and the same spec fixed."""
+    text = Text(f"{rule.code} {rule.name} ({rule.severity.value})\n", style="bold")
+    text.append(f"{rule.summary}\n\n{rule.explanation}\n")
+    for title, example in (("Failing", rule.failing), ("Passing", rule.passing)):
+        options = f" (with {' '.join(example.options)})" if example.options else ""
+        text.append(f"\n{title}{options}:\n", style="bold")
+        text.append("".join(f"    {line}\n" for line in example.spec.splitlines()))
+    return text
+
+
+def rules_markdown() -> str:
+    """docs/rules.md: every rule with its explanation and examples, generated from the registry."""
+    lines = [
+        "# Rules",
+        "",
+        "Generated from the registry (`cnninspect/rules.py`) by `cnninspect rules --format markdown`;",
+        "a test checks that this file is what the registry generates. `cnninspect rules CODE` shows one.",
+        "",
+        "Codes are grouped by hundreds: **CNN1xx** the input is not a valid spec (summary and",
+        "fix-fc stop with exit 2; lint reports it for that file and goes on), **CNN2xx** size",
+        "errors (exit 1), **CNN3xx** warnings (exit 0 unless `lint --fail-on warning`).",
+        "",
+        "| code | name | severity | fix-fc | what it flags |",
+        "|---|---|---|---|---|",
+        *(
+            f"| [{r.code}](#{r.code.lower()}-{r.name}) | {r.name} | {r.severity.value} | "
+            f"{'writes the fix' if r.fixable else ''} | {r.summary} |"
+            for r in RULES
+        ),
+    ]
+    for rule in RULES:
+        lines += [
+            "",
+            f"## {rule.code} {rule.name}",
+            "",
+            f"*{rule.severity.value}* — {rule.summary}",
+            "",
+            rule.explanation,
+        ]
+        for title, example in (("Failing", rule.failing), ("Passing", rule.passing)):
+            options = f" (with `{' '.join(example.options)}`)" if example.options else ""
+            lines += ["", f"{title}{options}:", "", "```yaml", example.spec.rstrip("\n"), "```"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,187 @@
+"""Numbers derived from a trace: mult-adds, receptive field and jump, and the ``--explain``
+text (each size formula with its numbers filled in). Pure functions, no torch."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any
+
+from cnninspect.engines.analytic import NORMS, SPATIAL, flatten_range, spatial_rule
+from cnninspect.engines.records import LayerRecord, Trace
+from cnninspect.spec.catalog import Family
+from cnninspect.spec.model import LayerSpec, expand
+
+# ---------------------------------------------------------------------------------------
+# Explanations: each formula with its numbers filled in
+
+
+def explain(record: LayerRecord) -> list[str]:
+    """Lines showing how the layer's output size and parameters come about."""
+    layer, shape = record.layer, record.input_shape
+    kind = layer.kind
+    if kind is None or record.output_shape is None:
+        return []
+    family = kind.family
+    lines: list[str] = []
+    if family in SPATIAL and len(shape) > 2:
+        names = _dim_names(len(shape) - 2)
+        formulas: dict[str, list[str]] = {}
+        for i, size in enumerate(shape[2:]):
+            text = _spatial_formula(layer, len(shape) - 2, i, size)
+            formulas.setdefault(text, []).append(names[i])
+        lines += [f"{', '.join(dims)}: {text}" for text, dims in formulas.items()]
+    elif family is Family.FLATTEN:
+        span = flatten_range(layer, len(shape))
+        assert span is not None
+        start, end = span
+        merged = shape[start : end + 1]
+        if len(merged) > 1:
+            lines.append(f"{' × '.join(map(str, merged))} = {math.prod(merged):,}")
+    elif family is Family.ADAPTIVE_POOL:
+        lines.append(f"output fixed at {'×'.join(str(s) for s in record.output_shape[2:])} whatever the input")
+    if record.params:
+        lines.append(f"params: {_param_formula(record)}")
+    return lines
+
+
+def _dim_names(dims: int) -> tuple[str, ...]:
+    return {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}[dims]
+
+
+def _spatial_formula(layer: LayerSpec, dims: int, i: int, size: int) -> str:
+    kind = layer.kind
+    assert kind is not None
+    family = kind.family
+
+    def value(arg: str) -> Any:
+        return expand(layer.get(arg), dims)[i]
+
+    out = spatial_rule(layer, dims)(i, size)
+    if family is Family.CONV:
+        if layer.get("padding") == "same":
+            return f"padding='same' keeps {size}"
+        pad = 0 if layer.get("padding") == "valid" else value("padding")
+        return f"{_floor_text(size, pad, value('kernel_size'), value('dilation'), value('stride'), False)} = {out}"
+    if family in (Family.MAX_POOL, Family.AVG_POOL):
+        stride = value("kernel_size") if layer.get("stride") is None else value("stride")
+        dilation = value("dilation") if family is Family.MAX_POOL else 1
+        text = _floor_text(size, value("padding"), value("kernel_size"), dilation, stride, layer.get("ceil_mode"))
+        return f"{text} = {out}"
+    if family is Family.CONV_TRANSPOSE:
+        s, p, d, k, op = (value(a) for a in ("stride", "padding", "dilation", "kernel_size", "output_padding"))
+        return f"({size} − 1)·{s} − 2·{p} + {d}·({k} − 1) + {op} + 1 = {out}"
+    if family is Family.ZERO_PAD:
+        return f"{size} + padding = {out}"
+    if layer.get("size") is not None:
+        return f"size {out}"
+    return f"⌊{size} · {value('scale_factor')}⌋ = {out}"
+
+
+def _floor_text(size: int, pad: int, kernel: int, dilation: int, stride: int, ceil: bool) -> str:
+    reach = f"{kernel}" if dilation == 1 else f"{dilation}·({kernel} − 1) − 1"
+    inner = f"({size} + 2·{pad} − {reach}) / {stride}"
+    return f"⌈{inner}⌉ + 1" if ceil else f"⌊{inner}⌋ + 1"
+
+
+def _param_formula(record: LayerRecord) -> str:
+    layer, in_size = record.layer, record.in_size
+    kind = layer.kind
+    assert kind is not None
+    bias = f" + {record.biases:,}" if record.biases else ""
+    if kind.family in (Family.CONV, Family.CONV_TRANSPOSE):
+        kernel = "×".join(str(k) for k in expand(layer.get("kernel_size"), kind.dims))
+        groups = layer.get("groups")
+        out = layer.get("out_channels")
+        if kind.family is Family.CONV:
+            count, depth = out, (in_size or 0) // groups
+        else:
+            count, depth = in_size, out // groups
+        return f"{count} × ({kernel}×{depth}){bias} = {record.params:,}"
+    if kind.family is Family.LINEAR:
+        return f"{in_size:,} × {layer.get('out_features'):,}{bias} = {record.params:,}"
+    return f"{record.weights:,}{bias} = {record.params:,}"
+
+
+# ---------------------------------------------------------------------------------------
+# Compute and reach: mult-adds, receptive field and jump
+
+
+def mult_adds(record: LayerRecord) -> int | None:
+    """Multiply-accumulates of one layer's forward pass over the whole batch, each counting 1,
+    bias additions included (as torchinfo counts them); None when unknown (a torch-only layer
+    with parameters).
+
+    Conv: every output position computes C_out dot products of C_in/groups × kernel, plus a
+    bias: positions × params. ConvTranspose: every *input* position scatters its C_in × C_out /
+    groups × kernel products, plus a bias per output. Linear: rows × params. Norm layers: one
+    multiply-add per output element (the scale and shift), when affine. Everything else: 0.
+    """
+    out = record.output_shape
+    if out is None:
+        return 0
+    kind = record.layer.kind
+    if kind is None:
+        return None if record.params else 0
+    family = kind.family
+    if family is Family.CONV:
+        return out[0] * math.prod(out[2:]) * record.params
+    if family is Family.CONV_TRANSPOSE:
+        inputs = record.input_shape[0] * math.prod(record.input_shape[2:])
+        return inputs * record.weights + out[0] * math.prod(out[2:]) * record.biases
+    if family is Family.LINEAR:
+        return math.prod(out[:-1]) * record.params
+    if family in NORMS:
+        return math.prod(out) if record.params else 0
+    return 0
+
+
+Reach = tuple[tuple[Fraction, ...], tuple[Fraction, ...]]
+
+
+def receptive_fields(trace: Trace) -> list[Reach | None]:
+    """Per record: the receptive field (input pixels one output value sees, per spatial
+    dimension) and the jump (input pixels between neighbouring outputs); None once the
+    spatial layout is gone (after Flatten) or unknown.
+
+    rf_out = rf_in + dilation·(kernel − 1)·jump_in, jump_out = jump_in·stride; transposed
+    convolutions and upsampling divide the jump instead.
+    """
+    dims = len(trace.spec.input) - 1
+    rf: tuple[Fraction, ...] | None = (Fraction(1),) * dims
+    jump: tuple[Fraction, ...] = (Fraction(1),) * dims
+    reaches: list[Reach | None] = []
+    for record in trace.records:
+        out = record.output_shape
+        kind = record.layer.kind
+        layout_lost = out is None or len(out) != dims + 2 or (kind is None and out != record.input_shape)
+        if rf is None or layout_lost:
+            rf = None
+        elif kind is not None and kind.family in (Family.CONV, Family.MAX_POOL, Family.AVG_POOL, Family.ADAPTIVE_POOL):
+            kernel, stride, dilation = _window(record, dims)
+            rf = tuple(r + d * (k - 1) * j for r, k, d, j in zip(rf, kernel, dilation, jump))
+            jump = tuple(j * s for j, s in zip(jump, stride))
+        elif kind is not None and kind.family is Family.CONV_TRANSPOSE:
+            kernel, stride, dilation = _window(record, dims)
+            jump = tuple(j / s for j, s in zip(jump, stride))
+            rf = tuple(r + d * (k - 1) * j for r, k, d, j in zip(rf, kernel, dilation, jump))
+        elif kind is not None and kind.family is Family.UPSAMPLE and out is not None:
+            jump = tuple(j * Fraction(i, o) for j, i, o in zip(jump, record.input_shape[2:], out[2:]))
+        reaches.append(None if rf is None else (rf, jump))
+    return reaches
+
+
+def _window(record: LayerRecord, dims: int) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """(kernel, stride, dilation) per spatial dimension; an adaptive pool's from its sizes."""
+    layer = record.layer
+    kind = layer.kind
+    assert kind is not None and record.output_shape is not None
+    if kind.family is Family.ADAPTIVE_POOL:
+        sizes = list(zip(record.input_shape[2:], record.output_shape[2:]))
+        strides = tuple(i // o for i, o in sizes)
+        kernels = tuple(i - (o - 1) * s for (i, o), s in zip(sizes, strides))
+        return kernels, strides, (1,) * dims
+    kernel = expand(layer.get("kernel_size"), dims)
+    stride = kernel if layer.get("stride") is None else expand(layer.get("stride"), dims)
+    dilation = expand(layer.get("dilation"), dims) if "dilation" in kind.param_by_name else (1,) * dims
+    return kernel, stride, dilation

@@ -1,0 +1,150 @@
+"""YAML files and the built-in model → a validated ModelSpec with source positions.
+
+YAML is read safely (yamldoc.py): no tags, no object construction, duplicate keys refused,
+bounded size and aliases. Every error names ``file:line:col``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from cnninspect.errors import LayerTypeError, Location, SpecError, UsageError, YamlError
+from cnninspect.spec.flags import parse_layers
+from cnninspect.spec.model import BUILTIN_LABEL, LayerSpec, ModelSpec
+from cnninspect.spec.validate import check_unique_names, make_layer, parse_input
+from cnninspect.spec.yamldoc import Document, Node, read_document
+from cnninspect.text import did_you_mean, is_int
+
+MAX_SPEC_BYTES = 1_000_000
+"""Larger files are refused before parsing: no real model spec comes near this."""
+TOP_LEVEL_KEYS = ("name", "input", "layers")
+
+
+@dataclass(frozen=True)
+class SpecSource:
+    """A spec and the text it was read from, for commands that edit it."""
+
+    spec: ModelSpec
+    """As written, before overrides."""
+    text: str
+    """The YAML or ``--layers`` text."""
+    path: Path | None = None
+    """The file, when there is one to write."""
+    raw: bytes = b""
+    """The file's bytes as read (to keep a byte-order mark and detect changes)."""
+
+
+def load_source(path: Path | None = None, layers: str | None = None) -> SpecSource:
+    """The spec a command names: a file, a ``--layers`` string, or the built-in model."""
+    if path is not None and layers is not None:
+        raise UsageError("give a SPEC file or --layers, not both")
+    if layers is not None:
+        return SpecSource(parse_layers(layers), layers)
+    if path is not None:
+        raw = read_source(path)
+        text = decode_source(raw, str(path))
+        return SpecSource(parse_yaml(text, str(path)), text, path, raw)
+    text = resources.files("cnninspect.spec").joinpath("tutorial.yaml").read_text(encoding="utf-8")
+    return SpecSource(parse_yaml(text, BUILTIN_LABEL), text)
+
+
+def read_source(path: str | Path) -> bytes:
+    """A spec file's bytes, refused when unreadable or over the size limit."""
+    label = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{label}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{label}: is a folder; give a spec file") from None
+    except OSError as error:
+        raise YamlError(f"cannot read the file: {error.strerror}", Location(label, 1, 1)) from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise YamlError(
+            f"file is {len(raw):,} bytes, over the {MAX_SPEC_BYTES:,}-byte limit for a spec", Location(label, 1, 1)
+        )
+    return raw
+
+
+def decode_source(raw: bytes, label: str) -> str:
+    """UTF-8 text without a byte-order mark; line endings untouched."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise YamlError("file is not UTF-8 text", Location(label, line, 1)) from None
+
+
+def parse_yaml(text: str, label: str) -> ModelSpec:
+    """Validate YAML text as a spec; ``label`` names it in locations."""
+    return spec_from_document(read_document(text, label))
+
+
+def spec_from_document(document: Document) -> ModelSpec:
+    """Validate a parsed YAML document as a spec."""
+    label, root = document.label, document.root.resolved()
+    if root.kind != "map":
+        raise SpecError("a spec is a mapping with name, input and layers", Location(label, 1, 1))
+    entries = root.items()
+    for key, (key_node, _) in entries.items():
+        if key not in TOP_LEVEL_KEYS:
+            raise SpecError(
+                f"unknown key {key!r}{did_you_mean(key, TOP_LEVEL_KEYS)}; a spec has name, input and layers",
+                document.where(key_node),
+            )
+    name = Path(label).stem
+    if "name" in entries:
+        name = document.data(entries["name"][1])
+        if not isinstance(name, str):
+            raise SpecError("name must be a string", document.where(entries["name"][1]))
+    input_shape: tuple[int, ...] = ()
+    input_location = None
+    if "input" in entries:
+        input_location = document.where(entries["input"][1])
+        input_shape = parse_input(plain(document.data(entries["input"][1])), input_location)
+    if "layers" not in entries:
+        raise SpecError("the spec has no layers; add a layers: list", Location(label, 1, 1))
+    items = entries["layers"][1]
+    if items.resolved().kind != "seq" or not items.resolved().children:
+        raise SpecError("layers must be a non-empty list", document.where(items))
+    layers = tuple(_yaml_layer(document, node, index) for index, node in enumerate(items.resolved().children))
+    check_unique_names(layers)
+    return ModelSpec(name, input_shape, layers, label, input_location=input_location)
+
+
+def _yaml_layer(document: Document, node: Node, index: int) -> LayerSpec:
+    where = document.where(node)
+    item = node.resolved()
+    if item.kind == "scalar":
+        value = document.data(item)
+        if isinstance(value, str):
+            return make_layer(index, None, value, {}, where, {}, where)
+    if item.kind != "map":
+        raise SpecError("a layer is a type name (ReLU) or a mapping with a type ({type: Conv2d, ...})", where)
+    entries = item.items()
+    if "type" not in entries:
+        raise SpecError("this layer has no type; add type: Conv2d (or another torch.nn class)", where)
+    type_name = document.data(entries["type"][1])
+    type_where = document.where(entries["type"][1])
+    if not isinstance(type_name, str):
+        raise LayerTypeError("type must be a torch.nn class name such as Conv2d", type_where)
+    name = None
+    if "name" in entries:
+        name = document.data(entries["name"][1])
+        if not (isinstance(name, str) or is_int(name)):
+            raise SpecError("name must be a string", document.where(entries["name"][1]))
+    args = {k: plain(document.data(v)) for k, (_, v) in entries.items() if k not in ("type", "name")}
+    arg_locations = {k: document.where(v) for k, (_, v) in entries.items() if k not in ("type", "name")}
+    return make_layer(index, None if name is None else str(name), type_name, args, where, arg_locations, type_where)
+
+
+def plain(value: Any) -> Any:
+    """Lists → tuples, so specs compare and hash like data."""
+    if isinstance(value, list):
+        return tuple(plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value

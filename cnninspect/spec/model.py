@@ -1,0 +1,97 @@
+"""The records every spec source produces: a ModelSpec of LayerSpecs, with source positions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnninspect.errors import Location
+from cnninspect.spec.catalog import NO_DEFAULT, LayerType, lookup
+
+BUILTIN_LABEL = "<built-in>"
+"""How locations in the built-in tutorial model are printed."""
+FLAG_LABEL = "--layers"
+"""How locations in a flag spec are printed."""
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer of a spec, validated, with where each part was written."""
+
+    index: int
+    """Position in the model, from 0."""
+    name: str
+    """The layer's name; its index as text when the spec gives none (as nn.Sequential)."""
+    type: str
+    """The torch.nn class name, canonical case for catalog layers, as written otherwise."""
+    args: dict[str, Any]
+    """Keyword arguments as written (lists turned into tuples); defaults are not filled in."""
+    location: Location
+    """Where the layer starts."""
+    positional: tuple[Any, ...] = ()
+    """Positional arguments of a torch-only layer from a flag spec (catalog layers get names)."""
+    arg_locations: dict[str, Location] = field(default_factory=dict)
+    """Where each written argument's value starts."""
+
+    @property
+    def kind(self) -> LayerType | None:
+        """The catalog entry, or None for a layer only the torch engine can size."""
+        return lookup(self.type)
+
+    def get(self, arg: str) -> Any:
+        """The argument's value: as written, else PyTorch's default (None if required)."""
+        if arg in self.args:
+            return self.args[arg]
+        kind = self.kind
+        default = kind.default(arg) if kind and arg in kind.param_by_name else None
+        return None if default is NO_DEFAULT else default
+
+    @property
+    def title(self) -> str:
+        """How messages name the layer: its name, or ``layer 3`` when it has none."""
+        return f"layer {self.index}" if self.name == str(self.index) else self.name
+
+    def where(self, arg: str) -> Location:
+        """Where an argument was written, or the layer's own place if it was not."""
+        return self.arg_locations.get(arg, self.location)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A whole model: input shape, batch and layers, and where it came from."""
+
+    name: str
+    """The model's name (the file stem when the spec gives none)."""
+    input: tuple[int, ...]
+    """Shape of one sample, channels first (C, H, W for a 2-d CNN)."""
+    layers: tuple[LayerSpec, ...]
+    """Layers in order."""
+    source: str
+    """File path, ``--layers`` or ``<built-in>``."""
+    batch: int = 1
+    """Batch size of the dummy input."""
+    input_location: Location | None = None
+    """Where ``input`` was written."""
+    overridden: tuple[str, ...] = ()
+    """Overrides applied, as typed (``--kernel 5``), for reports."""
+
+    @property
+    def batched_input(self) -> tuple[int, ...]:
+        """The dummy input's shape in PyTorch order, batch first."""
+        return (self.batch, *self.input)
+
+    @property
+    def needs_torch(self) -> bool:
+        """True when some layer is unknown to the analytic engine."""
+        return any(layer.kind is None for layer in self.layers)
+
+
+def expand(value: Any, dims: int) -> tuple[Any, ...]:
+    """PyTorch's ``_ntuple``: a single value stands for every spatial dimension."""
+    return tuple(value) if isinstance(value, tuple) else (value,) * dims
+
+
+def changed_args(original: LayerSpec, intended: LayerSpec) -> dict[str, Any]:
+    """Arguments whose value differs (or that were not written before)."""
+    missing = object()
+    return {k: v for k, v in intended.args.items() if original.args.get(k, missing) != v}

@@ -1,0 +1,72 @@
+"""Small text and value helpers every layer of the package shares. No imports of our own."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+from typing import Any
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def is_int(value: object) -> bool:
+    """A real integer: bool is an int subclass, and ``kernel_size: true`` must not become 1."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: object) -> bool:
+    """An int or a float, never a bool."""
+    return is_int(value) or isinstance(value, float)
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message, or its class name when it has none."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    """A tensor shape in PyTorch order: ``(1, 3, 32, 32)``."""
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def dims_text(shape: Sequence[int]) -> str:
+    """Sizes joined the way people write them: ``32×7×7``."""
+    return "×".join(str(d) for d in shape)
+
+
+def line_starts(text: str) -> list[int]:
+    """The index where each line of ``text`` starts (line 1 first)."""
+    return [0] + [match.end() for match in re.finditer("\n", text)]
+
+
+def did_you_mean(word: str, options: Sequence[str]) -> str:
+    """``"; did you mean 'Conv2d'?"`` when a close match exists, else ``""``."""
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def show_value(value: Any) -> str:
+    """A value as it would be written in YAML."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(show_value(v) for v in value) + "]"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 error``, ``3 errors``, ``2 fixes``."""
+    return f"{count:,} {word if count == 1 else many or word + 's'}"
+
+
+def safe(text: str) -> str:
+    """A name from a spec or a model, safe to print on one line: control characters (newlines,
+    ESC, OSC) are shown escaped as ``\\n`` or ``\\x1b``, so they can neither forge lines nor
+    reach the terminal."""
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
