@@ -45,6 +45,7 @@ def compare(name: str, target: list[str], baseline: list[str], repeats: int) -> 
 
 
 LINT_SPECS = 200
+WIDE_LAYERS = 20_000
 
 
 def write_specs(folder: Path, count: int) -> None:
@@ -98,6 +99,16 @@ def main() -> None:
                 [*CLI, "lint", folder],
                 [PY, "-c", "import torch"],
                 repeats,
+            )
+        )
+        relus = Path(folder) / "relus.yaml"
+        relus.write_text("input: [3, 8, 8]\nlayers:\n" + "  - ReLU\n" * WIDE_LAYERS)
+        rows.append(
+            compare(
+                f"{WIDE_LAYERS:,} ReLUs: `summary` (table) vs `summary --format json`",
+                [*CLI, "summary", str(relus)],
+                [*CLI, "summary", str(relus), "--format", "json"],
+                max(1, repeats // 3),
             )
         )
     rows.append(

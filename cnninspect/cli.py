@@ -16,38 +16,31 @@ from contextlib import contextmanager
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
 from rich.text import Text
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from cnninspect import __version__
 from cnninspect.checks import find_problems
-from cnninspect.config import Settings, load_settings
 from cnninspect.engines import Engine, trace_with
 from cnninspect.engines.records import Trace
 from cnninspect.errors import CnnInspectError, UsageError
-from cnninspect.export import export_pytorch
-from cnninspect.fixes.files import encode_like, spec_change, unified_diff, write_atomic
-from cnninspect.fixes.plan import FixPlan, plan_fixes
-from cnninspect.fixes.python import python_changes, with_suggestions
-from cnninspect.formats import lint as lint_formats
-from cnninspect.formats import rules as rules_formats
-from cnninspect.formats import sizes as sizes_formats
 from cnninspect.formats import summary as summary_formats
 from cnninspect.formats.lint import LintFormat
 from cnninspect.formats.sizes import SizesFormat
 from cnninspect.formats.summary import SummaryFormat, SummaryReport, choose_columns
-from cnninspect.lint import FileResult, discover, lint_file
 from cnninspect.rules import RULES, Finding, Severity, has_errors, select_rules
-from cnninspect.sizes import input_sizes, parse_range
+
+if TYPE_CHECKING:
+    from cnninspect.config import Settings
+    from cnninspect.fixes.plan import FixPlan
+    from cnninspect.lint import FileResult
 from cnninspect.spec.load import load_source
 from cnninspect.spec.model import BUILTIN_LABEL, FLAG_LABEL, ModelSpec
 from cnninspect.spec.overrides import Overrides, apply_overrides
-from cnninspect.spec.schema import spec_schema
 from cnninspect.text import safe
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -83,7 +76,31 @@ class CnnInspectGroup(TyperGroup):
         sys.exit(code if isinstance(code, int) else EXIT_CLEAN)
 
 
+class PlainArgument(TyperArgument):
+    """An argument shown by its metavar alone: ``PATH...``, not ``{PATH}... <list[str]>``."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+    def _rich_display_name(self) -> str:
+        return self.display_name_raw + ("..." if self.nargs != 1 else "")
+
+    def _usage_display_name(self) -> str:
+        return self._rich_display_name() if self.required else f"[{self._rich_display_name()}]"
+
+
+class CnnInspectCommand(TyperCommand):
+    """A command whose arguments read like the values a user types."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if isinstance(param, TyperArgument):
+                param.__class__ = PlainArgument
+
+
 app = typer.Typer(
+    name="cnninspect",
     cls=CnnInspectGroup,
     help="Shape and parameter inspector for convolutional networks: every layer's output size, "
     "filters and parameters, and every size mismatch with its fix — before you train.",
@@ -111,7 +128,7 @@ class RulesFormat(StrEnum):
 SpecArg = Annotated[
     Optional[Path],
     typer.Argument(
-        metavar="[SPEC]", help="YAML spec file. Omitted: the built-in tutorial model (Example 1).", show_default=False
+        metavar="SPEC", help="YAML spec file. Omitted: the built-in tutorial model (Example 1).", show_default=False
     ),
 ]
 LayersOpt = Annotated[
@@ -241,7 +258,7 @@ def main(
         raise typer.Exit()
 
 
-@app.command()
+@app.command(cls=CnnInspectCommand)
 def summary(
     spec: SpecArg = None,
     layers: LayersOpt = None,
@@ -310,7 +327,7 @@ def summary(
     raise typer.Exit(EXIT_FINDINGS if has_errors(findings) else EXIT_CLEAN)
 
 
-@app.command("fix-fc")
+@app.command("fix-fc", cls=CnnInspectCommand)
 def fix_fc(
     spec: SpecArg = None,
     layers: LayersOpt = None,
@@ -344,6 +361,10 @@ def fix_fc(
     Exit 0 when nothing needs fixing (or --write fixed everything), 1 when something does
     (with --check: when the file would change), 2 for invalid input.
     """
+    from cnninspect.fixes.files import encode_like, spec_change, unified_diff, write_atomic
+    from cnninspect.fixes.plan import plan_fixes
+    from cnninspect.fixes.python import python_changes
+
     with _guard(debug):
         if write and check:
             raise UsageError("--write and --check: give one of them")
@@ -388,12 +409,12 @@ def fix_fc(
     raise typer.Exit(EXIT_CLEAN if plan.clean else EXIT_FINDINGS)
 
 
-@app.command()
+@app.command(cls=CnnInspectCommand)
 def lint(
     paths: Annotated[
         list[str],
         typer.Argument(
-            metavar="PATH...",
+            metavar="PATH",
             help="Spec files, folders (walked for *.yaml and *.yml) and globs. YAML files without a top-level "
             "layers: key are not specs and are skipped.",
             show_default=False,
@@ -457,6 +478,10 @@ def lint(
     options win. Exit 0 when clean or only below --fail-on, 1 with findings at or above it,
     2 for usage or internal errors.
     """
+    from cnninspect.config import load_settings
+    from cnninspect.formats import lint as lint_formats
+    from cnninspect.lint import discover
+
     with _guard(debug):
         settings = load_settings(Path.cwd()).with_options(select, ignore, fail_on, force_exclude or None)
         fmt = output_format or (LintFormat.GITHUB if os.environ.get("GITHUB_ACTIONS") == "true" else LintFormat.FULL)
@@ -478,6 +503,10 @@ def lint(
 def _lint_all(
     files: Sequence[Path], settings: Settings, overrides: Overrides, engine: Engine, fmt: LintFormat
 ) -> list[FileResult]:
+    from rich.progress import Progress
+
+    from cnninspect.lint import lint_file
+
     console = Console(stderr=True)
     if (
         len(files) < PROGRESS_MIN_FILES
@@ -494,12 +523,12 @@ def _lint_all(
         return results
 
 
-@app.command()
+@app.command(cls=CnnInspectCommand)
 def rules(
     key: Annotated[
         Optional[str],
         typer.Argument(
-            metavar="[RULE]",
+            metavar="RULE",
             help="A code or name explains that rule; a prefix (CNN2) lists those rules.",
             show_default=False,
         ),
@@ -512,6 +541,8 @@ def rules(
 
     Exit 0, or 2 when RULE names no rule.
     """
+    from cnninspect.formats import rules as rules_formats
+
     with _guard(False):
         if output_format is RulesFormat.MARKDOWN:
             if key is not None:
@@ -524,7 +555,7 @@ def rules(
         _emit(_stdout(), rendered)
 
 
-@app.command()
+@app.command(cls=CnnInspectCommand)
 def sizes(
     spec: SpecArg = None,
     layers: LayersOpt = None,
@@ -546,6 +577,9 @@ def sizes(
 
     Uses the analytic engine only (no torch). Exit 0, or 2 for invalid input.
     """
+    from cnninspect.formats import sizes as sizes_formats
+    from cnninspect.sizes import input_sizes, parse_range
+
     with _guard(debug):
         model = _load(spec, layers, _overrides(input, None, kernel, stride, padding, set_))
         if model.needs_torch:
@@ -554,7 +588,7 @@ def sizes(
         _emit(_stdout(), sizes_formats.RENDERERS[output_format](report))
 
 
-@app.command()
+@app.command(cls=CnnInspectCommand)
 def export(
     spec: SpecArg = None,
     layers: LayersOpt = None,
@@ -572,6 +606,8 @@ def export(
     Inferred sizes are written out. Exit 0; 1 when the spec has a size error (the class is
     printed anyway, and would fail where the error is); 2 for invalid input.
     """
+    from cnninspect.export import export_pytorch
+
     with _guard(debug):
         trace = trace_with(_load(spec, layers, _overrides(input, None, kernel, stride, padding, set_)), engine)
         findings = find_problems(trace)
@@ -580,9 +616,11 @@ def export(
     raise typer.Exit(EXIT_FINDINGS if has_errors(findings) else EXIT_CLEAN)
 
 
-@app.command()
+@app.command(cls=CnnInspectCommand)
 def schema() -> None:
     """Print the JSON Schema of the spec format, for editors (yaml-language-server) and validators."""
+    from cnninspect.spec.schema import spec_schema
+
     sys.stdout.write(json.dumps(spec_schema(), indent=2, ensure_ascii=False) + "\n")
 
 
@@ -612,6 +650,7 @@ def _trace(
         trace = trace_with(_load(spec, layers, overrides), engine)
         return trace, find_problems(trace)
     from cnninspect.engines.module import inspect_model, parse_args, parse_target
+    from cnninspect.fixes.python import with_suggestions
 
     if spec is not None or layers is not None:
         raise UsageError("give a SPEC file, --layers or --model, not more than one")
@@ -727,5 +766,19 @@ def _fail(message: str) -> NoReturn:
 
 
 def run() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. Once torch is loaded, the process ends without the interpreter's
+    teardown of torch's modules (half a second or more, measured in bench/): the output is flushed
+    first and cnninspect registers no exit handlers of its own."""
+    try:
+        app()
+        code: int | str | None = EXIT_CLEAN
+    except SystemExit as exit:
+        code = exit.code
+    if "torch" not in sys.modules:
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        pass
+    os._exit(code if isinstance(code, int) else EXIT_ERROR if code else EXIT_CLEAN)

@@ -149,3 +149,105 @@ def test_help_and_the_analytic_engine_never_import_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+# --- one way per option -----------------------------------------------------------------------
+
+PER_COMMAND = ("--format", "--engine", "--input")
+"""Options whose choices differ by command (each command's own formats; summary's engine default,
+explained in its help; --input, which may be repeated where --model exists)."""
+
+
+def commands():
+    import typer
+
+    from cnninspect.cli import app
+
+    return typer.main.get_command(app).commands
+
+
+def test_an_option_means_the_same_thing_on_every_command():
+    seen: dict[str, set] = {}
+    for command in commands().values():
+        for param in command.params:
+            if param.opts[0].startswith("--") and param.opts[0] not in PER_COMMAND:
+                seen.setdefault(param.opts[0], set()).add((param.help, param.metavar, param.default))
+    assert all(len(variants) == 1 for variants in seen.values()), {k: v for k, v in seen.items() if len(v) > 1}
+    assert len(seen) > 10
+    engines = {name: p for name, c in commands().items() for p in c.params if p.opts[0] == "--engine"}
+    assert {name: p.default.value for name, p in engines.items()} == {
+        "summary": "torch",
+        "fix-fc": "auto",
+        "lint": "auto",
+        "export": "auto",
+    }
+    assert "summary defaults to torch: its table shows what PyTorch itself computes" in engines["summary"].help
+    inputs = {p.metavar for c in commands().values() for p in c.params if p.opts[0] == "--input"}
+    assert inputs == {"CxHxW"}
+
+
+def test_help_never_mentions_an_option_the_command_lacks_and_metavars_read_like_values():
+    import re
+
+    for name, command in commands().items():
+        options = {o for p in command.params for o in p.opts} | {"--help"}
+        texts = [command.help or ""] + [p.help or "" for p in command.params if hasattr(p, "help")]
+        mentioned = {m for text in texts for m in re.findall(r"--[a-z][a-z-]+", text)}
+        assert mentioned <= options, (name, mentioned - options)
+        page = cli(name, "--help", columns=200).stdout
+        assert not re.search(r"<(list|str|int|path)\b", page), name
+    assert "--set LAYER.ARG=VALUE" in cli("summary", "--help", columns=200).stdout
+    assert "Usage: cnninspect lint [OPTIONS] PATH..." in cli("lint", "--help").stdout
+
+
+@pytest.mark.parametrize("option", [["--depth", "2"], ["--arg", "num_classes=3"], ["--dtype", "int64"]])
+@pytest.mark.parametrize("command", ["summary", "fix-fc"])
+def test_model_options_without_a_model_are_an_error(command, option):
+    if command == "fix-fc" and option[0] == "--depth":
+        assert cli(command, *option).exit_code == 2  # fix-fc has no --depth at all
+        return
+    result = cli(command, *option)
+    assert result.exit_code == 2
+    assert result.stderr == f"cnninspect: error: {option[0]} is for --model; this run has no --model\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["summary", "--kernal", "3"], "No such option: --kernal"),
+        (["summary", "--batch", "0"], "Invalid value for '--batch'"),
+        (["summary", "--format", "xml"], "Invalid value for '--format'"),
+        (["lint"], "Missing argument 'PATH'"),
+        (["sumary"], "No such command 'sumary'"),
+    ],
+)
+def test_usage_errors_are_one_line_with_a_hint(args, words):
+    result = cli(*args)
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("cnninspect: error: ") and words in line
+    assert line.endswith("--help` lists the options")
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("given", "code", "corrected"),
+    [("32x32x3", "CNN202", "--input 3x32x32"), ("1x3x32x32", "CNN205", "--input 3x32x32")],
+)
+def test_an_input_in_the_wrong_layout_gets_the_corrected_input_not_a_fix(given, code, corrected):
+    result = cli("summary", "--input", given, "--format", "json")
+    first = json.loads(result.stdout)["findings"][0]
+    assert first["code"] == code and first["layer"] == "conv1"
+    assert first["message"].endswith(corrected) and first["fix"] is None
+    fixes = cli("fix-fc", "--input", given)
+    assert "in_channels 3 → 32" not in fixes.stdout and "→" not in fixes.stdout
+    assert corrected in fixes.stdout
+
+
+def test_a_channels_last_input_in_a_spec_file_gets_the_spec_line(tmp_path):
+    spec = tmp_path / "hwc.yaml"
+    spec.write_text(
+        "input: [28, 28, 1]\nlayers:\n  - {type: Conv2d, in_channels: 1, out_channels: 4, kernel_size: 3}\n"
+    )
+    message = json.loads(cli("summary", str(spec), "--format", "json").stdout)["findings"][0]["message"]
+    assert message.endswith("looks channels-last (H×W×C), but cnninspect reads C×H×W: input: [1, 28, 28]")

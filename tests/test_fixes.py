@@ -26,7 +26,6 @@ from cnninspect.fixes.files import write_atomic
 TUTORIAL_K5 = Path(__file__).parent.parent / "configs" / "broken" / "tutorial_k5.yaml"
 
 
-
 def pytorch_accepts(path: Path) -> None:
     """Build the spec with torch.nn directly (every size written out) and run it."""
     spec = load(path)

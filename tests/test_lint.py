@@ -16,13 +16,13 @@ from conftest import ROOT, cli
 from cnninspect import rules
 from cnninspect.errors import Location
 from cnninspect.formats.lint import RENDERERS, LintFormat, render_github
+from cnninspect.formats.rules import rules_markdown
 from cnninspect.lint import FileResult
-from cnninspect.rules import RULES, Finding, Severity
+from cnninspect.rules import RULES, Finding, Severity, select_rules
 from cnninspect.spec.schema import spec_schema
 from cnninspect.spec.yamldoc import read_document
 
 FIXTURES = "tests/fixtures/lint"
-
 
 
 @pytest.fixture(autouse=True)
@@ -74,10 +74,20 @@ def test_rules_lists_every_code_and_explains_one():
     assert "no rule 'CNN999'" in unknown.stderr
 
 
-def test_the_readme_documents_every_rule():
-    readme = (ROOT / "README.md").read_text()
+def test_a_code_prefix_lists_those_rules_as_select_selects_them():
+    listing = cli("rules", "CNN2")
+    assert listing.exit_code == 0
+    listed = [line.split()[0] for line in listing.stdout.splitlines()[2:]]
+    assert listed == [rule.code for rule in RULES if rule.code.startswith("CNN2")]
+    assert listed == [r.code for r in select_rules(["CNN2"], "--select")]
+    assert cli("rules", "conv-in-channels").stdout.startswith("CNN202 conv-in-channels (error)")
+
+
+def test_docs_rules_page_is_what_the_registry_generates():
+    page = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    assert page == rules_markdown() == cli("rules", "--format", "markdown").stdout
     for rule in RULES:
-        assert f"| {rule.code} | {rule.name} | {rule.severity.value} |" in readme
+        assert f"## {rule.code} {rule.name}" in page
 
 
 # --- formats ------------------------------------------------------------------------------
@@ -304,3 +314,46 @@ def test_schema_is_draft_07_and_every_config_meets_it():
 def test_schema_refuses_what_the_loader_refuses(layer, words):
     errors = list(jsonschema.Draft7Validator(spec_schema()).iter_errors({"input": [3, 8, 8], "layers": [layer]}))
     assert errors and any(words in error.message for error in errors for error in [error, *error.context])
+
+
+# --- pre-commit ---------------------------------------------------------------------------------
+
+
+def test_other_yaml_files_of_a_repository_are_not_specs_and_never_fail_the_hook(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".pre-commit-config.yaml").write_text("repos:\n  - repo: local\n    hooks: []\n")
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    workflow = tmp_path / ".github" / "workflows" / "ci.yml"
+    workflow.write_text("name: ci\non: [push]\njobs:\n  test:\n    runs-on: ubuntu-latest\n")
+    (tmp_path / "k8s.yaml").write_text("kind: Pod\n---\nkind: Service\n")  # two documents
+    (tmp_path / "cloud.yaml").write_text("Resources: !Ref Thing\n")  # a tag
+    (tmp_path / "model.yaml").write_text((ROOT / FIXTURES / "clean.yaml").read_text())
+    names = [".pre-commit-config.yaml", str(workflow.relative_to(tmp_path)), "k8s.yaml", "cloud.yaml", "model.yaml"]
+    result = cli("lint", *names)
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert result.stderr == "skipped 4 YAML files without layers: (not specs)\n"
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\nlayers:\n  - {type: ReLU\n")  # a spec, even broken
+    assert cli("lint", "broken.yaml", "--format", "concise").stdout.startswith("broken.yaml:4:1: CNN101 invalid YAML")
+
+
+def test_force_exclude_skips_excluded_files_named_on_the_command_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[tool.cnninspect]\nexclude = ["legacy"]\n')
+    (tmp_path / "legacy").mkdir()
+    (tmp_path / "legacy" / "old.yaml").write_text((ROOT / FIXTURES / "broken_yaml.yaml").read_text())
+    named = "legacy/old.yaml"
+    assert cli("lint", named).exit_code == 1  # named files are linted, as ruff does
+    assert cli("lint", named, "--force-exclude").exit_code == 0
+    assert cli("lint", ".").exit_code == 0  # a walk always honours exclude
+    (tmp_path / "pyproject.toml").write_text('[tool.cnninspect]\nexclude = ["legacy"]\nforce-exclude = true\n')
+    assert cli("lint", named).exit_code == 0
+
+
+def test_the_shipped_hook_uses_force_exclude_on_yaml_files():
+    hooks = read_document((ROOT / ".pre-commit-hooks.yaml").read_text(), "hooks").root
+    (hook,) = [node for node in hooks.children]
+    entry = {key.value: value for key, value in hook.pairs()}
+    assert entry["entry"].value == "cnninspect lint --force-exclude"
+    assert [item.value for item in entry["types"].children] == ["yaml"]

@@ -22,7 +22,6 @@ TUTORIAL_K5 = MODELS / "tutorial_cnn_k5.py"
 ZOO = MODELS / "zoo.py"
 
 
-
 def trace(target: Path | str, *inputs: str, **options):
     return inspect_model(parse_target(f"{target}" if ":" in str(target) else str(target)), {}, inputs, **options)
 

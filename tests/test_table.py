@@ -89,8 +89,11 @@ def test_a_finding_mark_survives_no_color_and_pipes_and_warnings_are_marked_apar
 
 def test_runs_of_identical_unnamed_rows_fold_into_one(tmp_path):
     spec = tmp_path / "relus.yaml"
-    spec.write_text("input: [3, 8, 8]\nlayers:\n  - {type: Conv2d, name: conv, out_channels: 4, kernel_size: 3}\n"
-                    + "  - ReLU\n" * 2000 + "  - Flatten\n")
+    spec.write_text(
+        "input: [3, 8, 8]\nlayers:\n  - {type: Conv2d, name: conv, out_channels: 4, kernel_size: 3}\n"
+        + "  - ReLU\n" * 2000
+        + "  - Flatten\n"
+    )
     result = cli("summary", str(spec), "--engine", "analytic")
     rows = table_lines(result.stdout)[2:]
     assert len(rows) == 3

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from rich.text import Text
@@ -14,9 +15,11 @@ from cnninspect import __version__
 from cnninspect.formats import table
 from cnninspect.formats.summary import SEVERITY_STYLES, finding_json
 from cnninspect.formats.table import Column, Row
-from cnninspect.lint import FileResult
 from cnninspect.rules import RULES, Finding, Severity
 from cnninspect.text import plural, safe
+
+if TYPE_CHECKING:
+    from cnninspect.lint import FileResult
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SARIF_LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning"}
