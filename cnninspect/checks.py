@@ -7,8 +7,7 @@ Size errors (CNN2xx) come from the mismatches the engines record at each layer; 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cnninspect import rules
@@ -16,7 +15,7 @@ from cnninspect.engines.records import LayerRecord, Mismatch, Problem, Trace
 from cnninspect.rules import Finding
 from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import LayerSpec, ModelSpec, expand
-from cnninspect.text import dims_text, shape_text, show_value
+from cnninspect.text import dims_text, feature_map, shape_text, show_value
 
 PROBLEM_RULES = {
     Problem.IN_FEATURES: rules.LINEAR_IN_FEATURES,
@@ -24,8 +23,14 @@ PROBLEM_RULES = {
     Problem.NUM_FEATURES: rules.NORM_NUM_FEATURES,
     Problem.COLLAPSE: rules.SPATIAL_COLLAPSE,
     Problem.RANK: rules.INPUT_RANK,
+    Problem.ADD: rules.ADD_SHAPE_MISMATCH,
+    Problem.CONCAT: rules.CONCAT_SHAPE_MISMATCH,
+    Problem.MUL: rules.MUL_BROADCAST,
 }
 """The rule each kind of size problem is reported under."""
+MERGE_PROBLEMS = (Problem.ADD, Problem.CONCAT, Problem.MUL)
+SEARCH_SIZES = 64
+"""How far from the given input a Concat finding looks for input sizes that work."""
 DIM_WORDS = {3: ("length",), 4: ("height", "width"), 5: ("depth", "height", "width")}
 AXIS_UNITS = {"length": "step", "height": "row", "width": "column", "depth": "slice", "size": "value"}
 FEATURE_MAP_FAMILIES = (
@@ -40,20 +45,20 @@ FEATURE_MAP_FAMILIES = (
 def find_problems(trace: Trace) -> list[Finding]:
     """Every finding in a trace, in layer order: size errors first at each layer, then warnings."""
     findings = []
-    feature_map = False
-    for index, record in enumerate(trace.records):
+    records = trace.records
+    feature_map: list[bool] = []
+    for index, record in enumerate(records):
         findings += _size_problems(trace, index)
         family = record.layer.kind.family if record.layer.kind else None
-        if family is Family.LINEAR and feature_map and len(record.input_shape) >= 3 and not record.mismatches:
+        source = trace.producers[index]
+        arriving = source is not None and feature_map[source]
+        if family is Family.LINEAR and arriving and len(record.input_shape) >= 3 and not record.mismatches:
             findings.append(_linear_on_feature_map(record))
-        if family in FEATURE_MAP_FAMILIES:
-            feature_map = True
-        elif family is Family.FLATTEN:
-            feature_map = False
+        feature_map.append(family in FEATURE_MAP_FAMILIES or (family is not Family.FLATTEN and arriving))
         findings += _truncations(record)
-        following = trace.records[index + 1] if index + 1 < len(trace.records) else None
-        if following is not None and _bias_before_norm(record, following):
-            findings.append(_bias_finding(record, following))
+        readers = [records[i] for i in trace.consumers[index]]
+        if readers and all(_bias_before_norm(record, reader) for reader in readers):
+            findings.append(_bias_finding(record, readers[0]))
     returned = trace.output_shape
     if returned and returned[0] != trace.spec.batch:
         findings.append(_batch_finding(trace, returned))
@@ -83,7 +88,10 @@ def _size_problems(trace: Trace, index: int) -> list[Finding]:
             assert mismatch.dim is not None
             collapsed.setdefault((mismatch.received, mismatch.fits), []).append(mismatch.dim)
             continue
-        message, fix = _describe(trace, index, mismatch)
+        if mismatch.problem in MERGE_PROBLEMS:
+            message, fix = _merge_message(trace, index, mismatch), None
+        else:
+            message, fix = _describe(trace, index, mismatch)
         rule = PROBLEM_RULES[mismatch.problem]
         findings.append(_at(rule, record.layer, message, fix))
     for (size, fits), dims in collapsed.items():
@@ -108,7 +116,7 @@ def _linear_on_feature_map(record: LayerRecord) -> Finding:
 
 
 def _truncations(record: LayerRecord) -> list[Finding]:
-    """CNN302: real input rows or columns that no window reaches."""
+    """CNN302: real input rows or columns at the end that no window reaches."""
     layer, shape = record.layer, record.input_shape
     kind = layer.kind
     if kind is None or record.output_shape is None or record.mismatches or len(shape) < 3:
@@ -126,7 +134,10 @@ def _truncations(record: LayerRecord) -> list[Finding]:
     for i in range(dims):
         span = shape[2 + i] + 2 * pad[i] - dilation[i] * (kernel[i] - 1) - 1
         left = span % stride[i]
-        if span >= 0 and left > pad[i]:
+        # A window narrower than the stride (ResNet's 1×1 stride-2 projection) skips rows all
+        # along by design; only windows that tile the input leave the last rows unread by mistake.
+        tiles = dilation[i] * (kernel[i] - 1) + 1 >= stride[i]
+        if tiles and span >= 0 and left > pad[i]:
             dropped.setdefault((left - pad[i], left), []).append(i)
     findings = []
     words = DIM_WORDS.get(len(shape), ("size",) * dims)
@@ -202,7 +213,7 @@ def _describe(trace: Trace, index: int, m: Mismatch) -> tuple[str, tuple[str, An
         )
     if hint is not None:
         return f"{name}: {m.arg} is {m.declared} but it receives {m.received} from the input; {hint}", None
-    origin = origin_text(records, index)
+    origin = origin_text(trace, index)
     if m.declared is None:
         divisor = record.layer.get("groups") if m.problem is Problem.IN_CHANNELS else record.layer.get("num_groups")
         split = "groups" if m.problem is Problem.IN_CHANNELS else "num_groups"
@@ -250,9 +261,9 @@ def input_layout_hint(spec: ModelSpec, record: LayerRecord, m: Mismatch) -> str 
     return None
 
 
-def origin_text(records: Sequence[LayerRecord], index: int) -> str:
+def origin_text(trace: Trace, index: int) -> str:
     """Where a layer's input size comes from: `` (32×7×7 from conv2)`` or `` (from conv1)``."""
-    source = origin(records, index)
+    source = origin(trace, index)
     if source.merged is not None:
         return f" ({dims_text(source.merged)} from {source.layer})"
     return f" (from {source.layer})"
@@ -270,28 +281,138 @@ class Origin:
     """True when a Flatten layer did the flattening (not the model's own code)."""
 
 
-def origin(records: Sequence[LayerRecord], index: int) -> Origin:
-    """The last layer before ``index`` that changed the shape, and for a Linear the dimensions
-    flattened into its features (by a Flatten layer, or by a model's own ``x.view``)."""
+def origin(trace: Trace, index: int) -> Origin:
+    """The last layer on the way into ``index`` that changed the shape (following each layer's
+    first input), and for a Linear the dimensions flattened into its features (by a Flatten
+    layer, or by a model's own ``x.view``)."""
+    records = trace.records
     record = records[index]
-    previous = index - 1
+
+    def changed(position: int | None) -> int | None:
+        while position is not None and records[position].output_shape == records[position].input_shape:
+            position = trace.producers[position]
+        return position
+
+    previous = changed(trace.producers[index])
     flatten = None
-    while previous >= 0 and records[previous].output_shape == records[previous].input_shape:
-        previous -= 1
-    if previous >= 0 and records[previous].layer.type == "Flatten":
+    if previous is not None and records[previous].layer.type == "Flatten":
         flatten = records[previous]
-        previous -= 1
-        while previous >= 0 and records[previous].output_shape == records[previous].input_shape:
-            previous -= 1
-    source = records[previous].layer.title if previous >= 0 else "the input"
+        previous = changed(trace.producers[previous])
+    source = records[previous].layer.title if previous is not None else "the input"
     if record.layer.type != "Linear":
         return Origin(source)
     if flatten is not None and len(flatten.input_shape) > 2:
         return Origin(source, tuple(flatten.input_shape[1:]), True)
-    before = records[previous].output_shape if previous >= 0 else None
+    before = records[previous].output_shape if previous is not None else None
     if before and len(before) > 2 and math.prod(before[1:]) == record.input_shape[-1]:
         return Origin(source, tuple(before[1:]))
     return Origin(source)
+
+
+# ---------------------------------------------------------------------------------------
+# Merges
+
+
+def _merge_message(trace: Trace, index: int, m: Mismatch) -> str:
+    """CNN207–209: which inputs differ, both shapes, and what would make them fit."""
+    record = trace.records[index]
+    layer = record.layer
+    shapes: tuple[tuple[int, ...], ...] = m.received
+    names = list(layer.sources) or [name.rsplit(".", 1)[-1] for name in layer.inputs]
+    first, main = shapes[0], names[0]
+    if m.problem is Problem.MUL:
+        other = next(i for i in range(1, len(shapes)) if not _broadcasts(first, shapes[i]))
+        side, b = names[other], shapes[other]
+        axis = next(
+            len(first) - k for k in range(1, min(len(first), len(b)) + 1)
+            if first[-k] != b[-k] and 1 not in (first[-k], b[-k])
+        )  # fmt: skip
+        size_b = b[axis - (len(first) - len(b))]
+        return (
+            f"{layer.title}: Mul cannot broadcast {main} {shape_text(first)} with {side} {shape_text(b)}: "
+            f"dimension {axis} is {first[axis]} against {size_b}; make them equal, or 1 on one side "
+            "(a gate is (N, C, 1, 1))"
+        )
+    other = next(i for i in range(1, len(shapes)) if _differs(m, first, shapes[i]))
+    side, b = names[other], shapes[other]
+    if m.problem is Problem.ADD:
+        remedy = _equalise(first, b, side)
+        if side in layer.switched_off:
+            remedy += f"; {side} is switched off by its if: here, and would be that projection"
+        return (
+            f"{layer.title}: Add inputs differ: {main} gives {feature_map(first)} but {side} gives "
+            f"{feature_map(b)}; {remedy}"
+        )
+    if len(first) != len(b):
+        return (
+            f"{layer.title}: Concat inputs differ in rank: {main} gives {shape_text(first)} but {side} gives "
+            f"{shape_text(b)}; give them the same number of dimensions"
+        )
+    dim = m.dim % len(first) if m.dim is not None and -len(first) <= m.dim < len(first) else 1
+    words = DIM_WORDS.get(len(first), ("size",) * len(first))
+    differ = [words[i - 2] if i >= 2 else f"dimension {i}" for i in range(len(first)) if i != dim and first[i] != b[i]]
+    joined = "channels" if dim == 1 else f"dimension {dim}"
+    text = (
+        f"{layer.title}: Concat joins {joined}, but {main} gives {feature_map(first)} and {side} gives "
+        f"{feature_map(b)}: they differ in {' and '.join(differ)}"
+    )
+    sizes = _working_inputs(trace) if all(i >= 2 for i in range(len(first)) if i != dim and first[i] != b[i]) else []
+    if sizes:
+        return f"{text}; inputs of {' or '.join(dims_text(s) for s in sizes)} work (cnninspect sizes lists every size)"
+    return f"{text}; crop or pad one side to match"
+
+
+def _differs(m: Mismatch, first: tuple[int, ...], other: tuple[int, ...]) -> bool:
+    if m.problem is Problem.ADD or len(first) != len(other):
+        return first != other
+    dim = (m.dim or 1) % len(first)
+    return first[:dim] + first[dim + 1 :] != other[:dim] + other[dim + 1 :]
+
+
+def _broadcasts(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    return all(x == y or 1 in (x, y) for x, y in zip(reversed(a), reversed(b)))
+
+
+def _equalise(main: tuple[int, ...], side: tuple[int, ...], name: str) -> str:
+    """What would give ``side`` the shape of ``main``: more channels, or a strided 1×1 projection."""
+    if len(main) != len(side) or len(main) < 3:
+        return f"{name} must give {feature_map(main)} too"
+    channels, have = main[1], side[1]
+    if main[2:] == side[2:]:
+        return (
+            f"give {name} {channels} channels: out_channels: {channels} on the conv before it, or a 1×1 "
+            f"Conv2d({have}, {channels}, kernel_size=1) on that side"
+        )
+    stride = next(
+        (f for f in range(2, max(side[2:]) + 1) if all(-(-s // f) == m for s, m in zip(side[2:], main[2:]))), None
+    )
+    if stride is None:
+        return f"{name} must give {feature_map(main)} too"
+    return (
+        f"give {name} a 1×1 projection with stride {stride} and out_channels {channels}: Conv2d({have}, {channels}, "
+        f"kernel_size=1, stride={stride}) and BatchNorm2d({channels}), as ResNet's downsample"
+    )
+
+
+def _working_inputs(trace: Trace) -> list[tuple[int, ...]]:
+    """The nearest input sizes, smaller and larger (spatial sizes moved together), at which every
+    merge fits; empty when the spec has a layer only torch knows."""
+    from cnninspect.engines.analytic import infer_shapes
+
+    spec = trace.spec
+    if spec.needs_torch or len(spec.input) < 2:
+        return []
+    found = []
+    for step in (-1, 1):
+        for delta in range(1, SEARCH_SIZES + 1):
+            sample = (spec.input[0], *(size + step * delta for size in spec.input[1:]))
+            if min(sample) < 1:
+                break
+            trial = infer_shapes(replace(spec, input=sample, batch=1))
+            if not any(m.problem in MERGE_PROBLEMS for r in trial.records for m in r.mismatches):
+                found.append(sample[1:])
+                break
+    return found
 
 
 def _ranks(ranks: Any) -> str:

@@ -238,7 +238,8 @@ DepthOpt = Annotated[
         "--depth",
         metavar="N",
         min=1,
-        help="For --model: show modules down to this depth as a tree [default: leaf modules].",
+        help="Show groups and blocks (with --model: modules) down to this depth, deeper ones folded into "
+        "their parent's row [default: everything].",
         show_default=False,
     ),
 ]
@@ -318,7 +319,15 @@ def summary(
             spec, layers, model, input, batch, kernel, stride, padding, set_, arg, dtype, depth, engine
         )
         console = _stdout(record=save is not None)
-        report = SummaryReport(trace, findings, choose_columns(columns), explain, console.width, columns is None)
+        report = SummaryReport(
+            trace,
+            findings,
+            choose_columns(columns),
+            explain,
+            console.width,
+            columns is None,
+            depth if model is None else None,
+        )
         _emit(console, summary_formats.RENDERERS[output_format](report))
         if output_format is not SummaryFormat.TABLE:
             _echo_findings(findings)
@@ -374,7 +383,7 @@ def fix_fc(
             )
             plan, files, notes = python_changes(trace)
         else:
-            _model_only(arg, dtype, None)
+            _model_only(arg, dtype)
             overrides = _overrides(_one_input(input), batch, kernel, stride, padding, set_)
             source = load_source(spec, layers)
             if write and source.path is None:
@@ -645,7 +654,7 @@ def _trace(
 ) -> tuple[Trace, list[Finding]]:
     """The trace and findings of a SPEC, ``--layers`` or ``--model``, with the what-if options."""
     if model is None:
-        _model_only(arg, dtype, depth)
+        _model_only(arg, dtype)
         overrides = _overrides(_one_input(inputs), batch, kernel, stride, padding, sets)
         trace = trace_with(_load(spec, layers, overrides), engine)
         return trace, find_problems(trace)
@@ -660,9 +669,9 @@ def _trace(
     return trace, with_suggestions(find_problems(trace), trace)
 
 
-def _model_only(arg: list[str] | None, dtype: list[str] | None, depth: int | None) -> None:
-    """--arg, --dtype and --depth say something about a --model only; alone they are a mistake."""
-    given = [name for name, value in (("--arg", arg), ("--dtype", dtype), ("--depth", depth)) if value]
+def _model_only(arg: list[str] | None, dtype: list[str] | None) -> None:
+    """--arg and --dtype say something about a --model only; alone they are a mistake."""
+    given = [name for name, value in (("--arg", arg), ("--dtype", dtype)) if value]
     if given:
         raise UsageError(
             f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --model; this run has no --model"

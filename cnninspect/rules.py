@@ -92,6 +92,30 @@ def _spec(layers: str, input: str = "[3, 32, 32]") -> str:
     return f"input: {input}\nlayers:\n" + "".join(f"  - {line.strip()}\n" for line in layers.strip().splitlines())
 
 
+def _graph(layers: str, input: str = "[3, 32, 32]") -> str:
+    return f"input: {input}\nlayers:\n" + "".join(f"  {line}\n" for line in layers.splitlines())
+
+
+_RESIDUAL = """input: [16, 32, 32]
+layers:
+  - {{type: Conv2d, name: conv, out_channels: {out}, kernel_size: 3, stride: {stride}, padding: 1}}
+  - {{type: Add, name: add, from: [conv, input]}}
+"""
+_SKIP_CONCAT = """input: [3, {size}, {size}]
+layers:
+  - {{type: Conv2d, name: enc, out_channels: 8, kernel_size: 3, padding: 1}}
+  - {{type: MaxPool2d, name: pool, kernel_size: 2, ceil_mode: true}}
+  - {{type: ConvTranspose2d, name: up, out_channels: 8, kernel_size: 2, stride: 2}}
+  - {{type: Concat, name: cat, from: [enc, up]}}
+"""
+_GATE = """input: [16, 8, 8]
+layers:
+  - {{type: Conv2d, name: conv, out_channels: 16, kernel_size: 3, padding: 1}}
+  - {{type: AdaptiveAvgPool2d, name: squeeze, output_size: 1}}
+  - {{type: Conv2d, name: excite, out_channels: {gate}, kernel_size: 1}}
+  - {{type: Sigmoid, name: gate}}
+  - {{type: Mul, name: scale, from: [conv, gate]}}
+"""
 _CONV = "{type: Conv2d, name: conv1, out_channels: 16, kernel_size: 3, stride: 2, padding: 1}"
 _CONV_NO_BIAS = "{type: Conv2d, name: conv1, out_channels: 16, kernel_size: 3, bias: false}"
 
@@ -154,6 +178,21 @@ LAYER_FAILURE = Rule(
     it raises is reported with the layer's place.""",
     failing=Example(_spec(f"{_CONV}\n{{type: PixelShuffle, upscale_factor: 3}}")),
     passing=Example(_spec(f"{_CONV}\n{{type: PixelShuffle, upscale_factor: 2}}")),
+)
+INVALID_REFERENCE = Rule(
+    code="CNN107",
+    name="invalid-reference",
+    severity=Severity.ERROR,
+    summary="A from:, block or parameter reference does not resolve.",
+    explanation="""from: names an earlier layer of the same list (or input, the list's input); a block is
+    used with the parameters it declares, each required one given; $parameters exist only inside a
+    block; a block cannot use itself. Every reference points backwards, so a spec has no cycles.""",
+    failing=Example(
+        _graph("- {type: Conv2d, name: a, out_channels: 8, kernel_size: 3, from: b}\n- {type: ReLU, name: b}")
+    ),
+    passing=Example(
+        _graph("- {type: ReLU, name: b}\n- {type: Conv2d, name: a, out_channels: 8, kernel_size: 3, from: b}")
+    ),
 )
 LINEAR_IN_FEATURES = Rule(
     code="CNN201",
@@ -221,6 +260,40 @@ BATCH_SIZE_CHANGED = Rule(
     failing=Example(_spec("{type: Flatten, start_dim: 0, end_dim: 1}", input="[3, 8, 8]")),
     passing=Example(_spec("{type: Flatten, start_dim: 1, end_dim: 2}", input="[3, 8, 8]")),
 )
+ADD_SHAPE_MISMATCH = Rule(
+    code="CNN207",
+    name="add-shape-mismatch",
+    severity=Severity.ERROR,
+    summary="The inputs of an Add differ in shape.",
+    explanation="""A residual Add needs both sides equal: the same channels and the same height and width.
+    The classic mistake is a block that changes channels or stride while its skip does not: give the
+    skip a 1×1 projection with the same stride and out_channels (ResNet's downsample), or make the
+    main path keep the shape. Add, Concat and Mul are cnninspect's merge layers, not torch.nn classes.""",
+    failing=Example(_RESIDUAL.format(out=32, stride=2)),
+    passing=Example(_RESIDUAL.format(out=16, stride=1)),
+)
+CONCAT_SHAPE_MISMATCH = Rule(
+    code="CNN208",
+    name="concat-shape-mismatch",
+    severity=Severity.ERROR,
+    summary="The inputs of a Concat differ on a dimension other than the one joined.",
+    explanation="""Concat joins its inputs along dim (default 1, the channels); every other dimension must
+    be equal. A U-Net breaks here on an input size that its poolings do not divide: one side is a row
+    shorter than the other. The finding names input sizes that work; cnninspect sizes lists them all.""",
+    failing=Example(_SKIP_CONCAT.format(size=15)),
+    passing=Example(_SKIP_CONCAT.format(size=16)),
+)
+MUL_BROADCAST = Rule(
+    code="CNN209",
+    name="mul-broadcast",
+    severity=Severity.ERROR,
+    summary="The inputs of a Mul cannot broadcast.",
+    explanation="""Mul multiplies element-wise with PyTorch's broadcasting: each dimension must be equal
+    or 1 on one side. A squeeze-and-excitation gate is (N, C, 1, 1) and scales a (N, C, H, W)
+    feature map; a gate with another channel count cannot.""",
+    failing=Example(_GATE.format(gate=8)),
+    passing=Example(_GATE.format(gate=16)),
+)
 LINEAR_ON_FEATURE_MAP = Rule(
     code="CNN301",
     name="linear-on-feature-map",
@@ -240,7 +313,8 @@ FLOOR_TRUNCATION = Rule(
     explanation="""The output size is floored: when (H + 2·padding − dilation·(kernel − 1) − 1) mod
     stride is larger than the padding, real input rows (not just padding) fall off the end
     and are silently dropped. Pick sizes that divide evenly, more padding, or ceil_mode for
-    pools.""",
+    pools. Windows narrower than the stride (a 1×1 stride-2 projection) skip rows by design and
+    are not flagged.""",
     failing=Example(_spec("{type: MaxPool2d, name: pool, kernel_size: 2}", input="[3, 31, 31]")),
     passing=Example(_spec("{type: MaxPool2d, name: pool, kernel_size: 2, ceil_mode: true}", input="[3, 31, 31]")),
 )
@@ -262,12 +336,16 @@ RULES: tuple[Rule, ...] = (
     INVALID_ARGUMENT,
     INVALID_OPTION,
     LAYER_FAILURE,
+    INVALID_REFERENCE,
     LINEAR_IN_FEATURES,
     CONV_IN_CHANNELS,
     NORM_NUM_FEATURES,
     SPATIAL_COLLAPSE,
     INPUT_RANK,
     BATCH_SIZE_CHANGED,
+    ADD_SHAPE_MISMATCH,
+    CONCAT_SHAPE_MISMATCH,
+    MUL_BROADCAST,
     LINEAR_ON_FEATURE_MAP,
     FLOOR_TRUNCATION,
     CONV_BIAS_BEFORE_NORM,
@@ -281,7 +359,7 @@ _ERROR_RULES: tuple[tuple[type[CnnInspectError], Rule], ...] = (
     (UsageError, INVALID_OPTION),
     (LayerFailure, LAYER_FAILURE),
     (ModelError, LAYER_FAILURE),
-    (GraphError, INVALID_SPEC),
+    (GraphError, INVALID_REFERENCE),
 )
 
 

@@ -31,9 +31,17 @@ def shape_text(shape: Sequence[int]) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ")"
 
 
-def dims_text(shape: Sequence[int]) -> str:
+def dims_text(shape: Sequence[object]) -> str:
     """Sizes joined the way people write them: ``32×7×7``."""
     return "×".join(str(d) for d in shape)
+
+
+def feature_map(shape: Sequence[int]) -> str:
+    """A batched shape as the tutorial writes it, batch dropped and channels last: (1, 32, 7, 7) → ``7×7×32``."""
+    dims = list(shape[1:])
+    if len(dims) >= 2:
+        dims = dims[1:] + dims[:1]
+    return dims_text(dims)
 
 
 def line_starts(text: str) -> list[int]:

@@ -200,12 +200,9 @@ def test_help_never_mentions_an_option_the_command_lacks_and_metavars_read_like_
     assert "Usage: cnninspect lint [OPTIONS] PATH..." in cli("lint", "--help").stdout
 
 
-@pytest.mark.parametrize("option", [["--depth", "2"], ["--arg", "num_classes=3"], ["--dtype", "int64"]])
+@pytest.mark.parametrize("option", [["--arg", "num_classes=3"], ["--dtype", "int64"]])
 @pytest.mark.parametrize("command", ["summary", "fix-fc"])
 def test_model_options_without_a_model_are_an_error(command, option):
-    if command == "fix-fc" and option[0] == "--depth":
-        assert cli(command, *option).exit_code == 2  # fix-fc has no --depth at all
-        return
     result = cli(command, *option)
     assert result.exit_code == 2
     assert result.stderr == f"cnninspect: error: {option[0]} is for --model; this run has no --model\n"

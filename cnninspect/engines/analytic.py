@@ -7,14 +7,14 @@ judge mismatches by the same rule and differ only in how they compute what comes
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
 from cnninspect.engines.records import LayerRecord, Mismatch, Problem, Trace
 from cnninspect.errors import UsageError
 from cnninspect.spec.catalog import Family
-from cnninspect.spec.model import LayerSpec, ModelSpec, expand
+from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec, expand
 
 Shape = tuple[int, ...]
 SPATIAL = (Family.CONV, Family.CONV_TRANSPOSE, Family.MAX_POOL, Family.AVG_POOL, Family.ZERO_PAD, Family.UPSAMPLE)
@@ -32,15 +32,67 @@ def infer_shapes(spec: ModelSpec) -> Trace:
             f"{first.location}: {first.type} is not a layer the analytic engine knows; "
             "use --engine torch if it is a torch.nn class"
         )
-    shape = spec.batched_input
+    shapes = {INPUT: spec.batched_input}
+    previous = INPUT
     records = []
     for layer in spec.layers:
-        record = size_layer(layer, shape)
+        received = [shapes[name] for name in layer.inputs or (previous,)]
+        record = merge_layer(layer, received) if layer.is_merge else size_layer(layer, received[0])
         records.append(record)
         if record.output_shape is None:
             break
-        shape = record.output_shape
+        shapes[layer.name] = record.output_shape
+        previous = layer.name
     return Trace(spec, tuple(records), "analytic")
+
+
+def merge_layer(layer: LayerSpec, shapes: Sequence[Shape]) -> LayerRecord:
+    """An Add, Concat or Mul: its output, or the mismatch and the shape the trace carries on with."""
+    mismatch, out = check_merge(layer, shapes)
+    return LayerRecord(
+        layer=layer,
+        input_shape=shapes[0],
+        output_shape=out,
+        mismatches=() if mismatch is None else (mismatch,),
+        input_shapes=tuple(shapes),
+    )
+
+
+def check_merge(layer: LayerSpec, shapes: Sequence[Shape]) -> tuple[Mismatch | None, Shape]:
+    """Whether a merge's inputs fit, and the output shape (on a mismatch: the first input's
+    shape, with a Concat's joined dimension summed where the ranks allow)."""
+    kind = layer.kind
+    assert kind is not None
+    first = shapes[0]
+    received = tuple(shapes)
+    if kind.family is Family.ADD:
+        if any(shape != first for shape in shapes):
+            return Mismatch(Problem.ADD, "from", None, received), first
+        return None, first
+    if kind.family is Family.MUL:
+        out = broadcast(shapes)
+        return (Mismatch(Problem.MUL, "from", None, received), first) if out is None else (None, out)
+    dim = layer.get("dim")
+    rank = len(first)
+    if not -rank <= dim < rank or any(len(shape) != rank for shape in shapes):
+        return Mismatch(Problem.CONCAT, "from", None, received, dim=dim), first
+    dim %= rank
+    joined = (*first[:dim], sum(shape[dim] for shape in shapes), *first[dim + 1 :])
+    others_differ = any(shape[:dim] + shape[dim + 1 :] != first[:dim] + first[dim + 1 :] for shape in shapes)
+    return (Mismatch(Problem.CONCAT, "from", None, received, dim=dim) if others_differ else None), joined
+
+
+def broadcast(shapes: Sequence[Shape]) -> Shape | None:
+    """PyTorch's broadcasting of several shapes, or None when they cannot broadcast."""
+    rank = max(len(shape) for shape in shapes)
+    padded = [(1,) * (rank - len(shape)) + tuple(shape) for shape in shapes]
+    out = []
+    for sizes in zip(*padded):
+        wide = {size for size in sizes if size != 1}
+        if len(wide) > 1:
+            return None
+        out.append(wide.pop() if wide else 1)
+    return tuple(out)
 
 
 def size_layer(layer: LayerSpec, shape: Shape) -> LayerRecord:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from cnninspect.spec.model import LayerSpec, ModelSpec
@@ -26,6 +27,12 @@ class Problem(StrEnum):
     """A spatial output size below 1: the kernel is larger than the padded input."""
     RANK = "rank"
     """The layer cannot take a tensor with this many dimensions; the trace stops here."""
+    ADD = "add"
+    """Add: the inputs' shapes differ."""
+    CONCAT = "concat"
+    """Concat: the inputs differ on a dimension other than the one joined (or in rank)."""
+    MUL = "mul"
+    """Mul: the inputs' shapes cannot broadcast."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,8 @@ class LayerRecord:
     """Parameters with requires_grad."""
     mismatches: tuple[Mismatch, ...] = ()
     """Size problems met here; the trace went on with the layer's declared sizes."""
+    input_shapes: tuple[tuple[int, ...], ...] = ()
+    """A merge's inputs, in ``from:`` order (``input_shape`` is the first)."""
     in_size: int | None = None
     """The input size argument the layer was built with (declared or inferred)."""
     note: str = ""
@@ -98,6 +107,30 @@ class Trace:
     """Whether the forward pass ran to the end; None: judged from the records (spec traces)."""
     returned: tuple[int, ...] | None = None
     """The shape the whole model returned, when it is not the last record's (``--model``)."""
+
+    @cached_property
+    def producers(self) -> tuple[int | None, ...]:
+        """For each record, the record whose output it reads (a merge: its first input); None for the
+        model's input. Records without ``inputs`` (a ``--model`` trace) read the one before."""
+        position: dict[str, int] = {}
+        result: list[int | None] = []
+        for index, record in enumerate(self.records):
+            inputs = record.layer.inputs
+            result.append(position.get(inputs[0]) if inputs else (index - 1 if index else None))
+            position[record.layer.name] = index
+        return tuple(result)
+
+    @cached_property
+    def consumers(self) -> tuple[tuple[int, ...], ...]:
+        """For each record, the records that read its output (through any input)."""
+        position = {record.layer.name: index for index, record in enumerate(self.records)}
+        readers: list[list[int]] = [[] for _ in self.records]
+        for index, record in enumerate(self.records):
+            names = record.layer.inputs
+            sources = [position[n] for n in names if n in position] if names else ([index - 1] if index else [])
+            for source in dict.fromkeys(sources):
+                readers[source].append(index)
+        return tuple(tuple(r) for r in readers)
 
     @property
     def output_shape(self) -> tuple[int, ...] | None:

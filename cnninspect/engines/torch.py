@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from cnninspect.engines.analytic import check_input, infer_shapes, keeps_received
+from cnninspect.engines.analytic import check_input, check_merge, infer_shapes, keeps_received
 from cnninspect.engines.records import LayerRecord, Trace
 from cnninspect.errors import ArgumentError, LayerFailure, LayerTypeError
-from cnninspect.spec.model import LayerSpec, ModelSpec
+from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec
 from cnninspect.text import did_you_mean, first_line, shape_text
 
 if TYPE_CHECKING:
@@ -37,19 +37,61 @@ def import_torch() -> ModuleType:
 
 
 def trace_spec(spec: ModelSpec, device: str | None = None) -> Trace:
-    """Trace ``spec`` through real PyTorch modules; ``device`` is ``cpu``, ``meta`` or None (choose)."""
+    """Trace ``spec`` through real PyTorch modules; ``device`` is ``cpu``, ``meta`` or None (choose).
+    Each output is kept until the last layer that reads it has run."""
     torch = import_torch()
     device = device or choose_device(spec)
     records: list[LayerRecord] = []
-    x: Tensor | None = blank(spec.batched_input, device)
+    tensors: dict[str, Tensor] = {INPUT: blank(spec.batched_input, device)}
+    last_use = {name: position for position, layer in enumerate(spec.layers) for name in _inputs(spec, position)}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for layer in spec.layers:
-            assert x is not None
-            x = _run_layer(layer, x, device, records)
-            if x is None:
+        for position, layer in enumerate(spec.layers):
+            received = [tensors[name] for name in _inputs(spec, position)]
+            output: Tensor | None
+            if layer.is_merge:
+                output = _run_merge(layer, received, device, records)
+            else:
+                output = _run_layer(layer, received[0], device, records)
+            if output is None:
                 break
+            tensors[layer.name] = output
+            for name in _inputs(spec, position):
+                if last_use[name] == position and name != layer.name:
+                    tensors.pop(name, None)
     return Trace(spec, tuple(records), "torch")
+
+
+def _inputs(spec: ModelSpec, position: int) -> tuple[str, ...]:
+    layer = spec.layers[position]
+    return layer.inputs or ((spec.layers[position - 1].name if position else INPUT),)
+
+
+def _run_merge(layer: LayerSpec, received: list[Tensor], device: str, records: list[LayerRecord]) -> Tensor:
+    """Add, Concat or Mul with torch's own operators; on a mismatch, a stand-in of the shape the
+    analytic engine carries on with, so both engines report the same and the trace goes on."""
+    import torch
+
+    shapes = [tuple(x.shape) for x in received]
+    mismatch, carried = check_merge(layer, shapes)
+    if mismatch is not None:
+        output = blank(carried, device)
+    elif layer.type == "Concat":
+        output = torch.cat(received, dim=layer.get("dim"))
+    else:
+        output = received[0]
+        for other in received[1:]:
+            output = torch.add(output, other) if layer.type == "Add" else torch.mul(output, other)
+    records.append(
+        LayerRecord(
+            layer=layer,
+            input_shape=shapes[0],
+            output_shape=tuple(output.shape),
+            mismatches=() if mismatch is None else (mismatch,),
+            input_shapes=tuple(shapes),
+        )
+    )
+    return output
 
 
 def choose_device(spec: ModelSpec) -> str:

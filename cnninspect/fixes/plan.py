@@ -173,14 +173,14 @@ def _fixes_in(trace: Trace) -> Iterator[Fix]:
                     new=new,
                     reason=_reason(trace, index),
                     held=held,
-                    factors=origin(trace.records, index).merged if mismatch.arg == "in_features" else None,
+                    factors=origin(trace, index).merged if mismatch.arg == "in_features" else None,
                 )
         if collapsed_at is None and any(m.problem is Problem.COLLAPSE for m in record.mismatches):
             collapsed_at = record.layer.title
 
 
 def _reason(trace: Trace, index: int) -> str:
-    source = origin(trace.records, index)
+    source = origin(trace, index)
     if source.merged is not None:
         flattened = " → Flatten" if source.flatten else ", flattened"
         return f"{' × '.join(str(d) for d in source.merged)} from {source.layer}{flattened}"

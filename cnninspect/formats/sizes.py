@@ -23,7 +23,7 @@ class SizesFormat(StrEnum):
 
 def sizes_rows(report: SizeReport) -> list[tuple[str, str]]:
     """(what, which sizes) for the table."""
-    square = dims_text(["N"] * (len(report.spec.input) - 1))  # type: ignore[list-item]
+    square = dims_text(["N"] * (len(report.spec.input) - 1))
     rows = [
         ("Smallest input", f"{dims_text(report.smallest)} (each dimension on its own)"),
         (f"Every layer keeps an output ({square})", compact(report.survive)),
@@ -39,7 +39,7 @@ def sizes_rows(report: SizeReport) -> list[tuple[str, str]]:
 def render_table(report: SizeReport) -> Text:
     """The accepted sizes, one property per line."""
     spec = report.spec
-    square = dims_text(["N"] * (len(spec.input) - 1))  # type: ignore[list-item]
+    square = dims_text(["N"] * (len(spec.input) - 1))
     first, last = report.tried[0], report.tried[-1]
     text = Text(f"{safe(spec.name)} · input {spec.input[0]}×{square}, N from {first} to {last} · analytic engine\n")
     text.append_text(table.render([Column("Accepts"), Column("N")], [Row(list(r)) for r in sizes_rows(report)]))

@@ -12,7 +12,7 @@ import io
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from fractions import Fraction
 from typing import Any
@@ -26,8 +26,8 @@ from cnninspect.formats.table import Column, Row
 from cnninspect.metrics import explain, mult_adds, receptive_fields
 from cnninspect.rules import Finding, Severity
 from cnninspect.spec.catalog import Family
-from cnninspect.spec.model import expand
-from cnninspect.text import did_you_mean, dims_text, safe, show_value
+from cnninspect.spec.model import INPUT, GroupSpec, LayerSpec, ModelSpec, expand
+from cnninspect.text import did_you_mean, dims_text, feature_map, safe, show_value
 
 FOLD_MIN = 3
 """Runs of at least this many identical unnamed rows are shown as one row (``× 20,000``)."""
@@ -50,16 +50,22 @@ class SummaryFormat(StrEnum):
 class SummaryRow:
     """Everything every format shows about one layer."""
 
-    index: int
-    """Position in the model."""
+    index: int | None
+    """Position in the model; None for a group."""
     name: str
-    """The layer's name (its index when unnamed)."""
+    """The layer's qualified name (``layer1.0.conv1``; its position when unnamed)."""
+    label: str
+    """The name within its group (``conv1``), as the table's tree shows it."""
     named: bool
-    """False when the name is just the index (such rows may be folded)."""
+    """False when the name is just a position (such rows may be folded)."""
     type: str
-    """The torch.nn class."""
+    """The torch.nn class, the block's name, or ``Sequential``."""
     depth: int
     """Nesting level, for indentation."""
+    group: bool = False
+    """A group, block use or repeat: its numbers are its layers' totals."""
+    inputs: tuple[str, ...] = ()
+    """The layers it reads, when that is not simply the previous one."""
     filters: str
     """``16 × 5×5×3`` (count × height×width×depth), ``10 × 2048`` for Linear, a pool's window."""
     stride: str
@@ -104,7 +110,7 @@ class SummaryRow:
     @property
     def output(self) -> str:
         """The output as the tutorial writes it: H×W×C, batch left out."""
-        return "—" if self.output_shape is None else feature_map_text(self.output_shape)
+        return "—" if self.output_shape is None else feature_map(self.output_shape)
 
     @property
     def mark(self) -> str:
@@ -119,6 +125,7 @@ class SummaryRow:
         if self.named or self.findings or self.explain:
             return None
         return (
+            self.group,
             self.type,
             self.depth,
             self.filters,
@@ -139,6 +146,7 @@ class SummaryRow:
             "name": self.name,
             "type": self.type,
             "depth": self.depth,
+            "inputs": list(self.inputs),
             "filters": self.filters,
             "stride": self.stride,
             "padding": self.padding,
@@ -190,8 +198,8 @@ def _reach_cell(row: SummaryRow) -> str:
 COLUMNS = {
     c.key: c
     for c in (
-        SummaryColumn("index", "#", lambda r: str(r.index), right=True),
-        SummaryColumn("layer", "Layer", lambda r: "  " * r.depth + safe(r.name)),
+        SummaryColumn("index", "#", lambda r: "" if r.index is None else str(r.index), right=True),
+        SummaryColumn("layer", "Layer", lambda r: "  " * r.depth + safe(r.label)),
         SummaryColumn("type", "Type", lambda r: safe(r.type)),
         SummaryColumn("filters", "Filters", lambda r: r.filters),
         SummaryColumn(
@@ -215,9 +223,8 @@ COLUMNS = {
 }
 """Every column ``--columns`` can choose, in display order."""
 DEFAULT_COLUMNS = ("index", "layer", "type", "filters", "stride", "output", "params", "mult-adds", "finding")
-ALWAYS_SHOWN = ("layer", "output", "finding")
-"""Kept at any width; the others make way in DROP_ORDER when the terminal is narrow."""
 DROP_ORDER = ("volume", "rf", "memory", "notes", "mult-adds", "stride", "type", "index", "params", "filters")
+"""Columns that make way, in this order, when the terminal is narrow; layer, output and finding stay."""
 
 
 def choose_columns(text: str | None) -> tuple[str, ...]:
@@ -254,6 +261,8 @@ class SummaryReport:
     """The terminal's width."""
     fit: bool = True
     """Drop columns that do not fit ``width`` (False when ``--columns`` was given)."""
+    depth: int | None = None
+    """Show groups down to this nesting level, deeper ones folded into their group's row."""
     rows: list[SummaryRow] = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -268,17 +277,22 @@ def summary_rows(trace: Trace, findings: Sequence[Finding], with_explain: bool =
     reaches = receptive_fields(trace)
     largest = max((math.prod(r.output_shape) for r in trace.records if r.output_shape), default=1)
     rows = []
+    previous = INPUT
     for record, reach in zip(trace.records, reaches):
         layer = record.layer
         stride, padding = _stride_padding(record)
+        explicit = layer.inputs if layer.inputs and layer.inputs != (previous,) else ()
+        previous = layer.name
         rows.append(
             SummaryRow(
                 index=layer.index,
                 name=layer.name,
-                named=layer.name != str(layer.index),
+                label=_local(layer.name, layer.scope),
+                named=layer.named,
                 type=layer.type,
-                depth=record.depth,
-                filters=filters_text(record),
+                depth=max(record.depth, layer.depth),
+                inputs=explicit,
+                filters=_merged_text(layer) if layer.is_merge else filters_text(record),
                 stride=stride,
                 padding=padding,
                 input_shape=record.input_shape,
@@ -298,6 +312,85 @@ def summary_rows(trace: Trace, findings: Sequence[Finding], with_explain: bool =
     return rows
 
 
+def group_rows(spec: ModelSpec, rows: Sequence[SummaryRow]) -> list[SummaryRow]:
+    """One row per group, block use and repeat: its layers' totals and its output."""
+    by_name = {row.name: row for row in rows}
+    result = []
+    for group in spec.groups:
+        inside = [by_name[name] for name in group.layers if name in by_name]
+        if not inside:
+            continue
+        output = by_name[group.output].output_shape if group.output in by_name else None
+        counts = [row.mult_adds for row in inside]
+        result.append(
+            SummaryRow(
+                index=None,
+                name=group.name,
+                label=_local(group.name, group.scope),
+                named=group.named,
+                type=group.type,
+                depth=group.depth,
+                group=True,
+                filters="",
+                stride="",
+                padding="",
+                input_shape=inside[0].input_shape,
+                output_shape=output,
+                weights=sum(row.weights for row in inside),
+                biases=sum(row.biases for row in inside),
+                trainable=sum(row.trainable for row in inside),
+                mult_adds=None if None in counts else sum(c or 0 for c in counts),
+                receptive_field=None,
+                jump=None,
+                notes="",
+                findings=tuple(f for row in inside for f in row.findings),
+            )
+        )
+    return result
+
+
+def tree(report: SummaryReport) -> list[SummaryRow]:
+    """The table's rows: each group's row before its first layer, outermost first; with ``depth``,
+    nothing nested deeper (a group at the last shown level stands for its layers)."""
+    groups = group_rows(report.trace.spec, report.rows)
+    opening: dict[str, list[SummaryRow]] = {}
+    names = _names(report)
+    for row, group in zip(groups, _groups_with_rows(report)):
+        opening.setdefault(next(n for n in group.layers if n in names), []).append(row)
+    shown = []
+    for row in report.rows:
+        for opened in opening.get(row.name, []):
+            if report.depth is None or opened.depth < report.depth:
+                folded = report.depth is not None and opened.depth == report.depth - 1
+                shown.append(opened if folded else replace(opened, findings=()))
+        if report.depth is None or row.depth < report.depth:
+            shown.append(row)
+    return shown
+
+
+def _groups_with_rows(report: SummaryReport) -> list[GroupSpec]:
+    names = _names(report)
+    return [group for group in report.trace.spec.groups if any(name in names for name in group.layers)]
+
+
+def _names(report: SummaryReport) -> set[str]:
+    return {row.name for row in report.rows}
+
+
+def _local(name: str, scope: tuple[str, ...]) -> str:
+    """The name within its innermost group."""
+    prefix = f"{scope[-1]}." if scope else ""
+    return name[len(prefix) :] if prefix and name.startswith(prefix) else name
+
+
+def _merged_text(layer: LayerSpec) -> str:
+    """What a merge joins, as its ``from:`` names them: ``bn2 + downsample``."""
+    names = list(layer.sources) or [_local(name, layer.scope) for name in layer.inputs]
+    if layer.type == "Concat":
+        return "cat(" + ", ".join(names) + ")"
+    return (" + " if layer.type == "Add" else " · ").join(names)
+
+
 def fold(rows: Sequence[SummaryRow]) -> list[tuple[SummaryRow, int]]:
     """Runs of FOLD_MIN or more identical unnamed rows as (first row, run length)."""
     folded: list[tuple[SummaryRow, int]] = []
@@ -315,16 +408,23 @@ def fold(rows: Sequence[SummaryRow]) -> list[tuple[SummaryRow, int]]:
     return folded
 
 
+def _cells(columns: Sequence[SummaryColumn], row: SummaryRow, count: int) -> list[str]:
+    """A row's cells; a folded run says how many rows it stands for."""
+    cells = [c.cell(row) for c in columns]
+    if count > 1:
+        keys = [c.key for c in columns]
+        last = row.label if row.index is None else None
+        if "index" in keys and row.index is not None:
+            cells[keys.index("index")] = f"{row.index}–{row.index + count - 1}"
+        if "layer" in keys:
+            first = row.label if last is not None else ""
+            span = f"{first}… " if first else ""
+            cells[keys.index("layer")] = "  " * row.depth + f"{span}× {count:,}"
+    return cells
+
+
 # ---------------------------------------------------------------------------------------
 # Cell texts
-
-
-def feature_map_text(shape: Sequence[int]) -> str:
-    """Batch dropped, channels last, as the tutorial writes them: (1, 32, 7, 7) → ``7×7×32``."""
-    dims = list(shape[1:])
-    if len(dims) >= 2:
-        dims = dims[1:] + dims[:1]
-    return dims_text(dims)
 
 
 def filters_text(record: LayerRecord) -> str:
@@ -490,13 +590,8 @@ def _explain_lines(rows: Sequence[SummaryRow]) -> list[str]:
 def render_table(report: SummaryReport) -> Text:
     """The table for people, at the terminal's width, with footer, formulas and findings."""
     shown = [COLUMNS[k] for k in report.columns if k != "finding" or report.findings]
-    folded = fold(report.rows)
-    cells = [[c.cell(row) for c in shown] for row, _ in folded]
-    for line, (row, count) in zip(cells, folded):
-        if count > 1:
-            if "index" in report.columns:
-                line[shown.index(COLUMNS["index"])] = f"{row.index}–{row.index + count - 1}"
-            line[shown.index(COLUMNS["layer"])] = "  " * row.depth + f"× {count:,}"
+    folded = fold(tree(report))
+    cells = [_cells(shown, row, count) for row, count in folded]
     columns = [Column(c.title, c.right) for c in shown]
     rows = [Row(line, _row_style(row)) for line, (row, _) in zip(cells, folded)]
     sizes = table.widths(columns, rows)
@@ -566,6 +661,18 @@ def render_json(report: SummaryReport) -> str:
         "overrides": list(trace.spec.overridden),
         "complete": trace.complete,
         "layers": [row.to_json(report.explain) for row in report.rows],
+        "groups": [
+            {
+                "name": row.name,
+                "type": row.type,
+                "depth": row.depth,
+                "output_shape": None if row.output_shape is None else list(row.output_shape),
+                "params": row.params,
+                "mult_adds": row.mult_adds,
+                "layers": list(group.layers),
+            }
+            for row, group in zip(group_rows(trace.spec, report.rows), _groups_with_rows(report))
+        ],
         "totals": totals(trace).to_json(),
         "findings": [finding_json(f) for f in report.findings],
     }
@@ -597,12 +704,12 @@ def render_markdown(report: SummaryReport) -> str:
         "| " + " | ".join(c.title for c in chosen) + " |",
         "|" + "|".join("---:" if c.right else "---" for c in chosen) + "|",
     ]
-    for row, count in fold(report.rows):
-        cells = [c.cell(row).strip() for c in chosen]
-        if count > 1:
-            cells[chosen.index(COLUMNS["layer"])] = f"× {count:,}"
-            if COLUMNS["index"] in chosen:
-                cells[chosen.index(COLUMNS["index"])] = f"{row.index}–{row.index + count - 1}"
+    for row, count in fold(tree(report)):
+        cells = [cell.strip() for cell in _cells(chosen, row, count)]
+        if row.depth:  # Markdown drops leading spaces: indent with no-break spaces
+            layer = chosen.index(COLUMNS["layer"]) if COLUMNS["layer"] in chosen else None
+            if layer is not None:
+                cells[layer] = "\u00a0\u00a0" * row.depth + cells[layer]
         lines.append("| " + " | ".join(markdown_escape(cell) for cell in cells) + " |")
     legend = " · ".join(c.legend for c in chosen if c.legend)
     lines += [

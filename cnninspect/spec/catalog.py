@@ -240,6 +240,13 @@ class Family(StrEnum):
     LINEAR = "linear"
     ZERO_PAD = "zero_pad"
     UPSAMPLE = "upsample"
+    ADD = "add"
+    CONCAT = "concat"
+    MUL = "mul"
+
+
+MERGE_FAMILIES = (Family.ADD, Family.CONCAT, Family.MUL)
+"""Layers that take several inputs; they are cnninspect's, not torch.nn classes."""
 
 
 @dataclass(frozen=True)
@@ -455,6 +462,10 @@ _TYPES: list[LayerType] = [
         ),
     ),
     LayerType("Softmax", Family.SOFTMAX, (Param("dim", optional(integer()), None),)),
+    # Merges: not torch.nn classes; torch.add, torch.cat and torch.mul in the torch engine and in export.
+    LayerType("Add", Family.ADD, ()),
+    LayerType("Concat", Family.CONCAT, (Param("dim", integer(), 1),)),
+    LayerType("Mul", Family.MUL, ()),
     LayerType("LogSoftmax", Family.SOFTMAX, (Param("dim", optional(integer()), None),)),
     LayerType("Identity", Family.ELEMENTWISE, ()),
     *(LayerType(name, Family.ELEMENTWISE, (DROPOUT_P, INPLACE)) for name in ("Dropout", "AlphaDropout")),

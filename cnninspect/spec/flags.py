@@ -9,10 +9,11 @@ import ast
 import operator
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from cnninspect.errors import Location, UsageError
-from cnninspect.spec.model import FLAG_LABEL, LayerSpec, ModelSpec
+from cnninspect.spec.model import FLAG_LABEL, INPUT, LayerSpec, ModelSpec
 from cnninspect.spec.validate import check_unique_names, make_layer
 from cnninspect.text import is_int, is_number
 
@@ -33,7 +34,11 @@ def parse_layers(text: str, input_shape: tuple[int, ...] | None = None) -> Model
     if not layers:
         raise UsageError('--layers is empty; give layers such as "Conv2d(3,16,3) ReLU() Flatten()"')
     check_unique_names(layers)
-    return ModelSpec("layers", input_shape or DEFAULT_INPUT, tuple(layers), FLAG_LABEL)
+    chained = [
+        replace(layer, inputs=(INPUT if i == 0 else layers[i - 1].name,), node_path=(i,))
+        for i, layer in enumerate(layers)
+    ]
+    return ModelSpec("layers", input_shape or DEFAULT_INPUT, tuple(chained), FLAG_LABEL)
 
 
 def flag_calls(text: str) -> Iterator[tuple[int, str | None, str]]:

@@ -11,16 +11,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from cnninspect.errors import LayerTypeError, Location, SpecError, UsageError, YamlError
+from cnninspect.errors import Location, SpecError, UsageError, YamlError
 from cnninspect.spec.flags import parse_layers
-from cnninspect.spec.model import BUILTIN_LABEL, LayerSpec, ModelSpec
-from cnninspect.spec.validate import check_unique_names, make_layer, parse_input
-from cnninspect.spec.yamldoc import Document, Node, read_document
-from cnninspect.text import did_you_mean, is_int
+from cnninspect.spec.graph import Expander, read_blocks
+from cnninspect.spec.model import BUILTIN_LABEL, ModelSpec
+from cnninspect.spec.validate import parse_input
+from cnninspect.spec.yamldoc import Document, read_document
+from cnninspect.text import did_you_mean
 
 MAX_SPEC_BYTES = 1_000_000
 """Larger files are refused before parsing: no real model spec comes near this."""
-TOP_LEVEL_KEYS = ("name", "input", "layers")
+TOP_LEVEL_KEYS = ("name", "input", "blocks", "layers")
+EXTENSION_PREFIX = "x-"
+"""Top-level keys starting with this are ignored: a place for YAML anchors, as in Compose files."""
 
 
 @dataclass(frozen=True)
@@ -84,15 +87,16 @@ def parse_yaml(text: str, label: str) -> ModelSpec:
 
 
 def spec_from_document(document: Document) -> ModelSpec:
-    """Validate a parsed YAML document as a spec."""
+    """Validate a parsed YAML document as a spec, graphs expanded (graph.py)."""
     label, root = document.label, document.root.resolved()
     if root.kind != "map":
         raise SpecError("a spec is a mapping with name, input and layers", Location(label, 1, 1))
     entries = root.items()
     for key, (key_node, _) in entries.items():
-        if key not in TOP_LEVEL_KEYS:
+        if key not in TOP_LEVEL_KEYS and not key.startswith(EXTENSION_PREFIX):
             raise SpecError(
-                f"unknown key {key!r}{did_you_mean(key, TOP_LEVEL_KEYS)}; a spec has name, input and layers",
+                f"unknown key {key!r}{did_you_mean(key, TOP_LEVEL_KEYS)}; a spec has {', '.join(TOP_LEVEL_KEYS)} "
+                f"(and {EXTENSION_PREFIX}… keys for YAML anchors)",
                 document.where(key_node),
             )
     name = Path(label).stem
@@ -107,38 +111,17 @@ def spec_from_document(document: Document) -> ModelSpec:
         input_shape = parse_input(plain(document.data(entries["input"][1])), input_location)
     if "layers" not in entries:
         raise SpecError("the spec has no layers; add a layers: list", Location(label, 1, 1))
-    items = entries["layers"][1]
-    if items.resolved().kind != "seq" or not items.resolved().children:
-        raise SpecError("layers must be a non-empty list", document.where(items))
-    layers = tuple(_yaml_layer(document, node, index) for index, node in enumerate(items.resolved().children))
-    check_unique_names(layers)
-    return ModelSpec(name, input_shape, layers, label, input_location=input_location)
-
-
-def _yaml_layer(document: Document, node: Node, index: int) -> LayerSpec:
-    where = document.where(node)
-    item = node.resolved()
-    if item.kind == "scalar":
-        value = document.data(item)
-        if isinstance(value, str):
-            return make_layer(index, None, value, {}, where, {}, where)
-    if item.kind != "map":
-        raise SpecError("a layer is a type name (ReLU) or a mapping with a type ({type: Conv2d, ...})", where)
-    entries = item.items()
-    if "type" not in entries:
-        raise SpecError("this layer has no type; add type: Conv2d (or another torch.nn class)", where)
-    type_name = document.data(entries["type"][1])
-    type_where = document.where(entries["type"][1])
-    if not isinstance(type_name, str):
-        raise LayerTypeError("type must be a torch.nn class name such as Conv2d", type_where)
-    name = None
-    if "name" in entries:
-        name = document.data(entries["name"][1])
-        if not (isinstance(name, str) or is_int(name)):
-            raise SpecError("name must be a string", document.where(entries["name"][1]))
-    args = {k: plain(document.data(v)) for k, (_, v) in entries.items() if k not in ("type", "name")}
-    arg_locations = {k: document.where(v) for k, (_, v) in entries.items() if k not in ("type", "name")}
-    return make_layer(index, None if name is None else str(name), type_name, args, where, arg_locations, type_where)
+    blocks = read_blocks(document, entries["blocks"][1]) if "blocks" in entries else {}
+    expander = Expander(document, blocks)
+    expander.expand(entries["layers"][1])
+    return ModelSpec(
+        name,
+        input_shape,
+        tuple(expander.layers),
+        label,
+        input_location=input_location,
+        groups=tuple(expander.groups),
+    )
 
 
 def plain(value: Any) -> Any:

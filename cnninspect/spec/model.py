@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnninspect.errors import Location
-from cnninspect.spec.catalog import NO_DEFAULT, LayerType, lookup
+from cnninspect.spec.catalog import MERGE_FAMILIES, NO_DEFAULT, LayerType, lookup
 
+INPUT = "input"
+"""What ``from:`` calls the model's (or a block's) input; no layer may take this name."""
 BUILTIN_LABEL = "<built-in>"
 """How locations in the built-in tutorial model are printed."""
 FLAG_LABEL = "--layers"
@@ -32,6 +34,21 @@ class LayerSpec:
     """Positional arguments of a torch-only layer from a flag spec (catalog layers get names)."""
     arg_locations: dict[str, Location] = field(default_factory=dict)
     """Where each written argument's value starts."""
+    named: bool = True
+    """False when the spec gives no name and ``name`` is the layer's position."""
+    inputs: tuple[str, ...] = ()
+    """The layers whose outputs it reads (``input`` for the model's input); empty: the previous one."""
+    sources: tuple[str, ...] = ()
+    """Its ``from:`` as written (``bn2``, ``downsample``), when it has one."""
+    switched_off: tuple[str, ...] = ()
+    """Those of ``sources`` that an ``if:`` switched off, so they pass their own input on."""
+    scope: tuple[str, ...] = ()
+    """The groups and block uses it sits in, outermost first (``layer1``, ``layer1.0``)."""
+    node_path: tuple[str | int, ...] = ()
+    """Where its mapping is in the YAML document (``layers``, 4, ``layers``, 0): shared by every
+    use of a block template and every repetition."""
+    templated: frozenset[str] = frozenset()
+    """Arguments written as ``$`` expressions in a block template (an edit cannot make them literal)."""
 
     @property
     def kind(self) -> LayerType | None:
@@ -48,8 +65,19 @@ class LayerSpec:
 
     @property
     def title(self) -> str:
-        """How messages name the layer: its name, or ``layer 3`` when it has none."""
-        return f"layer {self.index}" if self.name == str(self.index) else self.name
+        """How messages name the layer: its name, or ``layer 3`` when a top-level layer has none."""
+        return self.name if self.named or self.scope else f"layer {self.name}"
+
+    @property
+    def depth(self) -> int:
+        """How many groups it sits in."""
+        return len(self.scope)
+
+    @property
+    def is_merge(self) -> bool:
+        """Add, Concat or Mul: several inputs, one output."""
+        kind = self.kind
+        return kind is not None and kind.family in MERGE_FAMILIES
 
     def where(self, arg: str) -> Location:
         """Where an argument was written, or the layer's own place if it was not."""
@@ -74,6 +102,8 @@ class ModelSpec:
     """Where ``input`` was written."""
     overridden: tuple[str, ...] = ()
     """Overrides applied, as typed (``--kernel 5``), for reports."""
+    groups: tuple[GroupSpec, ...] = ()
+    """The groups, block uses and repeats the layers sit in, in the order they open."""
 
     @property
     def batched_input(self) -> tuple[int, ...]:
@@ -84,6 +114,31 @@ class ModelSpec:
     def needs_torch(self) -> bool:
         """True when some layer is unknown to the analytic engine."""
         return any(layer.kind is None for layer in self.layers)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GroupSpec:
+    """A named part of the model: a ``layers:`` group, a block use, or a repeat."""
+
+    name: str
+    """Qualified name (``layer1.0``)."""
+    type: str
+    """The block's name, ``Sequential`` for a group, or the repeated type with ``× N``."""
+    location: Location
+    """Where it is written."""
+    scope: tuple[str, ...]
+    """The groups it sits in."""
+    layers: tuple[str, ...]
+    """The qualified names of the layers inside it, in order (empty when every one is switched off)."""
+    output: str
+    """The layer whose output is the group's output (``input`` when it passes its input through)."""
+    named: bool = True
+    """False when its name is its position."""
+
+    @property
+    def depth(self) -> int:
+        """How many groups it sits in."""
+        return len(self.scope)
 
 
 def expand(value: Any, dims: int) -> tuple[Any, ...]:

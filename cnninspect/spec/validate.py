@@ -25,8 +25,12 @@ def make_layer(
     arg_locations: dict[str, Location],
     type_where: Location,
     positional: tuple[Any, ...] = (),
+    *,
+    named: bool | None = None,
+    scope: tuple[str, ...] = (),
 ) -> LayerSpec:
-    """Validate one layer's arguments against the catalog (torch-only layers pass as written)."""
+    """Validate one layer's arguments against the catalog (torch-only layers pass as written).
+    ``name`` None: the layer is called by its index."""
     type_name = type_name.strip()
     for prefix in ("torch.nn.", "nn."):
         if type_name.startswith(prefix):
@@ -35,16 +39,26 @@ def make_layer(
     if not re.fullmatch(r"[A-Za-z_]\w*", type_name):
         raise LayerTypeError(f"{type_name!r} is not a torch.nn class name", type_where)
     kind = lookup(type_name)
-    layer_name = name if name is not None else str(index)
+    layer = LayerSpec(
+        index,
+        name if name is not None else str(index),
+        type_name,
+        args,
+        where,
+        positional,
+        arg_locations,
+        named=name is not None if named is None else named,
+        scope=scope,
+    )
     if kind is None:
-        return LayerSpec(index, layer_name, type_name, args, where, positional, arg_locations)
-    named = dict(_name_positional(kind, positional, where))
+        return layer
+    by_position = dict(_name_positional(kind, positional, where))
     for key in args:
-        if key in named:
+        if key in by_position:
             raise ArgumentError(f"{kind.name} got {key} twice, by position and by name", arg_locations.get(key, where))
-    arg_locations = {**dict.fromkeys(named, where), **arg_locations}
+    arg_locations = {**dict.fromkeys(by_position, where), **arg_locations}
     validated = {}
-    for key, value in {**named, **args}.items():
+    for key, value in {**by_position, **args}.items():
         param = kind.param_by_name.get(key)
         if param is None:
             raise ArgumentError(
@@ -55,9 +69,9 @@ def make_layer(
             validated[key] = param.check(value)
         except ArgValueError as error:
             raise ArgumentError(
-                f"{name or f'layer {index}'}: {key}: {error}, got {show_value(value)}", arg_locations.get(key, where)
+                f"{layer.title}: {key}: {error}, got {show_value(value)}", arg_locations.get(key, where)
             ) from None
-    layer = LayerSpec(index, layer_name, kind.name, validated, where, (), arg_locations)
+    layer = replace(layer, type=kind.name, args=validated, positional=(), arg_locations=arg_locations)
     _check_together(layer, kind)
     return layer
 
@@ -74,6 +88,8 @@ def set_arg(layer: LayerSpec, arg: str, value: Any) -> LayerSpec:
         layer.location,
         layer.arg_locations,
         layer.location,
+        named=layer.named,
+        scope=layer.scope,
     )
     return replace(layer, args=changed.args)
 

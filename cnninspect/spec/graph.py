@@ -1,0 +1,471 @@
+"""Graph specs, expanded at load time: ``from:``, merges, ``layers:`` groups, ``blocks:`` templates
+with ``$`` parameters, ``repeat:`` and ``if:``.
+
+The result is one flat list of layers in the order they are written (every reference points
+backwards, so this order is already a valid execution order), each naming the layers it reads,
+and the groups they sit in. Names follow PyTorch's nesting: a block used as ``layer1`` with
+``repeat: 2`` holds ``layer1.0.conv1`` and ``layer1.1.conv1``, as ``state_dict()`` names them.
+Every reference is checked here, with the place it is written.
+"""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cnninspect.errors import GraphError, Location, SpecError
+from cnninspect.spec.catalog import MERGE_FAMILIES, lookup
+from cnninspect.spec.expr import ExpressionError, is_expression, parse_expression
+from cnninspect.spec.model import INPUT, GroupSpec, LayerSpec
+from cnninspect.spec.validate import make_layer
+from cnninspect.spec.yamldoc import Document, Node
+from cnninspect.text import did_you_mean, is_int
+
+RESERVED = ("type", "name", "from", "repeat", "if", "layers")
+"""Item keys that are not layer arguments or block parameters."""
+MAX_LAYERS = 200_000
+"""A spec expanding to more layers than this is refused (repeats multiply quickly)."""
+MAX_REPEAT = 10_000
+
+
+@dataclass(frozen=True)
+class Block:
+    """A ``blocks:`` template."""
+
+    name: str
+    params: dict[str, Any]
+    """Parameter → default; ``None`` when a use must give it."""
+    param_nodes: dict[str, Node]
+    items: Node
+    """The template's ``layers:`` list."""
+    location: Location
+
+
+@dataclass
+class _Scope:
+    """Where names are looked up: one ``layers:`` list being expanded."""
+
+    prefix: str
+    """Prepended to local names: ``layer1.0.``."""
+    input: str
+    """What ``input`` means here."""
+    params: dict[str, Any]
+    """Block parameter values, when inside a block."""
+    path: tuple[str, ...]
+    """Qualified names of the groups it sits in."""
+    node_path: tuple[str | int, ...]
+    """Where its list is in the YAML document."""
+    blocks: tuple[str, ...]
+    """The block uses it sits in (to refuse a block that uses itself)."""
+    names: dict[str, str] = field(default_factory=dict)
+    """Local name → the qualified name of the layer whose output it stands for."""
+    inner: dict[str, _Scope] = field(default_factory=dict)
+    """Local name of a group → its scope, for dotted references (``down1.conv2``)."""
+    off: set[str] = field(default_factory=set)
+    """Local names an ``if:`` switched off."""
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One entry of a ``layers:`` list, read but not expanded."""
+
+    node: Node
+    where: Location
+    type: str | None
+    """A layer type or block name; None for a group."""
+    type_where: Location
+    name: str | None
+    sources: tuple[tuple[str, Location], ...]
+    """``from:`` references as written, with their places; empty: the previous item."""
+    repeat: Node | None
+    condition: Node | None
+    entries: dict[str, tuple[Node, Node]]
+    """Arguments (or block parameters), keys and values."""
+    items: Node | None
+    """A group's ``layers:`` list."""
+
+
+class Expander:
+    """Expands a document's ``layers:`` (and the blocks it uses) into layers and groups."""
+
+    def __init__(self, document: Document, blocks: dict[str, Block]) -> None:
+        self.document = document
+        self.blocks = blocks
+        self.layers: list[LayerSpec] = []
+        self.groups: list[GroupSpec] = []
+
+    def expand(self, items: Node) -> None:
+        """The model's top-level list."""
+        self._list(items, _Scope("", INPUT, {}, (), ("layers",), ()))
+
+    # -- lists ---------------------------------------------------------------------------
+
+    def _list(self, items: Node, scope: _Scope) -> str:
+        """Expand a ``layers:`` list; returns the qualified name of its output."""
+        seq = items.resolved()
+        if seq.kind != "seq" or not seq.children:
+            raise SpecError("layers must be a non-empty list", self.document.where(items))
+        read = [self._item(node) for node in seq.children]
+        written = {item.name: item for item in read if item.name is not None}
+        current = scope.input
+        position = 0
+        for index, item in enumerate(read):
+            later = {name for i, other in enumerate(read) if i > index and (name := other.name) is not None}
+            sources = [self._resolve(ref, where, scope, item, later, written) for ref, where in item.sources]
+            inputs = sources or [current]
+            if item.name == INPUT:
+                raise SpecError(f"{INPUT!r} names the input of the model or block; pick another name", item.where)
+            first = next((other for other in read[:index] if other.name == item.name), None)
+            if item.name is not None and first is not None:
+                raise SpecError(
+                    f"two layers are named {item.name!r} (the first at line {first.where.line}); rename one", item.where
+                )
+            if item.condition is not None and not self._truth(item.condition, scope):
+                if item.name is not None:
+                    scope.names[item.name] = inputs[0]  # switched off: passes its input on
+                    scope.off.add(item.name)
+                continue
+            node_path = (*scope.node_path, index)
+            repeat = self._repeat(item.repeat, scope)
+            if repeat is None:
+                current = self._one(item, scope, self._local(item, position), inputs, node_path)
+                position += 1
+            elif item.name is not None:
+                current = self._repeated_group(item, scope, repeat, inputs, node_path)
+                position += 1
+            else:
+                for copy in range(repeat):
+                    current = self._one(item, scope, str(position), inputs if copy == 0 else [current], node_path)
+                    position += 1
+            if item.name is not None:
+                scope.names[item.name] = current
+        return current
+
+    def _local(self, item: _Item, position: int) -> str:
+        return item.name if item.name is not None else str(position)
+
+    def _repeated_group(
+        self, item: _Item, scope: _Scope, repeat: int, inputs: list[str], node_path: tuple[str | int, ...]
+    ) -> str:
+        """``repeat: N`` on a named item: a group of that name holding copies ``0`` … ``N − 1``."""
+        assert item.name is not None
+        qualified = scope.prefix + item.name
+        inner = _Scope(f"{qualified}.", inputs[0], scope.params, (*scope.path, qualified), (), scope.blocks)
+        start, slot = len(self.layers), self._open()
+        current = inputs[0]
+        for copy in range(repeat):
+            current = self._one(item, inner, str(copy), inputs if copy == 0 else [current], node_path)
+            inner.names[str(copy)] = current
+        kind = item.type if item.type is not None else "Sequential"
+        self._close(slot, qualified, f"{kind} × {repeat}", item.where, scope.path, start, current, True)
+        scope.inner[item.name] = inner
+        return current
+
+    def _one(self, item: _Item, scope: _Scope, local: str, inputs: list[str], node_path: tuple[str | int, ...]) -> str:
+        """One layer, group or block use named ``local`` in ``scope``."""
+        qualified = scope.prefix + local
+        if item.items is not None or (item.type is not None and item.type in self.blocks):
+            if len(inputs) > 1:
+                raise GraphError("a group or block reads one input; merge several with Add or Concat first", item.where)
+            return self._nested(item, scope, local, qualified, inputs[0], node_path)
+        assert item.type is not None
+        kind = lookup(item.type)
+        merge = kind is not None and kind.family in MERGE_FAMILIES
+        if merge and len(inputs) < 2:
+            raise GraphError(f"{kind.name if kind else item.type} needs at least two inputs: from: [a, b]", item.where)
+        if not merge and len(inputs) > 1:
+            raise GraphError(
+                f"{item.type} reads one input; only Add, Concat and Mul take several (from: {list(inputs)})", item.where
+            )
+        args, templated = self._values(item, scope)
+        if len(self.layers) >= MAX_LAYERS:
+            raise SpecError(f"the spec expands to more than {MAX_LAYERS:,} layers", item.where)
+        locations = {key: self.document.where(value) for key, (_, value) in item.entries.items()}
+        layer = make_layer(
+            len(self.layers),
+            qualified,
+            item.type,
+            args,
+            item.where,
+            locations,
+            item.type_where,
+            named=item.name is not None,
+            scope=scope.path,
+        )
+        sources = tuple(ref for ref, _ in item.sources)
+        self.layers.append(
+            replace(
+                layer,
+                inputs=tuple(inputs),
+                sources=sources,
+                switched_off=tuple(ref for ref in sources if ref in scope.off),
+                node_path=node_path,
+                templated=templated,
+            )
+        )
+        return qualified
+
+    def _nested(
+        self, item: _Item, scope: _Scope, local: str, qualified: str, source: str, node_path: tuple[str | int, ...]
+    ) -> str:
+        """A group (``layers:``) or a block use, expanded in a scope of its own."""
+        start, slot = len(self.layers), self._open()
+        path = (*scope.path, qualified)
+        if item.items is not None:
+            for key in item.entries:
+                raise SpecError(f"a group has layers, and no arguments such as {key!r}", item.where)
+            inner = _Scope(f"{qualified}.", source, scope.params, path, (*node_path, "layers"), scope.blocks)
+            output = self._list(item.items, inner)
+            kind = "Sequential"
+        else:
+            assert item.type is not None
+            block = self.blocks[item.type]
+            if block.name in scope.blocks:
+                chain = " → ".join((*scope.blocks[scope.blocks.index(block.name) :], block.name))
+                raise GraphError(f"block {block.name} uses itself ({chain})", item.type_where)
+            values = self._params(item, block, scope)
+            inner = _Scope(
+                f"{qualified}.", source, values, path, ("blocks", block.name, "layers"), (*scope.blocks, block.name)
+            )
+            output = self._list(block.items, inner)
+            kind = block.name
+        self._close(slot, qualified, kind, item.where, scope.path, start, output, item.name is not None)
+        scope.inner[local] = inner
+        return output
+
+    def _open(self) -> int:
+        """Keep a group's place before its layers are expanded, so groups come outermost first."""
+        self.groups.append(None)  # type: ignore[arg-type]
+        return len(self.groups) - 1
+
+    def _close(
+        self,
+        slot: int,
+        name: str,
+        kind: str,
+        where: Location,
+        path: tuple[str, ...],
+        start: int,
+        output: str,
+        named: bool,
+    ) -> None:
+        layers = tuple(layer.name for layer in self.layers[start:])
+        self.groups[slot] = GroupSpec(
+            name=name, type=kind, location=where, scope=path, layers=layers, output=output, named=named
+        )
+
+    # -- references ------------------------------------------------------------------------
+
+    def _resolve(
+        self,
+        ref: str,
+        where: Location,
+        scope: _Scope,
+        item: _Item,
+        later: set[str],
+        written: dict[str, _Item],
+    ) -> str:
+        if ref == INPUT:
+            return scope.input
+        if ref in scope.names:
+            return scope.names[ref]
+        if item.name is not None and ref == item.name:
+            raise GraphError(f"{ref} reads itself; from: names an earlier layer or {INPUT}", where)
+        if ref in later:
+            line = written[ref].where.line
+            raise GraphError(
+                f"{ref!r} comes later (line {line}): a layer can only read layers above it, so the graph has no cycle",
+                where,
+            )
+        parts = ref.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            head, rest = ".".join(parts[:cut]), ".".join(parts[cut:])
+            if head in scope.inner:
+                inner = scope.inner[head]
+                if rest in inner.names:
+                    return inner.names[rest]
+        known = [INPUT, *scope.names]
+        raise GraphError(f"no layer named {ref!r} here{did_you_mean(ref, known)} (known: {', '.join(known)})", where)
+
+    # -- values ----------------------------------------------------------------------------
+
+    def _values(self, item: _Item, scope: _Scope) -> tuple[dict[str, Any], frozenset[str]]:
+        """The item's arguments with every ``$`` expression evaluated."""
+        args: dict[str, Any] = {}
+        templated = set()
+        for key, (_, node) in item.entries.items():
+            value, is_templated = self._value(node, scope)
+            args[key] = value
+            if is_templated:
+                templated.add(key)
+        return args, frozenset(templated)
+
+    def _value(self, node: Node, scope: _Scope) -> tuple[Any, bool]:
+        data = _plain(self.document.data(node))
+        if not _has_expression(data):
+            return data, False
+        if not scope.blocks:
+            raise GraphError(
+                f"{_first_expression(data)!r} uses a parameter, but only a block's layers have parameters",
+                self.document.where(node),
+            )
+        return self._evaluated(data, scope, node), True
+
+    def _evaluated(self, data: Any, scope: _Scope, node: Node) -> Any:
+        if isinstance(data, tuple):
+            return tuple(self._evaluated(v, scope, node) for v in data)
+        if not is_expression(data):
+            return data
+        try:
+            return parse_expression(data).evaluate(scope.params)
+        except ExpressionError as error:
+            block = scope.blocks[-1]
+            message = str(error)
+            if "no parameter" in message:
+                message += f" (block {block} has {', '.join(sorted(scope.params)) or 'no parameters'})"
+            raise GraphError(message, self.document.where(node)) from None
+
+    def _truth(self, node: Node, scope: _Scope) -> bool:
+        value, _ = self._value(node, scope)
+        if not isinstance(value, bool):
+            raise GraphError(f"if: needs true or false, got {value!r}", self.document.where(node))
+        return value
+
+    def _repeat(self, node: Node | None, scope: _Scope) -> int | None:
+        if node is None:
+            return None
+        value, _ = self._value(node, scope)
+        if not is_int(value) or not 1 <= value <= MAX_REPEAT:
+            raise SpecError(
+                f"repeat: needs an integer from 1 to {MAX_REPEAT:,}, got {value!r}", self.document.where(node)
+            )
+        return int(value)
+
+    def _params(self, item: _Item, block: Block, scope: _Scope) -> dict[str, Any]:
+        """A block use's parameter values: given, else the default; unknown or missing ones refused."""
+        values: dict[str, Any] = {}
+        for key, (key_node, value_node) in item.entries.items():
+            if key not in block.params:
+                raise GraphError(
+                    f"block {block.name} has no parameter {key!r}{did_you_mean(key, list(block.params))} "
+                    f"(it has {', '.join(block.params) or 'none'})",
+                    self.document.where(key_node),
+                )
+            values[key], _ = self._value(value_node, scope)
+        for key, default in block.params.items():
+            if key not in values:
+                if default is None:
+                    raise GraphError(f"block {block.name} needs {key}: add {key}: … to this use", item.where)
+                values[key] = default
+        return values
+
+    # -- reading an item --------------------------------------------------------------------
+
+    def _item(self, node: Node) -> _Item:
+        document = self.document
+        where = document.where(node)
+        item = node.resolved()
+        if item.kind == "scalar":
+            value = document.data(item)
+            if isinstance(value, str):
+                return _Item(node, where, value, where, None, (), None, None, {}, None)
+        if item.kind != "map":
+            raise SpecError("a layer is a type name (ReLU) or a mapping with a type ({type: Conv2d, ...})", where)
+        entries = item.items()
+        items = entries["layers"][1] if "layers" in entries else None
+        type_name: str | None = None
+        type_where = where
+        if "type" in entries:
+            type_name = document.data(entries["type"][1])
+            type_where = document.where(entries["type"][1])
+            if not isinstance(type_name, str):
+                raise SpecError("type must be a torch.nn class or block name such as Conv2d", type_where)
+            if items is not None:
+                if type_name.removeprefix("nn.") != "Sequential":
+                    raise SpecError("an item with layers: is a group; its type, if given, is Sequential", type_where)
+                type_name = None
+        elif items is None:
+            raise SpecError("this layer has no type; add type: Conv2d (or another torch.nn class or a block)", where)
+        name = None
+        if "name" in entries:
+            raw = document.data(entries["name"][1])
+            if not (isinstance(raw, str) or is_int(raw)) or str(raw).strip() == "":
+                raise SpecError("name must be a non-empty string", document.where(entries["name"][1]))
+            name = str(raw)
+        sources: list[tuple[str, Location]] = []
+        if "from" in entries:
+            sources = list(self._sources(entries["from"][1]))
+        args = {k: v for k, v in entries.items() if k not in RESERVED}
+        repeat = entries["repeat"][1] if "repeat" in entries else None
+        condition = entries["if"][1] if "if" in entries else None
+        return _Item(node, where, type_name, type_where, name, tuple(sources), repeat, condition, args, items)
+
+    def _sources(self, node: Node) -> Iterator[tuple[str, Location]]:
+        value = node.resolved()
+        nodes = value.children if value.kind == "seq" else [value]
+        if value.kind == "seq" and not nodes:
+            raise SpecError("from: needs a layer name or a list of them", self.document.where(node))
+        for child in nodes:
+            ref = self.document.data(child)
+            if not isinstance(ref, (str, int)) or isinstance(ref, bool):
+                raise SpecError(f"from: takes layer names (or {INPUT}), not {ref!r}", self.document.where(child))
+            yield str(ref), self.document.where(child)
+
+
+def read_blocks(document: Document, node: Node) -> dict[str, Block]:
+    """The ``blocks:`` mapping: name → template, each checked on its own."""
+    mapping = node.resolved()
+    if mapping.kind != "map":
+        raise SpecError("blocks: maps block names to {params: ..., layers: [...]}", document.where(node))
+    blocks = {}
+    for name, (key_node, value_node) in mapping.items().items():
+        where = document.where(key_node)
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise SpecError(f"block name {name!r} must be a Python identifier", where)
+        if lookup(name) is not None:
+            raise SpecError(f"block name {name!r} is already a layer type; pick another name", where)
+        body = value_node.resolved()
+        if body.kind != "map" or "layers" not in body.items():
+            raise SpecError(f"block {name} needs layers: [...] (and may have params: {{...}})", where)
+        entries = body.items()
+        for key, (other, _) in entries.items():
+            if key not in ("params", "layers"):
+                raise SpecError(f"block {name} has params and layers, not {key!r}", document.where(other))
+        params: dict[str, Any] = {}
+        param_nodes: dict[str, Node] = {}
+        if "params" in entries:
+            table = entries["params"][1].resolved()
+            if table.kind != "map":
+                raise SpecError("params: maps each parameter to its default (null: required)", document.where(table))
+            for param, (param_key, param_value) in table.items().items():
+                if not param.isidentifier() or keyword.iskeyword(param) or param in RESERVED:
+                    raise SpecError(f"parameter name {param!r} must be a Python identifier", document.where(param_key))
+                default = _plain(document.data(param_value))
+                if _has_expression(default):
+                    raise SpecError("a parameter's default is a value, not an expression", document.where(param_value))
+                params[param] = default
+                param_nodes[param] = param_key
+        blocks[name] = Block(name, params, param_nodes, entries["layers"][1], where)
+    return blocks
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _has_expression(value: Any) -> bool:
+    if isinstance(value, tuple):
+        return any(_has_expression(v) for v in value)
+    return is_expression(value)
+
+
+def _first_expression(value: Any) -> str:
+    if isinstance(value, tuple):
+        return next(_first_expression(v) for v in value if _has_expression(v))
+    return str(value)
