@@ -42,13 +42,15 @@ FEATURE_MAP_FAMILIES = (
 )
 
 
-def find_problems(trace: Trace) -> list[Finding]:
-    """Every finding in a trace, in layer order: size errors first at each layer, then warnings."""
+def find_problems(trace: Trace, search: bool = True) -> list[Finding]:
+    """Every finding in a trace, in layer order: size errors first at each layer, then warnings.
+    ``search`` lets a Concat finding trace the spec again to name input sizes that work (sizes,
+    which tries every size itself, turns it off)."""
     findings = []
     records = trace.records
     feature_map: list[bool] = []
     for index, record in enumerate(records):
-        findings += _size_problems(trace, index)
+        findings += _size_problems(trace, index, search)
         family = record.layer.kind.family if record.layer.kind else None
         source = trace.producers[index]
         arriving = source is not None and feature_map[source]
@@ -78,7 +80,7 @@ def _batch_finding(trace: Trace, returned: tuple[int, ...]) -> Finding:
     )
 
 
-def _size_problems(trace: Trace, index: int) -> list[Finding]:
+def _size_problems(trace: Trace, index: int, search: bool) -> list[Finding]:
     """CNN201–205 at one layer; collapsed dimensions of the same size are one finding."""
     findings = []
     record = trace.records[index]
@@ -89,7 +91,7 @@ def _size_problems(trace: Trace, index: int) -> list[Finding]:
             collapsed.setdefault((mismatch.received, mismatch.fits), []).append(mismatch.dim)
             continue
         if mismatch.problem in MERGE_PROBLEMS:
-            message, fix = _merge_message(trace, index, mismatch), None
+            message, fix = _merge_message(trace, index, mismatch, search), None
         else:
             message, fix = _describe(trace, index, mismatch)
         rule = PROBLEM_RULES[mismatch.problem]
@@ -313,7 +315,7 @@ def origin(trace: Trace, index: int) -> Origin:
 # Merges
 
 
-def _merge_message(trace: Trace, index: int, m: Mismatch) -> str:
+def _merge_message(trace: Trace, index: int, m: Mismatch, search: bool) -> str:
     """CNN207–209: which inputs differ, both shapes, and what would make them fit."""
     record = trace.records[index]
     layer = record.layer
@@ -356,7 +358,8 @@ def _merge_message(trace: Trace, index: int, m: Mismatch) -> str:
         f"{layer.title}: Concat joins {joined}, but {main} gives {feature_map(first)} and {side} gives "
         f"{feature_map(b)}: they differ in {' and '.join(differ)}"
     )
-    sizes = _working_inputs(trace) if all(i >= 2 for i in range(len(first)) if i != dim and first[i] != b[i]) else []
+    spatial = all(i >= 2 for i in range(len(first)) if i != dim and first[i] != b[i])
+    sizes = _working_inputs(trace) if search and spatial else []
     if sizes:
         return f"{text}; inputs of {' or '.join(dims_text(s) for s in sizes)} work (cnninspect sizes lists every size)"
     return f"{text}; crop or pad one side to match"

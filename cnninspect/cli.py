@@ -392,13 +392,17 @@ def fix_fc(
             files = [spec_change(source, plan.fixed)]
             notes = {}
         out = partial(typer.echo, err=diff)
-        for fix in plan.applied:
-            out(f"{fix.layer.where(fix.arg)}: {fix.text}")
+        for fix, fixed in plan.edits:
+            shared = f"; written once for {len(fixed)} layers: {', '.join(fixed)}" if len(fixed) > 1 else ""
+            out(f"{fix.layer.where(fix.arg)}: {fix.text}{shared}")
             if fix.layer.name in notes:
                 out(f"  {notes[fix.layer.name]}")
+        hints: set[str] = set()
         for finding in plan.remaining:
             out(finding.line)
-            if hint := plan.hint(finding):
+            hint = plan.hint(finding)
+            if hint and hint not in hints:  # a value written once for many layers is explained once
+                hints.add(hint)
                 out(f"  {hint}")
         changed = [f for f in files if f.after != f.before]
         for change in changed:
@@ -626,11 +630,31 @@ def export(
 
 
 @app.command(cls=CnnInspectCommand)
-def schema() -> None:
-    """Print the JSON Schema of the spec format, for editors (yaml-language-server) and validators."""
-    from cnninspect.spec.schema import spec_schema
+def schema(
+    spec: Annotated[
+        Optional[Path],
+        typer.Argument(
+            metavar="SPEC",
+            help="A spec file: the schema then also knows its own names and blocks, so every from: may "
+            "name only the layers above it and each block takes exactly its parameters.",
+            show_default=False,
+        ),
+    ] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Print the JSON Schema of the spec format, for editors (yaml-language-server) and validators.
 
-    sys.stdout.write(json.dumps(spec_schema(), indent=2, ensure_ascii=False) + "\n")
+    Exit 0, or 2 when SPEC cannot be read.
+    """
+    from cnninspect.spec.load import decode_source, read_source
+    from cnninspect.spec.schema import spec_schema
+    from cnninspect.spec.yamldoc import read_document
+
+    with _guard(debug):
+        document = None
+        if spec is not None:
+            document = read_document(decode_source(read_source(spec), str(spec)), str(spec))
+        sys.stdout.write(json.dumps(spec_schema(document), indent=2, ensure_ascii=False) + "\n")
 
 
 # ---------------------------------------------------------------------------------------
@@ -701,7 +725,7 @@ def _load(path: Path | None, layers: str | None, overrides: Overrides) -> ModelS
 
 def _fix_summary(plan: FixPlan, changed: bool, written: bool, label: str, path: Path | None) -> str:
     lines = [f"{name}: in_features is left out, so it is inferred ({n}); nothing to fix" for name, n in plan.inferred]
-    count, left = len(plan.applied), len(plan.remaining)
+    count, left = len(plan.edits), len(plan.remaining)
     by_hand = f"{left} problem{'s' * (left != 1)} to fix by hand" if left else ""
     if plan.clean:
         lines.append("nothing to fix: every layer fits")

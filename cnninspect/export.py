@@ -1,77 +1,509 @@
-"""A spec as a ready nn.Module class, in the style of the tutorial's Example 1: named layers in
-``__init__``, ``forward`` calling them in order with the flatten written out."""
+"""A spec as PyTorch source, in the style of the tutorial's Example 1 and torchvision's models.
+
+One ``nn.Module`` class per block (its parameters become constructor arguments, ``$``
+expressions become Python over them, and the channels each layer receives are worked out
+through the template as an expression of ``in_channels``), then the model class. Groups become
+``nn.Sequential``, merges ``+``, ``*`` and ``torch.cat``, an ``if:`` a module that may be
+``None``. Inferred sizes are written out. Everything a spec contributes to the source is a
+Python literal or a checked identifier, never pasted text; the layout is ruff format's.
+"""
 
 from __future__ import annotations
 
+import ast
 import json
 import keyword
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from cnninspect import __version__
-from cnninspect.engines.records import Trace
-from cnninspect.spec.catalog import NO_DEFAULT
-from cnninspect.spec.model import LayerSpec
+from cnninspect.engines.records import LayerRecord, Trace
+from cnninspect.errors import UsageError
+from cnninspect.spec.catalog import MERGE_FAMILIES, NO_DEFAULT, Family, LayerType, lookup
+from cnninspect.spec.expr import ExpressionError, is_expression, parse_expression
+from cnninspect.spec.model import INPUT, BlockSpec, GroupSpec, ItemSpec, ModelSpec
+from cnninspect.text import dims_text
 
 INDENT = " " * 4
+WIDTH = 88
+"""ruff's (and black's) default line length: the code is for the user's project."""
 MODULE_ATTRIBUTES = {"forward", "training", "eval", "train", "to", "cuda", "cpu", "parameters", "modules", "children"}
 """Names a layer attribute must not take: nn.Module already uses them."""
+RESERVED_NAMES = {"self", "in_channels", "nn", "torch", "super"}
+"""Names a block parameter cannot keep in generated code (``__init__`` uses them)."""
+VARIABLES = {"self", "x", "out", "nn", "torch"}
+"""Names a forward variable cannot take."""
+KEEPS_CHANNELS = (
+    Family.MAX_POOL, Family.AVG_POOL, Family.ADAPTIVE_POOL, Family.BATCH_NORM, Family.INSTANCE_NORM,
+    Family.GROUP_NORM, Family.LAYER_NORM, Family.ELEMENTWISE, Family.SOFTMAX, Family.ZERO_PAD, Family.UPSAMPLE,
+)  # fmt: skip
 
 
 def export_pytorch(trace: Trace) -> str:
-    """Python source of an nn.Module equal to the traced spec (inferred sizes written out)."""
-    spec = trace.spec
-    names = _attribute_names(spec.layers)
-    init, forward = [], []
-    uses_torch = False
-    for record, name in zip(trace.records, names):
-        layer = record.layer
-        if layer.type == "Flatten":
-            start, end = layer.args.get("start_dim", 1), layer.args.get("end_dim", -1)
-            forward.append(f"x = torch.flatten(x, {start})" if end == -1 else f"x = torch.flatten(x, {start}, {end})")
-            uses_torch = True
-            continue
-        init.append(f"self.{name} = nn.{layer.type}({_arguments(layer, record.in_size)})")
-        forward.append(f"x = self.{name}(x)")
-    shape = "×".join(map(str, spec.input))
-    lines = [
-        f'"""{spec.name}, exported by cnninspect {__version__} from {spec.source}; input {shape} (one sample)."""',
-        "",
-        *(["import torch"] if uses_torch else []),
-        "from torch import nn",
-        "",
-        "",
-        f"class {_class_name(spec.name)}(nn.Module):",
-        f"{INDENT}def __init__(self):",
-        f"{INDENT * 2}super().__init__()",
-        *(f"{INDENT * 2}{line}" for line in init),
-        "",
-        f"{INDENT}def forward(self, x):",
-        *(f"{INDENT * 2}{line}" for line in forward),
-        f"{INDENT * 2}return x",
-    ]
-    return "\n".join(lines) + "\n"
+    """Python source of nn.Module classes equal to the traced spec (inferred sizes written out)."""
+    return _Exporter(trace).module()
 
 
-def _arguments(layer: LayerSpec, in_size: int | None) -> str:
-    """Required sizes positionally (``3, 16``), the rest by keyword, as the tutorial writes them."""
-    kind = layer.kind
-    if kind is None:
-        parts = [_python(v) for v in layer.positional]
-        return ", ".join(parts + [f"{k}={_python(v)}" for k, v in layer.args.items()])
-    args = dict(layer.args)
-    if kind.inferred and kind.inferred not in args and in_size is not None:
-        args[kind.inferred] = in_size
-    positional: list[str] = []
-    keywords: list[str] = []
-    for param in kind.params:
-        if param.name not in args:
-            continue
-        if param.default is NO_DEFAULT and param.name != "kernel_size" and not keywords:
-            positional.append(_python(args[param.name]))
+@dataclass(frozen=True)
+class _Call:
+    """A constructor call, laid out as ruff would: on one line, else its arguments on one line
+    of their own, else one argument per line (a sole argument split in its turn)."""
+
+    func: str
+    args: tuple[str | _Call | _When, ...]
+
+    def flat(self) -> str:
+        return f"{self.func}({', '.join(_flat(a) for a in self.args)})"
+
+
+@dataclass(frozen=True)
+class _When:
+    """An entry of an nn.Sequential that exists only when ``condition`` holds."""
+
+    call: str | _Call
+    condition: str
+
+
+def _flat(value: str | _Call | _When) -> str:
+    if isinstance(value, _When):
+        raise AssertionError("a conditional entry is built with statements")
+    return value if isinstance(value, str) else value.flat()
+
+
+def _lines(value: str | _Call | _When, depth: int, prefix: str = "", suffix: str = "") -> list[str]:
+    """``prefix + value + suffix`` as source lines at indentation ``depth``."""
+    pad = INDENT * depth
+    if isinstance(value, str) or len(pad + prefix + _flat(value) + suffix) <= WIDTH:
+        return [pad + prefix + _flat(value) + suffix]
+    assert isinstance(value, _Call)
+    inner = ", ".join(_flat(a) for a in value.args)
+    if len(pad + INDENT + inner) <= WIDTH:
+        return [f"{pad}{prefix}{value.func}(", pad + INDENT + inner, f"{pad}){suffix}"]
+    lines = [f"{pad}{prefix}{value.func}("]
+    for arg in value.args:
+        lines += _lines(arg, depth + 1, suffix="," if len(value.args) > 1 else "")
+    return [*lines, f"{pad}){suffix}"]
+
+
+def _assign(target: str, value: _Call, depth: int) -> list[str]:
+    """``target = value``; an nn.Sequential with conditional entries is built as a list first."""
+    if not any(isinstance(a, _When) for a in value.args):
+        return _lines(value, depth, f"{target} = ")
+    pad = INDENT * depth
+    entries = f"{target.removeprefix('self.')}_layers"
+    lines = [f"{pad}{entries} = []"]
+    for arg in value.args:
+        if isinstance(arg, _When):
+            lines += [f"{pad}if {arg.condition}:", *_lines(_Call(f"{entries}.append", (arg.call,)), depth + 1)]
         else:
-            keywords.append(f"{param.name}={_python(args[param.name])}")
-    return ", ".join(positional + keywords)
+            lines += _lines(_Call(f"{entries}.append", (arg,)), depth)
+    return [*lines, f"{pad}{target} = {value.func}(*{entries})"]
+
+
+@dataclass
+class _Class:
+    """The statements of one class being written."""
+
+    init: list[str] = field(default_factory=list)
+    forward: list[str] = field(default_factory=list)
+
+
+class _Exporter:
+    def __init__(self, trace: Trace) -> None:
+        self.spec: ModelSpec = trace.spec
+        self.records: dict[tuple[str | int, ...], list[LayerRecord]] = {}
+        for record in trace.records:
+            self.records.setdefault(record.layer.node_path, []).append(record)
+        self.by_name = {record.layer.name: record for record in trace.records}
+        self.group_by_name = {group.name: group for group in self.spec.groups}
+        self.groups: dict[tuple[str | int, ...], list[GroupSpec]] = {}
+        for group in self.spec.groups:
+            self.groups.setdefault(group.node_path, []).append(group)
+        self.classes: list[list[str]] = []
+        self.outputs: dict[str, str | None] = {}
+        """Each block class's output channels, as Python over ``in_channels`` and its parameters."""
+        self.uses_torch = False
+
+    # -- the module ------------------------------------------------------------------------
+
+    def module(self) -> str:
+        spec = self.spec
+        structure = spec.structure or tuple(
+            ItemSpec(
+                name=layer.name if layer.named else None,
+                type=layer.type,
+                args=layer.args,
+                positional=layer.positional,
+                node_path=layer.node_path,
+            )
+            for layer in spec.layers
+        )
+        for name in _used_blocks(structure, spec.templates):
+            block = spec.templates[name]
+            params = {_safe_name(p): default for p, default in block.params.items()}
+            self.classes.append(self._class(block.name, params, block.items, "in_channels", top=False))
+        model = self._class(_class_name(spec.name), {}, structure, str(spec.input[0]), top=True)
+        about = f"{spec.name}, exported by cnninspect {__version__} from {spec.source}; input {dims_text(spec.input)}"
+        lines = [_docstring(f"{about} (one sample)."), ""]
+        lines += ["import torch", "from torch import nn"] if self.uses_torch else ["from torch import nn"]
+        for code in [*self.classes, model]:
+            lines += ["", "", *code]
+        return "\n".join(lines) + "\n"
+
+    def _class(
+        self, name: str, params: dict[str, Any], items: Sequence[ItemSpec], channels: str, top: bool
+    ) -> list[str]:
+        arguments = [] if top else ["in_channels"]
+        arguments += [p for p, d in params.items() if d is None]
+        arguments += [f"{p}={_python(d)}" for p, d in params.items() if d is not None]
+        body = _Class()
+        out, output = self._items(body, items, channels, set(params))
+        if not top:
+            self.outputs[name] = out
+        return [
+            f"class {name}(nn.Module):",
+            *_lines(_Call("def __init__", ("self", *arguments)), 1, suffix=":"),
+            f"{INDENT * 2}super().__init__()",
+            *body.init,
+            "",
+            f"{INDENT}def forward(self, x):",
+            *body.forward,
+            f"{INDENT * 2}return {output}",
+        ]
+
+    # -- a list of items, the body of a class ---------------------------------------------------
+
+    def _items(
+        self, body: _Class, items: Sequence[ItemSpec], channels: str, params: set[str]
+    ) -> tuple[str | None, str]:
+        """Attributes and forward lines for a class's list; returns (output channels, output variable)."""
+        read_later = {ref for item in items for ref in item.sources}
+        chain = "out" if INPUT in read_later else "x"
+        variables = {INPUT: "x"}
+        channels_of: dict[str, str | None] = {"x": channels}
+        current = "x"
+        taken: set[str] = set()
+        for position, item in enumerate(items):
+            on = self._condition(item, params)
+            inputs = [variables[ref] for ref in item.sources if ref in variables] or [current]
+            if on is False:
+                if item.name is not None:
+                    variables[item.name] = inputs[0]
+                continue
+            kind = lookup(item.type) if item.type else None
+            target = chain
+            if item.name is not None and item.name in read_later:
+                target = _identifier(item.name)
+                target = f"{target}_" if target in VARIABLES else target
+            arriving = channels_of.get(inputs[0])
+            if kind is not None and kind.family in MERGE_FAMILIES:
+                out = self._merge(body, item, kind, inputs, target, on, position, channels_of)
+            elif kind is not None and kind.family is Family.FLATTEN and item.repeat is None and on is True:
+                start, end = item.args.get("start_dim", 1), item.args.get("end_dim", -1)
+                self.uses_torch = True
+                dims = f"{start}" if end == -1 else f"{start}, {end}"
+                body.forward.append(f"{INDENT * 2}{target} = torch.flatten({inputs[0]}, {dims})")
+                out = None
+            else:
+                attribute = _attribute(item, position, taken)
+                constructor, out = self._constructor(item, arriving, params)
+                call = f"self.{attribute}({inputs[0]})"
+                if on is True:
+                    body.init += _assign(f"self.{attribute}", constructor, 2)
+                    body.forward.append(f"{INDENT * 2}{target} = {call}")
+                else:
+                    body.init += [f"{INDENT * 2}self.{attribute} = None", f"{INDENT * 2}if {on}:"]
+                    body.init += _assign(f"self.{attribute}", constructor, 3)
+                    if target != inputs[0]:
+                        body.forward.append(f"{INDENT * 2}{target} = {inputs[0]}")
+                    body.forward += [f"{INDENT * 2}if self.{attribute} is not None:", f"{INDENT * 3}{target} = {call}"]
+                    out = None if out is None or arriving is None else f"({out} if {on} else {arriving})"
+            if item.name is not None:
+                variables[item.name] = target
+            channels_of[target] = out if out is not None else self._numeric_channels(item)
+            current = target
+        return channels_of.get(current), current
+
+    def _merge(
+        self,
+        body: _Class,
+        item: ItemSpec,
+        kind: LayerType,
+        inputs: list[str],
+        target: str,
+        on: bool | str,
+        position: int,
+        channels_of: dict[str, str | None],
+    ) -> str | None:
+        """A merge in forward; returns its output channels."""
+        if kind.family is Family.CONCAT:
+            self.uses_torch = True
+            value = f"torch.cat([{', '.join(inputs)}], {item.args.get('dim', 1)})"
+            parts = [channels_of.get(name) for name in inputs]
+            joined = item.args.get("dim", 1) in (1, -3) and None not in parts
+            out: str | None = " + ".join(p if p and (p.isidentifier() or p.isdigit()) else f"({p})" for p in parts)
+            out = out if joined else None
+        else:
+            value = (" + " if kind.family is Family.ADD else " * ").join(inputs)
+            out = channels_of.get(inputs[0])
+        if on is True:
+            body.forward.append(f"{INDENT * 2}{target} = {value}")
+            return out
+        flag = f"use_{_identifier(item.name or f'merge{position}')}"
+        body.init.append(f"{INDENT * 2}self.{flag} = bool({on})")
+        if target != inputs[0]:
+            body.forward.append(f"{INDENT * 2}{target} = {inputs[0]}")
+        body.forward += [f"{INDENT * 2}if self.{flag}:", f"{INDENT * 3}{target} = {value}"]
+        return None
+
+    # -- constructors ----------------------------------------------------------------------
+
+    def _constructor(self, item: ItemSpec, channels: str | None, params: set[str]) -> tuple[_Call, str | None]:
+        """The module for one item, all its repeats included."""
+        count = item.repeat
+        if count is None:
+            return self._one(item, channels, params)
+        copies: list[_Call] = []
+        current = channels
+        literal = isinstance(count, int)
+        for _ in range(count if literal else 2):
+            copy, current = self._one(item, current, params)
+            copies.append(copy)
+        if literal:
+            return _Call("nn.Sequential", tuple(copies)), current
+        rest = f"*[{copies[1].flat()} for _ in range({self._py(count, params)} - 1)]"
+        return _Call("nn.Sequential", (copies[0], rest)), current
+
+    def _one(self, item: ItemSpec, channels: str | None, params: set[str]) -> tuple[_Call, str | None]:
+        if item.type is None:
+            return self._group(item, channels, params)
+        if item.type in self.spec.templates:
+            block = self.spec.templates[item.type]
+            arguments: list[str | _Call] = [channels if channels is not None else self._arriving(item)]
+            values = {"in_channels": str(arguments[0])}
+            for name, default in block.params.items():
+                if name in item.args:
+                    values[_safe_name(name)] = self._value(item, name, item.args[name], params)
+                    arguments.append(f"{_safe_name(name)}={values[_safe_name(name)]}")
+                else:
+                    values[_safe_name(name)] = _python(default)
+            out = self.outputs.get(block.name)
+            return _Call(block.name, tuple(arguments)), None if out is None else _substitute(out, values)
+        return self._layer(item, channels, params)
+
+    def _layer(self, item: ItemSpec, channels: str | None, params: set[str]) -> tuple[_Call, str | None]:
+        assert item.type is not None
+        kind = lookup(item.type)
+        if kind is None:
+            parts = [_python(v) for v in item.positional]
+            parts += [f"{k}={self._value(item, k, v, params)}" for k, v in item.args.items()]
+            return _Call(f"nn.{_identifier(item.type)}", tuple(parts)), None
+        args = {k: self._value(item, k, v, params) for k, v in item.args.items()}
+        if kind.inferred and kind.inferred not in args:
+            args[kind.inferred] = self._inferred(item, kind, channels)
+        positional: list[str] = []
+        keywords: list[str] = []
+        for param in kind.params:
+            if param.name not in args:
+                continue
+            if param.default is NO_DEFAULT and param.name != "kernel_size" and not keywords:
+                positional.append(args[param.name])
+            else:
+                keywords.append(f"{param.name}={args[param.name]}")
+        out = channels if kind.family in KEEPS_CHANNELS else None
+        if kind.family in (Family.CONV, Family.CONV_TRANSPOSE):
+            out = args["out_channels"]
+        elif kind.family is Family.LINEAR:
+            out = args["out_features"] if self._rank(item) == 2 else channels
+        return _Call(f"nn.{kind.name}", tuple(positional + keywords)), out
+
+    def _group(self, item: ItemSpec, channels: str | None, params: set[str]) -> tuple[_Call, str | None]:
+        """A group: nn.Sequential of its items (a group runs its layers in a chain)."""
+        entries: list[str | _Call | _When] = []
+        current = channels
+        for child in item.items:
+            if child.sources:
+                raise UsageError(
+                    f"export: {child.name or child.type} in group {item.name} reads from: "
+                    f"{', '.join(child.sources)}; a group runs in a chain, so make that part a block"
+                )
+            on = self._condition(child, params)
+            if on is False:
+                continue
+            call, out = self._constructor(child, current, params)
+            added = list(call.args) if child.repeat is not None and child.name is None else [call]
+            if on is not True:
+                if any(isinstance(a, _When) for a in added):
+                    raise UsageError(f"export: group {item.name} nests conditions too deeply; make a block of it")
+                entries += [_When(a, on) for a in added if not isinstance(a, _When)]
+                out = None if out is None or current is None else f"({out} if {on} else {current})"
+            else:
+                entries += added
+            current = out if out is not None else self._numeric_channels(child)
+        return _Call("nn.Sequential", tuple(entries)), current
+
+    # -- values ------------------------------------------------------------------------------
+
+    def _value(self, item: ItemSpec, arg: str, written: Any, params: set[str]) -> str:
+        """An argument (or a block use's parameter) as Python: an expression as written, checked
+        against what was traced (an override may have changed it); a literal as traced."""
+        if item.type in self.spec.templates:
+            seen = [g.params[arg] for g in self.groups.get(item.node_path, []) if arg in g.params]
+        else:
+            seen = [r.layer.args[arg] for r in self.records.get(item.node_path, []) if arg in r.layer.args]
+        distinct = {repr(value) for value in seen}
+        if _has_expression(written):
+            self._check_expression(item, arg, written)
+            return self._py(written, params)
+        if len(distinct) > 1:
+            raise UsageError(
+                f"export: {arg} of {item.name or item.type} is written once but differs between its uses "
+                f"({', '.join(sorted(distinct))}); make it a block parameter"
+            )
+        return _python(seen[0] if seen else written)
+
+    def _check_expression(self, item: ItemSpec, arg: str, written: Any) -> None:
+        """An override (``--kernel``, ``--set``) may have changed what an expression gives; export
+        cannot write that back into a template."""
+        template = item.node_path[1] if len(item.node_path) > 1 and item.node_path[0] == "blocks" else None
+        for record in self.records.get(item.node_path, []):
+            use = next(
+                (self.group_by_name[name] for name in reversed(record.layer.scope)
+                 if name in self.group_by_name and self.group_by_name[name].type == template),
+                None,
+            )  # fmt: skip
+            if use is None or arg not in record.layer.args:
+                continue
+            expected = _evaluate(written, use.params)
+            if expected != record.layer.args[arg]:
+                raise UsageError(
+                    f"export: an override changed {arg} of {record.layer.name}, which block {template} writes as "
+                    f"{written!r}; export the spec without the override, or write the value into the spec"
+                )
+
+    def _py(self, written: Any, params: set[str]) -> str:
+        if isinstance(written, tuple):
+            inner = ", ".join(self._py(v, params) for v in written)
+            return f"({inner},)" if len(written) == 1 else f"({inner})"
+        if not is_expression(written):
+            return _python(written)
+        try:
+            expression = parse_expression(written)
+        except ExpressionError as error:
+            raise UsageError(f"export: {error}") from None
+        names = {name: _safe_name(name) for name in expression.names}
+        return ast.unparse(_Rename(names).visit(ast.parse(expression.python(), mode="eval")))
+
+    def _condition(self, item: ItemSpec, params: set[str]) -> bool | str:
+        """True, False, or the Python of an ``if:`` that depends on parameters."""
+        if item.condition is None or isinstance(item.condition, bool):
+            return item.condition is not False
+        return self._py(item.condition, params)
+
+    def _inferred(self, item: ItemSpec, kind: LayerType, channels: str | None) -> str:
+        """An input size left out of the spec: the channels arriving, or the traced number."""
+        if channels is not None and (kind.family is not Family.LINEAR or self._rank(item) == 2):
+            return channels
+        sizes = {r.in_size for r in self.records.get(item.node_path, [])}
+        if len(sizes) == 1 and None not in sizes:
+            return str(sizes.pop())
+        raise UsageError(
+            f"export: the {kind.inferred} of {item.name or item.type} differs between its uses and is not "
+            "the channels it receives; write it as a block parameter"
+        )
+
+    def _numeric_channels(self, item: ItemSpec) -> str | None:
+        """The channels after an item, when every use gives the same number."""
+        shapes = [r.output_shape for r in self.records.get(item.node_path, [])]
+        for group in self.groups.get(item.node_path, []):
+            record = self.by_name.get(group.output)
+            shapes.append(record.output_shape if record else None)
+        sizes = {shape[1] for shape in shapes if shape is not None and len(shape) > 1}
+        return str(sizes.pop()) if len(sizes) == 1 else None
+
+    def _arriving(self, item: ItemSpec) -> str:
+        """The channels a block use receives, from the trace, when they cannot be worked out."""
+        uses = self.groups.get(item.node_path, [])
+        sizes = {self.by_name[g.layers[0]].input_shape[1] for g in uses if g.layers and g.layers[0] in self.by_name}
+        if len(sizes) == 1:
+            return str(sizes.pop())
+        raise UsageError(f"export: the channels {item.name or item.type} receives differ between its uses")
+
+    def _rank(self, item: ItemSpec) -> int | None:
+        ranks = {len(r.input_shape) for r in self.records.get(item.node_path, [])}
+        return ranks.pop() if len(ranks) == 1 else None
+
+
+class _Rename(ast.NodeTransformer):
+    """Names in a Python expression renamed, or (``replace``) replaced by other expressions."""
+
+    def __init__(self, mapping: dict[str, str], replace: bool = False) -> None:
+        self.mapping = mapping
+        self.replace = replace
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id not in self.mapping:
+            return node
+        if self.replace:
+            return ast.parse(f"({self.mapping[node.id]})", mode="eval").body
+        return ast.copy_location(ast.Name(self.mapping[node.id], node.ctx), node)
+
+
+def _substitute(expression: str, values: dict[str, str]) -> str:
+    """A block's output channels at one use: its parameters replaced by what the use gives."""
+    return ast.unparse(_Rename(values, replace=True).visit(ast.parse(expression, mode="eval")))
+
+
+def _evaluate(written: Any, params: dict[str, Any]) -> Any:
+    if isinstance(written, tuple):
+        return tuple(_evaluate(v, params) for v in written)
+    return parse_expression(written).evaluate(params) if is_expression(written) else written
+
+
+def _used_blocks(items: Sequence[ItemSpec], templates: dict[str, BlockSpec]) -> list[str]:
+    """Blocks the items use, the ones they use first (a class must exist before it is called)."""
+    order: list[str] = []
+
+    def visit(entries: Sequence[ItemSpec]) -> None:
+        for item in entries:
+            visit(item.items)
+            if item.type in templates and item.type not in order:
+                visit(templates[item.type].items)
+                order.append(item.type)
+
+    visit(items)
+    return order
+
+
+def _has_expression(value: Any) -> bool:
+    return any(_has_expression(v) for v in value) if isinstance(value, tuple) else is_expression(value)
+
+
+def _attribute(item: ItemSpec, position: int, taken: set[str]) -> str:
+    """An item's attribute: its name when that is a Python identifier, else type + position."""
+    base = item.name if item.name is not None else f"{(item.type or 'group').lower()}{position}"
+    base = _identifier(base)
+    if base in MODULE_ATTRIBUTES:
+        base = f"layer_{base}"
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}_{n}", n + 1
+    taken.add(name)
+    return name
+
+
+def _identifier(text: str) -> str:
+    """``text`` made a valid, non-keyword Python identifier (ASCII letters, digits, underscores)."""
+    cleaned = re.sub(r"\W", "_", text, flags=re.ASCII)
+    if not cleaned.isidentifier() or keyword.iskeyword(cleaned):
+        cleaned = f"layer_{cleaned}"
+    return cleaned
+
+
+def _safe_name(name: str) -> str:
+    return f"{name}_" if name in RESERVED_NAMES else name
 
 
 def _python(value: Any) -> str:
@@ -81,24 +513,19 @@ def _python(value: Any) -> str:
     if isinstance(value, tuple):
         inner = ", ".join(_python(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return f'float("{value}")'
     return repr(value)
 
 
-def _attribute_names(layers: tuple[LayerSpec, ...]) -> list[str]:
-    """Each layer's attribute: its name when that is a Python identifier, else type + index."""
-    names: list[str] = []
-    for layer in layers:
-        base = layer.name if layer.name != str(layer.index) else f"{layer.type.lower()}{layer.index}"
-        base = re.sub(r"\W", "_", base)
-        if not base.isidentifier() or keyword.iskeyword(base) or base in MODULE_ATTRIBUTES:
-            base = f"layer_{base}"
-        name, n = base, 2
-        while name in names:
-            name, n = f"{base}_{n}", n + 1
-        names.append(name)
-    return names
+def _docstring(text: str) -> str:
+    """A docstring that is only ever a string: triple-quoted when plain, else an escaped literal."""
+    plain = text.isprintable() and '"' not in text and "\\" not in text
+    return f'"""{text}"""' if plain else json.dumps(text, ensure_ascii=False)
 
 
 def _class_name(name: str) -> str:
-    cleaned = re.sub(r"\W", "_", name).strip("_") or "Model"
-    return cleaned if cleaned[0].isalpha() else f"Model_{cleaned}"
+    cleaned = re.sub(r"\W", "_", name, flags=re.ASCII).strip("_") or "Model"
+    if not cleaned[0].isalpha() or keyword.iskeyword(cleaned):
+        cleaned = f"Model_{cleaned}"
+    return cleaned

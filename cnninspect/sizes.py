@@ -2,7 +2,8 @@
 
 For every square size N in a range (N×N for a 2-d CNN, N for 1-d, N×N×N for 3-d, channels
 as in the spec) the spec is traced with formulas: does every layer keep an output ≥ 1, does
-each Linear's written in_features fit, does any conv or pool drop input rows by floor division.
+each Linear's written in_features fit, does any conv or pool drop input rows by floor division,
+does every merge (Add, Concat, Mul) fit.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from cnninspect.engines.analytic import infer_shapes, smallest_model_input
 from cnninspect.errors import UsageError
 from cnninspect.spec.model import ModelSpec
 
+MERGE_RULES = (rules.ADD_SHAPE_MISMATCH, rules.CONCAT_SHAPE_MISMATCH, rules.MUL_BROADCAST)
 MAX_SIZES = 8192
 """Sizes one run may try."""
 SHOWN_ITEMS = 6
@@ -38,6 +40,8 @@ class SizeReport:
     """For each Linear with a written in_features (by name): N at which it fits."""
     exact: tuple[int, ...]
     """N that survive and at which no conv or pool drops real input rows or columns."""
+    merges: tuple[int, ...] | None
+    """N at which every Add, Concat and Mul fits; None when the spec has no merge."""
     declared: dict[str, int]
     """Each such Linear's written in_features."""
 
@@ -58,11 +62,12 @@ def input_sizes(spec: ModelSpec, start: int, stop: int) -> SizeReport:
     if len(spec.input) < 2:
         raise UsageError("sizes needs a spec with spatial dimensions (an input such as 3x32x32)")
     linears = {layer.name: layer.args["in_features"] for layer in spec.layers if "in_features" in layer.args}
-    survive, exact = [], []
+    survive, exact, merges = [], [], []
+    has_merges = any(layer.is_merge for layer in spec.layers)
     fits: dict[str, list[int]] = {name: [] for name in linears}
     for size in range(start, stop + 1):
         trial = replace(spec, input=(spec.input[0], *(size,) * (len(spec.input) - 1)), batch=1)
-        found = {(f.rule, f.layer) for f in find_problems(infer_shapes(trial))}
+        found = {(f.rule, f.layer) for f in find_problems(infer_shapes(trial), search=False)}
         if any(rule in (rules.SPATIAL_COLLAPSE, rules.INPUT_RANK) for rule, _ in found):
             continue
         survive.append(size)
@@ -71,6 +76,8 @@ def input_sizes(spec: ModelSpec, start: int, stop: int) -> SizeReport:
                 fits[name].append(size)
         if not any(rule is rules.FLOOR_TRUNCATION for rule, _ in found):
             exact.append(size)
+        if not any(rule in MERGE_RULES for rule, _ in found):
+            merges.append(size)
     return SizeReport(
         spec,
         tuple(range(start, stop + 1)),
@@ -78,6 +85,7 @@ def input_sizes(spec: ModelSpec, start: int, stop: int) -> SizeReport:
         tuple(survive),
         {name: tuple(sizes) for name, sizes in fits.items()},
         tuple(exact),
+        tuple(merges) if has_merges else None,
         linears,
     )
 

@@ -90,11 +90,24 @@ def test_exported_code_is_ruff_clean_and_equals_the_spec(tmp_path, path):
         result = subprocess.run([sys.executable, "-m", "ruff", *command, str(source)], capture_output=True, text=True)
         assert result.returncode == 0, result.stdout + result.stderr
     namespace: dict = {}
-    exec(compile(code, str(source), "exec"), namespace)  # the test runs the generated class
-    model_class = next(v for v in namespace.values() if isinstance(v, type) and issubclass(v, torch.nn.Module))
+    exec(compile(code, str(source), "exec"), namespace)  # the test runs the generated classes
+    model_class = [v for v in namespace.values() if isinstance(v, type) and issubclass(v, torch.nn.Module)][-1]
     with torch.device("meta"):
-        model = model_class()
-        output = model.eval()(torch.empty(1, *trace.spec.input))
+        model = model_class().eval()
+    shapes = []
+    hooks = [
+        module.register_forward_hook(lambda m, i, o: shapes.append((type(m).__name__, tuple(o.shape))))
+        for module in model.modules()
+        if not list(module.children()) and not isinstance(module, torch.nn.Flatten)
+    ]
+    output = model(torch.empty(1, *trace.spec.input, device="meta"))
+    for hook in hooks:
+        hook.remove()
+    # Every layer's shape, in order: merges are +, * and torch.cat, and Flatten may be torch.flatten.
+    expected = [
+        (r.layer.type, r.output_shape) for r in trace.records if r.layer.type not in ("Add", "Concat", "Mul", "Flatten")
+    ]
+    assert shapes == expected
     assert sum(p.numel() for p in model.parameters()) == trace.total_params
     assert tuple(output.shape) == trace.output_shape
 

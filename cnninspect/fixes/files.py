@@ -112,7 +112,8 @@ def write_atomic(path: Path, data: bytes, expected: bytes) -> None:
 def unified_diff(before: str, after: str, label: str) -> str:
     """A unified diff of two versions of a text, as ``diff -u`` and git print it."""
     lines = []
-    for line in difflib.unified_diff(_lines(before), _lines(after), f"a/{label}", f"b/{label}"):
+    name = label.lstrip("/")
+    for line in difflib.unified_diff(_lines(before), _lines(after), f"a/{name}", f"b/{name}"):
         lines.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     return "".join(lines)
 

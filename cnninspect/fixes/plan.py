@@ -77,6 +77,16 @@ class FixPlan:
         return tuple(f for f in self.fixes if f.held is None)
 
     @property
+    def edits(self) -> list[tuple[Fix, tuple[str, ...]]]:
+        """The applied fixes as edits: one per value as written, with the layers it fixes (a value
+        written once in a block template fixes every use of it)."""
+        groups: dict[tuple[Any, ...], list[Fix]] = {}
+        for fix in self.applied:
+            key = (fix.layer.node_path, fix.arg, repr(fix.new)) if fix.layer.node_path else (fix.layer.name, fix.arg)
+            groups.setdefault(key, []).append(fix)
+        return [(fixes[0], tuple(f.layer.name for f in fixes)) for fixes in groups.values()]
+
+    @property
     def clean(self) -> bool:
         """True when nothing needs fixing."""
         return not self.fixes and not self.remaining
@@ -113,7 +123,7 @@ def plan_from_trace(
     other arguments) what is left is what the fixes do not cover. ``hold`` may keep a fix from
     being applied, saying why."""
     spec = first.spec
-    fixes = list(_fixes_in(first))
+    fixes = _written_once(spec, list(_fixes_in(first)))
     if hold is not None:
         fixes = [f if f.held else replace(f, held=hold(f)) for f in fixes]
     layers = list(spec.layers)
@@ -147,6 +157,62 @@ def plan_from_trace(
         if record.layer.type == "Linear" and "in_features" not in record.layer.args and record.in_size is not None
     )
     return FixPlan(spec, fixed, tuple(fixes), remaining, advice, inferred)
+
+
+def _written_once(spec: ModelSpec, fixes: list[Fix]) -> list[Fix]:
+    """Fixes of a value written once for several layers (a block template used several times, a
+    repeat): one edit when every use needs the same new value; otherwise each is held with what
+    a person can do, so no edit breaks the uses that were right. A value written as a ``$``
+    expression is never replaced by a number."""
+    uses: dict[tuple[str | int, ...], list[LayerSpec]] = {}
+    for layer in spec.layers:
+        if layer.node_path:
+            uses.setdefault(layer.node_path, []).append(layer)
+    wanted: dict[tuple[tuple[str | int, ...], str], list[Fix]] = {}
+    for fix in fixes:
+        wanted.setdefault((fix.layer.node_path, fix.arg), []).append(fix)
+    result = []
+    for fix in fixes:
+        if fix.held:
+            result.append(fix)
+            continue
+        where = _written_where(fix.layer)
+        if fix.arg in fix.layer.templated:
+            result.append(
+                replace(
+                    fix,
+                    held=f"{fix.arg} is written as a $ expression {where}; correct the expression, or leave "
+                    f"{fix.arg} out so it is inferred",
+                )
+            )
+            continue
+        sharing = uses.get(fix.layer.node_path, [fix.layer])
+        needed = wanted[(fix.layer.node_path, fix.arg)]
+        if len(sharing) > 1 and (len(needed) < len(sharing) or len({repr(f.new) for f in needed}) > 1):
+            right = [layer.name for layer in sharing if layer.name not in {f.layer.name for f in needed}]
+            values = " or ".join(dict.fromkeys(show_value(f.new) for f in needed))
+            fits = f"it fits {_few(right)} but not " if right else "none fits: "
+            result.append(
+                replace(
+                    fix,
+                    held=f"{fix.arg}: {show_value(fix.old)} is written once {where} for {len(sharing)} layers; "
+                    f"{fits}{_few([f.layer.name for f in needed])} (they receive {values}); leave {fix.arg} out so "
+                    "each use infers it, or make it a block parameter",
+                )
+            )
+            continue
+        result.append(fix)
+    return result
+
+
+def _few(names: list[str]) -> str:
+    return ", ".join(names) if len(names) <= 3 else f"{', '.join(names[:2])} and {len(names) - 2} more"
+
+
+def _written_where(layer: LayerSpec) -> str:
+    path = layer.node_path
+    place = f"at line {layer.location.line}"
+    return f"in block {path[1]} {place}" if len(path) > 1 and path[0] == "blocks" else place
 
 
 def _fixes_in(trace: Trace) -> Iterator[Fix]:

@@ -7,8 +7,9 @@ import json
 import re
 from typing import Any
 
+from cnninspect.errors import EditError
 from cnninspect.fixes.splice import Edit
-from cnninspect.spec.model import ModelSpec, changed_args
+from cnninspect.spec.model import LayerSpec, ModelSpec, changed_args
 from cnninspect.spec.yamldoc import Node, read_document
 from cnninspect.text import show_value
 
@@ -17,6 +18,8 @@ YAML_WORDS = {"true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"}
 
 
 def yaml_edits(text: str, original: ModelSpec, intended: ModelSpec) -> list[Edit]:
+    """Edits that make ``text`` read as ``intended``: each changed argument where it is written
+    (once for every use of a block template or repeat)."""
     root = read_document(text, original.source).root.resolved()
     newline = "\r\n" if "\r\n" in text else "\n"
     edits: list[Edit] = []
@@ -29,12 +32,27 @@ def yaml_edits(text: str, original: ModelSpec, intended: ModelSpec) -> list[Edit
             entry = f"input: {show_value(intended.input)}"
             gap = ", " if root.flow else newline + " " * _column(text, layers_key.start)
             edits.append(Edit(layers_key.start, layers_key.start, entry + gap))
-    items = root.items()["layers"][1].resolved()
+    changes_at: dict[tuple[str | int, ...], tuple[LayerSpec, dict[str, Any]]] = {}
     for before, after in zip(original.layers, intended.layers):
         changes = changed_args(before, after)
         if not changes:
             continue
-        node = items.children[before.index].resolved()
+        for arg in changes:
+            if arg in before.templated:
+                raise EditError(
+                    f"{before.title}: {arg} is written as a $ expression; change it in the block by hand "
+                    "(nothing was written)"
+                )
+        first, known = changes_at.setdefault(before.node_path, (before, {}))
+        for arg, value in changes.items():
+            if arg in known and known[arg] != value:
+                raise EditError(
+                    f"{before.title} and {first.title} share {arg} (written once) but need different values; "
+                    "nothing was written"
+                )
+            known[arg] = value
+    for path, (before, changes) in changes_at.items():
+        node = _at_path(root, path)
         if node.kind == "scalar":  # a bare type name: becomes a flow mapping
             entries = ", ".join(f"{k}: {show_value(v)}" for k, v in changes.items())
             edits.append(Edit(node.start, node.end, f"{{type: {_yaml_text(node.value, node.style)}, {entries}}}"))
@@ -49,6 +67,14 @@ def yaml_edits(text: str, original: ModelSpec, intended: ModelSpec) -> list[Edit
         if new_keys:
             edits.append(_insert_keys(text, node, new_keys, newline))
     return edits
+
+
+def _at_path(root: Node, path: tuple[str | int, ...]) -> Node:
+    """The node a layer's ``node_path`` leads to: mapping keys and list positions from the root."""
+    node = root.resolved()
+    for step in path:
+        node = (node.children[step] if isinstance(step, int) else node.items()[step][1]).resolved()
+    return node
 
 
 def _value_edits(node: Node, old: Any, new: Any, shape: bool = False) -> list[Edit]:

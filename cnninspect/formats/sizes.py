@@ -32,6 +32,8 @@ def sizes_rows(report: SizeReport) -> list[tuple[str, str]]:
         (f"{safe(name)}: in_features {report.declared[name]:,} fits", compact(sizes))
         for name, sizes in report.linear_fits.items()
     ]
+    if report.merges is not None:
+        rows.append((f"Every merge fits ({square})", compact(report.merges)))
     rows.append(("No input row or column dropped", compact(report.exact)))
     return rows
 
@@ -58,6 +60,7 @@ def render_json(report: SizeReport) -> str:
             name: {"in_features": report.declared[name], "sizes": list(sizes)}
             for name, sizes in report.linear_fits.items()
         },
+        "merges_fit": None if report.merges is None else list(report.merges),
         "no_rows_dropped": list(report.exact),
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

@@ -8,6 +8,7 @@ Nothing is ever run as Python; anything else is refused with what is allowed.
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 import re
 from collections.abc import Callable, Mapping
@@ -70,6 +71,7 @@ def is_expression(value: Any) -> bool:
     return isinstance(value, str) and "$" in value
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_expression(text: str) -> Expression:
     """Parse ``text``; every name in it must be written ``$name``."""
     if len(text) > MAX_LENGTH:

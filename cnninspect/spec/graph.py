@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import keyword
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from cnninspect.errors import GraphError, Location, SpecError
 from cnninspect.spec.catalog import MERGE_FAMILIES, lookup
 from cnninspect.spec.expr import ExpressionError, is_expression, parse_expression
-from cnninspect.spec.model import INPUT, GroupSpec, LayerSpec
+from cnninspect.spec.model import INPUT, GroupSpec, ItemSpec, LayerSpec
 from cnninspect.spec.validate import make_layer
 from cnninspect.spec.yamldoc import Document, Node
 from cnninspect.text import did_you_mean, is_int
@@ -85,6 +85,10 @@ class _Item:
     """Arguments (or block parameters), keys and values."""
     items: Node | None
     """A group's ``layers:`` list."""
+    values: dict[str, Any] = field(default_factory=dict)
+    """Each argument's value as written (``$`` expressions still text)."""
+    locations: dict[str, Location] = field(default_factory=dict)
+    """Where each argument's value is written."""
 
 
 class Expander:
@@ -95,6 +99,7 @@ class Expander:
         self.blocks = blocks
         self.layers: list[LayerSpec] = []
         self.groups: list[GroupSpec] = []
+        self._read: dict[int, list[_Item]] = {}
 
     def expand(self, items: Node) -> None:
         """The model's top-level list."""
@@ -107,18 +112,22 @@ class Expander:
         seq = items.resolved()
         if seq.kind != "seq" or not seq.children:
             raise SpecError("layers must be a non-empty list", self.document.where(items))
-        read = [self._item(node) for node in seq.children]
-        written = {item.name: item for item in read if item.name is not None}
+        read = self._read.get(id(seq))
+        if read is None:  # a block's template is read once, however often it is used
+            read = self._read[id(seq)] = [self._item(node) for node in seq.children]
+        written: dict[str, tuple[int, _Item]] = {}
+        for i, item in enumerate(read):
+            if item.name is not None:
+                written.setdefault(item.name, (i, item))
         current = scope.input
         position = 0
         for index, item in enumerate(read):
-            later = {name for i, other in enumerate(read) if i > index and (name := other.name) is not None}
-            sources = [self._resolve(ref, where, scope, item, later, written) for ref, where in item.sources]
+            sources = [self._resolve(ref, where, scope, item, index, written) for ref, where in item.sources]
             inputs = sources or [current]
             if item.name == INPUT:
                 raise SpecError(f"{INPUT!r} names the input of the model or block; pick another name", item.where)
-            first = next((other for other in read[:index] if other.name == item.name), None)
-            if item.name is not None and first is not None:
+            if item.name is not None and written[item.name][0] != index:
+                first = written[item.name][1]
                 raise SpecError(
                     f"two layers are named {item.name!r} (the first at line {first.where.line}); rename one", item.where
                 )
@@ -159,7 +168,7 @@ class Expander:
             current = self._one(item, inner, str(copy), inputs if copy == 0 else [current], node_path)
             inner.names[str(copy)] = current
         kind = item.type if item.type is not None else "Sequential"
-        self._close(slot, qualified, f"{kind} × {repeat}", item.where, scope.path, start, current, True)
+        self._close(slot, qualified, f"{kind} × {repeat}", item.where, scope.path, start, current, True, node_path)
         scope.inner[item.name] = inner
         return current
 
@@ -182,29 +191,24 @@ class Expander:
         args, templated = self._values(item, scope)
         if len(self.layers) >= MAX_LAYERS:
             raise SpecError(f"the spec expands to more than {MAX_LAYERS:,} layers", item.where)
-        locations = {key: self.document.where(value) for key, (_, value) in item.entries.items()}
+        sources = tuple(ref for ref, _ in item.sources)
         layer = make_layer(
             len(self.layers),
             qualified,
             item.type,
             args,
             item.where,
-            locations,
+            item.locations,
             item.type_where,
             named=item.name is not None,
             scope=scope.path,
+            inputs=tuple(inputs),
+            sources=sources,
+            switched_off=tuple(ref for ref in sources if ref in scope.off),
+            node_path=node_path,
+            templated=templated,
         )
-        sources = tuple(ref for ref, _ in item.sources)
-        self.layers.append(
-            replace(
-                layer,
-                inputs=tuple(inputs),
-                sources=sources,
-                switched_off=tuple(ref for ref in sources if ref in scope.off),
-                node_path=node_path,
-                templated=templated,
-            )
-        )
+        self.layers.append(layer)
         return qualified
 
     def _nested(
@@ -219,6 +223,7 @@ class Expander:
             inner = _Scope(f"{qualified}.", source, scope.params, path, (*node_path, "layers"), scope.blocks)
             output = self._list(item.items, inner)
             kind = "Sequential"
+            values = {}
         else:
             assert item.type is not None
             block = self.blocks[item.type]
@@ -231,7 +236,10 @@ class Expander:
             )
             output = self._list(block.items, inner)
             kind = block.name
-        self._close(slot, qualified, kind, item.where, scope.path, start, output, item.name is not None)
+        params = values if item.items is None else None
+        self._close(
+            slot, qualified, kind, item.where, scope.path, start, output, item.name is not None, node_path, params
+        )
         scope.inner[local] = inner
         return output
 
@@ -250,11 +258,42 @@ class Expander:
         start: int,
         output: str,
         named: bool,
+        node_path: tuple[str | int, ...] = (),
+        params: dict[str, Any] | None = None,
     ) -> None:
         layers = tuple(layer.name for layer in self.layers[start:])
         self.groups[slot] = GroupSpec(
-            name=name, type=kind, location=where, scope=path, layers=layers, output=output, named=named
+            name=name,
+            type=kind,
+            location=where,
+            scope=path,
+            layers=layers,
+            output=output,
+            named=named,
+            node_path=node_path,
+            params=params or {},
         )
+
+    def written(self, items: Node, path: tuple[str | int, ...]) -> tuple[ItemSpec, ...]:
+        """A list as written (for export): items, groups and their places, nothing expanded."""
+        seq = items.resolved()
+        read = self._read.get(id(seq)) or [self._item(node) for node in seq.children]
+        result = []
+        for index, item in enumerate(read):
+            here = (*path, index)
+            result.append(
+                ItemSpec(
+                    name=item.name,
+                    type=item.type,
+                    args=item.values,
+                    sources=tuple(ref for ref, _ in item.sources),
+                    repeat=None if item.repeat is None else _plain(self.document.data(item.repeat)),
+                    condition=None if item.condition is None else _plain(self.document.data(item.condition)),
+                    items=() if item.items is None else self.written(item.items, (*here, "layers")),
+                    node_path=here,
+                )
+            )
+        return tuple(result)
 
     # -- references ------------------------------------------------------------------------
 
@@ -264,8 +303,8 @@ class Expander:
         where: Location,
         scope: _Scope,
         item: _Item,
-        later: set[str],
-        written: dict[str, _Item],
+        index: int,
+        written: dict[str, tuple[int, _Item]],
     ) -> str:
         if ref == INPUT:
             return scope.input
@@ -273,8 +312,8 @@ class Expander:
             return scope.names[ref]
         if item.name is not None and ref == item.name:
             raise GraphError(f"{ref} reads itself; from: names an earlier layer or {INPUT}", where)
-        if ref in later:
-            line = written[ref].where.line
+        if ref in written and written[ref][0] > index:
+            line = written[ref][1].where.line
             raise GraphError(
                 f"{ref!r} comes later (line {line}): a layer can only read layers above it, so the graph has no cycle",
                 where,
@@ -293,14 +332,13 @@ class Expander:
 
     def _values(self, item: _Item, scope: _Scope) -> tuple[dict[str, Any], frozenset[str]]:
         """The item's arguments with every ``$`` expression evaluated."""
-        args: dict[str, Any] = {}
-        templated = set()
-        for key, (_, node) in item.entries.items():
-            value, is_templated = self._value(node, scope)
-            args[key] = value
-            if is_templated:
-                templated.add(key)
-        return args, frozenset(templated)
+        templated = frozenset(key for key, value in item.values.items() if _has_expression(value))
+        if not templated:
+            return item.values, templated
+        args = dict(item.values)
+        for key in templated:
+            args[key], _ = self._value(item.entries[key][1], scope)
+        return args, templated
 
     def _value(self, node: Node, scope: _Scope) -> tuple[Any, bool]:
         data = _plain(self.document.data(node))
@@ -400,7 +438,20 @@ class Expander:
         args = {k: v for k, v in entries.items() if k not in RESERVED}
         repeat = entries["repeat"][1] if "repeat" in entries else None
         condition = entries["if"][1] if "if" in entries else None
-        return _Item(node, where, type_name, type_where, name, tuple(sources), repeat, condition, args, items)
+        return _Item(
+            node,
+            where,
+            type_name,
+            type_where,
+            name,
+            tuple(sources),
+            repeat,
+            condition,
+            args,
+            items,
+            {k: _plain(document.data(v)) for k, (_, v) in args.items()},
+            {k: document.where(v) for k, (_, v) in args.items()},
+        )
 
     def _sources(self, node: Node) -> Iterator[tuple[str, Location]]:
         value = node.resolved()

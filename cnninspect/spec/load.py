@@ -14,8 +14,8 @@ from typing import Any
 from cnninspect.errors import Location, SpecError, UsageError, YamlError
 from cnninspect.spec.flags import parse_layers
 from cnninspect.spec.graph import Expander, read_blocks
-from cnninspect.spec.model import BUILTIN_LABEL, ModelSpec
-from cnninspect.spec.validate import parse_input
+from cnninspect.spec.model import BUILTIN_LABEL, BlockSpec, ModelSpec
+from cnninspect.spec.validate import check_unique_names, parse_input
 from cnninspect.spec.yamldoc import Document, read_document
 from cnninspect.text import did_you_mean
 
@@ -114,6 +114,7 @@ def spec_from_document(document: Document) -> ModelSpec:
     blocks = read_blocks(document, entries["blocks"][1]) if "blocks" in entries else {}
     expander = Expander(document, blocks)
     expander.expand(entries["layers"][1])
+    check_unique_names([*expander.layers, *expander.groups])
     return ModelSpec(
         name,
         input_shape,
@@ -121,6 +122,13 @@ def spec_from_document(document: Document) -> ModelSpec:
         label,
         input_location=input_location,
         groups=tuple(expander.groups),
+        structure=expander.written(entries["layers"][1], ("layers",)),
+        templates={
+            block.name: BlockSpec(
+                block.name, block.params, expander.written(block.items, ("blocks", block.name, "layers"))
+            )
+            for block in blocks.values()
+        },
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from cnninspect.errors import Location
@@ -50,7 +51,7 @@ class LayerSpec:
     templated: frozenset[str] = frozenset()
     """Arguments written as ``$`` expressions in a block template (an edit cannot make them literal)."""
 
-    @property
+    @cached_property
     def kind(self) -> LayerType | None:
         """The catalog entry, or None for a layer only the torch engine can size."""
         return lookup(self.type)
@@ -66,7 +67,7 @@ class LayerSpec:
     @property
     def title(self) -> str:
         """How messages name the layer: its name, or ``layer 3`` when a top-level layer has none."""
-        return self.name if self.named or self.scope else f"layer {self.name}"
+        return layer_title(self.name, self.named, self.scope)
 
     @property
     def depth(self) -> int:
@@ -104,6 +105,10 @@ class ModelSpec:
     """Overrides applied, as typed (``--kernel 5``), for reports."""
     groups: tuple[GroupSpec, ...] = ()
     """The groups, block uses and repeats the layers sit in, in the order they open."""
+    structure: tuple[ItemSpec, ...] = ()
+    """The top-level list as written (empty for a flag spec): what export rebuilds."""
+    templates: dict[str, BlockSpec] = field(default_factory=dict)
+    """The ``blocks:`` as written."""
 
     @property
     def batched_input(self) -> tuple[int, ...]:
@@ -134,11 +139,54 @@ class GroupSpec:
     """The layer whose output is the group's output (``input`` when it passes its input through)."""
     named: bool = True
     """False when its name is its position."""
+    node_path: tuple[str | int, ...] = ()
+    """Where its item is in the YAML document."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """A block use's parameter values."""
 
     @property
     def depth(self) -> int:
         """How many groups it sits in."""
         return len(self.scope)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ItemSpec:
+    """One entry of a ``layers:`` list as written, before expansion."""
+
+    name: str | None
+    """Its name, if written."""
+    type: str | None
+    """A layer type or a block's name; None for a group."""
+    args: dict[str, Any]
+    """Arguments or block parameters as written, ``$`` expressions as text."""
+    positional: tuple[Any, ...] = ()
+    """Positional arguments of a torch-only layer from a flag spec."""
+    sources: tuple[str, ...] = ()
+    """``from:`` as written; empty: the previous item."""
+    repeat: Any = None
+    """``repeat:`` as written (an integer or an expression), or None."""
+    condition: Any = None
+    """``if:`` as written (true/false or an expression), or None."""
+    items: tuple[ItemSpec, ...] = ()
+    """A group's items."""
+    node_path: tuple[str | int, ...] = ()
+    """Where it is in the YAML document (layers and groups expanded from it share it)."""
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """A ``blocks:`` template as written."""
+
+    name: str
+    params: dict[str, Any]
+    """Parameter → default (None: required)."""
+    items: tuple[ItemSpec, ...]
+
+
+def layer_title(name: str, named: bool, scope: tuple[str, ...]) -> str:
+    """A layer's name in messages: ``layer 3`` for an unnamed top-level layer, else its name."""
+    return name if named or scope else f"layer {name}"
 
 
 def expand(value: Any, dims: int) -> tuple[Any, ...]:

@@ -1,38 +1,49 @@
 """The JSON Schema of the spec format, built from the layer catalog (draft-07, so that
-yaml-language-server and other editors can read it)."""
+yaml-language-server and other editors can read it).
+
+``spec_schema()`` describes every spec. ``spec_schema(document)`` describes one spec's own
+graph on top of that: each ``from:`` may name only the layers above it in its list (so an
+unknown name, a reference to itself or forward, and so any cycle, fail), each block is used
+with exactly its parameters, and no block can use itself. A generic schema cannot say that:
+it does not know the names a file defines.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from cnninspect import __version__
 from cnninspect.spec.catalog import LAYER_TYPES, NO_DEFAULT, LayerType
+from cnninspect.spec.yamldoc import Document, Node
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 CLASS_NAME = r"^((torch\.)?nn\.)?[A-Za-z_][A-Za-z0-9_]*$"
+EXPRESSION = {"type": "string", "pattern": r"\$[A-Za-z_]", "description": "A $parameter expression (in a block)."}
+NAME = {"type": ["string", "integer"]}
+RESERVED = {
+    "type": {"type": "string", "description": "A torch.nn class (case-insensitive, nn. optional) or a block."},
+    "name": {**NAME, "description": "The layer's name (default: its position)."},
+    "from": {
+        "description": "The layer(s) it reads: a name, input, or a list for a merge (Add, Concat, Mul).",
+        "anyOf": [NAME, {"type": "array", "items": NAME, "minItems": 1}],
+    },
+    "repeat": {"description": "Copies in a row; named: a group of copies 0, 1, …", "anyOf": [
+        {"type": "integer", "minimum": 1}, EXPRESSION]},
+    "if": {"description": "Switched off (an identity) when false.", "anyOf": [{"type": "boolean"}, EXPRESSION]},
+    "layers": {"$ref": "#/definitions/layers", "description": "A group's layers."},
+}  # fmt: skip
 
 
-def spec_schema() -> dict[str, Any]:
-    """The whole schema: top-level keys, the input shape, and every catalog layer's arguments."""
-    layer_name = {"type": ["string", "integer"], "description": "The layer's name (default: its index)."}
-    layer_type = {
-        "type": "string",
-        "description": "A torch.nn class name, case-insensitive; nn. optional.",
-        "anyOf": [{"enum": sorted(LAYER_TYPES)}, {"pattern": CLASS_NAME}],
-    }
-    mapping = {
-        "type": "object",
-        "required": ["type"],
-        "properties": {"type": layer_type, "name": layer_name},
-        "allOf": [_layer_rule(kind, layer_name) for kind in LAYER_TYPES.values()],
-    }
-    bare = {"type": "string", "pattern": CLASS_NAME, "description": "A layer without arguments, e.g. ReLU."}
-    return {
+def spec_schema(document: Document | None = None) -> dict[str, Any]:
+    """The schema of every spec, or of the spec ``document`` holds (its own names and blocks)."""
+    schema: dict[str, Any] = {
         "$schema": DRAFT,
         "title": f"cnninspect model spec (cnninspect {__version__})",
-        "description": "A CNN as a list of torch.nn layers, traced by cnninspect.",
+        "description": "A CNN as torch.nn layers, with from:, merges, blocks and repeats, traced by cnninspect.",
         "type": "object",
         "additionalProperties": False,
+        "patternProperties": {"^x-": {"description": "Ignored: a place for YAML anchors."}},
         "required": ["layers"],
         "properties": {
             "name": {"type": "string", "description": "The model's name."},
@@ -43,19 +54,190 @@ def spec_schema() -> dict[str, Any]:
                     {"type": "string", "pattern": r"^\s*\d+(\s*[x×,]\s*\d+){0,3}\s*$"},
                 ],
             },
-            "layers": {"type": "array", "minItems": 1, "items": {"anyOf": [bare, mapping]}},
+            "blocks": {
+                "description": "Templates used as a layer type, with $parameters.",
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["layers"],
+                    "properties": {
+                        "params": {"type": "object", "description": "Parameter: default (null: required)."},
+                        "layers": {"$ref": "#/definitions/layers"},
+                    },
+                },
+            },
+            "layers": {"$ref": "#/definitions/layers"},
+        },
+        "definitions": {
+            "layers": {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/item"}},
+            "item": {
+                "anyOf": [
+                    {"type": "string", "pattern": CLASS_NAME, "description": "A layer without arguments: ReLU."},
+                    {
+                        "type": "object",
+                        "properties": dict(RESERVED),
+                        "anyOf": [{"required": ["type"]}, {"required": ["layers"]}],
+                        "allOf": [_layer_rule(kind) for kind in LAYER_TYPES.values()],
+                    },
+                ]
+            },
         },
     }
+    if document is not None:
+        _specialise(schema, document)
+    return schema
 
 
-def _layer_rule(kind: LayerType, layer_name: dict[str, Any]) -> dict[str, Any]:
-    """``if type is this class then only its arguments, the required ones present``."""
-    properties: dict[str, Any] = {"type": {}, "name": layer_name}
+def _layer_rule(kind: LayerType) -> dict[str, Any]:
+    """``if type is this class then only its arguments, the required ones present``; any argument
+    may be a $ expression (inside a block)."""
+    properties: dict[str, Any] = dict(RESERVED)
     for param in kind.params:
         default = "" if param.default is NO_DEFAULT else f" Default: {param.default!r}."
-        properties[param.name] = {**param.check.schema, "description": f"{param.check.describe}.{default}"}
+        described = {**param.check.schema, "description": f"{param.check.describe}.{default}"}
+        properties[param.name] = {"anyOf": [described, EXPRESSION]}
     required = [p.name for p in kind.params if p.default is NO_DEFAULT and p.name != kind.inferred]
     return {
         "if": {"properties": {"type": {"const": kind.name}}, "required": ["type"]},
         "then": {"properties": properties, "required": required, "additionalProperties": False},
     }
+
+
+# ---------------------------------------------------------------------------------------
+# One spec's own graph
+
+
+def _specialise(schema: dict[str, Any], document: Document) -> None:
+    root = document.root.resolved()
+    if root.kind != "map":
+        return
+    entries = root.items()
+    blocks = _blocks(document, entries["blocks"][1]) if "blocks" in entries else {}
+    users = _users(document, blocks)
+    properties = schema["properties"]
+    if blocks:
+        properties["blocks"] = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                name: {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["layers"],
+                    "properties": {
+                        "params": {"type": "object"},
+                        "layers": _list(document, layers, blocks, forbidden=users[name] | {name}),
+                    },
+                }
+                for name, (_, layers) in blocks.items()
+            },
+        }
+    if "layers" in entries:
+        properties["layers"] = _list(document, entries["layers"][1], blocks, forbidden=set())
+
+
+def _blocks(document: Document, node: Node) -> dict[str, tuple[dict[str, Any], Node]]:
+    """Block name → (parameter defaults, the layers node), as far as the file is well-formed."""
+    mapping = node.resolved()
+    found: dict[str, tuple[dict[str, Any], Node]] = {}
+    if mapping.kind != "map":
+        return found
+    for name, (_, body) in mapping.items().items():
+        body = body.resolved()
+        if body.kind != "map" or "layers" not in body.items():
+            continue
+        params = body.items().get("params")
+        defaults = document.data(params[1]) if params else {}
+        found[name] = (defaults if isinstance(defaults, dict) else {}, body.items()["layers"][1])
+    return found
+
+
+def _users(document: Document, blocks: dict[str, tuple[dict[str, Any], Node]]) -> dict[str, set[str]]:
+    """For each block, the blocks that use it directly or through others (which it must not use)."""
+    uses = {name: set(_types_in(document, layers)) & set(blocks) for name, (_, layers) in blocks.items()}
+    users: dict[str, set[str]] = {name: set() for name in blocks}
+    for name in blocks:
+        stack = [name]
+        while stack:
+            current = stack.pop()
+            for other, used in uses.items():
+                if current in used and other not in users[name]:
+                    users[name].add(other)
+                    stack.append(other)
+    return users
+
+
+def _types_in(document: Document, layers: Node) -> list[str]:
+    seq = layers.resolved()
+    found: list[str] = []
+    for item in seq.children if seq.kind == "seq" else []:
+        item = item.resolved()
+        if item.kind == "scalar":
+            found.append(str(item.value))
+        elif item.kind == "map":
+            entries = item.items()
+            if "type" in entries:
+                found.append(str(document.data(entries["type"][1])))
+            if "layers" in entries:
+                found += _types_in(document, entries["layers"][1])
+    return found
+
+
+def _list(
+    document: Document, layers: Node, blocks: dict[str, tuple[dict[str, Any], Node]], forbidden: set[str]
+) -> dict[str, Any]:
+    """A ``layers:`` list, item by item: the names each ``from:`` may use are the ones above it."""
+    seq = layers.resolved()
+    if seq.kind != "seq":
+        return {"$ref": "#/definitions/layers"}
+    schemas = []
+    earlier: list[str] = []
+    for item in seq.children:
+        item = item.resolved()
+        schemas.append(_item(document, item, earlier, blocks, forbidden))
+        if item.kind == "map" and "name" in item.items():
+            earlier.append(str(document.data(item.items()["name"][1])))
+    return {"type": "array", "minItems": 1, "items": schemas, "additionalItems": False}
+
+
+def _item(
+    document: Document,
+    item: Node,
+    earlier: list[str],
+    blocks: dict[str, tuple[dict[str, Any], Node]],
+    forbidden: set[str],
+) -> dict[str, Any]:
+    reference: dict[str, Any] = {"enum": ["input", *earlier]}
+    if earlier:  # a dotted name reaches into an earlier group: down1.conv2
+        prefixes = "|".join(re.escape(name) for name in earlier)
+        reference = {"anyOf": [reference, {"type": "string", "pattern": f"^({prefixes})\\."}]}
+    needs_params = {name for name, (params, _) in blocks.items() if any(v is None for v in params.values())}
+    constraints: dict[str, Any] = {
+        "properties": {
+            "type": _none_of(forbidden),
+            "from": {"anyOf": [reference, {"type": "array", "items": reference, "minItems": 1}]},
+        },
+    }
+    uses = [
+        {
+            "if": {"properties": {"type": {"const": name}}, "required": ["type"]},
+            "then": {
+                "properties": {**RESERVED, **{param: {} for param in params}},
+                "required": [param for param, default in params.items() if default is None],
+                "additionalProperties": False,
+            },
+        }
+        for name, (params, _) in blocks.items()
+    ]
+    if uses:
+        constraints["allOf"] = uses
+    if item.kind == "map" and "layers" in item.items():
+        constraints["properties"]["layers"] = _list(document, item.items()["layers"][1], blocks, forbidden)
+    bare = {"type": "string", "pattern": CLASS_NAME, **_none_of(forbidden | needs_params)}
+    return {"anyOf": [bare, {"allOf": [{"$ref": "#/definitions/item"}, {"type": "object", **constraints}]}]}
+
+
+def _none_of(names: set[str]) -> dict[str, Any]:
+    """A constraint that refuses these strings (none when the set is empty: JSON Schema has no empty enum)."""
+    return {"not": {"enum": sorted(names)}} if names else {}

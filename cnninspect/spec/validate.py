@@ -9,10 +9,14 @@ from typing import Any
 
 from cnninspect.errors import ArgumentError, LayerTypeError, Location, SpecError
 from cnninspect.spec.catalog import NO_DEFAULT, ArgValueError, Family, LayerType, lookup
-from cnninspect.spec.model import LayerSpec, expand
+from cnninspect.spec.model import GroupSpec, LayerSpec, expand, layer_title
 from cnninspect.text import did_you_mean, is_int, show_value
 
 CONV_FAMILIES = (Family.CONV, Family.CONV_TRANSPOSE)
+_CLASS_NAME = re.compile(r"[A-Za-z_]\w*")
+_VALIDATED: dict[tuple[Any, ...], dict[str, Any]] = {}
+"""Arguments already validated, by layer type and arguments as written."""
+MAX_CACHED = 10_000
 INPUT_HINT = "write the input as [C, H, W] or CxHxW, e.g. [3, 32, 32] or 3x32x32"
 
 
@@ -25,55 +29,70 @@ def make_layer(
     arg_locations: dict[str, Location],
     type_where: Location,
     positional: tuple[Any, ...] = (),
-    *,
-    named: bool | None = None,
-    scope: tuple[str, ...] = (),
+    **fields: Any,
 ) -> LayerSpec:
     """Validate one layer's arguments against the catalog (torch-only layers pass as written).
-    ``name`` None: the layer is called by its index."""
+    ``name`` None: the layer is called by its index. ``fields`` are LayerSpec's other fields
+    (``named``, ``scope``, ``inputs``, …)."""
     type_name = type_name.strip()
     for prefix in ("torch.nn.", "nn."):
         if type_name.startswith(prefix):
             type_name = type_name[len(prefix) :]
             break
-    if not re.fullmatch(r"[A-Za-z_]\w*", type_name):
+    if not _CLASS_NAME.fullmatch(type_name):
         raise LayerTypeError(f"{type_name!r} is not a torch.nn class name", type_where)
+    fields.setdefault("named", name is not None)
+    layer_name = name if name is not None else str(index)
     kind = lookup(type_name)
-    layer = LayerSpec(
-        index,
-        name if name is not None else str(index),
-        type_name,
-        args,
-        where,
-        positional,
-        arg_locations,
-        named=name is not None if named is None else named,
-        scope=scope,
-    )
     if kind is None:
-        return layer
+        return LayerSpec(index, layer_name, type_name, args, where, positional, arg_locations, **fields)
     by_position = dict(_name_positional(kind, positional, where))
     for key in args:
         if key in by_position:
             raise ArgumentError(f"{kind.name} got {key} twice, by position and by name", arg_locations.get(key, where))
     arg_locations = {**dict.fromkeys(by_position, where), **arg_locations}
-    validated = {}
-    for key, value in {**by_position, **args}.items():
-        param = kind.param_by_name.get(key)
-        if param is None:
-            raise ArgumentError(
-                f"{kind.name} has no argument {key!r}{did_you_mean(key, list(kind.param_by_name))}",
-                arg_locations.get(key, where),
-            )
-        try:
-            validated[key] = param.check(value)
-        except ArgValueError as error:
-            raise ArgumentError(
-                f"{layer.title}: {key}: {error}, got {show_value(value)}", arg_locations.get(key, where)
-            ) from None
-    layer = replace(layer, type=kind.name, args=validated, positional=(), arg_locations=arg_locations)
-    _check_together(layer, kind)
+    written = {**by_position, **args}
+    title = layer_title(layer_name, fields["named"], fields.get("scope", ()))
+    cache_key = _cache_key(kind.name, written)
+    validated = _VALIDATED.get(cache_key) if cache_key is not None else None
+    if validated is None:
+        validated = {}
+        for arg, value in written.items():
+            param = kind.param_by_name.get(arg)
+            if param is None:
+                raise ArgumentError(
+                    f"{kind.name} has no argument {arg!r}{did_you_mean(arg, list(kind.param_by_name))}",
+                    arg_locations.get(arg, where),
+                )
+            try:
+                validated[arg] = param.check(value)
+            except ArgValueError as error:
+                raise ArgumentError(
+                    f"{title}: {arg}: {error}, got {show_value(value)}", arg_locations.get(arg, where)
+                ) from None
+    layer = LayerSpec(index, layer_name, kind.name, validated, where, (), arg_locations, **fields)
+    if cache_key is None or cache_key not in _VALIDATED:
+        _check_together(layer, kind)
+        if cache_key is not None and len(_VALIDATED) < MAX_CACHED:
+            _VALIDATED[cache_key] = validated
     return layer
+
+
+def _cache_key(kind: str, args: dict[str, Any]) -> tuple[Any, ...] | None:
+    """The same arguments validate the same way: a block used many times is checked once."""
+    try:
+        key = (kind, tuple(sorted((arg, _typed(value)) for arg, value in args.items())))
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _typed(value: Any) -> Any:
+    """A value with its type, so that true and 1 (equal in Python) never share a cache entry."""
+    if isinstance(value, tuple):
+        return tuple(_typed(v) for v in value)
+    return (type(value).__name__, value)
 
 
 def set_arg(layer: LayerSpec, arg: str, value: Any) -> LayerSpec:
@@ -148,9 +167,9 @@ def _any_over_one(value: Any) -> bool:
     return any(v != 1 for v in value) if isinstance(value, tuple) else value != 1
 
 
-def check_unique_names(layers: Sequence[LayerSpec]) -> None:
+def check_unique_names(layers: Sequence[LayerSpec | GroupSpec]) -> None:
     """Two layers with one name would make every reference and every report ambiguous."""
-    seen: dict[str, LayerSpec] = {}
+    seen: dict[str, LayerSpec | GroupSpec] = {}
     for layer in layers:
         if layer.name in seen:
             first = seen[layer.name]
