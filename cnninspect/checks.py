@@ -14,7 +14,7 @@ from cnninspect import rules
 from cnninspect.engines.records import LayerRecord, Mismatch, Problem, Trace
 from cnninspect.rules import Finding
 from cnninspect.spec.catalog import Family
-from cnninspect.spec.model import LayerSpec, ModelSpec, expand
+from cnninspect.spec.model import LayerSpec, expand
 from cnninspect.text import dims_text, feature_map, shape_text, show_value
 
 PROBLEM_RULES = {
@@ -29,6 +29,8 @@ PROBLEM_RULES = {
 }
 """The rule each kind of size problem is reported under."""
 MERGE_PROBLEMS = (Problem.ADD, Problem.CONCAT, Problem.MUL)
+SIZE_SETTING = (Family.CONV, Family.CONV_TRANSPOSE, Family.LINEAR, Family.CONCAT)
+"""Layers whose output size is their own choice: where a size comes from."""
 SEARCH_SIZES = 64
 """How far from the given input a Concat finding looks for input sizes that work."""
 DIM_WORDS = {3: ("length",), 4: ("height", "width"), 5: ("depth", "height", "width")}
@@ -206,7 +208,7 @@ def _describe(trace: Trace, index: int, m: Mismatch) -> tuple[str, tuple[str, An
     records = trace.records
     record = records[index]
     name = record.layer.title
-    hint = input_layout_hint(trace.spec, record, m)
+    hint = input_layout_hint(trace, index, m)
     if m.problem is Problem.RANK:
         return (
             f"{name}: {record.layer.type} needs a {_ranks(m.declared)} input but receives "
@@ -237,11 +239,12 @@ def _describe(trace: Trace, index: int, m: Mismatch) -> tuple[str, tuple[str, An
     )
 
 
-def input_layout_hint(spec: ModelSpec, record: LayerRecord, m: Mismatch) -> str | None:
-    """When the first layer's mismatch comes from an input written in the wrong layout — channels
-    last (``32x32x3``) or with the batch (``1x3x32x32``) — the corrected input, instead of a
-    fix that would bend the layer to the mistake."""
-    if record.input_shape != spec.batched_input:
+def input_layout_hint(trace: Trace, index: int, m: Mismatch) -> str | None:
+    """When a mismatch at a layer reading the model's input comes from an input written in the wrong
+    layout — channels last (``32x32x3``) or with the batch (``1x3x32x32``) — the corrected input,
+    instead of a fix that would bend the layer to the mistake."""
+    spec, record = trace.spec, trace.records[index]
+    if trace.producers[index] is not None or record.input_shape != spec.batched_input:
         return None
     sample = spec.input
     option = any(applied.startswith("--input") for applied in spec.overridden)
@@ -291,7 +294,14 @@ def origin(trace: Trace, index: int) -> Origin:
     record = records[index]
 
     def changed(position: int | None) -> int | None:
-        while position is not None and records[position].output_shape == records[position].input_shape:
+        """Back past layers that pass their input's size on (an activation, a norm, an Add); a conv
+        or Linear sets the size itself, even when it happens to keep it."""
+        while (
+            position is not None
+            and records[position].output_shape == records[position].input_shape
+            and (kind := records[position].layer.kind) is not None
+            and kind.family not in SIZE_SETTING
+        ):
             position = trace.producers[position]
         return position
 
@@ -340,7 +350,7 @@ def _merge_message(trace: Trace, index: int, m: Mismatch, search: bool) -> str:
     if m.problem is Problem.ADD:
         remedy = _equalise(first, b, side)
         if side in layer.switched_off:
-            remedy += f"; {side} is switched off by its if: here, and would be that projection"
+            remedy += f" ({side}, which would be that projection, is switched off here by its if:)"
         return (
             f"{layer.title}: Add inputs differ: {main} gives {feature_map(first)} but {side} gives "
             f"{feature_map(b)}; {remedy}"

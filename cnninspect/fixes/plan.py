@@ -220,7 +220,7 @@ def _fixes_in(trace: Trace) -> Iterator[Fix]:
     wrong_input: str | None = None
     for index, record in enumerate(trace.records):
         for mismatch in record.mismatches:
-            if input_layout_hint(trace.spec, record, mismatch) is not None:
+            if input_layout_hint(trace, index, mismatch) is not None:
                 wrong_input = wrong_input or record.layer.title  # the layer is right; the input is not
                 continue
             if mismatch.problem in FIXABLE and mismatch.declared is not None:

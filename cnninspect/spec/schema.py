@@ -127,14 +127,14 @@ def _specialise(schema: dict[str, Any], document: Document) -> None:
                     "required": ["layers"],
                     "properties": {
                         "params": {"type": "object"},
-                        "layers": _list(document, layers, blocks, forbidden=users[name] | {name}),
+                        "layers": _list(document, layers, blocks, users[name] | {name}, set(params)),
                     },
                 }
-                for name, (_, layers) in blocks.items()
+                for name, (params, layers) in blocks.items()
             },
         }
     if "layers" in entries:
-        properties["layers"] = _list(document, entries["layers"][1], blocks, forbidden=set())
+        properties["layers"] = _list(document, entries["layers"][1], blocks, set(), set())
 
 
 def _blocks(document: Document, node: Node) -> dict[str, tuple[dict[str, Any], Node]]:
@@ -185,9 +185,14 @@ def _types_in(document: Document, layers: Node) -> list[str]:
 
 
 def _list(
-    document: Document, layers: Node, blocks: dict[str, tuple[dict[str, Any], Node]], forbidden: set[str]
+    document: Document,
+    layers: Node,
+    blocks: dict[str, tuple[dict[str, Any], Node]],
+    forbidden: set[str],
+    params: set[str],
 ) -> dict[str, Any]:
-    """A ``layers:`` list, item by item: the names each ``from:`` may use are the ones above it."""
+    """A ``layers:`` list, item by item: the names each ``from:`` may use are the ones above it, and
+    ``$`` expressions may use only the parameters of the block the list is in."""
     seq = layers.resolved()
     if seq.kind != "seq":
         return {"$ref": "#/definitions/layers"}
@@ -195,7 +200,7 @@ def _list(
     earlier: list[str] = []
     for item in seq.children:
         item = item.resolved()
-        schemas.append(_item(document, item, earlier, blocks, forbidden))
+        schemas.append(_item(document, item, earlier, blocks, forbidden, params))
         if item.kind == "map" and "name" in item.items():
             earlier.append(str(document.data(item.items()["name"][1])))
     return {"type": "array", "minItems": 1, "items": schemas, "additionalItems": False}
@@ -207,6 +212,7 @@ def _item(
     earlier: list[str],
     blocks: dict[str, tuple[dict[str, Any], Node]],
     forbidden: set[str],
+    params: set[str],
 ) -> dict[str, Any]:
     reference: dict[str, Any] = {"enum": ["input", *earlier]}
     if earlier:  # a dotted name reaches into an earlier group: down1.conv2
@@ -232,8 +238,9 @@ def _item(
     ]
     if uses:
         constraints["allOf"] = uses
+    constraints["additionalProperties"] = _only_parameters(params)
     if item.kind == "map" and "layers" in item.items():
-        constraints["properties"]["layers"] = _list(document, item.items()["layers"][1], blocks, forbidden)
+        constraints["properties"]["layers"] = _list(document, item.items()["layers"][1], blocks, forbidden, params)
     bare = {"type": "string", "pattern": CLASS_NAME, **_none_of(forbidden | needs_params)}
     return {"anyOf": [bare, {"allOf": [{"$ref": "#/definitions/item"}, {"type": "object", **constraints}]}]}
 
@@ -241,3 +248,11 @@ def _item(
 def _none_of(names: set[str]) -> dict[str, Any]:
     """A constraint that refuses these strings (none when the set is empty: JSON Schema has no empty enum)."""
     return {"not": {"enum": sorted(names)}} if names else {}
+
+
+def _only_parameters(params: set[str]) -> dict[str, Any]:
+    """Values whose ``$`` expressions name only these parameters (none outside a block)."""
+    names = "|".join(re.escape(p) for p in sorted(params))
+    text = {"type": "string", "pattern": f"^(?:[^$]|\\$(?:{names})\\b)*$" if names else "^[^$]*$"}
+    value = {"anyOf": [{"not": {"type": ["string", "array"]}}, text]}
+    return {"anyOf": [value, {"type": "array", "items": value}]}
