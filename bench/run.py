@@ -111,6 +111,27 @@ def main() -> None:
                 max(1, repeats // 3),
             )
         )
+    resnet152 = "configs/resnet152.yaml"
+    rows += [
+        compare(
+            'ResNet-152 spec: `lint` vs `python -c "import torch"`',
+            [*CLI, "lint", resnet152],
+            [PY, "-c", "import torch"],
+            repeats,
+        ),
+        compare(
+            'ResNet-152 spec: `summary --engine analytic` vs `python -c "import torch"`',
+            [*CLI, "summary", resnet152, "--engine", "analytic"],
+            [PY, "-c", "import torch"],
+            repeats,
+        ),
+        compare(
+            "ResNet-152, batch 64: `summary --batch 64` vs torchinfo",
+            [*CLI, "summary", resnet152, "--batch", "64"],
+            [*info, resnet152, "64"],
+            max(1, repeats // 3),
+        ),
+    ]
     rows.append(
         compare(
             '`fix-fc --kernel 5` vs `python -c "import torch"`',
@@ -122,6 +143,8 @@ def main() -> None:
     print("| case | cnninspect | baseline | ratio | cnninspect peak | baseline peak | ratio | runs |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
+    print()
+    subprocess.run([PY, "bench/graph_speed.py", str(repeats)], cwd=ROOT, check=True)
 
 
 if __name__ == "__main__":

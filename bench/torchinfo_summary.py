@@ -1,4 +1,5 @@
-"""Baseline: torchinfo.summary on the same model a spec describes (real CPU weights and forward pass)."""
+"""Baseline: torchinfo.summary on the model a spec describes, as plain PyTorch (the class
+`cnninspect export` writes), with real CPU weights and a real forward pass."""
 
 from __future__ import annotations
 
@@ -8,21 +9,17 @@ from pathlib import Path
 import torch
 from torchinfo import summary
 
-from cnninspect.engines.torch import build_module
+from cnninspect.engines.analytic import infer_shapes
+from cnninspect.export import export_pytorch
 from cnninspect.spec.load import load_source
-from cnninspect.spec.overrides import Overrides, apply_overrides
 
 
 def main(path: str, batch: int) -> None:
-    spec = apply_overrides(load_source(Path(path)).spec, Overrides(batch=batch))
-    x = torch.zeros(spec.batched_input)
-    layers = []
-    with torch.no_grad():
-        for layer in spec.layers:  # infer input sizes the way a user's hand-written model states them
-            module = build_module(layer, x.shape[1] if x.dim() > 2 else x.shape[-1], "cpu")
-            x = module(x)
-            layers.append(module)
-    summary(torch.nn.Sequential(*layers), input_size=spec.batched_input, verbose=0)
+    spec = load_source(Path(path)).spec
+    namespace: dict[str, object] = {}
+    exec(export_pytorch(infer_shapes(spec)), namespace)  # the exported source of a spec from this repository
+    model_class = [v for v in namespace.values() if isinstance(v, type) and issubclass(v, torch.nn.Module)][-1]
+    summary(model_class(), input_size=(batch, *spec.input), verbose=0)
 
 
 if __name__ == "__main__":

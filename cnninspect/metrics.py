@@ -145,18 +145,29 @@ def receptive_fields(trace: Trace) -> list[Reach | None]:
     spatial layout is gone (after Flatten) or unknown.
 
     rf_out = rf_in + dilation·(kernel − 1)·jump_in, jump_out = jump_in·stride; transposed
-    convolutions and upsampling divide the jump instead.
+    convolutions and upsampling divide the jump instead. In a graph each layer continues from
+    the layer it reads; a merge sees as far as the farthest-seeing of its inputs.
     """
     dims = len(trace.spec.input) - 1
-    rf: tuple[Fraction, ...] | None = (Fraction(1),) * dims
-    jump: tuple[Fraction, ...] = (Fraction(1),) * dims
+    start: Reach = ((Fraction(1),) * dims, (Fraction(1),) * dims)
+    position = {record.layer.name: index for index, record in enumerate(trace.records)}
     reaches: list[Reach | None] = []
-    for record in trace.records:
+    for index, record in enumerate(trace.records):
+        source = trace.producers[index]
+        arriving = start if source is None else reaches[source]
         out = record.output_shape
         kind = record.layer.kind
         layout_lost = out is None or len(out) != dims + 2 or (kind is None and out != record.input_shape)
-        if rf is None or layout_lost:
-            rf = None
+        if arriving is None or layout_lost:
+            reaches.append(None)
+            continue
+        rf, jump = arriving
+        if record.layer.is_merge:
+            merged = [reaches[position[n]] if n in position else start for n in record.layer.inputs]
+            if any(reach is None for reach in merged):
+                reaches.append(None)
+                continue
+            rf = tuple(max(values) for values in zip(*(reach[0] for reach in merged if reach is not None)))
         elif kind is not None and kind.family in (Family.CONV, Family.MAX_POOL, Family.AVG_POOL, Family.ADAPTIVE_POOL):
             kernel, stride, dilation = _window(record, dims)
             rf = tuple(r + d * (k - 1) * j for r, k, d, j in zip(rf, kernel, dilation, jump))
@@ -167,7 +178,7 @@ def receptive_fields(trace: Trace) -> list[Reach | None]:
             rf = tuple(r + d * (k - 1) * j for r, k, d, j in zip(rf, kernel, dilation, jump))
         elif kind is not None and kind.family is Family.UPSAMPLE and out is not None:
             jump = tuple(j * Fraction(i, o) for j, i, o in zip(jump, record.input_shape[2:], out[2:]))
-        reaches.append(None if rf is None else (rf, jump))
+        reaches.append((rf, jump))
     return reaches
 
 

@@ -21,6 +21,7 @@ from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.engines.torch import build_module, trace_spec
 from cnninspect.errors import GraphError, SpecError
+from cnninspect.metrics import receptive_fields
 from cnninspect.spec.expr import ExpressionError, parse_expression
 from cnninspect.spec.schema import spec_schema
 from cnninspect.spec.yamldoc import read_document
@@ -445,3 +446,21 @@ def test_engines_agree_on_random_graphs(text, device):
 def test_a_spec_may_not_name_a_layer_input():
     with pytest.raises(SpecError, match="'input' names the input"):
         parse("input: [3, 8, 8]\nlayers:\n  - {type: ReLU, name: input}\n")
+
+
+def test_receptive_field_follows_the_graph_and_a_merge_sees_as_far_as_its_farthest_input():
+    spec = parse(
+        "input: [1, 16, 16]\nlayers:\n"
+        "  - {type: Conv2d, name: a, out_channels: 1, kernel_size: 3, padding: 1}\n"
+        "  - {type: Conv2d, name: b, out_channels: 1, kernel_size: 3, padding: 1, stride: 2}\n"
+        "  - {type: Conv2d, name: side, out_channels: 1, kernel_size: 1, stride: 2, from: input}\n"
+        "  - {type: Add, name: add, from: [b, side]}\n"
+        "  - {type: Conv2d, name: c, out_channels: 1, kernel_size: 3, padding: 1}\n"
+    )
+    reach = {
+        r.layer.name: (x[0][0], x[1][0])
+        for r, x in zip(infer_shapes(spec).records, receptive_fields(infer_shapes(spec)))
+    }
+    # a: 3, jump 1; b: 3 + 2·1 = 5, jump 2; side starts again from the input: 1, jump 2;
+    # add: max(5, 1) = 5; c: 5 + 2·2 = 9, jump 2
+    assert reach == {"a": (3, 1), "b": (5, 2), "side": (1, 2), "add": (5, 2), "c": (9, 2)}
