@@ -20,7 +20,7 @@ from cnninspect.spec.catalog import MERGE_FAMILIES, lookup
 from cnninspect.spec.expr import ExpressionError, is_expression, parse_expression
 from cnninspect.spec.model import INPUT, GroupSpec, ItemSpec, LayerSpec
 from cnninspect.spec.validate import make_layer
-from cnninspect.spec.yamldoc import Document, Node
+from cnninspect.spec.yamldoc import Document, Node, plain
 from cnninspect.text import did_you_mean, is_int
 
 RESERVED = ("type", "name", "from", "repeat", "if", "layers")
@@ -287,8 +287,8 @@ class Expander:
                     type=item.type,
                     args=item.values,
                     sources=tuple(ref for ref, _ in item.sources),
-                    repeat=None if item.repeat is None else _plain(self.document.data(item.repeat)),
-                    condition=None if item.condition is None else _plain(self.document.data(item.condition)),
+                    repeat=None if item.repeat is None else plain(self.document.data(item.repeat)),
+                    condition=None if item.condition is None else plain(self.document.data(item.condition)),
                     items=() if item.items is None else self.written(item.items, (*here, "layers")),
                     node_path=here,
                 )
@@ -341,7 +341,7 @@ class Expander:
         return args, templated
 
     def _value(self, node: Node, scope: _Scope) -> tuple[Any, bool]:
-        data = _plain(self.document.data(node))
+        data = plain(self.document.data(node))
         if not _has_expression(data):
             return data, False
         if not scope.blocks:
@@ -449,7 +449,7 @@ class Expander:
             condition,
             args,
             items,
-            {k: _plain(document.data(v)) for k, (_, v) in args.items()},
+            {k: plain(document.data(v)) for k, (_, v) in args.items()},
             {k: document.where(v) for k, (_, v) in args.items()},
         )
 
@@ -493,21 +493,13 @@ def read_blocks(document: Document, node: Node) -> dict[str, Block]:
             for param, (param_key, param_value) in table.items().items():
                 if not param.isidentifier() or keyword.iskeyword(param) or param in RESERVED:
                     raise SpecError(f"parameter name {param!r} must be a Python identifier", document.where(param_key))
-                default = _plain(document.data(param_value))
+                default = plain(document.data(param_value))
                 if _has_expression(default):
                     raise SpecError("a parameter's default is a value, not an expression", document.where(param_value))
                 params[param] = default
                 param_nodes[param] = param_key
         blocks[name] = Block(name, params, param_nodes, entries["layers"][1], where)
     return blocks
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 def _has_expression(value: Any) -> bool:

@@ -9,14 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from cnninspect.errors import Location, SpecError, UsageError, YamlError
 from cnninspect.spec.flags import parse_layers
 from cnninspect.spec.graph import Expander, read_blocks
 from cnninspect.spec.model import BUILTIN_LABEL, BlockSpec, ModelSpec
 from cnninspect.spec.validate import check_unique_names, parse_input
-from cnninspect.spec.yamldoc import Document, read_document
+from cnninspect.spec.yamldoc import Document, plain, read_document
 from cnninspect.text import did_you_mean
 
 MAX_SPEC_BYTES = 1_000_000
@@ -131,11 +130,3 @@ def spec_from_document(document: Document) -> ModelSpec:
         },
     )
 
-
-def plain(value: Any) -> Any:
-    """Lists → tuples, so specs compare and hash like data."""
-    if isinstance(value, list):
-        return tuple(plain(v) for v in value)
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    return value

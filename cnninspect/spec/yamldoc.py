@@ -122,6 +122,15 @@ class Document:
         return {key: self.data(value) for key, (_, value) in node.items().items()}
 
 
+def plain(value: Any) -> Any:
+    """Document data with lists as tuples, so specs compare and hash like data."""
+    if isinstance(value, list):
+        return tuple(plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
 def resolve_scalar(node: Node) -> Any:
     """The YAML 1.2 core schema: quoted and block scalars are strings; plain ones may be
     null, a boolean, an integer or a float."""
