@@ -499,7 +499,8 @@ def lint(
         settings = load_settings(Path.cwd()).with_options(select, ignore, fail_on, force_exclude or None)
         fmt = output_format or (LintFormat.GITHUB if os.environ.get("GITHUB_ACTIONS") == "true" else LintFormat.FULL)
         overrides = _overrides(input, batch, kernel, stride, padding, set_)
-        checked = _lint_all(discover(paths, settings), settings, overrides, engine, fmt)
+        found = discover(paths, settings)
+        checked = found.problems + _lint_all(found.files, settings, overrides, engine, fmt)
         results = [r for r in checked if r.is_spec]
         skipped = [r for r in checked if not r.is_spec]
         _emit(_stdout(), lint_formats.RENDERERS[fmt](results))

@@ -13,17 +13,17 @@ YAML file never fails on them.
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnninspect import rules
 from cnninspect.checks import find_problems
 from cnninspect.config import Settings
 from cnninspect.engines import Engine, trace_with
-from cnninspect.errors import CnnInspectError, UsageError
+from cnninspect.errors import CnnInspectError, Location, UsageError
 from cnninspect.rules import Finding, error_finding
 from cnninspect.spec.load import decode_source, parse_yaml, read_source
 from cnninspect.spec.overrides import Overrides, apply_overrides
@@ -48,37 +48,64 @@ class FileResult:
     """False for a YAML file that is not a spec (no top-level ``layers:``): skipped."""
 
 
-def discover(paths: Sequence[str], settings: Settings) -> list[Path]:
-    """Every spec file named by ``paths``, in order, each once.
+@dataclass(frozen=True)
+class Discovery:
+    """What the paths on the command line name."""
+
+    files: list[Path]
+    """Spec files to lint, each real file once, in the order found."""
+    problems: list[FileResult]
+    """Folders that could not be listed: a finding each, never skipped in silence."""
+
+
+def discover(paths: Sequence[str], settings: Settings) -> Discovery:
+    """Every spec file named by ``paths``, in order, each real file once (``a.yaml``,
+    ``./a.yaml`` and ``/abs/a.yaml`` are one file). Walks and ``**`` never follow a symlinked
+    folder, so a link loop cannot make them run forever.
 
     Files met while walking a folder or matching a glob are skipped when the settings exclude
     them; a file named directly is linted unless ``force_exclude`` is set (ruff's rule, for
     pre-commit, which names every file).
     """
-    found: dict[Path, None] = {}
+    found: dict[tuple[int, int] | Path, Path] = {}
+    problems: list[FileResult] = []
+
+    def add(path: Path) -> None:
+        try:
+            info = path.stat()
+            key: tuple[int, int] | Path = (info.st_dev, info.st_ino)
+        except OSError:
+            key = path  # unreadable: lint_file reports it
+        found.setdefault(key, path)
+
     for text in paths:
         path = Path(text)
         if path.is_dir():
-            found.update(dict.fromkeys(_walk(path, settings)))
-        elif path.exists():
+            for walked in _walk(path, settings, problems):
+                add(walked)
+        elif path.exists() or path.is_symlink():
             if not (settings.force_exclude and settings.excluded(path, settings.root)):
-                found[path] = None
+                add(path)
         elif GLOB_CHARS.search(text):
-            matches = sorted(glob.glob(text, recursive=True))
-            if not matches:
+            matches = list(_glob(text, problems))
+            if not matches and not problems:
                 raise UsageError(f"{text}: no file matches")
-            for match in map(Path, matches):
+            for match in matches:
                 if match.is_dir():
-                    found.update(dict.fromkeys(_walk(match, settings)))
+                    for walked in _walk(match, settings, problems):
+                        add(walked)
                 elif match.suffix in SPEC_SUFFIXES and not settings.excluded(match, settings.root):
-                    found[match] = None
+                    add(match)
         else:
             raise UsageError(f"{text}: no such file or folder")
-    return list(found)
+    return Discovery(list(found.values()), problems)
 
 
-def _walk(folder: Path, settings: Settings) -> Iterator[Path]:
-    for root, folders, files in os.walk(folder):
+def _walk(folder: Path, settings: Settings, problems: list[FileResult]) -> Iterator[Path]:
+    def unreadable(error: OSError) -> None:
+        problems.append(_unlistable(error))
+
+    for root, folders, files in os.walk(folder, onerror=unreadable):
         here = Path(root)
         folders[:] = sorted(
             name
@@ -89,6 +116,60 @@ def _walk(folder: Path, settings: Settings) -> Iterator[Path]:
             path = here / name
             if path.suffix in SPEC_SUFFIXES and not settings.excluded(path, folder):
                 yield path
+
+
+def _glob(pattern: str, problems: list[FileResult]) -> Iterator[Path]:
+    """Paths matching a shell pattern (``*``, ``?``, ``[…]`` within a name; ``**`` across folders),
+    found by walking without following symlinked folders; hidden names match only when the
+    pattern names them."""
+    parts = Path(pattern).parts
+    fixed = next((i for i, part in enumerate(parts) if GLOB_CHARS.search(part)), len(parts))
+    base = Path(*parts[:fixed]) if fixed else Path(".")
+    wanted = re.compile(_glob_regex("/".join(parts[fixed:])))
+
+    def unreadable(error: OSError) -> None:
+        problems.append(_unlistable(error))
+
+    for root, folders, files in os.walk(base, onerror=unreadable):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        for name in sorted(folders) + sorted(files):
+            path = Path(root) / name
+            relative = path.relative_to(base).as_posix()
+            if not name.startswith(".") and wanted.fullmatch(relative):
+                yield path
+
+
+def _glob_regex(pattern: str) -> str:
+    """A glob as a regular expression over ``/``-separated relative paths."""
+    out = []
+    for index, segment in enumerate(pattern.split("/")):
+        last = index == len(pattern.split("/")) - 1
+        if segment == "**":
+            out.append(".*" if last else "(?:[^/]+/)*")
+            continue
+        text, i = "", 0
+        while i < len(segment):
+            ch = segment[i]
+            if ch == "*":
+                text += "[^/]*"
+            elif ch == "?":
+                text += "[^/]"
+            elif ch == "[" and "]" in segment[i + 1 :]:
+                end = segment.index("]", i + 1)
+                body = segment[i + 1 : end]
+                text += "[" + ("^" + re.escape(body[1:]) if body.startswith("!") else re.escape(body)) + "]"
+                i = end
+            else:
+                text += re.escape(ch)
+            i += 1
+        out.append(text if last else text + "/")
+    return "".join(out)
+
+
+def _unlistable(error: OSError) -> FileResult:
+    label = str(error.filename)
+    finding = Finding(rules.INVALID_YAML, Location(label, 1, 1), "", f"cannot list this folder: {error.strerror}")
+    return FileResult(label, (finding,))
 
 
 def lint_file(path: Path, settings: Settings, overrides: Overrides, engine: Engine = Engine.AUTO) -> FileResult:

@@ -6,6 +6,8 @@ bounded size and aliases. Every error names ``file:line:col``.
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -54,21 +56,38 @@ def load_source(path: Path | None = None, layers: str | None = None) -> SpecSour
 
 
 def read_source(path: str | Path) -> bytes:
-    """A spec file's bytes, refused when unreadable or over the size limit."""
+    """A spec file's bytes. Only a regular file is read (a FIFO, socket or device is refused at once,
+    never waited on), and a file over the size limit is refused before a byte is read."""
     label = str(path)
     try:
-        raw = Path(path).read_bytes()
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise UsageError(f"{label}: no such file") from None
     except IsADirectoryError:
         raise UsageError(f"{label}: is a folder; give a spec file") from None
     except OSError as error:
         raise YamlError(f"cannot read the file: {error.strerror}", Location(label, 1, 1)) from None
-    if len(raw) > MAX_SPEC_BYTES:
-        raise YamlError(
-            f"file is {len(raw):,} bytes, over the {MAX_SPEC_BYTES:,}-byte limit for a spec", Location(label, 1, 1)
-        )
+    try:
+        info = os.fstat(handle)
+        if stat.S_ISDIR(info.st_mode):
+            raise UsageError(f"{label}: is a folder; give a spec file")
+        if not stat.S_ISREG(info.st_mode):
+            raise YamlError("is not a regular file (a FIFO, socket or device); give a spec file", Location(label, 1, 1))
+        if info.st_size > MAX_SPEC_BYTES:
+            raise YamlError(_too_large(info.st_size), Location(label, 1, 1))
+        with os.fdopen(os.dup(handle), "rb") as stream:
+            raw = stream.read(MAX_SPEC_BYTES + 1)
+    except OSError as error:
+        raise YamlError(f"cannot read the file: {error.strerror}", Location(label, 1, 1)) from None
+    finally:
+        os.close(handle)
+    if len(raw) > MAX_SPEC_BYTES:  # it grew while being read
+        raise YamlError(_too_large(len(raw)), Location(label, 1, 1))
     return raw
+
+
+def _too_large(size: int) -> str:
+    return f"file is {size:,} bytes or more, over the {MAX_SPEC_BYTES:,}-byte limit for a spec"
 
 
 def decode_source(raw: bytes, label: str) -> str:
@@ -129,4 +148,3 @@ def spec_from_document(document: Document) -> ModelSpec:
             for block in blocks.values()
         },
     )
-
