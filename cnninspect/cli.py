@@ -729,7 +729,7 @@ def _fix_summary(plan: FixPlan, changed: bool, written: bool, label: str, path: 
     count, left = len(plan.edits), len(plan.remaining)
     by_hand = f"{left} problem{'s' * (left != 1)} to fix by hand" if left else ""
     if plan.clean:
-        lines.append("nothing to fix: every layer fits")
+        lines.append("nothing to fix: every layer fits" + ("; the what-if options change the file" if changed else ""))
     elif not count:
         lines.append(by_hand)
     else:

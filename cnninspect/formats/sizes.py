@@ -29,7 +29,7 @@ def sizes_rows(report: SizeReport) -> list[tuple[str, str]]:
         (f"Every layer keeps an output ({square})", compact(report.survive)),
     ]
     rows += [
-        (f"{safe(name)}: in_features {report.declared[name]:,} fits", compact(sizes))
+        (f"{safe(name)}: in_features {report.declared[name]} fits", compact(sizes))
         for name, sizes in report.linear_fits.items()
     ]
     if report.merges is not None:

@@ -27,7 +27,7 @@ from cnninspect.metrics import explain, mult_adds, receptive_fields
 from cnninspect.rules import Finding, Severity
 from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import INPUT, GroupSpec, LayerSpec, ModelSpec, expand
-from cnninspect.text import did_you_mean, dims_text, feature_map, safe, show_value
+from cnninspect.text import did_you_mean, dims_text, feature_map, plural, safe, show_value
 
 FOLD_MIN = 3
 """Runs of at least this many identical unnamed rows are shown as one row (``× 20,000``)."""
@@ -120,24 +120,9 @@ class SummaryRow:
         worst = min((f.rule.severity for f in self.findings), key=list(Severity).index)
         return f"{SEVERITY_MARKS[worst]} " + " ".join(dict.fromkeys(f.rule.code for f in self.findings))
 
-    def fold_key(self) -> tuple[Any, ...] | None:
-        """What must be equal for rows to fold into one; None when this row never folds."""
-        if self.named or self.findings or self.explain:
-            return None
-        return (
-            self.group,
-            self.type,
-            self.depth,
-            self.filters,
-            self.stride,
-            self.padding,
-            self.output_shape,
-            self.params,
-            self.mult_adds,
-            self.receptive_field,
-            self.jump,
-            self.notes,
-        )
+    def foldable(self) -> bool:
+        """Only unnamed rows without findings fold: a named row is always shown."""
+        return not (self.named or self.findings or self.explain)
 
     def to_json(self, with_explain: bool) -> dict[str, Any]:
         """The row as JSON data: shapes in PyTorch order, batch first."""
@@ -391,14 +376,20 @@ def _merged_text(layer: LayerSpec) -> str:
     return (" + " if layer.type == "Add" else " · ").join(names)
 
 
-def fold(rows: Sequence[SummaryRow]) -> list[tuple[SummaryRow, int]]:
-    """Runs of FOLD_MIN or more identical unnamed rows as (first row, run length)."""
+def fold(rows: Sequence[SummaryRow], columns: Sequence[SummaryColumn]) -> list[tuple[SummaryRow, int]]:
+    """Runs of FOLD_MIN or more unnamed rows that read the same in every shown column (but the
+    index and the name) as (first row, run length)."""
+
+    def key(row: SummaryRow) -> tuple[Any, ...] | None:
+        shown = tuple(c.cell(row) for c in columns if c.key not in ("index", "layer"))
+        return (row.group, row.type, row.depth, *shown) if row.foldable() else None
+
+    keys = [key(row) for row in rows]
     folded: list[tuple[SummaryRow, int]] = []
     start = 0
     while start < len(rows):
-        key = rows[start].fold_key()
         end = start + 1
-        while key is not None and end < len(rows) and rows[end].fold_key() == key:
+        while keys[start] is not None and end < len(rows) and keys[end] == keys[start]:
             end += 1
         if end - start >= FOLD_MIN:
             folded.append((rows[start], end - start))
@@ -496,6 +487,14 @@ def _bar(share: float) -> str:
     return BLOCKS[-1] * (eighths // 8) + (BLOCKS[eighths % 8] if eighths % 8 else "")
 
 
+def short_number(count: int) -> str:
+    """432,138 → ``432.1 k``; 1,816,558,056 → ``1.82 G``."""
+    for size, unit, digits in ((1e9, "G", 2), (1e6, "M", 2), (1e3, "k", 1)):
+        if count >= size:
+            return f"{count / size:,.{digits}f} {unit}"
+    return str(count)
+
+
 def human_bytes(count: int) -> str:
     """1,536 → ``1.5 KiB``."""
     value = float(count)
@@ -572,7 +571,14 @@ def footer_lines(trace: Trace) -> list[str]:
         f"(all outputs, batch {trace.spec.batch}, float{8 * BYTES_PER_VALUE})",
     ]
     if t.mult_adds is not None:
-        lines.append(f"Mult-adds: {t.mult_adds:,} ({t.mult_adds / 1e6:,.2f} M; bias adds included)")
+        lines.append(f"Mult-adds: {t.mult_adds:,} ({short_number(t.mult_adds)}; bias adds included)")
+    else:
+        unknown = [r.layer.type for r in trace.records if mult_adds(r) is None]
+        known = sum(count for r in trace.records if (count := mult_adds(r)))
+        lines.append(
+            f"Mult-adds: at least {known:,} ({short_number(known)}); no count for {plural(len(unknown), 'layer')} "
+            f"({', '.join(dict.fromkeys(unknown))}), shown as ?"
+        )
     if not trace.complete:
         lines.append(f"Traced {len(trace.records)} of {len(trace.spec.layers)} layers: the trace stopped.")
     return lines
@@ -590,7 +596,7 @@ def _explain_lines(rows: Sequence[SummaryRow]) -> list[str]:
 def render_table(report: SummaryReport) -> Text:
     """The table for people, at the terminal's width, with footer, formulas and findings."""
     shown = [COLUMNS[k] for k in report.columns if k != "finding" or report.findings]
-    folded = fold(tree(report))
+    folded = fold(tree(report), shown)
     cells = [_cells(shown, row, count) for row, count in folded]
     columns = [Column(c.title, c.right) for c in shown]
     rows = [Row(line, _row_style(row)) for line, (row, _) in zip(cells, folded)]
@@ -704,7 +710,7 @@ def render_markdown(report: SummaryReport) -> str:
         "| " + " | ".join(c.title for c in chosen) + " |",
         "|" + "|".join("---:" if c.right else "---" for c in chosen) + "|",
     ]
-    for row, count in fold(tree(report)):
+    for row, count in fold(tree(report), chosen):
         cells = [cell.strip() for cell in _cells(chosen, row, count)]
         if row.depth:  # Markdown drops leading spaces: indent with no-break spaces
             layer = chosen.index(COLUMNS["layer"]) if COLUMNS["layer"] in chosen else None

@@ -190,7 +190,8 @@ def _compose(text: str, document: Document) -> Node:
                 raise fail(f"invalid YAML: found undefined alias {event.anchor!r}", start)
             return Node("alias", start, event.end_mark.index, event.anchor, target=anchors[event.anchor])
         if event.tag is not None:
-            raise fail(f"YAML tags such as {event.tag} are not allowed in a spec; remove the tag", start)
+            tag = event.tag.replace("tag:yaml.org,2002:", "!!", 1)
+            raise fail(f"YAML tags such as {tag} are not allowed in a spec; remove the tag", start)
         if event.anchor:
             match = _ANCHOR.match(text, start)
             start = match.end() if match else start
