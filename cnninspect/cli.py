@@ -27,7 +27,7 @@ from cnninspect import __version__
 from cnninspect.checks import find_problems
 from cnninspect.engines import Engine, trace_with
 from cnninspect.engines.records import Trace
-from cnninspect.errors import CnnInspectError, UsageError
+from cnninspect.errors import CnnInspectError, EditError, Location, UsageError
 from cnninspect.formats import summary as summary_formats
 from cnninspect.formats.lint import LintFormat
 from cnninspect.formats.sizes import SizesFormat
@@ -41,12 +41,14 @@ if TYPE_CHECKING:
 from cnninspect.spec.load import load_source
 from cnninspect.spec.model import BUILTIN_LABEL, FLAG_LABEL, ModelSpec
 from cnninspect.spec.overrides import Overrides, apply_overrides
+from cnninspect.spec.validate import parse_input
 from cnninspect.text import safe
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 PROGRESS_MIN_FILES = 20
 """lint shows a progress bar on a terminal from this many files."""
 SAVE_SUFFIXES = (".svg", ".html")
+MIN_WIDTH = 20
 
 
 class CnnInspectGroup(TyperGroup):
@@ -381,7 +383,9 @@ def fix_fc(
             trace, _ = _trace(
                 spec, layers, model, input, batch, kernel, stride, padding, set_, arg, dtype, None, engine
             )
-            plan, files, notes = python_changes(trace)
+            target = model.rpartition(":")[0]
+            project = [Path.cwd(), *([Path(target).parent] if target.endswith(".py") else [])]
+            plan, files, notes = python_changes(trace, project)
         else:
             _model_only(arg, dtype)
             overrides = _overrides(_one_input(input), batch, kernel, stride, padding, set_)
@@ -391,7 +395,10 @@ def fix_fc(
             plan = plan_fixes(apply_overrides(source.spec, overrides), partial(trace_with, engine=engine))
             files = [spec_change(source, plan.fixed)]
             notes = {}
-        out = partial(typer.echo, err=diff)
+
+        def out(text: str) -> None:
+            typer.echo(safe(text), err=diff)
+
         for fix, fixed in plan.edits:
             shared = f"; written once for {len(fixed)} layers: {', '.join(fixed)}" if len(fixed) > 1 else ""
             out(f"{fix.layer.where(fix.arg)}: {fix.text}{shared}")
@@ -717,6 +724,9 @@ def _overrides(
     padding: str | None,
     sets: list[str] | None,
 ) -> Overrides:
+    """The what-if options; --input is checked at once, before any file is read."""
+    if input is not None:
+        parse_input(input, Location("--input", 1, 1))
     return Overrides(input, batch, kernel, stride, padding, tuple(sets or ()))
 
 
@@ -745,11 +755,17 @@ def _fix_summary(plan: FixPlan, changed: bool, written: bool, label: str, path: 
 
 
 def _stdout(record: bool = False) -> Console:
-    return Console(highlight=False, soft_wrap=True, record=record)
+    return Console(highlight=False, soft_wrap=True, record=record, width=_width())
 
 
 def _stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True, width=_width())
+
+
+def _width() -> int:
+    """The terminal's width; an odd one (``COLUMNS=0``) reads as 80, so output is never lost."""
+    width = Console().width
+    return width if width >= MIN_WIDTH else 80
 
 
 def _emit(console: Console, rendered: str | Text) -> None:
@@ -762,19 +778,19 @@ def _emit(console: Console, rendered: str | Text) -> None:
 
 def _echo_findings(findings: Sequence[Finding]) -> None:
     for finding in findings:
-        typer.echo(finding.line, err=True)
+        typer.echo(safe(finding.line), err=True)
 
 
 def _save(console: Console, path: Path) -> None:
-    """The recorded table as a picture."""
+    """The recorded table as a picture, written atomically (a full disk leaves the old file)."""
+    from cnninspect.fixes.files import write_atomic
+
+    picture = console.export_svg(title="cnninspect") if path.suffix.lower() == ".svg" else console.export_html()
     try:
-        if path.suffix.lower() == ".svg":
-            console.save_svg(str(path), title="cnninspect")
-        else:
-            console.save_html(str(path))
-    except OSError as error:
-        raise UsageError(f"--save {path}: cannot write: {error.strerror}") from None
-    typer.echo(f"saved {path}", err=True)
+        write_atomic(path, picture.encode("utf-8"), None)
+    except EditError as error:
+        raise UsageError(f"--save {error.message}") from None
+    typer.echo(f"saved {safe(str(path))}", err=True)
 
 
 @contextmanager
@@ -788,6 +804,9 @@ def _guard(debug: bool) -> Iterator[None]:
         _fail(str(error))
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
+    except BrokenPipeError:  # `cnninspect … | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(EXIT_CLEAN) from None
     except Exception as error:
         if debug:
             raise

@@ -27,6 +27,7 @@ from cnninspect.errors import CnnInspectError, Location, UsageError
 from cnninspect.rules import Finding, error_finding
 from cnninspect.spec.load import decode_source, parse_yaml, read_source
 from cnninspect.spec.overrides import Overrides, apply_overrides
+from cnninspect.text import first_line
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__", "venv", "site-packages"})
@@ -184,6 +185,9 @@ def lint_file(path: Path, settings: Settings, overrides: Overrides, engine: Engi
         findings = find_problems(trace_with(spec, engine))
     except CnnInspectError as error:
         findings = [error_finding(error, label)]
+    except Exception as error:  # a bug must not sink the other files' checks
+        message = f"cnninspect could not check this file: internal error {type(error).__name__}: {first_line(error)}"
+        findings = [Finding(rules.INVALID_SPEC, Location(label, 1, 1), "", f"{message} (please report it)")]
     enabled = settings.enabled(path)
     ignores = inline_ignores(text)
     kept = [f for f in findings if f.rule in enabled]

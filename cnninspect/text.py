@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 def is_int(value: object) -> bool:
@@ -74,7 +74,20 @@ def plural(count: int, word: str, many: str | None = None) -> str:
 def safe(text: str) -> str:
     """A name from a spec or a model, safe to print on one line: control characters (newlines,
     ESC, OSC) are shown escaped as ``\\n`` or ``\\x1b``, so they can neither forge lines nor
-    reach the terminal."""
+    reach the terminal; a byte of a file name that is not UTF-8 shows as ``\\xff``."""
     if not _CONTROL.search(text):
         return text
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    return _CONTROL.sub(lambda m: _escaped(m.group()), text)
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte os.fsdecode could not decode
+        return f"\\x{code - 0xDC00:02x}"
+    return char.encode("unicode_escape").decode("ascii")
+
+
+def utf8(text: str) -> str:
+    """Text that can be written as UTF-8 whatever it holds: lone surrogates (from file names that
+    are not UTF-8) become the escapes JSON reads back (``\\udcff``)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

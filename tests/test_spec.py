@@ -49,7 +49,7 @@ def test_yaml_spec_with_bare_strings_names_and_string_input():
         ("input: !!python/object:os.system [3]\nlayers: [ReLU]\n", YamlError, (1, 8), "tags"),
         ("input: [3, 32]\nlayers: [ReLU]\nextra: 1\n", SpecError, (3, 1), "unknown key 'extra'"),
         ("input: 32x32x3x1x1\nlayers: [ReLU]\n", SpecError, (1, 8), "1 to 4 sizes"),
-        ("input: [3, -1]\nlayers: [ReLU]\n", SpecError, (1, 8), "each ≥ 1"),
+        ("input: [3, -1]\nlayers: [ReLU]\n", SpecError, (1, 8), "each from 1 to 2,147,483,647"),
         ("input: [3, 8]\n", SpecError, (1, 1), "no layers"),
         (
             "input: [3, 8]\nlayers:\n  - {type: Conv2d, out_channels: 4, kernel_size: true}\n",

@@ -20,7 +20,8 @@ Shape = tuple[int, ...]
 SPATIAL = (Family.CONV, Family.CONV_TRANSPOSE, Family.MAX_POOL, Family.AVG_POOL, Family.ZERO_PAD, Family.UPSAMPLE)
 NORMS = (Family.BATCH_NORM, Family.INSTANCE_NORM, Family.GROUP_NORM, Family.LAYER_NORM)
 UPSAMPLE_RANKS = {"linear": (3,), "bilinear": (4,), "bicubic": (4,), "trilinear": (5,)}
-MAX_COLLAPSE_SEARCH = 1 << 20
+MAX_COLLAPSE_SEARCH = 1 << 64
+"""Far beyond any input that sizes capped at 2³¹ can need."""
 
 
 def infer_shapes(spec: ModelSpec) -> Trace:
@@ -296,11 +297,18 @@ def pool_size(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil
 
 
 def smallest_input(rule: Callable[[int, int], int], i: int) -> int:
-    """The smallest input size of spatial dimension ``i`` that gives an output ≥ 1."""
-    for size in range(1, MAX_COLLAPSE_SEARCH):
-        if rule(i, size) >= 1:
-            return size
-    raise ValueError("no input size gives an output")
+    """The smallest input size of spatial dimension ``i`` that gives an output ≥ 1 (output sizes
+    only grow with the input: doubling, then bisection)."""
+    high = 1
+    while rule(i, high) < 1:
+        high *= 2
+        if high > MAX_COLLAPSE_SEARCH:
+            raise ValueError("no input size gives an output")
+    low = high // 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if rule(i, middle) >= 1 else (middle, high)
+    return high
 
 
 def smallest_model_input(spec: ModelSpec) -> Shape:

@@ -8,13 +8,16 @@ and every later mismatch is found in the same run. Hooks are removed in ``finall
 
 from __future__ import annotations
 
+import functools
+import inspect
+import math
 import warnings
 from collections.abc import Iterable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from cnninspect.engines.analytic import check_input, check_merge, infer_shapes, keeps_received
-from cnninspect.engines.records import LayerRecord, Trace
+from cnninspect.engines.records import BYTES_PER_VALUE, LayerRecord, Trace
 from cnninspect.errors import ArgumentError, LayerFailure, LayerTypeError
 from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec
 from cnninspect.text import did_you_mean, first_line, shape_text
@@ -28,6 +31,7 @@ a small CPU forward pass is faster than the meta device's first-use cost (see be
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Module", "Container")
 
 
+@functools.cache
 def import_torch() -> ModuleType:
     """Import torch once, quietly (a missing NumPy is irrelevant to shape tracing)."""
     with warnings.catch_warnings():
@@ -95,11 +99,27 @@ def _run_merge(layer: LayerSpec, received: list[Tensor], device: str, records: l
 
 
 def choose_device(spec: ModelSpec) -> str:
-    """CPU for small models, meta (no memory, no weight init) for the rest."""
+    """CPU for small models, meta (no memory, no weight init) for the rest. The memory a CPU trace
+    needs is the parameters plus the outputs alive at once (each is dropped after its last reader)."""
     if spec.needs_torch:
         return "meta"
     estimate = infer_shapes(spec)
-    return "cpu" if estimate.param_bytes + estimate.activation_bytes <= CPU_TRACE_LIMIT else "meta"
+    return "cpu" if estimate.param_bytes + _peak_activations(estimate) <= CPU_TRACE_LIMIT else "meta"
+
+
+def _peak_activations(trace: Trace) -> int:
+    """The most bytes of outputs alive at one time during a trace that frees as it goes."""
+    spec = trace.spec
+    last_use = {name: position for position, _ in enumerate(spec.layers) for name in _inputs(spec, position)}
+    alive = {INPUT: math.prod(spec.batched_input) * BYTES_PER_VALUE}
+    peak = sum(alive.values())
+    for position, record in enumerate(trace.records):
+        alive[record.layer.name] = record.output_bytes
+        peak = max(peak, sum(alive.values()))
+        for name in _inputs(spec, position):
+            if last_use.get(name) == position and name != record.layer.name:
+                alive.pop(name, None)
+    return peak
 
 
 def blank(shape: tuple[int, ...], device: str, like: Tensor | None = None) -> Tensor:
@@ -113,35 +133,23 @@ def blank(shape: tuple[int, ...], device: str, like: Tensor | None = None) -> Te
 
 
 def _run_layer(layer: LayerSpec, x: Tensor, device: str, records: list[LayerRecord]) -> Tensor | None:
-    torch = import_torch()
-    found: dict[str, Any] = {}
+    import torch
+
     shape = tuple(x.shape)
     mismatches, stand_in, in_size = check_input(layer, shape)
     if stand_in is None:
         records.append(LayerRecord(layer=layer, input_shape=shape, output_shape=None, mismatches=mismatches))
         return None
     module = build_module(layer, in_size, device)
-
-    def pre_hook(_module: nn.Module, inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...] | None:
-        # A mismatched layer runs on a stand-in of the size it declares, so the trace
-        # (and the search for further mismatches) carries on.
-        return (blank(stand_in, device),) if tuple(inputs[0].shape) != stand_in else None
-
-    def post_hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
-        found["output"] = output
-
-    handles = [module.register_forward_pre_hook(pre_hook), module.register_forward_hook(post_hook)]
+    # A mismatched layer runs on a stand-in of the size it declares, so the trace (and the
+    # search for further mismatches) carries on.
     try:
-        module(x)
+        output = module(x if shape == stand_in else blank(stand_in, device))
     except Exception as error:
         raise LayerFailure(
             f"{layer.title} ({layer.type}) cannot take an input of shape {shape_text(shape)}: {first_line(error)}",
             layer.location,
         ) from None
-    finally:
-        for handle in handles:
-            handle.remove()
-    output = found.get("output")
     if not isinstance(output, torch.Tensor):
         raise LayerFailure(
             f"{layer.title} ({layer.type}) returns {type(output).__name__}, not one tensor; "
@@ -187,6 +195,8 @@ def build_module(layer: LayerSpec, in_size: int | None, device: str) -> nn.Modul
     kind = layer.kind
     if kind is not None and kind.inferred and kind.inferred not in args and in_size is not None:
         args[kind.inferred] = in_size
+    if kind is None:
+        _check_construction(layer, cls, args)
     try:
         with torch.device(device):
             module = cls(*layer.positional, **args)
@@ -197,16 +207,44 @@ def build_module(layer: LayerSpec, in_size: int | None, device: str) -> nn.Modul
     return module.eval()
 
 
+def _check_construction(layer: LayerSpec, cls: type[nn.Module], args: dict[str, Any]) -> None:
+    """Refuse, before anything is built, what would take the trace off the meta device or can
+    never pass one tensor on (an RNN returns (output, hidden), whatever its size)."""
+    nn = import_torch().nn
+    try:
+        bound = inspect.signature(cls).bind_partial(*layer.positional, **args).arguments
+    except TypeError:
+        bound = args  # the constructor itself will say what is wrong
+    for placed in ("device", "dtype"):
+        if placed in bound:
+            raise ArgumentError(
+                f"{layer.title}: {placed} is chosen by cnninspect's trace (the meta device, float32); remove it",
+                layer.where(placed),
+            )
+    if issubclass(cls, (nn.RNNBase, nn.MultiheadAttention)):
+        raise LayerFailure(
+            f"{layer.title}: nn.{cls.__name__} returns a tuple (output and state or weights), and a layer in a "
+            "spec passes one tensor on; trace a model holding it with --model",
+            layer.location,
+        )
+
+
 def resolve_class(layer: LayerSpec) -> type[nn.Module]:
     """The torch.nn class a layer names, matched case-insensitively."""
-    nn = import_torch().nn
-    classes = {
-        name.lower(): value
-        for name, value in vars(nn).items()
-        if isinstance(value, type) and issubclass(value, nn.Module) and name not in CONTAINERS
-    }
+    classes = _classes()
     cls = classes.get(layer.type.lower())
     if cls is None:
         names = sorted(c.__name__ for c in classes.values())
         raise LayerTypeError(f"torch.nn has no layer {layer.type!r}{did_you_mean(layer.type, names)}", layer.location)
     return cls
+
+
+@functools.cache
+def _classes() -> dict[str, type[nn.Module]]:
+    """torch.nn's layer classes by lower-case name."""
+    nn = import_torch().nn
+    return {
+        name.lower(): value
+        for name, value in vars(nn).items()
+        if isinstance(value, type) and issubclass(value, nn.Module) and name not in CONTAINERS
+    }

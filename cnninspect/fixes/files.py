@@ -5,10 +5,12 @@ from __future__ import annotations
 import codecs
 import contextlib
 import difflib
+import fcntl
 import os
 import re
 import stat
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,35 +80,63 @@ def encode_like(original: bytes, text: str) -> bytes:
     return bom + text.encode("utf-8")
 
 
-def write_atomic(path: Path, data: bytes, expected: bytes) -> None:
+def write_atomic(path: Path, data: bytes, expected: bytes | None) -> None:
     """Replace the file's contents in one step: a temporary file in the same folder, then a
-    rename; permissions kept. Refuses a read-only file and one that changed since it was read."""
+    rename; permissions kept; no temporary file left behind, even when interrupted.
+
+    ``expected`` is what the file held when it was read: a file that changed since, or that
+    another cnninspect is writing at this moment (the folder is locked from the check to the
+    rename), is refused, so no one's edit is lost. None: a new file, or one replaced whole
+    (``--save``). A read-only file is refused."""
     target = path.resolve()
+    with _locked(target.parent, path):
+        info = None
+        if expected is not None or target.exists():
+            try:
+                info = target.stat()
+                current = target.read_bytes() if expected is not None else None
+            except OSError as error:
+                raise EditError(f"{path}: cannot read it again: {error.strerror}; nothing was written") from None
+            if expected is not None and current != expected:
+                raise EditError(f"{path}: changed while it was being fixed; nothing was written — run again")
+            if not info.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(target, os.W_OK):
+                raise EditError(f"{path}: is read-only; nothing was written")
+        try:
+            handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        except OSError as error:
+            raise EditError(f"{path}: cannot write in its folder: {error.strerror}; nothing was written") from None
+        done = False
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
+            if info is not None:
+                os.chmod(temporary, stat.S_IMODE(info.st_mode))
+                with contextlib.suppress(OSError):  # only root may keep another owner; the mode is what matters
+                    os.chown(temporary, info.st_uid, info.st_gid)
+            os.replace(temporary, target)
+            done = True
+        except OSError as error:
+            raise EditError(f"{path}: cannot write: {error.strerror}; nothing was written") from None
+        finally:
+            if not done:
+                Path(temporary).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path, path: Path) -> Iterator[None]:
+    """An exclusive lock on the folder while a file in it is checked and replaced: two writers
+    take turns, and the second sees the first one's change."""
     try:
-        info = target.stat()
-        current = target.read_bytes()
+        handle = os.open(folder, os.O_RDONLY)
     except OSError as error:
-        raise EditError(f"{path}: cannot read it again: {error.strerror}; nothing was written") from None
-    if current != expected:
-        raise EditError(f"{path}: changed while it was being fixed; nothing was written — run again")
-    if not info.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(target, os.W_OK):
-        raise EditError(f"{path}: is read-only; nothing was written")
+        raise EditError(f"{path}: cannot open its folder: {error.strerror}; nothing was written") from None
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as error:
-        raise EditError(f"{path}: cannot write in its folder: {error.strerror}; nothing was written") from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, stat.S_IMODE(info.st_mode))
-        with contextlib.suppress(OSError):  # only root may keep another owner; the mode is what matters
-            os.chown(temporary, info.st_uid, info.st_gid)
-        os.replace(temporary, target)
-    except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
-        raise EditError(f"{path}: cannot write: {error.strerror}; nothing was written") from None
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock
 
 
 def unified_diff(before: str, after: str, label: str) -> str:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import ast
 import math
+import sysconfig
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cnninspect.engines.records import Trace
-from cnninspect.errors import EditError
+from cnninspect.errors import CnnInspectError, EditError
 from cnninspect.fixes.files import FileChange
 from cnninspect.fixes.plan import Fix, FixPlan, plan_from_trace
 from cnninspect.fixes.splice import Edit, apply_edits
@@ -41,9 +42,9 @@ def locate_source_fixes(fixes: Sequence[Fix]) -> list[SourceFix]:
         where = fix.layer.location
         if where.path not in sources:
             try:
-                text = Path(where.path).read_text(encoding="utf-8")
+                text = decode_source(read_source(where.path), where.path)
                 sources[where.path] = (text, ast.parse(text), line_starts(text))
-            except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            except (CnnInspectError, SyntaxError, ValueError):
                 sources[where.path] = None
         source = sources[where.path]
         found = None if source is None else _constructor_arg(source[1], where.line, fix)
@@ -136,21 +137,28 @@ def edit_python(text: str, located: Sequence[SourceFix]) -> str:
     return edited
 
 
-def python_changes(trace: Trace) -> tuple[FixPlan, list[FileChange], dict[str, str]]:
+def python_changes(trace: Trace, project: Sequence[Path]) -> tuple[FixPlan, list[FileChange], dict[str, str]]:
     """For a --model: the plan (a fix is held when its source argument is not a literal or a
-    product), each source file the fixes touch, before and after, and the corrected call per layer."""
+    product, or when the call is outside ``project``, the folders the user's code lives in), each
+    source file the fixes touch, before and after, and the corrected call per layer."""
     located = {(s.fix.layer.name, s.fix.arg): s for s in locate_source_fixes(plan_from_trace(trace).applied)}
 
     def hold(fix: Fix) -> str | None:
         source = located.get((fix.layer.name, fix.arg))
         if source is None:
             return "the call that builds this layer was not found in the source; change it by hand"
+        if not in_project(Path(source.path), project):
+            return (
+                f"the call that builds this layer is in {source.path}, outside your project (an installed "
+                f"package or another folder), which fix-fc never writes; where you build the model, use "
+                f"{source.suggestion}"
+            )
         if source.edit is None:
             return f"the argument is not a literal or a product of literals; write {source.suggestion}"
         return None
 
     plan = plan_from_trace(trace, hold=hold)
-    writable = [s for s in located.values() if s.edit is not None]
+    writable = [s for s in located.values() if s.edit is not None and in_project(Path(s.path), project)]
     files = []
     for path in dict.fromkeys(s.path for s in writable):
         raw = read_source(path)
@@ -159,6 +167,18 @@ def python_changes(trace: Trace) -> tuple[FixPlan, list[FileChange], dict[str, s
         files.append(FileChange(Path(path), path, raw, text, edited))
     notes = {s.fix.layer.name: s.suggestion for s in writable}
     return plan, files or [FileChange(None, "--model", b"", "", "")], notes
+
+
+def in_project(path: Path, project: Sequence[Path]) -> bool:
+    """True for a file under one of the project's folders that is not part of an installed
+    package (a ``site-packages`` folder) or of Python's own library."""
+    resolved = path.resolve()
+    library = {Path(sysconfig.get_paths()[key]).resolve() for key in ("stdlib", "platstdlib")}
+    if any(part in ("site-packages", "dist-packages") for part in resolved.parts):
+        return False
+    if any(resolved.is_relative_to(folder) for folder in library):
+        return False
+    return any(resolved.is_relative_to(root.resolve()) for root in project)
 
 
 def with_suggestions(findings: Sequence[Finding], trace: Trace) -> list[Finding]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -13,10 +14,10 @@ from rich.text import Text
 
 from cnninspect import __version__
 from cnninspect.formats import table
-from cnninspect.formats.summary import SEVERITY_STYLES, finding_json
+from cnninspect.formats.summary import SEVERITY_STYLES, finding_json, json_text
 from cnninspect.formats.table import Column, Row
 from cnninspect.rules import RULES, Finding, Severity
-from cnninspect.text import plural, safe
+from cnninspect.text import plural, safe, utf8
 
 if TYPE_CHECKING:
     from cnninspect.lint import FileResult
@@ -88,7 +89,7 @@ def render_concise(results: Sequence[FileResult]) -> str:
 def render_json(results: Sequence[FileResult]) -> str:
     """Every finding as JSON data, and how many files were checked."""
     document = {"files_checked": len(results), "findings": [finding_json(f) for r in results for f in r.findings]}
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return json_text(document)
 
 
 def render_github(results: Sequence[FileResult]) -> str:
@@ -105,11 +106,13 @@ def render_github(results: Sequence[FileResult]) -> str:
             )
         )
         lines.append(f"::{SARIF_LEVELS[finding.rule.severity]} {properties}::{_github_data(finding.message)}\n")
-    return "".join(lines)
+    return utf8("".join(lines))
 
 
 def _github_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """GitHub's escaping (``%``, CR and LF), after every other control character is shown escaped."""
+    lines = "\n".join("\r".join(safe(part) for part in line.split("\r")) for line in text.split("\n"))
+    return lines.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _github_property(text: str) -> str:
@@ -147,7 +150,7 @@ def render_sarif(results: Sequence[FileResult]) -> str:
             "locations": [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {"uri": quote(repo_path(finding.location.path), safe="/")},
+                        "artifactLocation": {"uri": quote(os.fsencode(repo_path(finding.location.path)), safe="/")},
                         "region": {"startLine": finding.location.line, "startColumn": finding.location.col},
                     }
                 }
@@ -161,7 +164,7 @@ def render_sarif(results: Sequence[FileResult]) -> str:
         "version": "2.1.0",
         "runs": [{"tool": {"driver": driver}, "results": sarif_results}],
     }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return utf8(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
 def _all(results: Sequence[FileResult]) -> list[Finding]:

@@ -27,7 +27,7 @@ from cnninspect.metrics import explain, mult_adds, receptive_fields
 from cnninspect.rules import Finding, Severity
 from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import INPUT, GroupSpec, LayerSpec, ModelSpec, expand
-from cnninspect.text import did_you_mean, dims_text, feature_map, plural, safe, show_value
+from cnninspect.text import did_you_mean, dims_text, feature_map, plural, safe, show_value, utf8
 
 FOLD_MIN = 3
 """Runs of at least this many identical unnamed rows are shown as one row (``× 20,000``)."""
@@ -682,7 +682,26 @@ def render_json(report: SummaryReport) -> str:
         "totals": totals(trace).to_json(),
         "findings": [finding_json(f) for f in report.findings],
     }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return json_text(document)
+
+
+def json_text(document: dict[str, Any]) -> str:
+    """A JSON object with one key per line and each list item (a layer, a finding) on one line
+    of its own: easy to read and diff, and written by the C encoder, fast for 100,000 layers."""
+
+    def dumps(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    lines = []
+    for index, (key, value) in enumerate(document.items()):
+        comma = "," if index < len(document) - 1 else ""
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            items = [f"    {dumps(item)}," for item in value]
+            items[-1] = items[-1][:-1]
+            lines += [f"  {dumps(key)}: [", *items, f"  ]{comma}"]
+        else:
+            lines.append(f"  {dumps(key)}: {dumps(value)}{comma}")
+    return utf8("{\n" + "\n".join(lines) + "\n}\n")
 
 
 def finding_json(finding: Finding) -> dict[str, Any]:

@@ -7,6 +7,7 @@ class that is not listed here still works, through the torch engine.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -14,6 +15,8 @@ from typing import Any
 
 from cnninspect.text import is_int, is_number
 
+MAX_INTEGER = 2**31 - 1
+"""No size, stride or count in a spec may pass this: larger values are refused when read."""
 NO_DEFAULT = object()
 """Marks a required constructor argument."""
 
@@ -38,15 +41,18 @@ class Check:
 
 
 def integer(minimum: int | None = None) -> Check:
-    """A strict integer (no bools, no strings), optionally with a lower bound."""
+    """A strict integer (no bools, no strings), optionally with a lower bound; never beyond
+    MAX_INTEGER either way, so both engines judge every size the same."""
     text = "an integer" if minimum is None else f"an integer ≥ {minimum}"
 
     def accept(value: Any) -> int:
         if not is_int(value) or (minimum is not None and value < minimum):
             raise ArgValueError(f"expected {text}")
+        if abs(value) > MAX_INTEGER:
+            raise ArgValueError(f"expected {text} and at most {MAX_INTEGER:,}; no real layer comes near")
         return int(value)
 
-    schema: dict[str, Any] = {"type": "integer"}
+    schema: dict[str, Any] = {"type": "integer", "maximum": MAX_INTEGER}
     if minimum is not None:
         schema["minimum"] = minimum
     return Check(text, accept, schema)
@@ -107,8 +113,8 @@ def number(minimum: float | None = None, maximum: float | None = None, positive:
     text = "a number" + (" " + " and ".join(parts) if parts else "")
 
     def accept(value: Any) -> float | int:
-        if not is_number(value):
-            raise ArgValueError(f"expected {text}")
+        if not is_number(value) or not math.isfinite(value) or abs(value) > MAX_INTEGER:
+            raise ArgValueError(f"expected {text}, finite")
         if (
             (positive and value <= 0)
             or (minimum is not None and value < minimum)

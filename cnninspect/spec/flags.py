@@ -30,7 +30,12 @@ _ARITHMETIC: dict[type[ast.operator], Callable[[int, int], int]] = {
 
 def parse_layers(text: str, input_shape: tuple[int, ...] | None = None) -> ModelSpec:
     """``"Conv2d(3,16,3,stride=2) ReLU() ..."`` → ModelSpec; ``name=Layer(...)`` names a layer."""
-    layers = [_flag_layer(index, name, piece, offset) for index, (offset, name, piece) in enumerate(flag_calls(text))]
+    try:
+        layers = [
+            _flag_layer(index, name, piece, offset) for index, (offset, name, piece) in enumerate(flag_calls(text))
+        ]
+    except RecursionError:
+        raise UsageError("--layers is nested too deeply to read; write the numbers out") from None
     if not layers:
         raise UsageError('--layers is empty; give layers such as "Conv2d(3,16,3) ReLU() Flatten()"')
     check_unique_names(layers)

@@ -114,4 +114,6 @@ def _parse_set(text: str, layers: Sequence[LayerSpec]) -> tuple[int, str, Any]:
         value = YAML_WORDS[raw] if raw in YAML_WORDS else literal_value(ast.parse(raw, mode="eval").body, 0)
     except (SyntaxError, UsageError):
         value = raw  # a bare word such as same
+    except (RecursionError, ValueError):  # nested too deeply, or a number of thousands of digits
+        raise UsageError(f"--set {text[:40]}…: the value is too large or nested too deeply to read") from None
     return by_name[layer_name], arg, value

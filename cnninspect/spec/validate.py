@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
 from cnninspect.errors import ArgumentError, LayerTypeError, Location, SpecError
-from cnninspect.spec.catalog import NO_DEFAULT, ArgValueError, Family, LayerType, lookup
+from cnninspect.spec.catalog import MAX_INTEGER, NO_DEFAULT, ArgValueError, Family, LayerType, lookup
 from cnninspect.spec.model import GroupSpec, LayerSpec, expand, layer_title
-from cnninspect.text import did_you_mean, is_int, show_value
+from cnninspect.text import did_you_mean, is_int, is_number, show_value
 
 CONV_FAMILIES = (Family.CONV, Family.CONV_TRANSPOSE)
 _CLASS_NAME = re.compile(r"[A-Za-z_]\w*")
@@ -64,6 +65,11 @@ def make_layer(
                     f"{kind.name} has no argument {arg!r}{did_you_mean(arg, list(kind.param_by_name))}",
                     arg_locations.get(arg, where),
                 )
+            if _too_large(value):
+                raise ArgumentError(
+                    f"{title}: {arg}: {show_value(value)[:40]} is too large; every size is at most {MAX_INTEGER:,}",
+                    arg_locations.get(arg, where),
+                )
             try:
                 validated[arg] = param.check(value)
             except ArgValueError as error:
@@ -76,6 +82,12 @@ def make_layer(
         if cache_key is not None and len(_VALIDATED) < MAX_CACHED:
             _VALIDATED[cache_key] = validated
     return layer
+
+
+def _too_large(value: Any) -> bool:
+    if isinstance(value, tuple):
+        return any(_too_large(v) for v in value)
+    return is_number(value) and math.isfinite(value) and abs(value) > MAX_INTEGER
 
 
 def _cache_key(kind: str, args: dict[str, Any]) -> tuple[Any, ...] | None:
@@ -184,13 +196,15 @@ def parse_input(value: Any, where: Location) -> tuple[int, ...]:
     """``[3, 32, 32]`` or ``"3x32x32"`` → (3, 32, 32): one sample, channels first, no batch."""
     if isinstance(value, str):
         parts = re.split(r"\s*[x×,]\s*", value.strip().strip("[]()").strip())
-        if not all(re.fullmatch(r"\d+", p) for p in parts):
-            raise SpecError(f"input {value!r} is not a shape; {INPUT_HINT}", where)
+        if not all(re.fullmatch(r"\d{1,12}", p) for p in parts):
+            raise SpecError(f"input {value[:40]!r} is not a shape; {INPUT_HINT}", where)
         dims = tuple(int(p) for p in parts)
     elif isinstance(value, (list, tuple)) and all(is_int(v) for v in value):
         dims = tuple(int(v) for v in value)
     else:
         raise SpecError(f"input {show_value(value)} is not a shape; {INPUT_HINT}", where)
-    if not 1 <= len(dims) <= 4 or any(d < 1 for d in dims):
-        raise SpecError(f"input {show_value(value)} needs 1 to 4 sizes, each ≥ 1; {INPUT_HINT}", where)
+    if not 1 <= len(dims) <= 4 or any(not 1 <= d <= MAX_INTEGER for d in dims):
+        raise SpecError(
+            f"input {show_value(value)[:60]} needs 1 to 4 sizes, each from 1 to {MAX_INTEGER:,}; {INPUT_HINT}", where
+        )
     return dims

@@ -116,7 +116,12 @@ class Document:
         """Plain Python data of a node: dicts, lists, str, int, float, bool, None."""
         node = node.resolved()
         if node.kind == "scalar":
-            return resolve_scalar(node)
+            try:
+                return resolve_scalar(node)
+            except ValueError:  # Python refuses integers of more than 4,300 digits
+                raise YamlError(
+                    f"the number {(node.value or '')[:20]}… has too many digits", self.where(node)
+                ) from None
         if node.kind == "seq":
             return [self.data(child) for child in node.children]
         return {key: self.data(value) for key, (_, value) in node.items().items()}
@@ -234,7 +239,7 @@ def _compose(text: str, document: Document) -> Node:
     except RecursionError:
         raise YamlError("invalid YAML: nested too deeply", Location(document.label, 1, 1)) from None
     root = roots[0] if roots else Node("scalar", 0, 0, "")
-    if _expanded_size(root, {}) > MAX_EXPANDED_NODES:
+    if aliases and _expanded_size(root, {}) > MAX_EXPANDED_NODES:  # without aliases, the size limit is enough
         raise fail(f"the aliases expand to more than {MAX_EXPANDED_NODES:,} nodes; write the layers out instead", 0)
     return root
 
@@ -244,7 +249,10 @@ def _check_keys(mapping: Node, document: Document) -> None:
     for key, _ in mapping.pairs():
         if key.resolved().kind != "scalar":
             raise YamlError("a mapping key must be a plain name, not a list or mapping", document.where(key))
-        value = resolve_scalar(key.resolved())
+        try:
+            value = resolve_scalar(key.resolved())
+        except ValueError:
+            raise YamlError("a key with that many digits is not a name", document.where(key)) from None
         if value in seen and not (value == MERGE_KEY and key.style is None):
             first = document.where(seen[value])
             raise YamlError(

@@ -1,0 +1,334 @@
+"""Hostile and careless input: nothing injected, nothing written where the user did not point,
+no hang, bounded memory, one bad file never sinks a lint run, writes lose nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, cli
+
+from cnninspect.errors import EditError
+from cnninspect.fixes import files
+
+CLEAN = "input: [3, 8, 8]\nlayers:\n  - {type: Conv2d, name: conv, out_channels: 4, kernel_size: 3}\n"
+BROKEN = "input: [3, 8, 8]\nlayers:\n  - Flatten\n  - {type: Linear, name: fc, in_features: 5, out_features: 2}\n"
+CNN = [sys.executable, "-m", "cnninspect"]
+
+
+def run(*args: str, cwd: Path = ROOT, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """cnninspect as a separate process, for what must not hang or must end the process."""
+    return subprocess.run([*CNN, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+# --- security ------------------------------------------------------------------------------------
+
+HOSTILE = '"""\nimport pathlib; pathlib.Path("PWNED").touch()\n"""'
+
+
+def test_export_never_pastes_a_name_into_code(tmp_path):
+    spec = tmp_path / 'evil"""x.yaml'
+    spec.write_text(
+        f"name: {json.dumps(HOSTILE)}\ninput: [3, 8, 8]\nlayers:\n"
+        f"  - {{type: Conv2d, name: {json.dumps(HOSTILE + ')')}, out_channels: 4, kernel_size: 3}}\n"
+        "  - {type: ReLU, name: 'class'}\n"
+    )
+    result = cli("export", str(spec))
+    assert result.exit_code == 0
+    module = tmp_path / "exported.py"
+    module.write_text(result.stdout)
+    # importing the generated module defines a class and does nothing else
+    done = subprocess.run([sys.executable, str(module)], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "PWNED").exists()
+    # the module is a docstring, imports and classes: a name is only ever inside a string literal
+    import ast
+
+    body = ast.parse(result.stdout).body
+    assert isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+    assert all(isinstance(node, (ast.Import, ast.ImportFrom, ast.ClassDef)) for node in body[1:])
+    assert [node.name for node in body if isinstance(node, ast.ClassDef)] == [
+        "import_pathlib__pathlib_Path__PWNED___touch"
+    ]
+
+
+def test_fix_fc_writes_only_in_the_users_project(tmp_path):
+    installed = tmp_path / "site-packages"
+    installed.mkdir()
+    (installed / "vendored.py").write_text("from torch import nn\n\n\ndef head():\n    return nn.Linear(2048, 10)\n")
+    project = tmp_path / "project"
+    project.mkdir()
+    model = project / "model.py"
+    model.write_text(
+        "import sys\nfrom pathlib import Path\n\n"
+        "sys.path.insert(0, str(Path(__file__).parent.parent / 'site-packages'))\n"
+        "from torch import nn  # noqa: E402\nimport vendored  # noqa: E402\n\n\n"
+        "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.conv = nn.Conv2d(3, 8, 3, padding=1)\n        self.fc = vendored.head()\n\n"
+        "    def forward(self, x):\n        return self.fc(self.conv(x).flatten(1))\n"
+    )
+    before = (installed / "vendored.py").read_bytes()
+    result = cli("fix-fc", "--model", f"{model}:Net", "--input", "3x4x4", "--write")
+    assert (installed / "vendored.py").read_bytes() == before
+    assert "outside your project (an installed package or another folder), which fix-fc never writes" in result.stdout
+    assert "nn.Linear(128, 10)" in result.stdout  # 8 channels × 4 × 4
+    assert result.exit_code == 1
+
+
+def test_names_cannot_forge_lines_or_reach_the_terminal(tmp_path):
+    spec = tmp_path / "forge.yaml"
+    name = "fc\\n::error file=x.yaml,line=1::forged\\u001b]0;title\\u0007"
+    spec.write_text(BROKEN.replace("name: fc", f'name: "{name}"'))
+    outputs = [cli("lint", str(spec), "--format", fmt).stdout for fmt in ("full", "concise", "github")] + [
+        cli("summary", str(spec), "--format", "csv").stderr,
+        cli("fix-fc", str(spec)).stdout,
+        cli("summary", str(spec)).stdout,
+    ]
+    for output in outputs:
+        assert "\x1b" not in output and "\x07" not in output
+        assert not any(line.startswith("::error file=x.yaml") for line in output.splitlines()), output
+    assert "fc\\n::error file=x.yaml,line=1::forged\\x1b]0;title\\x07" in outputs[1]
+
+
+def test_markdown_escapes_html_and_cell_breaks(tmp_path):
+    spec = tmp_path / "md.yaml"
+    spec.write_text(BROKEN.replace("name: fc", "name: '<img src=x>|cell'"))
+    output = cli("summary", str(spec), "--format", "markdown").stdout
+    assert "<img" not in output and "&lt;img src=x&gt;\\|cell" in output
+
+
+def test_machine_output_survives_file_names_that_are_not_utf8(tmp_path):
+    folder = os.fsencode(tmp_path)
+    with open(os.path.join(folder, b"bad\xff name#%.yaml"), "w") as stream:
+        stream.write(BROKEN)
+    report = json.loads(cli("lint", str(tmp_path), "--format", "json").stdout)
+    assert report["findings"][0]["path"].endswith("bad\udcff name#%.yaml")
+    sarif = json.loads(cli("lint", str(tmp_path), "--format", "sarif").stdout)
+    uri = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert uri.endswith("bad%FF%20name%23%25.yaml")
+    concise = cli("lint", str(tmp_path), "--format", "concise").stdout
+    assert "bad\\xff name#%.yaml:4:5: CNN201" in concise
+
+
+# --- no hangs, bounded memory ------------------------------------------------------------------
+
+
+def test_fifos_sockets_devices_and_huge_files_are_refused_at_once(tmp_path):
+    os.mkfifo(tmp_path / "fifo.yaml")
+    (tmp_path / "zero.yaml").symlink_to("/dev/zero")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(tmp_path / "socket.yaml"))
+    with open(tmp_path / "sparse.yaml", "wb") as stream:
+        stream.truncate(6 * 2**30)  # 6 GB, no blocks used
+    start = time.perf_counter()
+    result = run("lint", str(tmp_path), "--format", "concise", timeout=30)
+    assert time.perf_counter() - start < 20
+    lines = sorted(result.stdout.splitlines())
+    assert [line.split(":")[0].rsplit("/", 1)[-1] for line in lines] == [
+        "fifo.yaml", "socket.yaml", "sparse.yaml", "zero.yaml"
+    ]  # fmt: skip
+    assert all(": CNN101 " in line for line in lines)
+    assert "is not a regular file" in result.stdout and "over the 1,000,000-byte limit" in result.stdout
+    direct = run("summary", str(tmp_path / "fifo.yaml"), timeout=30)
+    assert direct.returncode == 2 and "is not a regular file" in direct.stderr
+    server.close()
+
+
+def test_walks_and_globs_follow_no_symlink_loop_and_see_each_file_once(tmp_path):
+    nest = tmp_path / "a" / "b"
+    nest.mkdir(parents=True)
+    (nest / "loop").symlink_to(tmp_path / "a")
+    (nest / "m.yaml").write_text(BROKEN)
+    (tmp_path / "link.yaml").symlink_to(nest / "m.yaml")
+    result = run("lint", str(tmp_path), f"{tmp_path}/**/*.yaml", str(nest / "m.yaml"), "--format", "json", timeout=60)
+    paths = [f["path"] for f in json.loads(result.stdout)["findings"]]
+    assert len(paths) == 1 and result.stderr.endswith("in 1 of 1 file\n")
+    relative = cli("lint", "tests/fixtures/lint/mistakes.yaml", "./tests/fixtures/lint/mistakes.yaml",
+                   str(ROOT / "tests/fixtures/lint/mistakes.yaml"), "--format", "json")  # fmt: skip
+    assert relative.stderr.endswith("in 1 of 1 file\n")
+
+
+def test_spec_layers_cannot_leave_the_meta_device_or_build_for_minutes(tmp_path):
+    spec = tmp_path / "escape.yaml"
+    spec.write_text("input: [3, 8, 8]\nlayers:\n  - {type: PReLU, num_parameters: 3, device: cpu}\n")
+    message = json.loads(cli("lint", str(spec), "--format", "json").stdout)["findings"][0]["message"]
+    assert message == "layer 0: device is chosen by cnninspect's trace (the meta device, float32); remove it"
+    spec.write_text("input: [3, 8]\nlayers:\n  - {type: RNN, input_size: 8, hidden_size: 8, num_layers: 20000}\n")
+    start = time.perf_counter()
+    finding = json.loads(cli("lint", str(spec), "--format", "json").stdout)["findings"][0]
+    assert time.perf_counter() - start < 10
+    assert finding["code"] == "CNN106" and "nn.RNN returns a tuple" in finding["message"]
+
+
+def test_a_long_plain_spec_is_no_alias_flood(tmp_path):
+    spec = tmp_path / "long.yaml"
+    spec.write_text("input: [3, 8, 8]\nlayers:\n" + "  - ReLU\n" * 30_000)
+    result = cli("lint", str(spec), "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["findings"] == []
+
+
+# --- errors are findings, never aborts ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "words"),
+    [
+        ("  - {type: Conv2d, out_channels: " + "9" * 5000 + ", kernel_size: 3}\n", "CNN101", "too many digits"),
+        ("  - {type: Linear, out_features: 1000000000000}\n", "CNN104", "at most 2,147,483,647"),
+        ("  - {type: Dropout, p: .nan}\n", "CNN104", "finite"),
+        ("  - {type: BatchNorm2d, eps: .inf}\n", "CNN104", "finite"),
+        ("  - {type: Conv2d, out_channels: 4, kernel_size: 1000000000}\n", "CNN204", "needs at least 1000000000"),
+    ],
+)
+def test_odd_numbers_are_findings_and_the_run_goes_on(tmp_path, text, code, words):
+    (tmp_path / "a_odd.yaml").write_text("input: [3, 8, 8]\nlayers:\n" + text)
+    (tmp_path / "b_broken.yaml").write_text(BROKEN)
+    (tmp_path / "c_clean.yaml").write_text(CLEAN)
+    result = cli("lint", str(tmp_path), "--format", "json")
+    findings = json.loads(result.stdout)["findings"]
+    assert [(f["path"].rsplit("/", 1)[-1], f["code"]) for f in findings] == [
+        ("a_odd.yaml", code),
+        ("b_broken.yaml", "CNN201"),
+    ]
+    assert words in findings[0]["message"] and result.exit_code == 1
+    assert "3 files" in result.stderr
+
+
+def test_a_folder_that_cannot_be_listed_is_a_finding(tmp_path, monkeypatch):
+    (tmp_path / "ok.yaml").write_text(BROKEN)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_scandir = os.scandir
+
+    def refuse(path):  # root reads every folder, so the refusal is simulated
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(locked))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    result = cli("lint", str(tmp_path), "--format", "concise")
+    assert f"{locked}:1:1: CNN101 cannot list this folder: Permission denied" in result.stdout
+    assert "ok.yaml:4:5: CNN201" in result.stdout and result.exit_code == 1
+
+
+def test_a_bug_on_one_file_is_a_finding_for_that_file(tmp_path, monkeypatch):
+    (tmp_path / "a.yaml").write_text(CLEAN)
+    (tmp_path / "b.yaml").write_text(BROKEN)
+    from cnninspect import lint
+
+    real = lint.find_problems
+
+    def explode(trace, *args, **kwargs):
+        if trace.spec.source.endswith("a.yaml"):
+            raise RuntimeError("boom")
+        return real(trace, *args, **kwargs)
+
+    monkeypatch.setattr(lint, "find_problems", explode)
+    findings = json.loads(cli("lint", str(tmp_path), "--format", "json").stdout)["findings"]
+    assert [f["message"].split(":")[0] for f in findings][1:] == ["fc"]
+    assert findings[0]["message"].startswith("cnninspect could not check this file: internal error RuntimeError: boom")
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["summary", "--kernel", str(10**21)], "is too large; every size is at most 2,147,483,647"),
+        (["summary", "--layers", "Linear(10, " + "+".join(["1"] * 3000) + ")"], "nested too deeply"),
+        (["summary", "--set", "fc.in_features=" + "+".join(["1"] * 3000)], "too large or nested too deeply"),
+        (["summary", "--input", "3x" + "9" * 5000], "is not a shape"),
+        (["lint", "x.yaml", "--input", "3x99999999999"], "each from 1 to 2,147,483,647"),
+    ],
+)
+def test_huge_or_deep_options_are_one_line(args, words):
+    result = cli(*args)
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("cnninspect: error: ") and words in line and "internal error" not in line
+
+
+def test_every_command_gives_the_same_verdict_on_a_huge_size(tmp_path):
+    spec = tmp_path / "huge.yaml"
+    spec.write_text("input: [3, 8, 8]\nlayers:\n  - Flatten\n  - {type: Linear, out_features: 1000000000000}\n")
+    for command in ("summary", "fix-fc", "sizes", "export"):
+        result = cli(command, str(spec))
+        assert result.exit_code == 2 and "at most 2,147,483,647" in result.stderr, command
+    assert json.loads(cli("lint", str(spec), "--format", "json").stdout)["findings"][0]["code"] == "CNN104"
+
+
+def test_an_odd_terminal_width_still_prints_and_a_closed_pipe_is_no_error():
+    narrow = cli("summary", columns=0)
+    assert "Total params: 25,578" in narrow.stdout
+    piped = subprocess.run(
+        f"{sys.executable} -m cnninspect lint configs tests/fixtures/lint --format concise | head -1",
+        shell=True, cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert piped.returncode == 0 and piped.stdout.count("\n") == 1
+    assert "Traceback" not in piped.stderr and "cnninspect: error" not in piped.stderr
+
+
+# --- writes lose nothing -------------------------------------------------------------------------
+
+
+def test_two_writers_at_once_never_lose_an_edit(tmp_path, monkeypatch):
+    target = tmp_path / "spec.yaml"
+    target.write_bytes(b"original\n")
+    real_fsync = os.fsync
+    outcomes: list[str] = []
+
+    def slow_fsync(handle):  # widen the window between the check and the rename
+        time.sleep(0.2)
+        real_fsync(handle)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+
+    def write(data: bytes) -> None:
+        try:
+            files.write_atomic(target, data, b"original\n")
+            outcomes.append("wrote")
+        except EditError as error:
+            outcomes.append(error.message)
+
+    threads = [threading.Thread(target=write, args=(data,)) for data in (b"first\n", b"second\n")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes)[1] == "wrote" and "changed while it was being fixed" in sorted(outcomes)[0]
+    assert target.read_bytes() in (b"first\n", b"second\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["spec.yaml"]
+
+
+def test_python_edits_keep_crlf_and_a_byte_order_mark(tmp_path):
+    source = (ROOT / "tests/fixtures/models/tutorial_cnn_k5.py").read_text()
+    model = tmp_path / "crlf.py"
+    raw = b"\xef\xbb\xbf" + source.replace("\n", "\r\n").encode()
+    model.write_bytes(raw)
+    result = cli("fix-fc", "--model", f"{model}:myCNN", "--input", "3x32x32", "--write")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert model.read_bytes() == raw.replace(b"nn.Linear(32 * 8 * 8, 10)", b"nn.Linear(32 * 7 * 7, 10)")
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_save_never_truncates_the_old_picture_nor_leaves_a_temporary_file(tmp_path, monkeypatch, failure):
+    picture = tmp_path / "table.svg"
+    picture.write_text("<svg>old</svg>")
+
+    def full(handle):
+        raise failure
+
+    monkeypatch.setattr(os, "fsync", full)
+    if isinstance(failure, KeyboardInterrupt):
+        with pytest.raises(KeyboardInterrupt):
+            files.write_atomic(picture, b"<svg>new</svg>", None)
+    else:
+        result = cli("summary", "--save", str(picture))
+        assert result.exit_code == 2 and "No space left on device" in result.stderr
+    assert picture.read_text() == "<svg>old</svg>"
+    assert [p.name for p in tmp_path.iterdir()] == ["table.svg"]
