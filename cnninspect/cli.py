@@ -37,6 +37,7 @@ from cnninspect.rules import RULES, Finding, Severity, has_errors, select_rules
 
 if TYPE_CHECKING:
     from cnninspect.config import Settings
+    from cnninspect.fixes.files import FileChange
     from cnninspect.fixes.plan import FixPlan
     from cnninspect.lint import FileResult
 from cnninspect.spec.load import load_source
@@ -48,6 +49,8 @@ EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 PROGRESS_MIN_FILES = 20
 """lint shows a progress bar on a terminal from this many files."""
 SAVE_SUFFIXES = (".svg", ".html")
+INSTALLED = {"site-packages", "dist-packages"}
+"""Folders of installed packages: fix-fc --write never edits a file in one."""
 
 
 class CnnInspectGroup(TyperGroup):
@@ -395,6 +398,8 @@ def fix_fc(
                 spec, layers, model, input, batch, kernel, stride, padding, set_, arg, dtype, timeout, None, engine
             )
             plan, files, notes = python_changes(trace)
+            if write:
+                _refuse_installed(files)
         else:
             _model_only(arg, dtype, timeout)
             overrides = _overrides(_one_input(input), batch, kernel, stride, padding, set_)
@@ -716,6 +721,14 @@ def _trace(
         DEFAULT_TIMEOUT if timeout is None else timeout,
     )
     return trace, with_suggestions(find_problems(trace), trace)
+
+
+def _refuse_installed(files: Sequence[FileChange]) -> None:
+    """--write edits a --model's own source, never an installed package's (the layer was built there)."""
+    for change in files:
+        path = change.path
+        if path is not None and change.after != change.before and INSTALLED & set(path.resolve().parts):
+            raise UsageError(f"--write: {path} is in an installed package; change your own code, or copy the model")
 
 
 def _model_only(arg: list[str] | None, dtype: list[str] | None, timeout: float | None) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, cli, parse
+from conftest import ROOT, cli, load, parse
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnninspect.checks import find_problems
@@ -379,6 +379,31 @@ def test_findings_of_an_installed_models_point_at_its_own_source(installed_packa
     )
 
 
+def test_a_layer_built_by_no_line_of_the_models_code_points_at_no_line():
+    result = cli(
+        "summary", "--model", "torch.nn:Linear", "--arg", "in_features=4", "--arg", "out_features=2", "--input", "5"
+    )
+    assert result.exit_code == 1
+    assert "torch.nn: CNN201 Linear: in_features is 4 but it receives 5" in result.stdout
+    document = json.loads(
+        cli(
+            "summary",
+            "--model",
+            "torch.nn:Linear",
+            *("--arg", "in_features=4", "--arg", "out_features=2", "--input", "5", "--format", "json"),
+        ).stdout
+    )
+    assert [(f["path"], f["line"], f["col"]) for f in document["findings"]] == [("torch.nn", None, None)]
+
+
+def test_fix_fc_never_writes_into_an_installed_package(installed_package):
+    source = installed_package / "models.py"
+    before = source.read_text()
+    result = cli("fix-fc", "--model", "torchzoo_cnninspect_test.models:Mistaken", "--input", "3x16x16", "--write")
+    assert result.exit_code == 2 and "is in an installed package" in result.stderr
+    assert source.read_text() == before
+
+
 # --- user code that would end the process, print, or never end ---------------------------------
 
 
@@ -459,3 +484,21 @@ def test_large_activations_send_the_trace_to_meta():
     assert huge.device == "meta" and huge.output_shape == (1, 10)
     assert huge.records[0].output_shape == (1, 64, 4000, 4000)
     assert huge.activation_bytes > 2**30
+
+
+# --- real architectures ------------------------------------------------------------------------
+
+REFERENCES = ["resnet18", "resnet50", "mobilenet_v2", "squeezenet1_0", "googlenet", "unet"]
+"""Hand-written networks (tests/reference_models.py), each with its config in configs/."""
+
+
+@pytest.mark.parametrize("name", REFERENCES)
+def test_real_architectures_count_what_their_specs_count(name):
+    """The op-by-op count of --model equals the spec engines' layer formulas (themselves checked
+    against torchinfo) on every reference architecture, and no warning is false."""
+    spec = trace_with(load(ROOT / "configs" / f"{name}.yaml"), Engine.ANALYTIC)
+    size = "x".join(map(str, spec.spec.input))
+    model = inspect_model(parse_target(f"{ROOT / 'tests' / 'reference_models.py'}:{name}"), {}, [size])
+    assert model.complete and model.output_shape == spec.output_shape
+    assert (model.total_params, totals(model).mult_adds) == (spec.total_params, totals(spec).mult_adds)
+    assert codes(model) == codes(spec)

@@ -732,8 +732,8 @@ def finding_json(finding: Finding) -> dict[str, Any]:
         "name": finding.rule.name,
         "severity": finding.rule.severity.value,
         "path": finding.location.path,
-        "line": finding.location.line,
-        "col": finding.location.col,
+        "line": finding.location.line or None,  # 0: a --model module whose line is unknown
+        "col": finding.location.col or None,
         "layer": finding.layer,
         "message": finding.message,
         "fix": None if finding.fix is None else {"arg": finding.fix[0], "value": finding.fix[1]},
