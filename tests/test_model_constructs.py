@@ -486,6 +486,15 @@ def test_large_activations_send_the_trace_to_meta():
     assert huge.activation_bytes > 2**30
 
 
+def test_an_instance_traced_on_meta_is_copied_without_its_tensors():
+    zoo = constructs()
+    weights = [p.clone() for p in zoo.stem.parameters()]
+    model = inspect_model(parse_target("constructs:stem"), {}, ["3x8000x8000"])
+    assert model.device == "meta" and model.total_params == sum(w.numel() for w in weights)
+    assert all(p.device.type == "cpu" and torch.equal(p, w) for p, w in zip(zoo.stem.parameters(), weights))
+    assert find_problems(model) == []
+
+
 # --- real architectures ------------------------------------------------------------------------
 
 REFERENCES = ["resnet18", "resnet50", "mobilenet_v2", "squeezenet1_0", "googlenet", "unet"]
