@@ -197,6 +197,11 @@ def test_a_decoder_tied_to_the_embedding_counts_all_its_products():
     assert embed.mult_adds == 0  # a lookup multiplies nothing
 
 
+def test_a_matrix_vector_product_in_the_models_own_forward_counts():
+    model = trace("AttentionPool", "5x8")
+    assert [(r.layer.name, r.mult_adds) for r in model.records] == [("AttentionPool", 5 * 8), ("fc", 8 * 3 + 3)]
+
+
 def test_an_op_without_a_cost_rule_is_marked_never_zero():
     model = trace("Uncounted", "4")
     fc, pair = model.records

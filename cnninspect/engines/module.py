@@ -93,7 +93,7 @@ NORM_WEIGHTS = {
     "native_layer_norm": 2,
 }
 """Norm ops and the position of their weight: with one, each output value is scaled and shifted."""
-ADDED_TERM = frozenset({"addmm", "baddbmm"})
+ADDED_TERM = frozenset({"addmm", "addmv", "baddbmm"})
 """Products with a term added to each output value (a Linear's bias)."""
 CONVOLUTIONS = frozenset({"convolution", "_convolution"})
 ADDS = frozenset({"add", "add_"})
@@ -856,9 +856,24 @@ def _formulas() -> dict[Any, Any]:
     torch = import_torch()
     from torch.utils import flop_counter
 
+    aten = torch.ops.aten
     formulas = dict(flop_counter.flop_registry)
-    formulas[torch.ops.aten._scaled_dot_product_flash_attention_for_cpu] = flop_counter.sdpa_flop
+    formulas[aten._scaled_dot_product_flash_attention_for_cpu] = flop_counter.sdpa_flop
+    for op in (aten.mv, aten.dot, aten.vdot):
+        formulas[op] = flop_counter.shape_wrapper(_vector_flops)  # type: ignore[no-untyped-call]
+    formulas[aten.addmv] = flop_counter.shape_wrapper(_added_vector_flops)  # type: ignore[no-untyped-call]
     return formulas
+
+
+def _vector_flops(matrix: Sequence[int], *_: Any, **__: Any) -> int:
+    """A matrix or vector times a vector (``x @ w`` with a 1-d w, F.linear on one sample): a product
+    per value of the first operand, 2 FLOPs each as the counter's own mm formula counts them."""
+    return 2 * math.prod(matrix)
+
+
+def _added_vector_flops(_added: Any, matrix: Sequence[int], *_: Any, **__: Any) -> int:
+    """addmv: the same products, the added vector being counted as a bias."""
+    return _vector_flops(matrix)
 
 
 @contextmanager
