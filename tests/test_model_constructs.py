@@ -81,6 +81,24 @@ def test_a_constructor_that_reads_tensor_values_is_built_on_the_cpu():
     )
 
 
+def test_a_large_model_built_on_the_cpu_draws_no_weights(monkeypatch):
+    drawn = []
+    kaiming = torch.nn.init.kaiming_uniform_
+
+    def spy(tensor, *args, **kwargs):
+        drawn.append(tuple(tensor.shape))
+        return kaiming(tensor, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.init, "kaiming_uniform_", spy)
+    classes = 1_100_000  # a head of 16 × 1,100,000 weights: 70 MB, traced on meta
+    weights = [(8, 3, 3, 3), (16, 8, 3, 3), (classes, 16)]
+    model = trace("ComputedWidths", "3x16x16", args={"classes": classes})
+    assert model.device == "meta" and not set(weights) & set(drawn)  # the import draws its instances' only
+    assert model.total_params == (8 * 27 + 8) + (16 * 72 + 16) + (16 * classes + classes)
+    small = trace("ComputedWidths", "3x16x16")  # traced on the CPU: built again, its weights drawn
+    assert small.device == "cpu" and (10, 16) in drawn
+
+
 def test_a_data_dependent_forward_pass_is_traced_again_on_the_cpu():
     model = trace("Detector", "3x8x8")
     assert model.device == "cpu" and model.complete

@@ -61,6 +61,18 @@ from cnninspect.spec.model import LayerSpec, ModelSpec
 from cnninspect.spec.validate import parse_input
 from cnninspect.text import did_you_mean, first_line
 
+RANDOM_INITS = (
+    "uniform_",
+    "normal_",
+    "trunc_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "orthogonal_",
+    "sparse_",
+)
+"""torch.nn.init's random initialisers: what building a large model on the CPU costs most."""
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "long", "int", "bool")
 DEFAULT_TIMEOUT = 120.0
 """Seconds the user's code may run (import, construction, forward passes) unless --timeout says otherwise."""
@@ -491,7 +503,9 @@ class _Maker:
         self.model: Any = None
         self.sites: dict[int, Location] = {}
         self.device = ""
-        """Where ``model``'s tensors are: ``meta``, ``cpu``, or "" before it is built."""
+        """Where ``model``'s tensors are: ``meta`` or ``cpu``; "" before it is built."""
+        self.drawn = True
+        """False for a CPU build whose random weights were never drawn (fit for meta only)."""
         self.notes: list[str] = []
         """Why the model was built or traced where it was, when that is not the usual place."""
 
@@ -506,8 +520,10 @@ class _Maker:
         except ModelError as failure:
             if isinstance(failure.__cause__, _TimeUp):
                 raise
-            self.model, self.sites = self.build("cpu")  # the user's own mistake fails here too, and is reported
-            self.device = "cpu"
+            # The user's own mistake fails here too, and is reported. The weights are left undrawn:
+            # if the model is large it is traced on meta and no value is ever read.
+            self.model, self.sites = self.build("cpu", drawn=False)
+            self.device, self.drawn = "cpu", False
             self.notes.append(f"built on the CPU: on the meta device {self.call} fails ({_reason(failure)})")
         return self.model
 
@@ -517,15 +533,17 @@ class _Maker:
             return self.copy(device)
         if self.device == "cpu" and device == "meta":
             self.model = self.model.to("meta")  # built on the CPU because meta could not; ours to move
-        elif self.device != device:
+        elif self.device != device or not self.drawn:
             self.model, self.sites = self.build(device)
-        self.device = device
+        self.device, self.drawn = device, True
         return self.model, self.sites
 
-    def build(self, device: str) -> tuple[Any, dict[int, Location]]:
+    def build(self, device: str, drawn: bool = True) -> tuple[Any, dict[int, Location]]:
+        """The model built on ``device``; with ``drawn`` false, torch.nn.init draws no weights."""
         torch = import_torch()
         obj, args = self.obj, self.args
-        with _construction_sites() as sites, torch.device(device), _seeded():
+        undrawn = contextlib.nullcontext() if drawn else _undrawn()
+        with _construction_sites() as sites, torch.device(device), _seeded(), undrawn:
             model = _run_user(lambda: obj(**args), f"{self.call} failed")
         if not isinstance(model, torch.nn.Module):
             raise UsageError(
@@ -554,6 +572,24 @@ class _Maker:
             if id(module) in self.import_sites and name in copies
         }
         return model, sites
+
+
+@contextmanager
+def _undrawn() -> Iterator[None]:
+    """torch.nn.init's random initialisers leave their tensor as it is, undrawn."""
+    init = import_torch().nn.init
+    saved = {name: getattr(init, name) for name in RANDOM_INITS}
+    for name in RANDOM_INITS:
+        setattr(init, name, _as_it_is)
+    try:
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(init, name, function)
+
+
+def _as_it_is(tensor: Any, *_: Any, **__: Any) -> Any:
+    return tensor
 
 
 @contextmanager
