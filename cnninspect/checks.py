@@ -11,7 +11,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from cnninspect import rules
+from cnninspect.engines.module import ModelTrace
 from cnninspect.engines.records import LayerRecord, Mismatch, Problem, Trace
+from cnninspect.metrics import feature_maps
 from cnninspect.rules import Finding
 from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import LayerSpec, expand
@@ -35,13 +37,6 @@ SEARCH_SIZES = 64
 """How far from the given input a Concat finding looks for input sizes that work."""
 DIM_WORDS = {3: ("length",), 4: ("height", "width"), 5: ("depth", "height", "width")}
 AXIS_UNITS = {"length": "step", "height": "row", "width": "column", "depth": "slice", "size": "value"}
-FEATURE_MAP_FAMILIES = (
-    Family.CONV,
-    Family.CONV_TRANSPOSE,
-    Family.MAX_POOL,
-    Family.AVG_POOL,
-    Family.ADAPTIVE_POOL,
-)
 
 
 def find_problems(trace: Trace, search: bool = True) -> list[Finding]:
@@ -50,35 +45,49 @@ def find_problems(trace: Trace, search: bool = True) -> list[Finding]:
     which tries every size itself, turns it off)."""
     findings = []
     records = trace.records
-    feature_map: list[bool] = []
+    maps = feature_maps(trace)
     for index, record in enumerate(records):
         findings += _size_problems(trace, index, search)
         family = record.layer.kind.family if record.layer.kind else None
         source = trace.producers[index]
-        arriving = source is not None and feature_map[source]
+        arriving = source is not None and maps[source]
         if family is Family.LINEAR and arriving and len(record.input_shape) >= 3 and not record.mismatches:
             findings.append(_linear_on_feature_map(record))
-        feature_map.append(family in FEATURE_MAP_FAMILIES or (family is not Family.FLATTEN and arriving))
-        findings += _truncations(record)
+        findings += _truncations(trace, index)
         readers = [records[i] for i in trace.consumers[index]]
         if readers and all(_bias_before_norm(record, reader) for reader in readers):
             findings.append(_bias_finding(record, readers[0]))
     returned = trace.output_shape
-    if returned and returned[0] != trace.spec.batch:
+    if returned and _batch_changed(trace, returned):
         findings.append(_batch_finding(trace, returned))
     return findings
 
 
+def _batch_changed(trace: Trace, returned: tuple[int, ...]) -> bool:
+    """A spec's output is batch first. A --model's may not be (an LSTM without batch_first returns
+    time first): there the engine checked that no output dimension follows the batch size."""
+    if isinstance(trace, ModelTrace):
+        return trace.batch_mixed
+    return returned[0] != trace.spec.batch
+
+
 def _batch_finding(trace: Trace, returned: tuple[int, ...]) -> Finding:
-    """CNN206, placed at the first layer that receives another batch size (else the last)."""
+    """CNN206, at the user's reshape that made the output's batch dimension when the engine found it,
+    else at the first layer that receives another batch size (else the last)."""
     batch = trace.spec.batch
     record = next((r for r in trace.records if r.input_shape and r.input_shape[0] != batch), trace.records[-1])
-    return _at(
+    reshape = trace.reshape if isinstance(trace, ModelTrace) else None
+    if reshape is not None:
+        where = f"this line reshapes {shape_text(reshape.before)} into {shape_text(reshape.after)}"
+    else:
+        where = f"{record.layer.title} receives {shape_text(record.input_shape)}"
+    return Finding(
         rules.BATCH_SIZE_CHANGED,
-        record.layer,
+        record.layer.location if reshape is None else reshape.location,
+        record.layer.name,
         f"the model takes a batch of {batch} but returns {returned[0]} {shape_text(returned)}: samples are mixed "
-        f"up on the way ({record.layer.title} receives {shape_text(record.input_shape)}); keep the batch "
-        "dimension apart, e.g. x.view(x.size(0), -1), or give an --input of the size the code expects",
+        f"up on the way ({where}); keep the batch dimension apart, e.g. x.view(x.size(0), -1), or give an "
+        "--input of the size the code expects",
     )
 
 
@@ -119,8 +128,9 @@ def _linear_on_feature_map(record: LayerRecord) -> Finding:
     )
 
 
-def _truncations(record: LayerRecord) -> list[Finding]:
+def _truncations(trace: Trace, index: int) -> list[Finding]:
     """CNN302: real input rows or columns at the end that no window reaches."""
+    record = trace.records[index]
     layer, shape = record.layer, record.input_shape
     kind = layer.kind
     if kind is None or record.output_shape is None or record.mismatches or len(shape) < 3:
@@ -150,9 +160,12 @@ def _truncations(record: LayerRecord) -> list[Finding]:
         amount = "" if count == 1 else f"{count} "
         i = axes[0]
         reach = f"{kernel[i]}" if dilation[i] == 1 else f"{dilation[i]}·({kernel[i]} − 1) − 1"
-        remedy = "set ceil_mode: true, or pick input sizes that divide evenly"
-        if kind.family is Family.CONV:
-            remedy = f"pad {count} more, or pick input sizes that divide evenly"
+        conv = kind.family is Family.CONV
+        remedy = f"{f'pad {count} more' if conv else 'set ceil_mode: true'}, or pick input sizes that divide evenly"
+        matched = _matched_by(trace, index)
+        if matched is not None:  # either change gives another output size: fatal where a branch must match it
+            change = "more padding" if conv else "ceil_mode"
+            remedy = f"pick input sizes that divide evenly ({change} would change its output size{matched})"
         findings.append(
             _at(
                 rules.FLOOR_TRUNCATION,
@@ -163,6 +176,25 @@ def _truncations(record: LayerRecord) -> list[Finding]:
             )
         )
     return findings
+
+
+def _matched_by(trace: Trace, index: int) -> str | None:
+    """Why a layer's output size may not change: it reaches a merge through layers that keep its size
+    (``, which add's other input must match``), or it is a --model's, whose branches join in the
+    model's own code, unseen. None when nothing must match it."""
+    if isinstance(trace, ModelTrace):
+        return ", which another branch may have to match"
+    records, seen, todo = trace.records, set(), [index]
+    while todo:
+        position = todo.pop()
+        for reader in trace.consumers[position]:
+            layer = records[reader].layer
+            if layer.is_merge:
+                return f", which {layer.title}'s other input must match"
+            if reader not in seen and records[reader].output_shape == records[reader].input_shape:
+                seen.add(reader)
+                todo.append(reader)
+    return None
 
 
 def _bias_before_norm(record: LayerRecord, following: LayerRecord) -> bool:
@@ -244,7 +276,7 @@ def input_layout_hint(trace: Trace, index: int, m: Mismatch) -> str | None:
     layout — channels last (``32x32x3``) or with the batch (``1x3x32x32``) — the corrected input,
     instead of a fix that would bend the layer to the mistake."""
     spec, record = trace.spec, trace.records[index]
-    if trace.producers[index] is not None or record.input_shape != spec.batched_input:
+    if _nearest(trace, index) is not None or record.input_shape != spec.batched_input:
         return None
     sample = spec.input
     option = any(applied.startswith("--input") for applied in spec.overridden)
@@ -302,14 +334,14 @@ def origin(trace: Trace, index: int) -> Origin:
             and (kind := records[position].layer.kind) is not None
             and kind.family not in SIZE_SETTING
         ):
-            position = trace.producers[position]
+            position = _nearest(trace, position)
         return position
 
-    previous = changed(trace.producers[index])
+    previous = changed(_nearest(trace, index))
     flatten = None
     if previous is not None and records[previous].layer.type == "Flatten":
         flatten = records[previous]
-        previous = changed(trace.producers[previous])
+        previous = changed(_nearest(trace, previous))
     source = records[previous].layer.title if previous is not None else "the input"
     if record.layer.type != "Linear":
         return Origin(source)
@@ -319,6 +351,12 @@ def origin(trace: Trace, index: int) -> Origin:
     if before and len(before) > 2 and math.prod(before[1:]) == record.input_shape[-1]:
         return Origin(source, tuple(before[1:]))
     return Origin(source)
+
+
+def _nearest(trace: Trace, index: int) -> int | None:
+    """The record a record's input most likely comes from, for messages: its producer; in a --model
+    trace, the record before when the model's own code made the input (``x.view``)."""
+    return trace.nearest(index) if isinstance(trace, ModelTrace) else trace.producers[index]
 
 
 # ---------------------------------------------------------------------------------------

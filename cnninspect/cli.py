@@ -26,6 +26,7 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup
 from cnninspect import __version__
 from cnninspect.checks import find_problems
 from cnninspect.engines import Engine, trace_with
+from cnninspect.engines.module import DEFAULT_TIMEOUT
 from cnninspect.engines.records import Trace
 from cnninspect.errors import CnnInspectError, EditError, Location, UsageError
 from cnninspect.formats import summary as summary_formats
@@ -190,6 +191,16 @@ DtypeOpt = Annotated[
         show_default=False,
     ),
 ]
+TimeoutOpt = Annotated[
+    Optional[float],
+    typer.Option(
+        "--timeout",
+        metavar="SECONDS",
+        help="Stop your --model's code (import, construction, forward passes) after this many seconds "
+        f"[default: {DEFAULT_TIMEOUT:g}].",
+        show_default=False,
+    ),
+]
 BatchOpt = Annotated[
     Optional[int],
     typer.Option("--batch", metavar="N", min=1, help="Batch size of the dummy input [default: 1].", show_default=False),
@@ -274,6 +285,7 @@ def summary(
     set_: SetOpt = None,
     arg: ArgOpt = None,
     dtype: DtypeOpt = None,
+    timeout: TimeoutOpt = None,
     depth: DepthOpt = None,
     engine: SummaryEngineOpt = Engine.TORCH,
     output_format: Annotated[
@@ -318,7 +330,7 @@ def summary(
         if save is not None and output_format is not SummaryFormat.TABLE:
             raise UsageError("--save keeps the rendered table: use it with --format table")
         trace, findings = _trace(
-            spec, layers, model, input, batch, kernel, stride, padding, set_, arg, dtype, depth, engine
+            spec, layers, model, input, batch, kernel, stride, padding, set_, arg, dtype, timeout, depth, engine
         )
         console = _stdout(record=save is not None)
         report = SummaryReport(
@@ -351,6 +363,7 @@ def fix_fc(
     set_: SetOpt = None,
     arg: ArgOpt = None,
     dtype: DtypeOpt = None,
+    timeout: TimeoutOpt = None,
     engine: EngineOpt = Engine.AUTO,
     diff: Annotated[
         bool, typer.Option("--diff", help="Print a unified diff of the spec (on stdout; the fixes go to stderr).")
@@ -381,13 +394,13 @@ def fix_fc(
             raise UsageError("--write and --check: give one of them")
         if model is not None:
             trace, _ = _trace(
-                spec, layers, model, input, batch, kernel, stride, padding, set_, arg, dtype, None, engine
+                spec, layers, model, input, batch, kernel, stride, padding, set_, arg, dtype, timeout, None, engine
             )
             target = model.rpartition(":")[0]
             project = [Path.cwd(), *([Path(target).parent] if target.endswith(".py") else [])]
             plan, files, notes = python_changes(trace, project)
         else:
-            _model_only(arg, dtype)
+            _model_only(arg, dtype, timeout)
             overrides = _overrides(_one_input(input), batch, kernel, stride, padding, set_)
             source = load_source(spec, layers)
             if write and source.path is None:
@@ -681,12 +694,13 @@ def _trace(
     sets: list[str] | None,
     arg: list[str] | None,
     dtype: list[str] | None,
+    timeout: float | None,
     depth: int | None,
     engine: Engine,
 ) -> tuple[Trace, list[Finding]]:
     """The trace and findings of a SPEC, ``--layers`` or ``--model``, with the what-if options."""
     if model is None:
-        _model_only(arg, dtype)
+        _model_only(arg, dtype, timeout)
         overrides = _overrides(_one_input(inputs), batch, kernel, stride, padding, sets)
         trace = trace_with(_load(spec, layers, overrides), engine)
         return trace, find_problems(trace)
@@ -697,13 +711,23 @@ def _trace(
         raise UsageError("give a SPEC file, --layers or --model, not more than one")
     if kernel or stride or padding or sets:
         raise UsageError("--kernel, --stride, --padding and --set change specs; a --model takes --arg instead")
-    trace = inspect_model(parse_target(model), parse_args(arg or ()), inputs or (), dtype or (), batch or 1, depth)
+    if timeout is not None and not timeout > 0:
+        raise UsageError(f"--timeout {timeout:g}: give a number of seconds above 0")
+    trace = inspect_model(
+        parse_target(model),
+        parse_args(arg or ()),
+        inputs or (),
+        dtype or (),
+        batch or 1,
+        depth,
+        DEFAULT_TIMEOUT if timeout is None else timeout,
+    )
     return trace, with_suggestions(find_problems(trace), trace)
 
 
-def _model_only(arg: list[str] | None, dtype: list[str] | None) -> None:
-    """--arg and --dtype say something about a --model only; alone they are a mistake."""
-    given = [name for name, value in (("--arg", arg), ("--dtype", dtype)) if value]
+def _model_only(arg: list[str] | None, dtype: list[str] | None, timeout: float | None) -> None:
+    """--arg, --dtype and --timeout say something about a --model only; alone they are a mistake."""
+    given = [name for name, value in (("--arg", arg), ("--dtype", dtype), ("--timeout", timeout is not None)) if value]
     if given:
         raise UsageError(
             f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --model; this run has no --model"

@@ -18,11 +18,14 @@ class Location:
     path: str
     """File path as the user gave it, or a label such as ``--layers``."""
     line: int
-    """1-based line number."""
+    """1-based line number; 0 when only the file is known (a --model's module built where no line
+    of the model's own code shows)."""
     col: int
-    """1-based column number."""
+    """1-based column number (0 with line 0)."""
 
     def __str__(self) -> str:
+        if not self.line:
+            return safe(self.path)
         return f"{safe(self.path)}:{self.line}:{self.col}"
 
 

@@ -1,5 +1,5 @@
-"""Numbers derived from a trace: mult-adds, receptive field and jump, and the ``--explain``
-text (each size formula with its numbers filled in). Pure functions, no torch."""
+"""Numbers derived from a trace: mult-adds, feature maps, receptive field and jump, and the
+``--explain`` text (each size formula with its numbers filled in). Pure functions, no torch."""
 
 from __future__ import annotations
 
@@ -8,10 +8,19 @@ from fractions import Fraction
 from typing import Any
 
 from cnninspect.engines.analytic import NORMS, SPATIAL, flatten_range, spatial_rule
+from cnninspect.engines.module import ModuleRecord
 from cnninspect.engines.records import LayerRecord, Trace
 from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import LayerSpec, expand
 
+FEATURE_MAP_FAMILIES = (
+    Family.CONV,
+    Family.CONV_TRANSPOSE,
+    Family.MAX_POOL,
+    Family.AVG_POOL,
+    Family.ADAPTIVE_POOL,
+)
+"""Layers whose output is an NCHW feature map, whatever they receive."""
 # ---------------------------------------------------------------------------------------
 # Explanations: each formula with its numbers filled in
 
@@ -116,7 +125,10 @@ def mult_adds(record: LayerRecord) -> int | None:
     bias: positions × params. ConvTranspose: every *input* position scatters its C_in × C_out /
     groups × kernel products, plus a bias per output. Linear: rows × params. Norm layers: one
     multiply-add per output element (the scale and shift), when affine. Everything else: 0.
+    A ``--model`` row carries its own count, made op by op as it ran (engines/module.py).
     """
+    if isinstance(record, ModuleRecord):
+        return record.mult_adds
     out = record.output_shape
     if out is None:
         return 0
@@ -136,13 +148,47 @@ def mult_adds(record: LayerRecord) -> int | None:
     return 0
 
 
+def feature_maps(trace: Trace) -> list[bool]:
+    """Per record: whether its output is an NCHW feature map, the layout H×W×C describes. A conv's or
+    pool's output is one; so is what a layer passes on from one while keeping its layout (a norm,
+    an activation, an upsample, a merge, a torch-only layer of a spec; a --model's module that is
+    not in the catalog only when it keeps the shape).
+    A Linear, a Flatten, and ops that reshape or permute it end it. The model's input is one when
+    it has two spatial dimensions or more."""
+    start = len(trace.spec.batched_input) >= 4
+    maps: list[bool] = []
+    for index, record in enumerate(trace.records):
+        out, kind = record.output_shape, record.layer.kind
+        source = trace.producers[index]
+        arriving = maps[source] if source is not None else start and reads_input(trace, index)
+        if out is None or len(out) < 3:
+            maps.append(False)
+        elif kind is not None and kind.family in FEATURE_MAP_FAMILIES:
+            maps.append(True)
+        elif kind is None:
+            maps.append(arriving and (out == record.input_shape or not isinstance(record, ModuleRecord)))
+        else:
+            maps.append(arriving and kind.family not in (Family.FLATTEN, Family.LINEAR))
+    return maps
+
+
+def reads_input(trace: Trace, index: int) -> bool:
+    """The record reads the model's input (in a spec: it has no producer; in a ``--model`` trace the
+    engine knows, since a record may also read a tensor the model's own code made)."""
+    record = trace.records[index]
+    if isinstance(record, ModuleRecord):
+        return record.from_input
+    return trace.producers[index] is None
+
+
 Reach = tuple[tuple[Fraction, ...], tuple[Fraction, ...]]
 
 
 def receptive_fields(trace: Trace) -> list[Reach | None]:
     """Per record: the receptive field (input pixels one output value sees, per spatial
     dimension) and the jump (input pixels between neighbouring outputs); None once the
-    spatial layout is gone (after Flatten) or unknown.
+    spatial layout is gone (after Flatten) or unknown (a ``--model`` row whose input the model's
+    own code made by an op that changed its shape).
 
     rf_out = rf_in + dilation·(kernel − 1)·jump_in, jump_out = jump_in·stride; transposed
     convolutions and upsampling divide the jump instead. In a graph each layer continues from
@@ -154,7 +200,7 @@ def receptive_fields(trace: Trace) -> list[Reach | None]:
     reaches: list[Reach | None] = []
     for index, record in enumerate(trace.records):
         source = trace.producers[index]
-        arriving = start if source is None else reaches[source]
+        arriving = reaches[source] if source is not None else start if reads_input(trace, index) else None
         out = record.output_shape
         kind = record.layer.kind
         layout_lost = out is None or len(out) != dims + 2 or (kind is None and out != record.input_shape)

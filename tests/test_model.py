@@ -232,7 +232,7 @@ def _fixtures_importable(monkeypatch):
         ((f"{ZOO}:BadConstructor",), "BadConstructor() failed: ValueError: width must be at least 8, got 4"),
         ((f"{ZOO}:BadForward",), "forward pass failed: RuntimeError: shape '[-1, 999]' is invalid"),
         ((f"{ZOO}:Nope",), "has no 'Nope'"),
-        ((f"{ZOO}:not_a_model",), "not_a_model is a int, not an nn.Module, class or factory"),
+        ((f"{ZOO}:not_a_model",), "not_a_model is an int, not an nn.Module, class or factory"),
         (("no_such_module:Net",), "importing no_such_module failed: ModuleNotFoundError"),
         ((f"{ZOO}",), "write path/to/file.py:NAME or package.module:NAME"),
         (("configs/tutorial.yaml:myCNN",), "configs/tutorial.yaml is not a .py file"),

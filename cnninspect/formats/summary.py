@@ -19,11 +19,12 @@ from typing import Any
 
 from rich.text import Text
 
+from cnninspect.engines.module import ModelTrace, ModuleRecord
 from cnninspect.engines.records import BYTES_PER_VALUE, LayerRecord, Problem, Trace
 from cnninspect.errors import UsageError
 from cnninspect.formats import table
 from cnninspect.formats.table import Column, Row
-from cnninspect.metrics import explain, mult_adds, receptive_fields
+from cnninspect.metrics import explain, feature_maps, mult_adds, receptive_fields
 from cnninspect.rules import Finding, Severity
 from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import INPUT, GroupSpec, LayerSpec, ModelSpec, expand
@@ -76,6 +77,9 @@ class SummaryRow:
     """Shape received, batch first."""
     output_shape: tuple[int, ...] | None
     """Shape given, batch first; None where the trace stopped."""
+    output: str
+    """The output as people read it: a feature map as the tutorial writes it, H×W×C with the batch
+    left out; a batch of vectors as their size; anything else in PyTorch order (``[1, 197, 768]``)."""
     weights: int
     """Weight values."""
     biases: int
@@ -106,11 +110,6 @@ class SummaryRow:
     def activation_bytes(self) -> int:
         """The output's memory, float32."""
         return 0 if self.output_shape is None else math.prod(self.output_shape) * BYTES_PER_VALUE
-
-    @property
-    def output(self) -> str:
-        """The output as the tutorial writes it: H×W×C, batch left out."""
-        return "—" if self.output_shape is None else feature_map(self.output_shape)
 
     @property
     def mark(self) -> str:
@@ -260,10 +259,11 @@ def summary_rows(trace: Trace, findings: Sequence[Finding], with_explain: bool =
     for finding in findings:
         by_layer.setdefault(finding.layer, []).append(finding)
     reaches = receptive_fields(trace)
+    maps = feature_maps(trace)
     largest = max((math.prod(r.output_shape) for r in trace.records if r.output_shape), default=1)
     rows = []
     previous = INPUT
-    for record, reach in zip(trace.records, reaches):
+    for record, reach, image in zip(trace.records, reaches, maps):
         layer = record.layer
         stride, padding = _stride_padding(record)
         explicit = layer.inputs if layer.inputs and layer.inputs != (previous,) else ()
@@ -282,6 +282,7 @@ def summary_rows(trace: Trace, findings: Sequence[Finding], with_explain: bool =
                 padding=padding,
                 input_shape=record.input_shape,
                 output_shape=record.output_shape,
+                output=output_text(record.output_shape, image, trace.spec.batch),
                 weights=record.weights,
                 biases=record.biases,
                 trainable=record.trainable,
@@ -305,7 +306,7 @@ def group_rows(spec: ModelSpec, rows: Sequence[SummaryRow]) -> list[SummaryRow]:
         inside = [by_name[name] for name in group.layers if name in by_name]
         if not inside:
             continue
-        output = by_name[group.output].output_shape if group.output in by_name else None
+        last = by_name.get(group.output)
         counts = [row.mult_adds for row in inside]
         result.append(
             SummaryRow(
@@ -320,7 +321,8 @@ def group_rows(spec: ModelSpec, rows: Sequence[SummaryRow]) -> list[SummaryRow]:
                 stride="",
                 padding="",
                 input_shape=inside[0].input_shape,
-                output_shape=output,
+                output_shape=None if last is None else last.output_shape,
+                output="—" if last is None else last.output,
                 weights=sum(row.weights for row in inside),
                 biases=sum(row.biases for row in inside),
                 trainable=sum(row.trainable for row in inside),
@@ -447,6 +449,18 @@ def _stride_padding(record: LayerRecord) -> tuple[str, str]:
     return _compact(stride), _compact(layer.get("padding"))
 
 
+def output_text(shape: tuple[int, ...] | None, image: bool, batch: int) -> str:
+    """``16×16×16`` for a feature map (H×W×C, batch left out), ``10`` for a batch of vectors, else the
+    shape in PyTorch order: ``[1, 197, 768]`` (tokens), ``[5, 1, 16]`` (an LSTM's time-first output)."""
+    if shape is None:
+        return "—"
+    if image:
+        return feature_map(shape)
+    if len(shape) == 2 and shape[0] == batch:
+        return str(shape[1])
+    return "[" + ", ".join(map(str, shape)) + "]"
+
+
 def _compact(value: Any) -> str:
     return dims_text(value) if isinstance(value, tuple) else str(value)
 
@@ -510,9 +524,14 @@ def human_bytes(count: int) -> str:
 
 
 def title_text(trace: Trace) -> str:
-    """``myCNN · input 1×3×32×32 · torch engine · --kernel 5``."""
+    """``myCNN · input 1×3×32×32 · torch engine · --kernel 5``; a --model's title names every input
+    and the device its forward pass ran on: ``Net · input 1×3×8×8, 1×5 · torch engine on cpu``."""
     spec = trace.spec
-    parts = [safe(spec.name), f"input {dims_text(spec.batched_input)}", f"{trace.engine} engine"]
+    if isinstance(trace, ModelTrace):
+        inputs = ", ".join(dims_text(shape) for shape in trace.inputs)
+        parts = [safe(spec.name), f"input {inputs}", f"{trace.engine} engine on {trace.device}"]
+    else:
+        parts = [safe(spec.name), f"input {dims_text(spec.batched_input)}", f"{trace.engine} engine"]
     return " · ".join(parts + [safe(o) for o in spec.overridden])
 
 
@@ -573,7 +592,7 @@ def footer_lines(trace: Trace) -> list[str]:
     if t.mult_adds is not None:
         lines.append(f"Mult-adds: {t.mult_adds:,} ({short_number(t.mult_adds)}; bias adds included)")
     else:
-        unknown = [r.layer.type for r in trace.records if mult_adds(r) is None]
+        unknown = [_uncounted(r) for r in trace.records if mult_adds(r) is None]
         known = sum(count for r in trace.records if (count := mult_adds(r)))
         lines.append(
             f"Mult-adds: at least {known:,} ({short_number(known)}); no count for {plural(len(unknown), 'layer')} "
@@ -581,7 +600,16 @@ def footer_lines(trace: Trace) -> list[str]:
         )
     if not trace.complete:
         lines.append(f"Traced {len(trace.records)} of {len(trace.spec.layers)} layers: the trace stopped.")
+    if isinstance(trace, ModelTrace):
+        lines += [f"{note[0].upper()}{note[1:]}." for note in trace.notes]
     return lines
+
+
+def _uncounted(record: LayerRecord) -> str:
+    """A layer without a mult-add count: its type, and the ops that have no cost rule."""
+    if isinstance(record, ModuleRecord) and record.uncounted:
+        return f"{record.layer.type}: {', '.join(record.uncounted)}"
+    return record.layer.type
 
 
 def _explain_lines(rows: Sequence[SummaryRow]) -> list[str]:
@@ -615,7 +643,7 @@ def render_table(report: SummaryReport) -> Text:
             [sizes[i] for i in keep],
         )
     )
-    legend = [shown[i].legend for i in keep if shown[i].legend]
+    legend = [_legend(shown[i], report.rows) for i in keep if shown[i].legend]
     if hidden:
         legend.append(f"{', '.join(hidden)} hidden to fit {report.width} columns (--columns or a wider terminal)")
     text.append(_wrap_items(legend, report.width) + "\n", style="dim")
@@ -632,6 +660,13 @@ def render_table(report: SummaryReport) -> Text:
     for finding in report.findings:
         text.append(safe(finding.line) + "\n", style=SEVERITY_STYLES[finding.rule.severity])
     return text
+
+
+def _legend(column: SummaryColumn, rows: Sequence[SummaryRow]) -> str:
+    """A column's legend; the output's also says how other tensors are written, when some are."""
+    if column.key == "output" and any(row.output.startswith("[") for row in rows):
+        return f"{column.legend}; [other tensors] in PyTorch's order"
+    return column.legend
 
 
 def _wrap_items(items: Sequence[str], width: int) -> str:
@@ -682,6 +717,11 @@ def render_json(report: SummaryReport) -> str:
         "totals": totals(trace).to_json(),
         "findings": [finding_json(f) for f in report.findings],
     }
+    if isinstance(trace, ModelTrace):
+        # a --model: every input (``input`` is the first), and where the forward pass ran
+        document["inputs"] = [list(shape) for shape in trace.inputs]
+        document["device"] = trace.device
+        document["notes"] = list(trace.notes)
     return json_text(document)
 
 
@@ -711,8 +751,8 @@ def finding_json(finding: Finding) -> dict[str, Any]:
         "name": finding.rule.name,
         "severity": finding.rule.severity.value,
         "path": finding.location.path,
-        "line": finding.location.line,
-        "col": finding.location.col,
+        "line": finding.location.line or None,  # 0: a --model module whose line is unknown
+        "col": finding.location.col or None,
         "layer": finding.layer,
         "message": finding.message,
         "fix": None if finding.fix is None else {"arg": finding.fix[0], "value": finding.fix[1]},
@@ -736,7 +776,7 @@ def render_markdown(report: SummaryReport) -> str:
             if layer is not None:
                 cells[layer] = "\u00a0\u00a0" * row.depth + cells[layer]
         lines.append("| " + " | ".join(markdown_escape(cell) for cell in cells) + " |")
-    legend = " · ".join(c.legend for c in chosen if c.legend)
+    legend = " · ".join(_legend(c, report.rows) for c in chosen if c.legend)
     lines += [
         "",
         f"_{markdown_escape(legend)}_",

@@ -1,0 +1,537 @@
+"""--model on the constructs of the classic model zoos (tests/fixtures/models/constructs.py): no
+crash, true mult-adds for every call and op, no false finding, and user code that cannot take the
+process down. Expected numbers are worked out by hand or taken from PyTorch itself."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import ROOT, cli, load, parse
+from torch.utils.flop_counter import FlopCounterMode
+
+from cnninspect.checks import find_problems
+from cnninspect.engines import Engine, trace_with
+from cnninspect.engines import module as engine
+from cnninspect.engines.module import inspect_model, parse_target
+from cnninspect.formats.summary import summary_rows, title_text, totals
+
+MODELS = Path(__file__).parent / "fixtures" / "models"
+CONSTRUCTS = MODELS / "constructs.py"
+TUTORIAL = MODELS / "tutorial_cnn.py"
+
+
+def trace(name, *inputs, args=None, **options):
+    return inspect_model(parse_target(f"{CONSTRUCTS}:{name}"), args or {}, inputs, **options)
+
+
+def summary(name, *options, columns=100):
+    return cli("summary", "--model", f"{CONSTRUCTS}:{name}", *options, columns=columns)
+
+
+def constructs():
+    """The fixture module imported the ordinary way, to build models with PyTorch itself."""
+    sys.path.insert(0, str(MODELS))
+    try:
+        import constructs as module
+
+        return module
+    finally:
+        sys.path.remove(str(MODELS))
+
+
+def line_of(path: Path, text: str) -> int:
+    return next(n for n, line in enumerate(path.read_text().splitlines(), start=1) if text in line)
+
+
+def rows(model):
+    return {row.name: row for row in summary_rows(model, find_problems(model))}
+
+
+def codes(model):
+    return [f.rule.code for f in find_problems(model)]
+
+
+@pytest.fixture(autouse=True)
+def _at_root(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+# --- crashes ---------------------------------------------------------------------------------
+
+
+def test_a_constructor_that_reads_tensor_values_is_built_on_the_cpu():
+    model = trace("ComputedWidths", "3x16x16")
+    assert [r.layer.name for r in model.records] == ["stem", "stage", "head"]
+    assert model.total_params == sum(p.numel() for p in constructs().ComputedWidths().parameters())
+    assert model.device == "cpu"
+    result = summary("ComputedWidths", "--input", "3x16x16")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("ComputedWidths · input 1×3×16×16 · torch engine on cpu\n")
+    assert (
+        "Built on the CPU: on the meta device ComputedWidths() fails (NotImplementedError: Cannot copy out of meta "
+        "tensor; no data!)." in result.stdout
+    )
+
+
+def test_a_large_model_built_on_the_cpu_draws_no_weights(monkeypatch):
+    drawn = []
+    kaiming = torch.nn.init.kaiming_uniform_
+
+    def spy(tensor, *args, **kwargs):
+        drawn.append(tuple(tensor.shape))
+        return kaiming(tensor, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.init, "kaiming_uniform_", spy)
+    classes = 1_100_000  # a head of 16 × 1,100,000 weights: 70 MB, traced on meta
+    weights = [(8, 3, 3, 3), (16, 8, 3, 3), (classes, 16)]
+    model = trace("ComputedWidths", "3x16x16", args={"classes": classes})
+    assert model.device == "meta" and not set(weights) & set(drawn)  # the import draws its instances' only
+    assert model.total_params == (8 * 27 + 8) + (16 * 72 + 16) + (16 * classes + classes)
+    small = trace("ComputedWidths", "3x16x16")  # traced on the CPU: built again, its weights drawn
+    assert small.device == "cpu" and (10, 16) in drawn
+
+
+def test_a_data_dependent_forward_pass_is_traced_again_on_the_cpu():
+    model = trace("Detector", "3x8x8")
+    assert model.device == "cpu" and model.complete
+    assert model.total_params == (8 * 27 + 8) + (8 * 4096 + 4096) + (4096 * 4200 + 4200)
+    assert model.notes[0].startswith(
+        "traced on the CPU: on the meta device the forward pass fails (NotImplementedError: The register_meta "
+        "function for torch.nonzero() raises unimplemented by default"
+    )
+    # a real size mistake is still a finding, on the CPU too
+    wrong = trace("Detector", "3x8x8", args={"features": 6})
+    assert wrong.device == "cpu"
+    assert codes(wrong) == ["CNN201"]
+
+
+def test_a_forward_pass_too_large_for_the_cpu_says_why_it_failed(monkeypatch):
+    monkeypatch.setattr(engine, "_memory_available", lambda: 2**20)
+    result = summary("Detector", "--input", "3x8x8")
+    assert result.exit_code == 2
+    assert "forward pass failed" in result.stderr and "too large to retry on the CPU" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+def test_a_torchscript_submodule_is_one_opaque_row():
+    model = trace("Scripted", "3x8x8")
+    body, head = model.records
+    assert (body.layer.name, body.layer.type) == ("body", "Sequential (TorchScript)")
+    assert body.params == 4 * 3 * 3 * 3 + 4 and body.output_shape == (1, 4, 6, 6)
+    assert body.mult_adds == 6 * 6 * 4 * (3 * 3 * 3 + 1)  # the ops inside the script are seen
+    assert head.input_shape == (1, 4 * 6 * 6)
+    assert model.total_params == sum(p.numel() for p in constructs().Scripted().parameters())
+
+
+def test_lazy_layers_are_materialised_and_their_sizes_noted_as_inferred():
+    model = trace("Lazy", "3x8x8")
+    conv, fc = model.records
+    assert (conv.in_size, fc.in_size) == (3, 8 * 6 * 6)
+    assert (conv.params, fc.params) == (8 * 3 * 3 * 3 + 8, 8 * 6 * 6 * 10 + 10)
+    notes = {row.name: row.notes for row in rows(model).values()}
+    assert notes == {"conv": "in_channels inferred", "fc": "in_features inferred"}
+    assert codes(model) == []
+
+
+def test_the_same_input_gives_the_same_table_every_run():
+    outputs = {summary("PositiveScale", "--input", "4", "--format", "json").stdout for _ in range(5)}
+    assert len(outputs) == 1 and json.loads(outputs.pop())["complete"]
+    # the width the model built (a buffer of 3), not whatever uninitialised memory held
+    assert {trace("ValueShaped", "8").output_shape for _ in range(5)} == {(1, 3)}
+
+
+# --- mult-adds --------------------------------------------------------------------------------
+
+
+def test_a_module_called_six_times_counts_six_times():
+    model = trace("RecursiveNet", "64x28x28")
+    per_call = 28 * 28 * (64 * 64 * 3 * 3 + 64)
+    assert [r.mult_adds for r in model.records] == [per_call] * 6
+    assert totals(model).mult_adds == 6 * per_call == 173_709_312  # torchinfo's count for its RecursiveNet
+
+
+def test_a_siamese_encoder_counts_each_call_at_its_own_size():
+    model = trace("TwoImages", "3x8x8", "3x6x6")
+    assert [r.mult_adds for r in model.records] == [6 * 6 * 4 * (27 + 1), 4 * 4 * 4 * (27 + 1)]
+
+
+# A ViT block with T = 16 tokens, d = 64, 4 heads of 16, an MLP of 4 × 64, counted by hand:
+TOKENS, WIDTH, HEADS = 16, 64, 4
+PRODUCTS = (
+    TOKENS * WIDTH * 3 * WIDTH  # qkv
+    + 2 * HEADS * TOKENS * TOKENS * (WIDTH // HEADS)  # q·kᵀ and weights·v
+    + TOKENS * WIDTH * WIDTH  # proj
+    + 2 * TOKENS * WIDTH * 4 * WIDTH  # the MLP
+)
+BIAS_ADDS = TOKENS * (3 * WIDTH + WIDTH + 4 * WIDTH + WIDTH)
+SCALE_AND_SHIFT = 2 * TOKENS * WIDTH  # two LayerNorms
+
+
+def test_the_vit_hand_count_is_what_pytorchs_flop_counter_counts():
+    assert PRODUCTS == 819_200
+    block = constructs().ViTBlock(bias=False, affine=False)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        block(torch.zeros(1, TOKENS, WIDTH))
+    assert counter.get_total_flops() == 2 * PRODUCTS
+
+
+@pytest.mark.parametrize("attention", ["written", "fused", "torch"])
+def test_a_vit_block_counts_every_product_of_attention(attention):
+    bare = trace("ViTBlock", f"{TOKENS}x{WIDTH}", args={"bias": False, "affine": False, "attention": attention})
+    assert totals(bare).mult_adds == PRODUCTS
+    full = trace("ViTBlock", f"{TOKENS}x{WIDTH}", args={"attention": attention})
+    assert totals(full).mult_adds == PRODUCTS + BIAS_ADDS + SCALE_AND_SHIFT
+    assert not any("never called" in r.note for r in full.records)  # nn.MultiheadAttention's out_proj
+
+
+def test_depth_keeps_mult_adds_on_folded_rows_and_one_activation_total():
+    flat = trace("ViTBlock", f"{TOKENS}x{WIDTH}")
+    folded = trace("ViTBlock", f"{TOKENS}x{WIDTH}", depth=1)
+    assert [r.layer.name for r in folded.records] == ["norm1", "attn", "norm2", "mlp"]
+    attention = 3 * TOKENS * WIDTH * WIDTH + 2 * HEADS * TOKENS * TOKENS * 16 + TOKENS * WIDTH * WIDTH
+    assert folded.records[1].mult_adds == attention + TOKENS * 4 * WIDTH  # qkv and proj biases
+    for depth in (1, 2):
+        tree = trace("ViTBlock", f"{TOKENS}x{WIDTH}", depth=depth)
+        assert totals(tree).mult_adds == totals(flat).mult_adds
+        assert tree.activation_bytes == flat.activation_bytes
+    result = summary("ViTBlock", "--input", f"{TOKENS}x{WIDTH}", "--depth", "1")
+    assert f"Mult-adds: {PRODUCTS + BIAS_ADDS + SCALE_AND_SHIFT:,} " in result.stdout
+
+
+def test_a_decoder_tied_to_the_embedding_counts_all_its_products():
+    model = trace("TiedDecoder", "12", dtypes=["int64"])
+    embed, decoder = model.records
+    assert decoder.params == 50 and "shares weight with embed" in decoder.note  # its bias alone is its own
+    assert decoder.mult_adds == 12 * 8 * 50 + 12 * 50
+    assert embed.mult_adds == 0  # a lookup multiplies nothing
+
+
+def test_a_matrix_vector_product_in_the_models_own_forward_counts():
+    model = trace("AttentionPool", "5x8")
+    assert [(r.layer.name, r.mult_adds) for r in model.records] == [("AttentionPool", 5 * 8), ("fc", 8 * 3 + 3)]
+
+
+def test_an_op_without_a_cost_rule_is_marked_never_zero():
+    model = trace("Uncounted", "4")
+    fc, pair = model.records
+    assert fc.mult_adds == 4 * 6 + 6
+    assert (pair.mult_adds, pair.uncounted) == (None, ("aten._trilinear",))
+    result = summary("Uncounted", "--input", "4")
+    assert "Mult-adds: at least 30 (30); no count for 1 layer (Bilinear: aten._trilinear), shown as ?" in (
+        result.stdout
+    )
+
+
+def test_an_lstm_counts_its_gates_on_the_cpu_as_on_meta():
+    lstm = trace("Tokens", "12", dtypes=["int64"]).records[1]
+    gates = 4 * 16
+    # each of 12 steps: input and hidden products for 4 gates, and both gate biases
+    assert lstm.mult_adds == 12 * (gates * 8 + gates * 16 + 2 * gates)
+
+
+# --- shapes, titles and notes -------------------------------------------------------------------
+
+
+def test_only_feature_maps_read_as_h_w_c():
+    vit = rows(trace("ViTBlock", f"{TOKENS}x{WIDTH}"))
+    assert vit["norm1"].output == "[1, 16, 64]" and vit["mlp.0"].output == "[1, 16, 256]"
+    tokens = rows(trace("Tokens", "12", dtypes=["int64"]))
+    assert (tokens["embed"].output, tokens["lstm"].output) == ("[1, 12, 8]", "[1, 12, 16]")
+    assert rows(trace("SequenceFirst", "5x4"))["lstm"].output == "[5, 1, 16]"
+    convnext = rows(trace("ConvNeXtish", "8x4x4"))
+    assert convnext["dwconv"].output == "4×4×8" and convnext["last"].output == "[1, 4, 4, 8]"
+    tutorial = rows(inspect_model(parse_target(f"{TUTORIAL}:myCNN"), {}, ["3x32x32"]))
+    assert (tutorial["conv1"].output, tutorial["fc"].output) == ("16×16×16", "10")
+    legend = summary("Tokens", "--input", "12", "--dtype", "int64").stdout
+    assert "Output: H×W×C, batch left out; [other tensors] in PyTorch's order" in legend
+
+
+def test_every_input_is_in_the_title_and_the_json():
+    model = trace("TwoImages", "3x8x8", "3x6x6")
+    assert title_text(model) == "TwoImages · input 1×3×8×8, 1×3×6×6 · torch engine on cpu"
+    document = json.loads(summary("TwoImages", "--input", "3x8x8", "--input", "3x6x6", "--format", "json").stdout)
+    assert (document["input"], document["inputs"], document["device"]) == (
+        [1, 3, 8, 8],
+        [[1, 3, 8, 8], [1, 3, 6, 6]],
+        "cpu",
+    )
+
+
+def test_notes_say_only_what_is_news():
+    model = trace("Shared", "3x8x8")
+    assert [(r.layer.name, r.note) for r in model.records] == [
+        ("act", ""),
+        ("conv", ""),
+        ("act", ""),  # a module without parameters may be called as often as it likes
+        ("spare", "never called in forward: parameters only"),
+    ]
+    assert rows(model)["spare"].notes == "never called in forward: parameters only"  # in_features is written
+
+
+def test_the_models_own_parameters_are_its_own_row():
+    zoo = constructs()
+    model = trace("ClassToken", "3x16x16")
+    assert [r.layer.name for r in model.records] == ["ClassToken", "patches", "scaled", "scaled.fc"]
+    root, _, scaled, _ = model.records
+    assert (root.params, scaled.params) == (16 + 17 * 16, 16)
+    assert not any("never called" in r.note for r in model.records)
+    assert model.total_params == sum(p.numel() for p in zoo.ClassToken().parameters())
+
+
+# --- findings that must not be reported, and those that must ---------------------------------------
+
+
+def test_dropout2d_on_vectors_runs_as_in_pytorch():
+    model = trace("DropoutOnVectors", "8")
+    assert codes(model) == [] and model.complete
+    assert [r.output_shape for r in model.records] == [(1, 16), (1, 16), (1, 2)]
+
+
+def test_bias_before_norm_follows_the_data():
+    model = trace("MaxViTish", "4x16x16")
+    findings = [(f.rule.code, f.layer) for f in find_problems(model)]
+    assert findings == [("CNN303", "conv")]  # the blocks' norms normalise their input, not proj's output
+    assert codes(inspect_model(parse_target(f"{MODELS / 'zoo.py'}:ThreeMistakes"), {}, ["3x32x32"])) == [
+        "CNN202",
+        "CNN303",
+        "CNN203",
+        "CNN201",
+    ]
+
+
+def test_a_channels_last_mlp_is_not_a_linear_on_a_feature_map():
+    assert codes(trace("ConvNeXtish", "8x4x4")) == []
+    assert codes(trace("ViTBlock", f"{TOKENS}x{WIDTH}")) == []
+    forgot = find_problems(trace("ForgotFlatten", "3x8x8"))  # the real mistake, behind a functional ReLU
+    assert [(f.rule.code, f.layer) for f in forgot] == [("CNN301", "fc")]
+
+
+def test_truncation_advice_never_breaks_a_branch():
+    patch = find_problems(trace("PatchResidual", "4x9x9"))
+    assert [(f.rule.code, f.layer) for f in patch] == [("CNN302", "down"), ("CNN302", "skip")]
+    assert all("pad 1 more" not in f.message and "set ceil_mode" not in f.message for f in patch)
+    assert patch[0].message.endswith(
+        "pick input sizes that divide evenly (more padding would change its output size, which another branch "
+        "may have to match)"
+    )
+    assert codes(trace("Downsample", "4x9x9")) == []  # ResNet's 1×1 stride-2 projection skips rows by design
+
+
+def test_truncation_advice_in_a_spec_graph_keeps_the_merge_fitting():
+    spec = parse(
+        """input: [4, 9, 9]
+layers:
+  - {type: Conv2d, name: down, out_channels: 4, kernel_size: 2, stride: 2}
+  - {type: BatchNorm2d, name: bn, from: down}
+  - {type: AvgPool2d, name: skip, kernel_size: 2, from: input}
+  - {type: Add, name: add, from: [bn, skip]}
+"""
+    )
+    found = {f.layer: f.message for f in find_problems(trace_with(spec, Engine.ANALYTIC)) if f.rule.code == "CNN302"}
+    assert found["down"].endswith(
+        "pick input sizes that divide evenly (more padding would change its output size, which add's other input "
+        "must match)"
+    )
+    alone = parse("input: [4, 9, 9]\nlayers:\n  - {type: Conv2d, out_channels: 4, kernel_size: 2, stride: 2}\n")
+    assert find_problems(trace_with(alone, Engine.ANALYTIC))[0].message.endswith(
+        "pad 1 more, or pick input sizes that divide evenly"
+    )
+
+
+def test_a_sequence_first_model_keeps_its_batch():
+    assert codes(trace("SequenceFirst", "5x4")) == []
+    assert codes(trace("SequenceFirst", "5x4", batch=3)) == []
+
+
+def test_a_reshape_that_mixes_samples_is_found_at_its_line():
+    result = cli("summary", "--model", f"{TUTORIAL}:myCNN", "--input", "3x64x64")
+    assert result.exit_code == 1
+    line = line_of(TUTORIAL, "x = x.view(-1, 3, 32, 32)")
+    assert (
+        f"{TUTORIAL.relative_to(ROOT)}:{line}:9: CNN206 the model takes a batch of 1 but returns 4 (4, 10): samples "
+        "are mixed up on the way (this line reshapes (1, 3, 64, 64) into (4, 3, 32, 32))" in result.stdout
+    )
+
+
+# --- where findings point ------------------------------------------------------------------------
+
+
+def test_a_ready_instances_findings_point_at_its_source_line():
+    model = trace("instance", "3x16x16")
+    finding = find_problems(model)[0]
+    assert (finding.rule.code, finding.layer) == ("CNN201", "fc")
+    location = finding.location
+    assert (location.path, location.line) == (
+        str(CONSTRUCTS.relative_to(ROOT)),
+        line_of(CONSTRUCTS, "nn.Linear(144, 2)"),
+    )
+
+
+@pytest.fixture
+def installed_package():
+    """A model package installed beside torch, its name starting with "torch" as torchvision's does."""
+    site = Path(torch.__file__).parent.parent
+    package = site / "torchzoo_cnninspect_test"
+    try:
+        package.mkdir()
+    except OSError:
+        pytest.skip(f"{site} is not writable")
+    shutil.copy(CONSTRUCTS, package / "models.py")
+    (package / "__init__.py").write_text("")
+    yield package
+    shutil.rmtree(package)
+    sys.modules.pop("torchzoo_cnninspect_test.models", None)
+    sys.modules.pop("torchzoo_cnninspect_test", None)
+
+
+def test_findings_of_an_installed_models_point_at_its_own_source(installed_package):
+    model = inspect_model(parse_target("torchzoo_cnninspect_test.models:Mistaken"), {}, ["3x16x16"])
+    location = find_problems(model)[0].location
+    assert (Path(location.path).resolve(), location.line) == (
+        installed_package / "models.py",
+        line_of(CONSTRUCTS, "nn.Linear(144, 2)"),
+    )
+
+
+def test_a_layer_built_by_no_line_of_the_models_code_points_at_no_line():
+    result = cli(
+        "summary", "--model", "torch.nn:Linear", "--arg", "in_features=4", "--arg", "out_features=2", "--input", "5"
+    )
+    assert result.exit_code == 1
+    assert "torch.nn: CNN201 Linear: in_features is 4 but it receives 5" in result.stdout
+    document = json.loads(
+        cli(
+            "summary",
+            "--model",
+            "torch.nn:Linear",
+            *("--arg", "in_features=4", "--arg", "out_features=2", "--input", "5", "--format", "json"),
+        ).stdout
+    )
+    assert [(f["path"], f["line"], f["col"]) for f in document["findings"]] == [("torch.nn", None, None)]
+
+
+def test_fix_fc_never_writes_into_an_installed_package(installed_package):
+    source = installed_package / "models.py"
+    before = source.read_text()
+    result = cli("fix-fc", "--model", "torchzoo_cnninspect_test.models:Mistaken", "--input", "3x16x16", "--write")
+    # the fix is held (exit 1: the finding stays) and says where to make the change instead
+    assert result.exit_code == 1 and "outside your project (an installed package" in result.stdout
+    assert source.read_text() == before
+
+
+# --- user code that would end the process, print, or never end ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("Exits", "forward pass failed: called sys.exit(0)"),
+        ("ClosesGenerator", "forward pass failed: GeneratorExit: closed"),
+        ("RaisesBase", "forward pass failed: Interrupted: stop"),
+        ("ExitsInInit", "ExitsInInit() failed: called sys.exit(3)"),
+    ],
+)
+def test_user_code_that_exits_is_a_failure_of_the_users_code(name, message):
+    result = summary(name, "--input", "4")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("cnninspect: error: ") and len(result.stderr.splitlines()) == 1
+    assert message in result.stderr and result.stdout == ""
+
+
+def test_a_module_that_exits_while_imported_is_a_failure_too():
+    result = cli("summary", "--model", f"{MODELS / 'exits_on_import.py'}:Never", "--input", "4")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("cnninspect: error: importing ") and "called sys.exit(0)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("HardExits", "forward pass failed: called os._exit(0)"), ("make_exit", "make_exit() failed: called os._exit(4)")],
+)
+def test_os_exit_in_user_code_cannot_end_the_process(name, message):
+    result = subprocess.run(
+        [sys.executable, "-m", "cnninspect", "summary", "--model", f"{CONSTRUCTS}:{name}", "--input", "4"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"NO_COLOR": "1", "COLUMNS": "100", "PATH": ""},
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("cnninspect: error: ") and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_timeout_ends_the_users_code_with_one_line():
+    before = signal.getsignal(signal.SIGALRM)
+    start = time.monotonic()
+    result = summary("Sleeps", "--input", "4", "--timeout", "0.5")
+    assert time.monotonic() - start < 30
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"cnninspect: error: {CONSTRUCTS}:{line_of(CONSTRUCTS, 'time.sleep(60)')}: forward pass "
+        "failed: stopped after 0.5 s (--timeout SECONDS allows longer)\n"
+    )
+    assert signal.getsignal(signal.SIGALRM) is before
+
+
+def test_the_timeout_is_for_a_model_and_above_zero():
+    assert "--timeout is for --model" in cli("summary", "--timeout", "3").stderr
+    refused = summary("Prints", "--input", "4", "--timeout", "0")
+    assert refused.exit_code == 2 and "--timeout 0: give a number of seconds above 0" in refused.stderr
+    assert cli("fix-fc", "--model", f"{CONSTRUCTS}:Prints", "--input", "4", "--timeout", "30").exit_code == 0
+
+
+def test_print_in_the_model_goes_to_stderr_not_into_the_json():
+    result = summary("Prints", "--input", "4", "--format", "json")
+    assert json.loads(result.stdout)["layers"][0]["name"] == "fc"
+    assert "building Prints" in result.stderr and "input (1, 4)" in result.stderr
+
+
+# --- where the forward pass runs ------------------------------------------------------------------
+
+
+def test_large_activations_send_the_trace_to_meta():
+    small = trace("ResNetStem", "3x32x32")
+    assert small.device == "cpu"
+    start = time.monotonic()
+    huge = trace("ResNetStem", "3x8000x8000")  # a CPU forward pass at this size would take minutes
+    assert time.monotonic() - start < 60
+    assert huge.device == "meta" and huge.output_shape == (1, 10)
+    assert huge.records[0].output_shape == (1, 64, 4000, 4000)
+    assert huge.activation_bytes > 2**30
+
+
+def test_an_instance_traced_on_meta_is_copied_without_its_tensors():
+    zoo = constructs()
+    weights = [p.clone() for p in zoo.stem.parameters()]
+    model = inspect_model(parse_target("constructs:stem"), {}, ["3x8000x8000"])
+    assert model.device == "meta" and model.total_params == sum(w.numel() for w in weights)
+    assert all(p.device.type == "cpu" and torch.equal(p, w) for p, w in zip(zoo.stem.parameters(), weights))
+    assert find_problems(model) == []
+
+
+# --- real architectures ------------------------------------------------------------------------
+
+REFERENCES = ["resnet18", "resnet50", "mobilenet_v2", "squeezenet1_0", "googlenet", "unet"]
+"""Hand-written networks (tests/reference_models.py), each with its config in configs/."""
+
+
+@pytest.mark.parametrize("name", REFERENCES)
+def test_real_architectures_count_what_their_specs_count(name):
+    """The op-by-op count of --model equals the spec engines' layer formulas (themselves checked
+    against torchinfo) on every reference architecture, and no warning is false."""
+    spec = trace_with(load(ROOT / "configs" / f"{name}.yaml"), Engine.ANALYTIC)
+    size = "x".join(map(str, spec.spec.input))
+    model = inspect_model(parse_target(f"{ROOT / 'tests' / 'reference_models.py'}:{name}"), {}, [size])
+    assert model.complete and model.output_shape == spec.output_shape
+    assert (model.total_params, totals(model).mult_adds) == (spec.total_params, totals(spec).mult_adds)
+    assert codes(model) == codes(spec)
