@@ -60,6 +60,29 @@ def find_problems(trace: Trace, search: bool = True) -> list[Finding]:
     returned = trace.output_shape
     if returned and _batch_changed(trace, returned):
         findings.append(_batch_finding(trace, returned))
+    return findings + _unmet_requirements(trace)
+
+
+def _unmet_requirements(trace: Trace) -> list[Finding]:
+    """CNN210: a value the file's format demands of a layer (a YOLO head's filters), at the value."""
+    if not trace.spec.requirements:
+        return []
+    layers = {layer.name: layer for layer in trace.spec.layers}
+    findings = []
+    for need in trace.spec.requirements:
+        layer = layers[need.layer]
+        written = layer.get(need.arg)
+        if written != need.value:
+            findings.append(
+                Finding(
+                    rules.DETECTION_HEAD_FILTERS,
+                    layer.arg_locations.get(need.arg, layer.location),
+                    layer.name,
+                    f"{layer.title}: {need.written_as} is {written} but {need.because}; "
+                    f"set {need.written_as}={need.value}",
+                    (need.arg, need.value),
+                )
+            )
     return findings
 
 
@@ -144,6 +167,7 @@ def _truncations(trace: Trace, index: int) -> list[Finding]:
     kernel, dilation = expand(layer.get("kernel_size"), dims), expand(layer.get("dilation") or 1, dims)
     stride = kernel if layer.get("stride") is None else expand(layer.get("stride"), dims)
     pad = (0,) * dims if padding == "valid" else expand(padding, dims)
+    zeros = _zeros_after(trace, index, dims)
     dropped: dict[tuple[int, int], list[int]] = {}
     for i in range(dims):
         span = shape[2 + i] + 2 * pad[i] - dilation[i] * (kernel[i] - 1) - 1
@@ -151,7 +175,7 @@ def _truncations(trace: Trace, index: int) -> list[Finding]:
         # A window narrower than the stride (ResNet's 1×1 stride-2 projection) skips rows all
         # along by design; only windows that tile the input leave the last rows unread by mistake.
         tiles = dilation[i] * (kernel[i] - 1) + 1 >= stride[i]
-        if tiles and span >= 0 and left > pad[i]:
+        if tiles and span >= 0 and left > pad[i] + zeros[i]:
             dropped.setdefault((left - pad[i], left), []).append(i)
     findings = []
     words = DIM_WORDS.get(len(shape), ("size",) * dims)
@@ -176,6 +200,20 @@ def _truncations(trace: Trace, index: int) -> list[Finding]:
             )
         )
     return findings
+
+
+def _zeros_after(trace: Trace, index: int, dims: int) -> tuple[int, ...]:
+    """Per dimension, the rows or columns of zeros a ZeroPad layer feeding this one added at the
+    end: dropping those loses nothing (darknet's max-pools pad like this)."""
+    producer = trace.producers[index]
+    layer = trace.records[producer].layer if producer is not None else None
+    if layer is None or layer.kind is None or layer.kind.family is not Family.ZERO_PAD:
+        return (0,) * dims
+    padding = layer.get("padding")
+    if isinstance(padding, int):
+        return (padding,) * dims
+    # torch order: (left, right, top, bottom, front, back) from the last dimension back
+    return tuple(padding[2 * (dims - 1 - i) + 1] for i in range(dims))
 
 
 def _matched_by(trace: Trace, index: int) -> str | None:

@@ -43,7 +43,7 @@ from cnninspect.spec.load import load_source
 from cnninspect.spec.model import BUILTIN_LABEL, FLAG_LABEL, ModelSpec
 from cnninspect.spec.overrides import Overrides, apply_overrides
 from cnninspect.spec.validate import parse_input
-from cnninspect.text import safe
+from cnninspect.text import plural, safe
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 PROGRESS_MIN_FILES = 20
@@ -526,7 +526,10 @@ def lint(
         _emit(_stdout(), lint_formats.RENDERERS[fmt](results))
         if skipped:
             typer.echo(
-                f"skipped {len(skipped)} YAML file{'s' * (len(skipped) != 1)} without layers: (not specs)", err=True
+                f"skipped {plural(len(skipped), 'file')} that "
+                f"{'is not a model spec' if len(skipped) == 1 else 'are not model specs'} "
+                "(no layers:, no torch.nn _target_, no [net])",
+                err=True,
             )
         if summary_line := lint_formats.lint_summary(results):
             typer.echo(summary_line, err=True)
@@ -667,6 +670,8 @@ def schema(
 
     Exit 0, or 2 when SPEC cannot be read.
     """
+    from cnninspect.spec.darknet import looks_like_darknet
+    from cnninspect.spec.hydra import is_hydra
     from cnninspect.spec.load import decode_source, read_source
     from cnninspect.spec.schema import spec_schema
     from cnninspect.spec.yamldoc import read_document
@@ -674,7 +679,12 @@ def schema(
     with _guard(debug):
         document = None
         if spec is not None:
-            document = read_document(decode_source(read_source(spec), str(spec)), str(spec))
+            text = decode_source(read_source(spec), str(spec))
+            if looks_like_darknet(text, str(spec)):
+                raise UsageError(f"{spec} is a darknet .cfg; the schema describes cnninspect's YAML specs")
+            document = read_document(text, str(spec))
+            if is_hydra(document):
+                raise UsageError(f"{spec} is a Hydra config; the schema describes cnninspect's YAML specs")
         sys.stdout.write(json.dumps(spec_schema(document), indent=2, ensure_ascii=False) + "\n")
 
 

@@ -1,14 +1,15 @@
 """lint: spec files in, findings out. Never prints.
 
-Files, folders (walked for ``*.yaml`` / ``*.yml``) and globs are linted in one process with
+Files, folders (walked for ``*.yaml``, ``*.yml`` and ``*.cfg``) and globs are linted in one process with
 the analytic engine; torch is imported only for a spec with a layer only torch knows (once
 per run, as any import) or when the torch engine is asked for. A file that cannot be read or
 is not a valid spec becomes a CNN1xx finding and the run goes on.
 
 A YAML file is a spec when a line starts with ``layers:`` (or ``blocks:``), the keys every
-spec has at its top level; other YAML files in a repository (CI workflows,
-``.pre-commit-config.yaml``) are skipped, even when broken, so a pre-commit hook on every
-YAML file never fails on them.
+spec has at its top level, or when it has a ``_target_: torch.nn.…`` (a Hydra model config);
+a ``.cfg`` file is a darknet spec when its first section is ``[net]``. Other files in a
+repository (CI workflows, ``.pre-commit-config.yaml``, ``setup.cfg``) are skipped, even when
+broken, so a pre-commit hook on every YAML file never fails on them.
 """
 
 from __future__ import annotations
@@ -25,16 +26,20 @@ from cnninspect.config import Settings
 from cnninspect.engines import Engine, trace_with
 from cnninspect.errors import CnnInspectError, Location, UsageError
 from cnninspect.rules import Finding, error_finding
-from cnninspect.spec.load import decode_source, parse_yaml, read_source
+from cnninspect.spec.darknet import looks_like_darknet
+from cnninspect.spec.hydra import is_hydra
+from cnninspect.spec.load import decode_source, parse_text, read_source
 from cnninspect.spec.overrides import Overrides, apply_overrides
+from cnninspect.spec.yamldoc import read_document
 from cnninspect.text import first_line
 
-SPEC_SUFFIXES = (".yaml", ".yml")
+SPEC_SUFFIXES = (".yaml", ".yml", ".cfg")
 SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__", "venv", "site-packages"})
 """Never walked into, like every folder whose name starts with a dot."""
 INLINE_IGNORE = re.compile(r"#\s*cnninspect:\s*ignore(?:\[([^\]]*)\])?")
 GLOB_CHARS = re.compile(r"[*?\[]")
 SPEC_KEY = re.compile(r"""^(?:["']?(?:layers|blocks)["']?\s*:|\{.*\blayers\s*:)""", re.MULTILINE)
+HYDRA_MODEL = re.compile(r"""\b_target_["']?\s*:\s*["']?(?:torch\.)?nn\.""")
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,7 @@ class FileResult:
     findings: tuple[Finding, ...]
     """Findings reported, in order."""
     is_spec: bool = True
-    """False for a YAML file that is not a spec (no top-level ``layers:``): skipped."""
+    """False for a file that is not a spec (YAML without ``layers:``, a .cfg without ``[net]``): skipped."""
 
 
 @dataclass(frozen=True)
@@ -179,9 +184,9 @@ def lint_file(path: Path, settings: Settings, overrides: Overrides, engine: Engi
     text = ""
     try:
         text = decode_source(read_source(path), label)
-        if not looks_like_spec(text):
+        if not looks_like_spec(text, label):
             return FileResult(label, (), is_spec=False)
-        spec = apply_overrides(parse_yaml(text, label), overrides)
+        spec = apply_overrides(parse_text(text, label), overrides)
         findings = find_problems(trace_with(spec, engine))
     except CnnInspectError as error:
         findings = [error_finding(error, label)]
@@ -213,7 +218,17 @@ def _silenced(finding: Finding, ignores: dict[int, frozenset[str] | None]) -> bo
     return listed is None or finding.rule.code in listed or finding.rule.name in listed
 
 
-def looks_like_spec(text: str) -> bool:
-    """True when the YAML text has a top-level ``layers:`` or ``blocks:`` key (checked on the text,
-    so a broken spec is still recognised and reported)."""
-    return SPEC_KEY.search(text) is not None
+def looks_like_spec(text: str, label: str) -> bool:
+    """True for a darknet .cfg, or YAML text with a top-level ``layers:`` or ``blocks:`` key or a
+    ``_target_: torch.nn.…`` (checked on the text, so a broken spec is still recognised and
+    reported)."""
+    if label.lower().endswith(".cfg"):
+        return looks_like_darknet(text, "")
+    if SPEC_KEY.search(text) is not None:
+        return True
+    if HYDRA_MODEL.search(text) is None:
+        return False
+    try:  # a torch.nn loss or activation config is not a model
+        return is_hydra(read_document(text, label))
+    except CnnInspectError:
+        return True  # broken: reported

@@ -40,6 +40,8 @@ class Example:
     """YAML text of a complete spec."""
     options: tuple[str, ...] = ()
     """Command-line options, for rules about options."""
+    suffix: str = ".yaml"
+    """The file name's ending: ``.cfg`` for a darknet example."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,6 +117,32 @@ layers:
   - {{type: Conv2d, name: excite, out_channels: {gate}, kernel_size: 1}}
   - {{type: Sigmoid, name: gate}}
   - {{type: Mul, name: scale, from: [conv, gate]}}
+"""
+_YOLO = """[net]
+width=64
+height=64
+channels=3
+
+[convolutional]
+batch_normalize=1
+filters=16
+size=3
+stride=2
+pad=1
+activation=leaky
+
+[convolutional]
+filters={filters}
+size=1
+stride=1
+pad=1
+activation=linear
+
+[yolo]
+mask=0,1,2
+anchors=10,14, 23,27, 37,58
+classes=2
+num=3
 """
 _CONV = "{type: Conv2d, name: conv1, out_channels: 16, kernel_size: 3, stride: 2, padding: 1}"
 _CONV_NO_BIAS = "{type: Conv2d, name: conv1, out_channels: 16, kernel_size: 3, bias: false}"
@@ -294,6 +322,20 @@ MUL_BROADCAST = Rule(
     failing=Example(_GATE.format(gate=8)),
     passing=Example(_GATE.format(gate=16)),
 )
+DETECTION_HEAD_FILTERS = Rule(
+    code="CNN210",
+    name="detection-head-filters",
+    severity=Severity.ERROR,
+    summary="The convolution before a darknet [yolo] or [region] head has the wrong number of filters.",
+    explanation="""A [yolo] head reads (classes + 5) values per anchor in its mask: x, y, w, h, objectness
+    and a score per class, so the convolution before it needs filters = (classes + 5) × len(mask)
+    (255 for COCO's 80 classes and 3 anchors). A [region] head needs (classes + coords + 1) × num.
+    Change the classes and darknet aborts with an assertion that names neither number; fix-fc
+    writes the right filters= value.""",
+    failing=Example(_YOLO.format(filters=24), suffix=".cfg"),
+    passing=Example(_YOLO.format(filters=21), suffix=".cfg"),
+    fixable=True,
+)
 LINEAR_ON_FEATURE_MAP = Rule(
     code="CNN301",
     name="linear-on-feature-map",
@@ -346,6 +388,7 @@ RULES: tuple[Rule, ...] = (
     ADD_SHAPE_MISMATCH,
     CONCAT_SHAPE_MISMATCH,
     MUL_BROADCAST,
+    DETECTION_HEAD_FILTERS,
     LINEAR_ON_FEATURE_MAP,
     FLOOR_TRUNCATION,
     CONV_BIAS_BEFORE_NORM,

@@ -207,7 +207,7 @@ def test_every_broken_reference_is_one_located_line(tmp_path, text, where, words
 
 
 def test_every_config_meets_the_schema_and_its_own():
-    configs = sorted(CONFIGS.rglob("*.yaml"))
+    configs = sorted(p for p in CONFIGS.rglob("*.yaml") if "hydra" not in p.parts)  # Hydra: its own format
     for path in configs:
         document = read_document(path.read_text(), str(path))
         data = document.data(document.root)

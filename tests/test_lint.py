@@ -52,7 +52,7 @@ def test_every_rule_is_complete():
 @pytest.mark.parametrize("rule", RULES, ids=[rule.code for rule in RULES])
 def test_each_rule_fires_on_its_failing_spec_and_not_on_its_passing_one(tmp_path, rule):
     for example, expected in ((rule.failing, [rule.code]), (rule.passing, [])):
-        path = tmp_path / "example.yaml"
+        path = tmp_path / f"example{example.suffix}"
         path.write_text(example.spec)
         result = cli("lint", str(path), "--format", "json", *example.options)
         assert codes_of(result) == expected, (example.spec, result.stdout)
@@ -295,7 +295,7 @@ def test_schema_is_draft_07_and_every_config_meets_it():
     assert schema == spec_schema()
     jsonschema.Draft7Validator.check_schema(schema)
     validator = jsonschema.Draft7Validator(schema)
-    configs = sorted((ROOT / "configs").rglob("*.yaml"))
+    configs = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if "hydra" not in p.parts)
     assert len(configs) >= 6
     for path in configs:
         document = read_document(path.read_text(), str(path))
@@ -337,7 +337,7 @@ def test_other_yaml_files_of_a_repository_are_not_specs_and_never_fail_the_hook(
     result = cli("lint", *names)
     assert result.exit_code == 0
     assert result.stdout == ""
-    assert result.stderr == "skipped 4 YAML files without layers: (not specs)\n"
+    assert result.stderr == "skipped 4 files that are not model specs (no layers:, no torch.nn _target_, no [net])\n"
     broken = tmp_path / "broken.yaml"
     broken.write_text("name: x\nlayers:\n  - {type: ReLU\n")  # a spec, even broken
     assert cli("lint", "broken.yaml", "--format", "concise").stdout.startswith("broken.yaml:4:1: CNN101 invalid YAML")

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from cnninspect.errors import CnnInspectError, EditError
+from cnninspect.fixes.darknet import darknet_edits
 from cnninspect.fixes.flags import flag_edits
 from cnninspect.fixes.splice import apply_edits
 from cnninspect.fixes.yaml import yaml_edits
+from cnninspect.spec.darknet import DARKNET_FORMAT
 from cnninspect.spec.flags import parse_layers
-from cnninspect.spec.load import SpecSource, parse_yaml
-from cnninspect.spec.model import FLAG_LABEL, ModelSpec, changed_args
+from cnninspect.spec.load import SpecSource, parse_text
+from cnninspect.spec.model import ModelSpec, changed_args
 
 
 @dataclass(frozen=True)
@@ -51,18 +53,17 @@ def spec_change(source: SpecSource, fixed: ModelSpec) -> FileChange:
 def edit_source(text: str, original: ModelSpec, intended: ModelSpec) -> str:
     """``text`` (the source of ``original``) changed so it reads as ``intended``, checked by
     parsing it back; raises EditError rather than return anything else."""
-    if original.source == FLAG_LABEL:
-        edits = flag_edits(text, original, intended)
-        edited = apply_edits(text, edits)
+    if original.format == "flags":
+        edited = apply_edits(text, flag_edits(text, original, intended))
         again = parse_layers(edited, intended.input)
     else:
-        edits = yaml_edits(text, original, intended)
-        edited = apply_edits(text, edits)
+        edits = darknet_edits if original.format == DARKNET_FORMAT else yaml_edits
+        edited = apply_edits(text, edits(text, original, intended))
         try:
-            again = parse_yaml(edited, original.source)
+            again = parse_text(edited, original.source)
         except CnnInspectError as error:
             raise EditError(f"the edited spec does not read back ({error.message}); nothing was written") from None
-    if _essence(again) != _essence(intended) or (original.source != FLAG_LABEL and again.input != intended.input):
+    if _essence(again) != _essence(intended) or (original.format != "flags" and again.input != intended.input):
         raise EditError(
             f"{original.source}: the edit would change more than intended (a shared anchor or merge key?); "
             "nothing was written — make the change by hand"

@@ -123,7 +123,7 @@ def plan_from_trace(
     other arguments) what is left is what the fixes do not cover. ``hold`` may keep a fix from
     being applied, saying why."""
     spec = first.spec
-    fixes = _written_once(spec, list(_fixes_in(first)))
+    fixes = _written_once(spec, sorted([*_fixes_in(first), *_required(spec)], key=lambda f: f.layer.index))
     if hold is not None:
         fixes = [f if f.held else replace(f, held=hold(f)) for f in fixes]
     layers = list(spec.layers)
@@ -177,6 +177,10 @@ def _written_once(spec: ModelSpec, fixes: list[Fix]) -> list[Fix]:
             result.append(fix)
             continue
         where = _written_where(fix.layer)
+        if fix.arg in fix.layer.templated and spec.format == "hydra":
+            held = f"{fix.arg} is written as a ${{…}} interpolation {where}; change the value it refers to"
+            result.append(replace(fix, held=f"{held}, or write {show_value(fix.new)} in its place"))
+            continue
         if fix.arg in fix.layer.templated:
             result.append(
                 replace(
@@ -243,6 +247,15 @@ def _fixes_in(trace: Trace) -> Iterator[Fix]:
                 )
         if collapsed_at is None and any(m.problem is Problem.COLLAPSE for m in record.mismatches):
             collapsed_at = record.layer.title
+
+
+def _required(spec: ModelSpec) -> Iterator[Fix]:
+    """Values the file's format demands (a YOLO head's filters) where they are not met."""
+    layers = {layer.name: layer for layer in spec.layers}
+    for need in spec.requirements:
+        layer = layers[need.layer]
+        if layer.get(need.arg) != need.value:
+            yield Fix(layer=layer, arg=need.arg, old=layer.get(need.arg), new=need.value, reason=need.because)
 
 
 def _reason(trace: Trace, index: int) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from cnninspect.errors import EditError
 from cnninspect.fixes.splice import Edit
+from cnninspect.spec.hydra import INPUT_COMMENT
 from cnninspect.spec.model import LayerSpec, ModelSpec, changed_args
 from cnninspect.spec.yamldoc import Node, read_document
 from cnninspect.text import show_value
@@ -23,7 +24,9 @@ def yaml_edits(text: str, original: ModelSpec, intended: ModelSpec) -> list[Edit
     root = read_document(text, original.source).root.resolved()
     newline = "\r\n" if "\r\n" in text else "\n"
     edits: list[Edit] = []
-    if intended.input != original.input:
+    if intended.input != original.input and original.format == "hydra":
+        edits.append(_input_comment(text, intended.input, newline))
+    elif intended.input != original.input:
         node = root.own("input")
         if node is not None:
             edits += _value_edits(node, original.input, intended.input, shape=True)
@@ -67,6 +70,15 @@ def yaml_edits(text: str, original: ModelSpec, intended: ModelSpec) -> list[Edit
         if new_keys:
             edits.append(_insert_keys(text, node, new_keys, newline))
     return edits
+
+
+def _input_comment(text: str, shape: tuple[int, ...], newline: str) -> Edit:
+    """A Hydra config's input is its ``# cnninspect: input`` comment: changed, or added on top."""
+    written = "x".join(map(str, shape))
+    match = INPUT_COMMENT.search(text)
+    if match is None:
+        return Edit(0, 0, f"# cnninspect: input {written}{newline}")
+    return Edit(match.start(1), match.end(1), written)
 
 
 def _at_path(root: Node, path: tuple[str | int, ...]) -> Node:

@@ -59,5 +59,6 @@ def rules_markdown() -> str:
         ]
         for title, example in (("Failing", rule.failing), ("Passing", rule.passing)):
             options = f" (with `{' '.join(example.options)}`)" if example.options else ""
-            lines += ["", f"{title}{options}:", "", "```yaml", example.spec.rstrip("\n"), "```"]
+            language = "ini" if example.suffix == ".cfg" else "yaml"
+            lines += ["", f"{title}{options}:", "", f"```{language}", example.spec.rstrip("\n"), "```"]
     return "\n".join(lines) + "\n"

@@ -43,7 +43,7 @@ def parse_layers(text: str, input_shape: tuple[int, ...] | None = None) -> Model
         replace(layer, inputs=(INPUT if i == 0 else layers[i - 1].name,), node_path=(i,))
         for i, layer in enumerate(layers)
     ]
-    return ModelSpec("layers", input_shape or DEFAULT_INPUT, tuple(chained), FLAG_LABEL)
+    return ModelSpec("layers", input_shape or DEFAULT_INPUT, tuple(chained), FLAG_LABEL, format="flags")
 
 
 def flag_calls(text: str) -> Iterator[tuple[int, str | None, str]]:

@@ -13,8 +13,10 @@ from importlib import resources
 from pathlib import Path
 
 from cnninspect.errors import Location, SpecError, UsageError, YamlError
+from cnninspect.spec.darknet import looks_like_darknet, parse_darknet
 from cnninspect.spec.flags import parse_layers
 from cnninspect.spec.graph import Expander, read_blocks
+from cnninspect.spec.hydra import is_hydra, parse_hydra
 from cnninspect.spec.model import BUILTIN_LABEL, BlockSpec, ModelSpec
 from cnninspect.spec.validate import check_unique_names, parse_input
 from cnninspect.spec.yamldoc import Document, plain, read_document
@@ -50,7 +52,7 @@ def load_source(path: Path | None = None, layers: str | None = None) -> SpecSour
     if path is not None:
         raw = read_source(path)
         text = decode_source(raw, str(path))
-        return SpecSource(parse_yaml(text, str(path)), text, path, raw)
+        return SpecSource(parse_text(text, str(path)), text, path, raw)
     text = resources.files("cnninspect.spec").joinpath("tutorial.yaml").read_text(encoding="utf-8")
     return SpecSource(parse_yaml(text, BUILTIN_LABEL), text)
 
@@ -97,6 +99,18 @@ def decode_source(raw: bytes, label: str) -> str:
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
         raise YamlError("file is not UTF-8 text", Location(label, line, 1)) from None
+
+
+def parse_text(text: str, label: str) -> ModelSpec:
+    """A spec file's text in whichever format it is: a darknet ``.cfg`` (by its extension or its
+    ``[net]`` section), a Hydra config (YAML whose model has ``_target_: torch.nn.…``), or a
+    cnninspect spec."""
+    if looks_like_darknet(text, label):
+        return parse_darknet(text, label)
+    document = read_document(text, label)
+    if is_hydra(document):
+        return parse_hydra(document)
+    return spec_from_document(document)
 
 
 def parse_yaml(text: str, label: str) -> ModelSpec:

@@ -50,6 +50,9 @@ class LayerSpec:
     use of a block template and every repetition."""
     templated: frozenset[str] = frozenset()
     """Arguments written as ``$`` expressions in a block template (an edit cannot make them literal)."""
+    half_padding: bool = False
+    """Its padding is kernel_size // 2 whatever the kernel (darknet's ``pad=1``): a new
+    kernel_size brings its padding along."""
 
     @cached_property
     def kind(self) -> LayerType | None:
@@ -109,6 +112,10 @@ class ModelSpec:
     """The top-level list as written (empty for a flag spec): what export rebuilds."""
     templates: dict[str, BlockSpec] = field(default_factory=dict)
     """The ``blocks:`` as written."""
+    format: str = "yaml"
+    """Where it was read from: ``yaml`` (a cnninspect spec), ``flags``, ``darknet`` or ``hydra``."""
+    requirements: tuple[Requirement, ...] = ()
+    """Values the source format demands of certain layers (a YOLO head's filters)."""
 
     @property
     def batched_input(self) -> tuple[int, ...]:
@@ -172,6 +179,22 @@ class ItemSpec:
     """A group's items."""
     node_path: tuple[str | int, ...] = ()
     """Where it is in the YAML document (layers and groups expanded from it share it)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Requirement:
+    """A value a file format demands of one layer's argument, whatever the shapes."""
+
+    layer: str
+    """The layer's qualified name."""
+    arg: str
+    """Its argument."""
+    written_as: str
+    """How the file spells the argument (darknet's ``filters``)."""
+    value: Any
+    """The value it must have."""
+    because: str
+    """Why, with the arithmetic: ``[yolo] at line 177 needs (classes + 5) × len(mask) = (80 + 5) × 3 = 255``."""
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,9 @@ def apply_overrides(spec: ModelSpec, overrides: Overrides) -> ModelSpec:
         input_shape = parse_input(overrides.input, Location("--input", 1, 1))
         applied.append(f"--input {overrides.input}")
     if not input_shape:
+        written = "a line # cnninspect: input 3x32x32" if spec.format == "hydra" else "input: [3, 32, 32]"
         raise SpecError(
-            "the spec gives no input shape; add input: [3, 32, 32] or pass --input 3x32x32", Location(spec.source, 1, 1)
+            f"the spec gives no input shape; add {written} or pass --input 3x32x32", Location(spec.source, 1, 1)
         )
     batch = spec.batch
     if overrides.batch is not None:
@@ -90,7 +91,14 @@ def _padding_value(text: str | None) -> int | str | None:
 
 def _override_arg(layer: LayerSpec, arg: str, value: Any, option: str) -> LayerSpec:
     try:
-        return set_arg(layer, arg, value)
+        changed = set_arg(layer, arg, value)
+        if layer.half_padding and arg == "kernel_size":  # darknet's pad=1: the padding follows
+            changed = set_arg(
+                changed, "padding", value // 2 if isinstance(value, int) else tuple(k // 2 for k in value)
+            )
+        elif arg == "padding":
+            changed = replace(changed, half_padding=False)
+        return changed
     except CnnInspectError as error:
         raise UsageError(f"{option}: {error.message}") from None
 

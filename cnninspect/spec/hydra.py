@@ -1,0 +1,231 @@
+"""Hydra / OmegaConf configs whose model is a tree of ``torch.nn`` ``_target_``s → a ModelSpec.
+
+    model:
+      _target_: torch.nn.Sequential
+      _args_:
+        - {_target_: torch.nn.Conv2d, in_channels: 3, out_channels: "${width}", kernel_size: 3}
+        - {_target_: torch.nn.ReLU}
+
+The model is the outermost mapping whose ``_target_`` is a ``torch.nn`` class; a
+``torch.nn.Sequential`` is a group of its ``_args_``, any other class a layer with the keys
+beside ``_target_`` as keyword arguments and ``_args_`` as positional ones. Layers are named
+by their key paths (``model._args_.0``). ``${…}`` interpolations are resolved by OmegaConf
+itself (the optional ``hydra`` extra); resolvers (``${oc.env:…}``) are never evaluated. The
+file is read by cnninspect's safe YAML reader first, so OmegaConf never parses YAML here.
+The input shape comes from ``--input`` or a comment ``# cnninspect: input 3x32x32``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from cnninspect.errors import GraphError, Location, SpecError
+from cnninspect.spec.catalog import lookup
+from cnninspect.spec.model import INPUT, GroupSpec, ItemSpec, LayerSpec, ModelSpec
+from cnninspect.spec.validate import make_layer, parse_input
+from cnninspect.spec.yamldoc import Document, Node, plain
+
+TARGET, ARGS = "_target_", "_args_"
+HYDRA_KEYS = (TARGET, ARGS, "_partial_", "_recursive_", "_convert_")
+"""Keys Hydra reads itself: never a layer's argument."""
+TORCH_CLASS = re.compile(r"(?:torch\.)?nn\.(?:modules\.[a-z_.]+\.)?([A-Za-z_]\w*)")
+INTERPOLATION = re.compile(r"\$\{([^}]*)\}")
+INPUT_COMMENT = re.compile(r"#\s*cnninspect:\s*input\s+(\S+)")
+HYDRA_FORMAT = "hydra"
+MAX_SEARCH_DEPTH = 8
+
+
+def is_hydra(document: Document) -> bool:
+    """True when the YAML is not a cnninspect spec and holds a ``_target_: torch.nn.…`` model: a
+    Sequential or a layer cnninspect knows (a loss's config is not a model)."""
+    root = document.root.resolved()
+    if root.kind == "map" and ("layers" in root.items() or "blocks" in root.items()):
+        return False
+    found = _find_model(root, ())
+    if found is None:
+        return False
+    match = TORCH_CLASS.fullmatch(str(found[1].items()[TARGET][1].resolved().value))
+    return match is not None and (match.group(1) == "Sequential" or lookup(match.group(1)) is not None)
+
+
+def parse_hydra(document: Document) -> ModelSpec:
+    """The model of a Hydra config as a ModelSpec, interpolations resolved."""
+    root = document.root.resolved()
+    found = _find_model(root, ())
+    if found is None:
+        raise SpecError("no _target_: torch.nn.… here", Location(document.label, 1, 1))
+    path, node = found
+    values = _resolved(document, root)
+    builder = _Builder(document, values)
+    _, item = builder.module(node, path, (), INPUT)
+    match = INPUT_COMMENT.search(document.text)
+    sample: tuple[int, ...] = ()
+    input_location = None
+    if match:
+        input_location = document.location(match.start(1))
+        sample = parse_input(match.group(1), input_location)
+    return ModelSpec(
+        name=str(path[-1]) if path else _stem(document.label),
+        input=sample,
+        layers=tuple(builder.layers),
+        source=document.label,
+        input_location=input_location,
+        groups=tuple(builder.groups),
+        structure=(item,),
+        format=HYDRA_FORMAT,
+    )
+
+
+def _find_model(node: Node, path: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], Node] | None:
+    """The outermost mapping (breadth first) whose ``_target_`` is a torch.nn class."""
+    level: list[tuple[tuple[str | int, ...], Node]] = [(path, node)]
+    for _ in range(MAX_SEARCH_DEPTH):
+        following: list[tuple[tuple[str | int, ...], Node]] = []
+        for here, current in level:
+            current = current.resolved()
+            if current.kind == "map":
+                entries = current.items()
+                target = entries.get(TARGET)
+                if target is not None and TORCH_CLASS.fullmatch(str(target[1].resolved().value or "")):
+                    return here, current
+                following += [((*here, key), value) for key, (_, value) in entries.items()]
+            elif current.kind == "seq":
+                following += [((*here, i), child) for i, child in enumerate(current.children)]
+        level = following
+    return None
+
+
+def _resolved(document: Document, root: Node) -> Any:
+    """The document's data with every ``${…}`` interpolation resolved by OmegaConf; an error is
+    placed at the value that cannot be resolved."""
+    written = dict(_interpolations(root, ()))
+    if not written:
+        return document.data(root)
+    for node in written.values():
+        for inside in INTERPOLATION.findall(str(node.value)):
+            if ":" in inside:
+                raise SpecError(
+                    f"${{{inside}}} calls a resolver, which cnninspect never runs; write the value out",
+                    document.where(node),
+                )
+    first = document.where(next(iter(written.values())))
+    try:
+        from omegaconf import OmegaConf
+        from omegaconf.errors import OmegaConfBaseException
+    except ImportError:
+        raise SpecError(
+            "this config has ${…} interpolations: install OmegaConf to resolve them (pip install 'cnninspect[hydra]')",
+            first,
+        ) from None
+    try:
+        return OmegaConf.to_container(OmegaConf.create(document.data(root)), resolve=True)
+    except (OmegaConfBaseException, RecursionError, ValueError) as error:
+        key = str(getattr(error, "full_key", None) or "")
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        culprit = written.get(key)
+        where = document.where(culprit) if culprit is not None else first
+        raise GraphError(f"cannot resolve {key or 'an interpolation'}: {message}", where) from None
+
+
+def _interpolations(node: Node, path: tuple[str | int, ...]) -> Iterator[tuple[str, Node]]:
+    """Each scalar holding ``${…}``, by its key path as OmegaConf names it (``model._args_[0].x``)."""
+    node = node.resolved()
+    if node.kind == "map":
+        for key, (_, value) in node.items().items():
+            yield from _interpolations(value, (*path, key))
+    elif node.kind == "seq":
+        for index, child in enumerate(node.children):
+            yield from _interpolations(child, (*path, index))
+    elif "${" in str(node.value or ""):
+        name = "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in path).lstrip(".")
+        yield name, node
+
+
+class _Builder:
+    def __init__(self, document: Document, values: Any) -> None:
+        self.document = document
+        self.values = values
+        self.layers: list[LayerSpec] = []
+        self.groups: list[GroupSpec] = []
+
+    def module(
+        self, node: Node, path: tuple[str | int, ...], scope: tuple[str, ...], source: str
+    ) -> tuple[str, ItemSpec]:
+        """One ``_target_`` mapping: the name of the layer giving its output, and the item export
+        rebuilds it from (a Sequential's entries are unnamed, as nn.Sequential numbers them)."""
+        entries = node.items()
+        target = str(entries[TARGET][1].resolved().value)
+        match = TORCH_CLASS.fullmatch(target)
+        if match is None:
+            raise SpecError(
+                f"{target} is not a torch.nn class: cnninspect checks a config without running code, "
+                "so only torch.nn targets can be traced",
+                self.document.where(entries[TARGET][1]),
+            )
+        name = ".".join(str(step) for step in path) or "model"
+        if match.group(1) == "Sequential":
+            return self._sequential(node, path, scope, source, name)
+        value = self._value(path)
+        written = {k: v for k, (_, v) in entries.items() if k not in HYDRA_KEYS}
+        args = {k: plain(value[k]) for k in written}
+        positional = tuple(plain(v) for v in value.get(ARGS, ()))
+        templated = frozenset(k for k, v in written.items() if "${" in str(self.document.data(v)))
+        layer = make_layer(
+            len(self.layers),
+            name,
+            match.group(1),
+            args,
+            self.document.where(node),
+            {k: self.document.where(v) for k, v in written.items()},
+            self.document.where(entries[TARGET][1]),
+            positional,
+            scope=scope,
+            inputs=(source,),
+            node_path=path,
+            templated=templated,
+        )
+        self.layers.append(layer)
+        item = ItemSpec(
+            name=None if scope else name, type=layer.type, args=layer.args, positional=positional, node_path=path
+        )
+        return name, item
+
+    def _sequential(
+        self, node: Node, path: tuple[str | int, ...], scope: tuple[str, ...], source: str, name: str
+    ) -> tuple[str, ItemSpec]:
+        """A ``torch.nn.Sequential``: a group of its ``_args_``, listed before the groups inside it."""
+        children = node.items().get(ARGS)
+        items = children[1].resolved() if children else None
+        if items is None or items.kind != "seq" or not items.children:
+            raise SpecError("a torch.nn.Sequential needs _args_: a list of modules", self.document.where(node))
+        start, slot = len(self.layers), len(self.groups)
+        self.groups.append(None)  # type: ignore[arg-type]  # filled in below, once its layers are known
+        current, entries = source, []
+        for index, child in enumerate(items.children):
+            child = child.resolved()
+            if child.kind != "map" or TARGET not in child.items():
+                raise SpecError("each entry of _args_ is a module with a _target_", self.document.where(child))
+            current, entry = self.module(child, (*path, ARGS, index), (*scope, name), current)
+            entries.append(entry)
+        self.groups[slot] = GroupSpec(
+            name=name,
+            type="Sequential",
+            location=self.document.where(node),
+            scope=scope,
+            layers=tuple(layer.name for layer in self.layers[start:]),
+            output=current,
+            node_path=path,
+        )
+        return current, ItemSpec(name=None if scope else name, type=None, args={}, items=tuple(entries), node_path=path)
+
+    def _value(self, path: tuple[str | int, ...]) -> Any:
+        value = self.values
+        for step in path:
+            value = value[step]
+        return value
+
+
+def _stem(label: str) -> str:
+    return label.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0] or "model"

@@ -1,0 +1,371 @@
+"""darknet .cfg files: YOLOv3-tiny and YOLOv3 against the same networks written by hand in plain
+PyTorch, the format's own findings, byte-exact fixes, and hostile files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import CONFIGS, cli, load
+from torch import nn
+
+from cnninspect.checks import find_problems
+from cnninspect.engines.analytic import infer_shapes
+from cnninspect.engines.torch import trace_spec
+from cnninspect.errors import CnnInspectError
+from cnninspect.spec.darknet import parse_darknet
+
+TINY = CONFIGS / "darknet" / "yolov3-tiny.cfg"
+YOLOV3 = CONFIGS / "darknet" / "yolov3.cfg"
+
+
+# --- the same networks by hand ------------------------------------------------------------------
+# darknet's conventions, written out: a convolution with batch_normalize=1 has no bias (the
+# BatchNorm holds the shift) and pad=1 pads size // 2; a [maxpool] pads size − 1 in all, the
+# smaller half before, with values no window picks (-inf); [route] concatenates channels (one
+# index: passes that layer's output on); [shortcut] adds; [yolo] passes its input on.
+
+
+def conv(c_in: int, c_out: int, size: int, stride: int = 1, bn: bool = True) -> nn.Module:
+    if not bn:
+        return nn.Conv2d(c_in, c_out, size, stride, size // 2)
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, size, stride, size // 2, bias=False), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.1)
+    )
+
+
+class DarknetMaxPool(nn.Module):
+    def __init__(self, size: int, stride: int) -> None:
+        super().__init__()
+        self.size, self.stride = size, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        before = (self.size - 1) // 2
+        after = self.size - 1 - before
+        return F.max_pool2d(F.pad(x, (before, after, before, after), value=float("-inf")), self.size, self.stride)
+
+
+def tiny_layers() -> list[nn.Module | tuple[str, list[int]]]:
+    pools = [DarknetMaxPool(2, 2) for _ in range(5)]
+    return [
+        conv(3, 16, 3), pools[0], conv(16, 32, 3), pools[1], conv(32, 64, 3), pools[2],
+        conv(64, 128, 3), pools[3], conv(128, 256, 3), pools[4], conv(256, 512, 3), DarknetMaxPool(2, 1),
+        conv(512, 1024, 3), conv(1024, 256, 1), conv(256, 512, 3), conv(512, 255, 1, bn=False), ("yolo", []),
+        ("route", [13]), conv(256, 128, 1), nn.Upsample(scale_factor=2), ("route", [19, 8]),
+        conv(384, 256, 3), conv(256, 255, 1, bn=False), ("yolo", []),
+    ]  # fmt: skip
+
+
+def yolov3_layers() -> list[nn.Module | tuple[str, list[int]]]:
+    layers: list[nn.Module | tuple[str, list[int]]] = [conv(3, 32, 3)]
+    channels = 32
+    for width, repeats in ((64, 1), (128, 2), (256, 8), (512, 8), (1024, 4)):
+        layers.append(conv(channels, width, 3, 2))
+        for _ in range(repeats):
+            here = len(layers)
+            layers += [conv(width, width // 2, 1), conv(width // 2, width, 3), ("shortcut", [here - 1])]
+        channels = width
+    # the heads, each fed by five convs; layers 36 and 61 are the last residuals at strides 8 and 16
+    layers += [conv(1024, 512, 1), conv(512, 1024, 3), conv(1024, 512, 1), conv(512, 1024, 3), conv(1024, 512, 1)]
+    layers += [conv(512, 1024, 3), conv(1024, 255, 1, bn=False), ("yolo", []), ("route", [79])]
+    layers += [conv(512, 256, 1), nn.Upsample(scale_factor=2), ("route", [85, 61])]
+    layers += [conv(768, 256, 1), conv(256, 512, 3), conv(512, 256, 1), conv(256, 512, 3), conv(512, 256, 1)]
+    layers += [conv(256, 512, 3), conv(512, 255, 1, bn=False), ("yolo", []), ("route", [91])]
+    layers += [conv(256, 128, 1), nn.Upsample(scale_factor=2), ("route", [97, 36])]
+    layers += [conv(384, 128, 1), conv(128, 256, 3), conv(256, 128, 1), conv(128, 256, 3), conv(256, 128, 1)]
+    layers += [conv(128, 256, 3), conv(256, 255, 1, bn=False), ("yolo", [])]
+    return layers
+
+
+def run_by_hand(layers: list[nn.Module | tuple[str, list[int]]], size: int) -> tuple[list[tuple[int, ...]], int]:
+    """Each darknet layer's output shape, and the parameter total."""
+    outputs: list[torch.Tensor] = []
+    x = torch.empty(1, 3, size, size, device="meta")
+    for index, layer in enumerate(layers):
+        if isinstance(layer, tuple):
+            kind, sources = layer
+            if kind == "route":
+                x = torch.cat([outputs[i] for i in sources], 1)
+            elif kind == "shortcut":
+                x = outputs[index - 1] + outputs[sources[0]]
+        else:
+            x = layer.to("meta").eval()(x)
+        outputs.append(x)
+    total = sum(p.numel() for layer in layers if isinstance(layer, nn.Module) for p in layer.parameters())
+    return [tuple(o.shape) for o in outputs], total
+
+
+def darknet_outputs(trace) -> list[tuple[int, ...]]:
+    """The output of each darknet layer in a trace: a group's last layer, or the layer itself."""
+    shape_of = {record.layer.name: record.output_shape for record in trace.records}
+    last = {group.name: group.output for group in trace.spec.groups}
+    count = 1 + max(int(record.layer.name.split(".")[0]) for record in trace.records)
+    return [shape_of[last.get(str(i), str(i))] for i in range(count)]
+
+
+# --- the networks ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "layers", "total"), [(TINY, tiny_layers, 8_852_366), (YOLOV3, yolov3_layers, 61_949_149)]
+)
+@pytest.mark.parametrize("engine", ["analytic", "torch"])
+def test_cfg_equals_the_network_written_by_hand(path, layers, total, engine):
+    spec = load(path)
+    trace = infer_shapes(spec) if engine == "analytic" else trace_spec(spec)
+    shapes, by_hand = run_by_hand(layers(), 416)
+    assert darknet_outputs(trace) == shapes
+    assert trace.total_params == by_hand == total
+    assert find_problems(trace) == []
+
+
+def test_tiny_total_worked_out_by_hand():
+    # k·k·c_in·c_out weights, + 2·c_out for a BatchNorm (no conv bias), + c_out bias without one
+    convs = [(3, 3, 16), (3, 16, 32), (3, 32, 64), (3, 64, 128), (3, 128, 256), (3, 256, 512), (3, 512, 1024),
+             (1, 1024, 256), (3, 256, 512), (1, 256, 128), (3, 384, 256)]  # fmt: skip
+    heads = [(1, 512, 255), (1, 256, 255)]
+    total = sum(k * k * i * o + 2 * o for k, i, o in convs) + sum(k * k * i * o + o for k, i, o in heads)
+    assert total == 8_852_366
+    assert infer_shapes(load(TINY)).total_params == total
+
+
+def test_heads_are_at_strides_32_16_and_8():
+    shapes = darknet_outputs(infer_shapes(load(YOLOV3)))
+    assert [shapes[i] for i in (82, 94, 106)] == [(1, 255, 13, 13), (1, 255, 26, 26), (1, 255, 52, 52)]
+
+
+def test_names_are_darknets_layer_indices():
+    spec = load(TINY)
+    assert [g.name for g in spec.groups] == [str(i) for i in range(24) if i not in (16, 17, 20, 23)]
+    assert [g.type for g in spec.groups][:3] == ["convolutional", "maxpool", "convolutional"]
+    assert [layer.name for layer in spec.layers][:5] == ["0.conv", "0.bn", "0.act", "1.pad", "1.pool"]
+    route = next(layer for layer in spec.layers if layer.name == "20")
+    assert route.type == "Concat" and route.sources == ("-1", "8") and route.inputs == ("19.up", "8.act")
+    conv15 = next(layer for layer in spec.layers if layer.name == "15.conv")
+    assert conv15.args == {"out_channels": 255, "kernel_size": 1} and conv15.get("bias") is True
+
+
+def test_summary_table_and_json_name_the_layers_as_darknet_does():
+    result = cli("summary", str(TINY), "--format", "json")
+    assert result.exit_code == 0
+    document = json.loads(result.stdout)
+    names = [layer["name"] for layer in document["layers"]]
+    assert names[:3] == ["0.conv", "0.bn", "0.act"] and "16" in names and "20" in names
+    assert document["totals"]["params"] == 8_852_366
+    table = cli("summary", str(TINY), "--depth", "1").stdout
+    assert "12     convolutional" in table and "20     Concat" in table
+
+
+def test_maxpool_size_2_stride_1_keeps_13x13_and_its_padding_is_not_a_finding():
+    # darknet: out = (13 + 1 − 2) / 1 + 1 = 13; the padded column a stride-2 pool never reads is zeros
+    shapes = darknet_outputs(infer_shapes(load(TINY)))
+    assert shapes[10] == (1, 512, 13, 13) and shapes[11] == (1, 512, 13, 13)
+    assert shapes[1] == (1, 16, 208, 208)
+
+
+# --- the format's own findings ----------------------------------------------------------------------
+
+
+def two_classes(text: str) -> str:
+    """The classic mistake: classes changed for a new dataset, filters before the second head forgotten."""
+    text = text.replace("classes=80", "classes=2")
+    first = text.index("filters=255")
+    return text[:first] + "filters=21" + text[first + len("filters=255") :]
+
+
+def test_yolo_filters_finding_names_the_arithmetic_and_the_place(tmp_path):
+    path = tmp_path / "tiny.cfg"
+    path.write_text(two_classes(TINY.read_text()))
+    result = cli("lint", str(path), "--format", "json")
+    assert result.exit_code == 1
+    (finding,) = json.loads(result.stdout)["findings"]
+    line = path.read_text().splitlines().index("filters=255", 60) + 1
+    assert (finding["code"], finding["line"], finding["col"]) == ("CNN210", line, 9)
+    yolo_line = path.read_text().splitlines().index("[yolo]", line) + 1
+    assert finding["message"] == (
+        f"22.conv: filters is 255 but [yolo] at line {yolo_line} needs (classes + 5) × len(mask) = (2 + 5) × 3 = 21; "
+        "set filters=21"
+    )
+
+
+def test_fix_fc_writes_filters_in_place_and_nothing_else(tmp_path):
+    path = tmp_path / "tiny.cfg"
+    broken = two_classes(TINY.read_text()).replace("\n", "\r\n")
+    path.write_bytes(broken.encode())
+    result = cli("fix-fc", str(path), "--write")
+    assert result.exit_code == 0, result.output
+    after = path.read_bytes().decode()
+    position = broken.index("filters=255")
+    assert after == broken[:position] + "filters=21" + broken[position + len("filters=255") :]
+    assert cli("lint", str(path)).exit_code == 0
+
+
+def test_fix_fc_diff_shows_the_change_and_writes_nothing(tmp_path):
+    path = tmp_path / "tiny.cfg"
+    path.write_text(two_classes(TINY.read_text()))
+    before = path.read_bytes()
+    result = cli("fix-fc", str(path), "--diff")
+    assert result.exit_code == 1
+    assert "-filters=255\n+filters=21\n" in result.stdout
+    assert path.read_bytes() == before
+
+
+def test_region_head_needs_classes_plus_coords_plus_one_times_num(tmp_path):
+    path = tmp_path / "v2.cfg"
+    path.write_text(
+        "[net]\nwidth=32\nheight=32\nchannels=3\n\n[convolutional]\nfilters=30\nsize=1\nactivation=linear\n\n"
+        "[region]\nclasses=20\ncoords=4\nnum=5\n"
+    )
+    (finding,) = json.loads(cli("lint", str(path), "--format", "json").stdout)["findings"]
+    assert finding["code"] == "CNN210" and "(20 + 4 + 1) × 5 = 125" in finding["message"]
+    assert finding["fix"] == {"arg": "out_channels", "value": 125}
+
+
+def test_a_route_that_points_at_the_wrong_layer_is_a_concat_finding_at_the_route(tmp_path):
+    path = tmp_path / "tiny.cfg"
+    text = TINY.read_text().replace("layers = -1, 8", "layers = -1, 9")  # the 13×13 pool, not the 26×26 conv
+    path.write_text(text)
+    (finding,) = json.loads(cli("lint", str(path), "--format", "json").stdout)["findings"]
+    assert finding["code"] == "CNN208"
+    assert finding["line"] == text.splitlines().index("layers = -1, 9") + 1
+    assert "26×26" in finding["message"] and "13×13" in finding["message"]
+
+
+def test_a_shortcut_from_the_wrong_layer_is_an_add_finding(tmp_path):
+    path = tmp_path / "v3.cfg"
+    text = YOLOV3.read_text().replace("from=-3", "from=-2", 1)  # adds the 1×1 conv's 32 channels to 64
+    path.write_text(text)
+    codes = [f["code"] for f in json.loads(cli("lint", str(path), "--format", "json").stdout)["findings"]]
+    assert codes == ["CNN207"]
+
+
+def test_a_width_not_divisible_by_the_total_stride_breaks_a_route(tmp_path):
+    path = tmp_path / "v3.cfg"
+    path.write_text(YOLOV3.read_text().replace("width=416", "width=400"))  # 400 / 32 = 12.5
+    findings = json.loads(cli("lint", str(path), "--format", "json").stdout)["findings"]
+    assert {f["code"] for f in findings} == {"CNN208"}
+    assert "25" in findings[0]["message"] and "26" in findings[0]["message"]
+
+
+# --- what-if options, sizes, export ----------------------------------------------------------------
+
+
+def test_a_new_kernel_size_brings_pad_1_padding_along_and_is_written_as_size(tmp_path):
+    path = tmp_path / "tiny.cfg"
+    path.write_text(TINY.read_text())
+    document = json.loads(cli("summary", str(path), "--set", "12.conv.kernel_size=5", "--format", "json").stdout)
+    conv = next(layer for layer in document["layers"] if layer["name"] == "12.conv")
+    assert conv["output_shape"] == [1, 1024, 13, 13]  # padding 2 = 5 // 2, as darknet's pad=1 gives
+    assert conv["params"] == 5 * 5 * 512 * 1024
+    diff = cli("fix-fc", str(path), "--set", "12.conv.kernel_size=5", "--diff").stdout
+    assert diff.count("\n-") == 1 and "-size=3\n+size=5\n" in diff
+
+
+def test_input_override_is_written_as_width_and_height(tmp_path):
+    path = tmp_path / "tiny.cfg"
+    path.write_text(TINY.read_text())
+    result = cli("fix-fc", str(path), "--input", "3x320x320", "--write")
+    assert result.exit_code == 0
+    text = path.read_text()
+    assert "width=320\nheight=320\nchannels=3\n" in text
+    assert text.replace("320", "416") == TINY.read_text()
+
+
+def test_sizes_finds_the_input_sizes_that_keep_every_route_fitting():
+    # a stride-2 conv with pad=1 rounds up (⌈w / 2⌉), so sizes just below a multiple of 32 fit too
+    result = cli("sizes", str(YOLOV3), "--format", "json", "--range", "16:130")
+    assert result.exit_code == 0
+    fitting = json.loads(result.stdout)["merges_fit"]
+    layers = [layer.to("meta") if isinstance(layer, nn.Module) else layer for layer in yolov3_layers()]
+    by_hand = []
+    for size in range(16, 131):
+        try:
+            run_by_hand(layers, size)
+            by_hand.append(size)
+        except RuntimeError:  # torch.cat refuses the route's sizes
+            pass
+    assert fitting == by_hand
+    assert by_hand[:9] == [25, 26, 27, 28, 29, 30, 31, 32, 57]
+
+
+def test_export_builds_the_same_network(tmp_path):
+    source = cli("export", str(TINY)).stdout
+    namespace: dict = {}
+    exec(compile(source, "exported.py", "exec"), namespace)
+    model = namespace["yolov3_tiny"]()
+    assert sum(p.numel() for p in model.parameters()) == 8_852_366
+    with torch.no_grad():
+        assert tuple(model(torch.zeros(1, 3, 416, 416)).shape) == (1, 255, 26, 26)
+
+
+def test_schema_refuses_a_cfg():
+    result = cli("schema", str(TINY))
+    assert result.exit_code == 2 and "is a darknet .cfg" in result.stderr
+
+
+def test_lint_walks_cfg_files_and_skips_other_ones(tmp_path):
+    (tmp_path / "setup.cfg").write_text("[metadata]\nname = x\n")
+    (tmp_path / "tiny.cfg").write_text(two_classes(TINY.read_text()))
+    result = cli("lint", str(tmp_path), "--format", "json")
+    assert [f["path"] for f in json.loads(result.stdout)["findings"]] == [str(tmp_path / "tiny.cfg")]
+    assert "skipped 1 file that is not a model spec" in result.stderr
+
+
+# --- hostile files --------------------------------------------------------------------------------
+
+
+NET = "[net]\nwidth=32\nheight=32\nchannels=3\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "col", "message"),
+    [
+        (
+            "[convolutinal]\nfilters=8\n",
+            5,
+            1,
+            "[convolutinal] is not a darknet layer cnninspect reads; did you mean 'convolutional'?",
+        ),
+        ("[convolutional]\nfilters=eight\n", 6, 9, "filters=eight is not an integer"),
+        ("[convolutional]\nfilters=99999999999\n", 6, 9, "filters=99999999999 is too large (at most 2,147,483,647)"),
+        ("[dropout]\nprobability=nan\n", 6, 13, "probability=nan is not a finite number"),
+        ("[convolutional]\nfilters=0\n", 6, 9, "filters=0 must be at least 1"),
+        ("[convolutional]\nfilters=8\nfilters=9\n", 7, 1, "filters is given twice in this section (first at line 6)"),
+        (
+            "[convolutional]\nfilters=8\n[route]\nlayers=5\n",
+            8,
+            8,
+            "layers: 5 points at layer 5, but layer 1 can only read layers 0 to 0",
+        ),
+        (
+            "[convolutional]\nfilters=8\n[route]\nlayers=-2\n",
+            8,
+            8,
+            "layers: -2 points at layer -1, but layer 1 can only read layers 0 to 0",
+        ),
+        ("[convolutional]\nfilters=8\n[shortcut]\nfrom=x\n", 8, 6, "from: 'x' is not a layer index"),
+        ("[route]\n", 5, 1, "[route] needs layers="),
+        ("[maxpool]\n[yolo]\nmask=0\n", 6, 1, "[yolo] must follow a [convolutional] layer"),
+        ("[convolutional]\nfilters=8\nactivation=gelu2\n", 7, 12, "activation 'gelu2' is not one cnninspect reads"),
+        ("[convolutional]\nfilters=8\n[route]\nlayers=0\ngroups=2\n", 9, 8, "[route] groups= splits channels"),
+        ("[convolutional\nfilters=8\n", 5, 1, "'[convolutional' is not a section header"),
+        ("just text\n", 5, 1, "'just text' is neither a [section] nor a key=value option"),
+    ],
+)
+def test_a_bad_cfg_is_one_line_at_its_place(tmp_path, body, line, col, message):
+    path = tmp_path / "bad.cfg"
+    path.write_text(NET + body)
+    result = cli("summary", str(path))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"cnninspect: error: {path}:{line}:{col}: ")
+    assert message in result.stderr and result.stderr.count("\n") == 1
+    lint = json.loads(cli("lint", str(path), "--format", "json").stdout)["findings"]
+    assert [(f["line"], f["col"]) for f in lint] == [(line, col)] and lint[0]["code"].startswith("CNN1")
+
+
+@pytest.mark.parametrize("text", ["", "\n\n# only a comment\n", "filters=3\n", "[convolutional]\nfilters=3\n"])
+def test_a_cfg_without_net_is_refused(text):
+    with pytest.raises(CnnInspectError, match=r"starts with \[net\]|before the first \[section\]"):
+        parse_darknet(text, "x.cfg")
