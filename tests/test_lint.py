@@ -356,9 +356,19 @@ def test_force_exclude_skips_excluded_files_named_on_the_command_line(tmp_path, 
     assert cli("lint", named).exit_code == 0
 
 
-def test_the_shipped_hook_uses_force_exclude_on_yaml_files():
+def test_the_shipped_hooks_use_force_exclude_and_pick_each_formats_files():
     hooks = read_document((ROOT / ".pre-commit-hooks.yaml").read_text(), "hooks").root
-    (hook,) = [node for node in hooks.children]
-    entry = {key.value: value for key, value in hook.pairs()}
-    assert entry["entry"].value == "cnninspect lint --force-exclude"
-    assert [item.value for item in entry["types"].children] == ["yaml"]
+    entries = [{key.value: value for key, value in hook.pairs()} for hook in hooks.children]
+    assert [e["id"].value for e in entries] == ["cnninspect-lint", "cnninspect-lint-darknet", "cnninspect-lint-hydra"]
+    assert {e["entry"].value for e in entries} == {"cnninspect lint --force-exclude"}
+    yaml_hook, darknet, hydra = entries
+    assert [item.value for item in yaml_hook["types"].children] == ["yaml"]
+    # pre-commit matches files: with re.search on the path relative to the repository
+    cfg, conf = re.compile(darknet["files"].value), re.compile(hydra["files"].value)
+    assert cfg.search("models/yolov3-tiny.cfg") and not cfg.search("configs/resnet.yaml")
+    for path in ("conf/model/resnet.yaml", "configs/model.yml", "src/app/config/net.yaml"):
+        assert conf.search(path), path
+    for path in (".github/workflows/ci.yml", "model.yaml", "configs/x.cfg"):
+        assert not conf.search(path), path
+    for hook in (yaml_hook, hydra):  # Hydra configs' ${…} need OmegaConf in the hook's environment
+        assert [item.value for item in hook["additional_dependencies"].children] == ["omegaconf>=2.3"]

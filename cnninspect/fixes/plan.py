@@ -46,11 +46,14 @@ class Fix:
     """Why this fix is not applied (it depends on a collapse that needs a person), else None."""
     factors: tuple[int, ...] | None = None
     """The dimensions a Linear's new in_features multiplies out from (32, 7, 7), if any."""
+    written_as: str | None = None
+    """How the file spells the argument when not as torch.nn does (darknet's ``filters``)."""
 
     @property
     def text(self) -> str:
         """``fc: in_features 2048 → 1568 (32 × 7 × 7 from conv2 → Flatten)``."""
-        return f"{self.layer.title}: {self.arg} {show_value(self.old)} → {show_value(self.new)} ({self.reason})"
+        arg = self.written_as or self.arg
+        return f"{self.layer.title}: {arg} {show_value(self.old)} → {show_value(self.new)} ({self.reason})"
 
 
 @dataclass(frozen=True)
@@ -255,7 +258,8 @@ def _required(spec: ModelSpec) -> Iterator[Fix]:
     for need in spec.requirements:
         layer = layers[need.layer]
         if layer.get(need.arg) != need.value:
-            yield Fix(layer=layer, arg=need.arg, old=layer.get(need.arg), new=need.value, reason=need.because)
+            old = layer.get(need.arg)
+            yield Fix(layer=layer, arg=need.arg, old=old, new=need.value, reason=need.because, written_as=need.written_as)
 
 
 def _reason(trace: Trace, index: int) -> str:
