@@ -427,7 +427,7 @@ def fix_fc(
         changed = [f for f in files if f.after != f.before]
         for change in changed:
             if diff:
-                sys.stdout.write(unified_diff(change.before, change.after, change.label))
+                sys.stdout.write(unified_diff(change.before, change.after, safe(change.label)))
             if change.label == FLAG_LABEL:
                 out(f"--layers {shlex.quote(change.after)}")
         if write:

@@ -159,7 +159,7 @@ class _Exporter:
         arguments += [p for p, d in params.items() if d is None]
         arguments += [f"{p}={_python(d)}" for p, d in params.items() if d is not None]
         body = _Class()
-        out, output = self._items(body, items, channels, set(params))
+        out, output = self._items(body, items, channels, set(params), self.spec.outputs if top else ())
         if not top:
             self.outputs[name] = out
         return [
@@ -176,10 +176,11 @@ class _Exporter:
     # -- a list of items, the body of a class ---------------------------------------------------
 
     def _items(
-        self, body: _Class, items: Sequence[ItemSpec], channels: str, params: set[str]
+        self, body: _Class, items: Sequence[ItemSpec], channels: str, params: set[str], returns: tuple[str, ...] = ()
     ) -> tuple[str | None, str]:
-        """Attributes and forward lines for a class's list; returns (output channels, output variable)."""
-        read_later = {ref for item in items for ref in item.sources}
+        """Attributes and forward lines for a class's list; returns (output channels, output
+        expression: the last item's variable, or a tuple of the ``returns`` items' outputs)."""
+        read_later = {ref for item in items for ref in item.sources} | set(returns)
         chain = "out" if INPUT in read_later else "x"
         variables = {INPUT: "x"}
         channels_of: dict[str, str | None] = {"x": channels}
@@ -224,6 +225,8 @@ class _Exporter:
                 variables[item.name] = target
             channels_of[target] = out if out is not None else self._numeric_channels(item)
             current = target
+        if returns:
+            return None, f"({', '.join(variables[name] for name in returns)})"
         return channels_of.get(current), current
 
     def _merge(

@@ -21,6 +21,8 @@ from cnninspect.spec.model import ModelSpec
 MERGE_RULES = (rules.ADD_SHAPE_MISMATCH, rules.CONCAT_SHAPE_MISMATCH, rules.MUL_BROADCAST)
 MAX_SIZES = 8192
 """Sizes one run may try."""
+MAX_TRACES = 500_000
+"""Layers × sizes one run may trace (about half a minute): more is refused with a narrower range."""
 SHOWN_ITEMS = 6
 
 
@@ -61,6 +63,14 @@ def input_sizes(spec: ModelSpec, start: int, stop: int) -> SizeReport:
     """Trace ``spec`` at every square size from ``start`` to ``stop``."""
     if len(spec.input) < 2:
         raise UsageError("sizes needs a spec with spatial dimensions (an input such as 3x32x32)")
+    count = stop - start + 1
+    if len(spec.layers) * count > MAX_TRACES:
+        most = max(1, MAX_TRACES // len(spec.layers))
+        middle = max(start, min(stop, spec.input[-1]) - most // 2)
+        raise UsageError(
+            f"sizes: {len(spec.layers):,} layers × {count:,} sizes is more than {MAX_TRACES:,} traces; "
+            f"try at most {most:,} sizes, e.g. --range {middle}:{middle + most - 1}"
+        )
     linears = {layer.name: layer.args["in_features"] for layer in spec.layers if "in_features" in layer.args}
     survive, exact, merges = [], [], []
     has_merges = any(layer.is_merge for layer in spec.layers)

@@ -144,7 +144,9 @@ def test_names_are_darknets_layer_indices():
     route = next(layer for layer in spec.layers if layer.name == "20")
     assert route.type == "Concat" and route.sources == ("-1", "8") and route.inputs == ("19.up", "8.act")
     conv15 = next(layer for layer in spec.layers if layer.name == "15.conv")
-    assert conv15.args == {"out_channels": 255, "kernel_size": 1} and conv15.get("bias") is True
+    # what the section writes (stride=1, pad=1: size // 2 = 0) is kept; a bias, as batch_normalize=0
+    assert conv15.args == {"out_channels": 255, "kernel_size": 1, "stride": 1, "padding": 0}
+    assert conv15.get("bias") is True
 
 
 def test_summary_table_and_json_name_the_layers_as_darknet_does():
@@ -297,7 +299,21 @@ def test_export_builds_the_same_network(tmp_path):
     model = namespace["yolov3_tiny"]()
     assert sum(p.numel() for p in model.parameters()) == 8_852_366
     with torch.no_grad():
-        assert tuple(model(torch.zeros(1, 3, 416, 416)).shape) == (1, 255, 26, 26)
+        heads = model(torch.zeros(1, 3, 416, 416))
+    assert [tuple(head.shape) for head in heads] == [(1, 255, 13, 13), (1, 255, 26, 26)]  # both [yolo] heads
+
+
+def test_export_of_a_classifier_with_connected_layers(tmp_path):
+    path = tmp_path / "cls.cfg"
+    path.write_text(
+        NET + "[convolutional]\nfilters=8\nsize=3\npad=1\n\n[avgpool]\n\n[connected]\noutput=10\n\n[softmax]\n"
+    )
+    namespace: dict = {}
+    exec(compile(cli("export", str(path)).stdout, "exported.py", "exec"), namespace)
+    model = namespace["cls"]()
+    # conv 3·3·3·8 + 8 (no batch_normalize: a bias), connected 8·10 + 10
+    assert sum(p.numel() for p in model.parameters()) == 224 + 90
+    assert tuple(model(torch.zeros(1, 3, 32, 32)).shape) == (1, 10)
 
 
 def test_schema_refuses_a_cfg():
@@ -369,3 +385,93 @@ def test_a_bad_cfg_is_one_line_at_its_place(tmp_path, body, line, col, message):
 def test_a_cfg_without_net_is_refused(text):
     with pytest.raises(CnnInspectError, match=r"starts with \[net\]|before the first \[section\]"):
         parse_darknet(text, "x.cfg")
+
+
+# --- darknet's own parsing rules ------------------------------------------------------------------
+
+
+def test_pad_1_wins_over_padding_as_in_darknets_parser(tmp_path):
+    # parse_convolutional: padding = option "padding"; if (pad) padding = size / 2
+    path = tmp_path / "p.cfg"
+    path.write_text(NET + "[convolutional]\nfilters=8\nsize=5\npad=1\npadding=0\n")
+    assert darknet_outputs(infer_shapes(load(path))) == [(1, 8, 32, 32)]
+    path.write_text(NET + "[convolutional]\nfilters=8\nsize=5\npadding=1\n")
+    assert darknet_outputs(infer_shapes(load(path))) == [(1, 8, 30, 30)]
+
+
+def test_padding_written_over_pad_1_turns_pad_off(tmp_path):
+    path = tmp_path / "tiny.cfg"
+    path.write_text(TINY.read_text())
+    first = cli("fix-fc", str(path), "--set", "0.conv.padding=0", "--diff").stdout
+    assert first.count("\n-") == 1 and "-pad=1\n+pad=0\n" in first and "+padding" not in first
+    second = cli("fix-fc", str(path), "--set", "0.conv.padding=2", "--diff").stdout
+    assert "-pad=1\n+pad=0\n" in second and "+padding=2\n" in second
+
+
+@pytest.mark.parametrize(("normalize", "activation"), [(0, "leaky"), (1, "leaky"), (0, "logistic"), (1, "linear")])
+def test_head_filters_are_fixed_whatever_the_conv_holds(tmp_path, normalize, activation):
+    path = tmp_path / "head.cfg"
+    text = (
+        f"{NET}\n[convolutional]\nbatch_normalize={normalize}\nfilters=255\nsize=1\nactivation={activation}\n\n"
+        "[yolo]\nmask=0,1,2\nclasses=2\nnum=3\n"
+    )
+    path.write_text(text)
+    assert cli("fix-fc", str(path), "--write").exit_code == 0
+    assert path.read_text() == text.replace("filters=255", "filters=21")
+
+
+def test_yolov2s_reorg_and_darknets_short_section_names(tmp_path):
+    # YOLOv2's passthrough: the 16×16 map, reorganised (stride 2: each 2×2 patch becomes 4 channels),
+    # joins the 8×8 one; [conv] and [max] are darknet's short names
+    path = tmp_path / "v2.cfg"
+    path.write_text(
+        NET + "[conv]\nbatch_normalize=1\nfilters=16\nsize=3\npad=1\nactivation=leaky\n\n[max]\nsize=2\nstride=2\n\n"
+        "[max]\nsize=2\nstride=2\n\n[route]\nlayers=-2\n\n[reorg]\nstride=2\n\n[route]\nlayers=-1,-3\n\n"
+        "[conv]\nfilters=125\nsize=1\nactivation=linear\n\n[region]\nclasses=20\ncoords=4\nnum=5\n"
+    )
+    shapes = darknet_outputs(trace_spec(load(path)))
+    assert shapes[:6] == [
+        (1, 16, 32, 32),
+        (1, 16, 16, 16),
+        (1, 16, 8, 8),
+        (1, 16, 16, 16),
+        (1, 64, 8, 8),
+        (1, 80, 8, 8),
+    ]
+    assert shapes[6] == (1, 125, 8, 8) and cli("lint", str(path)).exit_code == 0
+
+
+def test_lines_are_counted_on_newlines_only(tmp_path):
+    # a form feed or U+2028 inside a comment is not a line break for darknet
+    path = tmp_path / "ff.cfg"
+    path.write_text(NET + "# form\x0cfeed and\u2028more\n[convolutional]\nfilters=x\n")
+    result = cli("summary", str(path))
+    assert result.exit_code == 2 and f"{path}:7:9: filters=x is not an integer" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "col", "message"),
+    [
+        ("[convolutional]\nfilters=\u0661\u0666\n", 6, 9, "is not an integer"),  # Arabic-Indic digits
+        ("[convolutional]\nfilters=\uff11\uff16\n", 6, 9, "is not an integer"),  # full-width digits
+        ("[Convolutional]\nfilters=8\n", 5, 1, "did you mean 'convolutional'?"),
+        ("[convolutional]\nfilters=8\n[yolo]\nnum=0\n", 8, 5, "num=0 must be at least 1"),
+        ("[convolutional]\nfilters=8\n[yolo]\nmask=0,1,9\nnum=3\n", 8, 6, "mask: anchor 9 does not exist"),
+    ],
+)
+def test_more_bad_cfgs_are_one_line_at_their_place(tmp_path, body, line, col, message):
+    path = tmp_path / "bad.cfg"
+    path.write_text(NET + body)
+    result = cli("summary", str(path))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"cnninspect: error: {path}:{line}:{col}: ") and message in result.stderr
+
+
+def test_sizes_refuses_more_traces_than_half_a_minute_and_says_what_range_fits(tmp_path):
+    path = tmp_path / "long.cfg"
+    path.write_text(NET + "[convolutional]\nfilters=3\nsize=1\n\n" * 2000)
+    result = cli("sizes", str(path))
+    assert result.exit_code == 2
+    # each [convolutional] is a Conv2d and its activation (logistic by default): 4,000 layers
+    assert "4,000 layers × 497 sizes is more than 500,000 traces; try at most 125 sizes" in result.stderr
+    assert cli("sizes", str(path), "--range", "16:140").exit_code == 0

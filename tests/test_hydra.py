@@ -152,9 +152,70 @@ def test_a_bad_interpolation_is_one_line_at_its_place(tmp_path, values, line, co
 )
 def test_a_bad_module_is_one_line(tmp_path, entry, message):
     path = tmp_path / "bad.yaml"
-    path.write_text(
-        f"# cnninspect: input 3x8x8\nmodel:\n  _target_: torch.nn.Sequential\n  _args_:\n    - {entry}\n"
-    )
+    path.write_text(f"# cnninspect: input 3x8x8\nmodel:\n  _target_: torch.nn.Sequential\n  _args_:\n    - {entry}\n")
     result = cli("summary", str(path))
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert f"{path}:5:" in result.stderr and message in result.stderr
+
+
+def test_the_input_comment_is_a_comment_line_and_there_is_one(tmp_path):
+    path = tmp_path / "in.yaml"
+    model = (
+        "model:\n  _target_: torch.nn.Sequential\n  _args_:\n"
+        "    - {_target_: torch.nn.Conv2d, in_channels: 3, out_channels: 4, kernel_size: 3}\n"
+    )
+    path.write_text('note: "see # cnninspect: input 1x8x8 here"\n# cnninspect: input 3x32x32\n' + model)
+    assert json.loads(cli("summary", str(path), "--format", "json").stdout)["input"] == [1, 3, 32, 32]
+    path.write_text("# cnninspect: input 3x32x32\n# cnninspect: input 3x64x64\n" + model)
+    result = cli("summary", str(path))
+    assert result.exit_code == 2
+    assert f"{path}:2:21: a second # cnninspect: input comment (the first is at line 1)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("entry", "line", "col", "message"),
+    [
+        ("{_target_: torch.nn.Conv2d, _args_: 3, out_channels: 8}", 5, 43, "_args_ is the list of Conv2d's positional"),
+        ("{_target_: torch.nn.Conv2d, _args_: null}", 5, 43, "_args_ is the list of Conv2d's positional"),
+        (
+            "{_target_: torch.nn.Sequential, _args_: [{_target_: torch.nn.ReLU}], name: x}",
+            5,
+            76,
+            "a torch.nn.Sequential takes only _args_",
+        ),
+    ],
+)
+def test_bad_args_are_one_line_at_their_place(tmp_path, entry, line, col, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"# cnninspect: input 3x8x8\nmodel:\n  _target_: torch.nn.Sequential\n  _args_:\n    - {entry}\n")
+    result = cli("summary", str(path))
+    assert result.exit_code == 2 and result.stderr.startswith(f"cnninspect: error: {path}:{line}:{col}: {message}")
+
+
+def test_sequentials_nested_deeper_than_python_can_follow_are_one_line(tmp_path):
+    path = tmp_path / "deep.yaml"
+    inner = "{_target_: torch.nn.ReLU}"
+    for _ in range(300):
+        inner = f"{{_target_: torch.nn.Sequential, _args_: [{inner}]}}"
+    path.write_text(f"# cnninspect: input 3x8x8\nmodel: {inner}\n")
+    result = cli("summary", str(path))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and f"{path}:2:" in result.stderr
+
+
+def test_fix_fc_edits_a_positional_argument_in_place(tmp_path):
+    path = tmp_path / "pos.yaml"
+    text = (
+        "# cnninspect: input 3x32x32\nmodel:\n  _target_: torch.nn.Sequential\n  _args_:\n"
+        "    - {_target_: torch.nn.Conv2d, _args_: [3, 8, 3]}\n"
+        "    - {_target_: torch.nn.Conv2d, _args_: [3, 8], kernel_size: 3}\n"
+    )
+    path.write_text(text)
+    assert cli("fix-fc", str(path), "--write").exit_code == 0
+    assert path.read_text() == text.replace("_args_: [3, 8],", "_args_: [8, 8],")
+
+
+def test_a_hydra_config_with_no_torch_model_says_so(tmp_path):
+    path = tmp_path / "loss.yaml"
+    path.write_text("loss:\n  _target_: torch.nn.CrossEntropyLoss\n")
+    result = cli("summary", str(path))
+    assert result.exit_code == 2 and "a Hydra config without a torch.nn model" in result.stderr

@@ -22,12 +22,16 @@ def darknet_edits(text: str, original: ModelSpec, intended: ModelSpec) -> list[E
     newline = "\r\n" if "\r\n" in text else "\n"
     changes: dict[int, dict[str, Any]] = {}
     if intended.input != original.input:
-        channels, height, width = _image(intended.input)
-        changes[0] = {"channels": channels, "height": height, "width": width}
+        net = dict(zip(("channels", "height", "width"), _image(intended.input)))
+        changes[0] = {key: value for key, value in net.items() if value != dict(zip(net, original.input))[key]}
     for before, after in zip(original.layers, intended.layers):
         changed = changed_args(before, after)
         if before.half_padding and after.half_padding and "padding" in changed:
             del changed["padding"]  # pad=1 already makes it kernel_size // 2
+        elif before.half_padding and "padding" in changed:  # pad=1 would win over any padding=
+            changes.setdefault(int(before.node_path[1]), {})["pad"] = 0
+            if changed["padding"] == 0:
+                del changed["padding"]  # pad=0 alone pads nothing
         for arg, value in changed.items():
             key = OPTION_OF.get(arg)
             if key is None or not isinstance(value, int) or isinstance(value, bool):

@@ -259,7 +259,9 @@ def _required(spec: ModelSpec) -> Iterator[Fix]:
         layer = layers[need.layer]
         if layer.get(need.arg) != need.value:
             old = layer.get(need.arg)
-            yield Fix(layer=layer, arg=need.arg, old=old, new=need.value, reason=need.because, written_as=need.written_as)
+            yield Fix(
+                layer=layer, arg=need.arg, old=old, new=need.value, reason=need.because, written_as=need.written_as
+            )
 
 
 def _reason(trace: Trace, index: int) -> str:

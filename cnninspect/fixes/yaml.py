@@ -41,6 +41,11 @@ def yaml_edits(text: str, original: ModelSpec, intended: ModelSpec) -> list[Edit
         if not changes:
             continue
         for arg in changes:
+            if arg in before.templated and original.format == "hydra":
+                raise EditError(
+                    f"{before.title}: {arg} is written as a ${{…}} interpolation; change the value it refers to "
+                    "(nothing was written)"
+                )
             if arg in before.templated:
                 raise EditError(
                     f"{before.title}: {arg} is written as a $ expression; change it in the block by hand "
@@ -62,7 +67,7 @@ def yaml_edits(text: str, original: ModelSpec, intended: ModelSpec) -> list[Edit
             continue
         new_keys = {}
         for arg, value in changes.items():
-            target = node.own(arg)
+            target = node.own(arg) or _positional(node, before, arg)
             if target is None:  # not written, or inherited through a merge key: the layer gets its own
                 new_keys[arg] = value
             else:
@@ -79,6 +84,17 @@ def _input_comment(text: str, shape: tuple[int, ...], newline: str) -> Edit:
     if match is None:
         return Edit(0, 0, f"# cnninspect: input {written}{newline}")
     return Edit(match.start(1), match.end(1), written)
+
+
+def _positional(node: Node, layer: LayerSpec, arg: str) -> Node | None:
+    """The item of a Hydra layer's ``_args_`` list that gives ``arg`` by position, if one does."""
+    written = node.own("_args_")
+    kind = layer.kind
+    if written is None or kind is None or written.resolved().kind != "seq":
+        return None
+    slots = [p.name for p in kind.params if not p.keyword_only]
+    items = written.resolved().children
+    return items[slots.index(arg)] if arg in slots and slots.index(arg) < len(items) else None
 
 
 def _at_path(root: Node, path: tuple[str | int, ...]) -> Node:

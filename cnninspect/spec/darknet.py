@@ -36,7 +36,10 @@ ACTIVATIONS = {
 }
 """darknet's activations and the torch.nn class each one is (linear: none)."""
 LAYERS = ("convolutional", "maxpool", "avgpool", "upsample", "route", "shortcut", "yolo", "region",
-          "dropout", "connected", "softmax")  # fmt: skip
+          "dropout", "connected", "softmax", "reorg")  # fmt: skip
+ALIASES = {"conv": "convolutional", "max": "maxpool", "avg": "avgpool", "conn": "connected", "soft": "softmax",
+           "network": "net"}  # fmt: skip
+"""The short section names darknet also reads (its names are case-sensitive, as here)."""
 DARKNET_FORMAT = "darknet"
 OPTION_OF = {"out_channels": "filters", "kernel_size": "size", "stride": "stride", "padding": "padding",
              "groups": "groups", "dilation": "dilation", "out_features": "output", "scale_factor": "stride",
@@ -82,7 +85,7 @@ def read_sections(text: str, label: str) -> list[Section]:
     """The file's sections, options at their places; a line darknet would not read is refused."""
     sections: list[Section] = []
     offset = 0
-    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+    for number, line in enumerate(re.findall(r"[^\n]*\n|[^\n]+$", text), start=1):  # \n only, as darknet
         start = offset
         offset += len(line)
         body = line.rstrip("\r\n")
@@ -96,7 +99,8 @@ def read_sections(text: str, label: str) -> list[Section]:
                 raise SpecError(
                     f"{stripped!r} is not a section header such as [convolutional]", Location(label, number, indent + 1)
                 )
-            sections.append(Section(match.group(1).lower(), Location(label, number, indent + 1), len(sections)))
+            written = match.group(1)
+            sections.append(Section(ALIASES.get(written, written), Location(label, number, indent + 1), len(sections)))
             continue
         if "=" not in stripped:
             raise SpecError(
@@ -117,7 +121,7 @@ def read_sections(text: str, label: str) -> list[Section]:
         sections[-1].options[key] = Option(
             value, Location(label, number, value_start + 1), start + value_start, start + value_start + len(value)
         )
-    if not sections or sections[0].name not in ("net", "network"):
+    if not sections or sections[0].name != "net":
         raise SpecError("a darknet .cfg starts with [net] (width, height, channels)", Location(label, 1, 1))
     return sections
 
@@ -139,6 +143,8 @@ class _Builder:
         self.outputs: list[str] = []
         """The leaf whose output is darknet layer i's output."""
         self.requirements: list[Requirement] = []
+        self.heads: list[str] = []
+        """The detection heads, which the network returns."""
 
     def build(self) -> ModelSpec:
         net = self.net
@@ -158,6 +164,7 @@ class _Builder:
             structure=tuple(self.structure),
             format=DARKNET_FORMAT,
             requirements=tuple(self.requirements),
+            outputs=tuple(self.heads) if len(self.heads) > 1 else (),
         )
 
     # -- sections ----------------------------------------------------------------------------
@@ -175,18 +182,18 @@ class _Builder:
         size = self._int(section, "size", 1, minimum=1)
         normalize = self._int(section, "batch_normalize", 0) != 0
         padding = self._int(section, "padding", 0, minimum=0)
-        half = "padding" not in section.options and self._int(section, "pad", 0) != 0
+        half = self._int(section, "pad", 0) != 0  # darknet: pad=1 wins over padding=
         if half:
             padding = size // 2
         args: dict[str, Any] = {"out_channels": self._int(section, "filters", 1, minimum=1), "kernel_size": size}
-        for arg, value, default in (
-            ("stride", self._int(section, "stride", 1, minimum=1), 1),
-            ("padding", padding, 0),
-            ("groups", self._int(section, "groups", 1, minimum=1), 1),
-            ("dilation", self._int(section, "dilation", 1, minimum=1), 1),
-            ("bias", not normalize, True),
+        for arg, value, default, written in (
+            ("stride", self._int(section, "stride", 1, minimum=1), 1, "stride"),
+            ("padding", padding, 0, "pad" if "pad" in section.options else "padding"),
+            ("groups", self._int(section, "groups", 1, minimum=1), 1, "groups"),
+            ("dilation", self._int(section, "dilation", 1, minimum=1), 1, "dilation"),
+            ("bias", not normalize, True, ""),
         ):
-            if value != default:  # PyTorch's defaults left out, as a person writes nn.Conv2d
+            if value != default or written in section.options:  # defaults not written left out, as in nn.Conv2d(…)
                 args[arg] = value
         places = {"out_channels": "filters", "kernel_size": "size", "stride": "stride", "padding": "pad",
                   "groups": "groups", "dilation": "dilation"}  # fmt: skip
@@ -260,6 +267,13 @@ class _Builder:
         _, kind, args, places = activation[0]
         self._leaf(f"{name}.act", section, kind, args, [], places, inputs=(f"{name}.add",))
 
+    def _reorg(self, index: int, name: str, section: Section, previous: str) -> None:
+        """YOLOv2's passthrough: each stride × stride patch becomes stride² channels (the shape of
+        PixelUnshuffle; darknet orders the channels its own way, which no size depends on)."""
+        stride = self._int(section, "stride", 1, minimum=1)
+        parts = [("reorg", "PixelUnshuffle", {"downscale_factor": stride}, {"downscale_factor": "stride"})]
+        self._group(index, name, section, previous, parts)
+
     def _yolo(self, index: int, name: str, section: Section, previous: str) -> None:
         self._head(index, name, section, previous)
 
@@ -271,7 +285,16 @@ class _Builder:
         (classes + 5) × len(mask) filters ([yolo]) or (classes + coords + 1) × num ([region])."""
         classes = self._int(section, "classes", 20 if section.name == "region" else 80, minimum=1)
         if section.name == "yolo":
-            count = len(self._ints(section, "mask")) if "mask" in section.options else self._int(section, "num", 1)
+            num = self._int(section, "num", 1, minimum=1)
+            count = num
+            if "mask" in section.options:
+                mask = self._ints(section, "mask")
+                if max(mask) >= num:
+                    raise ArgumentError(
+                        f"mask: anchor {max(mask)} does not exist; num={num} anchors are numbered 0 to {num - 1}",
+                        section.options["mask"].where,
+                    )
+                count = len(mask)
             expected, formula = (classes + 5) * count, f"(classes + 5) × len(mask) = ({classes} + 5) × {count}"
         else:
             coords, num = self._int(section, "coords", 4, minimum=0), self._int(section, "num", 1, minimum=1)
@@ -290,6 +313,7 @@ class _Builder:
             )
         )
         self._leaf(name, section, "Identity", {}, [])
+        self.heads.append(name)
 
     # -- building --------------------------------------------------------------------------
 
@@ -319,7 +343,7 @@ class _Builder:
         for part, kind, args, places in parts:
             qualified = f"{name}.{part}"
             self._append(qualified, kind, args, section, places, (current,), (name,))
-            items.append(ItemSpec(name=part, type=kind, args=args, node_path=(DARKNET_FORMAT, section.index)))
+            items.append(ItemSpec(name=part, type=kind, args=args, node_path=(DARKNET_FORMAT, section.index, part)))
             current = qualified
         self.groups.append(
             GroupSpec(
@@ -355,7 +379,13 @@ class _Builder:
         self._append(name, kind, args, section, places or {}, inputs, (), written)
         item_sources = tuple(layer for _, _, layer in sources)
         self.structure.append(
-            ItemSpec(name=name, type=kind, args=args, sources=item_sources, node_path=(DARKNET_FORMAT, section.index))
+            ItemSpec(
+                name=name,
+                type=kind,
+                args=args,
+                sources=item_sources,
+                node_path=(DARKNET_FORMAT, section.index, name.partition(".")[2]),
+            )
         )
         if output:
             self.outputs.append(name)
@@ -385,7 +415,8 @@ class _Builder:
             scope=scope,
             inputs=inputs,
             sources=written,
-            node_path=(DARKNET_FORMAT, section.index),
+            # one place per layer (the section, and the part in it), so no fix thinks a value shared
+            node_path=(DARKNET_FORMAT, section.index, name.partition(".")[2]),
         )
         self.layers.append(layer)
 
@@ -399,7 +430,7 @@ class _Builder:
         option = section.options[key]
         resolved = []
         for text in (part.strip() for part in option.value.split(",")):
-            if not re.fullmatch(r"-?\d{1,9}", text):
+            if not re.fullmatch(r"-?[0-9]{1,9}", text):
                 raise ArgumentError(f"{key}: {text!r} is not a layer index", option.where)
             number = int(text)
             target = index + number if number < 0 else number
@@ -415,7 +446,7 @@ class _Builder:
         option = section.options.get(key)
         if option is None:
             return default
-        if not re.fullmatch(r"[-+]?\d+", option.value):
+        if not re.fullmatch(r"[-+]?[0-9]+", option.value):
             raise ArgumentError(f"{key}={option.value[:20]} is not an integer", option.where)
         if len(option.value) > 10 or abs(int(option.value)) > MAX_INTEGER:
             raise ArgumentError(f"{key}={option.value[:20]} is too large (at most {MAX_INTEGER:,})", option.where)
@@ -427,7 +458,7 @@ class _Builder:
     def _ints(self, section: Section, key: str) -> list[int]:
         option = section.options[key]
         parts = [part.strip() for part in option.value.split(",") if part.strip()]
-        if not parts or not all(re.fullmatch(r"\d{1,9}", part) for part in parts):
+        if not parts or not all(re.fullmatch(r"[0-9]{1,9}", part) for part in parts):
             raise ArgumentError(f"{key}={option.value[:20]} is not a list of integers", option.where)
         return [int(part) for part in parts]
 
@@ -436,6 +467,8 @@ class _Builder:
         if option is None:
             return default
         try:
+            if not option.value.isascii():
+                raise ValueError
             value = float(option.value)
         except ValueError:
             raise ArgumentError(f"{key}={option.value[:20]} is not a number", option.where) from None

@@ -32,7 +32,10 @@ HYDRA_KEYS = (TARGET, ARGS, "_partial_", "_recursive_", "_convert_")
 """Keys Hydra reads itself: never a layer's argument."""
 TORCH_CLASS = re.compile(r"(?:torch\.)?nn\.(?:modules\.[a-z_.]+\.)?([A-Za-z_]\w*)")
 INTERPOLATION = re.compile(r"\$\{([^}]*)\}")
-INPUT_COMMENT = re.compile(r"#\s*cnninspect:\s*input\s+(\S+)")
+INPUT_COMMENT = re.compile(r"^[ \t]*#\s*cnninspect:\s*input\s+(\S+)", re.MULTILINE)
+"""The input shape, on a comment line of its own."""
+MAX_NESTING = 100
+"""Sequentials inside Sequentials deeper than this are refused."""
 HYDRA_FORMAT = "hydra"
 MAX_SEARCH_DEPTH = 8
 
@@ -57,10 +60,20 @@ def parse_hydra(document: Document) -> ModelSpec:
     if found is None:
         raise SpecError("no _target_: torch.nn.… here", Location(document.label, 1, 1))
     path, node = found
-    values = _resolved(document, root)
-    builder = _Builder(document, values)
-    _, item = builder.module(node, path, (), INPUT)
-    match = INPUT_COMMENT.search(document.text)
+    builder = _Builder(document, None)
+    try:
+        builder.values = _resolved(document, root)
+        _, item = builder.module(node, path, (), INPUT)
+    except RecursionError:
+        raise SpecError("the config is nested too deeply to read", document.where(node)) from None
+    comments = list(INPUT_COMMENT.finditer(document.text))
+    if len(comments) > 1:
+        first = document.location(comments[0].start(1)).line
+        raise SpecError(
+            f"a second # cnninspect: input comment (the first is at line {first}); keep one",
+            document.location(comments[1].start(1)),
+        )
+    match = comments[0] if comments else None
     sample: tuple[int, ...] = ()
     input_location = None
     if match:
@@ -78,8 +91,15 @@ def parse_hydra(document: Document) -> ModelSpec:
     )
 
 
-def _find_model(node: Node, path: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], Node] | None:
-    """The outermost mapping (breadth first) whose ``_target_`` is a torch.nn class."""
+def has_targets(document: Document) -> bool:
+    """True when some mapping of the YAML has a ``_target_`` (a Hydra config, model or not)."""
+    return _find_model(document.root.resolved(), (), any_target=True) is not None
+
+
+def _find_model(
+    node: Node, path: tuple[str | int, ...], any_target: bool = False
+) -> tuple[tuple[str | int, ...], Node] | None:
+    """The outermost mapping (breadth first) whose ``_target_`` is a torch.nn class (any class)."""
     level: list[tuple[tuple[str | int, ...], Node]] = [(path, node)]
     for _ in range(MAX_SEARCH_DEPTH):
         following: list[tuple[tuple[str | int, ...], Node]] = []
@@ -88,7 +108,8 @@ def _find_model(node: Node, path: tuple[str | int, ...]) -> tuple[tuple[str | in
             if current.kind == "map":
                 entries = current.items()
                 target = entries.get(TARGET)
-                if target is not None and TORCH_CLASS.fullmatch(str(target[1].resolved().value or "")):
+                value = str(target[1].resolved().value or "") if target is not None else None
+                if value is not None and (any_target or TORCH_CLASS.fullmatch(value)):
                     return here, current
                 following += [((*here, key), value) for key, (_, value) in entries.items()]
             elif current.kind == "seq":
@@ -165,13 +186,26 @@ class _Builder:
                 self.document.where(entries[TARGET][1]),
             )
         name = ".".join(str(step) for step in path) or "model"
+        if len(scope) > MAX_NESTING:
+            raise SpecError(f"Sequentials nested more than {MAX_NESTING} deep", self.document.where(node))
         if match.group(1) == "Sequential":
             return self._sequential(node, path, scope, source, name)
         value = self._value(path)
         written = {k: v for k, (_, v) in entries.items() if k not in HYDRA_KEYS}
         args = {k: plain(value[k]) for k in written}
-        positional = tuple(plain(v) for v in value.get(ARGS, ()))
-        templated = frozenset(k for k, v in written.items() if "${" in str(self.document.data(v)))
+        given = value.get(ARGS, [])
+        if not isinstance(given, list):
+            raise SpecError(
+                f"_args_ is the list of {match.group(1)}'s positional arguments, e.g. _args_: [3, 16]",
+                self.document.where(entries[ARGS][1]),
+            )
+        positional = tuple(plain(v) for v in given)
+        templated = {k for k, v in written.items() if "${" in str(self.document.data(v))}
+        kind = lookup(match.group(1))
+        if ARGS in entries and kind is not None:  # an interpolated positional argument, by its name
+            slots = [p.name for p in kind.params if not p.keyword_only]
+            items = entries[ARGS][1].resolved().children
+            templated |= {slot for slot, v in zip(slots, items) if "${" in str(self.document.data(v))}
         layer = make_layer(
             len(self.layers),
             name,
@@ -184,7 +218,7 @@ class _Builder:
             scope=scope,
             inputs=(source,),
             node_path=path,
-            templated=templated,
+            templated=frozenset(templated),
         )
         self.layers.append(layer)
         item = ItemSpec(
@@ -196,6 +230,12 @@ class _Builder:
         self, node: Node, path: tuple[str | int, ...], scope: tuple[str, ...], source: str, name: str
     ) -> tuple[str, ItemSpec]:
         """A ``torch.nn.Sequential``: a group of its ``_args_``, listed before the groups inside it."""
+        extra = [key for key in node.items() if key not in HYDRA_KEYS]
+        if extra:
+            raise SpecError(
+                f"a torch.nn.Sequential takes only _args_ (its modules), not {extra[0]}",
+                self.document.where(node.items()[extra[0]][0]),
+            )
         children = node.items().get(ARGS)
         items = children[1].resolved() if children else None
         if items is None or items.kind != "seq" or not items.children:

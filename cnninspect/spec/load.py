@@ -16,7 +16,7 @@ from cnninspect.errors import Location, SpecError, UsageError, YamlError
 from cnninspect.spec.darknet import looks_like_darknet, parse_darknet
 from cnninspect.spec.flags import parse_layers
 from cnninspect.spec.graph import Expander, read_blocks
-from cnninspect.spec.hydra import is_hydra, parse_hydra
+from cnninspect.spec.hydra import has_targets, is_hydra, parse_hydra
 from cnninspect.spec.model import BUILTIN_LABEL, BlockSpec, ModelSpec
 from cnninspect.spec.validate import check_unique_names, parse_input
 from cnninspect.spec.yamldoc import Document, plain, read_document
@@ -110,6 +110,13 @@ def parse_text(text: str, label: str) -> ModelSpec:
     document = read_document(text, label)
     if is_hydra(document):
         return parse_hydra(document)
+    root = document.root.resolved()
+    if root.kind == "map" and not {"layers", "blocks"} & set(root.items()) and has_targets(document):
+        raise SpecError(
+            "a Hydra config without a torch.nn model: cnninspect reads the mapping whose _target_ is "
+            "torch.nn.Sequential or a torch.nn layer",
+            Location(label, 1, 1),
+        )
     return spec_from_document(document)
 
 

@@ -116,6 +116,9 @@ class ModelSpec:
     """Where it was read from: ``yaml`` (a cnninspect spec), ``flags``, ``darknet`` or ``hydra``."""
     requirements: tuple[Requirement, ...] = ()
     """Values the source format demands of certain layers (a YOLO head's filters)."""
+    outputs: tuple[str, ...] = ()
+    """Top-level items whose outputs the model returns, when not just the last one's (darknet's
+    [yolo] heads): what ``export`` returns."""
 
     @property
     def batched_input(self) -> tuple[int, ...]:
