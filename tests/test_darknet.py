@@ -368,6 +368,11 @@ NET = "[net]\nwidth=32\nheight=32\nchannels=3\n"
         ("[convolutional]\nfilters=8\n[route]\nlayers=0\ngroups=2\n", 9, 8, "[route] groups= splits channels"),
         ("[convolutional\nfilters=8\n", 5, 1, "'[convolutional' is not a section header"),
         ("just text\n", 5, 1, "'just text' is neither a [section] nor a key=value option"),
+        ("[convolutional]\nfilters=\u0661\u0666\n", 6, 9, "is not an integer"),  # Arabic-Indic digits
+        ("[convolutional]\nfilters=\uff11\uff16\n", 6, 9, "is not an integer"),  # full-width digits
+        ("[Convolutional]\nfilters=8\n", 5, 1, "did you mean 'convolutional'?"),
+        ("[convolutional]\nfilters=8\n[yolo]\nnum=0\n", 8, 5, "num=0 must be at least 1"),
+        ("[convolutional]\nfilters=8\n[yolo]\nmask=0,1,9\nnum=3\n", 8, 6, "mask: anchor 9 does not exist"),
     ],
 )
 def test_a_bad_cfg_is_one_line_at_its_place(tmp_path, body, line, col, message):
@@ -447,24 +452,6 @@ def test_lines_are_counted_on_newlines_only(tmp_path):
     path.write_text(NET + "# form\x0cfeed and\u2028more\n[convolutional]\nfilters=x\n")
     result = cli("summary", str(path))
     assert result.exit_code == 2 and f"{path}:7:9: filters=x is not an integer" in result.stderr
-
-
-@pytest.mark.parametrize(
-    ("body", "line", "col", "message"),
-    [
-        ("[convolutional]\nfilters=\u0661\u0666\n", 6, 9, "is not an integer"),  # Arabic-Indic digits
-        ("[convolutional]\nfilters=\uff11\uff16\n", 6, 9, "is not an integer"),  # full-width digits
-        ("[Convolutional]\nfilters=8\n", 5, 1, "did you mean 'convolutional'?"),
-        ("[convolutional]\nfilters=8\n[yolo]\nnum=0\n", 8, 5, "num=0 must be at least 1"),
-        ("[convolutional]\nfilters=8\n[yolo]\nmask=0,1,9\nnum=3\n", 8, 6, "mask: anchor 9 does not exist"),
-    ],
-)
-def test_more_bad_cfgs_are_one_line_at_their_place(tmp_path, body, line, col, message):
-    path = tmp_path / "bad.cfg"
-    path.write_text(NET + body)
-    result = cli("summary", str(path))
-    assert result.exit_code == 2
-    assert result.stderr.startswith(f"cnninspect: error: {path}:{line}:{col}: ") and message in result.stderr
 
 
 def test_sizes_refuses_more_traces_than_half_a_minute_and_says_what_range_fits(tmp_path):
