@@ -188,7 +188,7 @@ class _Exporter:
         taken: set[str] = set()
         for position, item in enumerate(items):
             on = self._condition(item, params)
-            inputs = [variables[ref] for ref in item.sources if ref in variables] or [current]
+            inputs = [variables[ref] for ref in item.sources] if item.sources else [current]
             if on is False:
                 if item.name is not None:
                     variables[item.name] = inputs[0]

@@ -316,6 +316,23 @@ def test_export_of_a_classifier_with_connected_layers(tmp_path):
     assert tuple(model(torch.zeros(1, 3, 32, 32)).shape) == (1, 10)
 
 
+def test_an_activated_shortcut_is_one_darknet_layer_that_later_routes_read(tmp_path):
+    path = tmp_path / "res.cfg"
+    path.write_text(
+        "[net]\nwidth=16\nheight=16\nchannels=3\n[convolutional]\nfilters=8\nsize=3\npad=1\n"
+        "[convolutional]\nfilters=8\nsize=3\npad=1\n[shortcut]\nfrom=-2\nactivation=leaky\n"
+        "[convolutional]\nfilters=4\nsize=1\n[route]\nlayers=-1,-2\n"
+    )
+    spec = load(path)
+    assert [(g.name, g.layers) for g in spec.groups if g.type == "shortcut"] == [("2", ("2.add", "2.act"))]
+    namespace: dict = {}
+    exec(compile(cli("export", str(path)).stdout, "exported.py", "exec"), namespace)
+    model = namespace["res"]()
+    # the route joins layer 3 (4 channels) and the shortcut's activated sum (8 channels)
+    assert tuple(model(torch.zeros(1, 3, 16, 16)).shape) == (1, 12, 16, 16)
+    assert sum(p.numel() for p in model.parameters()) == (3 * 9 * 8 + 8) + (8 * 9 * 8 + 8) + (8 * 4 + 4)
+
+
 def test_schema_refuses_a_cfg():
     result = cli("schema", str(TINY))
     assert result.exit_code == 2 and "is a darknet .cfg" in result.stderr

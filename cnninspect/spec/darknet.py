@@ -263,9 +263,22 @@ class _Builder:
         if not activation:
             self._leaf(name, section, "Add", {}, written)
             return
-        self._leaf(f"{name}.add", section, "Add", {}, written, output=False)
+        # a group of the Add and its activation; export writes them as two steps, the second under
+        # the darknet layer's name, which later routes and shortcuts read
+        self._leaf(f"{name}.add", section, "Add", {}, written, output=False, scope=(name,))
         _, kind, args, places = activation[0]
-        self._leaf(f"{name}.act", section, kind, args, [], places, inputs=(f"{name}.add",))
+        self._leaf(f"{name}.act", section, kind, args, [], places, inputs=(f"{name}.add",), scope=(name,), item=name)
+        self.groups.append(
+            GroupSpec(
+                name=name,
+                type=section.name,
+                location=section.where,
+                scope=(),
+                layers=(f"{name}.add", f"{name}.act"),
+                output=f"{name}.act",
+                node_path=(DARKNET_FORMAT, section.index),
+            )
+        )
 
     def _reorg(self, index: int, name: str, section: Section, previous: str) -> None:
         """YOLOv2's passthrough: each stride × stride patch becomes stride² channels (the shape of
@@ -371,16 +384,19 @@ class _Builder:
         places: dict[str, str] | None = None,
         output: bool = True,
         inputs: tuple[str, ...] = (),
+        scope: tuple[str, ...] = (),
+        item: str | None = None,
     ) -> None:
-        """A darknet layer that is one torch.nn layer (a route, a shortcut, a head). ``sources``:
-        (the leaf read, the index as written, the darknet layer it is)."""
+        """A darknet layer that is one torch.nn layer (a route, a shortcut, a head), or a part of
+        an activated shortcut. ``sources``: (the leaf read, the index as written, the darknet layer
+        it is); ``item``: the name export knows it by, when not ``name``."""
         inputs = inputs or tuple(leaf for leaf, _, _ in sources) or ((self.outputs[-1] if self.outputs else INPUT),)
         written = tuple(text for _, text, _ in sources)
-        self._append(name, kind, args, section, places or {}, inputs, (), written)
+        self._append(name, kind, args, section, places or {}, inputs, scope, written)
         item_sources = tuple(layer for _, _, layer in sources)
         self.structure.append(
             ItemSpec(
-                name=name,
+                name=item or name,
                 type=kind,
                 args=args,
                 sources=item_sources,
