@@ -65,25 +65,17 @@ def find_problems(trace: Trace, search: bool = True) -> list[Finding]:
 
 def _unmet_requirements(trace: Trace) -> list[Finding]:
     """CNN210: a value the file's format demands of a layer (a YOLO head's filters), at the value."""
-    if not trace.spec.requirements:
-        return []
-    layers = {layer.name: layer for layer in trace.spec.layers}
-    findings = []
-    for need in trace.spec.requirements:
-        layer = layers[need.layer]
-        written = layer.get(need.arg)
-        if written != need.value:
-            findings.append(
-                Finding(
-                    rules.DETECTION_HEAD_FILTERS,
-                    layer.arg_locations.get(need.arg, layer.location),
-                    layer.name,
-                    f"{layer.title}: {need.written_as} is {written} but {need.because}; "
-                    f"set {need.written_as}={need.value}",
-                    (need.arg, need.value),
-                )
-            )
-    return findings
+    return [
+        Finding(
+            rules.DETECTION_HEAD_FILTERS,
+            layer.arg_locations.get(need.arg, layer.location),
+            layer.name,
+            f"{layer.title}: {need.written_as} is {layer.get(need.arg)} but {need.because}; "
+            f"set {need.written_as}={need.value}",
+            (need.arg, need.value),
+        )
+        for need, layer in trace.spec.unmet_requirements()
+    ]
 
 
 def _batch_changed(trace: Trace, returned: tuple[int, ...]) -> bool:

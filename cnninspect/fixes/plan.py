@@ -254,14 +254,9 @@ def _fixes_in(trace: Trace) -> Iterator[Fix]:
 
 def _required(spec: ModelSpec) -> Iterator[Fix]:
     """Values the file's format demands (a YOLO head's filters) where they are not met."""
-    layers = {layer.name: layer for layer in spec.layers}
-    for need in spec.requirements:
-        layer = layers[need.layer]
-        if layer.get(need.arg) != need.value:
-            old = layer.get(need.arg)
-            yield Fix(
-                layer=layer, arg=need.arg, old=old, new=need.value, reason=need.because, written_as=need.written_as
-            )
+    for need, layer in spec.unmet_requirements():
+        old = layer.get(need.arg)
+        yield Fix(layer=layer, arg=need.arg, old=old, new=need.value, reason=need.because, written_as=need.written_as)
 
 
 def _reason(trace: Trace, index: int) -> str:

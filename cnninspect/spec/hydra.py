@@ -60,25 +60,12 @@ def parse_hydra(document: Document) -> ModelSpec:
     if found is None:
         raise SpecError("no _target_: torch.nn.… here", Location(document.label, 1, 1))
     path, node = found
-    builder = _Builder(document, None)
     try:
-        builder.values = _resolved(document, root)
+        builder = _Builder(document, _resolved(document, root))
         _, item = builder.module(node, path, (), INPUT)
     except RecursionError:
         raise SpecError("the config is nested too deeply to read", document.where(node)) from None
-    comments = list(INPUT_COMMENT.finditer(document.text))
-    if len(comments) > 1:
-        first = document.location(comments[0].start(1)).line
-        raise SpecError(
-            f"a second # cnninspect: input comment (the first is at line {first}); keep one",
-            document.location(comments[1].start(1)),
-        )
-    match = comments[0] if comments else None
-    sample: tuple[int, ...] = ()
-    input_location = None
-    if match:
-        input_location = document.location(match.start(1))
-        sample = parse_input(match.group(1), input_location)
+    sample, input_location = _input_comment(document)
     return ModelSpec(
         name=str(path[-1]) if path else _stem(document.label),
         input=sample,
@@ -89,6 +76,21 @@ def parse_hydra(document: Document) -> ModelSpec:
         structure=(item,),
         format=HYDRA_FORMAT,
     )
+
+
+def _input_comment(document: Document) -> tuple[tuple[int, ...], Location | None]:
+    """The input shape a ``# cnninspect: input CxHxW`` comment line gives, and where; one at most."""
+    comments = list(INPUT_COMMENT.finditer(document.text))
+    if len(comments) > 1:
+        first = document.location(comments[0].start(1)).line
+        raise SpecError(
+            f"a second # cnninspect: input comment (the first is at line {first}); keep one",
+            document.location(comments[1].start(1)),
+        )
+    if not comments:
+        return (), None
+    where = document.location(comments[0].start(1))
+    return parse_input(comments[0].group(1), where), where
 
 
 def has_targets(document: Document) -> bool:

@@ -125,6 +125,14 @@ class ModelSpec:
         """The dummy input's shape in PyTorch order, batch first."""
         return (self.batch, *self.input)
 
+    def unmet_requirements(self) -> list[tuple[Requirement, LayerSpec]]:
+        """The format's demands (a YOLO head's filters) that a layer does not meet, with the layer."""
+        if not self.requirements:
+            return []
+        layers = {layer.name: layer for layer in self.layers}
+        needs = [(need, layers[need.layer]) for need in self.requirements]
+        return [(need, layer) for need, layer in needs if layer.get(need.arg) != need.value]
+
     @property
     def needs_torch(self) -> bool:
         """True when some layer is unknown to the analytic engine."""
