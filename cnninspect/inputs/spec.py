@@ -1,123 +1,82 @@
-"""YAML files and the built-in model → a validated ModelSpec with source positions.
+"""cnninspect's own YAML spec format (and the built-in model) → a validated ModelSpec.
 
-YAML is read safely (yamldoc.py): no tags, no object construction, duplicate keys refused,
-bounded size and aliases. Every error names ``file:line:col``.
+YAML is read safely (spec/yamldoc.py): no tags, no object construction, duplicate keys refused,
+bounded size and aliases. Every error names ``file:line:col``. Graphs (``from:``, ``blocks:``,
+``repeat:``, ``if:``) are expanded at load time (spec/graph.py). Fixes are spliced into the text
+where each value is written (inputs/yamledit.py).
 """
 
 from __future__ import annotations
 
-import os
-import stat
-from dataclasses import dataclass
+import re
 from importlib import resources
 from pathlib import Path
+from typing import ClassVar
 
-from cnninspect.errors import Location, SpecError, UsageError, YamlError
-from cnninspect.spec.darknet import looks_like_darknet, parse_darknet
-from cnninspect.spec.flags import parse_layers
+from cnninspect.errors import Location, SpecError
+from cnninspect.inputs.base import InputFormat, ReadOptions
+from cnninspect.inputs.hydra import has_targets
+from cnninspect.inputs.splice import Edit
+from cnninspect.inputs.yamledit import column, value_edits, yaml_edits
 from cnninspect.spec.graph import Expander, read_blocks
-from cnninspect.spec.hydra import has_targets, is_hydra, parse_hydra
 from cnninspect.spec.model import BUILTIN_LABEL, BlockSpec, ModelSpec
 from cnninspect.spec.validate import check_unique_names, parse_input
-from cnninspect.spec.yamldoc import Document, plain, read_document
-from cnninspect.text import did_you_mean
+from cnninspect.spec.yamldoc import Document, Node, plain, read_document
+from cnninspect.text import did_you_mean, show_value
 
-MAX_SPEC_BYTES = 1_000_000
-"""Larger files are refused before parsing: no real model spec comes near this."""
 TOP_LEVEL_KEYS = ("name", "input", "blocks", "layers")
 EXTENSION_PREFIX = "x-"
 """Top-level keys starting with this are ignored: a place for YAML anchors, as in Compose files."""
+SPEC_KEY = re.compile(r"""^(?:["']?(?:layers|blocks)["']?\s*:|\{.*\blayers\s*:)""", re.MULTILINE)
+"""A top-level ``layers:`` or ``blocks:`` key: what every spec has, found on the text (so a broken
+spec is still recognised and reported)."""
 
 
-@dataclass(frozen=True)
-class SpecSource:
-    """A spec and the text it was read from, for commands that edit it."""
+class SpecFormat(InputFormat):
+    """cnninspect's own YAML: name, input, blocks and layers."""
 
-    spec: ModelSpec
-    """As written, before overrides."""
-    text: str
-    """The YAML or ``--layers`` text."""
-    path: Path | None = None
-    """The file, when there is one to write."""
-    raw: bytes = b""
-    """The file's bytes as read (to keep a byte-order mark and detect changes)."""
+    name = "spec"
+    title = "cnninspect YAML spec"
+    suffixes: ClassVar[tuple[str, ...]] = (".yaml", ".yml")
+    has_schema = True
 
+    def recognises(self, text: str, label: str) -> bool:
+        return SPEC_KEY.search(text) is not None
 
-def load_source(path: Path | None = None, layers: str | None = None) -> SpecSource:
-    """The spec a command names: a file, a ``--layers`` string, or the built-in model."""
-    if path is not None and layers is not None:
-        raise UsageError("give a SPEC file or --layers, not both")
-    if layers is not None:
-        return SpecSource(parse_layers(layers), layers)
-    if path is not None:
-        raw = read_source(path)
-        text = decode_source(raw, str(path))
-        return SpecSource(parse_text(text, str(path)), text, path, raw)
-    text = resources.files("cnninspect.spec").joinpath("tutorial.yaml").read_text(encoding="utf-8")
-    return SpecSource(parse_yaml(text, BUILTIN_LABEL), text)
+    def read(self, text: str, label: str, options: ReadOptions) -> ModelSpec:
+        document = read_document(text, label)
+        root = document.root.resolved()
+        if root.kind == "map" and not {"layers", "blocks"} & set(root.items()) and has_targets(document):
+            raise SpecError(
+                "a Hydra config without a torch.nn model: cnninspect reads the mapping whose _target_ is "
+                "torch.nn.Sequential or a torch.nn layer",
+                Location(label, 1, 1),
+            )
+        return spec_from_document(document)
+
+    def edits(self, text: str, original: ModelSpec, intended: ModelSpec) -> list[Edit]:
+        return yaml_edits(text, original, intended, _input_edits, "a $ expression; change it in the block by hand")
 
 
-def read_source(path: str | Path) -> bytes:
-    """A spec file's bytes. Only a regular file is read (a FIFO, socket or device is refused at once,
-    never waited on), and a file over the size limit is refused before a byte is read."""
-    label = str(path)
-    try:
-        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise UsageError(f"{label}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{label}: is a folder; give a spec file") from None
-    except OSError as error:
-        raise YamlError(f"cannot read the file: {error.strerror}", Location(label, 1, 1)) from None
-    try:
-        info = os.fstat(handle)
-        if stat.S_ISDIR(info.st_mode):
-            raise UsageError(f"{label}: is a folder; give a spec file")
-        if not stat.S_ISREG(info.st_mode):
-            raise YamlError("is not a regular file (a FIFO, socket or device); give a spec file", Location(label, 1, 1))
-        if info.st_size > MAX_SPEC_BYTES:
-            raise YamlError(_too_large(info.st_size), Location(label, 1, 1))
-        with os.fdopen(os.dup(handle), "rb") as stream:
-            raw = stream.read(MAX_SPEC_BYTES + 1)
-    except OSError as error:
-        raise YamlError(f"cannot read the file: {error.strerror}", Location(label, 1, 1)) from None
-    finally:
-        os.close(handle)
-    if len(raw) > MAX_SPEC_BYTES:  # it grew while being read
-        raise YamlError(_too_large(len(raw)), Location(label, 1, 1))
-    return raw
+def _input_edits(text: str, root: Node, original: ModelSpec, intended: ModelSpec, newline: str) -> list[Edit]:
+    """``input:`` changed where it is written, or added before ``layers:``."""
+    node = root.own("input")
+    if node is not None:
+        return value_edits(node, original.input, intended.input, shape=True)
+    layers_key = next(k for k, _ in root.pairs() if k.value == "layers")
+    entry = f"input: {show_value(intended.input)}"
+    gap = ", " if root.flow else newline + " " * column(text, layers_key.start)
+    return [Edit(layers_key.start, layers_key.start, entry + gap)]
 
 
-def _too_large(size: int) -> str:
-    return f"file is {size:,} bytes or more, over the {MAX_SPEC_BYTES:,}-byte limit for a spec"
+def builtin_text() -> str:
+    """The built-in tutorial model's YAML (Example 1)."""
+    return resources.files("cnninspect.spec").joinpath("tutorial.yaml").read_text(encoding="utf-8")
 
 
-def decode_source(raw: bytes, label: str) -> str:
-    """UTF-8 text without a byte-order mark; line endings untouched."""
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise YamlError("file is not UTF-8 text", Location(label, line, 1)) from None
-
-
-def parse_text(text: str, label: str) -> ModelSpec:
-    """A spec file's text in whichever format it is: a darknet ``.cfg`` (by its extension or its
-    ``[net]`` section), a Hydra config (YAML whose model has ``_target_: torch.nn.…``), or a
-    cnninspect spec."""
-    if looks_like_darknet(text, label):
-        return parse_darknet(text, label)
-    document = read_document(text, label)
-    if is_hydra(document):
-        return parse_hydra(document)
-    root = document.root.resolved()
-    if root.kind == "map" and not {"layers", "blocks"} & set(root.items()) and has_targets(document):
-        raise SpecError(
-            "a Hydra config without a torch.nn model: cnninspect reads the mapping whose _target_ is "
-            "torch.nn.Sequential or a torch.nn layer",
-            Location(label, 1, 1),
-        )
-    return spec_from_document(document)
+def read_builtin() -> ModelSpec:
+    """The built-in tutorial model."""
+    return parse_yaml(builtin_text(), BUILTIN_LABEL)
 
 
 def parse_yaml(text: str, label: str) -> ModelSpec:

@@ -1,0 +1,149 @@
+"""lint's file walk: the spec files that paths, folders and globs on the command line name.
+
+Folders are walked for the file endings the input formats claim (inputs.FILE_SUFFIXES), never
+into hidden folders or those in SKIPPED_FOLDERS, never through a symlinked folder; each real file
+is visited once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnninspect import rules
+from cnninspect.config import Settings
+from cnninspect.errors import Location, UsageError
+from cnninspect.inputs import FILE_SUFFIXES
+from cnninspect.linter import FileResult
+from cnninspect.rules import Finding
+
+SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__", "venv", "site-packages"})
+"""Never walked into, like every folder whose name starts with a dot."""
+GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What the paths on the command line name."""
+
+    files: list[Path]
+    """Spec files to lint, each real file once, in the order found."""
+    problems: list[FileResult]
+    """Folders that could not be listed: a finding each, never skipped in silence."""
+
+
+def discover(paths: Sequence[str], settings: Settings) -> Discovery:
+    """Every spec file named by ``paths``, in order, each real file once (``a.yaml``,
+    ``./a.yaml`` and ``/abs/a.yaml`` are one file). Walks and ``**`` never follow a symlinked
+    folder, so a link loop cannot make them run forever.
+
+    Files met while walking a folder or matching a glob are skipped when the settings exclude
+    them; a file named directly is linted unless ``force_exclude`` is set (ruff's rule, for
+    pre-commit, which names every file).
+    """
+    found: dict[tuple[int, int] | Path, Path] = {}
+    problems: list[FileResult] = []
+
+    def add(path: Path) -> None:
+        try:
+            info = path.stat()
+            key: tuple[int, int] | Path = (info.st_dev, info.st_ino)
+        except OSError:
+            key = path  # unreadable: lint_file reports it
+        found.setdefault(key, path)
+
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            for walked in _walk(path, settings, problems):
+                add(walked)
+        elif path.exists() or path.is_symlink():
+            if not (settings.force_exclude and settings.excluded(path, settings.root)):
+                add(path)
+        elif GLOB_CHARS.search(text):
+            matches = list(_glob(text, problems))
+            if not matches and not problems:
+                raise UsageError(f"{text}: no file matches")
+            for match in matches:
+                if match.is_dir():
+                    for walked in _walk(match, settings, problems):
+                        add(walked)
+                elif match.suffix in FILE_SUFFIXES and not settings.excluded(match, settings.root):
+                    add(match)
+        else:
+            raise UsageError(f"{text}: no such file or folder")
+    return Discovery(list(found.values()), problems)
+
+
+def _walk(folder: Path, settings: Settings, problems: list[FileResult]) -> Iterator[Path]:
+    def unreadable(error: OSError) -> None:
+        problems.append(_unlistable(error))
+
+    for root, folders, files in os.walk(folder, onerror=unreadable):
+        here = Path(root)
+        folders[:] = sorted(
+            name
+            for name in folders
+            if not name.startswith(".") and name not in SKIPPED_FOLDERS and not settings.excluded(here / name, folder)
+        )
+        for name in sorted(files):
+            path = here / name
+            if path.suffix in FILE_SUFFIXES and not settings.excluded(path, folder):
+                yield path
+
+
+def _glob(pattern: str, problems: list[FileResult]) -> Iterator[Path]:
+    """Paths matching a shell pattern (``*``, ``?``, ``[…]`` within a name; ``**`` across folders),
+    found by walking without following symlinked folders; hidden names match only when the
+    pattern names them."""
+    parts = Path(pattern).parts
+    fixed = next((i for i, part in enumerate(parts) if GLOB_CHARS.search(part)), len(parts))
+    base = Path(*parts[:fixed]) if fixed else Path(".")
+    wanted = re.compile(_glob_regex("/".join(parts[fixed:])))
+
+    def unreadable(error: OSError) -> None:
+        problems.append(_unlistable(error))
+
+    for root, folders, files in os.walk(base, onerror=unreadable):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        for name in sorted(folders) + sorted(files):
+            path = Path(root) / name
+            relative = path.relative_to(base).as_posix()
+            if not name.startswith(".") and wanted.fullmatch(relative):
+                yield path
+
+
+def _glob_regex(pattern: str) -> str:
+    """A glob as a regular expression over ``/``-separated relative paths."""
+    out = []
+    for index, segment in enumerate(pattern.split("/")):
+        last = index == len(pattern.split("/")) - 1
+        if segment == "**":
+            out.append(".*" if last else "(?:[^/]+/)*")
+            continue
+        text, i = "", 0
+        while i < len(segment):
+            ch = segment[i]
+            if ch == "*":
+                text += "[^/]*"
+            elif ch == "?":
+                text += "[^/]"
+            elif ch == "[" and "]" in segment[i + 1 :]:
+                end = segment.index("]", i + 1)
+                body = segment[i + 1 : end]
+                text += "[" + ("^" + re.escape(body[1:]) if body.startswith("!") else re.escape(body)) + "]"
+                i = end
+            else:
+                text += re.escape(ch)
+            i += 1
+        out.append(text if last else text + "/")
+    return "".join(out)
+
+
+def _unlistable(error: OSError) -> FileResult:
+    label = str(error.filename)
+    finding = Finding(rules.INVALID_YAML, Location(label, 1, 1), "", f"cannot list this folder: {error.strerror}")
+    return FileResult(label, (finding,))
