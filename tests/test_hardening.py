@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli
+from conftest import CONFIGS, ROOT, cli
 
 from cnninspect.errors import EditError
 from cnninspect.fixes import files
@@ -332,3 +332,76 @@ def test_save_never_truncates_the_old_picture_nor_leaves_a_temporary_file(tmp_pa
         assert result.exit_code == 2 and "No space left on device" in result.stderr
     assert picture.read_text() == "<svg>old</svg>"
     assert [p.name for p in tmp_path.iterdir()] == ["table.svg"]
+
+
+def test_a_file_name_as_long_as_the_system_allows_is_still_fixed(tmp_path):
+    name = "k" * (255 - len(".yaml")) + ".yaml"  # 255 bytes: the longest name ext4 takes
+    target = tmp_path / name
+    target.write_text((CONFIGS / "broken/tutorial_k5.yaml").read_text())
+    result = cli("fix-fc", str(target), "--write")
+    assert result.exit_code == 0, result.stderr
+    assert "in_features: 1568" in target.read_text()
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_a_writer_that_holds_the_folder_is_not_waited_for_forever(tmp_path, monkeypatch):
+    from filelock import FileLock
+
+    target = tmp_path / "spec.yaml"
+    target.write_bytes(b"original\n")
+    monkeypatch.setattr(files, "LOCK_TIMEOUT", 0.5)
+    holder = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:  # another writer, stuck inside its lock
+        with files._locked(target.resolve().parent, target):
+            holder.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    holder.wait(10)
+    try:
+        with pytest.raises(EditError, match=r"another process has held its folder for 0.5 s; nothing was written"):
+            files.write_atomic(target, b"new\n", b"original\n")
+    finally:
+        release.set()
+        thread.join()
+    assert target.read_bytes() == b"original\n"
+    assert FileLock  # the lock is filelock's, which works on Windows too
+
+
+def test_a_fix_never_grows_a_file_past_what_cnninspect_reads(tmp_path):
+    from cnninspect.inputs.source import MAX_SPEC_BYTES
+
+    original = b"# " + b"x" * (MAX_SPEC_BYTES - 10) + b"\n"
+    with pytest.raises(EditError, match="over the 1,000,000-byte limit for a spec; nothing was written"):
+        files.encode_like(original, original.decode() + "in_features: 1568\n")
+
+
+def test_a_hard_linked_spec_is_fixed_for_every_link(tmp_path):
+    target = tmp_path / "spec.yaml"
+    target.write_text((CONFIGS / "broken/tutorial_k5.yaml").read_text())
+    other = tmp_path / "link.yaml"
+    os.link(target, other)
+    assert cli("fix-fc", str(target), "--write").exit_code == 0
+    assert "in_features: 1568" in other.read_text() and os.stat(target).st_ino == os.stat(other).st_ino
+
+
+def test_every_module_imports_where_fcntl_does_not_exist(tmp_path):
+    # Windows has no fcntl: no module of the package may need it, and a fix is still written.
+    target = tmp_path / "spec.yaml"
+    target.write_bytes(b"old\n")
+    code = (
+        "import sys, pkgutil, importlib, pathlib; sys.modules['fcntl'] = None\n"
+        "import cnninspect\n"
+        "for m in pkgutil.walk_packages(cnninspect.__path__, 'cnninspect.'):\n"
+        "    if not m.name.endswith('__main__'):\n"
+        "        importlib.import_module(m.name)\n"
+        "from cnninspect.fixes.files import write_atomic\n"
+        f"write_atomic(pathlib.Path({str(target)!r}), b'new\\n', b'old\\n')\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert target.read_bytes() == b"new\n"
+    assert result.stdout.strip() == "ok", result.stderr
