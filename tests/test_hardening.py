@@ -405,3 +405,14 @@ def test_every_module_imports_where_fcntl_does_not_exist(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert target.read_bytes() == b"new\n"
     assert result.stdout.strip() == "ok", result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [("fc\u202egnp.exe", "fc\\u202egnp.exe"), ("a\u200bb", "a\\u200bb"), ("x\u2066y\u2069", "x\\u2066y\\u2069")],
+)
+def test_bidirectional_overrides_and_zero_width_characters_are_shown_escaped(tmp_path, name, shown):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"input: [3, 8, 8]\nlayers:\n  - {{type: Linear, name: '{name}', in_features: 5, out_features: 2}}\n")
+    result = cli("lint", str(path), "--format", "concise")
+    assert shown in result.stdout and name not in result.stdout
