@@ -413,6 +413,8 @@ def test_every_module_imports_where_fcntl_does_not_exist(tmp_path):
 )
 def test_bidirectional_overrides_and_zero_width_characters_are_shown_escaped(tmp_path, name, shown):
     path = tmp_path / "s.yaml"
-    path.write_text(f"input: [3, 8, 8]\nlayers:\n  - {{type: Linear, name: '{name}', in_features: 5, out_features: 2}}\n")
+    path.write_text(
+        f"input: [3, 8, 8]\nlayers:\n  - {{type: Linear, name: '{name}', in_features: 5, out_features: 2}}\n"
+    )
     result = cli("lint", str(path), "--format", "concise")
     assert shown in result.stdout and name not in result.stdout
