@@ -418,3 +418,58 @@ def test_bidirectional_overrides_and_zero_width_characters_are_shown_escaped(tmp
     )
     result = cli("lint", str(path), "--format", "concise")
     assert shown in result.stdout and name not in result.stdout
+
+
+# --- graph specs that would exhaust the machine or crash -------------------------------------------
+
+OFF_BLOCK = "blocks:\n  B:\n    params: {}\n    layers:\n      - {type: ReLU, if: false}\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "where", "message"),
+    [
+        ("layers:\n  - {type: ReLU, if: false}\n", "3:3", "every layer is switched off by its if:"),
+        (OFF_BLOCK + "layers:\n  - {type: B}\n", "8:3", "every layer is switched off by its if:"),
+        (
+            "layers:\n  - ReLU\n  - name: a\n    repeat: 10000\n    layers:\n      - name: b\n        repeat: 10000\n"
+            "        layers:\n          - {type: ReLU, if: false}\n",
+            "7:9",
+            "the spec expands to more than 500,000 items (switched-off layers and groups count too)",
+        ),
+        (
+            "blocks:\n  B:\n    params: {a: null}\n    layers:\n      - {type: ReLU, if: $a < 3}\n"
+            "layers:\n  - {type: B, a: [1, 2]}\n",
+            "6:26",
+            "$a < 3: <, <=, > and >= compare integers, not (1, 2) and 3",
+        ),
+    ],
+)
+def test_graph_specs_that_switch_everything_off_or_explode_are_one_located_line(tmp_path, body, where, message):
+    path = tmp_path / "g.yaml"
+    path.write_text("input: [3, 8, 8]\n" + body)
+    result = cli("summary", str(path))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"cnninspect: error: {path}:{where}: {message}")
+
+
+def test_a_chain_of_blocks_each_using_the_next_is_refused_at_a_nesting_limit(tmp_path):
+    lines = ["input: [3, 8, 8]", "blocks:"]
+    for i in range(1500):
+        inner = f"{{type: B{i + 1}}}" if i < 1499 else "ReLU"
+        lines += [f"  B{i}:", "    params: {}", "    layers:", f"      - {inner}"]
+    path = tmp_path / "chain.yaml"
+    path.write_text("\n".join([*lines, "layers:", "  - {type: B0}"]) + "\n")
+    result = cli("lint", str(path), "--format", "concise")
+    assert "CNN102 groups and blocks are nested more than 64 deep here" in result.stdout
+    assert "internal error" not in result.stdout + result.stderr
+
+
+def test_an_error_quoting_a_huge_value_stays_one_bounded_line(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_text(
+        "input: [3, 8, 8]\nlayers:\n  - {type: Conv2d, out_channels: 4, kernel_size: 3, padding: "
+        + "x" * 50_000
+        + "}\n"
+    )
+    result = cli("summary", str(path))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and len(result.stderr) < 1_200
