@@ -473,3 +473,29 @@ def test_an_error_quoting_a_huge_value_stays_one_bounded_line(tmp_path):
     )
     result = cli("summary", str(path))
     assert result.exit_code == 2 and result.stderr.count("\n") == 1 and len(result.stderr) < 1_200
+
+
+@pytest.mark.parametrize(
+    ("model", "block", "layer"),
+    [("Net", "nn", "conv"), ("Net", "super", "conv"), ("nn", "Block", "conv"), ("Same", "Same", "conv"),
+     ("Net", "Block", "__init__"), ("torch", "range", "forward")],
+)  # fmt: skip
+def test_export_of_names_the_generated_code_uses_itself_still_builds_and_runs(tmp_path, model, block, layer):
+    import torch
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        f"name: {model}\ninput: [3, 8, 8]\nblocks:\n  {block}:\n    params: {{c: 4}}\n    layers:\n"
+        f"      - {{type: Conv2d, name: {layer}, out_channels: $c, kernel_size: 3, padding: 1}}\n"
+        "      - {type: ReLU, name: __call__}\n"
+        f"layers:\n  - {{type: {block}, name: b1}}\n  - {{type: {block}, c: 8}}\n"
+    )
+    result = cli("export", str(spec))
+    assert result.exit_code == 0, result.stderr
+    namespace: dict = {}
+    exec(compile(result.stdout, "exported.py", "exec"), namespace)
+    classes = [v for k, v in namespace.items() if isinstance(v, type) and issubclass(v, torch.nn.Module) and k != "nn"]
+    net = classes[-1]()
+    # 3×8×8 → conv 4 (padding 1) → conv 8 (padding 1): (1, 8, 8, 8); params 4·27+4 + 8·36+8
+    assert net(torch.zeros(1, 3, 8, 8)).shape == (1, 8, 8, 8)
+    assert sum(p.numel() for p in net.parameters()) == (4 * 27 + 4) + (8 * 36 + 8)
