@@ -30,8 +30,7 @@ from cnninspect.engines.module import DEFAULT_TIMEOUT
 from cnninspect.engines.records import Trace
 from cnninspect.errors import CnnInspectError, EditError, Location, UsageError
 from cnninspect.formats import summary as summary_formats
-from cnninspect.formats.lint import LintFormat
-from cnninspect.formats.sizes import SizesFormat
+from cnninspect.formats.choices import LintFormat, SizesFormat
 from cnninspect.formats.summary import SummaryFormat, SummaryReport, choose_columns
 from cnninspect.rules import RULES, Finding, Severity, has_errors, select_rules
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -14,7 +13,8 @@ from rich.text import Text
 
 from cnninspect import __version__
 from cnninspect.formats import table
-from cnninspect.formats.summary import SEVERITY_STYLES, finding_json, json_text
+from cnninspect.formats.choices import LintFormat
+from cnninspect.formats.common import SEVERITY_STYLES, finding_json, json_text
 from cnninspect.formats.table import Column, Row
 from cnninspect.rules import RULES, Finding, Severity
 from cnninspect.text import plural, safe, utf8
@@ -25,16 +25,6 @@ if TYPE_CHECKING:
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SARIF_LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning"}
 MARGIN = "  "
-
-
-class LintFormat(StrEnum):
-    """Output formats of ``lint``."""
-
-    FULL = "full"
-    CONCISE = "concise"
-    JSON = "json"
-    GITHUB = "github"
-    SARIF = "sarif"
 
 
 def lint_summary(results: Sequence[FileResult]) -> str:
