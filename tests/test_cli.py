@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import cli
+from conftest import ROOT, cli
 
 
 @pytest.mark.parametrize("fmt", ["table", "json", "markdown", "csv"])
@@ -14,6 +14,35 @@ def test_tutorial_golden_output_in_every_format(golden, fmt, kernel):
     result = cli("summary", "--format", fmt, "--kernel", str(kernel))
     assert result.exit_code == (0 if kernel == 3 else 1)
     golden(f"tutorial_k{kernel}.{fmt}.out", result.stdout)
+
+
+SUMMED = ("params", "weights", "biases", "trainable", "mult_adds")
+"""Per-layer numbers whose column adds up to the footer's total."""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--kernel", "3"],
+        ["--kernel", "5"],
+        [f"{ROOT}/configs/resnet18.yaml", "--engine", "analytic"],
+        [f"{ROOT}/configs/unet.yaml", "--engine", "analytic"],
+        [f"{ROOT}/configs/darknet/yolov3-tiny.cfg", "--engine", "analytic"],
+        [f"{ROOT}/configs/hydra/cifar_cnn.yaml", "--engine", "analytic"],
+        ["--model", f"{ROOT}/tests/fixtures/models/tutorial_cnn.py:myCNN", "--input", "3x32x32"],
+    ],
+)
+def test_layer_rows_add_up_to_the_totals_in_json_and_the_table_footer(args):
+    document = json.loads(cli("summary", *args, "--format", "json").stdout)
+    table = cli("summary", *args).stdout
+    layers, totals = document["layers"], document["totals"]
+    assert len(layers) >= 3
+    for key in SUMMED:
+        assert sum(layer[key] for layer in layers) == totals[key], key
+    assert totals["params"] == totals["weights"] + totals["biases"]
+    footer = f"Total params: {totals['params']:,} (weights {totals['weights']:,} + biases {totals['biases']:,})"
+    assert footer in table
+    assert f"Mult-adds: {sum(layer['mult_adds'] for layer in layers):,} " in table
 
 
 def test_explain_golden(golden):
