@@ -9,17 +9,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from rich.text import Text
-
 from cnninspect import __version__
-from cnninspect.formats import table
 from cnninspect.formats.choices import LintFormat
 from cnninspect.formats.common import SEVERITY_STYLES, finding_json, json_text
-from cnninspect.formats.table import Column, Row
 from cnninspect.rules import RULES, Finding, Severity
 from cnninspect.text import plural, safe, utf8
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from cnninspect.lint import FileResult
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -41,6 +39,11 @@ def lint_summary(results: Sequence[FileResult]) -> str:
 def render_full(results: Sequence[FileResult]) -> Text:
     """Findings grouped by file: place, severity, code, message (rule name), and the fix-fc command
     for the ones it repairs. One line per finding, never wrapped."""
+    from rich.text import Text
+
+    from cnninspect.formats import table
+    from cnninspect.formats.table import Column, Row
+
     text = Text()
     for result in results:
         if not result.findings:
