@@ -227,11 +227,11 @@ def test_lint_concise_needs_no_rich():
 
 
 def test_the_cli_names_the_engine_default_and_the_suffixes_lint_walks():
-    from cnninspect import cli, lint
+    from cnninspect import cli_options, lint
     from cnninspect.engines.module import DEFAULT_TIMEOUT
 
-    assert cli.MODEL_TIMEOUT == DEFAULT_TIMEOUT
-    assert {s.lstrip("*") for s in cli.SPEC_SUFFIXES} == set(lint.SPEC_SUFFIXES)
+    assert cli_options.MODEL_TIMEOUT == DEFAULT_TIMEOUT
+    assert {s.lstrip("*") for s in cli_options.SPEC_SUFFIXES} == set(lint.SPEC_SUFFIXES)
     page = " ".join(cli_page("lint").split())
     assert "walked for *.yaml, *.yml and *.cfg" in page
     assert "not a cnninspect YAML spec, darknet .cfg or Hydra config are skipped" in page
