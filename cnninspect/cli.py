@@ -202,6 +202,7 @@ def summary(
             width=console.width,
             fit=columns is None,
             depth=depth if model is None else None,
+            wrap=_wrap_width(sys.stdout) is not None,
         )
         _emit(RENDERERS[output_format](report), console)
         if output_format is not SummaryFormat.TABLE:
@@ -274,7 +275,7 @@ def fix_fc(
             plan = plan_fixes(apply_overrides(loaded.spec, overrides), partial(trace_with, engine=engine))
             files = [spec_change(loaded, plan.fixed)]
             notes = {}
-        typer.echo(fix_lines(plan, notes), err=diff, nl=False)
+        typer.echo(fix_lines(plan, notes, width=_wrap_width(sys.stderr if diff else sys.stdout)), err=diff, nl=False)
         changed = [f for f in files if f.after != f.before]
         for change in changed:
             if diff:
@@ -377,7 +378,7 @@ def lint(
         checked = found.problems + _lint_all(found.files, settings, overrides, engine, fmt)
         results = [r for r in checked if r.is_spec]
         skipped = [r for r in checked if not r.is_spec]
-        _emit(lint_formats.RENDERERS[fmt](results))
+        _emit(lint_formats.RENDERERS[fmt](results, _wrap_width(sys.stdout)))
         if skipped:
             typer.echo(
                 f"skipped {plural(len(skipped), 'file')} that "
@@ -442,7 +443,8 @@ def rules(
             return
         chosen = list(RULES) if key is None else select_rules([key], "rules")
         exact = [rule for rule in chosen if key is not None and key.upper() in (rule.code, rule.name.upper())]
-        rendered = rules_formats.render_rule(exact[0]) if exact else rules_formats.render_list(chosen)
+        width = _wrap_width(sys.stdout)
+        rendered = rules_formats.render_rule(exact[0], width) if exact else rules_formats.render_list(chosen, width)
         _emit(rendered)
 
 
@@ -615,6 +617,22 @@ def _width() -> int:
     return width if width >= MIN_WIDTH else 80
 
 
+def _wrap_width(stream: Any) -> int | None:
+    """The width to break long lines at when ``stream`` is a terminal; None when it is piped, where
+    each finding stays one line for tools. TTY_COMPATIBLE=1 or 0 says which, as Rich reads it."""
+    forced = os.environ.get("TTY_COMPATIBLE", "")
+    if forced == "0" or (forced != "1" and not _isatty(stream)):
+        return None
+    return _width()
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no such method, or a closed stream
+        return False
+
+
 def _emit(rendered: str | Text, console: Console | None = None) -> None:
     """Machine formats go to stdout untouched; Rich text through the console (colour, NO_COLOR)."""
     if isinstance(rendered, str):
@@ -624,8 +642,11 @@ def _emit(rendered: str | Text, console: Console | None = None) -> None:
 
 
 def _echo_findings(findings: Sequence[Finding]) -> None:
+    from cnninspect.formats.wrap import finding_text
+
+    width = _wrap_width(sys.stderr)
     for finding in findings:
-        typer.echo(safe(finding.line), err=True)
+        typer.echo(finding_text(finding, width), err=True)
 
 
 def _save(console: Console, path: Path) -> None:

@@ -10,28 +10,33 @@ from pathlib import Path
 
 from cnninspect.fixes.files import FileChange, unified_diff
 from cnninspect.fixes.plan import FixPlan
+from cnninspect.formats.wrap import hang
 from cnninspect.spec.model import BUILTIN_LABEL, FLAG_LABEL
 from cnninspect.text import safe
 
 
-def fix_lines(plan: FixPlan, notes: Mapping[str, str]) -> str:
+def fix_lines(plan: FixPlan, notes: Mapping[str, str], width: int | None = None) -> str:
     """One line per edit (a value written once for many layers says so), the corrected call under
     it when ``notes`` has one (``--model``), then each finding left with its hint, a hint shared
-    by many findings said once."""
-    lines = []
+    by many findings said once. At a ``width`` (a terminal), long lines break at words under
+    their message, the place that heads them whole on the first line."""
+    lines: list[tuple[str, int]] = []  # each line, and the length of its head (kept whole, and the indent)
     for fix, fixed in plan.edits:
         shared = f"; written once for {len(fixed)} layers: {', '.join(fixed)}" if len(fixed) > 1 else ""
-        lines.append(f"{fix.layer.where(fix.arg)}: {fix.text}{shared}")
+        head = f"{fix.layer.where(fix.arg)}: "
+        lines.append((f"{head}{fix.text}{shared}", len(safe(head))))
         if fix.layer.name in notes:
-            lines.append(f"  {notes[fix.layer.name]}")
+            lines.append((f"  {notes[fix.layer.name]}", 0))
     hints: set[str] = set()
     for finding in plan.remaining:
-        lines.append(finding.line)
+        lines.append((finding.line, len(safe(f"{finding.location}: {finding.rule.code} "))))
         hint = plan.hint(finding)
         if hint and hint not in hints:  # a value written once for many layers is explained once
             hints.add(hint)
-            lines.append(f"  {hint}")
-    return _lines(lines)
+            lines.append((f"  {hint}", 0))
+    if width is None:
+        return _lines([line for line, _ in lines])
+    return "".join(hang(safe(line), width, head or 4, keep=head) + "\n" for line, head in lines)
 
 
 def diff_text(change: FileChange) -> str:

@@ -35,6 +35,8 @@ class SummaryReport:
     """Drop columns that do not fit ``width`` (False when ``--columns`` was given)."""
     depth: int | None = None
     """Show groups down to this nesting level, deeper ones folded into their group's row."""
+    wrap: bool = False
+    """Break long lines (findings, footer, notes) at words to fit ``width``: for a terminal."""
     stats: Statistics = field(init=False, compare=False)
     """The trace's statistics, computed once for the rows, the footer and the totals."""
     rows: list[SummaryRow] = field(init=False, compare=False)

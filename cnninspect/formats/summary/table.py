@@ -13,6 +13,7 @@ from cnninspect.formats.summary.columns import COLUMNS, DROP_ORDER, cells, legen
 from cnninspect.formats.summary.report import SummaryReport, explain_lines, footer_lines, title_text, tree
 from cnninspect.formats.summary.rows import SummaryRow, fold
 from cnninspect.formats.table import Column, Row
+from cnninspect.formats.wrap import finding_text, hang
 from cnninspect.rules import Severity
 from cnninspect.text import safe
 
@@ -43,19 +44,27 @@ def render_table(report: SummaryReport) -> Text:
     if hidden:
         legends.append(f"{', '.join(hidden)} hidden to fit {report.width} columns (--columns or a wider terminal)")
     text.append(_wrap_items(legends, report.width) + "\n", style="dim")
-    text.append("\n".join(footer_lines(report.trace, report.stats)) + "\n")
+    text.append("\n".join(_fit(line, report, 2) for line in footer_lines(report.trace, report.stats)) + "\n")
     if report.explain:
         text.append("\n".join(["", "How each size comes about:", *explain_lines(report.rows)]) + "\n")
     if "notes" not in [shown[i].key for i in keep]:
-        notes = [f"  {safe(r.name)}: {safe(r.notes)}" for r in report.rows if r.notes and _worth_noting(r)]
+        notes = [
+            _fit(f"  {safe(r.name)}: {safe(r.notes)}", report, 4) for r in report.rows if r.notes and _worth_noting(r)
+        ]
         if notes:
             text.append("\n".join(["", "Notes:", *notes]) + "\n")
     text.append("\n")
     if not report.findings:
         text.append("No size problems found.\n", style="green")
     for finding in report.findings:
-        text.append(safe(finding.line) + "\n", style=SEVERITY_STYLES[finding.rule.severity])
+        width = report.width if report.wrap else None
+        text.append(finding_text(finding, width) + "\n", style=SEVERITY_STYLES[finding.rule.severity])
     return text
+
+
+def _fit(line: str, report: SummaryReport, indent: int) -> str:
+    """A line broken at words with a hanging indent when the report is for a terminal."""
+    return hang(line, report.width, indent) if report.wrap else line
 
 
 def _wrap_items(items: Sequence[str], width: int) -> str:
