@@ -5,36 +5,25 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from rich.text import Text
-
 from cnninspect import __version__
-from cnninspect.formats import table
-from cnninspect.formats.summary import SEVERITY_STYLES, finding_json, json_text
-from cnninspect.formats.table import Column, Row
+from cnninspect.formats.choices import LintFormat
+from cnninspect.formats.common import SEVERITY_STYLES, finding_json, json_text
+from cnninspect.formats.wrap import MIN_TEXT, finding_text, hang
 from cnninspect.rules import RULES, Finding, Severity
 from cnninspect.text import plural, safe, utf8
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from cnninspect.linter import FileResult
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SARIF_LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning"}
 MARGIN = "  "
-
-
-class LintFormat(StrEnum):
-    """Output formats of ``lint``."""
-
-    FULL = "full"
-    CONCISE = "concise"
-    JSON = "json"
-    GITHUB = "github"
-    SARIF = "sarif"
 
 
 def lint_summary(results: Sequence[FileResult]) -> str:
@@ -48,9 +37,15 @@ def lint_summary(results: Sequence[FileResult]) -> str:
     return f"{plural(len(findings), 'problem')} ({', '.join(parts)}) in {files} of {plural(len(results), 'file')}"
 
 
-def render_full(results: Sequence[FileResult]) -> Text:
+def render_full(results: Sequence[FileResult], width: int | None = None) -> Text:
     """Findings grouped by file: place, severity, code, message (rule name), and the fix-fc command
-    for the ones it repairs. One line per finding, never wrapped."""
+    for the ones it repairs. One line per finding; at a ``width`` (a terminal), a long message
+    breaks at words under itself."""
+    from rich.text import Text
+
+    from cnninspect.formats import table
+    from cnninspect.formats.table import Column, Row
+
     text = Text()
     for result in results:
         if not result.findings:
@@ -72,27 +67,37 @@ def render_full(results: Sequence[FileResult]) -> Text:
         sizes = table.widths(columns, rows)
         indent = " " * (len(MARGIN) + sum(sizes[:3]) + 3 * len(table.GAP))
         for row, finding in zip(rows, result.findings):
+            message, *more = _message_lines(row.cells[3], width, len(indent))
             text.append(MARGIN)
-            text.append_text(table.row_text(row, columns, sizes))
-            text.append("\n")
+            first = Row([*row.cells[:3], message], cell_styles=row.cell_styles)
+            text.append_text(table.row_text(first, columns, sizes))
+            text.append("".join(f"\n{indent}{line}" for line in more) + "\n")
             if finding.fix is not None and finding.rule.fixable:
                 text.append(f"{indent}fix: cnninspect fix-fc {safe(result.path)} --write\n", style="green")
         text.append("\n")
     return text
 
 
-def render_concise(results: Sequence[FileResult]) -> str:
-    """``path:line:col: CODE message``, one per line."""
-    return "".join(f"{safe(f.line)}\n" for r in results for f in r.findings)
+def _message_lines(message: str, width: int | None, indent: int) -> list[str]:
+    """A message as the lines it takes in the columns right of ``indent``: one when piped."""
+    if width is None:
+        return [message]
+    return hang(message, max(width - indent, MIN_TEXT), 0).split("\n")
 
 
-def render_json(results: Sequence[FileResult]) -> str:
+def render_concise(results: Sequence[FileResult], width: int | None = None) -> str:
+    """``path:line:col: CODE message``, one per line; at a ``width`` (a terminal), broken at words
+    under the message."""
+    return "".join(f"{finding_text(f, width)}\n" for r in results for f in r.findings)
+
+
+def render_json(results: Sequence[FileResult], width: int | None = None) -> str:
     """Every finding as JSON data, and how many files were checked."""
     document = {"files_checked": len(results), "findings": [finding_json(f) for r in results for f in r.findings]}
     return json_text(document)
 
 
-def render_github(results: Sequence[FileResult]) -> str:
+def render_github(results: Sequence[FileResult], width: int | None = None) -> str:
     """GitHub Actions workflow commands: annotations on the pull request's files."""
     lines = []
     for finding in _all(results):
@@ -128,7 +133,7 @@ def repo_path(path: str) -> str:
         return target.as_posix()
 
 
-def render_sarif(results: Sequence[FileResult]) -> str:
+def render_sarif(results: Sequence[FileResult], width: int | None = None) -> str:
     """SARIF 2.1.0, as GitHub code scanning reads it: every rule described, every result placed."""
     rules = [
         {
@@ -171,11 +176,13 @@ def _all(results: Sequence[FileResult]) -> list[Finding]:
     return [f for r in results for f in r.findings]
 
 
-RENDERERS: dict[LintFormat, Callable[[Sequence[FileResult]], str | Text]] = {
+RENDERERS: dict[LintFormat, Callable[[Sequence[FileResult], int | None], str | Text]] = {
     LintFormat.FULL: render_full,
     LintFormat.CONCISE: render_concise,
     LintFormat.JSON: render_json,
     LintFormat.GITHUB: render_github,
     LintFormat.SARIF: render_sarif,
 }
-"""Every lint format: full is styled Text for a console, the others plain text for stdout."""
+"""Every lint format: full is styled Text for a console, the others plain text for stdout. Each takes
+the results and the width to break long lines at on a terminal (None when piped); the machine
+formats never break a line."""
