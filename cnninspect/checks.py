@@ -8,29 +8,38 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any
 
 from cnninspect import rules
 from cnninspect.engines.module import ModelTrace
-from cnninspect.engines.records import LayerRecord, Mismatch, Problem, Trace
+from cnninspect.engines.records import (
+    Collapse,
+    GroupsMismatch,
+    LayerRecord,
+    MergeMismatch,
+    Mismatch,
+    RankMismatch,
+    SizeMismatch,
+    TailMismatch,
+    Trace,
+)
 from cnninspect.metrics import feature_maps
-from cnninspect.rules import Finding
+from cnninspect.rules import ArgFix, Finding
 from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import LayerSpec, expand
 from cnninspect.text import dims_text, feature_map, shape_text, show_value
 
-PROBLEM_RULES = {
-    Problem.IN_FEATURES: rules.LINEAR_IN_FEATURES,
-    Problem.IN_CHANNELS: rules.CONV_IN_CHANNELS,
-    Problem.NUM_FEATURES: rules.NORM_NUM_FEATURES,
-    Problem.COLLAPSE: rules.SPATIAL_COLLAPSE,
-    Problem.RANK: rules.INPUT_RANK,
-    Problem.ADD: rules.ADD_SHAPE_MISMATCH,
-    Problem.CONCAT: rules.CONCAT_SHAPE_MISMATCH,
-    Problem.MUL: rules.MUL_BROADCAST,
+ARG_RULES = {
+    "in_features": rules.LINEAR_IN_FEATURES,
+    "in_channels": rules.CONV_IN_CHANNELS,
+    "num_features": rules.NORM_NUM_FEATURES,
+    "num_channels": rules.NORM_NUM_FEATURES,
+    "normalized_shape": rules.NORM_NUM_FEATURES,
 }
-"""The rule each kind of size problem is reported under."""
-MERGE_PROBLEMS = (Problem.ADD, Problem.CONCAT, Problem.MUL)
+MERGE_RULES = {
+    Family.ADD: rules.ADD_SHAPE_MISMATCH,
+    Family.CONCAT: rules.CONCAT_SHAPE_MISMATCH,
+    Family.MUL: rules.MUL_BROADCAST,
+}
 SIZE_SETTING = (Family.CONV, Family.CONV_TRANSPOSE, Family.LINEAR, Family.CONCAT)
 """Layers whose output size is their own choice: where a size comes from."""
 SEARCH_SIZES = 64
@@ -72,7 +81,7 @@ def _unmet_requirements(trace: Trace) -> list[Finding]:
             layer.name,
             f"{layer.title}: {need.written_as} is {layer.get(need.arg)} but {need.because}; "
             f"set {need.written_as}={need.value}",
-            (need.arg, need.value),
+            ArgFix(need.arg, need.value),
         )
         for need, layer in trace.spec.unmet_requirements()
     ]
@@ -112,23 +121,22 @@ def _size_problems(trace: Trace, index: int, search: bool) -> list[Finding]:
     record = trace.records[index]
     collapsed: dict[tuple[int, int], list[int]] = {}
     for mismatch in record.mismatches:
-        if mismatch.problem is Problem.COLLAPSE:
-            assert mismatch.dim is not None
+        if isinstance(mismatch, Collapse):
             collapsed.setdefault((mismatch.received, mismatch.fits), []).append(mismatch.dim)
             continue
-        if mismatch.problem in MERGE_PROBLEMS:
-            message, fix = _merge_message(trace, index, mismatch, search), None
+        if isinstance(mismatch, MergeMismatch):
+            rule, message, fix = MERGE_RULES[mismatch.family], _merge_message(trace, index, mismatch, search), None
         else:
             message, fix = _describe(trace, index, mismatch)
-        rule = PROBLEM_RULES[mismatch.problem]
+            rule = rules.INPUT_RANK if isinstance(mismatch, RankMismatch) else ARG_RULES[mismatch.arg]
         findings.append(_at(rule, record.layer, message, fix))
     for (size, fits), dims in collapsed.items():
         message = _collapse_message(record, size, fits, dims)
-        findings.append(_at(PROBLEM_RULES[Problem.COLLAPSE], record.layer, message))
+        findings.append(_at(rules.SPATIAL_COLLAPSE, record.layer, message))
     return findings
 
 
-def _at(rule: rules.Rule, layer: LayerSpec, message: str, fix: tuple[str, Any] | None = None) -> Finding:
+def _at(rule: rules.Rule, layer: LayerSpec, message: str, fix: ArgFix | None = None) -> Finding:
     """A finding at a layer's place."""
     return Finding(rule, layer.location, layer.name, message, fix)
 
@@ -246,7 +254,7 @@ def _bias_finding(record: LayerRecord, following: LayerRecord) -> Finding:
         record.layer,
         f"{record.layer.title}: its {count} bias values are cancelled by {following.layer.title} "
         f"({following.layer.type} subtracts each channel's mean); set bias: false",
-        ("bias", False),
+        ArgFix("bias", False),
     )
 
 
@@ -266,38 +274,38 @@ def _collapse_message(record: LayerRecord, size: int, fits: int, dims: list[int]
     )
 
 
-def _describe(trace: Trace, index: int, m: Mismatch) -> tuple[str, tuple[str, Any] | None]:
+def _describe(
+    trace: Trace, index: int, m: SizeMismatch | GroupsMismatch | TailMismatch | RankMismatch
+) -> tuple[str, ArgFix | None]:
     records = trace.records
     record = records[index]
     name = record.layer.title
     hint = input_layout_hint(trace, index, m)
-    if m.problem is Problem.RANK:
+    if isinstance(m, RankMismatch):
         return (
-            f"{name}: {record.layer.type} needs a {_ranks(m.declared)} input but receives "
+            f"{name}: {record.layer.type} needs a {_ranks(m.allowed)} input but receives "
             f"{len(m.received)}-d {shape_text(m.received)}; {hint or 'the trace stops here'}",
             None,
         )
     if hint is not None:
+        assert isinstance(m, SizeMismatch)
         return f"{name}: {m.arg} is {m.declared} but it receives {m.received} from the input; {hint}", None
     origin = origin_text(trace, index)
-    if m.declared is None:
-        divisor = record.layer.get("groups") if m.problem is Problem.IN_CHANNELS else record.layer.get("num_groups")
-        split = "groups" if m.problem is Problem.IN_CHANNELS else "num_groups"
+    if isinstance(m, GroupsMismatch):
         return (
-            f"{name}: receives {m.received} channels{origin}, which {split}={divisor} cannot split; "
-            f"make them a multiple of {divisor} (e.g. {m.fits})",
+            f"{name}: receives {m.received} channels{origin}, which {m.split}={m.divisor} cannot split; "
+            f"make them a multiple of {m.divisor} (e.g. {m.fits})",
             None,
         )
-    received = m.received
-    if m.arg == "normalized_shape":
+    if isinstance(m, TailMismatch):
         return (
-            f"{name}: normalized_shape is {show_value(m.declared)} but the input ends in {show_value(received)}; "
-            f"set normalized_shape: {show_value(received)}",
-            (m.arg, received),
+            f"{name}: normalized_shape is {show_value(m.declared)} but the input ends in {show_value(m.received)}; "
+            f"set normalized_shape: {show_value(m.received)}",
+            ArgFix(m.arg, m.received),
         )
     return (
-        f"{name}: {m.arg} is {m.declared} but it receives {received}{origin}; set {m.arg}: {received}",
-        (m.arg, received),
+        f"{name}: {m.arg} is {m.declared} but it receives {m.received}{origin}; set {m.arg}: {m.received}",
+        ArgFix(m.arg, m.received),
     )
 
 
@@ -314,13 +322,18 @@ def input_layout_hint(trace: Trace, index: int, m: Mismatch) -> str | None:
     def written(shape: tuple[int, ...]) -> str:
         return f"--input {'x'.join(map(str, shape))}" if option else f"input: {show_value(shape)}"
 
-    if m.problem is Problem.IN_CHANNELS and len(sample) >= 2 and m.declared == sample[-1] != sample[0]:
+    if (
+        isinstance(m, SizeMismatch)
+        and m.arg == "in_channels"
+        and len(sample) >= 2
+        and m.declared == sample[-1] != sample[0]
+    ):
         channels_first = (sample[-1], *sample[:-1])
         return (
             f"the input {dims_text(sample)} looks channels-last (H×W×C), but cnninspect reads C×H×W: "
             f"{written(channels_first)}"
         )
-    if m.problem is Problem.RANK and len(sample) > 1 and len(sample) in m.declared:
+    if isinstance(m, RankMismatch) and len(sample) > 1 and len(sample) in m.allowed:
         return (
             f"the input {dims_text(sample)} has one size too many: it is one sample, without the batch "
             f"(--batch sets that): {written(sample[1:])}"
@@ -393,14 +406,14 @@ def _nearest(trace: Trace, index: int) -> int | None:
 # Merges
 
 
-def _merge_message(trace: Trace, index: int, m: Mismatch, search: bool) -> str:
+def _merge_message(trace: Trace, index: int, m: MergeMismatch, search: bool) -> str:
     """CNN207–209: which inputs differ, both shapes, and what would make them fit."""
     record = trace.records[index]
     layer = record.layer
-    shapes: tuple[tuple[int, ...], ...] = m.received
+    shapes = m.shapes
     names = list(layer.sources) or [name.rsplit(".", 1)[-1] for name in layer.inputs]
     first, main = shapes[0], names[0]
-    if m.problem is Problem.MUL:
+    if m.family is Family.MUL:
         other = next(i for i in range(1, len(shapes)) if not _broadcasts(first, shapes[i]))
         side, b = names[other], shapes[other]
         axis = next(
@@ -415,7 +428,7 @@ def _merge_message(trace: Trace, index: int, m: Mismatch, search: bool) -> str:
         )
     other = next(i for i in range(1, len(shapes)) if _differs(m, first, shapes[i]))
     side, b = names[other], shapes[other]
-    if m.problem is Problem.ADD:
+    if m.family is Family.ADD:
         remedy = _equalise(first, b, side)
         if side in layer.switched_off:
             remedy += f" ({side}, which would be that projection, is switched off here by its if:)"
@@ -443,8 +456,8 @@ def _merge_message(trace: Trace, index: int, m: Mismatch, search: bool) -> str:
     return f"{text}; crop or pad one side to match"
 
 
-def _differs(m: Mismatch, first: tuple[int, ...], other: tuple[int, ...]) -> bool:
-    if m.problem is Problem.ADD or len(first) != len(other):
+def _differs(m: MergeMismatch, first: tuple[int, ...], other: tuple[int, ...]) -> bool:
+    if m.family is Family.ADD or len(first) != len(other):
         return first != other
     dim = (m.dim or 1) % len(first)
     return first[:dim] + first[dim + 1 :] != other[:dim] + other[dim + 1 :]
@@ -490,12 +503,12 @@ def _working_inputs(trace: Trace) -> list[tuple[int, ...]]:
             if min(sample) < 1:
                 break
             trial = infer_shapes(replace(spec, input=sample, batch=1))
-            if not any(m.problem in MERGE_PROBLEMS for r in trial.records for m in r.mismatches):
+            if not any(isinstance(m, MergeMismatch) for r in trial.records for m in r.mismatches):
                 found.append(sample[1:])
                 break
     return found
 
 
-def _ranks(ranks: Any) -> str:
+def _ranks(ranks: tuple[int, ...]) -> str:
     options = [f"{r}-d" for r in ranks]
     return " or ".join(options) if len(options) <= 3 else f"{options[0]} to {options[-1]}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from cnninspect.errors import (
     ArgumentError,
@@ -70,6 +69,16 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class ArgFix:
+    """The one argument value that makes a layer fit: ``in_features: 1568``."""
+
+    arg: str
+    """The argument as torch.nn names it (``in_features``, ``bias``)."""
+    value: int | tuple[int, ...]
+    """The value that fits (``False`` for a bias, a shape for ``normalized_shape``)."""
+
+
+@dataclass(frozen=True)
 class Finding:
     """One problem at one place, with the numbers and the remedy."""
 
@@ -81,8 +90,8 @@ class Finding:
     """The layer's name ("" for a problem with the whole file)."""
     message: str
     """What is wrong and what to do, e.g. ``fc: in_features is 2048 but it receives 1568 …``."""
-    fix: tuple[str, Any] | None = None
-    """(argument, value) that makes the layer fit, when there is one right answer."""
+    fix: ArgFix | None = None
+    """The argument value that makes the layer fit, when there is one right answer."""
 
     @property
     def line(self) -> str:

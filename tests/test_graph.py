@@ -432,8 +432,8 @@ def test_engines_agree_on_random_graphs(text, device):
     analytic, torch_trace = infer_shapes(spec), trace_spec(spec, device)
     assert [r.output_shape for r in torch_trace.records] == [r.output_shape for r in analytic.records]
     assert [(r.weights, r.biases) for r in torch_trace.records] == [(r.weights, r.biases) for r in analytic.records]
-    assert [[m.problem for m in r.mismatches] for r in torch_trace.records] == [
-        [m.problem for m in r.mismatches] for r in analytic.records
+    assert [[type(m) for m in r.mismatches] for r in torch_trace.records] == [
+        [type(m) for m in r.mismatches] for r in analytic.records
     ]
     for record in analytic.records:  # a merge that fits gives what PyTorch's broadcasting gives
         if record.layer.type in ("Add", "Mul") and not record.mismatches:

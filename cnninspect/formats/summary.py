@@ -20,7 +20,15 @@ from typing import Any
 from rich.text import Text
 
 from cnninspect.engines.module import ModelTrace, ModuleRecord
-from cnninspect.engines.records import BYTES_PER_VALUE, LayerRecord, Problem, Trace
+from cnninspect.engines.records import (
+    BYTES_PER_VALUE,
+    Collapse,
+    GroupsMismatch,
+    LayerRecord,
+    MergeMismatch,
+    RankMismatch,
+    Trace,
+)
 from cnninspect.errors import UsageError
 from cnninspect.formats import table
 from cnninspect.formats.table import Column, Row
@@ -469,12 +477,14 @@ def notes_text(record: LayerRecord) -> str:
     """Short notes: inferred sizes and anything the engine said about the layer."""
     notes = []
     for m in record.mismatches:
-        if m.problem is Problem.RANK:
+        if isinstance(m, RankMismatch):
             notes.append("wrong input rank; trace stops")
-        elif m.problem is Problem.COLLAPSE:
+        elif isinstance(m, Collapse):
             notes.append(f"empty output; needs ≥ {m.fits}")
-        elif m.declared is None:
+        elif isinstance(m, GroupsMismatch):
             notes.append(f"{m.received} channels don't fit the groups")
+        elif isinstance(m, MergeMismatch):
+            notes.append("inputs don't fit")
         else:
             notes.append(f"{m.arg} {show_value(m.declared)}, gets {show_value(m.received)}")
     kind = record.layer.kind
@@ -755,7 +765,7 @@ def finding_json(finding: Finding) -> dict[str, Any]:
         "col": finding.location.col or None,
         "layer": finding.layer,
         "message": finding.message,
-        "fix": None if finding.fix is None else {"arg": finding.fix[0], "value": finding.fix[1]},
+        "fix": None if finding.fix is None else {"arg": finding.fix.arg, "value": finding.fix.value},
     }
 
 
