@@ -24,7 +24,6 @@ from rich.text import Text
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from cnninspect import __version__
-from cnninspect.checks import find_problems
 from cnninspect.engines import Engine, trace_with
 from cnninspect.engines.module import DEFAULT_TIMEOUT
 from cnninspect.engines.records import Trace
@@ -33,7 +32,7 @@ from cnninspect.formats import summary as summary_formats
 from cnninspect.formats.lint import LintFormat
 from cnninspect.formats.sizes import SizesFormat
 from cnninspect.formats.summary import SummaryFormat, SummaryReport, choose_columns
-from cnninspect.rules import RULES, Finding, Severity, has_errors, select_rules
+from cnninspect.rules import RULES, Finding, Severity, find_problems, has_errors, select_rules
 
 if TYPE_CHECKING:
     from cnninspect.config import Settings

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnninspect import rules
-from cnninspect.checks import find_problems
 from cnninspect.config import Settings
 from cnninspect.engines import Engine, trace_with
 from cnninspect.errors import CnnInspectError, Location, UsageError
-from cnninspect.rules import Finding, error_finding
+from cnninspect.rules import Finding, error_finding, find_problems
 from cnninspect.spec.darknet import looks_like_darknet
 from cnninspect.spec.hydra import is_hydra
 from cnninspect.spec.load import decode_source, parse_text, read_source

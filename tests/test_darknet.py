@@ -11,10 +11,10 @@ import torch.nn.functional as F
 from conftest import CONFIGS, cli, load
 from torch import nn
 
-from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.engines.torch import trace_spec
 from cnninspect.errors import CnnInspectError
+from cnninspect.rules import find_problems
 from cnninspect.spec.darknet import parse_darknet
 
 TINY = CONFIGS / "darknet" / "yolov3-tiny.cfg"

@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cnninspect import rules
-from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.engines.torch import build_module, trace_spec
 from cnninspect.errors import GraphError, SpecError
 from cnninspect.metrics import receptive_fields
+from cnninspect.rules import find_problems
 from cnninspect.spec.expr import ExpressionError, parse_expression
 from cnninspect.spec.schema import spec_schema
 from cnninspect.spec.yamldoc import read_document

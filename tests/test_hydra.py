@@ -10,9 +10,9 @@ import torch
 from conftest import CONFIGS, cli, load
 from torch import nn
 
-from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.engines.torch import trace_spec
+from cnninspect.rules import find_problems
 
 CIFAR = CONFIGS / "hydra" / "cifar_cnn.yaml"
 

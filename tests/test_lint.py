@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
 import subprocess
 import sys
 from importlib import resources
+from pathlib import Path
 
 import jsonschema
 import pytest
 from conftest import ROOT, cli
 
 from cnninspect import rules
-from cnninspect.errors import Location
+from cnninspect.errors import (
+    ArgumentError,
+    EditError,
+    GraphError,
+    LayerFailure,
+    LayerTypeError,
+    Location,
+    ModelError,
+    SpecError,
+    UsageError,
+    YamlError,
+)
 from cnninspect.formats.lint import RENDERERS, LintFormat, render_github
 from cnninspect.formats.rules import rules_markdown
 from cnninspect.lint import FileResult
-from cnninspect.rules import RULES, Finding, Severity, select_rules
+from cnninspect.rules import RULES, Finding, Rule, Severity, rule_for_error, select_rules
 from cnninspect.spec.schema import spec_schema
 from cnninspect.spec.yamldoc import read_document
 
@@ -47,6 +60,57 @@ def test_every_rule_is_complete():
         assert rule.severity is (Severity.ERROR if rule.code < "CNN300" else Severity.WARNING)
         assert rule.summary.endswith(".") and len(rule.explanation) > len(rule.summary)
         assert rule.failing.spec != rule.passing.spec or rule.failing.options != rule.passing.options
+
+
+def test_each_rule_is_one_module_and_one_registry_entry():
+    package = Path(rules.__file__).parent
+    units = sorted(p.stem for p in package.glob("*.py") if p.stem not in ("__init__", "base", "shared"))
+    assert units == sorted(rule.name.replace("-", "_") for rule in RULES)
+    for rule in RULES:
+        module = importlib.import_module(f"cnninspect.rules.{rule.name.replace('-', '_')}")
+        assert [value for value in vars(module).values() if isinstance(value, Rule)] == [rule]
+    assert [rule.code for rule in RULES] == sorted(rule.code for rule in RULES)
+
+
+def test_no_rule_code_outside_its_own_unit():
+    """A code is written once, in its rule's module; everything else refers to the rule."""
+    package = Path(rules.__file__).parent.parent
+    units = {f"{rule.name.replace('-', '_')}.py": rule.code for rule in RULES}
+    stray = []
+    for path in sorted(package.rglob("*")):
+        if path.suffix in (".pyc",) or not path.is_file():
+            continue
+        own = units.get(path.name) if path.parent.name == "rules" else None
+        for code in re.findall(r"CNN\d{3}", path.read_text(encoding="utf-8")):
+            if code != own:
+                stray.append(f"{path.relative_to(package)}: {code}")
+    assert stray == []
+
+
+def test_every_size_error_and_warning_has_a_check_and_every_spec_error_a_class():
+    for rule in RULES:
+        if rule.code < "CNN200":
+            assert rule.reports and rule.check is None and rule.check_trace is None, rule.code
+        else:
+            assert not rule.reports and (rule.check is None) != (rule.check_trace is None), rule.code
+
+
+@pytest.mark.parametrize(
+    ("error", "rule"),
+    [
+        (YamlError("x"), rules.INVALID_YAML),
+        (SpecError("x"), rules.INVALID_SPEC),
+        (EditError("x"), rules.INVALID_SPEC),
+        (LayerTypeError("x"), rules.UNKNOWN_LAYER),
+        (ArgumentError("x"), rules.INVALID_ARGUMENT),
+        (UsageError("x"), rules.INVALID_OPTION),
+        (LayerFailure("x"), rules.LAYER_FAILURE),
+        (ModelError("x"), rules.LAYER_FAILURE),
+        (GraphError("x"), rules.INVALID_REFERENCE),
+    ],
+)
+def test_each_spec_error_is_reported_under_the_rule_that_names_its_class(error, rule):
+    assert rule_for_error(error) is rule
 
 
 @pytest.mark.parametrize("rule", RULES, ids=[rule.code for rule in RULES])

@@ -12,9 +12,9 @@ import torch
 from conftest import builtin, cli
 from torch import nn
 
-from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.engines.module import inspect_model, parse_target
+from cnninspect.rules import find_problems
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
 TUTORIAL = MODELS / "tutorial_cnn.py"

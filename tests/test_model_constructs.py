@@ -17,11 +17,11 @@ import torch
 from conftest import ROOT, cli, load, parse
 from torch.utils.flop_counter import FlopCounterMode
 
-from cnninspect.checks import find_problems
 from cnninspect.engines import Engine, trace_with
 from cnninspect.engines import module as engine
 from cnninspect.engines.module import inspect_model, parse_target
 from cnninspect.formats.summary import summary_rows, title_text, totals
+from cnninspect.rules import find_problems
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
 CONSTRUCTS = MODELS / "constructs.py"

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 from conftest import builtin
 
-from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.engines.torch import trace_spec
-from cnninspect.rules import ArgFix
+from cnninspect.rules import ArgFix, find_problems
 from cnninspect.spec.overrides import Overrides, apply_overrides
 
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cnninspect import rules
-from cnninspect.checks import find_problems, input_layout_hint, origin
 from cnninspect.engines.analytic import smallest_model_input, spatial_rule
 from cnninspect.engines.records import Collapse, LayerRecord, SizeMismatch, TailMismatch, Trace
 from cnninspect.errors import CnnInspectError
-from cnninspect.rules import Finding, Severity
+from cnninspect.rules import Finding, Severity, find_problems
+from cnninspect.rules.shared import input_layout_hint, origin
 from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import LayerSpec, ModelSpec, expand
 from cnninspect.spec.validate import set_arg

@@ -121,7 +121,7 @@ class SummaryRow:
 
     @property
     def mark(self) -> str:
-        """``✗ CNN201`` for a row with findings, the worst severity's mark first."""
+        """``✗`` and the codes for a row with findings, the worst severity's mark first."""
         if not self.findings:
             return ""
         worst = min((f.rule.severity for f in self.findings), key=list(Severity).index)
