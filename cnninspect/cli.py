@@ -532,6 +532,12 @@ def lint(
             )
         if summary_line := lint_formats.lint_summary(results):
             typer.echo(summary_line, err=True)
+        for result in results:
+            if debug and result.crash is not None:
+                traceback.print_exception(result.crash)
+        if crashed := lint_formats.internal_errors_line(results):  # our own bug: exit 2, even with --exit-zero
+            typer.echo(crashed, err=True)
+            raise typer.Exit(EXIT_ERROR)
         failed = any(settings.fails(f) for r in results for f in r.findings)
     raise typer.Exit(EXIT_FINDINGS if failed and not exit_zero else EXIT_CLEAN)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import ROOT, cli
+from conftest import ROOT, cli, cli_error
 
 from cnninspect import rules
 from cnninspect.errors import (
@@ -133,8 +133,7 @@ def test_rules_lists_every_code_and_explains_one():
     assert one.stdout.startswith("CNN302 floor-truncation (warning)\n")
     assert "    - {type: MaxPool2d, name: pool, kernel_size: 2}" in one.stdout
     assert "ceil_mode: true}" in one.stdout
-    unknown = cli("rules", "CNN999")
-    assert unknown.exit_code == 2
+    unknown = cli_error("rules", "CNN999")
     assert "no rule 'CNN999'" in unknown.stderr
 
 
@@ -209,10 +208,9 @@ def test_exit_codes():
     assert silenced.exit_code == 0  # warnings only
     assert cli("lint", f"{FIXTURES}/silenced.yaml", "--fail-on", "warning").exit_code == 1
     assert cli("lint", FIXTURES, "--exit-zero").exit_code == 0
-    missing = cli("lint", "nope/", "--exit-zero")
-    assert missing.exit_code == 2
+    missing = cli_error("lint", "nope/", "--exit-zero")
     assert missing.stderr == "cnninspect: error: nope/: no such file or folder\n"
-    assert cli("lint", FIXTURES, "--select", "CNN9").exit_code == 2
+    cli_error("lint", FIXTURES, "--select", "CNN9")
 
 
 def test_clean_runs_are_quiet():
@@ -284,8 +282,7 @@ def test_pyproject_settings_and_flags_that_win(tmp_path, monkeypatch):
 def test_a_bad_config_is_a_usage_error(tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text('[tool.cnninspect]\nfail-on = "sometimes"\n')
     monkeypatch.chdir(tmp_path)
-    result = cli("lint", ".")
-    assert result.exit_code == 2
+    result = cli_error("lint", ".")
     assert result.stderr == (
         f"cnninspect: error: {tmp_path / 'pyproject.toml'}: [tool.cnninspect] fail-on must be error or warning, "
         "not 'sometimes'\n"
