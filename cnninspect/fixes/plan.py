@@ -36,7 +36,7 @@ class Fix:
     """The argument to change."""
     old: Any
     """The value written now."""
-    new: Any
+    new: int | tuple[int, ...]
     """The value that fits."""
     reason: str
     """Where the new value comes from: ``32 × 7 × 7 from conv2 → Flatten``."""
