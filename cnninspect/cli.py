@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -388,6 +389,12 @@ def lint(
             )
         if summary_line := lint_formats.lint_summary(results):
             typer.echo(summary_line, err=True)
+        for result in results:
+            if debug and result.crash is not None:
+                traceback.print_exception(result.crash)
+        if crashed := lint_formats.internal_errors_line(results):  # our own bug: exit 2, even with --exit-zero
+            typer.echo(crashed, err=True)
+            raise typer.Exit(EXIT_ERROR)
         failed = any(settings.fails(f) for r in results for f in r.findings)
     raise typer.Exit(EXIT_FINDINGS if failed and not exit_zero else EXIT_CLEAN)
 
@@ -500,10 +507,9 @@ def export(
     Inferred sizes are written out. Exit 0; 1 when the spec has a size error (the class is
     printed anyway, and would fail where the error is); 2 for invalid input.
     """
-    from cnninspect.checks import find_problems
     from cnninspect.engines import trace_with
     from cnninspect.export import export_pytorch
-    from cnninspect.rules import has_errors
+    from cnninspect.rules import find_problems, has_errors
 
     with _guard(debug=debug):
         what_if = WhatIf.of(input, kernel=kernel, stride=stride, padding=padding, sets=set_)
@@ -556,7 +562,7 @@ def _trace(
     source: ModelSource, what_if: WhatIf, only: ModelOptions, *, engine: Engine, depth: int | None = None
 ) -> tuple[Trace, list[Finding]]:
     """The trace and findings of a SPEC, ``--layers`` or ``--model``, with the what-if options."""
-    from cnninspect.checks import find_problems
+    from cnninspect.rules import find_problems
 
     if source.model is None:
         from cnninspect.engines import trace_with
@@ -665,8 +671,6 @@ def _guard(*, debug: bool) -> Iterator[None]:
         yield
     except CnnInspectError as error:
         if debug and error.__cause__ is not None:  # the user's own code failed: show where
-            import traceback
-
             traceback.print_exception(error.__cause__)
         _fail(str(error))
     except (typer.Exit, typer.Abort, KeyboardInterrupt):

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from conftest import ROOT, cli
+from conftest import ROOT, cli, cli_error
 
 
 @pytest.mark.parametrize("fmt", ["table", "json", "markdown", "csv"])
@@ -121,8 +121,7 @@ def test_spatial_collapse_is_flagged_and_the_trace_goes_on():
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, words):
-    result = cli(*args)
-    assert result.exit_code == 2
+    result = cli_error(*args)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("cnninspect: error: ")
     assert words in lines[0]
@@ -132,8 +131,7 @@ def test_bad_input_is_one_line_and_exit_2(args, words):
 def test_bad_yaml_names_file_line_col(tmp_path):
     spec = tmp_path / "bad.yaml"
     spec.write_text("input: [3, 8, 8]\nlayers:\n  - {type: Conv2d, out_channels: 4, kernel_size: -1}\n")
-    result = cli("summary", str(spec))
-    assert result.exit_code == 2
+    result = cli_error("summary", str(spec))
     assert result.stderr.strip() == (
         f"cnninspect: error: {spec}:3:50: layer 0: kernel_size: "
         "expected an integer ≥ 1 or a list of 2 such integers, got -1"
@@ -153,8 +151,19 @@ def test_torch_only_layers_go_through_the_torch_engine():
     assert result.exit_code == 0
     shapes = [layer["output_shape"] for layer in json.loads(result.stdout)["layers"]]
     assert shapes == [[1, 16, 32, 32], [1, 16 // 4, 64, 64], [1, 4 * 64 * 64]]
-    analytic = cli("summary", "--layers", "PixelShuffle(2)", "--engine", "analytic")
-    assert analytic.exit_code == 2 and "use --engine torch" in analytic.stderr
+    analytic = cli_error("summary", "--layers", "PixelShuffle(2)", "--engine", "analytic")
+    assert "use --engine torch" in analytic.stderr
+
+
+def test_debug_shows_what_pytorch_said_when_it_refuses_a_layer():
+    args = ("summary", "--layers", "Conv2d(3,16,3) PixelShuffle(3)")
+    plain = cli_error(*args)
+    assert plain.stderr.startswith("cnninspect: error: --layers:1:16: layer 1 (PixelShuffle) cannot take an input")
+    assert "Traceback" not in plain.stderr
+    debug = cli_error(*args, "--debug")
+    assert "Traceback (most recent call last)" in debug.stderr  # the cause is kept (raise … from error)
+    # 16 channels cannot be shuffled by 3: 16 is not a multiple of 3 * 3
+    assert "RuntimeError: Invalid input shape for pixel_shuffle" in debug.stderr
 
 
 def test_help_and_version():
@@ -308,8 +317,7 @@ def test_help_never_mentions_an_option_the_command_lacks_and_metavars_read_like_
 @pytest.mark.parametrize("option", [["--arg", "num_classes=3"], ["--dtype", "int64"]])
 @pytest.mark.parametrize("command", ["summary", "fix-fc"])
 def test_model_options_without_a_model_are_an_error(command, option):
-    result = cli(command, *option)
-    assert result.exit_code == 2
+    result = cli_error(command, *option)
     assert result.stderr == f"cnninspect: error: {option[0]} is for --model; this run has no --model\n"
 
 
@@ -324,8 +332,7 @@ def test_model_options_without_a_model_are_an_error(command, option):
     ],
 )
 def test_usage_errors_are_one_line_with_a_hint(args, words):
-    result = cli(*args)
-    assert result.exit_code == 2
+    result = cli_error(*args)
     (line,) = result.stderr.splitlines()
     assert line.startswith("cnninspect: error: ") and words in line
     assert line.endswith("--help` lists the options")
