@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from cnninspect import rules
-from cnninspect.engines.module import ModelTrace
 from cnninspect.engines.records import LayerRecord, Mismatch, Problem, Trace
 from cnninspect.metrics import feature_maps
 from cnninspect.rules import Finding
@@ -81,9 +80,7 @@ def _unmet_requirements(trace: Trace) -> list[Finding]:
 def _batch_changed(trace: Trace, returned: tuple[int, ...]) -> bool:
     """A spec's output is batch first. A --model's may not be (an LSTM without batch_first returns
     time first): there the engine checked that no output dimension follows the batch size."""
-    if isinstance(trace, ModelTrace):
-        return trace.batch_mixed
-    return returned[0] != trace.spec.batch
+    return trace.batch_changed(returned)
 
 
 def _batch_finding(trace: Trace, returned: tuple[int, ...]) -> Finding:
@@ -91,7 +88,7 @@ def _batch_finding(trace: Trace, returned: tuple[int, ...]) -> Finding:
     else at the first layer that receives another batch size (else the last)."""
     batch = trace.spec.batch
     record = next((r for r in trace.records if r.input_shape and r.input_shape[0] != batch), trace.records[-1])
-    reshape = trace.reshape if isinstance(trace, ModelTrace) else None
+    reshape = trace.batch_reshape
     if reshape is not None:
         where = f"this line reshapes {shape_text(reshape.before)} into {shape_text(reshape.after)}"
     else:
@@ -212,7 +209,7 @@ def _matched_by(trace: Trace, index: int) -> str | None:
     """Why a layer's output size may not change: it reaches a merge through layers that keep its size
     (``, which add's other input must match``), or it is a --model's, whose branches join in the
     model's own code, unseen. None when nothing must match it."""
-    if isinstance(trace, ModelTrace):
+    if not trace.merges_seen:
         return ", which another branch may have to match"
     records, seen, todo = trace.records, set(), [index]
     while todo:
@@ -386,7 +383,7 @@ def origin(trace: Trace, index: int) -> Origin:
 def _nearest(trace: Trace, index: int) -> int | None:
     """The record a record's input most likely comes from, for messages: its producer; in a --model
     trace, the record before when the model's own code made the input (``x.view``)."""
-    return trace.nearest(index) if isinstance(trace, ModelTrace) else trace.producers[index]
+    return trace.nearest(index)
 
 
 # ---------------------------------------------------------------------------------------

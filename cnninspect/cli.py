@@ -26,7 +26,7 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup
 from cnninspect import __version__
 from cnninspect.checks import find_problems
 from cnninspect.engines import Engine, trace_with
-from cnninspect.engines.module import DEFAULT_TIMEOUT
+from cnninspect.engines.model import DEFAULT_TIMEOUT
 from cnninspect.engines.records import Trace
 from cnninspect.errors import CnnInspectError, EditError, Location, UsageError
 from cnninspect.formats import summary as summary_formats
@@ -714,7 +714,7 @@ def _trace(
         overrides = _overrides(_one_input(inputs), batch, kernel, stride, padding, sets)
         trace = trace_with(_load(spec, layers, overrides), engine)
         return trace, find_problems(trace)
-    from cnninspect.engines.module import inspect_model, parse_args, parse_target
+    from cnninspect.engines.model import inspect_model, parse_args, parse_target
     from cnninspect.fixes.python import with_suggestions
 
     if spec is not None or layers is not None:

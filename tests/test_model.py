@@ -14,7 +14,7 @@ from torch import nn
 
 from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes
-from cnninspect.engines.module import inspect_model, parse_target
+from cnninspect.engines.model import inspect_model, parse_target
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
 TUTORIAL = MODELS / "tutorial_cnn.py"

@@ -19,8 +19,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from cnninspect.checks import find_problems
 from cnninspect.engines import Engine, trace_with
-from cnninspect.engines import module as engine
-from cnninspect.engines.module import inspect_model, parse_target
+from cnninspect.engines.model import device as engine
+from cnninspect.engines.model import inspect_model, parse_target
 from cnninspect.formats.summary import summary_rows, title_text, totals
 
 MODELS = Path(__file__).parent / "fixtures" / "models"

@@ -1,7 +1,7 @@
 """Engines turn a ModelSpec into a Trace: one LayerRecord per layer.
 
 records.py (what every engine produces), analytic.py (PyTorch's formulas, no torch),
-torch.py (real modules on CPU or meta), module.py (``--model``: the user's own nn.Module).
+torch.py (real modules on CPU or meta), model/ (``--model``: the user's own nn.Module).
 ``trace_with`` picks one.
 """
 

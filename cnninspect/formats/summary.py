@@ -19,7 +19,6 @@ from typing import Any
 
 from rich.text import Text
 
-from cnninspect.engines.module import ModelTrace, ModuleRecord
 from cnninspect.engines.records import BYTES_PER_VALUE, LayerRecord, Problem, Trace
 from cnninspect.errors import UsageError
 from cnninspect.formats import table
@@ -527,11 +526,9 @@ def title_text(trace: Trace) -> str:
     """``myCNN · input 1×3×32×32 · torch engine · --kernel 5``; a --model's title names every input
     and the device its forward pass ran on: ``Net · input 1×3×8×8, 1×5 · torch engine on cpu``."""
     spec = trace.spec
-    if isinstance(trace, ModelTrace):
-        inputs = ", ".join(dims_text(shape) for shape in trace.inputs)
-        parts = [safe(spec.name), f"input {inputs}", f"{trace.engine} engine on {trace.device}"]
-    else:
-        parts = [safe(spec.name), f"input {dims_text(spec.batched_input)}", f"{trace.engine} engine"]
+    inputs = ", ".join(dims_text(shape) for shape in trace.input_shapes)
+    device = "" if trace.ran_on is None else f" on {trace.ran_on}"
+    parts = [safe(spec.name), f"input {inputs}", f"{trace.engine} engine{device}"]
     return " · ".join(parts + [safe(o) for o in spec.overridden])
 
 
@@ -600,15 +597,14 @@ def footer_lines(trace: Trace) -> list[str]:
         )
     if not trace.complete:
         lines.append(f"Traced {len(trace.records)} of {len(trace.spec.layers)} layers: the trace stopped.")
-    if isinstance(trace, ModelTrace):
-        lines += [f"{note[0].upper()}{note[1:]}." for note in trace.notes]
+    lines += [f"{note[0].upper()}{note[1:]}." for note in trace.engine_notes]
     return lines
 
 
 def _uncounted(record: LayerRecord) -> str:
     """A layer without a mult-add count: its type, and the ops that have no cost rule."""
-    if isinstance(record, ModuleRecord) and record.uncounted:
-        return f"{record.layer.type}: {', '.join(record.uncounted)}"
+    if record.uncounted_ops:
+        return f"{record.layer.type}: {', '.join(record.uncounted_ops)}"
     return record.layer.type
 
 
@@ -717,11 +713,11 @@ def render_json(report: SummaryReport) -> str:
         "totals": totals(trace).to_json(),
         "findings": [finding_json(f) for f in report.findings],
     }
-    if isinstance(trace, ModelTrace):
+    if trace.ran_on is not None:
         # a --model: every input (``input`` is the first), and where the forward pass ran
-        document["inputs"] = [list(shape) for shape in trace.inputs]
-        document["device"] = trace.device
-        document["notes"] = list(trace.notes)
+        document["inputs"] = [list(shape) for shape in trace.input_shapes]
+        document["device"] = trace.ran_on
+        document["notes"] = list(trace.engine_notes)
     return json_text(document)
 
 
