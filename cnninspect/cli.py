@@ -26,7 +26,7 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup
 from cnninspect import __version__
 from cnninspect.checks import find_problems
 from cnninspect.engines import Engine, trace_with
-from cnninspect.engines.model import DEFAULT_TIMEOUT
+from cnninspect.engines.model import DEFAULT_TIMEOUT, Mode
 from cnninspect.engines.records import Trace
 from cnninspect.errors import CnnInspectError, EditError, Location, UsageError
 from cnninspect.formats import summary as summary_formats
@@ -201,6 +201,15 @@ TimeoutOpt = Annotated[
         show_default=False,
     ),
 ]
+ModeOpt = Annotated[
+    Optional[Mode],
+    typer.Option(
+        "--mode",
+        help="Trace your --model in eval (inference) or train mode [default: eval for a class or factory, an "
+        "instance's own mode].",
+        show_default=False,
+    ),
+]
 BatchOpt = Annotated[
     Optional[int],
     typer.Option("--batch", metavar="N", min=1, help="Batch size of the dummy input [default: 1].", show_default=False),
@@ -286,6 +295,7 @@ def summary(
     arg: ArgOpt = None,
     dtype: DtypeOpt = None,
     timeout: TimeoutOpt = None,
+    mode: ModeOpt = None,
     depth: DepthOpt = None,
     engine: SummaryEngineOpt = Engine.TORCH,
     output_format: Annotated[
@@ -330,7 +340,22 @@ def summary(
         if save is not None and output_format is not SummaryFormat.TABLE:
             raise UsageError("--save keeps the rendered table: use it with --format table")
         trace, findings = _trace(
-            spec, layers, model, input, batch, kernel, stride, padding, set_, arg, dtype, timeout, depth, engine
+            spec,
+            layers,
+            model,
+            input,
+            batch,
+            kernel,
+            stride,
+            padding,
+            set_,
+            arg,
+            dtype,
+            timeout,
+            depth,
+            engine,
+            mode=mode,
+            debug=debug,
         )
         console = _stdout(record=save is not None)
         report = SummaryReport(
@@ -364,6 +389,7 @@ def fix_fc(
     arg: ArgOpt = None,
     dtype: DtypeOpt = None,
     timeout: TimeoutOpt = None,
+    mode: ModeOpt = None,
     engine: EngineOpt = Engine.AUTO,
     diff: Annotated[
         bool, typer.Option("--diff", help="Print a unified diff of the spec (on stdout; the fixes go to stderr).")
@@ -394,13 +420,28 @@ def fix_fc(
             raise UsageError("--write and --check: give one of them")
         if model is not None:
             trace, _ = _trace(
-                spec, layers, model, input, batch, kernel, stride, padding, set_, arg, dtype, timeout, None, engine
+                spec,
+                layers,
+                model,
+                input,
+                batch,
+                kernel,
+                stride,
+                padding,
+                set_,
+                arg,
+                dtype,
+                timeout,
+                None,
+                engine,
+                mode=mode,
+                debug=debug,
             )
             target = model.rpartition(":")[0]
             project = [Path.cwd(), *([Path(target).parent] if target.endswith(".py") else [])]
             plan, files, notes = python_changes(trace, project)
         else:
-            _model_only(arg, dtype, timeout)
+            _model_only(arg, dtype, timeout, mode)
             overrides = _overrides(_one_input(input), batch, kernel, stride, padding, set_)
             source = load_source(spec, layers)
             if write and source.path is None:
@@ -707,10 +748,13 @@ def _trace(
     timeout: float | None,
     depth: int | None,
     engine: Engine,
+    *,
+    mode: Mode | None = None,
+    debug: bool = False,
 ) -> tuple[Trace, list[Finding]]:
     """The trace and findings of a SPEC, ``--layers`` or ``--model``, with the what-if options."""
     if model is None:
-        _model_only(arg, dtype, timeout)
+        _model_only(arg, dtype, timeout, mode)
         overrides = _overrides(_one_input(inputs), batch, kernel, stride, padding, sets)
         trace = trace_with(_load(spec, layers, overrides), engine)
         return trace, find_problems(trace)
@@ -731,13 +775,18 @@ def _trace(
         batch or 1,
         depth,
         DEFAULT_TIMEOUT if timeout is None else timeout,
+        mode,
+        quiet=not debug,
     )
     return trace, with_suggestions(find_problems(trace), trace)
 
 
-def _model_only(arg: list[str] | None, dtype: list[str] | None, timeout: float | None) -> None:
-    """--arg, --dtype and --timeout say something about a --model only; alone they are a mistake."""
-    given = [name for name, value in (("--arg", arg), ("--dtype", dtype), ("--timeout", timeout is not None)) if value]
+def _model_only(
+    arg: list[str] | None, dtype: list[str] | None, timeout: float | None, mode: Mode | None = None
+) -> None:
+    """--arg, --dtype, --timeout and --mode say something about a --model only; alone they are a mistake."""
+    options = (("--arg", arg), ("--dtype", dtype), ("--timeout", timeout is not None), ("--mode", mode is not None))
+    given = [name for name, value in options if value]
     if given:
         raise UsageError(
             f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --model; this run has no --model"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -14,7 +15,8 @@ from torch import nn
 
 from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes
-from cnninspect.engines.model import inspect_model, parse_target
+from cnninspect.engines.model import Mode, inspect_model, parse_target
+from cnninspect.errors import ModelError
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
 TUTORIAL = MODELS / "tutorial_cnn.py"
@@ -215,6 +217,36 @@ def test_the_users_instance_is_not_moved_switched_hooked_or_changed():
     assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())  # BatchNorm stats untouched
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in net.modules())
     assert nn.Module.__init__ is init
+
+
+def test_a_class_or_factory_is_traced_in_eval_mode_and_train_mode_is_an_option():
+    model = trace(f"{ZOO}:AuxHead", "3x8x8")
+    assert model.returned == (1, 10)  # the inference head; BatchNorm1d takes one sample in eval mode
+    with pytest.raises(ModelError, match="Expected more than 1 value per channel when training"):
+        trace(f"{ZOO}:AuxHead", "3x8x8", mode=Mode.TRAIN)
+    trained = trace(f"{ZOO}:AuxHead", "3x8x8", mode=Mode.TRAIN, batch=2)
+    assert trained.returned == (2, 4)  # the auxiliary head, used in training mode only
+    result = cli("summary", "--model", f"{ZOO}:AuxHead", "--input", "3x8x8", "--mode", "train")
+    assert result.exit_code == 2 and "Expected more than 1 value per channel when training" in result.stderr
+    refused = cli("summary", "--mode", "eval")
+    assert refused.exit_code == 2 and "--mode is for --model" in refused.stderr
+
+
+def test_an_instance_keeps_its_own_mode_unless_told_and_is_left_as_it_was():
+    zoo = zoo_module()
+    training, evaluating = zoo.aux_head, zoo.aux_head_eval
+    assert training.training and not evaluating.training
+    as_given = cli("summary", "--model", "zoo:aux_head", "--input", "3x8x8")
+    assert as_given.exit_code == 2 and "Expected more than 1 value per channel when training" in as_given.stderr
+    told = cli("summary", "--model", "zoo:aux_head", "--input", "3x8x8", "--mode", "eval", "--format", "json")
+    assert told.exit_code == 0, told.stderr
+    layers = {layer["name"]: layer for layer in json.loads(told.stdout)["layers"]}
+    assert layers["head"]["output_shape"] == [1, 10] and layers["aux"]["notes"].startswith("never called")
+    assert training.training and all(m.training for m in training.modules())
+    trained = cli("summary", "--model", "zoo:aux_head_eval", "--input", "3x8x8", "--mode", "train", "--batch", "2")
+    assert trained.exit_code == 0, trained.stderr
+    assert not any(m.training for m in evaluating.modules())
+    assert inspect_model(parse_target("zoo:aux_head_eval"), {}, ["3x8x8"]).returned == (1, 10)
 
 
 @pytest.fixture(autouse=True)

@@ -5,11 +5,13 @@ process down. Expected numbers are worked out by hand or taken from PyTorch itse
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -294,6 +296,36 @@ def test_dropout2d_on_vectors_runs_as_in_pytorch():
     model = trace("DropoutOnVectors", "8")
     assert codes(model) == [] and model.complete
     assert [r.output_shape for r in model.records] == [(1, 16), (1, 16), (1, 2)]
+
+
+def compiled_frames() -> int:
+    """Frames torch's compiler has looked at in this process."""
+    if "torch._dynamo" not in sys.modules:
+        return 0
+    from torch._dynamo.utils import counters
+
+    return sum(counters["frames"].values())
+
+
+def test_torch_compile_runs_the_code_as_it_is_and_torch_stays_quiet():
+    compile_, level, frames = torch.compile, logging.getLogger("torch").level, compiled_frames()
+    model = trace("Compiled", "3x8x8")
+    assert compiled_frames() == frames  # torch's compiler never ran
+    assert model.returned == (1, 4, 8, 5)
+    conv = 4 * 8 * 8 * (3 * 3 * 3) + 4 * 8 * 8  # products and bias adds
+    assert totals(model).mult_adds == conv + 4 * 8 * 8 * 5
+    assert torch.compile is compile_ and logging.getLogger("torch").level == level
+    result = summary("Compiled", "--input", "3x8x8")
+    assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_warnings_are_kept_off_the_terminal_unless_asked_for():
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        trace("DropoutOnVectors", "8")
+    assert seen == []
+    with pytest.warns(UserWarning, match="dropout2d"):
+        trace("DropoutOnVectors", "8", quiet=False)
 
 
 def test_bias_before_norm_follows_the_data():

@@ -43,14 +43,13 @@ Modules, in the order a run uses them:
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from cnninspect.engines.model.build import Maker, load_attr, seeded
+from cnninspect.engines.model.build import Maker, Mode, load_attr, seeded
 from cnninspect.engines.model.device import DTYPES, dummy, trace_where_it_fits
 from cnninspect.engines.model.records import ModelTrace, ModuleRecord, build_records, output_bytes, walk
-from cnninspect.engines.model.sandbox import DEFAULT_TIMEOUT, TimeUp, sandbox
+from cnninspect.engines.model.sandbox import DEFAULT_TIMEOUT, TimeUp, fenced
 from cnninspect.engines.model.target import ModelTarget, parse_args, parse_target
 from cnninspect.engines.model.tracer import first_tensor
 from cnninspect.engines.torch import import_torch
@@ -61,6 +60,7 @@ from cnninspect.text import did_you_mean
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "Mode",
     "ModelTarget",
     "ModelTrace",
     "ModuleRecord",
@@ -78,9 +78,12 @@ def inspect_model(
     batch: int = 1,
     depth: int | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
+    mode: Mode | None = None,
+    quiet: bool = True,
 ) -> ModelTrace:
     """Import, build and trace the user's model; one record per module call shown. ``timeout`` bounds
-    the user's code (None: no limit)."""
+    the user's code (None: no limit); ``mode`` is the mode to trace in (None: eval mode for a model
+    built here, an instance's own); ``quiet`` keeps warnings and torch's log messages off stderr."""
     if not inputs:
         raise UsageError(
             "--model needs --input: the shape of one sample, e.g. --input 3x32x32 (several for several inputs)"
@@ -96,10 +99,9 @@ def inspect_model(
     import_torch()  # before the user's code, so its own "import torch" is quiet
     kinds = [dtypes[min(i, len(dtypes) - 1)] if dtypes else "float32" for i in range(len(shapes))]
     batched = [(batch, *shape) for shape in shapes]
-    with sandbox(timeout), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with fenced(timeout, quiet):
         obj, import_sites = load_attr(target)
-        maker = Maker(target, obj, args, import_sites)
+        maker = Maker(target, obj, args, import_sites, mode)
         tracer, device = trace_where_it_fits(maker, batched, kinds)
         root = tracer.root
         mixed = _batch_mixed(tracer.model, root.output_shape, batched, kinds, device)

@@ -11,6 +11,7 @@ import importlib.util
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,15 @@ RANDOM_INITS = (
 
 SEED = 0
 """Weights built on the CPU, and any random number the model draws, come from this seed."""
+
+
+class Mode(StrEnum):
+    """The mode a model is traced in (``--mode``)."""
+
+    EVAL = "eval"
+    """As inference runs: BatchNorm on its running statistics, Dropout passing values through."""
+    TRAIN = "train"
+    """As training runs: BatchNorm on the batch's own statistics, Dropout drawing (seeded)."""
 
 
 def load_attr(target: ModelTarget) -> tuple[Any, dict[int, Location]]:
@@ -83,7 +93,14 @@ class Maker:
     """The user's model on the device a trace needs: a class or factory built there, an instance
     copied there. The CPU gets seeded weights, so every run computes the same."""
 
-    def __init__(self, target: ModelTarget, obj: Any, args: dict[str, Any], import_sites: dict[int, Location]):
+    def __init__(
+        self,
+        target: ModelTarget,
+        obj: Any,
+        args: dict[str, Any],
+        import_sites: dict[int, Location],
+        mode: Mode | None = None,
+    ):
         nn = import_torch().nn
         self.target, self.obj, self.args, self.import_sites = target, obj, args, import_sites
         self.instance = isinstance(obj, nn.Module)
@@ -96,6 +113,9 @@ class Maker:
                 f"--model {target.text}: {label} is {_article(kind)} {kind}, not an nn.Module, class or factory"
             )
         self.call = f"{label}({', '.join(f'{k}={v!r}' for k, v in args.items())})"
+        self.mode = mode if mode is not None or self.instance else Mode.EVAL
+        """The mode to trace in: a model built here in eval mode, an instance's copy in the instance's
+        own mode (module by module), unless ``--mode`` says otherwise (None: as it is)."""
         self.model: Any = None
         self.sites: dict[int, Location] = {}
         self.device = ""
@@ -124,15 +144,21 @@ class Maker:
         return self.model
 
     def on(self, device: str) -> tuple[Any, dict[int, Location]]:
-        """The model to trace on ``device``, and where its modules were constructed."""
+        """The model to trace on ``device``, in the mode to trace in, and where its modules were
+        constructed."""
         if self.instance:
-            return self.copy(device)
-        if self.device == "cpu" and device == "meta":
-            self.model = self.model.to("meta")  # built on the CPU because meta could not; ours to move
-        elif self.device != device or not self.drawn:
-            self.model, self.sites = self.build(device)
-        self.device, self.drawn = device, True
-        return self.model, self.sites
+            model, sites = self.copy(device)
+        else:
+            if self.device == "cpu" and device == "meta":
+                self.model = self.model.to("meta")  # built on the CPU because meta could not; ours to move
+            elif self.device != device or not self.drawn:
+                self.model, self.sites = self.build(device)
+            self.device, self.drawn = device, True
+            model, sites = self.model, self.sites
+        mode = self.mode
+        if mode is not None:
+            run_user(lambda: model.train(mode is Mode.TRAIN), f"switching {self.target.attr} to {mode} mode failed")
+        return model, sites
 
     def build(self, device: str, drawn: bool = True) -> tuple[Any, dict[int, Location]]:
         """The model built on ``device``; with ``drawn`` false, torch.nn.init draws no weights."""

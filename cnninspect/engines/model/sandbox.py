@@ -4,14 +4,17 @@ whatever it raises turned into one line."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from cnninspect.engines.torch import import_torch
 from cnninspect.errors import CnnInspectError, ModelError
 from cnninspect.text import first_line
 
@@ -34,9 +37,11 @@ class _ExitCalled(BaseException):
 
 
 @contextmanager
-def sandbox(seconds: float | None) -> Iterator[None]:
+def fenced(seconds: float | None, quiet: bool = True) -> Iterator[None]:
     """While the user's code runs: print() goes to stderr (stdout may carry JSON), os._exit raises
-    instead of ending the process, and after ``seconds`` SIGALRM stops the code."""
+    instead of ending the process, and after ``seconds`` SIGALRM stops the code. torch.compile runs
+    nothing through torch's compiler, torch runs one intra-op thread, and, when ``quiet``, warnings
+    and torch's log messages below errors are not shown."""
     real_exit = os._exit
 
     def refuse_exit(code: int) -> None:
@@ -44,12 +49,64 @@ def sandbox(seconds: float | None) -> Iterator[None]:
 
     os._exit = refuse_exit  # type: ignore[assignment]
     try:
-        with contextlib.redirect_stdout(sys.stderr), _deadline(seconds):
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(contextlib.redirect_stdout(sys.stderr))
+            stack.enter_context(_deadline(seconds))
+            stack.enter_context(_uncompiled())
+            stack.enter_context(_one_thread())
+            if quiet:
+                stack.enter_context(_quiet())
             yield
     except (TimeUp, _ExitCalled) as error:  # between two steps that report their own
         raise ModelError(f"the model's code {describe(error)}") from error
     finally:
         os._exit = real_exit
+
+
+@contextmanager
+def _uncompiled() -> Iterator[None]:
+    """torch.compile hands back the function or module it is given. Compiled code would make torch's
+    compiler trace cnninspect's op counter (until its recompile limit, with a warning each time);
+    run as it is, the same code computes the same."""
+    torch: Any = import_torch()
+    compile_ = torch.compile
+
+    def as_it_is(model: Any = None, **_: Any) -> Any:
+        return model if model is not None else (lambda function: function)
+
+    torch.compile = as_it_is
+    try:
+        yield
+    finally:
+        torch.compile = compile_
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """One intra-op thread: a small forward pass is faster without the others' start-up, and the
+    machine is left to whatever else runs."""
+    torch = import_torch()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """No warnings (PyTorch's, about the user's code) and no torch log message below an error, as
+    torch's compiler writes them (``--debug`` shows them)."""
+    logger = logging.getLogger("torch")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 @contextmanager

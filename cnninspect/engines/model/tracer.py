@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -61,6 +62,8 @@ class Tracer:
             if tensors and tensors[0].device.type == "cpu":
                 stack.enter_context(seeded())
                 # oneDNN runs an LSTM as one op without a formula; without it, as the meta device does
+                stack.enter_context(warnings.catch_warnings())
+                warnings.filterwarnings("ignore", "TF32 acceleration on top of oneDNN")  # our switch, not the model
                 stack.enter_context(torch.backends.mkldnn.flags(enabled=False))
             stack.enter_context(without_fast_attention())
             stack.callback(hooks.register_module_forward_pre_hook(self._pre).remove)
