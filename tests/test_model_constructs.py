@@ -328,6 +328,23 @@ def test_warnings_are_kept_off_the_terminal_unless_asked_for():
         trace("DropoutOnVectors", "8", quiet=False)
 
 
+@pytest.mark.parametrize("per_image", [True, False])
+def test_a_detectors_data_dependent_boxes_are_no_mixed_batch(per_image):
+    for batch in (1, 2):
+        model = trace("PerImageDetector", "3x8x8", args={"per_image": per_image}, batch=batch)
+        assert model.returned == (0, 4) and not model.batch_mixed
+        assert codes(model) == []
+        assert model.notes == (
+            f"run again at batch {batch + 1} to see which output dimension follows the batch: the first is 0, "
+            f"not {batch}",
+        )
+    result = summary("PerImageDetector", "--input", "3x8x8")
+    assert result.exit_code == 0, result.stdout
+    assert "Run again at batch 2 to see which output dimension follows the batch: the first is 0, not 1." in (
+        result.stdout
+    )
+
+
 def test_bias_before_norm_follows_the_data():
     model = trace("MaxViTish", "4x16x16")
     findings = [(f.rule.code, f.layer) for f in find_problems(model)]

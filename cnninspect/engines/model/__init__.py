@@ -51,7 +51,7 @@ from cnninspect.engines.model.device import DTYPES, dummy, trace_where_it_fits
 from cnninspect.engines.model.records import ModelTrace, ModuleRecord, build_records, output_bytes, walk
 from cnninspect.engines.model.sandbox import DEFAULT_TIMEOUT, TimeUp, fenced
 from cnninspect.engines.model.target import ModelTarget, parse_args, parse_target
-from cnninspect.engines.model.tracer import first_tensor
+from cnninspect.engines.model.tracer import Tracer, first_tensor
 from cnninspect.engines.torch import import_torch
 from cnninspect.errors import Location, UsageError
 from cnninspect.spec.model import ModelSpec
@@ -104,7 +104,7 @@ def inspect_model(
         maker = Maker(target, obj, args, import_sites, mode)
         tracer, device = trace_where_it_fits(maker, batched, kinds)
         root = tracer.root
-        mixed = _batch_mixed(tracer.model, root.output_shape, batched, kinds, device)
+        mixed = _batch_mixed(tracer, batched, kinds, device, maker.notes)
     spec_name = target.attr.rsplit(".", 1)[-1]
     records = build_records(tracer.model, root, depth, tracer.sites, target, tracer.used, spec_name)
     layers = tuple(record.layer for record in records)
@@ -126,23 +126,40 @@ def inspect_model(
 
 
 def _batch_mixed(
-    model: Any, returned: tuple[int, ...] | None, inputs: Sequence[tuple[int, ...]], kinds: Sequence[str], device: str
+    tracer: Tracer, inputs: Sequence[tuple[int, ...]], kinds: Sequence[str], device: str, notes: list[str]
 ) -> bool:
-    """True when the output has no dimension that follows the batch: it differs in dimension 0, and a
-    second forward pass at batch + 1 grows no dimension by exactly one sample. A sequence-first
-    model, which returns (time, batch, …), keeps its samples apart."""
-    if not returned or returned[0] == inputs[0][0]:
+    """True when the samples of the batch are mixed up in the output; ``notes`` says so when it took a
+    second forward pass to tell. The output's first tensor differs from the batch in
+    dimension 0, and at batch + 1 that dimension follows the batch while no dimension grows by
+    exactly one sample. A sequence-first model's (time, batch, …) keeps its samples apart; a count
+    the data decides (a detector's boxes) does not follow the batch; a list of one result per
+    sample (a detector's per-image dicts) is the batch."""
+    returned, batch = tracer.root.output_shape, inputs[0][0]
+    if not returned or returned[0] == batch:
         return False
+    notes.append(
+        f"run again at batch {batch + 1} to see which output dimension follows the batch: the first is "
+        f"{returned[0]}, not {batch}"
+    )
     torch = import_torch()
-    batch = inputs[0][0]
     bigger = [dummy((batch + 1, *shape[1:]), kind, device) for shape, kind in zip(inputs, kinds)]
     try:
         with torch.no_grad(), seeded():
-            again = first_tensor(model(*bigger))
+            output = tracer.model(*bigger)
     except (TimeUp, KeyboardInterrupt):
         raise
     except BaseException:
         return True  # it cannot run at another batch size: judged by dimension 0 alone
+    if _per_sample(tracer.output, batch) and _per_sample(output, batch + 1):
+        return False
+    again = first_tensor(output)
     if again is None or again.dim() != len(returned):
         return True
+    if again.shape[0] == returned[0]:
+        return False  # dimension 0 stays as it is: a count the data decides, not the samples
     return not any(a == batch and b == batch + 1 for a, b in zip(returned, again.shape))
+
+
+def _per_sample(output: Any, batch: int) -> bool:
+    """A list or tuple of one result per sample, such as a detector's per-image dicts."""
+    return isinstance(output, (list, tuple)) and len(output) == batch

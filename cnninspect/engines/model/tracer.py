@@ -49,6 +49,8 @@ class Tracer:
         self.used: set[int] = set()
         """Parameters some op received."""
         self.reshapes: list[Reshape] = []
+        self.output: Any = None
+        """What the model returned."""
 
     def run(self, tensors: list[Any]) -> None:
         """The forward pass; a ModelError when the user's code fails for a reason that is not a
@@ -70,7 +72,7 @@ class Tracer:
             stack.callback(hooks.register_module_forward_hook(self._post).remove)
             stack.enter_context(counting(self))
             try:
-                self.model(*tensors)
+                self.output = self.model(*tensors)
             except KeyboardInterrupt:
                 raise
             except BaseException as error:
