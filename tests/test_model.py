@@ -134,12 +134,44 @@ def test_sequential_inside_a_class_has_qualified_names():
     assert model.records[0].layer.location.line == line_of(ZOO, "nn.Conv2d(1, 4, 5)")
 
 
+def test_norms_count_one_mult_add_per_output_value_where_torchinfo_counts_their_parameters():
+    """The ResNet-18 figures of docs/model.md, from PyTorch's counter and torchinfo themselves."""
+    import torchinfo
+    from torch.utils.flop_counter import FlopCounterMode
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        import reference_models
+    finally:
+        sys.path.remove(str(Path(__file__).parent))
+    with torch.device("meta"):
+        resnet = reference_models.resnet18().eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        resnet(torch.zeros(1, 3, 224, 224, device="meta"))
+    products = counter.get_total_flops() // 2
+    assert products == 1_814_073_344
+    theirs = torchinfo.summary(resnet, input_size=(1, 3, 224, 224), verbose=0, device="meta").total_mult_adds
+    norm_parameters = sum(p.numel() for m in resnet.modules() if isinstance(m, nn.BatchNorm2d) for p in m.parameters())
+    assert norm_parameters == 9_600 and theirs == products + 1_000 + norm_parameters == 1_814_083_944
+    # the values the 20 BatchNorms put out: the stem's, then 4, 5, 5 and 5 per stage
+    outputs = 64 * 112 * 112 + 4 * 64 * 56 * 56 + 5 * 128 * 28 * 28 + 5 * 256 * 14 * 14 + 5 * 512 * 7 * 7
+    assert outputs == 2_483_712
+    ours = trace(f"{Path(__file__).parent / 'reference_models.py'}:resnet18", "3x224x224")
+    assert sum(r.mult_adds for r in ours.records) == products + 1_000 + outputs == 1_816_558_056
+
+
 def test_a_module_called_twice_is_shown_per_call_and_counted_once():
     model = trace(f"{ZOO}:Reused", "4x8x8")
     assert [r.layer.name for r in model.records] == ["conv", "act", "conv", "act"]
     assert [r.params for r in model.records] == [4 * 4 * 3 * 3 + 4, 0, 0, 0]
-    assert "called again (as conv)" in model.records[2].note
+    assert model.records[2].note == "called again: parameters counted in row 0"  # the row of conv's first call
     assert model.total_params == 4 * 4 * 3 * 3 + 4
+
+
+def test_a_module_sharing_several_parameters_says_so_once():
+    model = trace(f"{ZOO}:SharedConv", "4x8x8")
+    assert [r.params for r in model.records] == [4 * 4 * 3 * 3 + 4, 0]
+    assert model.records[1].note == "shares weight, bias with first"
 
 
 def test_tied_weights_are_counted_once():

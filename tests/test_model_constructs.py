@@ -209,6 +209,32 @@ def test_depth_keeps_mult_adds_on_folded_rows_and_one_activation_total():
     assert f"Mult-adds: {PRODUCTS + BIAS_ADDS + SCALE_AND_SHIFT:,} " in result.stdout
 
 
+ATTENTION = 2 * HEADS * TOKENS * TOKENS * (WIDTH // HEADS)  # q·kᵀ and the weights times v
+PROJECTIONS = TOKENS * WIDTH * 3 * WIDTH + TOKENS * WIDTH * WIDTH  # qkv and the output projection
+
+
+def flop_counter_products(model, *shape):
+    """Multiply-accumulates by PyTorch's FlopCounterMode, in eval mode: half its FLOPs."""
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.eval()(torch.zeros(*shape))
+    return counter.get_total_flops() // 2
+
+
+def test_the_cpu_flash_attention_kernel_is_counted_where_the_flop_counter_has_no_formula():
+    fused = constructs().FusedAttention(WIDTH, HEADS, bias=False)
+    assert flop_counter_products(fused, 1, TOKENS, WIDTH) == PROJECTIONS  # 0 for the attention kernel
+    model = trace("FusedAttention", f"{TOKENS}x{WIDTH}", args={"bias": False})
+    assert totals(model).mult_adds == PROJECTIONS + ATTENTION
+
+
+def test_the_fused_attention_path_of_eval_mode_is_counted_op_by_op():
+    mha = constructs().TorchAttention(WIDTH, HEADS)
+    assert flop_counter_products(mha, 1, TOKENS, WIDTH) == 0  # one fused op in eval mode, no formula
+    model = trace("TorchAttention", f"{TOKENS}x{WIDTH}")  # in eval mode, as inference runs
+    assert totals(model).mult_adds == PROJECTIONS + ATTENTION + TOKENS * (3 * WIDTH + WIDTH)  # and bias adds
+    assert torch.backends.mha.get_fastpath_enabled()  # switched on again
+
+
 def test_a_decoder_tied_to_the_embedding_counts_all_its_products():
     model = trace("TiedDecoder", "12", dtypes=["int64"])
     embed, decoder = model.records
@@ -343,6 +369,63 @@ def test_a_detectors_data_dependent_boxes_are_no_mixed_batch(per_image):
     assert "Run again at batch 2 to see which output dimension follows the batch: the first is 0, not 1." in (
         result.stdout
     )
+
+
+def test_subclasses_of_torch_nn_layers_are_shown_as_those_layers_when_they_size_as_them():
+    model = trace("TimmLayers", "3x16x16")
+    shown = rows(model)
+    assert (shown["conv"].type, shown["conv"].filters, shown["conv"].stride, shown["conv"].padding) == (
+        "StdConv2d",
+        "8 × 3×3×3",
+        "2",
+        "1",
+    )
+    assert shown["conv"].output == shown["bn"].output == "8×8×8"
+    assert shown["bn"].type == "BatchNormAct2d" and shown["bn"].notes == ""  # num_features read back
+    # Conv2dSame pads in forward: 8 → 4 where its padding argument gives 3, so it is no Conv2d here
+    assert (shown["down"].type, shown["down"].filters, shown["down"].stride) == ("Conv2dSame", "", "")
+    assert shown["down"].output == "4×4×8"
+    assert model.total_params == sum(p.numel() for p in constructs().TimmLayers().parameters())
+    assert codes(model) == ["CNN303"]  # a conv bias right before a BatchNorm: seen through the subclasses
+
+
+def test_folded_stages_write_their_feature_maps_as_every_other_row_does():
+    folded = rows(trace("Stages", "3x16x16", depth=1))
+    assert {name: row.output for name, row in folded.items()} == {
+        "stem": "16×16×8",
+        "stage1": "16×16×8",
+        "stage2": "8×8×16",  # a convolution made it, though the stage changed the shape
+        "head": "10",
+    }
+    assert rows(trace("ConvNeXtish", "8x6x5"))["last"].output == "[1, 6, 5, 8]"  # permuted: no longer NCHW
+
+
+def test_weight_standardisation_counts_one_scale_and_shift_per_weight_value():
+    conv = {r.layer.name: r for r in trace("TimmLayers", "3x16x16").records}["conv"]
+    products, bias_adds, standardised = 8 * 8 * 8 * (3 * 3 * 3), 8 * 8 * 8, 8 * 3 * 3 * 3
+    assert conv.mult_adds == products + bias_adds + standardised
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "adds"),
+    [
+        # bias adds, norms' scale and shift (one per output value), and weight standardisation
+        ("TimmLayers", (3, 16, 16), 8 * 8 * 8 + 8 * 3 * 3 * 3 + 8 * 8 * 8 + 8 * 4 * 4 + 10),
+        ("PerImageDetector", (3, 8, 8), 8 * 8 * 8 + 5 * 8 * 8),
+        ("Stages", (3, 16, 16), 8 * 16 * 16 + 2 * 8 * 16 * 16 + 2 * 16 * 8 * 8 + 10),
+        ("Downsample", (4, 9, 9), 8 * 5 * 5 + 8 * 5 * 5),
+        ("ResNetStem", (3, 32, 32), 64 * 16 * 16 + 64 * 8 * 8 + 10),
+    ],
+)
+def test_the_zoo_of_real_model_constructs(name, shape, adds):
+    """Each model: parameters as PyTorch counts them, mult-adds as FlopCounterMode counts them plus
+    the documented adds, and exit 0 at 80 columns."""
+    model = trace(name, "x".join(map(str, shape)))
+    built = getattr(constructs(), name)()
+    assert model.total_params == sum(p.numel() for p in built.parameters())
+    assert totals(model).mult_adds == flop_counter_products(built, 1, *shape) + adds
+    result = summary(name, "--input", "x".join(map(str, shape)), columns=80)
+    assert result.exit_code == 0, result.stdout
 
 
 def test_bias_before_norm_follows_the_data():

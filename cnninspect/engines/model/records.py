@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
+from cnninspect.engines.analytic import output_shape
 from cnninspect.engines.model.target import ModelTarget, no_line
 from cnninspect.engines.records import BYTES_PER_VALUE, LayerRecord, Mismatch, Reshape, Trace
 from cnninspect.engines.torch import count_parameters, import_torch
 from cnninspect.errors import Location
-from cnninspect.spec.catalog import ArgValueError, lookup
+from cnninspect.spec.catalog import ArgValueError, LayerType, lookup
 from cnninspect.spec.model import LayerSpec
 
 
@@ -35,6 +36,9 @@ class ModuleRecord(LayerRecord):
     """The input is ``source``'s output itself, no op in between."""
     from_input: bool = False
     """The input is one of the model's inputs (or made from it by ops that keep its shape)."""
+    map_output: bool = False
+    """The output is a feature map, channels first: a convolution or pooling op made it, or made
+    what ops that keep its shape turned into it."""
 
     @property
     def counted_mult_adds(self) -> int | None:
@@ -48,8 +52,9 @@ class ModuleRecord(LayerRecord):
 
     @property
     def passes_layout(self) -> bool:
-        """A module outside the catalog keeps a feature map's layout only when it keeps its shape."""
-        return self.output_shape == self.input_shape
+        """A module outside the catalog passes a feature map on when it keeps its shape or its own ops
+        made a feature map (a stage, a conv of its own); not when it permutes to channels last."""
+        return self.output_shape == self.input_shape or self.map_output
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,6 +143,21 @@ def _source(record: LayerRecord) -> int | None:
     return record.source if isinstance(record, ModuleRecord) else None
 
 
+@dataclass(frozen=True)
+class SubclassSpec(LayerSpec):
+    """A module whose class subclasses a torch.nn layer of the catalog (timm's StdConv2d and
+    BatchNormAct2d): read back and shown with that layer's arguments, filters and stride, but its
+    forward is its own, so its input is not checked against them."""
+
+    base: str = ""
+    """The torch.nn layer it subclasses (``Conv2d``)."""
+
+    @cached_property
+    def kind(self) -> LayerType | None:
+        """The catalog entry of the torch.nn layer it subclasses."""
+        return lookup(self.base)
+
+
 @dataclass
 class Call:
     """One call of one module during the trace."""
@@ -162,6 +182,7 @@ class Call:
     source: Call | None = None
     direct: bool = False
     from_input: bool = False
+    map_output: bool = False
 
     def within(self, other: Call) -> bool:
         """This call is ``other`` or runs inside it."""
@@ -181,8 +202,9 @@ def layer_spec(
     location = sites.get(id(module)) or no_line(target)
     if isinstance(module, torch.jit.ScriptModule):
         return LayerSpec(0, name, f"{module.original_name} (TorchScript)", {}, location)
-    kind = lookup(cls.__name__) if cls.__module__.startswith("torch.nn") else None
-    type_name = cls.__name__ if kind or lookup(cls.__name__) is None else f"{cls.__module__}.{cls.__qualname__}"
+    base = next((c for c in cls.__mro__ if c.__module__.startswith("torch.nn") and lookup(c.__name__)), None)
+    kind = None if base is None else lookup(base.__name__)
+    type_name = cls.__name__ if base is cls or lookup(cls.__name__) is None else f"{cls.__module__}.{cls.__qualname__}"
     if kind is None:
         return LayerSpec(0, name, type_name, {}, location)
     args = {}
@@ -203,7 +225,22 @@ def layer_spec(
             args[param.name] = param.check(value)
         except ArgValueError:
             continue
+    if base is not cls:
+        return SubclassSpec(0, name, type_name, args, location, base=kind.name)
     return LayerSpec(0, name, kind.name, args, location)
+
+
+def _sized_as_base(spec: LayerSpec, call: Call) -> bool:
+    """A subclass's call gave the output its torch.nn layer gives (Conv2dSame, which pads in forward,
+    does not)."""
+    if not isinstance(spec, SubclassSpec):
+        return True
+    if call.output_shape is None or not call.input_shape:
+        return False
+    try:
+        return output_shape(spec, call.input_shape) == call.output_shape
+    except Exception:  # an input the layer's own formula does not take
+        return False
 
 
 def build_records(
@@ -233,7 +270,7 @@ def build_records(
     position = {id(c): i for i, c in enumerate(shown)}
     totals = {id(c): _attributed(c, position) for c in shown}
     counted: set[int] = set()
-    first_call: dict[int, str] = {}
+    first_call: dict[int, int] = {}
     records = []
     for index, call in enumerate(shown):
         notes = []
@@ -241,24 +278,28 @@ def build_records(
         holds = any(True for _ in call.module.parameters())
         if id(call.module) in first_call:
             if holds:
-                notes.append(f"called again (as {first_call[id(call.module)] or label}): parameters counted once")
+                notes.append(f"called again: parameters counted in row {first_call[id(call.module)]}")
         else:
-            first_call[id(call.module)] = call.name
+            first_call[id(call.module)] = index
+            shared: dict[str, list[str]] = {}
             for qualified, parameter in call.module.named_parameters():
                 owner, first_name = owner_of.get(id(parameter), (None, ""))
                 full = f"{call.name}.{qualified}" if call.name else qualified
                 if first_name != full and owner is not None:  # tied to another module's weight
-                    notes.append(f"shares {qualified} with {first_name.rpartition('.')[0] or label}")
+                    shared.setdefault(first_name.rpartition(".")[0] or label, []).append(qualified)
                 if owner == call.name and id(parameter) not in counted:
                     counted.add(id(parameter))
                     own.append((qualified, parameter))
+            notes += [f"shares {', '.join(names)} with {holder}" for holder, names in shared.items()]
         weights, biases, trainable = count_parameters(own)
         spec = call.spec or layer_spec(call.module, call.name, sites, target)
+        if not _sized_as_base(spec, call):
+            spec = LayerSpec(0, spec.name, spec.type, {}, spec.location)
         products, uncounted = totals[id(call)]
         source = _shown(call.source, position)
         records.append(
             ModuleRecord(
-                layer=LayerSpec(index, call.name or label, spec.type, spec.args, spec.location),
+                layer=replace(spec, index=index, name=call.name or label),
                 input_shape=call.input_shape,
                 output_shape=call.output_shape,
                 weights=weights,
@@ -274,6 +315,7 @@ def build_records(
                 source=source,
                 direct=call.direct and call.source is not None and source == position.get(id(call.source)),
                 from_input=call.from_input,
+                map_output=call.map_output,
             )
         )
     records += _uncalled(model, counted, len(records), sites, target, label)
@@ -357,7 +399,7 @@ def _uncalled(
         spec = layer_spec(module, name, sites, target)
         rows.append(
             ModuleRecord(
-                layer=LayerSpec(start + len(rows), name or label, spec.type, spec.args, spec.location),
+                layer=replace(spec, index=start + len(rows), name=name or label),
                 input_shape=(),
                 output_shape=None,
                 weights=weights,

@@ -15,7 +15,7 @@ from typing import Any
 from cnninspect.engines.analytic import check_input, keeps_received
 from cnninspect.engines.model.build import in_package, seeded, source_location
 from cnninspect.engines.model.counting import UNCOUNTED_OPS, added, counting, op_formulas, without_fast_attention
-from cnninspect.engines.model.records import Call, layer_spec
+from cnninspect.engines.model.records import Call, SubclassSpec, layer_spec
 from cnninspect.engines.model.sandbox import TimeUp, describe
 from cnninspect.engines.model.target import ModelTarget
 from cnninspect.engines.records import Reshape
@@ -24,6 +24,8 @@ from cnninspect.errors import Location, ModelError
 from cnninspect.spec.model import LayerSpec
 
 RESHAPES = frozenset({"view", "_unsafe_view", "reshape", "_reshape_alias"})
+MAP_OPS = ("convolution", "_convolution", "max_pool", "avg_pool", "adaptive_avg_pool", "adaptive_max_pool", "upsample")
+"""aten ops (by name or name prefix) whose result is a feature map, channels first."""
 DISPATCH_FRAMES = ("torch.utils._python_dispatch", "torch._ops", __name__, "cnninspect.engines.model.counting")
 """Python frames between the code that called an op and the dispatch mode that sees it."""
 
@@ -45,6 +47,9 @@ class Tracer:
         self.stack: list[Call] = []
         self.root = Call(model, "", None, (), None)
         self.links: dict[int, tuple[weakref.ref[Any], Call | None, bool]] = {}
+        self.maps: dict[int, weakref.ref[Any]] = {}
+        """id(tensor) → the tensor, for feature maps: made by a convolution or pooling op, or from one
+        by ops that keep its shape."""
         """id(tensor) → (the tensor, the call whose output it is or None for the model's input, direct)."""
         self.used: set[int] = set()
         """Parameters some op received."""
@@ -105,6 +110,8 @@ class Tracer:
         if call.spec is None or position is None:
             return None
         mismatches, stand_in, call.in_size = check_input(call.spec, shape)
+        if isinstance(call.spec, SubclassSpec):  # its own forward: shown as its torch.nn layer, never checked
+            return None
         if stand_in is None:
             call.refused = mismatches
             return None
@@ -133,11 +140,16 @@ class Tracer:
             output = received
         tensor = first_tensor(output)
         call.output_shape = None if tensor is None else tuple(tensor.shape)
+        call.map_output = tensor is not None and self._is_map(tensor)
         for value in _tensors(output):
             _, source, _ = self._link_of(value)
             if not (source is not None and source.within(call)):  # an inner call made it: that one shows it
                 self._link(value, call, True)
         return output
+
+    def _is_map(self, tensor: Any) -> bool:
+        entry = self.maps.get(id(tensor))
+        return entry is not None and entry() is tensor
 
     def _link(self, tensor: Any, call: Call | None, direct: bool) -> None:
         self.links[id(tensor)] = (weakref.ref(tensor), call, direct)
@@ -171,6 +183,10 @@ class Tracer:
             return
         call.own += added(name, args, kwargs, results[0])
         self._follow(leaves, results[0])
+        if (name.startswith(MAP_OPS) and results[0].dim() >= 3) or any(
+            self._is_map(value) and value.shape == results[0].shape for value in leaves
+        ):
+            self.maps[id(results[0])] = weakref.ref(results[0])
         if name in RESHAPES and isinstance(args[0], torch.Tensor):
             self._note_reshape(tuple(args[0].shape), tuple(results[0].shape))
 
