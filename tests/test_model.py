@@ -225,6 +225,31 @@ def test_a_non_literal_argument_gets_a_suggestion_only(tmp_path):
     assert result.exit_code == 1
 
 
+def test_a_layer_built_in_an_installed_package_is_shown_from_the_package_down(tmp_path):
+    package = tmp_path / "lib" / "python3.11" / "site-packages" / "fakezoo"
+    package.mkdir(parents=True)
+    nets = package / "nets.py"
+    model = "nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(100, 2))"
+    nets.write_text(f"import torch.nn as nn\n\n\ndef make():\n    return {model}\n")
+    result = cli("summary", "--model", f"{nets}:make", "--input", "3x8x8", columns=80)
+    assert result.exit_code == 1
+    finding = result.stdout.splitlines()[-1]
+    assert finding.startswith("fakezoo/nets.py:5:5: CNN201 2: in_features is 100 but it receives 144")
+    assert finding.endswith("→ nn.Linear(144, 2)")  # the file itself was read
+    machine = cli("summary", "--model", f"{nets}:make", "--input", "3x8x8", "--format", "json")
+    assert json.loads(machine.stdout)["findings"][0]["path"] == str(nets)  # tools get the whole path
+
+
+def test_a_real_model_at_80_columns_keeps_params_and_mult_adds():
+    resnet = Path(__file__).parent / "reference_models.py"
+    result = cli("summary", "--model", f"{resnet}:resnet18", "--input", "3x224x224", "--depth", "3", columns=80)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[-2:] == ["Params", "Mult-adds"]
+    assert all(len(line) <= 80 for line in lines)
+    assert "layer2.0.downsample" in result.stdout and "[1," not in result.stdout  # every map written H×W×C
+
+
 def test_several_inputs_integer_inputs_and_factories():
     two = trace(f"{ZOO}:TwoInputs", "3x8x8", "5")
     assert two.records[-1].input_shape == (1, 4 * 6 * 6 + 5)

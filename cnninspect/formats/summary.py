@@ -206,8 +206,9 @@ COLUMNS = {
 }
 """Every column ``--columns`` can choose, in display order."""
 DEFAULT_COLUMNS = ("index", "layer", "type", "filters", "stride", "output", "params", "mult-adds", "finding")
-DROP_ORDER = ("volume", "rf", "memory", "notes", "mult-adds", "stride", "type", "index", "params", "filters")
-"""Columns that make way, in this order, when the terminal is narrow; layer, output and finding stay."""
+DROP_ORDER = ("volume", "rf", "memory", "notes", "stride", "type", "index", "filters", "mult-adds", "params")
+"""Columns that make way, in this order, when the terminal is narrow; layer, output and finding stay,
+and Params and Mult-adds, the numbers the table is for, go last."""
 
 
 def choose_columns(text: str | None) -> tuple[str, ...]:
@@ -641,7 +642,7 @@ def render_table(report: SummaryReport) -> Text:
     )
     legend = [_legend(shown[i], report.rows) for i in keep if shown[i].legend]
     if hidden:
-        legend.append(f"{', '.join(hidden)} hidden to fit {report.width} columns (--columns or a wider terminal)")
+        legend.append(f"Hidden at {report.width} columns: {', '.join(hidden)} (see --columns)")
     text.append(_wrap_items(legend, report.width) + "\n", style="dim")
     text.append("\n".join(footer_lines(report.trace)) + "\n")
     if report.explain:

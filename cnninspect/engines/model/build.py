@@ -11,6 +11,7 @@ import importlib.util
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,10 @@ RANDOM_INITS = (
 
 SEED = 0
 """Weights built on the CPU, and any random number the model draws, come from this seed."""
+
+
+INSTALLED = frozenset({"site-packages", "dist-packages"})
+"""The folders installed packages live in."""
 
 
 class Mode(StrEnum):
@@ -268,7 +273,20 @@ def source_location(path: str, line: int, base: Path) -> Location:
         shown = str(Path(path).resolve().relative_to(base.resolve()))
     except ValueError:
         shown = path
+    if any(part in INSTALLED for part in Path(shown).parts):
+        return InstalledLocation(shown, line, _call_column(path, line))
     return Location(shown, line, _call_column(path, line))
+
+
+@dataclass(frozen=True)
+class InstalledLocation(Location):
+    """A line in an installed package's file: printed from the package down
+    (``timm/layers/std_conv.py:12:9``), ``path`` kept whole for reading the file."""
+
+    def __str__(self) -> str:
+        parts = Path(self.path).parts
+        last = max(i for i, part in enumerate(parts) if part in INSTALLED)
+        return str(Location("/".join(parts[last + 1 :]) or self.path, self.line, self.col))
 
 
 def _call_column(path: str, line: int) -> int:
