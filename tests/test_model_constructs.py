@@ -398,6 +398,7 @@ def test_folded_stages_write_their_feature_maps_as_every_other_row_does():
         "head": "10",
     }
     assert rows(trace("ConvNeXtish", "8x6x5"))["last"].output == "[1, 6, 5, 8]"  # permuted: no longer NCHW
+    assert rows(trace("SubPixelNet", "3x8x8", depth=1))["up"].output == "16×16×2"  # pixel_shuffle keeps NCHW
 
 
 def test_weight_standardisation_counts_one_scale_and_shift_per_weight_value():

@@ -26,6 +26,8 @@ from cnninspect.spec.model import LayerSpec
 RESHAPES = frozenset({"view", "_unsafe_view", "reshape", "_reshape_alias"})
 MAP_OPS = ("convolution", "_convolution", "max_pool", "avg_pool", "adaptive_avg_pool", "adaptive_max_pool", "upsample")
 """aten ops (by name or name prefix) whose result is a feature map, channels first."""
+MAP_KEEPING_OPS = ("constant_pad_nd", "reflection_pad", "replication_pad", "pixel_shuffle", "pixel_unshuffle")
+"""aten ops that change a feature map's size and keep it one."""
 DISPATCH_FRAMES = ("torch.utils._python_dispatch", "torch._ops", __name__, "cnninspect.engines.model.counting")
 """Python frames between the code that called an op and the dispatch mode that sees it."""
 
@@ -183,8 +185,10 @@ class Tracer:
             return
         call.own += added(name, args, kwargs, results[0])
         self._follow(leaves, results[0])
-        if (name.startswith(MAP_OPS) and results[0].dim() >= 3) or any(
-            self._is_map(value) and value.shape == results[0].shape for value in leaves
+        if (
+            (name.startswith(MAP_OPS) and results[0].dim() >= 3)
+            or (name.startswith(MAP_KEEPING_OPS) and self._is_map(args[0]))
+            or any(self._is_map(value) and value.shape == results[0].shape for value in leaves)
         ):
             self.maps[id(results[0])] = weakref.ref(results[0])
         if name in RESHAPES and isinstance(args[0], torch.Tensor):
