@@ -118,13 +118,7 @@ def parts_of(trace: Trace, findings: Sequence[Finding]) -> list[Part]:
 def groups_of(trace: Trace) -> list[Group]:
     """Every group with the name its folded box shows: ``layer3 · 6 × Bottleneck``."""
     groups = trace.spec.groups
-    return [Group(name=group.name, label=f"{safe_local(group)} · {_what(group, groups)}") for group in groups]
-
-
-def safe_local(group: GroupSpec) -> str:
-    """The group's name within its parent."""
-    prefix = f"{group.scope[-1]}." if group.scope else ""
-    return group.name[len(prefix) :] if prefix and group.name.startswith(prefix) else group.name
+    return [Group(name=group.name, label=f"{group.name} · {_what(group, groups)}") for group in groups]
 
 
 def _what(group: GroupSpec, groups: Sequence[GroupSpec]) -> str:
