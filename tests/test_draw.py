@@ -285,3 +285,12 @@ def test_draw_refuses_an_unknown_suffix_and_writes_nothing(tmp_path: Path):
         and "Traceback" not in result.stderr
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_zero_padding_is_drawn_with_the_pool_after_it():
+    items = items_of(load(CONFIGS / "darknet" / "yolov3-tiny.cfg"))
+    pool = next(item for item in items if item.name == "1.pool")
+    # darknet's maxpool size=2 stride=2 pads (0, 1, 0, 1) first: 416 → 417 → (417 - 2) // 2 + 1 = 208
+    assert pool.label == "208×208×16"
+    assert pool.kernel == (2, 2) and len(pool.parts) == 2
+    assert "1.pad" not in [item.name for item in items]

@@ -146,7 +146,7 @@ def build_items(
     units = _units(parts)
     if depth is not None:
         return _fold_groups(parts, units, groups, depth)
-    deepest = max((len(parts[unit[0]].scope) for unit in units), default=0)
+    deepest = max((len(_head(parts, unit).scope) for unit in units), default=0)
     items: list[Item] = []
     for level in range(deepest + 1, 0, -1):
         items = _fold_groups(parts, units, groups, level)
@@ -159,7 +159,7 @@ def views(parts: Sequence[Part], groups: Sequence[Group], depth: int | None) -> 
     """Every folding of the picture, most folded first (runs folded, then each group depth, then
     nothing folded), without repeats, and the index of the one ``depth`` asks for."""
     units = _units(parts)
-    deepest = max((len(parts[unit[0]].scope) for unit in units), default=0)
+    deepest = max((len(_head(parts, unit).scope) for unit in units), default=0)
     chosen = build_items(parts, groups, depth)
     candidates = [chosen, *(_fold_groups(parts, units, groups, level) for level in range(1, deepest + 2))]
     unique: list[list[Item]] = []
@@ -171,7 +171,7 @@ def views(parts: Sequence[Part], groups: Sequence[Group], depth: int | None) -> 
 
 
 def _units(parts: Sequence[Part]) -> list[list[int]]:
-    """Parts drawn together, each list headed by the part that is drawn."""
+    """Parts drawn together, in execution order (a padding before the layer it is drawn with)."""
     consumers: list[list[int]] = [[] for _ in parts]
     for index, part in enumerate(parts):
         for source in dict.fromkeys(part.inputs):
@@ -190,7 +190,7 @@ def _units(parts: Sequence[Part]) -> list[list[int]]:
             units[owner[index]].append(index)
             continue
         owner[index] = index
-        units[index] = [index, *pending]
+        units[index] = [*pending, index]
         for pad in pending:
             owner[pad] = index
         pending = []
@@ -200,13 +200,18 @@ def _units(parts: Sequence[Part]) -> list[list[int]]:
     return [units[key] for key in sorted(units)]
 
 
+def _head(parts: Sequence[Part], unit: Sequence[int]) -> Part:
+    """The part a unit is drawn as: the first that is not a padding."""
+    return next((parts[p] for p in unit if parts[p].role is not Role.PAD), parts[unit[0]])
+
+
 def _fold_groups(parts: Sequence[Part], units: list[list[int]], groups: Sequence[Group], depth: int) -> list[Item]:
     """Items with every group nested at ``depth`` (0 = top level) or deeper folded into its
     ancestor at ``depth - 1``; a group that holds one drawn layer is drawn as that layer."""
     labels = {group.name: group.label for group in groups}
     runs: list[tuple[str | None, list[list[int]]]] = []
     for unit in units:
-        scope = parts[unit[0]].scope
+        scope = _head(parts, unit).scope
         key = scope[depth - 1] if len(scope) >= depth else None
         if key is not None and runs and runs[-1][0] == key:
             runs[-1][1].append(unit)
@@ -216,7 +221,7 @@ def _fold_groups(parts: Sequence[Part], units: list[list[int]], groups: Sequence
     drafts: list[tuple[Role, str, str, list[int], Part]] = []
     for key, members in runs:
         flat = [p for unit in members for p in unit]
-        head = parts[members[-1][0]] if key is not None and len(members) > 1 else parts[members[0][0]]
+        head = _head(parts, members[0])
         if key is not None and len(members) > 1:
             drafts.append((Role.GROUP, labels.get(key, key), "group", flat, head))
         else:
@@ -228,7 +233,7 @@ def _fold_groups(parts: Sequence[Part], units: list[list[int]], groups: Sequence
         inputs = _outside_inputs(parts, flat, item_of, index)
         items.append(
             Item(
-                key=parts[flat[0]].name,
+                key=head.name,
                 role=role,
                 name=name,
                 type=kind,
