@@ -18,7 +18,7 @@ from cnninspect.draw.layout import CHAR_WIDTH, GAP, OBLIQUE_X, OBLIQUE_Y, depth_
 from cnninspect.draw.source import groups_of, parts_of
 from cnninspect.engines import Engine, trace_with
 from cnninspect.spec.overrides import Overrides, apply_overrides
-from tests.conftest import CONFIGS, builtin, cli, load, parse
+from tests.conftest import CONFIGS, ROOT, builtin, cli, load, parse
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = '<script>alert(1)</script>\n\x1b[31m"""&'
@@ -294,3 +294,41 @@ def test_a_zero_padding_is_drawn_with_the_pool_after_it():
     assert pool.label == "208×208×16"
     assert pool.kernel == (2, 2) and len(pool.parts) == 2
     assert "1.pad" not in [item.name for item in items]
+
+
+def test_a_warning_has_its_own_colour_and_a_mark_that_survives_greyscale():
+    spec = parse(
+        """input: [3, 16, 16]
+layers:
+  - {type: Conv2d, name: c, out_channels: 8, kernel_size: 3}
+  - {type: BatchNorm2d, name: bn}
+  - Flatten
+  - {type: Linear, name: fc, in_features: 100, out_features: 2}
+"""
+    )
+    trace, findings = traced(spec)
+    assert {f.rule.code for f in findings} == {"CNN303", "CNN201"}
+    root = ET.fromstring(draw(trace, findings, DrawFormat.SVG).encode("utf-8"))
+    marked = {
+        g.find(f"{SVG}title").text.split(" · ")[0]: g for g in root.iter(f"{SVG}g") if "item" in g.get("class", "")
+    }
+    warning, error = marked["c"], marked["fc"]
+    assert "warning" in warning.get("class").split() and "error" in error.get("class").split()
+    faces = {name: g.find(f"{SVG}rect[@class='face']") for name, g in (("c", warning), ("fc", error))}
+    # without colour the outline still tells them apart: dotted for a warning, thick dashes for an error
+    assert faces["c"].get("stroke-dasharray") == "1.5 2" and faces["fc"].get("stroke-dasharray") == "6 3"
+    assert faces["c"].get("fill") != faces["fc"].get("fill")
+    marks = {g: [t.text for t in g.iter(f"{SVG}text") if "mark" in t.get("class").split()] for g in (warning, error)}
+    assert marks[warning] == ["! CNN303"]
+    assert marks[error] == ["✗ CNN201", "expects 100", "receives 1568"]
+
+
+def test_draw_takes_a_model_too(tmp_path: Path):
+    out = tmp_path / "m.svg"
+    model = str(ROOT / "tests" / "fixtures" / "models" / "tutorial_cnn_k5.py") + ":myCNN"
+    result = cli("draw", "--model", model, "--input", "3x32x32", "-o", str(out))
+    assert result.exit_code == 1, result.stderr
+    root = ET.fromstring(out.read_bytes())
+    labels = [t.text for t in root.iter(f"{SVG}text") if "shape" in t.get("class", "").split()]
+    assert labels[:3] == ["32×32×3", "15×15×16", "7×7×32"]
+    assert next(t.text for t in root.iter(f"{SVG}text") if "mark" in t.get("class", "").split()) == "✗ CNN201"
