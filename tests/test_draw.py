@@ -332,3 +332,27 @@ def test_draw_takes_a_model_too(tmp_path: Path):
     labels = [t.text for t in root.iter(f"{SVG}text") if "shape" in t.get("class", "").split()]
     assert labels[:3] == ["32×32×3", "15×15×16", "7×7×32"]
     assert next(t.text for t in root.iter(f"{SVG}text") if "mark" in t.get("class", "").split()) == "✗ CNN201"
+
+
+DOCS_PICTURES = {
+    "tutorial_k3": (None, None, None),
+    "tutorial_k5": (None, 5, None),
+    "resnet18": ("resnet18.yaml", None, None),
+    "resnet18_depth2": ("resnet18.yaml", None, 2),
+    "resnet152": ("resnet152.yaml", None, None),
+    "unet": ("unet.yaml", None, None),
+    "yolov3-tiny": ("darknet/yolov3-tiny.cfg", None, None),
+    "yolov3": ("darknet/yolov3.cfg", None, None),
+}
+
+
+@pytest.mark.parametrize("name", list(DOCS_PICTURES))
+def test_the_pictures_in_the_docs_are_current(name: str, request: pytest.FixtureRequest):
+    """README.md and docs/draw.md show these files; ``pytest --update-golden`` redraws them."""
+    path, kernel, depth = DOCS_PICTURES[name]
+    trace, findings = traced(builtin() if path is None else load(CONFIGS / path), kernel)
+    text = draw(trace, findings, DrawFormat.SVG, depth)
+    picture = ROOT / "docs" / "draw" / f"{name}.svg"
+    if request.config.getoption("--update-golden"):
+        picture.write_text(text, encoding="utf-8")
+    assert picture.read_text(encoding="utf-8") == text
