@@ -356,3 +356,19 @@ def test_the_pictures_in_the_docs_are_current(name: str, request: pytest.Fixture
     if request.config.getoption("--update-golden"):
         picture.write_text(text, encoding="utf-8")
     assert picture.read_text(encoding="utf-8") == text
+
+
+@pytest.mark.parametrize(
+    ("layers", "marks"),
+    [
+        # 8 → 2 after the first 7×7; the second needs at least 7
+        ("Conv2d(3,8,7) Conv2d(8,8,7)", ("✗ CNN204", "needs ≥ 7", "receives 2")),
+        ("Conv2d(3,8,3) Flatten() Conv2d(8,8,3)", ("✗ CNN205", "expects 4-d", "receives 2-d")),
+        ("Conv2d(3,8,3) Conv2d(4,8,3)", ("✗ CNN202", "expects 4", "receives 8")),
+    ],
+)
+def test_each_size_error_says_what_it_expects_and_gets(layers: str, marks: tuple[str, ...]):
+    from cnninspect.spec.flags import parse_layers
+
+    items = items_of(parse_layers(layers, (3, 8, 8)))
+    assert [item.marks for item in items if item.marks] == [marks]

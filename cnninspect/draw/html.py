@@ -15,6 +15,8 @@ from cnninspect.draw.layout import layout
 from cnninspect.draw.source import Finding, Row, Trace, groups_of, parts_of, rows_of
 from cnninspect.draw.svg import escape, svg_document
 
+MAX_VIEW_ITEMS = 2_000
+"""Foldings with more items than this are left out of the page (the one asked for never is)."""
 DETAIL_ROWS = 8
 """An item's hover panel lists at most this many of its layers (a folded group: its totals first)."""
 
@@ -93,7 +95,9 @@ def html_page(trace: Trace, findings: Sequence[Finding], depth: int | None) -> s
     parts = parts_of(trace, findings)
     rows = rows_of(trace, findings)
     by_name = {row.name: row for row in rows}
-    choices, chosen = views(parts, groups_of(trace), depth)
+    every, wanted = views(parts, groups_of(trace), depth)
+    choices = [items for index, items in enumerate(every) if index == wanted or len(items) <= MAX_VIEW_ITEMS]
+    chosen = choices.index(every[wanted])
     lines = [f.line for f in findings]
     title = title_of(trace)
     figures, details = [], []

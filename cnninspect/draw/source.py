@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cnninspect.draw.items import Group, Part, Role, Severity
-from cnninspect.engines.records import LayerRecord, Trace
+from cnninspect.engines.records import LayerRecord, Problem, Trace
 from cnninspect.formats.summary import SummaryRow, group_rows, summary_rows
 from cnninspect.rules import Finding
 from cnninspect.spec.catalog import Family
@@ -117,16 +117,20 @@ def parts_of(trace: Trace, findings: Sequence[Finding]) -> list[Part]:
 
 def groups_of(trace: Trace) -> list[Group]:
     """Every group with the name its folded box shows: ``layer3 · 6 × Bottleneck``."""
-    groups = trace.spec.groups
-    return [Group(name=group.name, label=f"{group.name} · {_what(group, groups)}") for group in groups]
+    children: dict[tuple[str, ...], list[GroupSpec]] = {}
+    for group in trace.spec.groups:
+        children.setdefault(group.scope, []).append(group)
+    return [
+        Group(name=group.name, label=f"{group.name} · {_what(group, children.get((*group.scope, group.name), []))}")
+        for group in trace.spec.groups
+    ]
 
 
-def _what(group: GroupSpec, groups: Sequence[GroupSpec]) -> str:
+def _what(group: GroupSpec, children: Sequence[GroupSpec]) -> str:
     """``6 × Bottleneck`` for a group of block uses of one kind, else its type."""
     repeated = _REPEAT.fullmatch(group.type)
     if repeated:
         return f"{repeated.group(2)} × {repeated.group(1)}"
-    children = [g for g in groups if g.scope == (*group.scope, group.name)]
     kinds = {g.type for g in children}
     inside = {name for g in children for name in g.layers}
     if len(children) > 1 and len(kinds) == 1 and set(group.layers) <= inside:
@@ -202,11 +206,18 @@ def _marks(record: LayerRecord, found: Sequence[Finding]) -> tuple[str, ...]:
         sign = "✗" if str(finding.rule.severity) == "error" else "!"
         lines.append(f"{sign} {finding.rule.code}")
     for mismatch in record.mismatches:
-        if mismatch.declared is not None:
+        if mismatch.problem is Problem.RANK:
+            ranks = mismatch.declared if isinstance(mismatch.declared, tuple) else (mismatch.declared,)
+            lines.append("expects " + " or ".join(f"{rank}-d" for rank in ranks))
+            lines.append(f"receives {len(mismatch.received)}-d")
+            continue
+        if mismatch.problem is Problem.COLLAPSE:
+            lines.append(f"needs ≥ {mismatch.fits}")
+        elif mismatch.declared is not None:
             lines.append(f"expects {_value(mismatch.declared)}")
         if mismatch.received is not None:
             lines.append(f"receives {_value(mismatch.received)}")
-    return tuple(lines)
+    return tuple(dict.fromkeys(lines))
 
 
 def _value(value: object) -> str:
