@@ -213,6 +213,10 @@ def test_svg_parses_has_title_and_desc_and_is_deterministic():
     assert labels == ["32×32×3", "15×15×16", "7×7×32", "1568", "10"]
     red = [g for g in root.iter(f"{SVG}g") if "error" in g.get("class", "").split()]
     assert len(red) == 1 and "fc · Linear" in red[0].find(f"{SVG}title").text
+    # SVG 1.1's own elements and attributes only: no ARIA, data- or tabindex (those are the HTML page's)
+    elements = {"svg", "title", "desc", "defs", "marker", "pattern", "path", "rect", "g", "polygon", "circle", "text"}
+    assert {element.tag.removeprefix(SVG) for element in root.iter()} <= elements
+    assert not [a for e in root.iter() for a in e.attrib if a.startswith(("aria", "data-", "role", "tabindex"))]
     again = draw(*traced(builtin(), kernel=5), DrawFormat.SVG)
     assert again == text
     assert not re.search(r"\bhref=\"(?!#)|xlink:href|https?://(?!www\.w3\.org/2000/svg)", text)

@@ -217,7 +217,7 @@ def layout(items: Sequence[Item], findings: Sequence[str] = ()) -> Layout:
     """Place every item; ``findings`` are whole finding lines for the legend."""
     sizes = [shape_size(item) for item in items]
     levels = _levels(items)
-    step = max((_height_needed(item, size) for item, size in zip(items, sizes)), default=0.0) + ROW_GAP
+    step = _row_step(items, sizes)
     shapes: list[Box] = []
     columns: list[tuple[float, float]] = []
     cursor = 0.0
@@ -261,9 +261,12 @@ def layout(items: Sequence[Item], findings: Sequence[str] = ()) -> Layout:
     return Layout(tuple(boxes), edges, kernels, legend, bounds, tuple(all_texts))
 
 
-def _height_needed(item: Item, size: tuple[float, float, float]) -> float:
-    """An item's height with its labels and marks: the distance between rows of a U."""
-    return size[1] + size[2] * OBLIQUE_Y + 2 * FRAME_PAD + (2 + len(item.marks)) * LINE + 6
+def _row_step(items: Sequence[Item], sizes: Sequence[tuple[float, float, float]]) -> float:
+    """The distance between rows of a U: room for the tallest shape with its labels below and
+    the most marks above, whichever items they belong to."""
+    tallest = max((height + depth * OBLIQUE_Y for _, height, depth in sizes), default=0.0)
+    marks = max((len(item.marks) for item in items), default=0)
+    return tallest + 2 * FRAME_PAD + (2 + marks) * LINE + 6 + ROW_GAP
 
 
 def _levels(items: Sequence[Item]) -> list[int]:

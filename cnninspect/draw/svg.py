@@ -55,10 +55,12 @@ def svg_document(layout: Layout, title: str, description: str, *, interactive: b
     left, top, right, bottom = layout.bounds
     width, height = right - left, bottom - top
     head = "" if interactive else '<?xml version="1.0" encoding="UTF-8"?>\n'
+    # SVG 1.1 has no ARIA attributes: a file reader takes the <title> and <desc> that open it
+    aria = f'role="img" aria-labelledby="{prefix}-title {prefix}-desc" ' if interactive else ""
     lines = [
         f'{head}<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{number(width)}" '
         f'height="{number(height)}" viewBox="{number(left)} {number(top)} {number(width)} {number(height)}" '
-        f'role="img" aria-labelledby="{prefix}-title {prefix}-desc" font-family="{FONT_FAMILY}" '
+        f'{aria}font-family="{FONT_FAMILY}" '
         f'font-size="{number(FONT_SIZE)}">',
         f'<title id="{prefix}-title">{escape(title)}</title>',
         f'<desc id="{prefix}-desc">{escape(description)}</desc>',
