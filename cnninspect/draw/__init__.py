@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 
-from cnninspect.draw.items import Item, build_items
+from cnninspect.draw.items import build_items, description
 from cnninspect.draw.layout import layout
-from cnninspect.draw.source import Finding, Trace, dims_text, groups_of, parts_of
+from cnninspect.draw.source import Finding, Trace, groups_of, parts_of, title_of
 from cnninspect.draw.svg import svg_document
 
 
@@ -39,20 +39,8 @@ def draw(trace: Trace, findings: Sequence[Finding], fmt: DrawFormat, depth: int 
     return picture(trace, findings, depth)
 
 
-def picture(trace: Trace, findings: Sequence[Finding], depth: int | None, **options: object) -> str:
+def picture(trace: Trace, findings: Sequence[Finding], depth: int | None) -> str:
     """The SVG of a trace at one folding depth."""
     items = build_items(parts_of(trace, findings), groups_of(trace), depth)
-    placed = layout(items, [f.line for f in findings])
-    return svg_document(placed, title_of(trace), description(items, findings), **options)  # type: ignore[arg-type]
-
-
-def title_of(trace: Trace) -> str:
-    """``myCNN · input 3×32×32 · --kernel 5``."""
-    spec = trace.spec
-    return " · ".join([spec.name, f"input {dims_text(spec.input)}", *spec.overridden])
-
-
-def description(items: Sequence[Item], findings: Sequence[Finding]) -> str:
-    """The picture in words, for screen readers: each item's name and output, then the findings."""
-    walk = " → ".join(f"{item.name} {item.label}" for item in items)
-    return "; ".join([walk, *(f.line for f in findings)])
+    lines = [f.line for f in findings]
+    return svg_document(layout(items, lines), title_of(trace), description(items, lines))

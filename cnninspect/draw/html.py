@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from cnninspect.draw.items import Item, Role, views
+from cnninspect.draw.items import Item, Role, description, views
 from cnninspect.draw.layout import layout
-from cnninspect.draw.source import Finding, Row, Trace, groups_of, parts_of, rows_of
+from cnninspect.draw.source import Finding, Row, Trace, groups_of, parts_of, rows_of, title_of
 from cnninspect.draw.svg import escape, svg_document
 
 MAX_VIEW_ITEMS = 2_000
@@ -90,8 +90,6 @@ SCRIPT = """
 
 def html_page(trace: Trace, findings: Sequence[Finding], depth: int | None) -> str:
     """The whole page."""
-    from cnninspect.draw import description, title_of
-
     parts = parts_of(trace, findings)
     rows = rows_of(trace, findings)
     by_name = {row.name: row for row in rows}
@@ -103,7 +101,7 @@ def html_page(trace: Trace, findings: Sequence[Finding], depth: int | None) -> s
     figures, details = [], []
     for number, items in enumerate(choices):
         svg = svg_document(
-            layout(items, lines), title, description(items, findings), interactive=True, prefix=f"v{number}"
+            layout(items, lines), title, description(items, lines), interactive=True, prefix=f"v{number}"
         )
         name = f"{len(items)} items" + (" (unfolded)" if number == len(choices) - 1 else "")
         figures.append(f'<div class="picture" data-name="{escape(name)}" hidden>\n{svg}</div>')

@@ -138,6 +138,12 @@ def shape_label(dims: Sequence[int] | None) -> str:
     return "×".join(str(d) for d in dims)
 
 
+def description(items: Sequence[Item], findings: Sequence[str]) -> str:
+    """The picture in words, for screen readers: each item's name and output, then the finding lines."""
+    walk = " → ".join(f"{item.name} {item.label}" for item in items)
+    return "; ".join([walk, *findings])
+
+
 def build_items(
     parts: Sequence[Part], groups: Sequence[Group], depth: int | None, limit: int | None = MAX_ITEMS
 ) -> list[Item]:
@@ -223,7 +229,7 @@ def _fold_groups(parts: Sequence[Part], units: list[list[int]], groups: Sequence
         flat = [p for unit in members for p in unit]
         head = _head(parts, members[0])
         if key is not None and len(members) > 1:
-            drafts.append((Role.GROUP, labels.get(key, key), "group", flat, head))
+            drafts.append((Role.GROUP, labels.get(key, key), "folded group", flat, head))
         else:
             drafts.append((head.role, head.title, head.type, flat, head))
         for p in flat:

@@ -18,7 +18,7 @@ from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import INPUT, GroupSpec, expand
 from cnninspect.text import dims_text, safe
 
-__all__ = ["Finding", "Row", "Trace", "dims_text", "groups_of", "parts_of", "rows_of", "safe"]
+__all__ = ["Finding", "Row", "Trace", "groups_of", "parts_of", "rows_of", "safe", "title_of"]
 
 _ROLES = {
     Family.CONV: Role.CONV,
@@ -70,6 +70,12 @@ class Row:
     """Each finding's line: ``CNN201 fc: in_features is 2048 …``."""
     severity: str = ""
     """``error``, ``warning`` or empty: the worst of its findings."""
+
+
+def title_of(trace: Trace) -> str:
+    """``myCNN · input 3×32×32 · --kernel 5``."""
+    spec = trace.spec
+    return " · ".join([spec.name, f"input {dims_text(spec.input)}", *spec.overridden])
 
 
 def parts_of(trace: Trace, findings: Sequence[Finding]) -> list[Part]:
@@ -168,7 +174,7 @@ def rows_of(trace: Trace, findings: Sequence[Finding]) -> list[Row]:
 def _role(record: LayerRecord) -> Role:
     layer = record.layer
     if layer.kind is not None:
-        return _ROLES[layer.kind.family]
+        return _ROLES.get(layer.kind.family, Role.OTHER)
     kept = record.output_shape is not None and record.output_shape == record.input_shape
     name = layer.type.lower()
     if "conv" in name:
