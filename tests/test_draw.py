@@ -334,7 +334,9 @@ def test_draw_takes_a_model_too(tmp_path: Path):
     assert result.exit_code == 1, result.stderr
     root = ET.fromstring(out.read_bytes())
     labels = [t.text for t in root.iter(f"{SVG}text") if "shape" in t.get("class", "").split()]
-    assert labels[:3] == ["32×32×3", "15×15×16", "7×7×32"]
+    assert labels == ["32×32×3", "15×15×16", "7×7×32", "10"]  # x.view is the model's own code, not drawn
+    # ... but fc reads conv2's output through it, as the messages say: one line into each item
+    assert len([p for p in root.iter(f"{SVG}path") if "edge" in p.get("class", "").split()]) == 3
     assert next(t.text for t in root.iter(f"{SVG}text") if "mark" in t.get("class", "").split()) == "✗ CNN201"
 
 

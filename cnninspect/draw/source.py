@@ -87,9 +87,13 @@ def parts_of(trace: Trace, findings: Sequence[Finding]) -> list[Part]:
     parts = [Part(name=INPUT, title=INPUT, type="input", role=Role.INPUT, dims=trace.spec.input)]
     part_of: dict[int, int] = {}
     position = {record.layer.name: index for index, record in enumerate(trace.records)}
+    # a --model trace knows where an input made by the model's own code (x.view) most likely comes from
+    nearest = getattr(trace, "nearest", None)
     for index, record in enumerate(trace.records):
         layer = record.layer
         producer = trace.producers[index]
+        if producer is None and index and nearest is not None:
+            producer = nearest(index)
         if record.container:
             part_of[index] = 0 if producer is None else part_of[producer]
             continue
