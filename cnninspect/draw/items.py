@@ -212,8 +212,9 @@ def _head(parts: Sequence[Part], unit: Sequence[int]) -> Part:
 
 
 def _fold_groups(parts: Sequence[Part], units: list[list[int]], groups: Sequence[Group], depth: int) -> list[Item]:
-    """Items with every group nested at ``depth`` (0 = top level) or deeper folded into its
-    ancestor at ``depth - 1``; a group that holds one drawn layer is drawn as that layer."""
+    """Items with each group that sits in ``depth - 1`` others (``depth`` 1: the top-level ones)
+    drawn as one box, everything inside it included; a group that holds one drawn layer is drawn
+    as that layer."""
     labels = {group.name: group.label for group in groups}
     runs: list[tuple[str | None, list[list[int]]]] = []
     for unit in units:
