@@ -272,7 +272,18 @@ def test_draw_writes_the_picture_and_exits_like_summary(tmp_path: Path):
     assert out.read_text(encoding="utf-8") == draw(*traced(builtin(), kernel=5), DrawFormat.SVG)
     page = tmp_path / "r.html"
     assert cli("draw", str(CONFIGS / "resnet18.yaml"), "-o", str(page)).exit_code == 0
-    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    assert text == draw(*traced(load(CONFIGS / "resnet18.yaml")), DrawFormat.HTML)  # the same bytes every time
+    folded = tmp_path / "r2.svg"
+    assert cli("draw", str(CONFIGS / "resnet18.yaml"), "--depth", "2", "-o", str(folded)).exit_code == 0
+    names = [t.text for t in ET.fromstring(folded.read_bytes()).iter(f"{SVG}text") if "name" in t.get("class", "")]
+    assert names[3:7] == [
+        "layer1.0 · BasicBlock",
+        "layer1.1 · BasicBlock",
+        "layer2.0 · BasicBlock",
+        "layer2.1 · BasicBlock",
+    ]
 
 
 def test_draw_refuses_an_unknown_suffix_and_writes_nothing(tmp_path: Path):
