@@ -389,3 +389,17 @@ def test_each_size_error_says_what_it_expects_and_gets(layers: str, marks: tuple
 
     items = items_of(parse_layers(layers, (3, 8, 8)))
     assert [item.marks for item in items if item.marks] == [marks]
+
+
+def test_a_merge_says_what_it_receives_as_feature_maps():
+    spec = parse(
+        """input: [3, 8, 8]
+layers:
+  - {type: Conv2d, name: conv, out_channels: 8, kernel_size: 3}
+  - {type: Add, name: add, from: [conv, input]}
+"""
+    )
+    add = items_of(spec)[-1]
+    # conv: 8 - 3 + 1 = 6, so 6×6×8 meets the 8×8×3 input
+    assert add.operator == "+" and add.marks[0] == "✗ CNN207"
+    assert "receives 6×6×8, 8×8×3" in add.marks

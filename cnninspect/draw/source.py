@@ -16,7 +16,7 @@ from cnninspect.formats.summary import SummaryRow, group_rows, summary_rows
 from cnninspect.rules import Finding
 from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import INPUT, GroupSpec, expand
-from cnninspect.text import dims_text, safe
+from cnninspect.text import dims_text, feature_map, safe
 
 __all__ = ["Finding", "Row", "Trace", "groups_of", "parts_of", "rows_of", "safe", "title_of"]
 
@@ -231,6 +231,9 @@ def _marks(record: LayerRecord, found: Sequence[Finding]) -> tuple[str, ...]:
 
 
 def _value(value: object) -> str:
+    """A size, a shape tail (``32×7×7``), or a merge's input shapes as feature maps (``28×28×128, 56×56×64``)."""
+    if isinstance(value, tuple) and value and all(isinstance(v, tuple) for v in value):
+        return ", ".join(feature_map(shape) for shape in value)
     if isinstance(value, tuple):
         return dims_text(value)
     return str(value)
