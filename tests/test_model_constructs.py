@@ -345,6 +345,16 @@ def test_torch_compile_runs_the_code_as_it_is_and_torch_stays_quiet():
     assert result.exit_code == 0 and result.stderr == ""
 
 
+def test_the_forward_pass_runs_on_one_thread_and_the_count_is_restored():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert trace("Threads", "4").returned == (1, 1)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_warnings_are_kept_off_the_terminal_unless_asked_for():
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
