@@ -235,6 +235,12 @@ def test_the_fused_attention_path_of_eval_mode_is_counted_op_by_op():
     assert torch.backends.mha.get_fastpath_enabled()  # switched on again
 
 
+def test_the_fused_encoder_layer_of_eval_mode_is_counted_op_by_op():
+    assert flop_counter_products(constructs().EncoderLayer(), 1, TOKENS, WIDTH) == 0  # one fused op
+    model = trace("EncoderLayer", f"{TOKENS}x{WIDTH}")
+    assert totals(model).mult_adds == PRODUCTS + BIAS_ADDS + SCALE_AND_SHIFT
+
+
 def test_a_decoder_tied_to_the_embedding_counts_all_its_products():
     model = trace("TiedDecoder", "12", dtypes=["int64"])
     embed, decoder = model.records
