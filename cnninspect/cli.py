@@ -25,7 +25,7 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from cnninspect import __version__
 from cnninspect.checks import find_problems
-from cnninspect.engines import Engine, trace_with
+from cnninspect.engines import TORCH_INSTALL, Engine, require_torch, torch_installed, trace_with
 from cnninspect.engines.module import DEFAULT_TIMEOUT
 from cnninspect.engines.records import Trace
 from cnninspect.errors import CnnInspectError, EditError, Location, UsageError
@@ -234,11 +234,12 @@ ENGINE_HELP = (
     "forward pass (on the meta device when large); auto: analytic unless a layer is one only torch knows."
 )
 SummaryEngineOpt = Annotated[
-    Engine,
+    Optional[Engine],
     typer.Option(
         "--engine",
         help=f"{ENGINE_HELP} summary defaults to torch: its table shows what PyTorch itself computes, "
-        "at the cost of importing torch.",
+        "at the cost of importing torch; without torch installed, to analytic.",
+        show_default=False,
     ),
 ]
 EngineOpt = Annotated[
@@ -287,7 +288,7 @@ def summary(
     dtype: DtypeOpt = None,
     timeout: TimeoutOpt = None,
     depth: DepthOpt = None,
-    engine: SummaryEngineOpt = Engine.TORCH,
+    engine: SummaryEngineOpt = None,
     output_format: Annotated[
         SummaryFormat,
         typer.Option(
@@ -329,9 +330,14 @@ def summary(
             raise UsageError(f"--save {save}: give a file ending in .svg or .html")
         if save is not None and output_format is not SummaryFormat.TABLE:
             raise UsageError("--save keeps the rendered table: use it with --format table")
+        fallback = engine is None and model is None and not torch_installed()  # torch is an extra
+        engine = Engine.AUTO if fallback else engine or Engine.TORCH
         trace, findings = _trace(
             spec, layers, model, input, batch, kernel, stride, padding, set_, arg, dtype, timeout, depth, engine
         )
+        if fallback:
+            note = f"cnninspect: torch is not installed, so the analytic engine traced this; {TORCH_INSTALL}"
+            _stderr().print(Text(note))
         console = _stdout(record=save is not None)
         report = SummaryReport(
             trace,
@@ -714,6 +720,7 @@ def _trace(
         overrides = _overrides(_one_input(inputs), batch, kernel, stride, padding, sets)
         trace = trace_with(_load(spec, layers, overrides), engine)
         return trace, find_problems(trace)
+    require_torch("--model")
     from cnninspect.engines.module import inspect_model, parse_args, parse_target
     from cnninspect.fixes.python import with_suggestions
 
