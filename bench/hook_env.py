@@ -34,6 +34,11 @@ FORBIDDEN = re.compile(r"^(torch|nvidia-.*|triton)$", re.IGNORECASE)
 """Packages a lint hook must never install: torch and the CUDA build's companions."""
 
 
+def plural(count: int, word: str) -> str:
+    """``1 environment``, ``2 environments``."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def disk_mib(folder: Path) -> float:
     """Disk space the files under ``folder`` take, in MiB."""
     blocks = sum(path.lstat().st_blocks for path in folder.rglob("*"))
@@ -116,7 +121,7 @@ def emulated(work: Path) -> Iterator[str]:
             command = shlex.split(str(hook["entry"]))
             runs += run([str(bin_dir / command[0]), *command[1:], *chosen], cwd=ROOT, env=env)
     yield (
-        f"| all {len(hooks())} hooks, {len(environments)} environment(s), on `git ls-files` | — | "
+        f"| all {len(hooks())} hooks, {plural(len(environments), 'environment')}, on `git ls-files` | — | "
         f"{sum(sizes):.0f} MiB | {build:.1f} s | {runs:.1f} s | {build + runs:.1f} s |"
     )
 
@@ -137,7 +142,7 @@ def real_pre_commit(work: Path) -> Iterator[str]:
     venvs = sorted(home.glob("repo*/py_env-*"))
     count = sum(len(no_torch(venv / "bin" / "python", venv.name)) for venv in venvs)
     yield (
-        f"| `pre-commit run --all-files`, first run (fresh PRE_COMMIT_HOME) | {len(venvs)} environment(s), "
+        f"| `pre-commit run --all-files`, first run (fresh PRE_COMMIT_HOME) | {plural(len(venvs), 'environment')}, "
         f"{count} packages, no torch | {sum(disk_mib(v) for v in venvs):.0f} MiB | — | — | {wall:.1f} s |"
     )
 
