@@ -47,10 +47,12 @@ def compare(
         runs["baseline"].append(measure(baseline, baseline_env))
     t_wall, b_wall = (statistics.median(w for w, _ in runs[k]) for k in ("target", "baseline"))
     t_mem, b_mem = (statistics.median(m for _, m in runs[k]) for k in ("target", "baseline"))
-    return (
+    row = (
         f"| {name} | {t_wall:.2f} s | {b_wall:.2f} s | {t_wall / b_wall:.2f}× | "
         f"{t_mem:,.0f} MiB | {b_mem:,.0f} MiB | {t_mem / b_mem:.2f}× | {repeats} |"
     )
+    print(row, file=sys.stderr, flush=True)  # progress: the table comes at the end, on stdout
+    return row
 
 
 LINT_SPECS = 200
