@@ -144,6 +144,12 @@ def busy_rows(repeats: int, folder: Path) -> list[str]:
                 repeats,
             ),
             compare(
+                f"{DEEP_BLOCKS * 3:,} layers: torch engine vs the same on torch's default threads",
+                torch_engine,
+                [PY, "-c", DEFAULT_THREADS_THEN_CLI, "summary", deep, "--engine", "torch"],
+                repeats,
+            ),
+            compare(
                 f"{DEEP_BLOCKS * 3:,} layers: torch engine vs itself with `OMP_NUM_THREADS=1`",
                 torch_engine,
                 torch_engine,
@@ -173,6 +179,11 @@ def busy_rows(repeats: int, folder: Path) -> list[str]:
 
 
 IMPORT_TORCH = [PY, "-c", "import torch"]
+DEFAULT_THREADS_THEN_CLI = (
+    "import contextlib, sys\nimport cnninspect.engines.torch as engine\n"
+    "engine.one_thread = contextlib.nullcontext  # the trace as it was, on torch's default threads\n"
+    "from cnninspect.cli import run\nsys.argv[0] = 'cnninspect'\nrun()\n"
+)
 HEADER = (
     "| case | cnninspect | baseline | ratio | cnninspect peak | baseline peak | ratio | runs |\n"
     "|---|---:|---:|---:|---:|---:|---:|---:|"
