@@ -13,6 +13,7 @@ from typing import Any
 from cnninspect import rules
 from cnninspect.engines.module import ModelTrace
 from cnninspect.engines.records import LayerRecord, Mismatch, Problem, Trace
+from cnninspect.inputs import format_named
 from cnninspect.metrics import feature_maps
 from cnninspect.rules import Finding
 from cnninspect.spec.catalog import Family
@@ -537,10 +538,12 @@ def _crop_or_pad(
 ) -> list[str]:
     """CNN208's other remedies: the ZeroPad that crops the larger inputs to the smallest size (a
     negative padding, as the 2015 U-Net crops its skips), or pads the smaller ones to the largest;
-    an odd difference leaves the extra row or column at the end. None for a darknet file, which has
-    no such layer."""
+    an odd difference leaves the extra row or column at the end. None for a format that cannot hold
+    such a layer (darknet)."""
     rank = len(shapes[0])
-    if trace.spec.format == "darknet" or not 3 <= rank <= 5 or any(len(shape) != rank for shape in shapes):
+    if not format_named(trace.spec.format).any_torch_layer or not 3 <= rank <= 5:
+        return []
+    if any(len(shape) != rank for shape in shapes):
         return []
     axes = [i for i in range(2, rank) if i != dim]
     low = [min(s[i] for s in shapes) for i in range(rank)]
