@@ -200,7 +200,7 @@ class _Exporter:
                 target = f"{target}_" if target in VARIABLES else target
             arriving = channels_of.get(inputs[0])
             if kind is not None and kind.family in MERGE_FAMILIES:
-                out = self._merge(body, item, kind, inputs, target, on, position, channels_of)
+                out = self._merge(body, item, kind, inputs, target, on, position, channels_of, params)
             elif kind is not None and kind.family is Family.SPLIT:
                 out = self._split(body, item, inputs[0], target, on, position, arriving, params)
             elif kind is not None and kind.family is Family.FLATTEN and item.repeat is None and on is True:
@@ -241,19 +241,21 @@ class _Exporter:
         on: bool | str,
         position: int,
         channels_of: dict[str, str | None],
+        params: set[str],
     ) -> str | None:
         """A merge in forward; returns its output channels."""
         if kind.family is Family.CONCAT:
             self.uses_torch = True
-            value = f"torch.cat([{', '.join(inputs)}], {item.args.get('dim', 1)})"
+            dim = self._forward_args(body, item, params, f"merge{position}").get("dim", "1")
+            value = f"torch.cat([{', '.join(inputs)}], {dim})"
             parts = [channels_of.get(name) for name in inputs]
-            joined = item.args.get("dim", 1) in (1, -3) and None not in parts
+            joined = dim in ("1", "-3") and None not in parts
             out: str | None = " + ".join(p if p and (p.isidentifier() or p.isdigit()) else f"({p})" for p in parts)
             out = out if joined else None
         else:
             value = (" + " if kind.family is Family.ADD else " * ").join(inputs)
             out = channels_of.get(inputs[0])
-        return self._statement(body, item, value, inputs[0], target, on, f"merge{position}", out)
+        return self._statement(body, item, value, inputs[0], target, on, f"merge{position}", out, None)
 
     def _split(
         self,
@@ -271,7 +273,7 @@ class _Exporter:
         if item.repeat is not None:
             raise UsageError(f"export: Split {item.name or position} has repeat:; write the copies out")
         self.uses_torch = True
-        args = {k: self._value(item, k, v, params) for k, v in item.args.items()}
+        args = self._forward_args(body, item, params, f"split{position}")
         dim, index = args.get("dim", "1"), args["index"]
         out: str | None = None
         if "sizes" in args:
@@ -282,9 +284,24 @@ class _Exporter:
         else:
             chunks = args["chunks"]
             value = f"torch.chunk({source}, {chunks}, {dim})[{index}]"
-            if dim in ("1", "-3") and arriving is not None:
-                out = f"{_operand(arriving)} // {_operand(chunks)}"
-        return self._statement(body, item, value, source, target, on, f"split{position}", out)
+            if dim in ("1", "-3") and arriving is not None:  # over the parameters, not attributes: a
+                # block's output channels are worked out at each use
+                over = self._value(item, "chunks", item.args["chunks"], params)
+                out = f"{_operand(arriving)} // {_operand(over)}"
+        return self._statement(body, item, value, source, target, on, f"split{position}", out, arriving)
+
+    def _forward_args(self, body: _Class, item: ItemSpec, params: set[str], unnamed: str) -> dict[str, str]:
+        """An item's arguments as forward uses them: a literal as such, an expression of the block's
+        parameters kept in an attribute that ``__init__`` sets (``self.piece_chunks = n``)."""
+        args = {}
+        for arg, written in item.args.items():
+            value = self._value(item, arg, written, params)
+            if _has_expression(written):
+                attribute = f"self.{_identifier(item.name or unnamed)}_{arg}"
+                body.init.append(f"{INDENT * 2}{attribute} = {value}")
+                value = attribute
+            args[arg] = value
+        return args
 
     def _statement(
         self,
@@ -296,10 +313,11 @@ class _Exporter:
         on: bool | str,
         unnamed: str,
         out: str | None,
+        arriving: str | None,
     ) -> str | None:
         """``target = value`` in forward, under a flag set in ``__init__`` when an ``if:`` depends on
         parameters (off, ``target`` is ``source``; ``unnamed`` names the flag of an item without a
-        name); returns ``out``, the channels, when always on."""
+        name); returns the channels after it: ``out`` on, ``arriving`` (the source's, when given) off."""
         if on is True:
             body.forward.append(f"{INDENT * 2}{target} = {value}")
             return out
@@ -308,7 +326,7 @@ class _Exporter:
         if target != source:
             body.forward.append(f"{INDENT * 2}{target} = {source}")
         body.forward += [f"{INDENT * 2}if self.{flag}:", f"{INDENT * 3}{target} = {value}"]
-        return None
+        return None if out is None or arriving is None else f"({out} if {on} else {arriving})"
 
     # -- constructors ----------------------------------------------------------------------
 

@@ -194,3 +194,31 @@ def test_export_writes_torch_chunk_and_split(tmp_path):
         output = model(torch.zeros(1, 16, 32, 32))
     assert tuple(output.shape) == trace.output_shape == (1, 32, 32, 32)
     assert sum(p.numel() for p in model.parameters()) == trace.total_params == 12 * 32 + 6720 - 16 * 32
+
+
+def test_export_keeps_block_parameters_of_splits_and_concats_for_forward():
+    """A $ value that forward needs (chunks, index, a Concat's dim) is kept in an attribute, and the
+    channels after a split are worked out over the parameters at each use."""
+    spec = parse(
+        "input: [12, 8, 8]\nblocks:\n  Part:\n    params: {n: 2, take: true, d: 1}\n    layers:\n"
+        "      - {type: Split, name: piece, chunks: $n, index: -1, if: $take}\n"
+        "      - {type: Conv2d, name: conv, out_channels: 6, kernel_size: 1}\n"
+        "      - {type: Split, name: rest, sizes: [2, 4], index: $n - 2}\n"
+        "      - {type: Concat, name: cat, from: [rest, rest], dim: $d}\n"
+        "layers:\n  - {type: Part, name: a, n: 3}\n  - {type: Part, name: b, take: false, d: 2}\n"
+        "  - {type: Split, name: c, chunks: 2, index: 0}\n  - {type: Conv2d, out_channels: 5, kernel_size: 1}\n"
+    )
+    trace = infer_shapes(spec)
+    # a: 12 / 3 = 4 channels, conv 6, rest [2, 4][1] = 4, cat 8; b (no piece): conv 6, rest [2, 4][0] = 2,
+    # joined on the height: 2 channels at 16×8; c: 1 channel; the last conv 1 → 5
+    assert trace.output_shape == (1, 5, 16, 8)
+    assert trace.total_params == (4 * 6 + 6) + (8 * 6 + 6) + (1 * 5 + 5)
+    code = export_pytorch(trace)
+    assert "self.piece_chunks = n" in code and "torch.chunk(x, self.piece_chunks, 1)[-1]" in code
+    assert "self.rest_index = n - 2" in code and "self.cat_dim = d" in code
+    namespace: dict = {}
+    exec(compile(code, "exported.py", "exec"), namespace)  # the test runs the generated classes
+    model = namespace["t"]().eval()
+    with torch.no_grad():
+        assert tuple(model(torch.zeros(1, 12, 8, 8)).shape) == trace.output_shape
+    assert sum(p.numel() for p in model.parameters()) == trace.total_params
