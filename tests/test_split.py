@@ -222,3 +222,10 @@ def test_export_keeps_block_parameters_of_splits_and_concats_for_forward():
     with torch.no_grad():
         assert tuple(model(torch.zeros(1, 12, 8, 8)).shape) == trace.output_shape
     assert sum(p.numel() for p in model.parameters()) == trace.total_params
+
+
+def test_a_huge_chunks_value_is_a_finding_not_a_huge_tensor():
+    spec = parse("input: [4, 8, 8]\nlayers:\n  - {type: Split, name: s, chunks: 2147483647, index: 0}\n")
+    for trace in (infer_shapes(spec), trace_spec(spec, "cpu")):
+        assert trace.records[0].output_shape == (1, 1, 8, 8)  # ⌈4 / (2³¹ − 1)⌉ = 1, carried on
+        assert [f.rule for f in find_problems(trace)] == [rules.SPLIT_CHANNELS]
