@@ -29,8 +29,16 @@ from cnninspect.text import dims_text
 INDENT = " " * 4
 WIDTH = 88
 """ruff's (and black's) default line length: the code is for the user's project."""
-MODULE_ATTRIBUTES = {"forward", "training", "eval", "train", "to", "cuda", "cpu", "parameters", "modules", "children"}
-"""Names a layer attribute must not take: nn.Module already uses them."""
+MODULE_ATTRIBUTES = {
+    "forward", "training", "eval", "train", "to", "cuda", "cpu", "parameters", "modules", "children", "apply",
+    "add_module", "register_module", "register_buffer", "register_parameter", "buffers", "named_buffers",
+    "named_children", "named_modules", "named_parameters", "state_dict", "load_state_dict", "zero_grad",
+    "requires_grad_", "half", "float", "double", "bfloat16", "type", "to_empty", "extra_repr", "get_submodule",
+    "get_parameter", "get_buffer", "compile", "share_memory",
+}  # fmt: skip
+"""Names a layer attribute must not take: nn.Module already uses them (so does every ``_`` name)."""
+CLASS_NAMES_TAKEN = {"nn", "torch", "super", "self", "x", "out", "range", "float", "in_channels"}
+"""Names the generated code uses itself: no class may take one."""
 RESERVED_NAMES = {"self", "in_channels", "nn", "torch", "super"}
 """Names a block parameter cannot keep in generated code (``__init__`` uses them)."""
 VARIABLES = {"self", "x", "out", "nn", "torch"}
@@ -125,6 +133,8 @@ class _Exporter:
         self.outputs: dict[str, str | None] = {}
         """Each block class's output channels, as Python over ``in_channels`` and its parameters."""
         self.uses_torch = False
+        self.class_names: dict[str, str] = {}
+        """Each block's class name in the generated code."""
 
     # -- the module ------------------------------------------------------------------------
 
@@ -140,11 +150,16 @@ class _Exporter:
             )
             for layer in spec.layers
         )
-        for name in _used_blocks(structure, spec.templates):
+        used = _used_blocks(structure, spec.templates)
+        taken = set(CLASS_NAMES_TAKEN)
+        for name in used:  # each block a class of its own name, unless Python or the code needs it
+            self.class_names[name] = _unique(_class_name(name), taken)
+        model_class = _unique(_class_name(spec.name), taken)
+        for name in used:
             block = spec.templates[name]
             params = {_safe_name(p): default for p, default in block.params.items()}
             self.classes.append(self._class(block.name, params, block.items, "in_channels", top=False))
-        model = self._class(_class_name(spec.name), {}, structure, str(spec.input[0]), top=True)
+        model = self._class(model_class, {}, structure, str(spec.input[0]), top=True)
         about = f"{spec.name}, exported by cnninspect {__version__} from {spec.source}; input {dims_text(spec.input)}"
         lines = [_docstring(f"{about} (one sample)."), ""]
         lines += ["import torch", "from torch import nn"] if self.uses_torch else ["from torch import nn"]
@@ -163,7 +178,7 @@ class _Exporter:
         if not top:
             self.outputs[name] = out
         return [
-            f"class {name}(nn.Module):",
+            f"class {self.class_names.get(name, name) if not top else name}(nn.Module):",
             *_lines(_Call("def __init__", ("self", *arguments)), 1, suffix=":"),
             f"{INDENT * 2}super().__init__()",
             *body.init,
@@ -360,7 +375,8 @@ class _Exporter:
                 else:
                     values[_safe_name(name)] = _python(default)
             out = self.outputs.get(block.name)
-            return _Call(block.name, tuple(arguments)), None if out is None else _substitute(out, values)
+            call = _Call(self.class_names[block.name], tuple(arguments))
+            return call, None if out is None else _substitute(out, values)
         return self._layer(item, channels, params)
 
     def _layer(self, item: ItemSpec, channels: str | None, params: set[str]) -> tuple[_Call, str | None]:
@@ -560,7 +576,7 @@ def _attribute(item: ItemSpec, position: int, taken: set[str]) -> str:
     """An item's attribute: its name when that is a Python identifier, else type + position."""
     base = item.name if item.name is not None else f"{(item.type or 'group').lower()}{position}"
     base = _identifier(base)
-    if base in MODULE_ATTRIBUTES:
+    if base in MODULE_ATTRIBUTES or base.startswith("_"):
         base = f"layer_{base}"
     name, n = base, 2
     while name in taken:
@@ -597,6 +613,15 @@ def _docstring(text: str) -> str:
     """A docstring that is only ever a string: triple-quoted when plain, else an escaped literal."""
     plain = text.isprintable() and '"' not in text and "\\" not in text
     return f'"""{text}"""' if plain else json.dumps(text, ensure_ascii=False)
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``name_2``, ``name_3``… when it is taken; then taken too."""
+    chosen, n = name, 2
+    while chosen in taken:
+        chosen, n = f"{name}_{n}", n + 1
+    taken.add(chosen)
+    return chosen
 
 
 def _class_name(name: str) -> str:
