@@ -133,6 +133,8 @@ class _Exporter:
         self.outputs: dict[str, str | None] = {}
         """Each block class's output channels, as Python over ``in_channels`` and its parameters."""
         self.uses_torch = False
+        self.taken: set[str] = set()
+        """The attribute names of the class being written."""
         self.class_names: dict[str, str] = {}
         """Each block's class name in the generated code."""
 
@@ -200,7 +202,7 @@ class _Exporter:
         variables = {INPUT: "x"}
         channels_of: dict[str, str | None] = {"x": channels}
         current = "x"
-        taken: set[str] = set()
+        taken = self.taken = set()  # the class's attribute names
         for position, item in enumerate(items):
             on = self._condition(item, params)
             inputs = [variables[ref] for ref in item.sources] if item.sources else [current]
@@ -312,7 +314,7 @@ class _Exporter:
         for arg, written in item.args.items():
             value = self._value(item, arg, written, params)
             if _has_expression(written):
-                attribute = f"self.{_identifier(item.name or unnamed)}_{arg}"
+                attribute = f"self.{_unique(f'{_identifier(item.name or unnamed)}_{arg}', self.taken)}"
                 body.init.append(f"{INDENT * 2}{attribute} = {value}")
                 value = attribute
             args[arg] = value
@@ -336,7 +338,7 @@ class _Exporter:
         if on is True:
             body.forward.append(f"{INDENT * 2}{target} = {value}")
             return out
-        flag = f"use_{_identifier(item.name or unnamed)}"
+        flag = _unique(f"use_{_identifier(item.name or unnamed)}", self.taken)
         body.init.append(f"{INDENT * 2}self.{flag} = bool({on})")
         if target != source:
             body.forward.append(f"{INDENT * 2}{target} = {source}")

@@ -229,3 +229,24 @@ def test_a_huge_chunks_value_is_a_finding_not_a_huge_tensor():
     for trace in (infer_shapes(spec), trace_spec(spec, "cpu")):
         assert trace.records[0].output_shape == (1, 1, 8, 8)  # ⌈4 / (2³¹ − 1)⌉ = 1, carried on
         assert [f.rule for f in find_problems(trace)] == [rules.SPLIT_CHANNELS]
+
+
+def test_exported_attributes_for_forward_never_take_a_layers_name():
+    spec = parse(
+        "input: [12, 8, 8]\nblocks:\n  Part:\n    params: {n: 2, on: true}\n    layers:\n"
+        "      - {type: Conv2d, name: use_piece, out_channels: 12, kernel_size: 1}\n"
+        "      - {type: Split, name: piece, chunks: $n, index: -1, if: $on}\n"
+        "      - {type: Conv2d, name: piece_chunks, out_channels: 6, kernel_size: 1}\n"
+        "layers:\n  - {type: Part, name: a, n: 3}\n  - {type: Part, name: b, on: false}\n"
+    )
+    trace = infer_shapes(spec)
+    code = export_pytorch(trace)
+    assert "self.piece_chunks = n" in code and "self.use_piece_2 = bool(on)" in code
+    assert "self.piece_chunks_2 = nn.Conv2d((12 // n if on else 12), 6, kernel_size=1)" in code
+    namespace: dict = {}
+    exec(compile(code, "exported.py", "exec"), namespace)  # the test runs the generated classes
+    model = namespace["t"]().eval()
+    with torch.no_grad():
+        assert tuple(model(torch.zeros(1, 12, 8, 8)).shape) == trace.output_shape == (1, 6, 8, 8)
+    # a: conv 12·12 + 12, piece 12 / 3 = 4, conv 4·6 + 6; b: conv 6·12 + 12, no piece, conv 12·6 + 6
+    assert sum(p.numel() for p in model.parameters()) == trace.total_params == 156 + 30 + 84 + 78
