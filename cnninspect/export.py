@@ -3,9 +3,10 @@
 One ``nn.Module`` class per block (its parameters become constructor arguments, ``$``
 expressions become Python over them, and the channels each layer receives are worked out
 through the template as an expression of ``in_channels``), then the model class. Groups become
-``nn.Sequential``, merges ``+``, ``*`` and ``torch.cat``, an ``if:`` a module that may be
-``None``. Inferred sizes are written out. Everything a spec contributes to the source is a
-Python literal or a checked identifier, never pasted text; the layout is ruff format's.
+``nn.Sequential``, merges ``+``, ``*`` and ``torch.cat``, a Split ``torch.chunk`` or
+``torch.split``, an ``if:`` a module that may be ``None``. Inferred sizes are written out.
+Everything a spec contributes to the source is a Python literal or a checked identifier, never
+pasted text; the layout is ruff format's.
 """
 
 from __future__ import annotations
