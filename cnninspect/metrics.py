@@ -1,9 +1,12 @@
-"""Numbers derived from a trace: mult-adds, feature maps, receptive field and jump, and the
-``--explain`` text (each size formula with its numbers filled in). Pure functions, no torch."""
+"""Numbers derived from a trace: mult-adds, feature maps, receptive field and jump, the
+``--explain`` text (each size formula with its numbers filled in), and ``statistics``, which
+computes them once per trace for everything that shows them. Pure functions, no torch."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -256,3 +259,86 @@ def _window(record: LayerRecord, dims: int) -> tuple[tuple[int, ...], tuple[int,
     stride = kernel if layer.get("stride") is None else expand(layer.get("stride"), dims)
     dilation = expand(layer.get("dilation"), dims) if "dilation" in kind.param_by_name else (1,) * dims
     return kernel, stride, dilation
+
+
+# ---------------------------------------------------------------------------------------
+# Statistics: the numbers above, computed once per trace
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The footer's numbers."""
+
+    params: int
+    """All parameters."""
+    weights: int
+    """Weight values."""
+    biases: int
+    """Bias values."""
+    trainable: int
+    """Parameters with requires_grad."""
+    param_bytes: int
+    """Parameter memory, float32."""
+    activation_bytes: int
+    """Every layer's output, float32."""
+    mult_adds: int | None
+    """None when some layer's count is unknown."""
+
+    @property
+    def non_trainable(self) -> int:
+        """Parameters without requires_grad."""
+        return self.params - self.trainable
+
+    def to_json(self) -> dict[str, Any]:
+        """The totals as JSON data."""
+        return {
+            "mult_adds": self.mult_adds,
+            "params": self.params,
+            "weights": self.weights,
+            "biases": self.biases,
+            "trainable": self.trainable,
+            "non_trainable": self.non_trainable,
+            "param_bytes": self.param_bytes,
+            "activation_bytes": self.activation_bytes,
+        }
+
+
+def totals(trace: Trace, counts: Sequence[int | None] | None = None) -> Totals:
+    """Sums over every record; ``counts``, each record's mult-adds, when already known."""
+    if counts is None:
+        counts = [mult_adds(r) for r in trace.records]
+    return Totals(
+        params=trace.total_params,
+        weights=sum(r.weights for r in trace.records),
+        biases=sum(r.biases for r in trace.records),
+        trainable=trace.trainable_params,
+        param_bytes=trace.param_bytes,
+        activation_bytes=trace.activation_bytes,
+        mult_adds=None if None in counts else sum(c or 0 for c in counts),
+    )
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """Every number derived from one trace, computed once (``statistics``) and handed to whatever
+    shows them: the rows, the footer, the totals."""
+
+    mult_adds: tuple[int | None, ...]
+    """Per record: its mult-adds (``mult_adds``)."""
+    feature_maps: tuple[bool, ...]
+    """Per record: whether its output is a feature map (``feature_maps``)."""
+    reaches: tuple[Reach | None, ...]
+    """Per record: receptive field and jump (``receptive_fields``)."""
+    totals: Totals
+    """Sums over every record."""
+
+
+def statistics(trace: Trace) -> Statistics:
+    """A trace's statistics, each computed once."""
+    counts = tuple(mult_adds(r) for r in trace.records)
+    return Statistics(
+        mult_adds=counts,
+        feature_maps=tuple(feature_maps(trace)),
+        reaches=tuple(receptive_fields(trace)),
+        totals=totals(trace, counts),
+    )

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, cli, load, parse
+from conftest import ROOT, assert_user_error, cli, cli_error, load, parse
 from torch.utils.flop_counter import FlopCounterMode
 
-from cnninspect.checks import find_problems
 from cnninspect.engines import Engine, trace_with
 from cnninspect.engines import module as engine
 from cnninspect.engines.module import inspect_model, parse_target
 from cnninspect.formats.summary import summary_rows, title_text, totals
+from cnninspect.rules import find_problems
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
 CONSTRUCTS = MODELS / "constructs.py"
@@ -116,7 +116,7 @@ def test_a_data_dependent_forward_pass_is_traced_again_on_the_cpu():
 def test_a_forward_pass_too_large_for_the_cpu_says_why_it_failed(monkeypatch):
     monkeypatch.setattr(engine, "_memory_available", lambda: 2**20)
     result = summary("Detector", "--input", "3x8x8")
-    assert result.exit_code == 2
+    assert_user_error(result)
     assert "forward pass failed" in result.stderr and "too large to retry on the CPU" in result.stderr
     assert len(result.stderr.splitlines()) == 1
 
@@ -442,14 +442,13 @@ def test_fix_fc_never_writes_into_an_installed_package(installed_package):
 )
 def test_user_code_that_exits_is_a_failure_of_the_users_code(name, message):
     result = summary(name, "--input", "4")
-    assert result.exit_code == 2
+    assert_user_error(result)
     assert result.stderr.startswith("cnninspect: error: ") and len(result.stderr.splitlines()) == 1
     assert message in result.stderr and result.stdout == ""
 
 
 def test_a_module_that_exits_while_imported_is_a_failure_too():
-    result = cli("summary", "--model", f"{MODELS / 'exits_on_import.py'}:Never", "--input", "4")
-    assert result.exit_code == 2
+    result = cli_error("summary", "--model", f"{MODELS / 'exits_on_import.py'}:Never", "--input", "4")
     assert result.stderr.startswith("cnninspect: error: importing ") and "called sys.exit(0)" in result.stderr
 
 
@@ -475,7 +474,7 @@ def test_the_timeout_ends_the_users_code_with_one_line():
     start = time.monotonic()
     result = summary("Sleeps", "--input", "4", "--timeout", "0.5")
     assert time.monotonic() - start < 30
-    assert result.exit_code == 2
+    assert_user_error(result)
     assert result.stderr == (
         f"cnninspect: error: {CONSTRUCTS}:{line_of(CONSTRUCTS, 'time.sleep(60)')}: forward pass "
         "failed: stopped after 0.5 s (--timeout SECONDS allows longer)\n"
@@ -486,7 +485,8 @@ def test_the_timeout_ends_the_users_code_with_one_line():
 def test_the_timeout_is_for_a_model_and_above_zero():
     assert "--timeout is for --model" in cli("summary", "--timeout", "3").stderr
     refused = summary("Prints", "--input", "4", "--timeout", "0")
-    assert refused.exit_code == 2 and "--timeout 0: give a number of seconds above 0" in refused.stderr
+    assert_user_error(refused)
+    assert "--timeout 0: give a number of seconds above 0" in refused.stderr
     assert cli("fix-fc", "--model", f"{CONSTRUCTS}:Prints", "--input", "4", "--timeout", "30").exit_code == 0
 
 

@@ -8,9 +8,11 @@ torch.py (real modules on CPU or meta), module.py (``--model``: the user's own n
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from cnninspect.engines.records import Trace
-from cnninspect.spec.model import ModelSpec
+if TYPE_CHECKING:  # the choice of engine is all the CLI's options need: import no engine for it
+    from cnninspect.engines.records import Trace
+    from cnninspect.spec.model import ModelSpec
 
 
 class Engine(StrEnum):
