@@ -41,6 +41,7 @@ from cnninspect.cli_options import (
     ModelOpt,
     ModelOptions,
     ModelSource,
+    ModeOpt,
     PaddingOpt,
     SetOpt,
     SpecArg,
@@ -144,6 +145,7 @@ def summary(
     arg: ArgOpt = None,
     dtype: DtypeOpt = None,
     timeout: TimeoutOpt = None,
+    mode: ModeOpt = None,
     depth: DepthOpt = None,
     engine: SummaryEngineOpt = Engine.TORCH,
     output_format: Annotated[
@@ -192,8 +194,8 @@ def summary(
             raise UsageError("--save keeps the rendered table: use it with --format table")
         source = ModelSource(spec=spec, layers=layers, model=model)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
-        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout)
-        trace, findings = _trace(source, what_if, only, engine=engine, depth=depth)
+        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode)
+        trace, findings = _trace(source, what_if, only, engine=engine, depth=depth, debug=debug)
         console = _stdout(record=save is not None)
         report = SummaryReport(
             trace,
@@ -227,6 +229,7 @@ def fix_fc(
     arg: ArgOpt = None,
     dtype: DtypeOpt = None,
     timeout: TimeoutOpt = None,
+    mode: ModeOpt = None,
     engine: EngineOpt = Engine.AUTO,
     diff: Annotated[
         bool, typer.Option("--diff", help="Print a unified diff of the spec (on stdout; the fixes go to stderr).")
@@ -261,9 +264,9 @@ def fix_fc(
             raise UsageError("--write and --check: give one of them")
         source = ModelSource(spec=spec, layers=layers, model=model)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
-        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout)
+        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode)
         if model is not None:
-            trace, _ = _trace(source, what_if, only, engine=engine)
+            trace, _ = _trace(source, what_if, only, engine=engine, debug=debug)
             target = model.rpartition(":")[0]
             project = [Path.cwd(), *([Path(target).parent] if target.endswith(".py") else [])]
             plan, files, notes = python_changes(trace, project)
@@ -559,7 +562,13 @@ def schema(
 
 
 def _trace(
-    source: ModelSource, what_if: WhatIf, only: ModelOptions, *, engine: Engine, depth: int | None = None
+    source: ModelSource,
+    what_if: WhatIf,
+    only: ModelOptions,
+    *,
+    engine: Engine,
+    depth: int | None = None,
+    debug: bool = False,
 ) -> tuple[Trace, list[Finding]]:
     """The trace and findings of a SPEC, ``--layers`` or ``--model``, with the what-if options."""
     from cnninspect.rules import find_problems
@@ -570,7 +579,7 @@ def _trace(
         only.refuse()
         trace = trace_with(_load(source, what_if), engine)
         return trace, find_problems(trace)
-    from cnninspect.engines.module import inspect_model, parse_args, parse_target
+    from cnninspect.engines.model import inspect_model, parse_args, parse_target
     from cnninspect.fixes.python import with_suggestions
 
     if source.spec is not None or source.layers is not None:
@@ -587,6 +596,8 @@ def _trace(
         batch=what_if.batch or 1,
         depth=depth,
         timeout=MODEL_TIMEOUT if only.timeout is None else only.timeout,
+        mode=only.mode,
+        quiet=not debug,
     )
     return trace, with_suggestions(find_problems(trace), trace)
 

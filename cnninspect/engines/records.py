@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 
+from cnninspect.errors import Location
 from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import LayerSpec, ModelSpec
 
@@ -111,6 +112,18 @@ Mismatch = SizeMismatch | GroupsMismatch | TailMismatch | Collapse | RankMismatc
 """One size problem at one layer, with the numbers on both sides."""
 
 
+@dataclass(frozen=True)
+class Reshape:
+    """A reshape in the user's code that changed the size of dimension 0."""
+
+    location: Location
+    """The line."""
+    before: tuple[int, ...]
+    """The shape it reshaped."""
+    after: tuple[int, ...]
+    """The shape it made."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class LayerRecord:
     """What one layer receives, gives and holds."""
@@ -149,6 +162,24 @@ class LayerRecord:
     def output_bytes(self) -> int:
         """Memory of this layer's output activation, float32."""
         return 0 if self.output_shape is None else math.prod(self.output_shape) * BYTES_PER_VALUE
+
+    @property
+    def counted_mult_adds(self) -> int | None:
+        """Multiply-accumulates the engine counted op by op as this layer ran (``--model``); None when
+        it counted none (a spec layer's come from its formula, metrics.mult_adds) or an op had no cost
+        rule (``uncounted_ops`` names it)."""
+        return None
+
+    @property
+    def uncounted_ops(self) -> tuple[str, ...]:
+        """The ops this layer ran that have no cost rule (``aten._trilinear``); () for a spec layer."""
+        return ()
+
+    @property
+    def passes_layout(self) -> bool:
+        """A layer outside the catalog passes on the layout it receives (a feature map stays one): a
+        spec's torch-only layer always; a ``--model`` module only when it keeps the shape."""
+        return True
 
 
 @dataclass(frozen=True)
@@ -189,6 +220,44 @@ class Trace:
             for source in dict.fromkeys(sources):
                 readers[source].append(index)
         return tuple(tuple(r) for r in readers)
+
+    def nearest(self, index: int) -> int | None:
+        """The record a record's input most likely comes from, for messages: its producer."""
+        return self.producers[index]
+
+    def reads_input(self, index: int) -> bool:
+        """The record reads the model's input: it has no producer."""
+        return self.producers[index] is None
+
+    def batch_changed(self, returned: tuple[int, ...]) -> bool:
+        """The model returned ``returned`` for another batch size than it was given: a spec's output is
+        batch first."""
+        return returned[0] != self.spec.batch
+
+    @property
+    def batch_reshape(self) -> Reshape | None:
+        """The user's reshape that made the output's batch dimension, when the engine found one."""
+        return None
+
+    @property
+    def merges_seen(self) -> bool:
+        """Every place where branches join is a record (a spec's merge layers)."""
+        return True
+
+    @property
+    def input_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """Every input's shape, batch first."""
+        return (self.spec.batched_input,)
+
+    @property
+    def ran_on(self) -> str | None:
+        """The device the forward pass ran on, when the title names it (``--model``); else None."""
+        return None
+
+    @property
+    def engine_notes(self) -> tuple[str, ...]:
+        """Why the engine built or traced the model where it did, when that is not the usual choice."""
+        return ()
 
     @property
     def output_shape(self) -> tuple[int, ...] | None:

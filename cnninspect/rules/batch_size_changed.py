@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from cnninspect.engines.module import ModelTrace
 from cnninspect.engines.records import Trace
 from cnninspect.rules.base import Example, Finding, Rule, Scan, Severity
 from cnninspect.rules.shared import spec_text
@@ -21,8 +20,7 @@ def check_trace(scan: Scan) -> Iterator[Finding]:
 def _batch_changed(trace: Trace, returned: tuple[int, ...]) -> bool:
     """A spec's output is batch first. A --model's may not be (an LSTM without batch_first returns
     time first): there the engine checked that no output dimension follows the batch size."""
-    if isinstance(trace, ModelTrace):
-        return trace.batch_mixed
+    return trace.batch_changed(returned)
     return returned[0] != trace.spec.batch
 
 
@@ -31,7 +29,7 @@ def _batch_finding(trace: Trace, returned: tuple[int, ...]) -> Finding:
     it, else at the first layer that receives another batch size (else the last)."""
     batch = trace.spec.batch
     record = next((r for r in trace.records if r.input_shape and r.input_shape[0] != batch), trace.records[-1])
-    reshape = trace.reshape if isinstance(trace, ModelTrace) else None
+    reshape = trace.batch_reshape
     if reshape is not None:
         where = f"this line reshapes {shape_text(reshape.before)} into {shape_text(reshape.after)}"
     else:

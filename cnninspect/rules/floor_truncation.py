@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from cnninspect.engines.module import ModelTrace
 from cnninspect.engines.records import Trace
 from cnninspect.rules.base import Example, Finding, Rule, Scan, Severity
 from cnninspect.rules.shared import DIM_WORDS, at, spec_text
@@ -82,7 +81,7 @@ def _matched_by(trace: Trace, index: int) -> str | None:
     """Why a layer's output size may not change: it reaches a merge through layers that keep its size
     (``, which add's other input must match``), or it is a --model's, whose branches join in the
     model's own code, unseen. None when nothing must match it."""
-    if isinstance(trace, ModelTrace):
+    if not trace.merges_seen:
         return ", which another branch may have to match"
     records, seen, todo = trace.records, set(), [index]
     while todo:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from cnninspect.engines.module import ModelTrace
 from cnninspect.engines.records import GroupsMismatch, Mismatch, RankMismatch, SizeMismatch, Trace
 from cnninspect.rules.base import ArgFix, Finding, Rule
 from cnninspect.spec.catalog import Family
@@ -143,7 +142,7 @@ def origin(trace: Trace, index: int) -> Origin:
 def nearest(trace: Trace, index: int) -> int | None:
     """The record a record's input most likely comes from, for messages: its producer; in a --model
     trace, the record before when the model's own code made the input (``x.view``)."""
-    return trace.nearest(index) if isinstance(trace, ModelTrace) else trace.producers[index]
+    return trace.nearest(index)
 
 
 def merge_names(layer: LayerSpec) -> list[str]:
