@@ -167,6 +167,7 @@ def test_flag_spec_and_schema_know_split():
     result = cli("summary", "--layers", "Conv2d(3,8,1) Split(2, 1) Conv2d(4,4,3)", "--engine", "analytic")
     assert result.exit_code == 0, result.stderr
     assert "30×30×4" in result.stdout
+    assert "Split   chunk(0, 2)[1]" in result.stdout  # what it cuts and takes, as torch writes it
     schema = spec_schema()
     good = read_document("input: [4, 8, 8]\nlayers:\n  - {type: Split, chunks: 2, index: 1}\n", "t.yaml")
     jsonschema.validate(good.data(good.root), schema)
