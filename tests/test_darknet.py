@@ -388,7 +388,7 @@ NET = "[net]\nwidth=32\nheight=32\nchannels=3\n"
         ("[route]\n", 5, 1, "[route] needs layers="),
         ("[maxpool]\n[yolo]\nmask=0\n", 6, 1, "[yolo] must follow a [convolutional] layer"),
         ("[convolutional]\nfilters=8\nactivation=gelu2\n", 7, 12, "activation 'gelu2' is not one cnninspect reads"),
-        ("[convolutional]\nfilters=8\n[route]\nlayers=0\ngroups=2\n", 9, 8, "[route] groups= splits channels"),
+        ("[convolutional]\nfilters=8\n[route]\nlayers=0\ngroups=2\ngroup_id=2\n", 10, 10, "group_id=2 does not exist"),
         ("[convolutional\nfilters=8\n", 5, 1, "'[convolutional' is not a section header"),
         ("just text\n", 5, 1, "'just text' is neither a [section] nor a key=value option"),
         ("[convolutional]\nfilters=\u0661\u0666\n", 6, 9, "is not an integer"),  # Arabic-Indic digits

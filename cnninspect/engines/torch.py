@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from cnninspect.engines.analytic import check_input, check_merge, infer_shapes, keeps_received
+from cnninspect.engines.analytic import check_input, check_merge, infer_shapes, keeps_received, output_shape
 from cnninspect.engines.records import BYTES_PER_VALUE, LayerRecord, Trace
 from cnninspect.errors import ArgumentError, LayerFailure, LayerTypeError
 from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec
@@ -56,6 +56,8 @@ def trace_spec(spec: ModelSpec, device: str | None = None) -> Trace:
             output: Tensor | None
             if layer.is_merge:
                 output = _run_merge(layer, received, device, records)
+            elif layer.type == "Split":
+                output = _run_split(layer, received[0], device, records)
             else:
                 output = _run_layer(layer, received[0], device, records)
             if output is None:
@@ -110,6 +112,27 @@ def _run_merge(layer: LayerSpec, received: list[Tensor], device: str, records: l
             input_shapes=tuple(shapes),
         )
     )
+    return output
+
+
+def _run_split(layer: LayerSpec, x: Tensor, device: str, records: list[LayerRecord]) -> Tensor | None:
+    """A Split with torch.chunk or torch.split; when they do not fit, the piece is the one the
+    analytic engine carries on with, so both engines report the same."""
+    import torch
+
+    shape = tuple(x.shape)
+    mismatches, stand_in, _ = check_input(layer, shape)
+    if stand_in is None:
+        records.append(LayerRecord(layer=layer, input_shape=shape, output_shape=None, mismatches=mismatches))
+        return None
+    dim, sizes = layer.get("dim"), layer.get("sizes")
+    if mismatches:  # the piece the analytic engine carries on with (a stand-in to cut could be huge)
+        output = blank(output_shape(layer, stand_in), device)
+    elif sizes is None:
+        output = torch.chunk(x, layer.get("chunks"), dim)[layer.get("index")]
+    else:
+        output = torch.split(x, list(sizes), dim)[layer.get("index")]
+    records.append(LayerRecord(layer=layer, input_shape=shape, output_shape=tuple(output.shape), mismatches=mismatches))
     return output
 
 
