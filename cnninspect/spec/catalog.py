@@ -121,7 +121,7 @@ def number(minimum: float | None = None, maximum: float | None = None, positive:
             or (maximum is not None and value > maximum)
         ):
             raise ArgValueError(f"expected {text}")
-        return value  # type: ignore[no-any-return]
+        return value
 
     schema: dict[str, Any] = {"type": "number"}
     if positive:
