@@ -28,6 +28,7 @@ PROBLEM_RULES = {
     Problem.ADD: rules.ADD_SHAPE_MISMATCH,
     Problem.CONCAT: rules.CONCAT_SHAPE_MISMATCH,
     Problem.MUL: rules.MUL_BROADCAST,
+    Problem.SPLIT: rules.SPLIT_CHANNELS,
 }
 """The rule each kind of size problem is reported under."""
 MERGE_PROBLEMS = (Problem.ADD, Problem.CONCAT, Problem.MUL)
@@ -270,6 +271,8 @@ def _describe(trace: Trace, index: int, m: Mismatch) -> tuple[str, tuple[str, An
     records = trace.records
     record = records[index]
     name = record.layer.title
+    if m.problem is Problem.SPLIT:
+        return _split_message(trace, index, m), None
     hint = input_layout_hint(trace, index, m)
     if m.problem is Problem.RANK:
         return (
@@ -298,6 +301,29 @@ def _describe(trace: Trace, index: int, m: Mismatch) -> tuple[str, tuple[str, An
     return (
         f"{name}: {m.arg} is {m.declared} but it receives {received}{origin}; set {m.arg}: {received}",
         (m.arg, received),
+    )
+
+
+def _split_message(trace: Trace, index: int, m: Mismatch) -> str:
+    """CNN211: what torch.chunk would really give, or what the sizes add up to, and the remedy."""
+    layer = trace.records[index].layer
+    size = m.received
+    cut = f"{size} channels" if m.dim == 1 else f"dimension {m.dim} of size {size}"
+    origin = origin_text(trace, index)
+    if m.arg == "sizes":
+        return (
+            f"{layer.title}: sizes {show_value(m.declared)} add up to {sum(m.declared)} but it receives {cut}"
+            f"{origin}; make them add up to {size}"
+        )
+    chunks, piece = m.declared, -(-size // m.declared)
+    pieces = [piece] * (size // piece) + ([size % piece] if size % piece else [])
+    fewer = f" ({len(pieces)} pieces, not {chunks})" if len(pieces) < chunks else ""
+    lower = size - size % chunks
+    multiples = f"{lower} or {m.fits}" if lower else f"{m.fits}"
+    listed = ", ".join(map(str, pieces[:-1])) + f" and {pieces[-1]}"
+    return (
+        f"{layer.title}: chunks: {chunks} does not divide {cut}{origin}: torch.chunk would give pieces of "
+        f"{listed}{fewer}; make them a multiple of {chunks} ({multiples})"
     )
 
 

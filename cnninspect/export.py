@@ -201,6 +201,8 @@ class _Exporter:
             arriving = channels_of.get(inputs[0])
             if kind is not None and kind.family in MERGE_FAMILIES:
                 out = self._merge(body, item, kind, inputs, target, on, position, channels_of)
+            elif kind is not None and kind.family is Family.SPLIT:
+                out = self._split(body, item, inputs[0], target, on, position, arriving, params)
             elif kind is not None and kind.family is Family.FLATTEN and item.repeat is None and on is True:
                 start, end = item.args.get("start_dim", 1), item.args.get("end_dim", -1)
                 self.uses_torch = True
@@ -251,13 +253,60 @@ class _Exporter:
         else:
             value = (" + " if kind.family is Family.ADD else " * ").join(inputs)
             out = channels_of.get(inputs[0])
+        return self._statement(body, item, value, inputs[0], target, on, f"merge{position}", out)
+
+    def _split(
+        self,
+        body: _Class,
+        item: ItemSpec,
+        source: str,
+        target: str,
+        on: bool | str,
+        position: int,
+        arriving: str | None,
+        params: set[str],
+    ) -> str | None:
+        """A Split in forward, ``torch.chunk(x, 2, 1)[1]`` or ``torch.split(x, (64, 128), 1)[1]``;
+        returns its output channels."""
+        if item.repeat is not None:
+            raise UsageError(f"export: Split {item.name or position} has repeat:; write the copies out")
+        self.uses_torch = True
+        args = {k: self._value(item, k, v, params) for k, v in item.args.items()}
+        dim, index = args.get("dim", "1"), args["index"]
+        out: str | None = None
+        if "sizes" in args:
+            value = f"torch.split({source}, {args['sizes']}, {dim})[{index}]"
+            sizes, written = item.args["sizes"], item.args["index"]
+            if dim in ("1", "-3") and not _has_expression(sizes) and isinstance(written, int):
+                out = str(sizes[written])
+        else:
+            chunks = args["chunks"]
+            value = f"torch.chunk({source}, {chunks}, {dim})[{index}]"
+            if dim in ("1", "-3") and arriving is not None:
+                out = f"{_operand(arriving)} // {_operand(chunks)}"
+        return self._statement(body, item, value, source, target, on, f"split{position}", out)
+
+    def _statement(
+        self,
+        body: _Class,
+        item: ItemSpec,
+        value: str,
+        source: str,
+        target: str,
+        on: bool | str,
+        unnamed: str,
+        out: str | None,
+    ) -> str | None:
+        """``target = value`` in forward, under a flag set in ``__init__`` when an ``if:`` depends on
+        parameters (off, ``target`` is ``source``; ``unnamed`` names the flag of an item without a
+        name); returns ``out``, the channels, when always on."""
         if on is True:
             body.forward.append(f"{INDENT * 2}{target} = {value}")
             return out
-        flag = f"use_{_identifier(item.name or f'merge{position}')}"
+        flag = f"use_{_identifier(item.name or unnamed)}"
         body.init.append(f"{INDENT * 2}self.{flag} = bool({on})")
-        if target != inputs[0]:
-            body.forward.append(f"{INDENT * 2}{target} = {inputs[0]}")
+        if target != source:
+            body.forward.append(f"{INDENT * 2}{target} = {source}")
         body.forward += [f"{INDENT * 2}if self.{flag}:", f"{INDENT * 3}{target} = {value}"]
         return None
 
@@ -478,6 +527,11 @@ def _used_blocks(items: Sequence[ItemSpec], templates: dict[str, BlockSpec]) -> 
 
     visit(items)
     return order
+
+
+def _operand(python: str) -> str:
+    """A Python expression as one operand of ``//``."""
+    return python if python.isidentifier() or python.isdigit() else f"({python})"
 
 
 def _has_expression(value: Any) -> bool:

@@ -118,6 +118,12 @@ layers:
   - {{type: Sigmoid, name: gate}}
   - {{type: Mul, name: scale, from: [conv, gate]}}
 """
+_HALVES = """input: [16, 32, 32]
+layers:
+  - {{type: Conv2d, name: cv1, out_channels: {out}, kernel_size: 1}}
+  - {{type: Split, name: half, chunks: 2, index: 1}}
+  - {{type: Conv2d, name: m, out_channels: 8, kernel_size: 3, padding: 1}}
+"""
 _YOLO = """[net]
 width=64
 height=64
@@ -336,6 +342,20 @@ DETECTION_HEAD_FILTERS = Rule(
     passing=Example(_YOLO.format(filters=21), suffix=".cfg"),
     fixable=True,
 )
+SPLIT_CHANNELS = Rule(
+    code="CNN211",
+    name="split-channels",
+    severity=Severity.ERROR,
+    summary="A Split's chunks do not divide the channels it receives, or its sizes do not add up to them.",
+    explanation="""Split takes one piece of a tensor cut along dim (default 1, the channels): chunks: n cuts it
+    in n equal pieces, as torch.chunk does, and sizes: [a, b, ...] in pieces of those sizes, as torch.split
+    does; index picks one. On channels that n does not divide, torch.chunk gives unequal pieces or fewer
+    than n (5 channels in 4 chunks are 2, 2 and 1), and torch.split refuses sizes that do not add up. Make
+    the layer before it give a multiple of n (a C2f's first conv gives 2·c), or write sizes that add up.
+    Split is cnninspect's layer, not a torch.nn class.""",
+    failing=Example(_HALVES.format(out=15)),
+    passing=Example(_HALVES.format(out=16)),
+)
 LINEAR_ON_FEATURE_MAP = Rule(
     code="CNN301",
     name="linear-on-feature-map",
@@ -389,6 +409,7 @@ RULES: tuple[Rule, ...] = (
     CONCAT_SHAPE_MISMATCH,
     MUL_BROADCAST,
     DETECTION_HEAD_FILTERS,
+    SPLIT_CHANNELS,
     LINEAR_ON_FEATURE_MAP,
     FLOOR_TRUNCATION,
     CONV_BIAS_BEFORE_NORM,

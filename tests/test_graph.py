@@ -21,6 +21,7 @@ from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.engines.torch import build_module, trace_spec
 from cnninspect.errors import GraphError, SpecError
+from cnninspect.export import export_pytorch
 from cnninspect.metrics import receptive_fields
 from cnninspect.spec.expr import ExpressionError, parse_expression
 from cnninspect.spec.schema import spec_schema
@@ -234,6 +235,10 @@ def test_every_config_meets_the_schema_and_its_own():
         ("$stride != 1 or $inp != $oup", {"stride": 1, "inp": 32, "oup": 32}, False),
         ("$a if $b else -1", {"a": 5, "b": False}, -1),
         ("not $flag", {"flag": False}, True),
+        ("max(1, $c // 4)", {"c": 3}, 1),  # torchvision's EfficientNet squeeze: never below 1
+        ("max(1, $c // 4)", {"c": 64}, 16),
+        ("min($a, $b, 7) + max($a, $b)", {"a": 9, "b": 8}, 7 + 9),
+        ("max(min($a, 4), 2) * 2", {"a": 3}, 6),
     ],
 )
 def test_parameter_expressions(text, values, expected):
@@ -246,7 +251,15 @@ def test_parameter_expressions(text, values, expected):
         ("__import__('os').system('true')", "is not a parameter"),
         ("$a.__class__", "Attribute is not allowed"),
         ("$a ** 2", "is not an expression"),
-        ("$a(1)", "Call is not allowed"),
+        ("$a(1)", "calling 'a' is not allowed; only max(a, b, ...) and min(a, b, ...)"),
+        ("abs($a)", "calling 'abs' is not allowed"),
+        ("$a.bit_length()", "calling this is not allowed"),
+        ("max($a)", "max() takes two or more values"),
+        ("min($a, key=2)", "min() takes two or more values"),
+        ("max(*$a, 1)", "max() takes two or more values"),
+        ("$max(1, 2)", "$max is a parameter and cannot be called"),
+        ("max(1, 2)(3)", "calling this is not allowed"),
+        ("max($a, true)", "arithmetic needs integers, got True"),
         ("$a / 2", "is not an expression"),
         ("planes * 4", "write parameters as $planes"),
         ("'text'", "is not a parameter"),
@@ -256,6 +269,48 @@ def test_expressions_outside_the_grammar_are_refused_without_running(text, words
     with pytest.raises(ExpressionError) as caught:
         parse_expression(text).evaluate({"a": 1})
     assert words in str(caught.value) or "not allowed" in str(caught.value) or "only integers" in str(caught.value)
+
+
+def test_a_call_other_than_max_or_min_is_refused_at_its_place():
+    spec = "input: [8, 4, 4]\nblocks:\n  B:\n    params: {c: 8}\n    layers:\n"
+    spec += "      - {type: Conv2d, out_channels: 'round($c / 4)', kernel_size: 1}\n"
+    spec += "layers:\n  - {type: B}\n"
+    value = spec.splitlines()[5].index("'round") + 1
+    with pytest.raises(GraphError, match="calling 'round' is not allowed; only max") as caught:
+        parse(spec)
+    assert (caught.value.location.line, caught.value.location.col) == (6, value)
+    with pytest.raises(GraphError, match="calling 'abs' is not allowed") as caught:
+        parse(spec.replace("round($c / 4)", "abs($c)"))
+    assert (caught.value.location.line, caught.value.location.col) == (6, value)
+    with pytest.raises(SpecError, match="parameter name 'max' is the function expressions call"):
+        parse(spec.replace("{c: 8}", "{max: 8}"))
+
+
+def test_an_efficientnet_squeeze_with_max_traces_and_exports():
+    """torchvision's EfficientNet: squeeze channels = max(1, input_channels // 4)."""
+    spec = parse(
+        "input: [6, 8, 8]\nblocks:\n  SE:\n    params: {c: null}\n    layers:\n"
+        "      - {type: AdaptiveAvgPool2d, name: avgpool, output_size: 1}\n"
+        "      - {type: Conv2d, name: fc1, out_channels: 'max(1, $c // 4)', kernel_size: 1}\n"
+        "      - {type: SiLU, name: act}\n"
+        "      - {type: Conv2d, name: fc2, out_channels: $c, kernel_size: 1}\n"
+        "      - {type: Sigmoid, name: gate}\n"
+        "      - {type: Mul, name: scale, from: [input, gate]}\n"
+        "layers:\n  - {type: SE, name: se6, c: 6}\n  - {type: Conv2d, out_channels: 40, kernel_size: 1}\n"
+        "  - {type: SE, name: se40, c: 40}\n"
+    )
+    trace = infer_shapes(spec)
+    squeeze = {r.layer.name: r.output_shape[1] for r in trace.records if r.layer.name.endswith("fc1")}
+    assert squeeze == {"se6.fc1": 1, "se40.fc1": 10}  # max(1, 6 // 4) = 1, max(1, 40 // 4) = 10
+    # fc1 + fc2 of each SE: (6·1 + 1) + (1·6 + 6), conv 6·40 + 40, (40·10 + 10) + (10·40 + 40)
+    assert trace.total_params == (6 + 1) + (6 + 6) + (240 + 40) + (400 + 10) + (400 + 40)
+    code = export_pytorch(trace)
+    assert "self.fc1 = nn.Conv2d(in_channels, max(1, c // 4), kernel_size=1)" in code
+    assert "self.fc2 = nn.Conv2d(max(1, c // 4), c, kernel_size=1)" in code
+    namespace: dict = {}
+    exec(compile(code, "exported.py", "exec"), namespace)  # the test runs the generated classes
+    model = [v for v in namespace.values() if isinstance(v, type) and issubclass(v, torch.nn.Module)][-1]()
+    assert sum(p.numel() for p in model.parameters()) == trace.total_params
 
 
 def test_expression_errors_at_evaluation():

@@ -33,6 +33,8 @@ class Problem(StrEnum):
     """Concat: the inputs differ on a dimension other than the one joined (or in rank)."""
     MUL = "mul"
     """Mul: the inputs' shapes cannot broadcast."""
+    SPLIT = "split"
+    """Split: its chunks do not divide the dimension it cuts, or its sizes do not add up to it."""
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,8 @@ def trace_spec(spec: ModelSpec, device: str | None = None) -> Trace:
             output: Tensor | None
             if layer.is_merge:
                 output = _run_merge(layer, received, device, records)
+            elif layer.type == "Split":
+                output = _run_split(layer, received[0], device, records)
             else:
                 output = _run_layer(layer, received[0], device, records)
             if output is None:
@@ -95,6 +97,24 @@ def _run_merge(layer: LayerSpec, received: list[Tensor], device: str, records: l
             input_shapes=tuple(shapes),
         )
     )
+    return output
+
+
+def _run_split(layer: LayerSpec, x: Tensor, device: str, records: list[LayerRecord]) -> Tensor | None:
+    """A Split with torch.chunk or torch.split; when they do not fit, the cut is made on a stand-in
+    of the size the analytic engine carries on with, so both engines report the same."""
+    import torch
+
+    shape = tuple(x.shape)
+    mismatches, stand_in, _ = check_input(layer, shape)
+    if stand_in is None:
+        records.append(LayerRecord(layer=layer, input_shape=shape, output_shape=None, mismatches=mismatches))
+        return None
+    source = x if shape == stand_in else blank(stand_in, device)
+    dim, sizes = layer.get("dim"), layer.get("sizes")
+    pieces = torch.chunk(source, layer.get("chunks"), dim) if sizes is None else torch.split(source, list(sizes), dim)
+    output: Tensor = pieces[layer.get("index")]
+    records.append(LayerRecord(layer=layer, input_shape=shape, output_shape=tuple(output.shape), mismatches=mismatches))
     return output
 
 

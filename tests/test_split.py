@@ -1,0 +1,196 @@
+"""Split: one piece of a tensor cut by torch.chunk (chunks) or torch.split (sizes), traced by both
+engines, checked at load time, reported (CNN211) when the pieces do not fit, explained and exported."""
+
+from __future__ import annotations
+
+import jsonschema
+import pytest
+import torch
+from conftest import cli, parse
+from torch import nn
+
+from cnninspect import rules
+from cnninspect.checks import find_problems
+from cnninspect.engines.analytic import infer_shapes
+from cnninspect.engines.torch import trace_spec
+from cnninspect.errors import ArgumentError
+from cnninspect.export import export_pytorch
+from cnninspect.metrics import explain
+from cnninspect.spec.schema import spec_schema
+from cnninspect.spec.yamldoc import read_document
+
+C2F = """name: c2f
+input: [16, 32, 32]
+blocks:
+  Bottleneck:
+    params: {{c: null}}
+    layers:
+      - {{type: Conv2d, name: cv1, out_channels: $c, kernel_size: 3, padding: 1, bias: false}}
+      - {{type: BatchNorm2d, name: bn1}}
+      - {{type: SiLU, name: act1}}
+      - {{type: Conv2d, name: cv2, out_channels: $c, kernel_size: 3, padding: 1, bias: false}}
+      - {{type: BatchNorm2d, name: bn2}}
+      - {{type: SiLU, name: act2}}
+      - {{type: Add, name: add, from: [act2, input]}}
+  C2f:
+    params: {{c2: null, hidden: null}}
+    layers:
+      - {{type: Conv2d, name: cv1, out_channels: $hidden, kernel_size: 1, bias: false}}
+      - {{type: Split, name: y0, from: cv1, chunks: 2, index: 0}}
+      - {{type: Split, name: y1, from: cv1, chunks: 2, index: -1}}
+      - {{type: Bottleneck, name: m0, c: $hidden // 2}}
+      - {{type: Concat, name: cat, from: [y0, y1, m0]}}
+      - {{type: Conv2d, name: cv2, out_channels: $c2, kernel_size: 1, bias: false}}
+layers:
+  - {{type: C2f, name: c2f, c2: 32, hidden: {hidden}}}
+"""
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.cv1 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c)
+        self.cv2 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + nn.functional.silu(self.bn2(self.cv2(nn.functional.silu(self.bn1(self.cv1(x))))))
+
+
+class C2f(nn.Module):
+    """The same block written by hand: 1×1 conv to 2c, chunk in two, a bottleneck on the last half."""
+
+    def __init__(self, c1: int, c2: int) -> None:
+        super().__init__()
+        self.cv1 = nn.Conv2d(c1, c2, 1, bias=False)
+        self.m0 = Bottleneck(c2 // 2)
+        self.cv2 = nn.Conv2d(3 * (c2 // 2), c2, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = list(self.cv1(x).chunk(2, 1))
+        y.append(self.m0(y[-1]))
+        return self.cv2(torch.cat(y, 1))
+
+
+def test_a_c2f_block_traces_as_plain_pytorch_builds_it():
+    spec = parse(C2F.format(hidden=32))
+    model = C2f(16, 32).eval()
+    with torch.no_grad():
+        expected = tuple(model(torch.zeros(1, 16, 32, 32)).shape)
+    # by hand: cv1 32·16 + bottleneck 2·(16·16·9) + 2·(16 + 16) + cv2 32·48
+    assert sum(p.numel() for p in model.parameters()) == 32 * 16 + 2 * (16 * 16 * 9) + 2 * (16 + 16) + 32 * 48 == 6720
+    for trace in (infer_shapes(spec), trace_spec(spec, "cpu"), trace_spec(spec, "meta")):
+        shapes = {r.layer.name: r.output_shape for r in trace.records}
+        assert shapes["c2f.y0"] == shapes["c2f.y1"] == (1, 16, 32, 32)
+        assert shapes["c2f.cat"] == (1, 48, 32, 32)
+        assert trace.output_shape == expected == (1, 32, 32, 32)
+        assert trace.total_params == 6720
+        assert find_problems(trace) == []
+
+
+def test_split_sizes_as_torch_split():
+    spec = parse(
+        "input: [3, 8, 8]\nlayers:\n"
+        "  - {type: Conv2d, name: conv, out_channels: 24, kernel_size: 1}\n"
+        "  - {type: Split, name: last, sizes: [4, 8, 12], index: 2}\n"
+        "  - {type: Split, name: rows, sizes: [3, 5], index: 0, dim: 2}\n"
+    )
+    piece = torch.split(torch.zeros(1, 24, 8, 8), [4, 8, 12], 1)[2]
+    rows = torch.split(piece, [3, 5], 2)[0]
+    for trace in (infer_shapes(spec), trace_spec(spec, "cpu")):
+        assert [r.output_shape for r in trace.records[1:]] == [tuple(piece.shape), tuple(rows.shape)]
+
+
+def test_chunks_that_do_not_divide_are_cnn211_with_what_torch_would_cut():
+    spec = parse(rules.SPLIT_CHANNELS.failing.spec)  # cv1 gives 15 channels, Split takes chunks: 2
+    pieces = [t.shape[1] for t in torch.chunk(torch.zeros(1, 15, 1, 1), 2, 1)]
+    assert pieces == [8, 7]
+    for trace in (infer_shapes(spec), trace_spec(spec, "cpu"), trace_spec(spec, "meta")):
+        findings = find_problems(trace)
+        assert [f.rule for f in findings] == [rules.SPLIT_CHANNELS]
+        assert findings[0].line == (
+            "t.yaml:4:5: CNN211 half: chunks: 2 does not divide 15 channels (from cv1): torch.chunk would give "
+            "pieces of 8 and 7; make them a multiple of 2 (14 or 16)"
+        )
+        # the trace carries on with the piece torch.chunk gives first: ⌈15 / 2⌉ = 8
+        assert trace.records[1].output_shape == (1, 8, 32, 32)
+
+
+def test_fewer_pieces_than_chunks_and_sizes_that_do_not_add_up():
+    spec = parse(
+        "input: [5, 4, 4]\nlayers:\n"
+        "  - {type: Split, name: a, chunks: 4, index: 3}\n"
+        "  - {type: Split, name: b, from: input, sizes: [2, 2], index: 0}\n"
+    )
+    assert [t.shape[1] for t in torch.chunk(torch.zeros(1, 5, 1, 1), 4, 1)] == [2, 2, 1]
+    with pytest.raises(RuntimeError):
+        torch.split(torch.zeros(1, 5, 1, 1), [2, 2], 1)
+    for trace in (infer_shapes(spec), trace_spec(spec, "cpu")):
+        assert [f.message for f in find_problems(trace)] == [
+            "a: chunks: 4 does not divide 5 channels (from the input): torch.chunk would give pieces of 2, 2 and 1 "
+            "(3 pieces, not 4); make them a multiple of 4 (4 or 8)",
+            "b: sizes [2, 2] add up to 4 but it receives 5 channels (from the input); make them add up to 5",
+        ]
+
+
+@pytest.mark.parametrize(
+    ("args", "at", "message"),
+    [
+        ("chunks: 2, sizes: [1, 1], index: 0", "chunks", "give exactly one of chunks"),
+        ("index: 0", "{", "give exactly one of chunks"),
+        ("chunks: 2, index: 2", "index", "index 2 picks none of the 2 pieces; use 0 to 1 (or -1 for the last)"),
+        ("sizes: [1, 2, 3], index: -4", "index", "index -4 picks none of the 3 pieces"),
+        ("chunks: 0, index: 0", "chunks", "chunks: expected an integer ≥ 1, or null"),
+        ("sizes: [], index: 0", "sizes", "sizes: expected a list of integers ≥ 1"),
+        ("chunks: 2", "{", "Split needs index"),
+    ],
+)
+def test_split_arguments_are_checked_where_they_are_written(args, at, message):
+    line = f"  - {{type: Split, name: s, {args}}}"
+    with pytest.raises(ArgumentError) as caught:
+        parse(f"input: [4, 8, 8]\nlayers:\n{line}\n")
+    assert message in caught.value.message
+    column = line.index(at) + 1 + (len(at) + 2 if at != "{" else 0)  # the value, after "key: "
+    assert (caught.value.location.line, caught.value.location.col) == (3, column)
+
+
+def test_explain_shows_the_cut():
+    spec = parse(C2F.format(hidden=32))
+    records = {r.layer.name: r for r in infer_shapes(spec).records}
+    assert explain(records["c2f.y1"]) == ["C: 32 in 2 chunks (torch.chunk), piece -1 = 32 / 2 = 16"]
+    sizes = parse("input: [24, 4, 4]\nlayers:\n  - {type: Split, sizes: [4, 20], index: 1}\n")
+    assert explain(infer_shapes(sizes).records[0]) == ["C: 24 split into 4, 20 (torch.split), piece 1 = 20"]
+
+
+def test_flag_spec_and_schema_know_split():
+    result = cli("summary", "--layers", "Conv2d(3,8,1) Split(2, 1) Conv2d(4,4,3)", "--engine", "analytic")
+    assert result.exit_code == 0, result.stderr
+    assert "30×30×4" in result.stdout
+    schema = spec_schema()
+    good = read_document("input: [4, 8, 8]\nlayers:\n  - {type: Split, chunks: 2, index: 1}\n", "t.yaml")
+    jsonschema.validate(good.data(good.root), schema)
+    bad = read_document("input: [4, 8, 8]\nlayers:\n  - {type: Split, chunks: 2, part: 1}\n", "t.yaml")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad.data(bad.root), schema)
+
+
+def test_export_writes_torch_chunk_and_split(tmp_path):
+    spec = parse(
+        C2F.format(hidden=32).replace(
+            "layers:\n  - {type: C2f",
+            "layers:\n  - {type: Split, name: head, sizes: [4, 12], index: 1}\n  - {type: C2f",
+        )
+    )
+    trace = infer_shapes(spec)
+    code = export_pytorch(trace)
+    assert "y0 = torch.chunk(cv1, 2, 1)[0]" in code and "y1 = torch.chunk(cv1, 2, 1)[-1]" in code
+    assert "x = torch.split(x, (4, 12), 1)[1]" in code
+    assert "self.m0 = Bottleneck(hidden // 2, c=hidden // 2)" in code
+    namespace: dict = {}
+    exec(compile(code, "exported.py", "exec"), namespace)  # the test runs the generated classes
+    model = namespace["c2f"]().eval()
+    with torch.no_grad():
+        output = model(torch.zeros(1, 16, 32, 32))
+    assert tuple(output.shape) == trace.output_shape == (1, 32, 32, 32)
+    assert sum(p.numel() for p in model.parameters()) == trace.total_params == 12 * 32 + 6720 - 16 * 32
