@@ -13,6 +13,7 @@ from typing import Any
 from cnninspect import rules
 from cnninspect.engines.module import ModelTrace
 from cnninspect.engines.records import LayerRecord, Mismatch, Problem, Trace
+from cnninspect.inputs import format_named
 from cnninspect.metrics import feature_maps
 from cnninspect.rules import Finding
 from cnninspect.spec.catalog import Family
@@ -61,7 +62,8 @@ def find_problems(trace: Trace, search: bool = True) -> list[Finding]:
     returned = trace.output_shape
     if returned and _batch_changed(trace, returned):
         findings.append(_batch_finding(trace, returned))
-    return findings + _unmet_requirements(trace)
+    notes = [Finding(rules.FORMAT_SEMANTICS, note.location, "", note.message) for note in trace.spec.notes]
+    return notes + findings + _unmet_requirements(trace)
 
 
 def _unmet_requirements(trace: Trace) -> list[Finding]:
@@ -118,6 +120,10 @@ def _size_problems(trace: Trace, index: int, search: bool) -> list[Finding]:
             collapsed.setdefault((mismatch.received, mismatch.fits), []).append(mismatch.dim)
             continue
         if mismatch.problem in MERGE_PROBLEMS:
+            tolerated = format_named(trace.spec.format).tolerated_merge(record.layer, mismatch.received)
+            if tolerated is not None:  # legal in the file's own tool: what it does, as a warning
+                findings.append(_at(rules.FORMAT_SEMANTICS, record.layer, tolerated))
+                continue
             message, fix = _merge_message(trace, index, mismatch, search), None
         else:
             message, fix = _describe(trace, index, mismatch)
@@ -204,9 +210,10 @@ def _zeros_after(trace: Trace, index: int, dims: int) -> tuple[int, ...]:
         return (0,) * dims
     padding = layer.get("padding")
     if isinstance(padding, int):
-        return (padding,) * dims
-    # torch order: (left, right, top, bottom, front, back) from the last dimension back
-    return tuple(padding[2 * (dims - 1 - i) + 1] for i in range(dims))
+        return (max(padding, 0),) * dims
+    # torch order: (left, right, top, bottom, front, back) from the last dimension back; a negative
+    # one crops (darknet's [crop]) and adds none
+    return tuple(max(padding[2 * (dims - 1 - i) + 1], 0) for i in range(dims))
 
 
 def _matched_by(trace: Trace, index: int) -> str | None:

@@ -391,6 +391,33 @@ CONV_BIAS_BEFORE_NORM = Rule(
     passing=Example(_spec(f"{_CONV_NO_BIAS}\n{{type: BatchNorm2d, num_features: 16}}")),
 )
 
+_TWICE = """[net]
+width=32
+height=32
+channels=3
+
+[convolutional]
+filters=16{twice}
+size=3
+pad=1
+activation=leaky
+"""
+FORMAT_SEMANTICS = Rule(
+    code="CNN304",
+    name="format-semantics",
+    severity=Severity.WARNING,
+    summary="The file's format reads a line differently from how it looks, or than PyTorch would.",
+    explanation="""The model is traced as the file's own tool reads it, and this says where that
+    differs from what the text or PyTorch suggests. darknet takes the first of two equal keys in a
+    section and ignores the second; its [shortcut] adds layers of different channel counts (the first
+    min(c) channels; the output keeps the previous layer's shape), where PyTorch's x + y refuses, and
+    AlexeyAB's darknet refuses one across widths and heights that pjreddie's darknet samples; a
+    [yolo] mask that names anchors past num= reads values that are not anchors. Delete the line darknet
+    ignores, or make the layers match if the difference is a mistake.""",
+    failing=Example(_TWICE.format(twice="\nfilters=32"), suffix=".cfg"),
+    passing=Example(_TWICE.format(twice=""), suffix=".cfg"),
+)
+
 RULES: tuple[Rule, ...] = (
     INVALID_YAML,
     INVALID_SPEC,
@@ -413,6 +440,7 @@ RULES: tuple[Rule, ...] = (
     LINEAR_ON_FEATURE_MAP,
     FLOOR_TRUNCATION,
     CONV_BIAS_BEFORE_NORM,
+    FORMAT_SEMANTICS,
 )
 """Every rule, in code order."""
 
