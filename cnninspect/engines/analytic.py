@@ -102,7 +102,7 @@ def size_layer(layer: LayerSpec, shape: Shape) -> LayerRecord:
     mismatches, stand_in, in_size = check_input(layer, shape)
     if stand_in is None:
         return LayerRecord(layer=layer, input_shape=shape, output_shape=None, mismatches=mismatches, in_size=in_size)
-    weights, biases = count_params(layer, in_size)
+    weights, biases = (0, 0) if layer.shares else count_params(layer, in_size)  # shared: counted once
     out = shape if keeps_received(layer) else output_shape(layer, stand_in)
     return LayerRecord(
         layer=layer,

@@ -53,6 +53,8 @@ class LayerSpec:
     half_padding: bool = False
     """Its padding is kernel_size // 2 whatever the kernel (darknet's ``pad=1``): a new
     kernel_size brings its padding along."""
+    shares: str = ""
+    """The layer whose parameters it uses (darknet's ``share_index=``): they are counted there, not here."""
 
     @cached_property
     def kind(self) -> LayerType | None:

@@ -164,6 +164,30 @@ class _Builder:
         conv = len(self.layers)
         self._group(index, name, section, previous, parts)
         self.layers[conv] = replace(self.layers[conv], half_padding=half and dilation == 1)
+        if "share_index" in section.options:  # the weights (and BatchNorm) of another conv, counted there
+            shared = self._shared_conv(index, section)
+            for position in range(conv, conv + (2 if normalize else 1)):
+                part = self.layers[position].name.rpartition(".")[2]
+                self.layers[position] = replace(self.layers[position], shares=f"{shared}.{part}")
+
+    def _shared_conv(self, index: int, section: Section) -> int:
+        """The [convolutional] whose weights ``share_index=`` names (negative: counted back)."""
+        option = section.options["share_index"]
+        number = int_option(section, "share_index", 0)
+        target = number if number >= 0 else index + number
+        if not 0 <= target < index or self.sections[target].name != "convolutional":
+            raise ArgumentError(
+                f"share_index={number} must name an earlier [convolutional] (layers 0 to {index - 1})", option.where
+            )
+        other = self.sections[target]
+        for key, default in (("filters", 1), ("size", 1), ("groups", 1), ("batch_normalize", 0)):
+            if int_option(section, key, default) != int_option(other, key, default):
+                raise ArgumentError(
+                    f"share_index={number} names layer {target}, whose {key}= differs; darknet refuses to share "
+                    "weights of another shape",
+                    option.where,
+                )
+        return target
 
     def _maxpool(self, index: int, name: str, section: Section, previous: str) -> None:
         self._pool(index, name, section, previous, "MaxPool2d")
