@@ -21,6 +21,7 @@ from typing import Any
 from cnninspect import __version__
 from cnninspect.engines.records import LayerRecord, Trace
 from cnninspect.errors import UsageError
+from cnninspect.inputs import format_named
 from cnninspect.spec.catalog import MERGE_FAMILIES, NO_DEFAULT, Family, LayerType, lookup
 from cnninspect.spec.expr import ExpressionError, is_expression, parse_expression
 from cnninspect.spec.model import INPUT, BlockSpec, GroupSpec, ItemSpec, ModelSpec
@@ -125,6 +126,19 @@ class _Exporter:
         self.outputs: dict[str, str | None] = {}
         """Each block class's output channels, as Python over ``in_channels`` and its parameters."""
         self.uses_torch = False
+        fmt = format_named(self.spec.format)
+        for record in trace.records:
+            layer = record.layer
+            if layer.shares:
+                raise UsageError(
+                    f"export: {layer.title} uses {layer.shares}'s parameters (darknet's share_index=), "
+                    "which export cannot write yet"
+                )
+            if layer.is_merge and record.mismatches and fmt.tolerated_merge(layer, record.mismatches[0].received):
+                raise UsageError(
+                    f"export: {layer.title} adds layers of unequal shapes as darknet does, which PyTorch's + "
+                    "refuses; export cannot write it yet"
+                )
 
     # -- the module ------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import load
+from conftest import cli, load
 
 from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes
@@ -160,3 +160,24 @@ def test_the_refusals_are_the_only_ones():
 )
 def test_the_torch_engine_agrees_on_the_new_layers(key):
     check_against_darknet(key, trace_spec(load(CORPUS / key)))
+
+
+@pytest.mark.parametrize(
+    ("key", "outputs"),
+    [
+        ("alexeyab/yolov4-tiny.cfg", [(1, 255, 13, 13), (1, 255, 26, 26)]),  # Split: [route] groups=
+        ("alexeyab/efficientnet_b0.cfg", [(1, 1000)]),  # Mul: [scale_channels]; a softmax over 1000 classes
+        ("pjreddie/vgg-16.cfg", [(1, 1000)]),  # a negative ZeroPad2d: [crop]; [connected] 1000
+    ],
+)
+def test_export_writes_the_new_layers_as_pytorch_runs_them(key, outputs):
+    import torch
+
+    spec = load(CORPUS / key)
+    namespace: dict = {}
+    exec(compile(cli("export", str(CORPUS / key)).stdout, "exported.py", "exec"), namespace)
+    model = [value for value in namespace.values() if isinstance(value, type)][-1]()  # the model: the last class
+    assert sum(p.numel() for p in model.parameters()) == REFERENCE[key]["params"]
+    heads = model.to("meta")(torch.empty(1, *spec.input, device="meta"))
+    shapes = [tuple(head.shape) for head in (heads if isinstance(heads, (list, tuple)) else [heads])]
+    assert [shape[: len(want)] for shape, want in zip(shapes, outputs)] == outputs  # a classifier's (1, 1000, 1, 1)

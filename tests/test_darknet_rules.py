@@ -178,3 +178,14 @@ def test_a_mask_past_num_is_a_warning_that_names_the_anchors_given(tmp_path):
     assert result.exit_code == 0 and finding["code"] == "CNN304" and finding["line"] == 12
     assert "anchor 3 does not exist; num=3 anchors are numbered 0 to 2" in finding["message"]
     assert "set num=4" in finding["message"]
+
+
+def test_export_refuses_what_it_cannot_write_yet(tmp_path):
+    path = tmp_path / "t.cfg"
+    path.write_text(NET + CONV8 + "[convolutional]\nfilters=16\nsize=3\npad=1\n\n[shortcut]\nfrom=0\n")
+    result = cli("export", str(path))
+    assert result.exit_code == 2 and result.stdout == ""  # nothing half-written
+    assert "adds layers of unequal shapes as darknet does, which PyTorch's + refuses" in result.stderr
+    path.write_text(NET + CONV8 + CONV8 + "[convolutional]\nfilters=8\nsize=3\npad=1\nshare_index=1\n")
+    result = cli("export", str(path))
+    assert result.exit_code == 2 and "2.conv uses 1.conv's parameters (darknet's share_index=)" in result.stderr
