@@ -470,10 +470,13 @@ def _merge_message(trace: Trace, index: int, m: Mismatch, search: bool) -> str:
         f"{feature_map(b)}: they differ in {' and '.join(differ)}"
     )
     spatial = all(i >= 2 for i in range(len(first)) if i != dim and first[i] != b[i])
-    sizes = _working_inputs(trace) if search and spatial else []
+    if not spatial:
+        return f"{text}; crop or pad one side to match"
+    remedies = _crop_or_pad(trace, layer, names, shapes, dim)
+    sizes = _working_inputs(trace) if search else []
     if sizes:
-        return f"{text}; inputs of {' or '.join(dims_text(s) for s in sizes)} work (cnninspect sizes lists every size)"
-    return f"{text}; crop or pad one side to match"
+        remedies.insert(0, f"inputs of {' or '.join(map(dims_text, sizes))} work (cnninspect sizes lists every size)")
+    return f"{text}; {', or '.join(remedies or ['crop or pad one side to match'])}"
 
 
 def _differs(m: Mismatch, first: tuple[int, ...], other: tuple[int, ...]) -> bool:
@@ -509,24 +512,69 @@ def _equalise(main: tuple[int, ...], side: tuple[int, ...], name: str) -> str:
 
 
 def _working_inputs(trace: Trace) -> list[tuple[int, ...]]:
-    """The nearest input sizes, smaller and larger (spatial sizes moved together), at which every
-    merge fits; empty when the spec has a layer only torch knows."""
+    """The nearest input sizes, smaller and larger, at which every merge fits: one spatial size
+    moved alone when that is enough (a 416×420 input whose height fits keeps it: 416×416), else all
+    moved together; empty when the spec has a layer only torch knows."""
     from cnninspect.engines.analytic import infer_shapes
 
     spec = trace.spec
     if spec.needs_torch or len(spec.input) < 2:
         return []
-    found = []
-    for step in (-1, 1):
-        for delta in range(1, SEARCH_SIZES + 1):
-            sample = (spec.input[0], *(size + step * delta for size in spec.input[1:]))
-            if min(sample) < 1:
-                break
-            trial = infer_shapes(replace(spec, input=sample, batch=1))
-            if not any(m.problem in MERGE_PROBLEMS for r in trial.records for m in r.mismatches):
-                found.append(sample[1:])
-                break
-    return found
+
+    def nearest(moved: range) -> list[tuple[int, ...]]:
+        found = []
+        for step in (-1, 1):
+            for delta in range(1, SEARCH_SIZES + 1):
+                sample = tuple(size + step * delta if i in moved else size for i, size in enumerate(spec.input))
+                if min(sample) < 1:
+                    break
+                trial = infer_shapes(replace(spec, input=sample, batch=1))
+                if not any(m.problem in MERGE_PROBLEMS for r in trial.records for m in r.mismatches):
+                    found.append(sample[1:])
+                    break
+        return found
+
+    spatial = range(1, len(spec.input))
+    alone = [sample for i in spatial for sample in nearest(range(i, i + 1))] if len(spatial) > 1 else []
+    return alone or nearest(spatial)
+
+
+def _crop_or_pad(
+    trace: Trace, layer: LayerSpec, names: list[str], shapes: tuple[tuple[int, ...], ...], dim: int
+) -> list[str]:
+    """CNN208's other remedies: the ZeroPad that crops the larger inputs to the smallest size (a
+    negative padding, as the 2015 U-Net crops its skips), or pads the smaller ones to the largest;
+    an odd difference leaves the extra row or column at the end. None for a format that cannot hold
+    such a layer (darknet)."""
+    rank = len(shapes[0])
+    if not format_named(trace.spec.format).any_torch_layer or not 3 <= rank <= 5:
+        return []
+    if any(len(shape) != rank for shape in shapes):
+        return []
+    axes = [i for i in range(2, rank) if i != dim]
+    low = [min(s[i] for s in shapes) for i in range(rank)]
+    high = [max(s[i] for s in shapes) for i in range(rank)]
+
+    def zero_pad(shape: tuple[int, ...], target: list[int]) -> str:
+        pairs: list[int] = []
+        for i in reversed(range(2, rank)):  # ZeroPad's order: the last dimension first, (left, right, top, ...)
+            change = target[i] - shape[i] if i in axes else 0
+            first = abs(change) // 2 * (-1 if change < 0 else 1)
+            pairs += [first, change - first]
+        value = str(pairs[0]) if len(set(pairs)) == 1 else f"({', '.join(map(str, pairs))})"
+        return f"ZeroPad{rank - 2}d({value})"
+
+    def size(target: list[int]) -> str:
+        return dims_text([target[i] for i in axes])
+
+    def change(target: list[int]) -> str:
+        return " and ".join(
+            f"{name} to {size(target)} with {zero_pad(shape, target)}"
+            for name, shape in zip(names, shapes)
+            if any(shape[i] != target[i] for i in axes)
+        )
+
+    return [f"crop {change(low)} before {layer.title}", f"pad {change(high)}"]
 
 
 def _ranks(ranks: Any) -> str:

@@ -352,7 +352,8 @@ SPLIT_CHANNELS = Rule(
     does; index picks one. On channels that n does not divide, torch.chunk gives unequal pieces or fewer
     than n (5 channels in 4 chunks are 2, 2 and 1), and torch.split refuses sizes that do not add up. Make
     the layer before it give a multiple of n (a C2f's first conv gives 2·c), or write sizes that add up.
-    Split is cnninspect's layer, not a torch.nn class.""",
+    Split is cnninspect's layer, not a torch.nn class; a darknet [route] with groups= and group_id= is
+    one (chunks = groups, index = group_id).""",
     failing=Example(_HALVES.format(out=15)),
     passing=Example(_HALVES.format(out=16)),
 )

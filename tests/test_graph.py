@@ -34,6 +34,7 @@ PUBLISHED = {
     "squeezenet1_0.yaml": (reference_models.squeezenet1_0, 1_248_424),
     "googlenet.yaml": (reference_models.googlenet, 6_624_904),
     "unet.yaml": (reference_models.unet, 31_030_658),
+    "unet_2015.yaml": (reference_models.unet_2015, 31_030_658),
 }
 WITH_PARAMETERS = ("Conv2d", "ConvTranspose2d", "BatchNorm2d", "Linear")
 
@@ -69,7 +70,7 @@ def test_reference_config_equals_the_hand_written_network_layer_by_layer(name, e
     trace = infer_shapes(spec) if engine == "analytic" else trace_spec(spec, "meta")
     by_name, in_order, output, total = reference_outputs(build, spec.input)
     layers = [r for r in trace.records if r.layer.type in WITH_PARAMETERS]
-    if name == "unet.yaml":  # the hand-written U-Net keeps its convs in ModuleLists: compare in call order
+    if name.startswith("unet"):  # the hand-written U-Net keeps its convs in ModuleLists: compare in call order
         assert [(r.layer.type, r.output_shape) for r in layers] == [e for e in in_order if e[0] in WITH_PARAMETERS]
     else:  # the same names as torchvision's modules
         assert {r.layer.name: r.output_shape for r in layers} == {n: by_name[n] for n in (r.layer.name for r in layers)}
@@ -335,6 +336,16 @@ def test_a_forgotten_downsample_is_found_with_the_projection_that_fixes_it():
     assert finding["message"].endswith("(downsample, which would be that projection, is switched off here by its if:)")
 
 
+def test_the_papers_unet_crops_each_skip_with_a_negative_zeropad():
+    trace = infer_shapes(load(CONFIGS / "unet_2015.yaml"))
+    shapes = {r.layer.name: r.output_shape[2:] for r in trace.records}
+    # 572 → 568 → pool 284 → 280 → 140 → 136 → 68 → 64 → 32 → 28; up ×2 and the crop to match:
+    # 56 = 64 − 2·4, 104 = 136 − 2·16, 200 = 280 − 2·40, 392 = 568 − 2·88; the last level ends at 392 − 4
+    assert [shapes[f"crop{level}"] for level in (4, 3, 2, 1)] == [(56, 56), (104, 104), (200, 200), (392, 392)]
+    assert [shapes[f"up{level}"] for level in (4, 3, 2, 1)] == [(56, 56), (104, 104), (200, 200), (392, 392)]
+    assert trace.output_shape == (1, 2, 388, 388)
+
+
 def test_unet_at_an_odd_size_names_the_sizes_that_work():
     result = cli("lint", "configs/broken/unet_odd_size.yaml", "--format", "json", "--select", "CNN208")
     findings = json.loads(result.stdout)["findings"]
@@ -342,6 +353,12 @@ def test_unet_at_an_odd_size_names_the_sizes_that_work():
     assert [f["layer"] for f in findings] == ["cat4", "cat3"]
     assert "enc4 gives 71×71×512 and up4 gives 70×70×512" in findings[0]["message"]
     assert "inputs of 560×560 or 576×576 work" in findings[0]["message"]  # 35·16 and 36·16
+    # or crop the skip's extra row and column at the end (ZeroPad2d's order: left, right, top, bottom),
+    # or pad the upsampled side by one
+    assert findings[0]["message"].endswith(
+        ", or crop enc4 to 70×70 with ZeroPad2d((0, -1, 0, -1)) before cat4, or pad up4 to 71×71 with "
+        "ZeroPad2d((0, 1, 0, 1))"
+    )
     sizes = json.loads(cli("sizes", "configs/unet.yaml", "--format", "json", "--range", "16:200").stdout)
     assert sizes["merges_fit"] == list(range(16, 201, 16))
     table = cli("sizes", "configs/unet.yaml").stdout

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli
+from conftest import CONFIGS, ROOT, cli
 
 from cnninspect.errors import EditError
 from cnninspect.fixes import files
@@ -332,3 +332,170 @@ def test_save_never_truncates_the_old_picture_nor_leaves_a_temporary_file(tmp_pa
         assert result.exit_code == 2 and "No space left on device" in result.stderr
     assert picture.read_text() == "<svg>old</svg>"
     assert [p.name for p in tmp_path.iterdir()] == ["table.svg"]
+
+
+def test_a_file_name_as_long_as_the_system_allows_is_still_fixed(tmp_path):
+    name = "k" * (255 - len(".yaml")) + ".yaml"  # 255 bytes: the longest name ext4 takes
+    target = tmp_path / name
+    target.write_text((CONFIGS / "broken/tutorial_k5.yaml").read_text())
+    result = cli("fix-fc", str(target), "--write")
+    assert result.exit_code == 0, result.stderr
+    assert "in_features: 1568" in target.read_text()
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_a_writer_that_holds_the_folder_is_not_waited_for_forever(tmp_path, monkeypatch):
+    from filelock import FileLock
+
+    target = tmp_path / "spec.yaml"
+    target.write_bytes(b"original\n")
+    monkeypatch.setattr(files, "LOCK_TIMEOUT", 0.5)
+    holder = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:  # another writer, stuck inside its lock
+        with files._locked(target.resolve().parent, target):
+            holder.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    holder.wait(10)
+    try:
+        with pytest.raises(EditError, match=r"another process has held its folder for 0.5 s; nothing was written"):
+            files.write_atomic(target, b"new\n", b"original\n")
+    finally:
+        release.set()
+        thread.join()
+    assert target.read_bytes() == b"original\n"
+    assert FileLock  # the lock is filelock's, which works on Windows too
+
+
+def test_a_fix_never_grows_a_file_past_what_cnninspect_reads(tmp_path):
+    from cnninspect.inputs.source import MAX_SPEC_BYTES
+
+    original = b"# " + b"x" * (MAX_SPEC_BYTES - 10) + b"\n"
+    with pytest.raises(EditError, match="over the 1,000,000-byte limit for a spec; nothing was written"):
+        files.encode_like(original, original.decode() + "in_features: 1568\n")
+
+
+def test_a_hard_linked_spec_is_fixed_for_every_link(tmp_path):
+    target = tmp_path / "spec.yaml"
+    target.write_text((CONFIGS / "broken/tutorial_k5.yaml").read_text())
+    other = tmp_path / "link.yaml"
+    os.link(target, other)
+    assert cli("fix-fc", str(target), "--write").exit_code == 0
+    assert "in_features: 1568" in other.read_text() and os.stat(target).st_ino == os.stat(other).st_ino
+
+
+def test_every_module_imports_where_fcntl_does_not_exist(tmp_path):
+    # Windows has no fcntl: no module of the package may need it, and a fix is still written.
+    target = tmp_path / "spec.yaml"
+    target.write_bytes(b"old\n")
+    code = (
+        "import sys, pkgutil, importlib, pathlib; sys.modules['fcntl'] = None\n"
+        "import cnninspect\n"
+        "for m in pkgutil.walk_packages(cnninspect.__path__, 'cnninspect.'):\n"
+        "    if not m.name.endswith('__main__'):\n"
+        "        importlib.import_module(m.name)\n"
+        "from cnninspect.fixes.files import write_atomic\n"
+        f"write_atomic(pathlib.Path({str(target)!r}), b'new\\n', b'old\\n')\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert target.read_bytes() == b"new\n"
+    assert result.stdout.strip() == "ok", result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [("fc\u202egnp.exe", "fc\\u202egnp.exe"), ("a\u200bb", "a\\u200bb"), ("x\u2066y\u2069", "x\\u2066y\\u2069")],
+)
+def test_bidirectional_overrides_and_zero_width_characters_are_shown_escaped(tmp_path, name, shown):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        f"input: [3, 8, 8]\nlayers:\n  - {{type: Linear, name: '{name}', in_features: 5, out_features: 2}}\n"
+    )
+    result = cli("lint", str(path), "--format", "concise")
+    assert shown in result.stdout and name not in result.stdout
+
+
+# --- graph specs that would exhaust the machine or crash -------------------------------------------
+
+OFF_BLOCK = "blocks:\n  B:\n    params: {}\n    layers:\n      - {type: ReLU, if: false}\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "where", "message"),
+    [
+        ("layers:\n  - {type: ReLU, if: false}\n", "3:3", "every layer is switched off by its if:"),
+        (OFF_BLOCK + "layers:\n  - {type: B}\n", "8:3", "every layer is switched off by its if:"),
+        (
+            "layers:\n  - ReLU\n  - name: a\n    repeat: 10000\n    layers:\n      - name: b\n        repeat: 10000\n"
+            "        layers:\n          - {type: ReLU, if: false}\n",
+            "7:9",
+            "the spec expands to more than 500,000 items (switched-off layers and groups count too)",
+        ),
+        (
+            "blocks:\n  B:\n    params: {a: null}\n    layers:\n      - {type: ReLU, if: $a < 3}\n"
+            "layers:\n  - {type: B, a: [1, 2]}\n",
+            "6:26",
+            "$a < 3: <, <=, > and >= compare integers, not (1, 2) and 3",
+        ),
+    ],
+)
+def test_graph_specs_that_switch_everything_off_or_explode_are_one_located_line(tmp_path, body, where, message):
+    path = tmp_path / "g.yaml"
+    path.write_text("input: [3, 8, 8]\n" + body)
+    result = cli("summary", str(path))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"cnninspect: error: {path}:{where}: {message}")
+
+
+def test_a_chain_of_blocks_each_using_the_next_is_refused_at_a_nesting_limit(tmp_path):
+    lines = ["input: [3, 8, 8]", "blocks:"]
+    for i in range(1500):
+        inner = f"{{type: B{i + 1}}}" if i < 1499 else "ReLU"
+        lines += [f"  B{i}:", "    params: {}", "    layers:", f"      - {inner}"]
+    path = tmp_path / "chain.yaml"
+    path.write_text("\n".join([*lines, "layers:", "  - {type: B0}"]) + "\n")
+    result = cli("lint", str(path), "--format", "concise")
+    assert "CNN102 groups and blocks are nested more than 64 deep here" in result.stdout
+    assert "internal error" not in result.stdout + result.stderr
+
+
+def test_an_error_quoting_a_huge_value_stays_one_bounded_line(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_text(
+        "input: [3, 8, 8]\nlayers:\n  - {type: Conv2d, out_channels: 4, kernel_size: 3, padding: "
+        + "x" * 50_000
+        + "}\n"
+    )
+    result = cli("summary", str(path))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and len(result.stderr) < 1_200
+
+
+@pytest.mark.parametrize(
+    ("model", "block", "layer"),
+    [("Net", "nn", "conv"), ("Net", "super", "conv"), ("nn", "Block", "conv"), ("Same", "Same", "conv"),
+     ("Net", "Block", "__init__"), ("torch", "range", "forward")],
+)  # fmt: skip
+def test_export_of_names_the_generated_code_uses_itself_still_builds_and_runs(tmp_path, model, block, layer):
+    import torch
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        f"name: {model}\ninput: [3, 8, 8]\nblocks:\n  {block}:\n    params: {{c: 4}}\n    layers:\n"
+        f"      - {{type: Conv2d, name: {layer}, out_channels: $c, kernel_size: 3, padding: 1}}\n"
+        "      - {type: ReLU, name: __call__}\n"
+        f"layers:\n  - {{type: {block}, name: b1}}\n  - {{type: {block}, c: 8}}\n"
+    )
+    result = cli("export", str(spec))
+    assert result.exit_code == 0, result.stderr
+    namespace: dict = {}
+    exec(compile(result.stdout, "exported.py", "exec"), namespace)
+    classes = [v for k, v in namespace.items() if isinstance(v, type) and issubclass(v, torch.nn.Module) and k != "nn"]
+    net = classes[-1]()
+    # 3×8×8 → conv 4 (padding 1) → conv 8 (padding 1): (1, 8, 8, 8); params 4·27+4 + 8·36+8
+    assert net(torch.zeros(1, 3, 8, 8)).shape == (1, 8, 8, 8)
+    assert sum(p.numel() for p in net.parameters()) == (4 * 27 + 4) + (8 * 36 + 8)

@@ -120,9 +120,12 @@ def test_lint_skips_hydra_configs_that_are_not_models(tmp_path):
 @pytest.mark.parametrize(
     ("values", "line", "col", "message"),
     [
-        ("a: ${b}\nb: ${a}", 2, 4, "cannot resolve a: Recursive interpolation detected"),
-        ("a: ${a}", 2, 4, "cannot resolve a: Recursive interpolation detected"),
-        ("a: ${nope}", 2, 4, "cannot resolve a: Interpolation key 'nope' not found"),
+        ("a: ${b}\nb: ${a}", 2, 4, "cannot resolve a: the references form a cycle: a → b"),
+        ("a: ${a}", 2, 4, "cannot resolve a: the references form a cycle: a"),
+        ("a: ${nope}", 2, 4, "cannot resolve a: ${nope} names 'nope', which the file does not have"),
+        ("r: oc\na: ${${r}.env:HOME}", 3, 4, "a ${…} whose key is built by another ${…} is not resolved"),
+        ("r: oc\na: ${${r}.select:x}", 3, 4, "a ${…} whose key is built by another ${…} is not resolved"),
+        ("a: ${oc.env:HOME,x}", 2, 4, "${oc.env:HOME,x} calls a resolver, which cnninspect never runs"),
         ("a: ${oc.env:HOME}", 2, 4, "${oc.env:HOME} calls a resolver, which cnninspect never runs"),
         ("a: x\nb: ${a}", 3, 4, "padding"),
     ],
@@ -219,3 +222,38 @@ def test_a_hydra_config_with_no_torch_model_says_so(tmp_path):
     path.write_text("loss:\n  _target_: torch.nn.CrossEntropyLoss\n")
     result = cli("summary", str(path))
     assert result.exit_code == 2 and "a Hydra config without a torch.nn model" in result.stderr
+
+
+HEAD = "# cnninspect: input 3x8x8\n"
+CONV = "{_target_: torch.nn.Conv2d, in_channels: 3, out_channels: 4, kernel_size: 3}"
+NET = (
+    "  _target_: torch.nn.Sequential\n  _args_:\n    - {_target_: torch.nn.Conv2d, in_channels: 3, "
+    "out_channels: 4, kernel_size: 3}\n    - {_target_: torch.nn.Flatten}\n"
+    "    - {_target_: torch.nn.Linear, in_features: 999, out_features: 2}\n"
+)
+
+
+def test_an_anchor_before_the_model_is_not_taken_for_it(tmp_path):
+    # 3×8×8 → conv k3 → 4×6×6 = 144 features; the model's fc says 999
+    path = tmp_path / "m.yaml"
+    path.write_text(f"{HEAD}x-conv: &c {CONV}\nmodel:\n{NET}")
+    result = cli("lint", str(path), "--format", "concise")
+    assert "in_features is 999 but it receives 144" in result.stdout and result.exit_code == 1
+
+
+def test_several_candidate_models_are_named_and_a_comment_chooses(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text(f"{HEAD}encoder: {CONV}\nnet:\n{NET}")
+    result = cli("summary", str(path))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "several torch.nn trees could be the model: encoder (line 2), net (line 4)" in result.stderr
+    path.write_text(f"{HEAD}# cnninspect: model net\nencoder: {CONV}\nnet:\n{NET}")
+    assert "in_features is 999 but it receives 144" in cli("summary", str(path)).stdout
+    path.write_text(f"{HEAD}# cnninspect: model decoder\nencoder: {CONV}\nnet:\n{NET}")
+    assert "the comment names 'decoder', which holds no torch.nn model" in cli("summary", str(path)).stderr
+
+
+def test_a_loss_beside_the_model_is_no_second_candidate(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text(f"{HEAD}loss: {{_target_: torch.nn.CrossEntropyLoss}}\nnet:\n{NET}")
+    assert "in_features is 999 but it receives 144" in cli("summary", str(path)).stdout

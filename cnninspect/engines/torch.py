@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from cnninspect.engines.analytic import check_input, check_merge, infer_shapes, keeps_received
+from cnninspect.engines.analytic import check_input, check_merge, infer_shapes, keeps_received, output_shape
 from cnninspect.engines.records import BYTES_PER_VALUE, LayerRecord, Trace
 from cnninspect.errors import ArgumentError, LayerFailure, LayerTypeError
 from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec
@@ -101,8 +101,8 @@ def _run_merge(layer: LayerSpec, received: list[Tensor], device: str, records: l
 
 
 def _run_split(layer: LayerSpec, x: Tensor, device: str, records: list[LayerRecord]) -> Tensor | None:
-    """A Split with torch.chunk or torch.split; when they do not fit, the cut is made on a stand-in
-    of the size the analytic engine carries on with, so both engines report the same."""
+    """A Split with torch.chunk or torch.split; when they do not fit, the piece is the one the
+    analytic engine carries on with, so both engines report the same."""
     import torch
 
     shape = tuple(x.shape)
@@ -110,10 +110,13 @@ def _run_split(layer: LayerSpec, x: Tensor, device: str, records: list[LayerReco
     if stand_in is None:
         records.append(LayerRecord(layer=layer, input_shape=shape, output_shape=None, mismatches=mismatches))
         return None
-    source = x if shape == stand_in else blank(stand_in, device)
     dim, sizes = layer.get("dim"), layer.get("sizes")
-    pieces = torch.chunk(source, layer.get("chunks"), dim) if sizes is None else torch.split(source, list(sizes), dim)
-    output: Tensor = pieces[layer.get("index")]
+    if mismatches:  # the piece the analytic engine carries on with (a stand-in to cut could be huge)
+        output = blank(output_shape(layer, stand_in), device)
+    elif sizes is None:
+        output = torch.chunk(x, layer.get("chunks"), dim)[layer.get("index")]
+    else:
+        output = torch.split(x, list(sizes), dim)[layer.get("index")]
     records.append(LayerRecord(layer=layer, input_shape=shape, output_shape=tuple(output.shape), mismatches=mismatches))
     return output
 

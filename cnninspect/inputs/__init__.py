@@ -3,9 +3,9 @@
 base.py (InputFormat: recognise, read, write a fix back; ReadOptions), source.py (a file read
 safely), splice.py (text surgery that keeps every other byte), yamledit.py (edits of YAML text),
 and one module per format: spec.py (cnninspect's own YAML and the built-in model), flags.py
-(``--layers``), darknet/ (``.cfg``), hydra.py (Hydra ``_target_`` configs). ``FORMATS`` is the
-registry: adding a format is one module and one line here. The user's own ``nn.Module``
-(``--model``) is not a text format; it is read by engines/model.
+(``--layers``), darknet/ (``.cfg``), hydra.py (Hydra ``_target_`` configs, whose ``${…}``
+interpolation.py resolves). ``FORMATS`` is the registry: adding a format is one module and one
+line here. The user's own ``nn.Module`` (``--model``) is not a text format; engines/ reads it.
 """
 
 from __future__ import annotations
