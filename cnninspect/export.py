@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnninspect import __version__
-from cnninspect.engines.records import LayerRecord, Trace
+from cnninspect.engines.records import LayerRecord, MergeMismatch, Trace
 from cnninspect.errors import UsageError
 from cnninspect.inputs import format_named
 from cnninspect.spec.catalog import MERGE_FAMILIES, NO_DEFAULT, Family, LayerType, lookup
@@ -147,7 +147,8 @@ class _Exporter:
                     f"export: {layer.title} uses {layer.shares}'s parameters (darknet's share_index=), "
                     "which export cannot write yet"
                 )
-            if layer.is_merge and record.mismatches and fmt.tolerated_merge(layer, record.mismatches[0].received):
+            merge = next((m for m in record.mismatches if isinstance(m, MergeMismatch)), None)
+            if merge is not None and fmt.tolerated_merge(layer, merge.shapes):
                 raise UsageError(
                     f"export: {layer.title} adds layers of unequal shapes as darknet does, which PyTorch's + "
                     "refuses; export cannot write it yet"

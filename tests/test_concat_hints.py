@@ -8,8 +8,8 @@ import json
 from conftest import CONFIGS, cli, parse
 
 from cnninspect import rules
-from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes
+from cnninspect.rules import find_problems
 
 BROKEN_UNET = CONFIGS / "broken" / "unet_odd_size.yaml"
 

@@ -18,12 +18,11 @@ from pathlib import Path
 import pytest
 from conftest import cli, load
 
-from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.engines.records import Trace
 from cnninspect.engines.torch import trace_spec
 from cnninspect.errors import CnnInspectError
-from cnninspect.rules import Severity
+from cnninspect.rules import Severity, find_problems
 
 CORPUS = Path(__file__).parent / "corpus" / "darknet"
 REFERENCE = json.loads((Path(__file__).parent / "data" / "darknet_reference.json").read_text())["cfgs"]

@@ -9,9 +9,9 @@ import json
 
 from conftest import cli, load
 
-from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.engines.torch import trace_spec
+from cnninspect.rules import find_problems
 
 NET = "[net]\nwidth=32\nheight=32\nchannels=3\n\n"
 CONV8 = "[convolutional]\nfilters=8\nsize=3\npad=1\nactivation=leaky\n\n"  # 3×3×3×8 + 8 = 224, keeps 32×32

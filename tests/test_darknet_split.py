@@ -13,12 +13,12 @@ from conftest import cli, load
 from torch import nn
 
 from cnninspect import rules
-from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.engines.torch import trace_spec
 from cnninspect.errors import ArgumentError
 from cnninspect.export import export_pytorch
 from cnninspect.inputs.darknet.read import parse_darknet
+from cnninspect.rules import find_problems
 
 TINY4 = Path(__file__).parent / "fixtures" / "darknet" / "yolov4-tiny-style.cfg"
 PUBLISHED = 6_056_606

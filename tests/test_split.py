@@ -10,12 +10,12 @@ from conftest import cli, parse
 from torch import nn
 
 from cnninspect import rules
-from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.engines.torch import trace_spec
 from cnninspect.errors import ArgumentError
 from cnninspect.export import export_pytorch
 from cnninspect.metrics import explain
+from cnninspect.rules import find_problems
 from cnninspect.spec.schema import spec_schema
 from cnninspect.spec.yamldoc import read_document
 

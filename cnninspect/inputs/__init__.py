@@ -22,11 +22,11 @@ from cnninspect.inputs.source import decode_source, read_source
 from cnninspect.inputs.spec import SpecFormat, builtin_text, read_builtin
 from cnninspect.spec.model import FLAG_LABEL, ModelSpec
 
-FORMATS: tuple[InputFormat, ...] = (DarknetFormat(), SpecFormat(), HydraFormat())
+FORMATS: tuple[InputFormat, ...] = (SpecFormat(), DarknetFormat(), HydraFormat())
 """Every file format, in the order each is asked whether it recognises a file."""
 FLAGS = FlagsFormat()
 """``--layers``, which is never a file."""
-DEFAULT = FORMATS[1]
+DEFAULT = FORMATS[0]
 """What a file no format recognises is read as: its errors say what a spec needs."""
 FILE_SUFFIXES = tuple(dict.fromkeys(suffix for fmt in FORMATS for suffix in fmt.suffixes))
 """The file endings lint's folder walk collects."""
