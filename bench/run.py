@@ -145,6 +145,7 @@ def main() -> None:
     print("\n".join(rows))
     print()
     subprocess.run([PY, "bench/graph_speed.py", str(repeats)], cwd=ROOT, check=True)
+    subprocess.run([PY, "bench/draw_speed.py", str(repeats)], cwd=ROOT, check=True)
 
 
 if __name__ == "__main__":

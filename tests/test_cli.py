@@ -269,9 +269,10 @@ def test_arguments_read_as_their_metavar_in_usage_and_in_the_list():
 
 # --- one way per option -----------------------------------------------------------------------
 
-PER_COMMAND = ("--format", "--engine", "--input")
+PER_COMMAND = ("--format", "--engine", "--input", "--depth")
 """Options whose choices differ by command (each command's own formats; summary's engine default,
-explained in its help; --input, which may be repeated where --model exists)."""
+explained in its help; --input, which may be repeated where --model exists; --depth, whose default
+is everything in a table and one page in a drawing)."""
 
 
 def commands():
@@ -294,6 +295,7 @@ def test_an_option_means_the_same_thing_on_every_command():
     assert {name: p.default.value for name, p in engines.items()} == {
         "summary": "torch",
         "fix-fc": "auto",
+        "draw": "auto",
         "lint": "auto",
         "export": "auto",
     }

@@ -167,6 +167,7 @@ def test_flag_spec_and_schema_know_split():
     result = cli("summary", "--layers", "Conv2d(3,8,1) Split(2, 1) Conv2d(4,4,3)", "--engine", "analytic")
     assert result.exit_code == 0, result.stderr
     assert "30×30×4" in result.stdout
+    assert "Split   chunk(0, 2)[1]" in result.stdout  # what it cuts and takes, as torch writes it
     schema = spec_schema()
     good = read_document("input: [4, 8, 8]\nlayers:\n  - {type: Split, chunks: 2, index: 1}\n", "t.yaml")
     jsonschema.validate(good.data(good.root), schema)
@@ -250,3 +251,19 @@ def test_exported_attributes_for_forward_never_take_a_layers_name():
         assert tuple(model(torch.zeros(1, 12, 8, 8)).shape) == trace.output_shape == (1, 6, 8, 8)
     # a: conv 12·12 + 12, piece 12 / 3 = 4, conv 4·6 + 6; b: conv 6·12 + 12, no piece, conv 12·6 + 6
     assert sum(p.numel() for p in model.parameters()) == trace.total_params == 156 + 30 + 84 + 78
+
+
+@pytest.mark.parametrize(
+    ("layers", "marks"),
+    [
+        ("Conv2d(3,7,1) Split(2,1)", ("✗ CNN211", "expects a multiple of 2", "receives 7")),
+        ("Conv2d(3,7,1) Split(sizes=[2,4],index=0)", ("✗ CNN211", "expects 6", "receives 7")),  # 2 + 4
+    ],
+)
+def test_draw_marks_a_split_that_does_not_fit(layers, marks):
+    from cnninspect.draw.source import parts_of
+    from cnninspect.inputs.flags import parse_layers
+
+    trace = infer_shapes(parse_layers(layers, (3, 8, 8)))
+    parts = parts_of(trace, find_problems(trace))
+    assert [part.marks for part in parts if part.marks] == [marks]
