@@ -95,8 +95,9 @@ def read_sections(text: str, label: str, notes: list[Note] | None = None) -> lis
                 notes.append(
                     Note(
                         Location(label, number, indent + 1),
-                        f"{key} is given twice in this [{section.name}]: darknet reads the first, {key}={first.value} "
-                        f"at line {first.where.line}, and ignores {key}={value} here; delete the line it ignores",
+                        f"{key[:40]} is given twice in this [{section.name}]: darknet reads the first, "
+                        f"{key[:40]}={first.value[:40]} at line {first.where.line}, and ignores "
+                        f"{key[:40]}={value[:40]} here; delete the line it ignores",
                     )
                 )
             continue
