@@ -38,14 +38,13 @@ LAYERS = ("convolutional", "maxpool", "avgpool", "local_avgpool", "upsample", "r
 RECURRENT = ("rnn", "lstm", "gru", "crnn", "conv_lstm")
 """darknet's recurrent layers, which cnninspect does not read."""
 NOT_MODELLED = {
-    "convolutional": ("stride_x", "stride_y", "antialiasing", "sway", "rotate", "stretch", "stretch_sway", "deform"),
+    "convolutional": ("stride_x", "stride_y", "antialiasing", "sway", "rotate", "stretch", "stretch_sway"),
     "maxpool": ("stride_x", "stride_y", "maxpool_depth", "out_channels", "antialiasing"),
     "local_avgpool": ("stride_x", "stride_y", "maxpool_depth", "out_channels", "antialiasing"),
     "shortcut": ("weights_type",),
     "reorg": ("reverse", "flatten", "extra"),
     "reorg3d": ("reverse", "flatten", "extra"),
     "scale_channels": ("scale_wh",),
-    "route": ("stream", "wait_stream"),
 }
 """Options that change a layer's sizes or parameters in ways cnninspect does not model: a section
 that sets one (to other than 0 or none) is refused, never read without it."""
