@@ -52,7 +52,7 @@ from cnninspect.cli_options import (
     either,
     listing,
 )
-from cnninspect.engines import Engine
+from cnninspect.engines import TORCH_INSTALL, Engine, torch_installed
 from cnninspect.errors import CnnInspectError, EditError, UsageError
 from cnninspect.formats.choices import LintFormat, RulesFormat, SizesFormat, SummaryFormat
 from cnninspect.rules import Severity
@@ -147,7 +147,7 @@ def summary(
     timeout: TimeoutOpt = None,
     mode: ModeOpt = None,
     depth: DepthOpt = None,
-    engine: SummaryEngineOpt = Engine.TORCH,
+    engine: SummaryEngineOpt = None,
     output_format: Annotated[
         SummaryFormat,
         typer.Option(
@@ -195,7 +195,13 @@ def summary(
         source = ModelSource(spec=spec, layers=layers, model=model)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
         only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode)
-        trace, findings = _trace(source, what_if, only, engine=engine, depth=depth, debug=debug)
+        fallback = engine is None and model is None and not torch_installed()  # torch is an extra
+        chosen = Engine.AUTO if fallback else engine or Engine.TORCH
+        trace, findings = _trace(source, what_if, only, engine=chosen, depth=depth, debug=debug)
+        if fallback:
+            typer.echo(
+                f"cnninspect: torch is not installed, so the analytic engine traced this; {TORCH_INSTALL}", err=True
+            )
         console = _stdout(record=save is not None)
         report = SummaryReport(
             trace,
@@ -648,6 +654,9 @@ def _trace(
         only.refuse()
         trace = trace_with(_load(source, what_if), engine)
         return trace, find_problems(trace)
+    from cnninspect.engines import require_torch
+
+    require_torch("--model")
     from cnninspect.engines.model import inspect_model, parse_args, parse_target
     from cnninspect.fixes.python import with_suggestions
 

@@ -292,8 +292,9 @@ def test_an_option_means_the_same_thing_on_every_command():
     assert all(len(variants) == 1 for variants in seen.values()), {k: v for k, v in seen.items() if len(v) > 1}
     assert len(seen) > 10
     engines = {name: p for name, c in commands().items() for p in c.params if p.opts[0] == "--engine"}
-    assert {name: p.default.value for name, p in engines.items()} == {
-        "summary": "torch",
+    # summary: torch, or analytic where torch is not installed (tests/test_without_torch.py)
+    assert {name: p.default and p.default.value for name, p in engines.items()} == {
+        "summary": None,
         "fix-fc": "auto",
         "draw": "auto",
         "lint": "auto",

@@ -12,7 +12,8 @@ import functools
 import inspect
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +49,7 @@ def trace_spec(spec: ModelSpec, device: str | None = None) -> Trace:
     records: list[LayerRecord] = []
     tensors: dict[str, Tensor] = {INPUT: blank(spec.batched_input, device)}
     last_use = {name: position for position, layer in enumerate(spec.layers) for name in _inputs(spec, position)}
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), one_thread():
         warnings.simplefilter("ignore")
         for position, layer in enumerate(spec.layers):
             received = [tensors[name] for name in _inputs(spec, position)]
@@ -66,6 +67,20 @@ def trace_spec(spec: ModelSpec, device: str | None = None) -> Trace:
                 if last_use[name] == position and name != layer.name:
                     tensors.pop(name, None)
     return Trace(spec, tuple(records), "torch")
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one intra-op thread, the caller's setting restored after. A dummy forward pass
+    is tiny work: a second thread only adds waiting, and on a busy machine that wait was most of
+    the trace (bench/run.py measures it)."""
+    torch = import_torch()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _inputs(spec: ModelSpec, position: int) -> tuple[str, ...]:
