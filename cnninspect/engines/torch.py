@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from cnninspect.engines.analytic import check_input, check_merge, infer_shapes, keeps_received, output_shape
 from cnninspect.engines.records import BYTES_PER_VALUE, LayerRecord, Trace
-from cnninspect.errors import ArgumentError, LayerFailure, LayerTypeError
+from cnninspect.errors import ArgumentError, LayerFailure, LayerTypeError, Location
 from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec
-from cnninspect.text import did_you_mean, first_line, shape_text
+from cnninspect.text import did_you_mean, dims_text, first_line, shape_text
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 CPU_TRACE_LIMIT = 64 * 2**20
 """Models whose parameters and activations fit in this many bytes are traced on the CPU:
 a small CPU forward pass is faster than the meta device's first-use cost (see bench/)."""
+TENSOR_LIMIT = 2**63 - 1
+"""The bytes one PyTorch tensor can span, even on meta: its storage size is a signed 64-bit count."""
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Module", "Container")
 
 
@@ -45,7 +47,9 @@ def trace_spec(spec: ModelSpec, device: str | None = None) -> Trace:
     """Trace ``spec`` through real PyTorch modules; ``device`` is ``cpu``, ``meta`` or None (choose).
     Each output is kept until the last layer that reads it has run."""
     torch = import_torch()
-    device = device or choose_device(spec)
+    estimate = None if spec.needs_torch else infer_shapes(spec)
+    check_sizes(spec, estimate)
+    device = device or choose_device(spec, estimate)
     records: list[LayerRecord] = []
     tensors: dict[str, Tensor] = {INPUT: blank(spec.batched_input, device)}
     last_use = {name: position for position, layer in enumerate(spec.layers) for name in _inputs(spec, position)}
@@ -95,6 +99,7 @@ def _run_merge(layer: LayerSpec, received: list[Tensor], device: str, records: l
 
     shapes = [tuple(x.shape) for x in received]
     mismatch, carried = check_merge(layer, shapes)
+    _check_tensor(layer, "outputs", carried)  # after a layer only torch knows, not checked before
     if mismatch is not None:
         output = blank(carried, device)
     elif layer.type == "Concat":
@@ -136,13 +141,51 @@ def _run_split(layer: LayerSpec, x: Tensor, device: str, records: list[LayerReco
     return output
 
 
-def choose_device(spec: ModelSpec) -> str:
+def choose_device(spec: ModelSpec, estimate: Trace | None = None) -> str:
     """CPU for small models, meta (no memory, no weight init) for the rest. The memory a CPU trace
-    needs is the parameters plus the outputs alive at once (each is dropped after its last reader)."""
+    needs is the parameters plus the outputs alive at once (each is dropped after its last reader);
+    ``estimate``, the analytic trace, is made when not given."""
     if spec.needs_torch:
         return "meta"
-    estimate = infer_shapes(spec)
+    estimate = estimate or infer_shapes(spec)
     return "cpu" if estimate.param_bytes + _peak_activations(estimate) <= CPU_TRACE_LIMIT else "meta"
+
+
+def check_sizes(spec: ModelSpec, estimate: Trace | None) -> None:
+    """Refuse, before anything is built, a trace with a tensor larger than PyTorch can hold (the
+    input; with the analytic ``estimate``, every output, stand-in and layer's parameters): one
+    line, at the input or the layer, instead of PyTorch's overflow in the middle of the trace."""
+    if _bytes(spec.batched_input) > TENSOR_LIMIT:
+        written = [applied for applied in spec.overridden if applied.startswith(("--input", "--batch"))]
+        batch = f" at batch {spec.batch:,}" if spec.batch > 1 else ""
+        what = f"{' and '.join(written) + ': ' if written else ''}the input {dims_text(spec.input)}{batch}"
+        raise _too_large(what, _bytes(spec.batched_input), "a smaller input", None if written else spec.input_location)
+    for record in estimate.records if estimate is not None else ():
+        layer = record.layer
+        _check_tensor(layer, "outputs", record.output_shape)
+        if record.mismatches:
+            _check_tensor(layer, "declares an input of", check_input(layer, record.input_shape)[1])
+        if record.params * BYTES_PER_VALUE > TENSOR_LIMIT:
+            what = f"{layer.title} ({layer.type}) has {record.params:,} parameters"
+            raise _too_large(what, record.params * BYTES_PER_VALUE, "smaller sizes", layer.location)
+
+
+def _check_tensor(layer: LayerSpec, what: str, shape: tuple[int, ...] | None) -> None:
+    if shape is not None and _bytes(shape) > TENSOR_LIMIT:
+        what = f"{layer.title} ({layer.type}) {what} {shape_text(shape)}"
+        raise _too_large(what, _bytes(shape), "smaller sizes", layer.location)
+
+
+def _too_large(what: str, size: int, smaller: str, location: Location | None) -> LayerFailure:
+    return LayerFailure(
+        f"{what}: {size:,} bytes, past the 2⁶³ − 1 bytes a PyTorch tensor can hold; use --engine analytic "
+        f"(sizes without tensors) or {smaller}",
+        location,
+    )
+
+
+def _bytes(shape: tuple[int, ...]) -> int:
+    return math.prod(shape) * BYTES_PER_VALUE
 
 
 def _peak_activations(trace: Trace) -> int:
@@ -178,6 +221,7 @@ def _run_layer(layer: LayerSpec, x: Tensor, device: str, records: list[LayerReco
     if stand_in is None:
         records.append(LayerRecord(layer=layer, input_shape=shape, output_shape=None, mismatches=mismatches))
         return None
+    _check_tensor(layer, "declares an input of", stand_in)
     module = build_module(layer, in_size, device)
     # A mismatched layer runs on a stand-in of the size it declares, so the trace (and the
     # search for further mismatches) carries on.

@@ -37,6 +37,13 @@ def _message(scan: Scan, layer: LayerSpec, m: MergeMismatch, names: list[str]) -
     title = layer.title
     shapes = m.shapes
     first, main = shapes[0], names[0]
+    rank = len(first)
+    if m.dim is not None and not -rank <= m.dim < rank and all(len(shape) == rank for shape in shapes):
+        return (
+            f"{title}: Concat joins dimension {m.dim}, but its inputs have {rank} dimensions, "
+            f"{shape_text(first)}; set dim: to one from {-rank} to {rank - 1}"
+            + (" (1 joins the channels)" if rank > 1 else "")
+        )
     other = next(i for i in range(1, len(shapes)) if _differs(m, first, shapes[i]))
     side, b = names[other], shapes[other]
     if len(first) != len(b):
