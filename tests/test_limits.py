@@ -8,9 +8,11 @@ import json
 
 import pytest
 import torch
-from conftest import CONFIGS, assert_no_internal_error, cli
+from conftest import CONFIGS, assert_no_internal_error, cli, parse
 
-from cnninspect.engines.torch import TENSOR_LIMIT
+from cnninspect.engines.analytic import infer_shapes
+from cnninspect.engines.torch import CPU_TRACE_LIMIT, TENSOR_LIMIT, choose_device, trace_spec
+from cnninspect.metrics import mult_adds
 
 BIG = 2147483647
 """2³¹ − 1, the largest size a spec may write."""
@@ -168,3 +170,48 @@ def test_a_concat_on_an_existing_dimension_still_fits(tmp_path):
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["layers"][2]["output_shape"] == [1, 16, 32, 32]
 
+
+# --- the device of a torch trace: memory and mult-adds -------------------------------------------
+
+HEAVY = """input: [512, 64, 64]
+layers:
+  - {type: Conv2d, out_channels: 512, kernel_size: 3, padding: 1}
+  - {type: Conv2d, out_channels: 512, kernel_size: 3, padding: 1}
+  - {type: Conv2d, out_channels: 512, kernel_size: 3, padding: 1}
+"""
+DEEP = """input: [16, 32, 32]
+blocks:
+  Block:
+    layers:
+      - {type: Conv2d, name: conv, out_channels: 16, kernel_size: 3, padding: 1, bias: false}
+      - {type: ReLU, name: relu}
+layers:
+  - {type: Block, name: body, repeat: 1000}
+"""
+
+
+def test_a_small_model_with_huge_mult_adds_is_traced_on_meta():
+    spec = parse(HEAVY)
+    estimate = infer_shapes(spec)
+    # each conv: 512 · 512 · 3 · 3 weights + 512 biases; at 64 × 64 positions each
+    params = 3 * (512 * 512 * 9 + 512)
+    assert estimate.param_bytes == params * 4 == 28_317_696
+    assert sum(mult_adds(r) or 0 for r in estimate.records) == 3 * 64 * 64 * (512 * 512 * 9 + 512) == 28_997_320_704
+    # the memory alone would allow the CPU: parameters + the input and one output alive at once
+    assert params * 4 + 2 * 512 * 64 * 64 * 4 <= CPU_TRACE_LIMIT
+    assert choose_device(spec) == "meta"
+    assert [r.output_shape for r in trace_spec(spec).records] == [(1, 512, 64, 64)] * 3
+
+
+def test_many_small_layers_stay_on_the_cpu():
+    spec = parse(DEEP)
+    estimate = infer_shapes(spec)
+    # 1,000 convs of 16 · 16 · 3 · 3 weights at 32 × 32 positions: 2.36 G mult-adds over 2,000 layers,
+    # under 10⁹ + 10⁶ a layer
+    work = sum(mult_adds(r) or 0 for r in estimate.records)
+    assert work == 1000 * 32 * 32 * 16 * 16 * 9 == 2_359_296_000
+    assert work <= 10**9 + 10**6 * 2000
+    assert choose_device(spec) == "cpu"
+    # 100 of them at 320 × 320: 100 · 320 · 320 · 2,304 = 23.6 G mult-adds over 200 layers, past 10⁹ + 2 · 10⁸
+    wide = parse(DEEP.replace("repeat: 1000", "repeat: 100").replace("[16, 32, 32]", "[16, 320, 320]"))
+    assert choose_device(wide) == "meta"

@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 CPU_TRACE_LIMIT = 64 * 2**20
 """Models whose parameters and activations fit in this many bytes are traced on the CPU:
 a small CPU forward pass is faster than the meta device's first-use cost (see bench/)."""
+CPU_MULT_ADDS = 10**9
+"""...and whose mult-adds stay under this many plus ``CPU_MULT_ADDS_PER_LAYER`` a layer: a
+billion takes well under a second on one thread, less than the meta device's first use."""
+CPU_MULT_ADDS_PER_LAYER = 10**6
+"""A layer on meta costs milliseconds more than on the CPU (docs/engines.md), the time of a
+million mult-adds or more: a deep model of small layers stays on the CPU."""
 TENSOR_LIMIT = 2**63 - 1
 """The bytes one PyTorch tensor can span, even on meta: its storage size is a signed 64-bit count."""
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Module", "Container")
@@ -142,13 +148,19 @@ def _run_split(layer: LayerSpec, x: Tensor, device: str, records: list[LayerReco
 
 
 def choose_device(spec: ModelSpec, estimate: Trace | None = None) -> str:
-    """CPU for small models, meta (no memory, no weight init) for the rest. The memory a CPU trace
-    needs is the parameters plus the outputs alive at once (each is dropped after its last reader);
-    ``estimate``, the analytic trace, is made when not given."""
+    """CPU for small models, meta (no memory, no weight init, no arithmetic) for the rest. Small is
+    judged on the analytic trace (``estimate``, made when not given): the memory a CPU trace needs,
+    the parameters plus the outputs alive at once (each dropped after its last reader), and the
+    mult-adds it would compute."""
+    from cnninspect.metrics import mult_adds  # the one count of mult-adds; metrics sits above engines
+
     if spec.needs_torch:
         return "meta"
     estimate = estimate or infer_shapes(spec)
-    return "cpu" if estimate.param_bytes + _peak_activations(estimate) <= CPU_TRACE_LIMIT else "meta"
+    if estimate.param_bytes + _peak_activations(estimate) > CPU_TRACE_LIMIT:
+        return "meta"
+    work = sum(mult_adds(record) or 0 for record in estimate.records)
+    return "cpu" if work <= CPU_MULT_ADDS + CPU_MULT_ADDS_PER_LAYER * len(estimate.records) else "meta"
 
 
 def check_sizes(spec: ModelSpec, estimate: Trace | None) -> None:
