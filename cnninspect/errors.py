@@ -33,12 +33,17 @@ MAX_MESSAGE = 1_000
 """Characters of an error message: one that quotes a huge value is cut, so an error stays one line."""
 
 
+def bounded(message: str) -> str:
+    """``message`` cut to MAX_MESSAGE characters, the last one ``…`` when cut: every error and finding
+    says what it must in that, and a 500 KB name it quotes cannot make a 500 KB line."""
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"
+
+
 class CnnInspectError(Exception):
     """Base of every error cnninspect reports to a user as one line, exit code 2."""
 
     def __init__(self, message: str, location: Location | None = None) -> None:
-        if len(message) > MAX_MESSAGE:
-            message = message[: MAX_MESSAGE - 1] + "…"
+        message = bounded(message)
         super().__init__(message)
         self.message = message
         self.location = location

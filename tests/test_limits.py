@@ -215,3 +215,26 @@ def test_many_small_layers_stay_on_the_cpu():
     # 100 of them at 320 × 320: 100 · 320 · 320 · 2,304 = 23.6 G mult-adds over 200 layers, past 10⁹ + 2 · 10⁸
     wide = parse(DEEP.replace("repeat: 1000", "repeat: 100").replace("[16, 32, 32]", "[16, 320, 320]"))
     assert choose_device(wide) == "meta"
+
+
+# --- a finding's line is bounded, whatever it quotes --------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["full", "concise", "json", "github", "sarif"])
+def test_a_finding_quoting_a_500_kb_name_stays_short_in_every_lint_format(tmp_path, fmt):
+    name = "n" * 500_000
+    spec = tmp_path / "long.yaml"
+    spec.write_text(
+        f"input: [3, 8, 8]\nlayers:\n  - Flatten\n  - {{type: Linear, name: {name}, in_features: 5, out_features: 2}}\n"
+    )
+    result = cli("lint", str(spec), "--format", fmt)
+    assert_no_internal_error(result)
+    assert result.exit_code == 1
+    if fmt == "json":  # the layer's name is data there; its message is cut
+        (finding,) = json.loads(result.stdout)["findings"]
+        assert len(finding["message"]) == 1000 and finding["message"].endswith("…")
+    elif fmt == "sarif":
+        (finding,) = json.loads(result.stdout)["runs"][0]["results"]
+        assert len(finding["message"]["text"]) <= 1000
+    else:
+        assert max(map(len, result.stdout.splitlines())) < 1000 + 2 * len(str(spec)) + 100

@@ -12,7 +12,7 @@ from enum import StrEnum
 from functools import cached_property
 
 from cnninspect.engines.records import Trace
-from cnninspect.errors import CnnInspectError, Location
+from cnninspect.errors import CnnInspectError, Location, bounded
 
 
 class Severity(StrEnum):
@@ -114,6 +114,9 @@ class Finding:
     """What is wrong and what to do, e.g. ``fc: in_features is 2048 but it receives 1568 …``."""
     fix: ArgFix | None = None
     """The argument value that makes the layer fit, when there is one right answer."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", bounded(self.message))  # one place for every rule and format
 
     @property
     def line(self) -> str:
