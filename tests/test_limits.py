@@ -238,3 +238,19 @@ def test_a_finding_quoting_a_500_kb_name_stays_short_in_every_lint_format(tmp_pa
         assert len(finding["message"]["text"]) <= 1000
     else:
         assert max(map(len, result.stdout.splitlines())) < 1000 + 2 * len(str(spec)) + 100
+
+
+def test_a_deep_model_is_judged_by_its_largest_layer_not_the_sum_of_its_parameters():
+    # 500 convs 64 → 64, 3 × 3 with bias: 64 · 64 · 9 + 64 = 36,928 parameters each, 18,464,000 in all
+    # (73.9 MB, past 64 MiB), but each module is dropped once it has run; 16 positions each:
+    # 16 · 36,928 · 500 = 295 M mult-adds
+    spec = parse(
+        DEEP.replace("[16, 32, 32]", "[64, 4, 4]")
+        .replace("out_channels: 16", "out_channels: 64")
+        .replace(", bias: false", "")
+        .replace("repeat: 1000", "repeat: 500")
+    )
+    estimate = infer_shapes(spec)
+    assert estimate.param_bytes == 500 * (64 * 64 * 9 + 64) * 4 == 73_856_000 > CPU_TRACE_LIMIT
+    assert sum(mult_adds(r) or 0 for r in estimate.records) == 16 * 36_928 * 500
+    assert choose_device(spec) == "cpu"

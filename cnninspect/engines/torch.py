@@ -150,14 +150,15 @@ def _run_split(layer: LayerSpec, x: Tensor, device: str, records: list[LayerReco
 def choose_device(spec: ModelSpec, estimate: Trace | None = None) -> str:
     """CPU for small models, meta (no memory, no weight init, no arithmetic) for the rest. Small is
     judged on the analytic trace (``estimate``, made when not given): the memory a CPU trace needs,
-    the parameters plus the outputs alive at once (each dropped after its last reader), and the
-    mult-adds it would compute."""
+    the largest layer's parameters (each module is dropped once it has run) plus the outputs alive
+    at once (each dropped after its last reader), and the mult-adds it would compute."""
     from cnninspect.metrics import mult_adds  # the one count of mult-adds; metrics sits above engines
 
     if spec.needs_torch:
         return "meta"
     estimate = estimate or infer_shapes(spec)
-    if estimate.param_bytes + _peak_activations(estimate) > CPU_TRACE_LIMIT:
+    largest = max((record.params for record in estimate.records), default=0) * BYTES_PER_VALUE
+    if largest + _peak_activations(estimate) > CPU_TRACE_LIMIT:
         return "meta"
     work = sum(mult_adds(record) or 0 for record in estimate.records)
     return "cpu" if work <= CPU_MULT_ADDS + CPU_MULT_ADDS_PER_LAYER * len(estimate.records) else "meta"
