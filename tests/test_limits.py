@@ -254,3 +254,23 @@ def test_a_deep_model_is_judged_by_its_largest_layer_not_the_sum_of_its_paramete
     assert estimate.param_bytes == 500 * (64 * 64 * 9 + 64) * 4 == 73_856_000 > CPU_TRACE_LIMIT
     assert sum(mult_adds(r) or 0 for r in estimate.records) == 16 * 36_928 * 500
     assert choose_device(spec) == "cpu"
+
+
+UNET = """input: [3, 15, 15]
+layers:
+  - {type: Conv2d, name: enc, out_channels: 8, kernel_size: 3, padding: 1}
+  - {type: MaxPool2d, name: pool, kernel_size: 2, ceil_mode: true}
+  - {type: ConvTranspose2d, name: up, out_channels: 8, kernel_size: 2, stride: 2}
+  - {type: Concat, name: cat, from: [enc, up]}
+"""
+
+
+def test_the_search_for_input_sizes_that_fit_skips_specs_of_over_1000_layers(tmp_path):
+    # 15 pools to ⌈15 / 2⌉ = 8 and comes back as 16; 14 → 7 → 14 and 16 → 8 → 16 fit
+    small, deep = tmp_path / "small.yaml", tmp_path / "deep.yaml"
+    small.write_text(UNET)
+    deep.write_text(UNET + "  - {type: ReLU, name: act, repeat: 1000}\n")  # each size tried would trace it all
+    found = cli("lint", "--format", "concise", str(small), str(deep)).stdout.splitlines()
+    assert "; inputs of 14×14 or 16×16 work (cnninspect sizes lists every size), or crop up" in found[0]
+    assert found[1].startswith(f"{deep}:6:5: CNN208 cat: Concat joins channels")
+    assert "inputs of" not in found[1] and "crop up to 15×15" in found[1]

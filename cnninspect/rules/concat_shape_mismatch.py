@@ -14,6 +14,8 @@ from cnninspect.text import dims_text, feature_map, shape_text
 
 SEARCH_SIZES = 64
 """How far from the given input a finding looks for input sizes that work."""
+SEARCH_MAX_LAYERS = 1_000
+"""Larger specs skip that search: it traces the whole spec up to 384 times, for every such finding."""
 _SKIP_CONCAT = """input: [3, {size}, {size}]
 layers:
   - {{type: Conv2d, name: enc, out_channels: 8, kernel_size: 3, padding: 1}}
@@ -83,7 +85,7 @@ def _working_inputs(trace: Trace) -> list[tuple[int, ...]]:
     from cnninspect.engines.analytic import infer_shapes  # loaded only when a Concat does not fit
 
     spec = trace.spec
-    if spec.needs_torch or len(spec.input) < 2:
+    if spec.needs_torch or len(spec.input) < 2 or len(spec.layers) > SEARCH_MAX_LAYERS:
         return []
 
     def nearest(moved: range) -> list[tuple[int, ...]]:
