@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from cnninspect.engines.analytic import infer_shapes
-from cnninspect.spec.load import load_source
+from cnninspect.inputs import load_source
 
 BLOCKS = 5_000
 SPEC = f"""\

@@ -11,7 +11,7 @@ from torchinfo import summary
 
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.export import export_pytorch
-from cnninspect.spec.load import load_source
+from cnninspect.inputs import load_source
 
 
 def main(path: str, batch: int) -> None:

@@ -38,8 +38,8 @@ from cnninspect.rules import RULES, Finding, Severity, has_errors, select_rules
 if TYPE_CHECKING:
     from cnninspect.config import Settings
     from cnninspect.fixes.plan import FixPlan
-    from cnninspect.lint import FileResult
-from cnninspect.spec.load import load_source
+    from cnninspect.linter import FileResult
+from cnninspect.inputs import load_source
 from cnninspect.spec.model import BUILTIN_LABEL, FLAG_LABEL, ModelSpec
 from cnninspect.spec.overrides import Overrides, apply_overrides
 from cnninspect.spec.validate import parse_input
@@ -512,8 +512,8 @@ def lint(
     2 for usage or internal errors.
     """
     from cnninspect.config import load_settings
+    from cnninspect.discovery import discover
     from cnninspect.formats import lint as lint_formats
-    from cnninspect.lint import discover
 
     with _guard(debug):
         settings = load_settings(Path.cwd()).with_options(select, ignore, fail_on, force_exclude or None)
@@ -542,7 +542,7 @@ def _lint_all(
 ) -> list[FileResult]:
     from rich.progress import Progress
 
-    from cnninspect.lint import lint_file
+    from cnninspect.linter import lint_file
 
     console = Console(stderr=True)
     if (
@@ -615,7 +615,7 @@ def sizes(
     Uses the analytic engine only (no torch). Exit 0, or 2 for invalid input.
     """
     from cnninspect.formats import sizes as sizes_formats
-    from cnninspect.sizes import input_sizes, parse_range
+    from cnninspect.input_sizes import input_sizes, parse_range
 
     with _guard(debug):
         model = _load(spec, layers, _overrides(input, None, kernel, stride, padding, set_))
@@ -670,9 +670,7 @@ def schema(
 
     Exit 0, or 2 when SPEC cannot be read.
     """
-    from cnninspect.spec.darknet import looks_like_darknet
-    from cnninspect.spec.hydra import is_hydra
-    from cnninspect.spec.load import decode_source, read_source
+    from cnninspect.inputs import decode_source, format_for, read_source
     from cnninspect.spec.schema import spec_schema
     from cnninspect.spec.yamldoc import read_document
 
@@ -680,11 +678,10 @@ def schema(
         document = None
         if spec is not None:
             text = decode_source(read_source(spec), str(spec))
-            if looks_like_darknet(text, str(spec)):
-                raise UsageError(f"{spec} is a darknet .cfg; the schema describes cnninspect's YAML specs")
+            fmt = format_for(text, str(spec))
+            if not fmt.has_schema:
+                raise UsageError(f"{spec} is a {fmt.title}; the schema describes cnninspect's YAML specs")
             document = read_document(text, str(spec))
-            if is_hydra(document):
-                raise UsageError(f"{spec} is a Hydra config; the schema describes cnninspect's YAML specs")
         sys.stdout.write(json.dumps(spec_schema(document), indent=2, ensure_ascii=False) + "\n")
 
 

@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cnninspect.cli import app
-from cnninspect.spec.load import load_source, parse_yaml
+from cnninspect.inputs import load_source
+from cnninspect.inputs.spec import parse_yaml
 from cnninspect.spec.model import ModelSpec
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -15,7 +15,7 @@ from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.engines.torch import trace_spec
 from cnninspect.errors import CnnInspectError
-from cnninspect.spec.darknet import parse_darknet
+from cnninspect.inputs.darknet.read import parse_darknet
 
 TINY = CONFIGS / "darknet" / "yolov3-tiny.cfg"
 YOLOV3 = CONFIGS / "darknet" / "yolov3.cfg"

@@ -221,7 +221,7 @@ def test_a_folder_that_cannot_be_listed_is_a_finding(tmp_path, monkeypatch):
 def test_a_bug_on_one_file_is_a_finding_for_that_file(tmp_path, monkeypatch):
     (tmp_path / "a.yaml").write_text(CLEAN)
     (tmp_path / "b.yaml").write_text(BROKEN)
-    from cnninspect import lint
+    from cnninspect import linter as lint
 
     real = lint.find_problems
 

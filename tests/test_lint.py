@@ -17,7 +17,7 @@ from cnninspect import rules
 from cnninspect.errors import Location
 from cnninspect.formats.lint import RENDERERS, LintFormat, render_github
 from cnninspect.formats.rules import rules_markdown
-from cnninspect.lint import FileResult
+from cnninspect.linter import FileResult
 from cnninspect.rules import RULES, Finding, Severity, select_rules
 from cnninspect.spec.schema import spec_schema
 from cnninspect.spec.yamldoc import read_document

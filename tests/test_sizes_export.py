@@ -12,7 +12,7 @@ from conftest import CONFIGS, builtin, cli, load
 
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.export import export_pytorch
-from cnninspect.sizes import compact, input_sizes
+from cnninspect.input_sizes import compact, input_sizes
 
 # --- sizes ---------------------------------------------------------------------------------
 

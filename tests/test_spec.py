@@ -8,8 +8,8 @@ import pytest
 from conftest import builtin, load, parse
 
 from cnninspect.errors import ArgumentError, LayerTypeError, SpecError, UsageError, YamlError
-from cnninspect.spec.flags import parse_layers
-from cnninspect.spec.load import MAX_SPEC_BYTES
+from cnninspect.inputs.flags import parse_layers
+from cnninspect.inputs.source import MAX_SPEC_BYTES
 from cnninspect.spec.overrides import Overrides, apply_overrides
 from cnninspect.spec.yamldoc import MAX_ALIASES
 

@@ -16,13 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from cnninspect.errors import CnnInspectError, EditError
-from cnninspect.fixes.darknet import darknet_edits
-from cnninspect.fixes.flags import flag_edits
-from cnninspect.fixes.splice import apply_edits
-from cnninspect.fixes.yaml import yaml_edits
-from cnninspect.spec.darknet import DARKNET_FORMAT
-from cnninspect.spec.flags import parse_layers
-from cnninspect.spec.load import SpecSource, parse_text
+from cnninspect.inputs import ReadOptions, SpecSource, format_named
+from cnninspect.inputs.splice import apply_edits
 from cnninspect.spec.model import ModelSpec, changed_args
 
 
@@ -46,24 +41,20 @@ def spec_change(source: SpecSource, fixed: ModelSpec) -> FileChange:
     """A spec's text with the fixed spec's values spliced in (unchanged when nothing differs)."""
     original = source.spec
     differs = original.input != fixed.input or any(changed_args(a, b) for a, b in zip(original.layers, fixed.layers))
-    after = edit_source(source.text, original, fixed) if differs else source.text
+    after = edit_source(source.text, original, fixed, source.options) if differs else source.text
     return FileChange(source.path, original.source, source.raw, source.text, after)
 
 
-def edit_source(text: str, original: ModelSpec, intended: ModelSpec) -> str:
+def edit_source(text: str, original: ModelSpec, intended: ModelSpec, options: ReadOptions | None = None) -> str:
     """``text`` (the source of ``original``) changed so it reads as ``intended``, checked by
-    parsing it back; raises EditError rather than return anything else."""
-    if original.format == "flags":
-        edited = apply_edits(text, flag_edits(text, original, intended))
-        again = parse_layers(edited, intended.input)
-    else:
-        edits = darknet_edits if original.format == DARKNET_FORMAT else yaml_edits
-        edited = apply_edits(text, edits(text, original, intended))
-        try:
-            again = parse_text(edited, original.source)
-        except CnnInspectError as error:
-            raise EditError(f"the edited spec does not read back ({error.message}); nothing was written") from None
-    if _essence(again) != _essence(intended) or (original.format != "flags" and again.input != intended.input):
+    reading it back in its own format; raises EditError rather than return anything else."""
+    fmt = format_named(original.format)
+    edited = apply_edits(text, fmt.edits(text, original, intended))
+    try:
+        again = fmt.read(edited, original.source, options or ReadOptions())
+    except CnnInspectError as error:
+        raise EditError(f"the edited spec does not read back ({error.message}); nothing was written") from None
+    if _essence(again) != _essence(intended) or (fmt.states_input and again.input != intended.input):
         raise EditError(
             f"{original.source}: the edit would change more than intended (a shared anchor or merge key?); "
             "nothing was written — make the change by hand"

@@ -15,6 +15,7 @@ from cnninspect.checks import find_problems, input_layout_hint, origin
 from cnninspect.engines.analytic import smallest_model_input, spatial_rule
 from cnninspect.engines.records import LayerRecord, Problem, Trace
 from cnninspect.errors import CnnInspectError
+from cnninspect.inputs import format_named
 from cnninspect.rules import Finding, Severity
 from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import LayerSpec, ModelSpec, expand
@@ -180,18 +181,10 @@ def _written_once(spec: ModelSpec, fixes: list[Fix]) -> list[Fix]:
             result.append(fix)
             continue
         where = _written_where(fix.layer)
-        if fix.arg in fix.layer.templated and spec.format == "hydra":
-            held = f"{fix.arg} is written as a ${{…}} interpolation {where}; change the value it refers to"
-            result.append(replace(fix, held=f"{held}, or write {show_value(fix.new)} in its place"))
-            continue
         if fix.arg in fix.layer.templated:
-            result.append(
-                replace(
-                    fix,
-                    held=f"{fix.arg} is written as a $ expression {where}; correct the expression, or leave "
-                    f"{fix.arg} out so it is inferred",
-                )
-            )
+            fmt = format_named(spec.format)
+            remedy = fmt.templated_remedy(fix.arg, show_value(fix.new))
+            result.append(replace(fix, held=f"{fix.arg} is written as {fmt.templated_as} {where}; {remedy}"))
             continue
         sharing = uses.get(fix.layer.node_path, [fix.layer])
         needed = wanted[(fix.layer.node_path, fix.arg)]

@@ -13,10 +13,10 @@ from cnninspect.engines.records import Trace
 from cnninspect.errors import CnnInspectError, EditError
 from cnninspect.fixes.files import FileChange
 from cnninspect.fixes.plan import Fix, FixPlan, plan_from_trace
-from cnninspect.fixes.splice import Edit, apply_edits
+from cnninspect.inputs import decode_source, read_source
+from cnninspect.inputs.splice import Edit, apply_edits
 from cnninspect.rules import Finding
-from cnninspect.spec.flags import literal_value
-from cnninspect.spec.load import decode_source, read_source
+from cnninspect.spec.literal import literal_value
 from cnninspect.text import line_starts
 
 

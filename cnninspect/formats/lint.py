@@ -20,7 +20,7 @@ from cnninspect.rules import RULES, Finding, Severity
 from cnninspect.text import plural, safe, utf8
 
 if TYPE_CHECKING:
-    from cnninspect.lint import FileResult
+    from cnninspect.linter import FileResult
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SARIF_LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning"}

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from cnninspect.formats import table
 from cnninspect.formats.table import Column, Row
-from cnninspect.sizes import SizeReport, compact
+from cnninspect.input_sizes import SizeReport, compact
 from cnninspect.text import dims_text, safe
 
 

@@ -112,8 +112,11 @@ class ModelSpec:
     """The top-level list as written (empty for a flag spec): what export rebuilds."""
     templates: dict[str, BlockSpec] = field(default_factory=dict)
     """The ``blocks:`` as written."""
-    format: str = "yaml"
-    """Where it was read from: ``yaml`` (a cnninspect spec), ``flags``, ``darknet`` or ``hydra``."""
+    format: str = "spec"
+    """The name of the input format it was read from (inputs/: ``spec``, ``flags``, ``darknet``,
+    ``hydra``, …); what that format does is asked of the registry, by this name."""
+    input_hint: str = "input: [3, 32, 32]"
+    """How its source states the input, for the error when it gives none."""
     requirements: tuple[Requirement, ...] = ()
     """Values the source format demands of certain layers (a YOLO head's filters)."""
     outputs: tuple[str, ...] = ()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from cnninspect.errors import CnnInspectError, Location, SpecError, UsageError
-from cnninspect.spec.flags import literal_value
+from cnninspect.spec.literal import literal_value
 from cnninspect.spec.model import LayerSpec, ModelSpec
 from cnninspect.spec.validate import CONV_FAMILIES, parse_input, set_arg
 from cnninspect.text import did_you_mean
@@ -45,9 +45,9 @@ def apply_overrides(spec: ModelSpec, overrides: Overrides) -> ModelSpec:
         input_shape = parse_input(overrides.input, Location("--input", 1, 1))
         applied.append(f"--input {overrides.input}")
     if not input_shape:
-        written = "a line # cnninspect: input 3x32x32" if spec.format == "hydra" else "input: [3, 32, 32]"
         raise SpecError(
-            f"the spec gives no input shape; add {written} or pass --input 3x32x32", Location(spec.source, 1, 1)
+            f"the spec gives no input shape; add {spec.input_hint} or pass --input 3x32x32",
+            Location(spec.source, 1, 1),
         )
     batch = spec.batch
     if overrides.batch is not None:

@@ -1,15 +1,8 @@
-"""lint: spec files in, findings out. Never prints.
+"""lint's file walk: the spec files that paths, folders and globs on the command line name.
 
-Files, folders (walked for ``*.yaml``, ``*.yml`` and ``*.cfg``) and globs are linted in one process with
-the analytic engine; torch is imported only for a spec with a layer only torch knows (once
-per run, as any import) or when the torch engine is asked for. A file that cannot be read or
-is not a valid spec becomes a CNN1xx finding and the run goes on.
-
-A YAML file is a spec when a line starts with ``layers:`` (or ``blocks:``), the keys every
-spec has at its top level, or when it has a ``_target_: torch.nn.…`` (a Hydra model config);
-a ``.cfg`` file is a darknet spec when its first section is ``[net]``. Other files in a
-repository (CI workflows, ``.pre-commit-config.yaml``, ``setup.cfg``) are skipped, even when
-broken, so a pre-commit hook on every YAML file never fails on them.
+Folders are walked for the file endings the input formats claim (inputs.FILE_SUFFIXES), never
+into hidden folders or those in SKIPPED_FOLDERS, never through a symlinked folder; each real file
+is visited once.
 """
 
 from __future__ import annotations
@@ -21,37 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnninspect import rules
-from cnninspect.checks import find_problems
 from cnninspect.config import Settings
-from cnninspect.engines import Engine, trace_with
-from cnninspect.errors import CnnInspectError, Location, UsageError
-from cnninspect.rules import Finding, error_finding
-from cnninspect.spec.darknet import looks_like_darknet
-from cnninspect.spec.hydra import is_hydra
-from cnninspect.spec.load import decode_source, parse_text, read_source
-from cnninspect.spec.overrides import Overrides, apply_overrides
-from cnninspect.spec.yamldoc import read_document
-from cnninspect.text import first_line
+from cnninspect.errors import Location, UsageError
+from cnninspect.inputs import FILE_SUFFIXES
+from cnninspect.linter import FileResult
+from cnninspect.rules import Finding
 
-SPEC_SUFFIXES = (".yaml", ".yml", ".cfg")
 SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__", "venv", "site-packages"})
 """Never walked into, like every folder whose name starts with a dot."""
-INLINE_IGNORE = re.compile(r"#\s*cnninspect:\s*ignore(?:\[([^\]]*)\])?")
 GLOB_CHARS = re.compile(r"[*?\[]")
-SPEC_KEY = re.compile(r"""^(?:["']?(?:layers|blocks)["']?\s*:|\{.*\blayers\s*:)""", re.MULTILINE)
-HYDRA_MODEL = re.compile(r"""\b_target_["']?\s*:\s*["']?(?:torch\.)?nn\.""")
-
-
-@dataclass(frozen=True)
-class FileResult:
-    """What lint found in one file."""
-
-    path: str
-    """The file as it was given or found."""
-    findings: tuple[Finding, ...]
-    """Findings reported, in order."""
-    is_spec: bool = True
-    """False for a file that is not a spec (YAML without ``layers:``, a .cfg without ``[net]``): skipped."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +71,7 @@ def discover(paths: Sequence[str], settings: Settings) -> Discovery:
                 if match.is_dir():
                     for walked in _walk(match, settings, problems):
                         add(walked)
-                elif match.suffix in SPEC_SUFFIXES and not settings.excluded(match, settings.root):
+                elif match.suffix in FILE_SUFFIXES and not settings.excluded(match, settings.root):
                     add(match)
         else:
             raise UsageError(f"{text}: no such file or folder")
@@ -120,7 +91,7 @@ def _walk(folder: Path, settings: Settings, problems: list[FileResult]) -> Itera
         )
         for name in sorted(files):
             path = here / name
-            if path.suffix in SPEC_SUFFIXES and not settings.excluded(path, folder):
+            if path.suffix in FILE_SUFFIXES and not settings.excluded(path, folder):
                 yield path
 
 
@@ -176,59 +147,3 @@ def _unlistable(error: OSError) -> FileResult:
     label = str(error.filename)
     finding = Finding(rules.INVALID_YAML, Location(label, 1, 1), "", f"cannot list this folder: {error.strerror}")
     return FileResult(label, (finding,))
-
-
-def lint_file(path: Path, settings: Settings, overrides: Overrides, engine: Engine = Engine.AUTO) -> FileResult:
-    """Every finding in one spec file, with the settings' selection and inline ignores applied."""
-    label = str(path)
-    text = ""
-    try:
-        text = decode_source(read_source(path), label)
-        if not looks_like_spec(text, label):
-            return FileResult(label, (), is_spec=False)
-        spec = apply_overrides(parse_text(text, label), overrides)
-        findings = find_problems(trace_with(spec, engine))
-    except CnnInspectError as error:
-        findings = [error_finding(error, label)]
-    except Exception as error:  # a bug must not sink the other files' checks
-        message = f"cnninspect could not check this file: internal error {type(error).__name__}: {first_line(error)}"
-        findings = [Finding(rules.INVALID_SPEC, Location(label, 1, 1), "", f"{message} (please report it)")]
-    enabled = settings.enabled(path)
-    ignores = inline_ignores(text)
-    kept = [f for f in findings if f.rule in enabled]
-    shown = [f for f in kept if not _silenced(f, ignores)]
-    return FileResult(label, tuple(shown))
-
-
-def inline_ignores(text: str) -> dict[int, frozenset[str] | None]:
-    """Line → codes or names silenced there (None: every rule)."""
-    ignores: dict[int, frozenset[str] | None] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        match = INLINE_IGNORE.search(line)
-        if match:
-            listed = match.group(1)
-            ignores[number] = None if listed is None else frozenset(p.strip() for p in listed.split(",") if p.strip())
-    return ignores
-
-
-def _silenced(finding: Finding, ignores: dict[int, frozenset[str] | None]) -> bool:
-    if finding.location.line not in ignores:
-        return False
-    listed = ignores[finding.location.line]
-    return listed is None or finding.rule.code in listed or finding.rule.name in listed
-
-
-def looks_like_spec(text: str, label: str) -> bool:
-    """True for a darknet .cfg, or YAML text with a top-level ``layers:`` or ``blocks:`` key or a
-    ``_target_: torch.nn.…`` (checked on the text, so a broken spec is still recognised and
-    reported)."""
-    if label.lower().endswith(".cfg"):
-        return looks_like_darknet(text, "")
-    if SPEC_KEY.search(text) is not None:
-        return True
-    if HYDRA_MODEL.search(text) is None:
-        return False
-    try:  # a torch.nn loss or activation config is not a model
-        return is_hydra(read_document(text, label))
-    except CnnInspectError:
-        return True  # broken: reported

@@ -41,6 +41,7 @@ ALIASES = {"conv": "convolutional", "max": "maxpool", "avg": "avgpool", "conn": 
            "network": "net"}  # fmt: skip
 """The short section names darknet also reads (its names are case-sensitive, as here)."""
 DARKNET_FORMAT = "darknet"
+"""The format's name, and the first step of every layer's ``node_path``."""
 OPTION_OF = {"out_channels": "filters", "kernel_size": "size", "stride": "stride", "padding": "padding",
              "groups": "groups", "dilation": "dilation", "out_features": "output", "scale_factor": "stride",
              "p": "probability"}  # fmt: skip
@@ -70,10 +71,8 @@ class Section:
     options: dict[str, Option] = field(default_factory=dict)
 
 
-def looks_like_darknet(text: str, label: str) -> bool:
-    """A ``.cfg`` file, or text that starts (after comments) with a darknet section such as ``[net]``."""
-    if label.lower().endswith(".cfg"):
-        return True
+def starts_with_net(text: str) -> bool:
+    """Text whose first section (after comments) is darknet's ``[net]``."""
     for line in text.splitlines():
         stripped = line.strip()
         if stripped and not stripped.startswith(("#", ";")):

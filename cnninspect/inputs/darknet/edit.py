@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from cnninspect.errors import EditError
-from cnninspect.fixes.splice import Edit
-from cnninspect.spec.darknet import OPTION_OF, Section, read_sections
+from cnninspect.inputs.darknet.read import OPTION_OF, Section, read_sections
+from cnninspect.inputs.splice import Edit
 from cnninspect.spec.model import ModelSpec, changed_args
 from cnninspect.text import line_starts, show_value
 

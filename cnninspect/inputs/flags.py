@@ -6,26 +6,21 @@
 from __future__ import annotations
 
 import ast
-import operator
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 from cnninspect.errors import Location, UsageError
-from cnninspect.spec.model import FLAG_LABEL, INPUT, LayerSpec, ModelSpec
+from cnninspect.inputs.base import InputFormat, ReadOptions
+from cnninspect.inputs.splice import Edit
+from cnninspect.spec.literal import literal_value
+from cnninspect.spec.model import FLAG_LABEL, INPUT, LayerSpec, ModelSpec, changed_args
 from cnninspect.spec.validate import check_unique_names, make_layer
-from cnninspect.text import is_int, is_number
 
 DEFAULT_INPUT = (3, 32, 32)
 """The tutorial's CIFAR-sized input, used by a flag spec without ``--input``."""
 _NAME_PREFIX = re.compile(r"\s*([A-Za-z_]\w*)\s*=\s*(?=[A-Za-z_])")
-_ARITHMETIC: dict[type[ast.operator], Callable[[int, int], int]] = {
-    ast.Mult: operator.mul,
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.FloorDiv: operator.floordiv,
-}
 
 
 def parse_layers(text: str, input_shape: tuple[int, ...] | None = None) -> ModelSpec:
@@ -43,7 +38,7 @@ def parse_layers(text: str, input_shape: tuple[int, ...] | None = None) -> Model
         replace(layer, inputs=(INPUT if i == 0 else layers[i - 1].name,), node_path=(i,))
         for i, layer in enumerate(layers)
     ]
-    return ModelSpec("layers", input_shape or DEFAULT_INPUT, tuple(chained), FLAG_LABEL, format="flags")
+    return ModelSpec("layers", input_shape or DEFAULT_INPUT, tuple(chained), FLAG_LABEL, format=FlagsFormat.name)
 
 
 def flag_calls(text: str) -> Iterator[tuple[int, str | None, str]]:
@@ -125,22 +120,54 @@ def _dotted(node: ast.expr) -> str | None:
     return ".".join(reversed(parts))
 
 
-def literal_value(node: ast.expr, offset: int = 0) -> Any:
-    """A constant, tuple or list, or integer arithmetic such as ``32*8*8``; nothing is run."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool, type(None))):
-        return node.value
-    if isinstance(node, (ast.Tuple, ast.List)):
-        return tuple(literal_value(item, offset) for item in node.elts)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        value = literal_value(node.operand, offset)
-        if is_number(value):
-            return -value if isinstance(node.op, ast.USub) else value
-    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
-        left, right = literal_value(node.left, offset), literal_value(node.right, offset)
-        if is_int(left) and is_int(right) and not (isinstance(node.op, ast.FloorDiv) and right == 0):
-            return _ARITHMETIC[type(node.op)](left, right)
-    raise UsageError(
-        f"{ast.unparse(node)!r} is not a plain value; use numbers, strings, True/False/None, "
-        "tuples and integer arithmetic",
-        _location(offset, node.col_offset),
-    )
+class FlagsFormat(InputFormat):
+    """``--layers``: PyTorch's own call syntax on the command line."""
+
+    name = "flags"
+    title = "--layers string"
+    states_input = False
+
+    def recognises(self, text: str, label: str) -> bool:
+        return label == FLAG_LABEL
+
+    def read(self, text: str, label: str, options: ReadOptions) -> ModelSpec:
+        return parse_layers(text)
+
+    def edits(self, text: str, original: ModelSpec, intended: ModelSpec) -> list[Edit]:
+        return flag_edits(text, original, intended)
+
+
+def flag_edits(text: str, original: ModelSpec, intended: ModelSpec) -> list[Edit]:
+    edits = []
+    calls = list(flag_calls(text))
+    for before, after in zip(original.layers, intended.layers):
+        changes = changed_args(before, after)
+        if not changes:
+            continue
+        offset, _, piece = calls[before.index]
+        node = ast.parse(piece, mode="eval").body
+        if not isinstance(node, ast.Call):  # a bare name such as ReLU
+            entries = ", ".join(f"{k}={_python_text(v)}" for k, v in changes.items())
+            edits.append(Edit(offset + len(piece), offset + len(piece), f"({entries})"))
+            continue
+        kind = before.kind
+        slots = [p.name for p in kind.params if not p.keyword_only] if kind else []
+        written = dict(zip(slots, node.args)) | {k.arg: k.value for k in node.keywords if k.arg}
+        new = []
+        for arg, value in changes.items():
+            if arg in written:
+                target = written[arg]
+                assert target.end_col_offset is not None
+                edits.append(Edit(offset + target.col_offset, offset + target.end_col_offset, _python_text(value)))
+            else:
+                new.append(f"{arg}={_python_text(value)}")
+        if new:
+            args = [*node.args, *(k.value for k in node.keywords)]
+            assert node.end_col_offset is not None
+            at = offset + (max(a.end_col_offset or 0 for a in args) if args else node.end_col_offset - 1)
+            edits.append(Edit(at, at, (", " if args else "") + ", ".join(new)))
+    return edits
+
+
+def _python_text(value: Any) -> str:
+    return repr(value).replace(" ", "")

@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
-from cnninspect.errors import GraphError, Location, SpecError
+from cnninspect.errors import CnnInspectError, GraphError, Location, SpecError
+from cnninspect.inputs.base import InputFormat, ReadOptions
+from cnninspect.inputs.splice import Edit
+from cnninspect.inputs.yamledit import yaml_edits
 from cnninspect.spec.catalog import lookup
 from cnninspect.spec.model import INPUT, GroupSpec, ItemSpec, LayerSpec, ModelSpec
 from cnninspect.spec.validate import make_layer, parse_input
-from cnninspect.spec.yamldoc import Document, Node, plain
+from cnninspect.spec.yamldoc import Document, Node, plain, read_document
 
 TARGET, ARGS = "_target_", "_args_"
 HYDRA_KEYS = (TARGET, ARGS, "_partial_", "_recursive_", "_convert_")
@@ -36,7 +39,9 @@ INPUT_COMMENT = re.compile(r"^[ \t]*#\s*cnninspect:\s*input\s+(\S+)", re.MULTILI
 """The input shape, on a comment line of its own."""
 MAX_NESTING = 100
 """Sequentials inside Sequentials deeper than this are refused."""
-HYDRA_FORMAT = "hydra"
+HYDRA_MODEL = re.compile(r"""\b_target_["']?\s*:\s*["']?(?:torch\.)?nn\.""")
+"""A ``_target_: torch.nn.…`` somewhere in the text: the cheap first test of a Hydra model config."""
+INPUT_HINT = "a line # cnninspect: input 3x32x32"
 MAX_SEARCH_DEPTH = 8
 
 
@@ -74,7 +79,8 @@ def parse_hydra(document: Document) -> ModelSpec:
         input_location=input_location,
         groups=tuple(builder.groups),
         structure=(item,),
-        format=HYDRA_FORMAT,
+        format=HydraFormat.name,
+        input_hint=INPUT_HINT,
     )
 
 
@@ -271,3 +277,41 @@ class _Builder:
 
 def _stem(label: str) -> str:
     return label.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0] or "model"
+
+
+class HydraFormat(InputFormat):
+    """Hydra / OmegaConf configs whose model is a tree of ``torch.nn`` ``_target_``s."""
+
+    name = "hydra"
+    title = "Hydra config"
+    suffixes: ClassVar[tuple[str, ...]] = (".yaml", ".yml")
+    input_hint = INPUT_HINT
+    templated_as = "a ${…} interpolation"
+
+    def recognises(self, text: str, label: str) -> bool:
+        if HYDRA_MODEL.search(text) is None:
+            return False
+        try:  # a torch.nn loss or activation config is not a model
+            return is_hydra(read_document(text, label))
+        except CnnInspectError:
+            return True  # broken: reported
+
+    def read(self, text: str, label: str, options: ReadOptions) -> ModelSpec:
+        return parse_hydra(read_document(text, label))
+
+    def edits(self, text: str, original: ModelSpec, intended: ModelSpec) -> list[Edit]:
+        return yaml_edits(
+            text, original, intended, _input_comment_edits, "a ${…} interpolation; change the value it refers to"
+        )
+
+    def templated_remedy(self, arg: str, value: str) -> str:
+        return f"change the value it refers to, or write {value} in its place"
+
+
+def _input_comment_edits(text: str, root: Node, original: ModelSpec, intended: ModelSpec, newline: str) -> list[Edit]:
+    """A Hydra config's input is its ``# cnninspect: input`` comment: changed, or added on top."""
+    written = "x".join(map(str, intended.input))
+    match = INPUT_COMMENT.search(text)
+    if match is None:
+        return [Edit(0, 0, f"# cnninspect: input {written}{newline}")]
+    return [Edit(match.start(1), match.end(1), written)]
