@@ -19,10 +19,12 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import PurePath
-from typing import Any
+from typing import Any, ClassVar
 
 from cnninspect.errors import GraphError, Location, SpecError
-from cnninspect.inputs.ultralytics_blocks import BUILDERS, ULTRALYTICS_FORMAT, Net, autopad, split
+from cnninspect.inputs.base import InputFormat, ReadOptions
+from cnninspect.inputs.ultralytics_blocks import ROW_BUILDERS, ULTRALYTICS_FORMAT, Net, autopad, split
+from cnninspect.inputs.ultralytics_families import MORE_BUILDERS
 from cnninspect.inputs.ultralytics_heads import Head, detect
 from cnninspect.spec.catalog import lookup
 from cnninspect.spec.model import INPUT, ModelSpec
@@ -103,11 +105,15 @@ REFUSED = {
     "ImagePoolingAttn": "YOLO-World",
     "C2fAttn": "YOLO-World",
     "YOLOEDetect": "YOLOE",
+    "Depth": "YOLO26 depth",
+    "SemanticSegment": "YOLO26 semantic segmentation",
     "YOLOESegment": "YOLOE",
     "YOLOESegment26": "YOLOE",
     "TorchVision": "TorchVision",
 }
 """Modules of model families this reader does not read: refused by name."""
+BUILDERS = {**ROW_BUILDERS, **MORE_BUILDERS}
+"""Every module made of several layers, by the name a YAML gives it."""
 ONE_INPUT = ("nn.Upsample", "nn.MaxPool2d", "nn.ZeroPad2d", "nn.Identity", "nn.ConvTranspose2d", "nn.BatchNorm2d")
 LOCALS = ("nc", "kpt_shape", "reg_max", "end2end", "scale", "depth", "width", "max_channels", "ch")
 """Names a row's arguments may use, as parse_model's own variables."""
@@ -126,6 +132,22 @@ class Row:
     module: str
     args: list[Any]
     where: Location
+
+
+class UltralyticsFormat(InputFormat):
+    """Ultralytics YOLO model YAMLs: ``backbone`` and ``head`` lists of ``[from, repeats, module, args]``."""
+
+    name = ULTRALYTICS_FORMAT
+    title = "Ultralytics model YAML"
+    suffixes: ClassVar[tuple[str, ...]] = (".yaml", ".yml")
+    input_hint = "--input 3x640x640 (the training imgsz is not in the file)"
+    states_input = False
+
+    def recognises(self, text: str, label: str) -> bool:
+        return looks_like_ultralytics(text)
+
+    def read(self, text: str, label: str, options: ReadOptions) -> ModelSpec:
+        return read_ultralytics(text, label, options.scale)
 
 
 def looks_like_ultralytics(text: str) -> bool:
@@ -327,7 +349,8 @@ class _Reader:
             if module == "Concat":
                 if not row.several:
                     raise SpecError(f"row {row.index}: Concat joins several rows: from: [-1, 6]", row.where)
-                out = net.layer(local, "Concat", {"dim": args[0] if args else 1}, inputs)
+                joined = tuple("input" if s < 0 else f"row {s}" for s in row.sources)
+                out = net.layer(local, "Concat", {"dim": args[0] if args else 1}, inputs, joined)
                 ch.append(sum(c_in))
                 strides.append(s_in[0])
                 continue
@@ -449,8 +472,8 @@ class _Reader:
         module = row.module
         if module in REFUSED:
             raise SpecError(
-                f"row {row.index}: {module} is a {REFUSED[module]} module; cnninspect reads the YOLO detect, "
-                "segment, pose, OBB and classify models, not this one",
+                f"row {row.index}: {module} belongs to {REFUSED[module]} models, which cnninspect does not read "
+                "(it reads YOLO detect, segment, pose, OBB and classify models)",
                 row.where,
             )
         known = [*BUILDERS, *HEADS, "Concat", "CBLinear", "CBFuse", *ONE_INPUT]
