@@ -27,7 +27,7 @@ from cnninspect.inputs.ultralytics_blocks import ROW_BUILDERS, ULTRALYTICS_FORMA
 from cnninspect.inputs.ultralytics_families import MORE_BUILDERS
 from cnninspect.inputs.ultralytics_heads import Head, detect
 from cnninspect.spec.catalog import lookup
-from cnninspect.spec.model import INPUT, ModelSpec
+from cnninspect.spec.model import INPUT, ItemSpec, ModelSpec
 from cnninspect.spec.yamldoc import Document, Node, read_document
 from cnninspect.text import did_you_mean
 
@@ -436,6 +436,11 @@ class _Reader:
             format=ULTRALYTICS_FORMAT,
             overridden=tuple(self.notes),
             outputs=tuple(outputs),
+            # flat, each layer naming what it reads: what export writes the forward pass from
+            structure=tuple(
+                ItemSpec(name=x.name, type=x.type, args=x.args, sources=x.inputs, node_path=x.node_path)
+                for x in self.net.layers
+            ),
         )
 
     def _cbfuse(
