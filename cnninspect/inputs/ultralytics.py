@@ -16,6 +16,8 @@ from __future__ import annotations
 import ast
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import PurePath
@@ -117,6 +119,10 @@ BUILDERS = {**ROW_BUILDERS, **MORE_BUILDERS}
 ONE_INPUT = ("nn.Upsample", "nn.MaxPool2d", "nn.ZeroPad2d", "nn.Identity", "nn.ConvTranspose2d", "nn.BatchNorm2d")
 LOCALS = ("nc", "kpt_shape", "reg_max", "end2end", "scale", "depth", "width", "max_channels", "ch")
 """Names a row's arguments may use, as parse_model's own variables."""
+
+
+MAX_REPEATS = 10_000
+"""More repeats of one row than this are refused (and more than MAX_LAYERS layers in all)."""
 
 
 @dataclass(frozen=True)
@@ -307,6 +313,8 @@ class _Reader:
         nc = self.value("nc")
         kpt_shape = self.value("kpt_shape")
         reg_max = self.value("reg_max", 16)
+        if not _is_int(reg_max) or not 1 <= reg_max <= MAX_REPEATS:
+            raise SpecError(f"reg_max: needs an integer ≥ 1, got {reg_max!r}", self.where("reg_max"))
         end2end = bool(self.value("end2end"))
         channels = self.value("channels", 3)
         if not _is_int(channels) or channels < 1:
@@ -335,14 +343,17 @@ class _Reader:
             self._known(row)
             args = [_substitute(a, names) for a in row.args]
             n = max(round(row.repeats * depth), 1) if row.repeats > 1 else row.repeats
+            if n > MAX_REPEATS:
+                raise SpecError(f"row {row.index}: {n:,} repeats; cnninspect builds at most {MAX_REPEATS:,}", row.where)
             inputs = [INPUT if s < 0 else self._output(s) for s in row.sources]
             c_in = [channels if s < 0 else ch[s] for s in row.sources]
             s_in = [Fraction(1) if s < 0 else strides[s] for s in row.sources]
             local = f"model.{row.index}"
             if module in HEADS or module.removesuffix("26") in HEADS:
-                outputs = self._head(
-                    row, module, args, inputs, c_in, s_in, nc, reg_max, end2end, legacy, width, max_channels
-                )
+                with _building(row, args):
+                    outputs = self._head(
+                        row, module, args, inputs, c_in, s_in, nc, reg_max, end2end, legacy, width, max_channels
+                    )
                 ch.append(c_in[0])
                 strides.append(s_in[0])
                 continue
@@ -350,7 +361,7 @@ class _Reader:
                 if not row.several:
                     raise SpecError(f"row {row.index}: Concat joins several rows: from: [-1, 6]", row.where)
                 joined = tuple("input" if s < 0 else f"row {s}" for s in row.sources)
-                out = net.layer(local, "Concat", {"dim": args[0] if args else 1}, inputs, joined)
+                net.layer(local, "Concat", {"dim": args[0] if args else 1}, inputs, joined)
                 ch.append(sum(c_in))
                 strides.append(s_in[0])
                 continue
@@ -414,18 +425,17 @@ class _Reader:
             else:
                 c2 = c1
             builder = self._builder(row, module, args)
-            if n > 1:
-                with net.group(local, "Sequential"):
-                    x = inputs[0]
-                    for copy in range(n):
-                        x = builder(net, str(copy), x)
-                out = x
-            else:
-                out = builder(net, local, inputs[0])
+            with _building(row, args):
+                if n > 1:
+                    with net.group(local, "Sequential"):
+                        x = inputs[0]
+                        for copy in range(n):
+                            x = builder(net, str(copy), x)
+                else:
+                    builder(net, local, inputs[0])
             classify = classify or module == "Classify"
             ch.append(c2)
             strides.append(s_in[0] * _stride(module, args) ** n)
-            del out
         size = 224 if classify else 640
         return ModelSpec(
             name=PurePath(self.label).stem,
@@ -571,6 +581,19 @@ class _Reader:
             keypoints=keypoints,
         )
         return detect(self.net, f"model.{row.index}", inputs, head)
+
+
+@contextmanager
+def _building(row: Row, args: list[Any]) -> Iterator[None]:
+    """A module Ultralytics could not build from these arguments (too few, a wrong kind) is one line at its row."""
+    try:
+        yield
+    except (TypeError, ValueError, ZeroDivisionError, IndexError, OverflowError, AttributeError):
+        raise SpecError(
+            f"row {row.index}: {row.module} cannot be built from the arguments {row.args!r} "
+            f"(as parse_model passes them: {args!r})",
+            row.where,
+        ) from None
 
 
 def _stride(module: str, args: list[Any]) -> Fraction:

@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnninspect.errors import Location
+from cnninspect.errors import Location, SpecError
+from cnninspect.spec.graph import MAX_LAYERS
 from cnninspect.spec.model import GroupSpec, LayerSpec
 from cnninspect.spec.validate import make_layer
 
@@ -45,6 +46,8 @@ class Net:
         self, local: str, kind: str, args: dict[str, Any], inputs: str | list[str], sources: tuple[str, ...] = ()
     ) -> str:
         """Append one layer reading ``inputs`` (``sources``: how messages name them); returns its name."""
+        if len(self.layers) >= MAX_LAYERS:
+            raise SpecError(f"the model expands to more than {MAX_LAYERS:,} layers", self.where)
         qualified = self.name(local)
         named = sources
         sources = (inputs,) if isinstance(inputs, str) else tuple(inputs)
