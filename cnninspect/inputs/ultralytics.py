@@ -214,7 +214,9 @@ class _Reader:
         chosen = self.scale or named
         if chosen is None:
             chosen = next(iter(scales))
-            self.notes.append(f"scale {chosen} (no scale in the file name; --scale picks one of {', '.join(scales)})")
+            self.notes.append(
+                f"scale {chosen} (no scale in the file name; --scale picks one of {', '.join(map(str, scales))})"
+            )
         else:
             self.notes.append(f"scale {chosen}")
         if chosen not in scales:
@@ -223,13 +225,15 @@ class _Reader:
                 f"{how} asks for scale {chosen!r}, but scales: has {', '.join(map(str, scales))}", self.where("scales")
             )
         values = scales[chosen]
-        if not (isinstance(values, list) and len(values) == 3 and all(_is_number(v) for v in values)):
-            raise SpecError(f"scales: {chosen}: needs [depth, width, max_channels]", self.where("scales"))
+        if not (isinstance(values, list) and len(values) == 3 and all(_positive(v) for v in values)):
+            raise SpecError(
+                f"scales: {chosen}: needs [depth, width, max_channels], numbers above 0", self.where("scales")
+            )
         self.scale = chosen
         return float(values[0]), float(values[1]), float(values[2])
 
     def _number(self, key: str, value: Any) -> float:
-        if not _is_number(value) or value <= 0:
+        if not _positive(value):
             raise SpecError(f"{key}: needs a number above 0, got {value!r}", self.where(key))
         return float(value)
 
@@ -252,7 +256,7 @@ class _Reader:
         try:
             args = {kind.params[i].name: ast.literal_eval(a) for i, a in enumerate(call.args)}
             args.update({k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg})
-        except (ValueError, IndexError):
+        except (ValueError, TypeError, SyntaxError, IndexError, RecursionError):
             raise SpecError(f"activation: {written!r}: its arguments must be plain values", where) from None
         return kind.name, args
 
@@ -633,6 +637,11 @@ def _substitute(value: Any, names: dict[str, Any]) -> Any:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _positive(value: Any) -> bool:
+    """A finite number above 0 (a multiplier)."""
+    return _is_number(value) and math.isfinite(value) and value > 0
 
 
 def _is_number(value: Any) -> bool:
