@@ -18,16 +18,25 @@ import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import PurePath
 from typing import Any, ClassVar
 
 from cnninspect.errors import GraphError, Location, SpecError
 from cnninspect.inputs.base import InputFormat, ReadOptions
-from cnninspect.inputs.ultralytics_blocks import ROW_BUILDERS, ULTRALYTICS_FORMAT, Net, autopad, split
+from cnninspect.inputs.ultralytics_blocks import (
+    ROW_BUILDERS,
+    ULTRALYTICS_FORMAT,
+    Net,
+    Row,
+    autopad,
+    is_int,
+    is_number,
+    make_divisible,
+    positive,
+)
 from cnninspect.inputs.ultralytics_families import MORE_BUILDERS
-from cnninspect.inputs.ultralytics_heads import Head, detect
+from cnninspect.inputs.ultralytics_heads import HEADS, cbfuse, detect, head_of
 from cnninspect.spec.catalog import lookup
 from cnninspect.spec.model import INPUT, ItemSpec, ModelSpec
 from cnninspect.spec.yamldoc import Document, Node, read_document
@@ -36,108 +45,42 @@ from cnninspect.text import did_you_mean
 SCALE_IN_NAME = re.compile(r"yolo(e-)?[v]?\d+([nslmx])")
 """Where Ultralytics finds the scale letter in a file name (``yolov8n``, ``yolo11s-seg``)."""
 ROWS = re.compile(r"^(backbone|head)\s*:", re.MULTILINE)
-SCALED = frozenset(
-    {
-        "Classify",
-        "Conv",
-        "ConvTranspose",
-        "GhostConv",
-        "Bottleneck",
-        "GhostBottleneck",
-        "SPP",
-        "SPPF",
-        "C2fPSA",
-        "C2PSA",
-        "DWConv",
-        "Focus",
-        "BottleneckCSP",
-        "C1",
-        "C2",
-        "C2f",
-        "C3k2",
-        "RepNCSPELAN4",
-        "ELAN1",
-        "ADown",
-        "AConv",
-        "SPPELAN",
-        "C2fAttn",
-        "C3",
-        "C3TR",
-        "C3Ghost",
-        "nn.ConvTranspose2d",
-        "DWConvTranspose2d",
-        "C3x",
-        "RepC3",
-        "PSA",
-        "SCDown",
-        "C2fCIB",
-        "A2C2f",
-    }
-)
+# fmt: off
+SCALED = frozenset({
+    "Classify", "Conv", "ConvTranspose", "GhostConv", "Bottleneck", "GhostBottleneck", "SPP", "SPPF", "C2fPSA",
+    "C2PSA", "DWConv", "Focus", "BottleneckCSP", "C1", "C2", "C2f", "C3k2", "RepNCSPELAN4", "ELAN1", "ADown",
+    "AConv", "SPPELAN", "C2fAttn", "C3", "C3TR", "C3Ghost", "nn.ConvTranspose2d", "DWConvTranspose2d", "C3x",
+    "RepC3", "PSA", "SCDown", "C2fCIB", "A2C2f"
+})
+# fmt: on
 """Modules whose first argument is their output channels, scaled by width (Classify's is nc: not scaled)."""
-REPEATED = frozenset(
-    {
-        "BottleneckCSP",
-        "C1",
-        "C2",
-        "C2f",
-        "C3k2",
-        "C2fAttn",
-        "C3",
-        "C3TR",
-        "C3Ghost",
-        "C3x",
-        "RepC3",
-        "C2fPSA",
-        "C2fCIB",
-        "C2PSA",
-        "A2C2f",
-    }
-)
+# fmt: off
+REPEATED = frozenset({
+    "BottleneckCSP", "C1", "C2", "C2f", "C3k2", "C2fAttn", "C3", "C3TR", "C3Ghost", "C3x", "RepC3", "C2fPSA",
+    "C2fCIB", "C2PSA", "A2C2f"
+})
+# fmt: on
 """Modules that take the repeats as their third argument (the others are repeated as a Sequential)."""
-HEADS = {"Detect": None, "Segment": "mask_coefficient", "Pose": "kpts", "OBB": "angle", "v10Detect": None}
-"""Detection heads, and what their third branch predicts."""
 REFUSED = {
-    "RTDETRDecoder": "RT-DETR",
-    "AIFI": "RT-DETR",
-    "HGStem": "RT-DETR",
-    "HGBlock": "RT-DETR",
-    "RepC3": "RT-DETR",
-    "WorldDetect": "YOLO-World",
-    "ImagePoolingAttn": "YOLO-World",
-    "C2fAttn": "YOLO-World",
-    "YOLOEDetect": "YOLOE",
-    "Depth": "YOLO26 depth",
-    "SemanticSegment": "YOLO26 semantic segmentation",
-    "YOLOESegment": "YOLOE",
-    "YOLOESegment26": "YOLOE",
-    "TorchVision": "TorchVision",
+    name: family
+    for family, names in (
+        ("RT-DETR", "RTDETRDecoder AIFI HGStem HGBlock RepC3"),
+        ("YOLO-World", "WorldDetect ImagePoolingAttn C2fAttn"),
+        ("YOLOE", "YOLOEDetect YOLOESegment YOLOESegment26"),
+        ("YOLO26 depth", "Depth"),
+        ("YOLO26 semantic segmentation", "SemanticSegment"),
+        ("TorchVision", "TorchVision"),
+    )
+    for name in names.split()
 }
 """Modules of model families this reader does not read: refused by name."""
 BUILDERS = {**ROW_BUILDERS, **MORE_BUILDERS}
 """Every module made of several layers, by the name a YAML gives it."""
 ONE_INPUT = ("nn.Upsample", "nn.MaxPool2d", "nn.ZeroPad2d", "nn.Identity", "nn.ConvTranspose2d", "nn.BatchNorm2d")
-LOCALS = ("nc", "kpt_shape", "reg_max", "end2end", "scale", "depth", "width", "max_channels", "ch")
-"""Names a row's arguments may use, as parse_model's own variables."""
 
 
 MAX_REPEATS = 10_000
 """More repeats of one row than this are refused (and more than MAX_LAYERS layers in all)."""
-
-
-@dataclass(frozen=True)
-class Row:
-    """One ``[from, repeats, module, args]`` row, read."""
-
-    index: int
-    sources: tuple[int, ...]
-    """Absolute row indices it reads (−1: the model's input)."""
-    several: bool
-    """``from`` is a list."""
-    repeats: int
-    module: str
-    args: list[Any]
-    where: Location
 
 
 class UltralyticsFormat(InputFormat):
@@ -170,11 +113,6 @@ def scale_from_name(label: str) -> str | None:
 def read_ultralytics(text: str, label: str, scale: str | None = None) -> ModelSpec:
     """Read an Ultralytics model YAML at ``scale`` (None: from the file name, else the first)."""
     return _Reader(read_document(text, label), scale).build()
-
-
-def make_divisible(x: float, divisor: int = 8) -> int:
-    """The smallest multiple of ``divisor`` that is at least x."""
-    return math.ceil(x / divisor) * divisor
 
 
 class _Reader:
@@ -225,7 +163,7 @@ class _Reader:
                 f"{how} asks for scale {chosen!r}, but scales: has {', '.join(map(str, scales))}", self.where("scales")
             )
         values = scales[chosen]
-        if not (isinstance(values, list) and len(values) == 3 and all(_positive(v) for v in values)):
+        if not (isinstance(values, list) and len(values) == 3 and all(positive(v) for v in values)):
             raise SpecError(
                 f"scales: {chosen}: needs [depth, width, max_channels], numbers above 0", self.where("scales")
             )
@@ -233,7 +171,7 @@ class _Reader:
         return float(values[0]), float(values[1]), float(values[2])
 
     def _number(self, key: str, value: Any) -> float:
-        if not _positive(value):
+        if not positive(value):
             raise SpecError(f"{key}: needs a number above 0, got {value!r}", self.where(key))
         return float(value)
 
@@ -284,7 +222,7 @@ class _Reader:
             raise SpecError(f"row {index}: a row is [from, repeats, module, args]", where)
         source, repeats, module, args = data
         refs = source if isinstance(source, list) else [source]
-        if not refs or not all(_is_int(r) for r in refs):
+        if not refs or not all(is_int(r) for r in refs):
             raise SpecError(f"row {index}: from: needs a row index or a list of them, got {source!r}", where)
         absolute = []
         for ref in refs:
@@ -301,7 +239,7 @@ class _Reader:
             if target < 0:
                 raise GraphError(f"row {index}: from {ref} points before row 0 (it reaches back {-ref} rows)", where)
             absolute.append(target)
-        if not _is_int(repeats) or repeats < 1:
+        if not is_int(repeats) or repeats < 1:
             raise SpecError(f"row {index}: repeats must be an integer ≥ 1, got {repeats!r}", where)
         if not isinstance(module, str):
             raise SpecError(f"row {index}: the module is a name such as Conv, got {module!r}", where)
@@ -317,11 +255,11 @@ class _Reader:
         nc = self.value("nc")
         kpt_shape = self.value("kpt_shape")
         reg_max = self.value("reg_max", 16)
-        if not _is_int(reg_max) or not 1 <= reg_max <= MAX_REPEATS:
+        if not is_int(reg_max) or not 1 <= reg_max <= MAX_REPEATS:
             raise SpecError(f"reg_max: needs an integer ≥ 1, got {reg_max!r}", self.where("reg_max"))
         end2end = bool(self.value("end2end"))
         channels = self.value("channels", 3)
-        if not _is_int(channels) or channels < 1:
+        if not is_int(channels) or channels < 1:
             raise SpecError(f"channels: needs an integer ≥ 1, got {channels!r}", self.where("channels"))
         names = {
             "nc": nc,
@@ -355,9 +293,8 @@ class _Reader:
             local = f"model.{row.index}"
             if module in HEADS or module.removesuffix("26") in HEADS:
                 with _building(row, args):
-                    outputs = self._head(
-                        row, module, args, inputs, c_in, s_in, nc, reg_max, end2end, legacy, width, max_channels
-                    )
+                    head = head_of(row, module, args, c_in, s_in, nc, reg_max, end2end, legacy, width, max_channels)
+                    outputs = detect(self.net, local, inputs, head)
                 ch.append(c_in[0])
                 strides.append(s_in[0])
                 continue
@@ -370,7 +307,7 @@ class _Reader:
                 strides.append(s_in[0])
                 continue
             if module == "CBFuse":
-                self._cbfuse(row, args, inputs, s_in, pieces)
+                cbfuse(self.net, row, args, inputs, s_in, pieces)
                 ch.append(c_in[-1])
                 strides.append(s_in[-1])
                 continue
@@ -381,7 +318,7 @@ class _Reader:
             c1 = c_in[0]
             if module == "CBLinear":
                 c2s = args[0] if args else None
-                if not (isinstance(c2s, list) and c2s and all(_is_int(c) and c > 0 for c in c2s)):
+                if not (isinstance(c2s, list) and c2s and all(is_int(c) and c > 0 for c in c2s)):
                     raise SpecError(f"row {row.index}: CBLinear's first argument lists its pieces' channels", row.where)
                 with net.group(local, "CBLinear"):
                     k = args[1] if len(args) > 1 else 1
@@ -404,7 +341,7 @@ class _Reader:
                 strides.append(s_in[0] * s)
                 continue
             if module in SCALED:
-                if not args or not _is_int(args[0]):
+                if not args or not is_int(args[0]):
                     raise SpecError(f"row {row.index}: {module}'s first argument is its output channels", row.where)
                 c2 = args[0] if module == "Classify" else make_divisible(min(args[0], max_channels) * width)
                 args = [c1, c2, *args[1:]]
@@ -423,7 +360,7 @@ class _Reader:
                         args.extend((True, 1.2))
                 self._asserts(row, module, c1, c2, args)
             elif module == "ResNetLayer":
-                if len(args) < 4 or not _is_int(args[1]):
+                if len(args) < 4 or not is_int(args[1]):
                     raise SpecError(f"row {row.index}: ResNetLayer takes [c1, c2, s, is_first, n]", row.where)
                 c2 = args[1] if args[3] else args[1] * 4
             else:
@@ -456,28 +393,6 @@ class _Reader:
                 for x in self.net.layers
             ),
         )
-
-    def _cbfuse(
-        self, row: Row, args: list[Any], inputs: list[str], s_in: list[Fraction], pieces: dict[int, list[int]]
-    ) -> None:
-        """CBFuse: a piece of each CBLinear it reads, resized (nearest) onto the last input, all summed."""
-        idx = args[0] if args else None
-        sources = row.sources[:-1]
-        if not (isinstance(idx, list) and len(idx) == len(sources) and all(_is_int(i) for i in idx)):
-            raise SpecError(f"row {row.index}: CBFuse's argument picks one piece of each CBLinear it reads", row.where)
-        net = self.net
-        terms = []
-        with net.group(f"model.{row.index}", "CBFuse"):
-            for i, (source, pick) in enumerate(zip(sources, idx, strict=True)):
-                if source not in pieces:
-                    raise GraphError(f"row {row.index}: CBFuse reads row {source}, which is not a CBLinear", row.where)
-                y = split(net, f"pick{i}", inputs[i], pieces[source], pick)
-                ratio = s_in[i] / s_in[-1]
-                if ratio != 1:
-                    factor = int(ratio) if ratio.denominator == 1 else float(ratio)
-                    y = net.layer(f"resize{i}", "Upsample", {"scale_factor": factor, "mode": "nearest"}, y)
-                terms.append(y)
-            net.layer("sum", "Add", {}, [*terms, inputs[-1]])
 
     def _output(self, row: int) -> str:
         """The name of the layer whose output is row ``row``'s."""
@@ -529,63 +444,6 @@ class _Reader:
         named = {kind.params[i].name: value for i, value in enumerate(args) if value is not None}
         return lambda net, local, x: net.layer(local, kind.name, dict(named), x)
 
-    def _head(
-        self,
-        row: Row,
-        module: str,
-        args: list[Any],
-        inputs: list[str],
-        c_in: list[int],
-        s_in: list[Fraction],
-        nc: Any,
-        reg_max: Any,
-        end2end: bool,
-        legacy: bool,
-        width: float,
-        max_channels: float,
-    ) -> list[str]:
-        base = module.removesuffix("26")
-        for i in range(1, len(s_in)):
-            if s_in[i] <= s_in[i - 1]:
-                listing = ", ".join(f"row {s} at stride {_show(st)}" for s, st in zip(row.sources, s_in, strict=True))
-                raise GraphError(
-                    f"row {row.index}: {module} reads {listing}: a head reads its feature maps from fine to coarse, "
-                    "at strictly increasing strides; check the from: indices (a row inserted above shifts them)",
-                    row.where,
-                )
-        count = args[0] if args else nc
-        if not _is_int(count) or count < 1:
-            raise SpecError(f"row {row.index}: {module} needs the number of classes (nc: at the top)", row.where)
-        extra_what = HEADS[base]
-        extra = None
-        proto = None
-        keypoints = None
-        if base == "Segment":
-            nm = args[1] if len(args) > 1 else 32
-            npr = args[2] if len(args) > 2 else 256
-            proto = (make_divisible(min(npr, max_channels) * width), nm)
-            extra = (extra_what or "", nm)
-        elif base == "Pose":
-            shape = args[1] if len(args) > 1 else [17, 3]
-            if not (isinstance(shape, list) and len(shape) == 2 and all(_is_int(v) and v > 0 for v in shape)):
-                raise SpecError(f"row {row.index}: {module}'s kpt_shape is [keypoints, dims], got {shape!r}", row.where)
-            extra = (extra_what or "", shape[0] * shape[1])
-            keypoints = (shape[0], shape[1]) if module == "Pose26" else None
-        elif base == "OBB":
-            extra = (extra_what or "", args[1] if len(args) > 1 else 1)
-        head = Head(
-            kind=module,
-            nc=count,
-            reg_max=reg_max,
-            end2end=end2end or base == "v10Detect",
-            legacy=legacy and base != "v10Detect",
-            ch=tuple(c_in),
-            extra=extra,
-            proto=proto,
-            keypoints=keypoints,
-        )
-        return detect(self.net, f"model.{row.index}", inputs, head)
-
 
 @contextmanager
 def _building(row: Row, args: list[Any]) -> Iterator[None]:
@@ -602,24 +460,20 @@ def _building(row: Row, args: list[Any]) -> Iterator[None]:
 
 def _stride(module: str, args: list[Any]) -> Fraction:
     """How much a module shrinks H and W (a fraction for an upsample)."""
-    if module in ("Conv", "DWConv", "GhostConv", "SCDown", "Focus") and len(args) > 3 and _is_int(args[3]):
+    if module in ("Conv", "DWConv", "GhostConv", "SCDown", "Focus") and len(args) > 3 and is_int(args[3]):
         return Fraction(args[3])
     if module in ("ADown", "AConv"):
         return Fraction(2)
     if module == "nn.MaxPool2d" and args:
         stride = args[1] if len(args) > 1 and args[1] is not None else args[0]
-        return Fraction(stride) if _is_int(stride) else Fraction(1)
-    if module == "nn.Upsample" and len(args) > 1 and _is_number(args[1]):
+        return Fraction(stride) if is_int(stride) else Fraction(1)
+    if module == "nn.Upsample" and len(args) > 1 and is_number(args[1]):
         return 1 / Fraction(args[1])
-    if module == "nn.ConvTranspose2d" and len(args) > 3 and _is_int(args[3]):
+    if module == "nn.ConvTranspose2d" and len(args) > 3 and is_int(args[3]):
         return 1 / Fraction(args[3])
     if module == "ResNetLayer" and len(args) > 3:
-        return Fraction(4) if args[3] else Fraction(args[2]) if _is_int(args[2]) else Fraction(1)
+        return Fraction(4) if args[3] else Fraction(args[2]) if is_int(args[2]) else Fraction(1)
     return Fraction(1)
-
-
-def _show(stride: Fraction) -> str:
-    return str(stride.numerator) if stride.denominator == 1 else str(stride)
 
 
 def _substitute(value: Any, names: dict[str, Any]) -> Any:
@@ -633,16 +487,3 @@ def _substitute(value: Any, names: dict[str, Any]) -> Any:
         return ast.literal_eval(value)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return value
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _positive(value: Any) -> bool:
-    """A finite number above 0 (a multiplier)."""
-    return _is_number(value) and math.isfinite(value) and value > 0
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -11,6 +11,7 @@ products); the parameters are the module's own.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +23,21 @@ from cnninspect.spec.model import GroupSpec, LayerSpec
 from cnninspect.spec.validate import make_layer
 
 ULTRALYTICS_FORMAT = "ultralytics"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One ``[from, repeats, module, args]`` row, read."""
+
+    index: int
+    sources: tuple[int, ...]
+    """Absolute row indices it reads (−1: the model's input)."""
+    several: bool
+    """``from`` is a list."""
+    repeats: int
+    module: str
+    args: list[Any]
+    where: Location
 
 
 @dataclass
@@ -395,19 +411,6 @@ def m_sppf(
     return y
 
 
-def m_spp(net: Net, local: str, x: str, c1: int, c2: int, k: Any = (5, 9, 13)) -> str:
-    """SPP: cv1 1×1 to c1 // 2, parallel MaxPool2d(k, 1, k // 2) per kernel, concatenated, cv2 1×1."""
-    c_ = c1 // 2
-    with net.group(local, "SPP"):
-        y = conv(net, "cv1", x, c1, c_, 1, 1)
-        with net.group("m", "ModuleList"):
-            pools = [
-                net.layer(str(i), "MaxPool2d", {"kernel_size": size, "stride": 1, "padding": size // 2}, y)
-                for i, size in enumerate(k)
-            ]
-        return conv(net, "cv2", concat(net, "cat", [y, *pools]), c_ * (len(k) + 1), c2, 1, 1)
-
-
 def m_c2psa(net: Net, local: str, x: str, c1: int, c2: int, n: int = 1, e: float = 0.5) -> str:
     """C2PSA: cv1 1×1 to 2c (c = int(c1·e)), split in two, n PSABlocks on the second, cv2 1×1 back to c1."""
     c = int(c1 * e)
@@ -418,21 +421,6 @@ def m_c2psa(net: Net, local: str, x: str, c1: int, c2: int, n: int = 1, e: float
             for i in range(n):
                 b = psa_block(net, str(i), b, c, 0.5, max(c // 64, 1))
         return conv(net, "cv2", concat(net, "cat", [a, b]), 2 * c, c1, 1)
-
-
-def m_c2(
-    net: Net, local: str, x: str, c1: int, c2: int, n: int = 1, shortcut: bool = True, g: int = 1, e: float = 0.5
-) -> str:
-    """C2: cv1 1×1 to 2c (c = int(c2·e)), cut in two, n Bottlenecks on the first half, the result
-    concatenated with the second, cv2 1×1 to c2."""
-    c = int(c2 * e)
-    with net.group(local, "C2"):
-        y = conv(net, "cv1", x, c1, 2 * c, 1, 1)
-        a, b = chunk(net, "chunk0", y, 0), chunk(net, "chunk1", y, 1)
-        with net.group("m", "Sequential"):
-            for i in range(n):
-                a = bottleneck(net, str(i), a, c, c, shortcut, g, (3, 3), 1.0)
-        return conv(net, "cv2", concat(net, "cat", [a, b]), 2 * c, c2, 1)
 
 
 def m_c3(
@@ -468,11 +456,27 @@ ROW_BUILDERS: dict[str, Builder] = {
     "C2f": m_c2f,
     "C3k2": m_c3k2,
     "SPPF": m_sppf,
-    "SPP": m_spp,
     "C2PSA": m_c2psa,
-    "C2": m_c2,
     "C3": m_c3,
     "Bottleneck": m_bottleneck,
     "Classify": m_classify,
 }
 """Row modules with one input, by the name a YAML gives them."""
+
+
+def make_divisible(x: float, divisor: int = 8) -> int:
+    """The smallest multiple of ``divisor`` that is at least x."""
+    return math.ceil(x / divisor) * divisor
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def positive(value: Any) -> bool:
+    """A finite number above 0 (a multiplier)."""
+    return is_number(value) and math.isfinite(value) and value > 0
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

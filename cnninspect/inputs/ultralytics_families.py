@@ -1,15 +1,18 @@
-"""Ultralytics modules of YOLOv9 (GELAN), YOLOv10, YOLO12, the Ghost and ResNet variants, as
-torch.nn layers in the same way as ultralytics_blocks (see there)."""
+"""Ultralytics modules beyond YOLOv8 and YOLO11's: YOLOv3's SPP, the P6 models' C2, YOLOv9 (GELAN),
+YOLOv10, YOLO12, the Ghost and ResNet variants, as torch.nn layers the way ultralytics_blocks
+builds them (see there)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from cnninspect.inputs.ultralytics_blocks import (
     Builder,
     Net,
     add,
     attention,
+    bottleneck,
     c2f_like,
     c3_like,
     c3k,
@@ -290,7 +293,37 @@ def m_resnetlayer(
         return sequential(net, "layer", x, parts)
 
 
+def m_spp(net: Net, local: str, x: str, c1: int, c2: int, k: Any = (5, 9, 13)) -> str:
+    """SPP: cv1 1×1 to c1 // 2, parallel MaxPool2d(k, 1, k // 2) per kernel, concatenated, cv2 1×1."""
+    c_ = c1 // 2
+    with net.group(local, "SPP"):
+        y = conv(net, "cv1", x, c1, c_, 1, 1)
+        with net.group("m", "ModuleList"):
+            pools = [
+                net.layer(str(i), "MaxPool2d", {"kernel_size": size, "stride": 1, "padding": size // 2}, y)
+                for i, size in enumerate(k)
+            ]
+        return conv(net, "cv2", concat(net, "cat", [y, *pools]), c_ * (len(k) + 1), c2, 1, 1)
+
+
+def m_c2(
+    net: Net, local: str, x: str, c1: int, c2: int, n: int = 1, shortcut: bool = True, g: int = 1, e: float = 0.5
+) -> str:
+    """C2: cv1 1×1 to 2c (c = int(c2·e)), cut in two, n Bottlenecks on the first half, the result
+    concatenated with the second, cv2 1×1 to c2."""
+    c = int(c2 * e)
+    with net.group(local, "C2"):
+        y = conv(net, "cv1", x, c1, 2 * c, 1, 1)
+        a, b = chunk(net, "chunk0", y, 0), chunk(net, "chunk1", y, 1)
+        with net.group("m", "Sequential"):
+            for i in range(n):
+                a = bottleneck(net, str(i), a, c, c, shortcut, g, (3, 3), 1.0)
+        return conv(net, "cv2", concat(net, "cat", [a, b]), 2 * c, c2, 1)
+
+
 MORE_BUILDERS: dict[str, Builder] = {
+    "SPP": m_spp,
+    "C2": m_c2,
     "C2fCIB": m_c2fcib,
     "PSA": m_psa,
     "SCDown": m_scdown,

@@ -6,8 +6,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
 
-from cnninspect.inputs.ultralytics_blocks import Net, add, conv, conv2d, dwconv, sequential
+from cnninspect.errors import GraphError, SpecError
+from cnninspect.inputs.ultralytics_blocks import (
+    Net,
+    Row,
+    add,
+    conv,
+    conv2d,
+    dwconv,
+    is_int,
+    make_divisible,
+    sequential,
+    split,
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +42,10 @@ class Head:
     """Segment's prototype net: (npr, nm)."""
     keypoints: tuple[int, int] | None = None
     """Pose26's kpt_shape: its third branch ends in separate keypoint and sigma convs."""
+
+
+HEADS = {"Detect": None, "Segment": "mask_coefficient", "Pose": "kpts", "OBB": "angle", "v10Detect": None}
+"""Detection heads, and what their third branch predicts."""
 
 
 def _branch(
@@ -175,3 +193,86 @@ def proto(net: Net, local: str, x: str, c1: int, c_: int, c2: int) -> str:
         )
         y = conv(net, "cv2", y, c_, c_, 3)
         return conv(net, "cv3", y, c_, c2, 1)
+
+
+def head_of(
+    row: Row,
+    module: str,
+    args: list[Any],
+    c_in: list[int],
+    s_in: list[Fraction],
+    nc: Any,
+    reg_max: Any,
+    end2end: bool,
+    legacy: bool,
+    width: float,
+    max_channels: float,
+) -> Head:
+    """The head's arguments as parse_model completes them, its inputs' strides checked."""
+    base = module.removesuffix("26")
+    for i in range(1, len(s_in)):
+        if s_in[i] <= s_in[i - 1]:
+            listing = ", ".join(f"row {s} at stride {_show(st)}" for s, st in zip(row.sources, s_in, strict=True))
+            raise GraphError(
+                f"row {row.index}: {module} reads {listing}: a head reads its feature maps from fine to coarse, "
+                "at strictly increasing strides; check the from: indices (a row inserted above shifts them)",
+                row.where,
+            )
+    count = args[0] if args else nc
+    if not is_int(count) or count < 1:
+        raise SpecError(f"row {row.index}: {module} needs the number of classes (nc: at the top)", row.where)
+    extra_what = HEADS[base]
+    extra = None
+    proto = None
+    keypoints = None
+    if base == "Segment":
+        nm = args[1] if len(args) > 1 else 32
+        npr = args[2] if len(args) > 2 else 256
+        proto = (make_divisible(min(npr, max_channels) * width), nm)
+        extra = (extra_what or "", nm)
+    elif base == "Pose":
+        shape = args[1] if len(args) > 1 else [17, 3]
+        if not (isinstance(shape, list) and len(shape) == 2 and all(is_int(v) and v > 0 for v in shape)):
+            raise SpecError(f"row {row.index}: {module}'s kpt_shape is [keypoints, dims], got {shape!r}", row.where)
+        extra = (extra_what or "", shape[0] * shape[1])
+        keypoints = (shape[0], shape[1]) if module == "Pose26" else None
+    elif base == "OBB":
+        extra = (extra_what or "", args[1] if len(args) > 1 else 1)
+    head = Head(
+        kind=module,
+        nc=count,
+        reg_max=reg_max,
+        end2end=end2end or base == "v10Detect",
+        legacy=legacy and base != "v10Detect",
+        ch=tuple(c_in),
+        extra=extra,
+        proto=proto,
+        keypoints=keypoints,
+    )
+    return head
+
+
+def cbfuse(
+    net: Net, row: Row, args: list[Any], inputs: list[str], s_in: list[Fraction], pieces: dict[int, list[int]]
+) -> None:
+    """CBFuse: a piece of each CBLinear it reads, resized (nearest) onto the last input, all summed."""
+    idx = args[0] if args else None
+    sources = row.sources[:-1]
+    if not (isinstance(idx, list) and len(idx) == len(sources) and all(is_int(i) for i in idx)):
+        raise SpecError(f"row {row.index}: CBFuse's argument picks one piece of each CBLinear it reads", row.where)
+    terms = []
+    with net.group(f"model.{row.index}", "CBFuse"):
+        for i, (source, pick) in enumerate(zip(sources, idx, strict=True)):
+            if source not in pieces:
+                raise GraphError(f"row {row.index}: CBFuse reads row {source}, which is not a CBLinear", row.where)
+            y = split(net, f"pick{i}", inputs[i], pieces[source], pick)
+            ratio = s_in[i] / s_in[-1]
+            if ratio != 1:
+                factor = int(ratio) if ratio.denominator == 1 else float(ratio)
+                y = net.layer(f"resize{i}", "Upsample", {"scale_factor": factor, "mode": "nearest"}, y)
+            terms.append(y)
+        net.layer("sum", "Add", {}, [*terms, inputs[-1]])
+
+
+def _show(stride: Fraction) -> str:
+    return str(stride.numerator) if stride.denominator == 1 else str(stride)
