@@ -2,48 +2,72 @@
 
 Exit codes: 0 clean, 1 error findings, 2 usage error, invalid input or internal error. Every
 user mistake, a malformed option included, is one line ``cnninspect: error: …`` on stderr.
+
+Each command imports what it needs when it runs: ``--help`` and ``rules`` load neither an engine,
+the checks nor torch (a test lists the modules ``--help`` imports).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shlex
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from enum import StrEnum
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
-from rich.console import Console
-from rich.text import Text
-from typer.core import TyperArgument, TyperCommand, TyperGroup
+from typer.core import TyperGroup
 
 from cnninspect import __version__
-from cnninspect.checks import find_problems
-from cnninspect.engines import Engine, trace_with
-from cnninspect.engines.module import DEFAULT_TIMEOUT
-from cnninspect.engines.records import Trace
-from cnninspect.errors import CnnInspectError, EditError, Location, UsageError
-from cnninspect.formats import summary as summary_formats
-from cnninspect.formats.lint import LintFormat
-from cnninspect.formats.sizes import SizesFormat
-from cnninspect.formats.summary import SummaryFormat, SummaryReport, choose_columns
-from cnninspect.rules import RULES, Finding, Severity, has_errors, select_rules
+from cnninspect.cli_options import (
+    MODEL_TIMEOUT,
+    SPEC_FORMATS,
+    SPEC_SUFFIXES,
+    ArgOpt,
+    BatchOpt,
+    CnnInspectCommand,
+    DebugOpt,
+    DepthOpt,
+    DtypeOpt,
+    EngineOpt,
+    ExportTarget,
+    InputOpt,
+    KernelOpt,
+    LayersOpt,
+    ModelInputOpt,
+    ModelOpt,
+    ModelOptions,
+    ModelSource,
+    ModeOpt,
+    PaddingOpt,
+    SetOpt,
+    SpecArg,
+    StrideOpt,
+    SummaryEngineOpt,
+    TimeoutOpt,
+    WhatIf,
+    either,
+    listing,
+)
+from cnninspect.engines import TORCH_INSTALL, Engine, torch_installed
+from cnninspect.errors import CnnInspectError, EditError, UsageError
+from cnninspect.formats.choices import LintFormat, RulesFormat, SizesFormat, SummaryFormat
+from cnninspect.rules import Severity
+from cnninspect.text import plural, safe
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
     from cnninspect.config import Settings
-    from cnninspect.fixes.plan import FixPlan
+    from cnninspect.engines.records import Trace
     from cnninspect.linter import FileResult
-from cnninspect.inputs import load_source
-from cnninspect.spec.model import BUILTIN_LABEL, FLAG_LABEL, ModelSpec
-from cnninspect.spec.overrides import Overrides, apply_overrides
-from cnninspect.spec.validate import parse_input
-from cnninspect.text import plural, safe
+    from cnninspect.rules import Finding
+    from cnninspect.spec.model import ModelSpec
+    from cnninspect.spec.overrides import Overrides
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 PROGRESS_MIN_FILES = 20
@@ -65,7 +89,9 @@ class CnnInspectGroup(TyperGroup):
         **extra: Any,
     ) -> Any:
         try:
-            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+            code = super().main(
+                args, prog_name, complete_var, standalone_mode=False, windows_expand_args=windows_expand_args, **extra
+            )
         except typer.TyperException as error:  # Click's UsageError and its kin
             context = getattr(error, "ctx", None)
             where = context.command_path if context is not None else "cnninspect"
@@ -79,29 +105,6 @@ class CnnInspectGroup(TyperGroup):
         sys.exit(code if isinstance(code, int) else EXIT_CLEAN)
 
 
-class PlainArgument(TyperArgument):
-    """An argument shown by its metavar alone: ``PATH...``, not ``{PATH}... <list[str]>``."""
-
-    def display_type_rich(self, ctx: Any) -> str | None:
-        return None
-
-    def _rich_display_name(self) -> str:
-        return self.display_name_raw + ("..." if self.nargs != 1 else "")
-
-    def _usage_display_name(self) -> str:
-        return self._rich_display_name() if self.required else f"[{self._rich_display_name()}]"
-
-
-class CnnInspectCommand(TyperCommand):
-    """A command whose arguments read like the values a user types."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for param in self.params:
-            if isinstance(param, TyperArgument):
-                param.__class__ = PlainArgument
-
-
 app = typer.Typer(
     name="cnninspect",
     cls=CnnInspectGroup,
@@ -112,150 +115,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
-
-class ExportTarget(StrEnum):
-    """What ``export`` writes."""
-
-    PYTORCH = "pytorch"
-
-
-class RulesFormat(StrEnum):
-    """Output formats of ``rules``."""
-
-    TABLE = "table"
-    MARKDOWN = "markdown"
-
-
-# Options: each one means the same thing, with the same metavar and default, on every command.
-SpecArg = Annotated[
-    Optional[Path],
-    typer.Argument(
-        metavar="SPEC", help="YAML spec file. Omitted: the built-in tutorial model (Example 1).", show_default=False
-    ),
-]
-LayersOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        "--layers",
-        metavar="LAYERS",
-        help='Layers in PyTorch call syntax instead of a SPEC, e.g. "Conv2d(3,16,3,stride=2) ReLU() Flatten() '
-        'Linear(4096,10)". Parsed, never run.',
-        show_default=False,
-    ),
-]
-ModelInputOpt = Annotated[
-    Optional[list[str]],
-    typer.Option(
-        "--input",
-        metavar="CxHxW",
-        help="Input of one sample, channels first, e.g. 3x64x64 (no batch: see --batch). Repeat it for a "
-        "--model with several inputs.",
-        show_default=False,
-    ),
-]
-InputOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        "--input",
-        metavar="CxHxW",
-        help="Input of one sample, channels first, e.g. 3x64x64 (no batch).",
-        show_default=False,
-    ),
-]
-ModelOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        "--model",
-        metavar="FILE.py:NAME",
-        help="Your own nn.Module instead of a SPEC: path/to/file.py:NAME or package.module:NAME (a class, "
-        "factory function or instance). THIS IMPORTS AND RUNS YOUR CODE. Needs --input.",
-        show_default=False,
-    ),
-]
-ArgOpt = Annotated[
-    Optional[list[str]],
-    typer.Option(
-        "--arg",
-        metavar="KEY=VALUE",
-        help="A constructor argument for --model, as a Python literal (repeatable).",
-        show_default=False,
-    ),
-]
-DtypeOpt = Annotated[
-    Optional[list[str]],
-    typer.Option(
-        "--dtype",
-        metavar="DTYPE",
-        help="Input dtype for --model, e.g. int64 for token ids: one for all inputs, or one per --input.",
-        show_default=False,
-    ),
-]
-TimeoutOpt = Annotated[
-    Optional[float],
-    typer.Option(
-        "--timeout",
-        metavar="SECONDS",
-        help="Stop your --model's code (import, construction, forward passes) after this many seconds "
-        f"[default: {DEFAULT_TIMEOUT:g}].",
-        show_default=False,
-    ),
-]
-BatchOpt = Annotated[
-    Optional[int],
-    typer.Option("--batch", metavar="N", min=1, help="Batch size of the dummy input [default: 1].", show_default=False),
-]
-KernelOpt = Annotated[
-    Optional[int],
-    typer.Option("--kernel", metavar="K", min=1, help="Set kernel_size of every conv layer.", show_default=False),
-]
-StrideOpt = Annotated[
-    Optional[int],
-    typer.Option("--stride", metavar="S", min=1, help="Set stride of every conv layer.", show_default=False),
-]
-PaddingOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        "--padding", metavar="P", help="Set padding of every conv layer: an integer, same or valid.", show_default=False
-    ),
-]
-SetOpt = Annotated[
-    Optional[list[str]],
-    typer.Option(
-        "--set",
-        metavar="LAYER.ARG=VALUE",
-        help="Change one argument of one layer (repeatable), e.g. --set fc.in_features=1568.",
-        show_default=False,
-    ),
-]
-DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an internal error.")]
-ENGINE_HELP = (
-    "analytic: PyTorch's size formulas in pure Python, without importing torch; torch: real layers and a dummy "
-    "forward pass (on the meta device when large); auto: analytic unless a layer is one only torch knows."
-)
-SummaryEngineOpt = Annotated[
-    Engine,
-    typer.Option(
-        "--engine",
-        help=f"{ENGINE_HELP} summary defaults to torch: its table shows what PyTorch itself computes, "
-        "at the cost of importing torch.",
-    ),
-]
-EngineOpt = Annotated[
-    Engine,
-    typer.Option("--engine", help=f"{ENGINE_HELP} Defaults to auto, which answers without importing torch."),
-]
-DepthOpt = Annotated[
-    Optional[int],
-    typer.Option(
-        "--depth",
-        metavar="N",
-        min=1,
-        help="Show groups and blocks (with --model: modules) down to this depth, deeper ones folded into "
-        "their parent's row [default: everything].",
-        show_default=False,
-    ),
-]
 
 
 @app.callback()
@@ -286,8 +145,9 @@ def summary(
     arg: ArgOpt = None,
     dtype: DtypeOpt = None,
     timeout: TimeoutOpt = None,
+    mode: ModeOpt = None,
     depth: DepthOpt = None,
-    engine: SummaryEngineOpt = Engine.TORCH,
+    engine: SummaryEngineOpt = None,
     output_format: Annotated[
         SummaryFormat,
         typer.Option(
@@ -324,29 +184,109 @@ def summary(
 
     Exit 0 when every layer fits, 1 when a size mismatch was found, 2 for invalid input.
     """
-    with _guard(debug):
+    from cnninspect.formats.summary import RENDERERS, SummaryReport, choose_columns
+    from cnninspect.rules import has_errors
+
+    with _guard(debug=debug):
         if save is not None and save.suffix.lower() not in SAVE_SUFFIXES:
             raise UsageError(f"--save {save}: give a file ending in .svg or .html")
         if save is not None and output_format is not SummaryFormat.TABLE:
             raise UsageError("--save keeps the rendered table: use it with --format table")
-        trace, findings = _trace(
-            spec, layers, model, input, batch, kernel, stride, padding, set_, arg, dtype, timeout, depth, engine
-        )
+        source = ModelSource(spec=spec, layers=layers, model=model)
+        what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
+        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode)
+        fallback = engine is None and model is None and not torch_installed()  # torch is an extra
+        chosen = Engine.AUTO if fallback else engine or Engine.TORCH
+        trace, findings = _trace(source, what_if, only, engine=chosen, depth=depth, debug=debug)
+        if fallback:
+            typer.echo(
+                f"cnninspect: torch is not installed, so the analytic engine traced this; {TORCH_INSTALL}", err=True
+            )
         console = _stdout(record=save is not None)
         report = SummaryReport(
             trace,
             findings,
-            choose_columns(columns),
-            explain,
-            console.width,
-            columns is None,
-            depth if model is None else None,
+            columns=choose_columns(columns),
+            explain=explain,
+            width=console.width,
+            fit=columns is None,
+            depth=depth if model is None else None,
+            wrap=_wrap_width(sys.stdout) is not None,
         )
-        _emit(console, summary_formats.RENDERERS[output_format](report))
+        _emit(RENDERERS[output_format](report), console)
         if output_format is not SummaryFormat.TABLE:
             _echo_findings(findings)
         if save is not None:
             _save(console, save)
+    raise typer.Exit(EXIT_FINDINGS if has_errors(findings) else EXIT_CLEAN)
+
+
+@app.command(cls=CnnInspectCommand)
+def draw(
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="The picture to write: FILE.svg, or FILE.html (the picture you can hover and unfold, and the "
+            "table below it).",
+            show_default=False,
+        ),
+    ],
+    spec: SpecArg = None,
+    layers: LayersOpt = None,
+    model: ModelOpt = None,
+    input: ModelInputOpt = None,
+    batch: BatchOpt = None,
+    kernel: KernelOpt = None,
+    stride: StrideOpt = None,
+    padding: PaddingOpt = None,
+    set_: SetOpt = None,
+    arg: ArgOpt = None,
+    dtype: DtypeOpt = None,
+    timeout: TimeoutOpt = None,
+    mode: ModeOpt = None,
+    depth: Annotated[
+        Optional[int],
+        typer.Option(
+            "--depth",
+            metavar="N",
+            min=1,
+            help="Draw groups and blocks down to this depth, deeper ones folded into one labelled box "
+            "[default: as deep as fits one page].",
+            show_default=False,
+        ),
+    ] = None,
+    engine: EngineOpt = Engine.AUTO,
+    debug: DebugOpt = False,
+) -> None:
+    """Draw the model as the tutorial pictures it: each layer's output a volume (H×W face, C deep),
+    kernels on the faces they read, merges and skips, mismatches in red with what they expect.
+
+    Exit 0 when every layer fits, 1 when a size mismatch was found (the picture shows it), 2 for
+    invalid input.
+    """
+    from cnninspect.draw import draw as draw_picture
+    from cnninspect.draw import format_of
+    from cnninspect.fixes.files import write_atomic
+    from cnninspect.rules import has_errors
+
+    with _guard(debug=debug):
+        fmt = format_of(output)
+        if fmt is None:
+            raise UsageError(f"-o {output}: give a file ending in .svg or .html")
+        source = ModelSource(spec=spec, layers=layers, model=model)
+        what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
+        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode)
+        trace, findings = _trace(source, what_if, only, engine=engine, debug=debug)
+        picture = draw_picture(trace, findings, fmt, depth)
+        try:
+            write_atomic(output, picture.encode("utf-8"), None)
+        except EditError as error:
+            raise UsageError(f"-o {error.message}") from None
+        _echo_findings(findings)
+        typer.echo(f"wrote {safe(str(output))}", err=True)
     raise typer.Exit(EXIT_FINDINGS if has_errors(findings) else EXIT_CLEAN)
 
 
@@ -364,6 +304,7 @@ def fix_fc(
     arg: ArgOpt = None,
     dtype: DtypeOpt = None,
     timeout: TimeoutOpt = None,
+    mode: ModeOpt = None,
     engine: EngineOpt = Engine.AUTO,
     diff: Annotated[
         bool, typer.Option("--diff", help="Print a unified diff of the spec (on stdout; the fixes go to stderr).")
@@ -385,56 +326,46 @@ def fix_fc(
     Exit 0 when nothing needs fixing (or --write fixed everything), 1 when something does
     (with --check: when the file would change), 2 for invalid input.
     """
-    from cnninspect.fixes.files import encode_like, spec_change, unified_diff, write_atomic
+    from cnninspect.engines import trace_with
+    from cnninspect.fixes.files import encode_like, spec_change, write_atomic
     from cnninspect.fixes.plan import plan_fixes
     from cnninspect.fixes.python import python_changes
+    from cnninspect.formats.fixes import diff_text, fix_lines, fix_summary, layers_line
+    from cnninspect.inputs import load_source
+    from cnninspect.spec.overrides import apply_overrides
 
-    with _guard(debug):
+    with _guard(debug=debug):
         if write and check:
             raise UsageError("--write and --check: give one of them")
+        source = ModelSource(spec=spec, layers=layers, model=model)
+        what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
+        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode)
         if model is not None:
-            trace, _ = _trace(
-                spec, layers, model, input, batch, kernel, stride, padding, set_, arg, dtype, timeout, None, engine
-            )
+            trace, _ = _trace(source, what_if, only, engine=engine, debug=debug)
             target = model.rpartition(":")[0]
             project = [Path.cwd(), *([Path(target).parent] if target.endswith(".py") else [])]
             plan, files, notes = python_changes(trace, project)
         else:
-            _model_only(arg, dtype, timeout)
-            overrides = _overrides(_one_input(input), batch, kernel, stride, padding, set_)
-            source = load_source(spec, layers)
-            if write and source.path is None:
-                raise UsageError(f"{source.spec.source} has no file to write; --diff shows the change")
-            plan = plan_fixes(apply_overrides(source.spec, overrides), partial(trace_with, engine=engine))
-            files = [spec_change(source, plan.fixed)]
+            only.refuse()
+            overrides = what_if.overrides()
+            loaded = load_source(spec, layers)
+            if write and loaded.path is None:
+                raise UsageError(f"{loaded.spec.source} has no file to write; --diff shows the change")
+            plan = plan_fixes(apply_overrides(loaded.spec, overrides), partial(trace_with, engine=engine))
+            files = [spec_change(loaded, plan.fixed)]
             notes = {}
-
-        def out(text: str) -> None:
-            typer.echo(safe(text), err=diff)
-
-        for fix, fixed in plan.edits:
-            shared = f"; written once for {len(fixed)} layers: {', '.join(fixed)}" if len(fixed) > 1 else ""
-            out(f"{fix.layer.where(fix.arg)}: {fix.text}{shared}")
-            if fix.layer.name in notes:
-                out(f"  {notes[fix.layer.name]}")
-        hints: set[str] = set()
-        for finding in plan.remaining:
-            out(finding.line)
-            hint = plan.hint(finding)
-            if hint and hint not in hints:  # a value written once for many layers is explained once
-                hints.add(hint)
-                out(f"  {hint}")
+        typer.echo(fix_lines(plan, notes, width=_wrap_width(sys.stderr if diff else sys.stdout)), err=diff, nl=False)
         changed = [f for f in files if f.after != f.before]
         for change in changed:
             if diff:
-                sys.stdout.write(unified_diff(change.before, change.after, safe(change.label)))
-            if change.label == FLAG_LABEL:
-                out(f"--layers {shlex.quote(change.after)}")
+                sys.stdout.write(diff_text(change))
+            typer.echo(layers_line(change), err=diff, nl=False)
         if write:
             for change in changed:
                 assert change.path is not None
                 write_atomic(change.path, encode_like(change.raw, change.after), change.raw)
-        typer.echo(_fix_summary(plan, bool(changed), write, files[0].label, files[0].path), err=True)
+        closing = fix_summary(plan, changed=bool(changed), written=write, label=files[0].label, path=files[0].path)
+        typer.echo(closing, err=True)
     if check:
         raise typer.Exit(EXIT_FINDINGS if changed else EXIT_CLEAN)
     if write:
@@ -448,8 +379,8 @@ def lint(
         list[str],
         typer.Argument(
             metavar="PATH",
-            help="Spec files, folders (walked for *.yaml and *.yml) and globs. YAML files without a top-level "
-            "layers: key are not specs and are skipped.",
+            help=f"Model files, folders (walked for {listing(SPEC_SUFFIXES, 'and')}) and globs. Files that are not "
+            f"a {either(SPEC_FORMATS)} are skipped.",
             show_default=False,
         ),
     ],
@@ -515,15 +446,18 @@ def lint(
     from cnninspect.discovery import discover
     from cnninspect.formats import lint as lint_formats
 
-    with _guard(debug):
-        settings = load_settings(Path.cwd()).with_options(select, ignore, fail_on, force_exclude or None)
+    with _guard(debug=debug):
+        settings = load_settings(Path.cwd()).with_options(
+            select, ignore, fail_on=fail_on, force_exclude=force_exclude or None
+        )
         fmt = output_format or (LintFormat.GITHUB if os.environ.get("GITHUB_ACTIONS") == "true" else LintFormat.FULL)
-        overrides = _overrides(input, batch, kernel, stride, padding, set_)
+        what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
+        overrides = what_if.overrides()
         found = discover(paths, settings)
         checked = found.problems + _lint_all(found.files, settings, overrides, engine, fmt)
         results = [r for r in checked if r.is_spec]
         skipped = [r for r in checked if not r.is_spec]
-        _emit(_stdout(), lint_formats.RENDERERS[fmt](results))
+        _emit(lint_formats.RENDERERS[fmt](results, _wrap_width(sys.stdout)))
         if skipped:
             typer.echo(
                 f"skipped {plural(len(skipped), 'file')} that "
@@ -533,6 +467,12 @@ def lint(
             )
         if summary_line := lint_formats.lint_summary(results):
             typer.echo(summary_line, err=True)
+        for result in results:
+            if debug and result.crash is not None:
+                traceback.print_exception(result.crash)
+        if crashed := lint_formats.internal_errors_line(results):  # our own bug: exit 2, even with --exit-zero
+            typer.echo(crashed, err=True)
+            raise typer.Exit(EXIT_ERROR)
         failed = any(settings.fails(f) for r in results for f in r.findings)
     raise typer.Exit(EXIT_FINDINGS if failed and not exit_zero else EXIT_CLEAN)
 
@@ -540,16 +480,15 @@ def lint(
 def _lint_all(
     files: Sequence[Path], settings: Settings, overrides: Overrides, engine: Engine, fmt: LintFormat
 ) -> list[FileResult]:
-    from rich.progress import Progress
-
     from cnninspect.linter import lint_file
 
+    if len(files) < PROGRESS_MIN_FILES or fmt not in (LintFormat.FULL, LintFormat.CONCISE):
+        return [lint_file(path, settings, overrides, engine) for path in files]
+    from rich.console import Console
+    from rich.progress import Progress
+
     console = Console(stderr=True)
-    if (
-        len(files) < PROGRESS_MIN_FILES
-        or not console.is_interactive
-        or fmt not in (LintFormat.FULL, LintFormat.CONCISE)
-    ):
+    if not console.is_interactive:
         return [lint_file(path, settings, overrides, engine) for path in files]
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("linting", total=len(files))
@@ -579,8 +518,9 @@ def rules(
     Exit 0, or 2 when RULE names no rule.
     """
     from cnninspect.formats import rules as rules_formats
+    from cnninspect.rules import RULES, select_rules
 
-    with _guard(False):
+    with _guard(debug=False):
         if output_format is RulesFormat.MARKDOWN:
             if key is not None:
                 raise UsageError("--format markdown writes the whole page; give no RULE")
@@ -588,8 +528,9 @@ def rules(
             return
         chosen = list(RULES) if key is None else select_rules([key], "rules")
         exact = [rule for rule in chosen if key is not None and key.upper() in (rule.code, rule.name.upper())]
-        rendered = rules_formats.render_rule(exact[0]) if exact else rules_formats.render_list(chosen)
-        _emit(_stdout(), rendered)
+        width = _wrap_width(sys.stdout)
+        rendered = rules_formats.render_rule(exact[0], width) if exact else rules_formats.render_list(chosen, width)
+        _emit(rendered)
 
 
 @app.command(cls=CnnInspectCommand)
@@ -617,12 +558,13 @@ def sizes(
     from cnninspect.formats import sizes as sizes_formats
     from cnninspect.input_sizes import input_sizes, parse_range
 
-    with _guard(debug):
-        model = _load(spec, layers, _overrides(input, None, kernel, stride, padding, set_))
+    with _guard(debug=debug):
+        what_if = WhatIf.of(input, kernel=kernel, stride=stride, padding=padding, sets=set_)
+        model = _load(ModelSource(spec=spec, layers=layers), what_if)
         if model.needs_torch:
             raise UsageError(f"{model.source}: sizes works from the analytic engine, which does not know every layer")
         report = input_sizes(model, *parse_range(size_range))
-        _emit(_stdout(), sizes_formats.RENDERERS[output_format](report))
+        _emit(sizes_formats.RENDERERS[output_format](report))
 
 
 @app.command(cls=CnnInspectCommand)
@@ -643,10 +585,13 @@ def export(
     Inferred sizes are written out. Exit 0; 1 when the spec has a size error (the class is
     printed anyway, and would fail where the error is); 2 for invalid input.
     """
+    from cnninspect.engines import trace_with
     from cnninspect.export import export_pytorch
+    from cnninspect.rules import find_problems, has_errors
 
-    with _guard(debug):
-        trace = trace_with(_load(spec, layers, _overrides(input, None, kernel, stride, padding, set_)), engine)
+    with _guard(debug=debug):
+        what_if = WhatIf.of(input, kernel=kernel, stride=stride, padding=padding, sets=set_)
+        trace = trace_with(_load(ModelSource(spec=spec, layers=layers), what_if), engine)
         findings = find_problems(trace)
         sys.stdout.write(export_pytorch(trace))
         _echo_findings(findings)
@@ -670,11 +615,13 @@ def schema(
 
     Exit 0, or 2 when SPEC cannot be read.
     """
+    import json
+
     from cnninspect.inputs import decode_source, format_for, read_source
     from cnninspect.spec.schema import spec_schema
     from cnninspect.spec.yamldoc import read_document
 
-    with _guard(debug):
+    with _guard(debug=debug):
         document = None
         if spec is not None:
             text = decode_source(read_source(spec), str(spec))
@@ -690,126 +637,108 @@ def schema(
 
 
 def _trace(
-    spec: Path | None,
-    layers: str | None,
-    model: str | None,
-    inputs: list[str] | None,
-    batch: int | None,
-    kernel: int | None,
-    stride: int | None,
-    padding: str | None,
-    sets: list[str] | None,
-    arg: list[str] | None,
-    dtype: list[str] | None,
-    timeout: float | None,
-    depth: int | None,
+    source: ModelSource,
+    what_if: WhatIf,
+    only: ModelOptions,
+    *,
     engine: Engine,
+    depth: int | None = None,
+    debug: bool = False,
 ) -> tuple[Trace, list[Finding]]:
     """The trace and findings of a SPEC, ``--layers`` or ``--model``, with the what-if options."""
-    if model is None:
-        _model_only(arg, dtype, timeout)
-        overrides = _overrides(_one_input(inputs), batch, kernel, stride, padding, sets)
-        trace = trace_with(_load(spec, layers, overrides), engine)
+    from cnninspect.rules import find_problems
+
+    if source.model is None:
+        from cnninspect.engines import trace_with
+
+        only.refuse()
+        trace = trace_with(_load(source, what_if), engine)
         return trace, find_problems(trace)
-    from cnninspect.engines.module import inspect_model, parse_args, parse_target
+    from cnninspect.engines import require_torch
+
+    require_torch("--model")
+    from cnninspect.engines.model import inspect_model, parse_args, parse_target
     from cnninspect.fixes.python import with_suggestions
 
-    if spec is not None or layers is not None:
+    if source.spec is not None or source.layers is not None:
         raise UsageError("give a SPEC file, --layers or --model, not more than one")
-    if kernel or stride or padding or sets:
+    if what_if.kernel or what_if.stride or what_if.padding or what_if.sets:
         raise UsageError("--kernel, --stride, --padding and --set change specs; a --model takes --arg instead")
-    if timeout is not None and not timeout > 0:
-        raise UsageError(f"--timeout {timeout:g}: give a number of seconds above 0")
+    if only.timeout is not None and not only.timeout > 0:
+        raise UsageError(f"--timeout {only.timeout:g}: give a number of seconds above 0")
     trace = inspect_model(
-        parse_target(model),
-        parse_args(arg or ()),
-        inputs or (),
-        dtype or (),
-        batch or 1,
-        depth,
-        DEFAULT_TIMEOUT if timeout is None else timeout,
+        parse_target(source.model),
+        parse_args(only.args),
+        what_if.inputs,
+        dtypes=only.dtypes,
+        batch=what_if.batch or 1,
+        depth=depth,
+        timeout=MODEL_TIMEOUT if only.timeout is None else only.timeout,
+        mode=only.mode,
+        quiet=not debug,
     )
     return trace, with_suggestions(find_problems(trace), trace)
 
 
-def _model_only(arg: list[str] | None, dtype: list[str] | None, timeout: float | None) -> None:
-    """--arg, --dtype and --timeout say something about a --model only; alone they are a mistake."""
-    given = [name for name, value in (("--arg", arg), ("--dtype", dtype), ("--timeout", timeout is not None)) if value]
-    if given:
-        raise UsageError(
-            f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --model; this run has no --model"
-        )
+def _load(source: ModelSource, what_if: WhatIf) -> ModelSpec:
+    """A SPEC or ``--layers`` with the what-if options applied (they are checked first)."""
+    from cnninspect.inputs import load_source
+    from cnninspect.spec.overrides import apply_overrides
 
-
-def _one_input(inputs: list[str] | None) -> str | None:
-    if inputs and len(inputs) > 1:
-        raise UsageError("several --input are for a --model with several inputs; a spec has one")
-    return inputs[0] if inputs else None
-
-
-def _overrides(
-    input: str | None,
-    batch: int | None,
-    kernel: int | None,
-    stride: int | None,
-    padding: str | None,
-    sets: list[str] | None,
-) -> Overrides:
-    """The what-if options; --input is checked at once, before any file is read."""
-    if input is not None:
-        parse_input(input, Location("--input", 1, 1))
-    return Overrides(input, batch, kernel, stride, padding, tuple(sets or ()))
-
-
-def _load(path: Path | None, layers: str | None, overrides: Overrides) -> ModelSpec:
-    return apply_overrides(load_source(path, layers).spec, overrides)
-
-
-def _fix_summary(plan: FixPlan, changed: bool, written: bool, label: str, path: Path | None) -> str:
-    lines = [f"{name}: in_features is left out, so it is inferred ({n}); nothing to fix" for name, n in plan.inferred]
-    count, left = len(plan.edits), len(plan.remaining)
-    by_hand = f"{left} problem{'s' * (left != 1)} to fix by hand" if left else ""
-    if plan.clean:
-        lines.append("nothing to fix: every layer fits" + ("; the what-if options change the file" if changed else ""))
-    elif not count:
-        lines.append(by_hand)
-    else:
-        done = f"fixed {count} problem{'s' * (count != 1)}" if written else f"{count} fix{'es' * (count != 1)} needed"
-        lines.append("; ".join(filter(None, (done, by_hand))))
-    if written and changed:
-        lines.append(f"wrote {path}")
-    elif changed and path is not None:
-        lines.append("--diff shows the change; --write makes it")
-    elif changed and label == BUILTIN_LABEL:
-        lines.append("--diff shows the change (the built-in model has no file to write)")
-    return "\n".join(lines)
+    overrides = what_if.overrides()
+    return apply_overrides(load_source(source.spec, source.layers).spec, overrides)
 
 
 def _stdout(record: bool = False) -> Console:
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=True, record=record, width=_width())
 
 
 def _stderr() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True, width=_width())
 
 
 def _width() -> int:
     """The terminal's width; an odd one (``COLUMNS=0``) reads as 80, so output is never lost."""
+    from rich.console import Console
+
     width = Console().width
     return width if width >= MIN_WIDTH else 80
 
 
-def _emit(console: Console, rendered: str | Text) -> None:
+def _wrap_width(stream: Any) -> int | None:
+    """The width to break long lines at when ``stream`` is a terminal; None when it is piped, where
+    each finding stays one line for tools. TTY_COMPATIBLE=1 or 0 says which, as Rich reads it."""
+    forced = os.environ.get("TTY_COMPATIBLE", "")
+    if forced == "0" or (forced != "1" and not _isatty(stream)):
+        return None
+    return _width()
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no such method, or a closed stream
+        return False
+
+
+def _emit(rendered: str | Text, console: Console | None = None) -> None:
     """Machine formats go to stdout untouched; Rich text through the console (colour, NO_COLOR)."""
     if isinstance(rendered, str):
         sys.stdout.write(rendered)
     else:
-        console.print(rendered, end="")
+        (console or _stdout()).print(rendered, end="")
 
 
 def _echo_findings(findings: Sequence[Finding]) -> None:
+    from cnninspect.formats.wrap import finding_text
+
+    width = _wrap_width(sys.stderr)
     for finding in findings:
-        typer.echo(safe(finding.line), err=True)
+        typer.echo(finding_text(finding, width), err=True)
 
 
 def _save(console: Console, path: Path) -> None:
@@ -825,7 +754,7 @@ def _save(console: Console, path: Path) -> None:
 
 
 @contextmanager
-def _guard(debug: bool) -> Iterator[None]:
+def _guard(*, debug: bool) -> Iterator[None]:
     """A user's mistake becomes one line and exit 2; so does a bug, unless --debug."""
     try:
         yield
@@ -845,6 +774,8 @@ def _guard(debug: bool) -> Iterator[None]:
 
 
 def _fail(message: str) -> NoReturn:
+    from rich.text import Text
+
     _stderr().print(Text(f"cnninspect: error: {safe(message)}"))
     raise typer.Exit(EXIT_ERROR)
 

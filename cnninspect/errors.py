@@ -1,7 +1,7 @@
 """One exception family: everything a user can get wrong, with where it happened.
 
 The CLI catches ``CnnInspectError`` once and prints one line; ``lint`` turns it into a CNN1xx
-finding for the file (rules.py says which class is which rule).
+finding for the file (each of those rules names the classes it reports).
 """
 
 from __future__ import annotations
@@ -29,10 +29,16 @@ class Location:
         return f"{safe(self.path)}:{self.line}:{self.col}"
 
 
+MAX_MESSAGE = 1_000
+"""Characters of an error message: one that quotes a huge value is cut, so an error stays one line."""
+
+
 class CnnInspectError(Exception):
     """Base of every error cnninspect reports to a user as one line, exit code 2."""
 
     def __init__(self, message: str, location: Location | None = None) -> None:
+        if len(message) > MAX_MESSAGE:
+            message = message[: MAX_MESSAGE - 1] + "…"
         super().__init__(message)
         self.message = message
         self.location = location

@@ -3,9 +3,10 @@
 One ``nn.Module`` class per block (its parameters become constructor arguments, ``$``
 expressions become Python over them, and the channels each layer receives are worked out
 through the template as an expression of ``in_channels``), then the model class. Groups become
-``nn.Sequential``, merges ``+``, ``*`` and ``torch.cat``, an ``if:`` a module that may be
-``None``. Inferred sizes are written out. Everything a spec contributes to the source is a
-Python literal or a checked identifier, never pasted text; the layout is ruff format's.
+``nn.Sequential``, merges ``+``, ``*`` and ``torch.cat``, a Split ``torch.chunk`` or
+``torch.split``, an ``if:`` a module that may be ``None``. Inferred sizes are written out.
+Everything a spec contributes to the source is a Python literal or a checked identifier, never
+pasted text; the layout is ruff format's.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnninspect import __version__
-from cnninspect.engines.records import LayerRecord, Trace
+from cnninspect.engines.records import LayerRecord, MergeMismatch, Trace
 from cnninspect.errors import UsageError
+from cnninspect.inputs import format_named
 from cnninspect.spec.catalog import MERGE_FAMILIES, NO_DEFAULT, Family, LayerType, lookup
 from cnninspect.spec.expr import ExpressionError, is_expression, parse_expression
 from cnninspect.spec.model import INPUT, BlockSpec, GroupSpec, ItemSpec, ModelSpec
@@ -29,8 +31,16 @@ from cnninspect.text import dims_text
 INDENT = " " * 4
 WIDTH = 88
 """ruff's (and black's) default line length: the code is for the user's project."""
-MODULE_ATTRIBUTES = {"forward", "training", "eval", "train", "to", "cuda", "cpu", "parameters", "modules", "children"}
-"""Names a layer attribute must not take: nn.Module already uses them."""
+MODULE_ATTRIBUTES = {
+    "forward", "training", "eval", "train", "to", "cuda", "cpu", "parameters", "modules", "children", "apply",
+    "add_module", "register_module", "register_buffer", "register_parameter", "buffers", "named_buffers",
+    "named_children", "named_modules", "named_parameters", "state_dict", "load_state_dict", "zero_grad",
+    "requires_grad_", "half", "float", "double", "bfloat16", "type", "to_empty", "extra_repr", "get_submodule",
+    "get_parameter", "get_buffer", "compile", "share_memory",
+}  # fmt: skip
+"""Names a layer attribute must not take: nn.Module already uses them (so does every ``_`` name)."""
+CLASS_NAMES_TAKEN = {"nn", "torch", "super", "self", "x", "out", "range", "float", "in_channels"}
+"""Names the generated code uses itself: no class may take one."""
 RESERVED_NAMES = {"self", "in_channels", "nn", "torch", "super"}
 """Names a block parameter cannot keep in generated code (``__init__`` uses them)."""
 VARIABLES = {"self", "x", "out", "nn", "torch"}
@@ -125,6 +135,24 @@ class _Exporter:
         self.outputs: dict[str, str | None] = {}
         """Each block class's output channels, as Python over ``in_channels`` and its parameters."""
         self.uses_torch = False
+        self.taken: set[str] = set()
+        """The attribute names of the class being written."""
+        self.class_names: dict[str, str] = {}
+        """Each block's class name in the generated code."""
+        fmt = format_named(self.spec.format)
+        for record in trace.records:
+            layer = record.layer
+            if layer.shares:
+                raise UsageError(
+                    f"export: {layer.title} uses {layer.shares}'s parameters (darknet's share_index=), "
+                    "which export cannot write yet"
+                )
+            merge = next((m for m in record.mismatches if isinstance(m, MergeMismatch)), None)
+            if merge is not None and fmt.tolerated_merge(layer, merge.shapes):
+                raise UsageError(
+                    f"export: {layer.title} adds layers of unequal shapes as darknet does, which PyTorch's + "
+                    "refuses; export cannot write it yet"
+                )
 
     # -- the module ------------------------------------------------------------------------
 
@@ -140,11 +168,16 @@ class _Exporter:
             )
             for layer in spec.layers
         )
-        for name in _used_blocks(structure, spec.templates):
+        used = _used_blocks(structure, spec.templates)
+        taken = set(CLASS_NAMES_TAKEN)
+        for name in used:  # each block a class of its own name, unless Python or the code needs it
+            self.class_names[name] = _unique(_class_name(name), taken)
+        model_class = _unique(_class_name(spec.name), taken)
+        for name in used:
             block = spec.templates[name]
             params = {_safe_name(p): default for p, default in block.params.items()}
             self.classes.append(self._class(block.name, params, block.items, "in_channels", top=False))
-        model = self._class(_class_name(spec.name), {}, structure, str(spec.input[0]), top=True)
+        model = self._class(model_class, {}, structure, str(spec.input[0]), top=True)
         about = f"{spec.name}, exported by cnninspect {__version__} from {spec.source}; input {dims_text(spec.input)}"
         lines = [_docstring(f"{about} (one sample)."), ""]
         lines += ["import torch", "from torch import nn"] if self.uses_torch else ["from torch import nn"]
@@ -163,7 +196,7 @@ class _Exporter:
         if not top:
             self.outputs[name] = out
         return [
-            f"class {name}(nn.Module):",
+            f"class {self.class_names.get(name, name) if not top else name}(nn.Module):",
             *_lines(_Call("def __init__", ("self", *arguments)), 1, suffix=":"),
             f"{INDENT * 2}super().__init__()",
             *body.init,
@@ -185,7 +218,7 @@ class _Exporter:
         variables = {INPUT: "x"}
         channels_of: dict[str, str | None] = {"x": channels}
         current = "x"
-        taken: set[str] = set()
+        taken = self.taken = set()  # the class's attribute names
         for position, item in enumerate(items):
             on = self._condition(item, params)
             inputs = [variables[ref] for ref in item.sources] if item.sources else [current]
@@ -200,7 +233,7 @@ class _Exporter:
                 target = f"{target}_" if target in VARIABLES else target
             arriving = channels_of.get(inputs[0])
             if kind is not None and kind.family in MERGE_FAMILIES:
-                out = self._merge(body, item, kind, inputs, target, on, position, channels_of)
+                out = self._merge(body, item, kind, inputs, target, on, position, channels_of, params)
             elif kind is not None and kind.family is Family.SPLIT:
                 out = self._split(body, item, inputs[0], target, on, position, arriving, params)
             elif kind is not None and kind.family is Family.FLATTEN and item.repeat is None and on is True:
@@ -241,19 +274,21 @@ class _Exporter:
         on: bool | str,
         position: int,
         channels_of: dict[str, str | None],
+        params: set[str],
     ) -> str | None:
         """A merge in forward; returns its output channels."""
         if kind.family is Family.CONCAT:
             self.uses_torch = True
-            value = f"torch.cat([{', '.join(inputs)}], {item.args.get('dim', 1)})"
+            dim = self._forward_args(body, item, params, f"merge{position}").get("dim", "1")
+            value = f"torch.cat([{', '.join(inputs)}], {dim})"
             parts = [channels_of.get(name) for name in inputs]
-            joined = item.args.get("dim", 1) in (1, -3) and None not in parts
+            joined = dim in ("1", "-3") and None not in parts
             out: str | None = " + ".join(p if p and (p.isidentifier() or p.isdigit()) else f"({p})" for p in parts)
             out = out if joined else None
         else:
             value = (" + " if kind.family is Family.ADD else " * ").join(inputs)
             out = channels_of.get(inputs[0])
-        return self._statement(body, item, value, inputs[0], target, on, f"merge{position}", out)
+        return self._statement(body, item, value, inputs[0], target, on, f"merge{position}", out, None)
 
     def _split(
         self,
@@ -271,7 +306,7 @@ class _Exporter:
         if item.repeat is not None:
             raise UsageError(f"export: Split {item.name or position} has repeat:; write the copies out")
         self.uses_torch = True
-        args = {k: self._value(item, k, v, params) for k, v in item.args.items()}
+        args = self._forward_args(body, item, params, f"split{position}")
         dim, index = args.get("dim", "1"), args["index"]
         out: str | None = None
         if "sizes" in args:
@@ -282,9 +317,24 @@ class _Exporter:
         else:
             chunks = args["chunks"]
             value = f"torch.chunk({source}, {chunks}, {dim})[{index}]"
-            if dim in ("1", "-3") and arriving is not None:
-                out = f"{_operand(arriving)} // {_operand(chunks)}"
-        return self._statement(body, item, value, source, target, on, f"split{position}", out)
+            if dim in ("1", "-3") and arriving is not None:  # over the parameters, not attributes: a
+                # block's output channels are worked out at each use
+                over = self._value(item, "chunks", item.args["chunks"], params)
+                out = f"{_operand(arriving)} // {_operand(over)}"
+        return self._statement(body, item, value, source, target, on, f"split{position}", out, arriving)
+
+    def _forward_args(self, body: _Class, item: ItemSpec, params: set[str], unnamed: str) -> dict[str, str]:
+        """An item's arguments as forward uses them: a literal as such, an expression of the block's
+        parameters kept in an attribute that ``__init__`` sets (``self.piece_chunks = n``)."""
+        args = {}
+        for arg, written in item.args.items():
+            value = self._value(item, arg, written, params)
+            if _has_expression(written):
+                attribute = f"self.{_unique(f'{_identifier(item.name or unnamed)}_{arg}', self.taken)}"
+                body.init.append(f"{INDENT * 2}{attribute} = {value}")
+                value = attribute
+            args[arg] = value
+        return args
 
     def _statement(
         self,
@@ -296,19 +346,20 @@ class _Exporter:
         on: bool | str,
         unnamed: str,
         out: str | None,
+        arriving: str | None,
     ) -> str | None:
         """``target = value`` in forward, under a flag set in ``__init__`` when an ``if:`` depends on
         parameters (off, ``target`` is ``source``; ``unnamed`` names the flag of an item without a
-        name); returns ``out``, the channels, when always on."""
+        name); returns the channels after it: ``out`` on, ``arriving`` (the source's, when given) off."""
         if on is True:
             body.forward.append(f"{INDENT * 2}{target} = {value}")
             return out
-        flag = f"use_{_identifier(item.name or unnamed)}"
+        flag = _unique(f"use_{_identifier(item.name or unnamed)}", self.taken)
         body.init.append(f"{INDENT * 2}self.{flag} = bool({on})")
         if target != source:
             body.forward.append(f"{INDENT * 2}{target} = {source}")
         body.forward += [f"{INDENT * 2}if self.{flag}:", f"{INDENT * 3}{target} = {value}"]
-        return None
+        return None if out is None or arriving is None else f"({out} if {on} else {arriving})"
 
     # -- constructors ----------------------------------------------------------------------
 
@@ -342,7 +393,8 @@ class _Exporter:
                 else:
                     values[_safe_name(name)] = _python(default)
             out = self.outputs.get(block.name)
-            return _Call(block.name, tuple(arguments)), None if out is None else _substitute(out, values)
+            call = _Call(self.class_names[block.name], tuple(arguments))
+            return call, None if out is None else _substitute(out, values)
         return self._layer(item, channels, params)
 
     def _layer(self, item: ItemSpec, channels: str | None, params: set[str]) -> tuple[_Call, str | None]:
@@ -542,7 +594,7 @@ def _attribute(item: ItemSpec, position: int, taken: set[str]) -> str:
     """An item's attribute: its name when that is a Python identifier, else type + position."""
     base = item.name if item.name is not None else f"{(item.type or 'group').lower()}{position}"
     base = _identifier(base)
-    if base in MODULE_ATTRIBUTES:
+    if base in MODULE_ATTRIBUTES or base.startswith("_"):
         base = f"layer_{base}"
     name, n = base, 2
     while name in taken:
@@ -579,6 +631,15 @@ def _docstring(text: str) -> str:
     """A docstring that is only ever a string: triple-quoted when plain, else an escaped literal."""
     plain = text.isprintable() and '"' not in text and "\\" not in text
     return f'"""{text}"""' if plain else json.dumps(text, ensure_ascii=False)
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``name_2``, ``name_3``… when it is taken; then taken too."""
+    chosen, n = name, 2
+    while chosen in taken:
+        chosen, n = f"{name}_{n}", n + 1
+    taken.add(chosen)
+    return chosen
 
 
 def _class_name(name: str) -> str:

@@ -1,14 +1,16 @@
-"""Numbers derived from a trace: mult-adds, feature maps, receptive field and jump, and the
-``--explain`` text (each size formula with its numbers filled in). Pure functions, no torch."""
+"""Numbers derived from a trace: mult-adds, feature maps, receptive field and jump, the
+``--explain`` text (each size formula with its numbers filled in), and ``statistics``, which
+computes them once per trace for everything that shows them. Pure functions, no torch."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 from cnninspect.engines.analytic import NORMS, SPATIAL, flatten_range, spatial_rule
-from cnninspect.engines.module import ModuleRecord
 from cnninspect.engines.records import LayerRecord, Trace
 from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import LayerSpec, expand
@@ -96,6 +98,8 @@ def _spatial_formula(layer: LayerSpec, dims: int, i: int, size: int) -> str:
         return f"({size} − 1)·{s} − 2·{p} + {d}·({k} − 1) + {op} + 1 = {out}"
     if family is Family.ZERO_PAD:
         return f"{size} + padding = {out}"
+    if family is Family.PIXEL_UNSHUFFLE:
+        return f"⌊{size} / {layer.get('downscale_factor')}⌋ = {out}"
     if layer.get("size") is not None:
         return f"size {out}"
     return f"⌊{size} · {value('scale_factor')}⌋ = {out}"
@@ -139,10 +143,10 @@ def mult_adds(record: LayerRecord) -> int | None:
     bias: positions × params. ConvTranspose: every *input* position scatters its C_in × C_out /
     groups × kernel products, plus a bias per output. Linear: rows × params. Norm layers: one
     multiply-add per output element (the scale and shift), when affine. Everything else: 0.
-    A ``--model`` row carries its own count, made op by op as it ran (engines/module.py).
+    A ``--model`` row carries its own count, made op by op as it ran (engines/model/).
     """
-    if isinstance(record, ModuleRecord):
-        return record.mult_adds
+    if record.uncounted_ops or record.counted_mult_adds is not None:
+        return record.counted_mult_adds
     out = record.output_shape
     if out is None:
         return 0
@@ -180,7 +184,7 @@ def feature_maps(trace: Trace) -> list[bool]:
         elif kind is not None and kind.family in FEATURE_MAP_FAMILIES:
             maps.append(True)
         elif kind is None:
-            maps.append(arriving and (out == record.input_shape or not isinstance(record, ModuleRecord)))
+            maps.append(arriving and record.passes_layout)
         else:
             maps.append(arriving and kind.family not in (Family.FLATTEN, Family.LINEAR))
     return maps
@@ -189,10 +193,7 @@ def feature_maps(trace: Trace) -> list[bool]:
 def reads_input(trace: Trace, index: int) -> bool:
     """The record reads the model's input (in a spec: it has no producer; in a ``--model`` trace the
     engine knows, since a record may also read a tensor the model's own code made)."""
-    record = trace.records[index]
-    if isinstance(record, ModuleRecord):
-        return record.from_input
-    return trace.producers[index] is None
+    return trace.reads_input(index)
 
 
 Reach = tuple[tuple[Fraction, ...], tuple[Fraction, ...]]
@@ -236,6 +237,10 @@ def receptive_fields(trace: Trace) -> list[Reach | None]:
             kernel, stride, dilation = _window(record, dims)
             jump = tuple(j / s for j, s in zip(jump, stride))
             rf = tuple(r + d * (k - 1) * j for r, k, d, j in zip(rf, kernel, dilation, jump))
+        elif kind is not None and kind.family is Family.PIXEL_UNSHUFFLE:
+            factor = record.layer.get("downscale_factor")  # a factor × factor window at stride factor
+            rf = tuple(r + (factor - 1) * j for r, j in zip(rf, jump))
+            jump = tuple(j * factor for j in jump)
         elif kind is not None and kind.family is Family.UPSAMPLE and out is not None:
             jump = tuple(j * Fraction(i, o) for j, i, o in zip(jump, record.input_shape[2:], out[2:]))
         reaches.append((rf, jump))
@@ -256,3 +261,86 @@ def _window(record: LayerRecord, dims: int) -> tuple[tuple[int, ...], tuple[int,
     stride = kernel if layer.get("stride") is None else expand(layer.get("stride"), dims)
     dilation = expand(layer.get("dilation"), dims) if "dilation" in kind.param_by_name else (1,) * dims
     return kernel, stride, dilation
+
+
+# ---------------------------------------------------------------------------------------
+# Statistics: the numbers above, computed once per trace
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The footer's numbers."""
+
+    params: int
+    """All parameters."""
+    weights: int
+    """Weight values."""
+    biases: int
+    """Bias values."""
+    trainable: int
+    """Parameters with requires_grad."""
+    param_bytes: int
+    """Parameter memory, float32."""
+    activation_bytes: int
+    """Every layer's output, float32."""
+    mult_adds: int | None
+    """None when some layer's count is unknown."""
+
+    @property
+    def non_trainable(self) -> int:
+        """Parameters without requires_grad."""
+        return self.params - self.trainable
+
+    def to_json(self) -> dict[str, Any]:
+        """The totals as JSON data."""
+        return {
+            "mult_adds": self.mult_adds,
+            "params": self.params,
+            "weights": self.weights,
+            "biases": self.biases,
+            "trainable": self.trainable,
+            "non_trainable": self.non_trainable,
+            "param_bytes": self.param_bytes,
+            "activation_bytes": self.activation_bytes,
+        }
+
+
+def totals(trace: Trace, counts: Sequence[int | None] | None = None) -> Totals:
+    """Sums over every record; ``counts``, each record's mult-adds, when already known."""
+    if counts is None:
+        counts = [mult_adds(r) for r in trace.records]
+    return Totals(
+        params=trace.total_params,
+        weights=sum(r.weights for r in trace.records),
+        biases=sum(r.biases for r in trace.records),
+        trainable=trace.trainable_params,
+        param_bytes=trace.param_bytes,
+        activation_bytes=trace.activation_bytes,
+        mult_adds=None if None in counts else sum(c or 0 for c in counts),
+    )
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """Every number derived from one trace, computed once (``statistics``) and handed to whatever
+    shows them: the rows, the footer, the totals."""
+
+    mult_adds: tuple[int | None, ...]
+    """Per record: its mult-adds (``mult_adds``)."""
+    feature_maps: tuple[bool, ...]
+    """Per record: whether its output is a feature map (``feature_maps``)."""
+    reaches: tuple[Reach | None, ...]
+    """Per record: receptive field and jump (``receptive_fields``)."""
+    totals: Totals
+    """Sums over every record."""
+
+
+def statistics(trace: Trace) -> Statistics:
+    """A trace's statistics, each computed once."""
+    counts = tuple(mult_adds(r) for r in trace.records)
+    return Statistics(
+        mult_adds=counts,
+        feature_maps=tuple(feature_maps(trace)),
+        reaches=tuple(receptive_fields(trace)),
+        totals=totals(trace, counts),
+    )

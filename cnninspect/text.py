@@ -5,17 +5,21 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ud800-\udfff]"
+)
+"""Characters that can forge or hide text: controls, line separators, bidirectional overrides and
+isolates (``\\u202e`` makes ``fc\\u202eexe.txt`` read as ``fctxt.exe``), zero-width characters, lone surrogates."""
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
     """A real integer: bool is an int subclass, and ``kernel_size: true`` must not become 1."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     """An int or a float, never a bool."""
     return is_int(value) or isinstance(value, float)
 
@@ -73,8 +77,9 @@ def plural(count: int, word: str, many: str | None = None) -> str:
 
 def safe(text: str) -> str:
     """A name from a spec or a model, safe to print on one line: control characters (newlines,
-    ESC, OSC) are shown escaped as ``\\n`` or ``\\x1b``, so they can neither forge lines nor
-    reach the terminal; a byte of a file name that is not UTF-8 shows as ``\\xff``."""
+    ESC, OSC), right-to-left overrides and zero-width characters are shown escaped as ``\\n``,
+    ``\\x1b`` or ``\\u202e``, so they can neither forge lines, reach the terminal nor make a
+    name read as another; a byte of a file name that is not UTF-8 shows as ``\\xff``."""
     if not _CONTROL.search(text):
         return text
     return _CONTROL.sub(lambda m: _escaped(m.group()), text)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
-from conftest import cli
+from conftest import ROOT, cli, cli_error
 
 
 @pytest.mark.parametrize("fmt", ["table", "json", "markdown", "csv"])
@@ -14,6 +15,35 @@ def test_tutorial_golden_output_in_every_format(golden, fmt, kernel):
     result = cli("summary", "--format", fmt, "--kernel", str(kernel))
     assert result.exit_code == (0 if kernel == 3 else 1)
     golden(f"tutorial_k{kernel}.{fmt}.out", result.stdout)
+
+
+SUMMED = ("params", "weights", "biases", "trainable", "mult_adds")
+"""Per-layer numbers whose column adds up to the footer's total."""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--kernel", "3"],
+        ["--kernel", "5"],
+        [f"{ROOT}/configs/resnet18.yaml", "--engine", "analytic"],
+        [f"{ROOT}/configs/unet.yaml", "--engine", "analytic"],
+        [f"{ROOT}/configs/darknet/yolov3-tiny.cfg", "--engine", "analytic"],
+        [f"{ROOT}/configs/hydra/cifar_cnn.yaml", "--engine", "analytic"],
+        ["--model", f"{ROOT}/tests/fixtures/models/tutorial_cnn.py:myCNN", "--input", "3x32x32"],
+    ],
+)
+def test_layer_rows_add_up_to_the_totals_in_json_and_the_table_footer(args):
+    document = json.loads(cli("summary", *args, "--format", "json").stdout)
+    table = cli("summary", *args).stdout
+    layers, totals = document["layers"], document["totals"]
+    assert len(layers) >= 3
+    for key in SUMMED:
+        assert sum(layer[key] for layer in layers) == totals[key], key
+    assert totals["params"] == totals["weights"] + totals["biases"]
+    footer = f"Total params: {totals['params']:,} (weights {totals['weights']:,} + biases {totals['biases']:,})"
+    assert footer in table
+    assert f"Mult-adds: {sum(layer['mult_adds'] for layer in layers):,} " in table
 
 
 def test_explain_golden(golden):
@@ -91,8 +121,7 @@ def test_spatial_collapse_is_flagged_and_the_trace_goes_on():
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, words):
-    result = cli(*args)
-    assert result.exit_code == 2
+    result = cli_error(*args)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("cnninspect: error: ")
     assert words in lines[0]
@@ -102,8 +131,7 @@ def test_bad_input_is_one_line_and_exit_2(args, words):
 def test_bad_yaml_names_file_line_col(tmp_path):
     spec = tmp_path / "bad.yaml"
     spec.write_text("input: [3, 8, 8]\nlayers:\n  - {type: Conv2d, out_channels: 4, kernel_size: -1}\n")
-    result = cli("summary", str(spec))
-    assert result.exit_code == 2
+    result = cli_error("summary", str(spec))
     assert result.stderr.strip() == (
         f"cnninspect: error: {spec}:3:50: layer 0: kernel_size: "
         "expected an integer ≥ 1 or a list of 2 such integers, got -1"
@@ -123,8 +151,19 @@ def test_torch_only_layers_go_through_the_torch_engine():
     assert result.exit_code == 0
     shapes = [layer["output_shape"] for layer in json.loads(result.stdout)["layers"]]
     assert shapes == [[1, 16, 32, 32], [1, 16 // 4, 64, 64], [1, 4 * 64 * 64]]
-    analytic = cli("summary", "--layers", "PixelShuffle(2)", "--engine", "analytic")
-    assert analytic.exit_code == 2 and "use --engine torch" in analytic.stderr
+    analytic = cli_error("summary", "--layers", "PixelShuffle(2)", "--engine", "analytic")
+    assert "use --engine torch" in analytic.stderr
+
+
+def test_debug_shows_what_pytorch_said_when_it_refuses_a_layer():
+    args = ("summary", "--layers", "Conv2d(3,16,3) PixelShuffle(3)")
+    plain = cli_error(*args)
+    assert plain.stderr.startswith("cnninspect: error: --layers:1:16: layer 1 (PixelShuffle) cannot take an input")
+    assert "Traceback" not in plain.stderr
+    debug = cli_error(*args, "--debug")
+    assert "Traceback (most recent call last)" in debug.stderr  # the cause is kept (raise … from error)
+    # 16 channels cannot be shuffled by 3: 16 is not a multiple of 3 * 3
+    assert "RuntimeError: Invalid input shape for pixel_shuffle" in debug.stderr
 
 
 def test_help_and_version():
@@ -151,11 +190,89 @@ def test_help_and_the_analytic_engine_never_import_torch():
     assert result.stdout.strip() == "False"
 
 
+LAZY = ("torch", "cnninspect.checks", "cnninspect.metrics", "cnninspect.inputs", "cnninspect.formats.summary")
+"""Modules --help and rules must not load: torch, the checks that run the rules, the statistics, the
+input formats and the summary renderers."""
+
+
+@pytest.mark.parametrize("args", [["--help"], ["rules"], ["rules", "CNN201"], ["summary", "--help"]])
+def test_help_and_rules_import_no_engine_no_checks_and_no_torch(args):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from cnninspect.cli import app\n"
+        f"assert CliRunner().invoke(app, {args!r}).exit_code == 0\n"
+        "print('\\n'.join(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    modules = result.stdout.split()
+    assert "cnninspect.cli" in modules and "typer" in modules
+    # engines.records is data (the records and mismatch kinds the rules are written against), no engine
+    engines = [m for m in modules if m.startswith("cnninspect.engines.") and m != "cnninspect.engines.records"]
+    loaded = engines + [m for m in modules if m.split(".")[0] == "torch"]
+    loaded += [m for m in modules for lazy in LAZY if m == lazy or m.startswith(lazy + ".")]
+    assert loaded == []
+    if args == ["--help"]:  # the help page is plain text: not even Rich is needed
+        assert not [m for m in modules if m.split(".")[0] == "rich"]
+
+
+def test_lint_concise_needs_no_rich():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from cnninspect.cli import app\n"
+        f"assert CliRunner().invoke(app, ['lint', {str(ROOT / 'configs' / 'lenet5.yaml')!r}, '--format', 'concise'])"
+        ".exit_code == 0\n"
+        "print('\\n'.join(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    modules = result.stdout.split()
+    assert "cnninspect.linter" in modules
+    assert not [m for m in modules if m.split(".")[0] in ("rich", "torch")]
+
+
+def test_the_cli_names_the_engine_default_and_the_suffixes_lint_walks():
+    from cnninspect import cli_options, inputs
+    from cnninspect.engines.model import DEFAULT_TIMEOUT
+
+    assert cli_options.MODEL_TIMEOUT == DEFAULT_TIMEOUT
+    # the help is built without importing the formats, so it keeps its own copy of their names
+    assert [s.lstrip("*") for s in cli_options.SPEC_SUFFIXES] == list(inputs.FILE_SUFFIXES)
+    assert list(cli_options.SPEC_FORMATS) == [fmt.title for fmt in inputs.FORMATS]
+    page = " ".join(cli_page("lint").split())
+    assert "walked for *.yaml, *.yml and *.cfg" in page
+    assert "not a cnninspect YAML spec, darknet .cfg or Hydra config are skipped" in page
+    for command in ("summary", "fix-fc", "sizes", "export"):
+        assert "A model file: cnninspect YAML spec, darknet .cfg or Hydra config." in " ".join(
+            cli_page(command).split()
+        )
+
+
+def cli_page(command: str) -> str:
+    return cli(command, "--help", columns=200).stdout
+
+
+def test_arguments_read_as_their_metavar_in_usage_and_in_the_list():
+    lint_page, summary_page = cli_page("lint"), cli_page("summary")
+    assert "Usage: cnninspect lint [OPTIONS] PATH..." in lint_page
+    assert re.search(r"^\s+PATH\.\.\.\s+Model files", lint_page, re.M)
+    assert "Usage: cnninspect summary [OPTIONS] [SPEC]" in summary_page
+    assert re.search(r"^\s+SPEC\s+A model file", summary_page, re.M)
+    assert "{" not in lint_page + summary_page and "<list" not in lint_page
+
+
 # --- one way per option -----------------------------------------------------------------------
 
-PER_COMMAND = ("--format", "--engine", "--input")
+PER_COMMAND = ("--format", "--engine", "--input", "--depth")
 """Options whose choices differ by command (each command's own formats; summary's engine default,
-explained in its help; --input, which may be repeated where --model exists)."""
+explained in its help; --input, which may be repeated where --model exists; --depth, whose default
+is everything in a table and one page in a drawing)."""
 
 
 def commands():
@@ -175,9 +292,11 @@ def test_an_option_means_the_same_thing_on_every_command():
     assert all(len(variants) == 1 for variants in seen.values()), {k: v for k, v in seen.items() if len(v) > 1}
     assert len(seen) > 10
     engines = {name: p for name, c in commands().items() for p in c.params if p.opts[0] == "--engine"}
-    assert {name: p.default.value for name, p in engines.items()} == {
-        "summary": "torch",
+    # summary: torch, or analytic where torch is not installed (tests/test_without_torch.py)
+    assert {name: p.default and p.default.value for name, p in engines.items()} == {
+        "summary": None,
         "fix-fc": "auto",
+        "draw": "auto",
         "lint": "auto",
         "export": "auto",
     }
@@ -203,8 +322,7 @@ def test_help_never_mentions_an_option_the_command_lacks_and_metavars_read_like_
 @pytest.mark.parametrize("option", [["--arg", "num_classes=3"], ["--dtype", "int64"]])
 @pytest.mark.parametrize("command", ["summary", "fix-fc"])
 def test_model_options_without_a_model_are_an_error(command, option):
-    result = cli(command, *option)
-    assert result.exit_code == 2
+    result = cli_error(command, *option)
     assert result.stderr == f"cnninspect: error: {option[0]} is for --model; this run has no --model\n"
 
 
@@ -219,8 +337,7 @@ def test_model_options_without_a_model_are_an_error(command, option):
     ],
 )
 def test_usage_errors_are_one_line_with_a_hint(args, words):
-    result = cli(*args)
-    assert result.exit_code == 2
+    result = cli_error(*args)
     (line,) = result.stderr.splitlines()
     assert line.startswith("cnninspect: error: ") and words in line
     assert line.endswith("--help` lists the options")

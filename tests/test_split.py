@@ -10,12 +10,12 @@ from conftest import cli, parse
 from torch import nn
 
 from cnninspect import rules
-from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.engines.torch import trace_spec
 from cnninspect.errors import ArgumentError
 from cnninspect.export import export_pytorch
 from cnninspect.metrics import explain
+from cnninspect.rules import find_problems
 from cnninspect.spec.schema import spec_schema
 from cnninspect.spec.yamldoc import read_document
 
@@ -167,6 +167,7 @@ def test_flag_spec_and_schema_know_split():
     result = cli("summary", "--layers", "Conv2d(3,8,1) Split(2, 1) Conv2d(4,4,3)", "--engine", "analytic")
     assert result.exit_code == 0, result.stderr
     assert "30×30×4" in result.stdout
+    assert "Split   chunk(0, 2)[1]" in result.stdout  # what it cuts and takes, as torch writes it
     schema = spec_schema()
     good = read_document("input: [4, 8, 8]\nlayers:\n  - {type: Split, chunks: 2, index: 1}\n", "t.yaml")
     jsonschema.validate(good.data(good.root), schema)
@@ -194,3 +195,75 @@ def test_export_writes_torch_chunk_and_split(tmp_path):
         output = model(torch.zeros(1, 16, 32, 32))
     assert tuple(output.shape) == trace.output_shape == (1, 32, 32, 32)
     assert sum(p.numel() for p in model.parameters()) == trace.total_params == 12 * 32 + 6720 - 16 * 32
+
+
+def test_export_keeps_block_parameters_of_splits_and_concats_for_forward():
+    """A $ value that forward needs (chunks, index, a Concat's dim) is kept in an attribute, and the
+    channels after a split are worked out over the parameters at each use."""
+    spec = parse(
+        "input: [12, 8, 8]\nblocks:\n  Part:\n    params: {n: 2, take: true, d: 1}\n    layers:\n"
+        "      - {type: Split, name: piece, chunks: $n, index: -1, if: $take}\n"
+        "      - {type: Conv2d, name: conv, out_channels: 6, kernel_size: 1}\n"
+        "      - {type: Split, name: rest, sizes: [2, 4], index: $n - 2}\n"
+        "      - {type: Concat, name: cat, from: [rest, rest], dim: $d}\n"
+        "layers:\n  - {type: Part, name: a, n: 3}\n  - {type: Part, name: b, take: false, d: 2}\n"
+        "  - {type: Split, name: c, chunks: 2, index: 0}\n  - {type: Conv2d, out_channels: 5, kernel_size: 1}\n"
+    )
+    trace = infer_shapes(spec)
+    # a: 12 / 3 = 4 channels, conv 6, rest [2, 4][1] = 4, cat 8; b (no piece): conv 6, rest [2, 4][0] = 2,
+    # joined on the height: 2 channels at 16×8; c: 1 channel; the last conv 1 → 5
+    assert trace.output_shape == (1, 5, 16, 8)
+    assert trace.total_params == (4 * 6 + 6) + (8 * 6 + 6) + (1 * 5 + 5)
+    code = export_pytorch(trace)
+    assert "self.piece_chunks = n" in code and "torch.chunk(x, self.piece_chunks, 1)[-1]" in code
+    assert "self.rest_index = n - 2" in code and "self.cat_dim = d" in code
+    namespace: dict = {}
+    exec(compile(code, "exported.py", "exec"), namespace)  # the test runs the generated classes
+    model = namespace["t"]().eval()
+    with torch.no_grad():
+        assert tuple(model(torch.zeros(1, 12, 8, 8)).shape) == trace.output_shape
+    assert sum(p.numel() for p in model.parameters()) == trace.total_params
+
+
+def test_a_huge_chunks_value_is_a_finding_not_a_huge_tensor():
+    spec = parse("input: [4, 8, 8]\nlayers:\n  - {type: Split, name: s, chunks: 2147483647, index: 0}\n")
+    for trace in (infer_shapes(spec), trace_spec(spec, "cpu")):
+        assert trace.records[0].output_shape == (1, 1, 8, 8)  # ⌈4 / (2³¹ − 1)⌉ = 1, carried on
+        assert [f.rule for f in find_problems(trace)] == [rules.SPLIT_CHANNELS]
+
+
+def test_exported_attributes_for_forward_never_take_a_layers_name():
+    spec = parse(
+        "input: [12, 8, 8]\nblocks:\n  Part:\n    params: {n: 2, on: true}\n    layers:\n"
+        "      - {type: Conv2d, name: use_piece, out_channels: 12, kernel_size: 1}\n"
+        "      - {type: Split, name: piece, chunks: $n, index: -1, if: $on}\n"
+        "      - {type: Conv2d, name: piece_chunks, out_channels: 6, kernel_size: 1}\n"
+        "layers:\n  - {type: Part, name: a, n: 3}\n  - {type: Part, name: b, on: false}\n"
+    )
+    trace = infer_shapes(spec)
+    code = export_pytorch(trace)
+    assert "self.piece_chunks = n" in code and "self.use_piece_2 = bool(on)" in code
+    assert "self.piece_chunks_2 = nn.Conv2d((12 // n if on else 12), 6, kernel_size=1)" in code
+    namespace: dict = {}
+    exec(compile(code, "exported.py", "exec"), namespace)  # the test runs the generated classes
+    model = namespace["t"]().eval()
+    with torch.no_grad():
+        assert tuple(model(torch.zeros(1, 12, 8, 8)).shape) == trace.output_shape == (1, 6, 8, 8)
+    # a: conv 12·12 + 12, piece 12 / 3 = 4, conv 4·6 + 6; b: conv 6·12 + 12, no piece, conv 12·6 + 6
+    assert sum(p.numel() for p in model.parameters()) == trace.total_params == 156 + 30 + 84 + 78
+
+
+@pytest.mark.parametrize(
+    ("layers", "marks"),
+    [
+        ("Conv2d(3,7,1) Split(2,1)", ("✗ CNN211", "expects a multiple of 2", "receives 7")),
+        ("Conv2d(3,7,1) Split(sizes=[2,4],index=0)", ("✗ CNN211", "expects 6", "receives 7")),  # 2 + 4
+    ],
+)
+def test_draw_marks_a_split_that_does_not_fit(layers, marks):
+    from cnninspect.draw.source import parts_of
+    from cnninspect.inputs.flags import parse_layers
+
+    trace = infer_shapes(parse_layers(layers, (3, 8, 8)))
+    parts = parts_of(trace, find_problems(trace))
+    assert [part.marks for part in parts if part.marks] == [marks]

@@ -11,13 +11,25 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from cnninspect.engines.records import LayerRecord, Mismatch, Problem, Trace
+from cnninspect.engines.records import (
+    Collapse,
+    GroupsMismatch,
+    LayerRecord,
+    MergeMismatch,
+    Mismatch,
+    RankMismatch,
+    SizeMismatch,
+    SplitMismatch,
+    TailMismatch,
+    Trace,
+)
 from cnninspect.errors import UsageError
 from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec, expand
 
 Shape = tuple[int, ...]
-SPATIAL = (Family.CONV, Family.CONV_TRANSPOSE, Family.MAX_POOL, Family.AVG_POOL, Family.ZERO_PAD, Family.UPSAMPLE)
+SPATIAL = (Family.CONV, Family.CONV_TRANSPOSE, Family.MAX_POOL, Family.AVG_POOL, Family.ZERO_PAD, Family.UPSAMPLE,
+           Family.PIXEL_UNSHUFFLE)  # fmt: skip
 NORMS = (Family.BATCH_NORM, Family.INSTANCE_NORM, Family.GROUP_NORM, Family.LAYER_NORM)
 UPSAMPLE_RANKS = {"linear": (3,), "bilinear": (4,), "bicubic": (4,), "trilinear": (5,)}
 MAX_COLLAPSE_SEARCH = 1 << 64
@@ -59,7 +71,7 @@ def merge_layer(layer: LayerSpec, shapes: Sequence[Shape]) -> LayerRecord:
     )
 
 
-def check_merge(layer: LayerSpec, shapes: Sequence[Shape]) -> tuple[Mismatch | None, Shape]:
+def check_merge(layer: LayerSpec, shapes: Sequence[Shape]) -> tuple[MergeMismatch | None, Shape]:
     """Whether a merge's inputs fit, and the output shape (on a mismatch: the first input's
     shape, with a Concat's joined dimension summed where the ranks allow)."""
     kind = layer.kind
@@ -68,19 +80,19 @@ def check_merge(layer: LayerSpec, shapes: Sequence[Shape]) -> tuple[Mismatch | N
     received = tuple(shapes)
     if kind.family is Family.ADD:
         if any(shape != first for shape in shapes):
-            return Mismatch(Problem.ADD, "from", None, received), first
+            return MergeMismatch(kind.family, received), first
         return None, first
     if kind.family is Family.MUL:
         out = broadcast(shapes)
-        return (Mismatch(Problem.MUL, "from", None, received), first) if out is None else (None, out)
+        return (MergeMismatch(kind.family, received), first) if out is None else (None, out)
     dim = layer.get("dim")
     rank = len(first)
     if not -rank <= dim < rank or any(len(shape) != rank for shape in shapes):
-        return Mismatch(Problem.CONCAT, "from", None, received, dim=dim), first
+        return MergeMismatch(kind.family, received, dim), first
     dim %= rank
     joined = (*first[:dim], sum(shape[dim] for shape in shapes), *first[dim + 1 :])
     others_differ = any(shape[:dim] + shape[dim + 1 :] != first[:dim] + first[dim + 1 :] for shape in shapes)
-    return (Mismatch(Problem.CONCAT, "from", None, received, dim=dim) if others_differ else None), joined
+    return (MergeMismatch(kind.family, received, dim) if others_differ else None), joined
 
 
 def broadcast(shapes: Sequence[Shape]) -> Shape | None:
@@ -101,7 +113,7 @@ def size_layer(layer: LayerSpec, shape: Shape) -> LayerRecord:
     mismatches, stand_in, in_size = check_input(layer, shape)
     if stand_in is None:
         return LayerRecord(layer=layer, input_shape=shape, output_shape=None, mismatches=mismatches, in_size=in_size)
-    weights, biases = count_params(layer, in_size)
+    weights, biases = (0, 0) if layer.shares else count_params(layer, in_size)  # shared: counted once
     out = shape if keeps_received(layer) else output_shape(layer, stand_in)
     return LayerRecord(
         layer=layer,
@@ -144,44 +156,40 @@ def check_input(layer: LayerSpec, shape: Shape) -> tuple[tuple[Mismatch, ...], S
     stand_in = list(shape)
     in_size: int | None = None
     if family is Family.LINEAR:
-        in_size = _declared_or_received(layer, "in_features", shape[-1], Problem.IN_FEATURES, mismatches)
+        in_size = _declared_or_received(layer, "in_features", shape[-1], mismatches)
         stand_in[-1] = in_size
     elif family in (Family.CONV, Family.CONV_TRANSPOSE):
-        in_size = _declared_or_received(
-            layer, "in_channels", shape[1], Problem.IN_CHANNELS, mismatches, layer.get("groups")
-        )
+        in_size = _declared_or_received(layer, "in_channels", shape[1], mismatches, "groups")
         stand_in[1] = in_size
     elif family in (Family.BATCH_NORM, Family.INSTANCE_NORM):
-        in_size = _declared_or_received(layer, "num_features", shape[1], Problem.NUM_FEATURES, mismatches)
+        in_size = _declared_or_received(layer, "num_features", shape[1], mismatches)
         stand_in[1] = in_size
     elif family is Family.GROUP_NORM:
-        in_size = _declared_or_received(
-            layer, "num_channels", shape[1], Problem.NUM_FEATURES, mismatches, layer.get("num_groups")
-        )
+        in_size = _declared_or_received(layer, "num_channels", shape[1], mismatches, "num_groups")
         stand_in[1] = in_size
     elif family is Family.LAYER_NORM:
         normalized = expand(layer.get("normalized_shape"), 1)
         tail = tuple(shape[len(shape) - len(normalized) :])
         if tail != normalized:
-            mismatches.append(Mismatch(Problem.NUM_FEATURES, "normalized_shape", normalized, tail))
+            mismatches.append(TailMismatch(normalized, tail))
             stand_in[len(shape) - len(normalized) :] = normalized
         in_size = math.prod(normalized)
     elif family is Family.SPLIT:
         split = check_split(layer, shape)
         if split is not None:
             mismatches.append(split)
-            stand_in[split.dim or 0] = split.fits
+            stand_in[split.dim] = split.fits
     if family in SPATIAL:
         rule = spatial_rule(layer, len(shape) - 2)
         for i in range(2, len(shape)):
             if rule(i - 2, stand_in[i]) < 1:
                 smallest = smallest_input(rule, i - 2)
-                mismatches.append(Mismatch(Problem.COLLAPSE, "input", None, stand_in[i], smallest, i))
+                mismatches.append(Collapse(i, stand_in[i], smallest))
                 stand_in[i] = smallest
     return tuple(mismatches), tuple(stand_in), in_size
 
 
-def check_split(layer: LayerSpec, shape: Shape) -> Mismatch | None:
+def check_split(layer: LayerSpec, shape: Shape) -> SplitMismatch | None:
     """A Split's chunks must divide the size it cuts (torch.chunk would give unequal pieces, or
     fewer); its sizes must add up to it (torch.split refuses). The mismatch's ``fits`` is the
     size the trace carries on with: the next multiple of chunks, or the sum of sizes."""
@@ -189,10 +197,10 @@ def check_split(layer: LayerSpec, shape: Shape) -> Mismatch | None:
     received, chunks, sizes = shape[dim], layer.get("chunks"), layer.get("sizes")
     if sizes is not None:
         total = sum(sizes)
-        return None if total == received else Mismatch(Problem.SPLIT, "sizes", sizes, received, total, dim)
+        return None if total == received else SplitMismatch("sizes", sizes, received, total, dim)
     if received % chunks == 0:
         return None
-    return Mismatch(Problem.SPLIT, "chunks", chunks, received, -(-received // chunks) * chunks, dim)
+    return SplitMismatch("chunks", chunks, received, -(-received // chunks) * chunks, dim)
 
 
 def split_size(layer: LayerSpec, size: int) -> int:
@@ -201,22 +209,23 @@ def split_size(layer: LayerSpec, size: int) -> int:
     return size // layer.get("chunks") if sizes is None else int(sizes[layer.get("index")])
 
 
-def _declared_or_received(
-    layer: LayerSpec, arg: str, received: int, problem: Problem, out: list[Mismatch], multiple_of: int = 1
-) -> int:
+def _declared_or_received(layer: LayerSpec, arg: str, received: int, out: list[Mismatch], split: str = "") -> int:
+    """The input size a layer is built with: as written (a mismatch when it is not what arrives), else
+    what arrives, raised to a multiple of the ``split`` argument's value when that cannot divide it."""
     declared = layer.args.get(arg)
     if declared is not None:
         if declared != received:
-            out.append(Mismatch(problem, arg, declared, received))
+            out.append(SizeMismatch(arg, declared, received))
         return int(declared)
-    if received % multiple_of:
-        fits = -(-received // multiple_of) * multiple_of
-        out.append(Mismatch(problem, arg, None, received, fits))
+    divisor = layer.get(split) if split else 1
+    if received % divisor:
+        fits = -(-received // divisor) * divisor
+        out.append(GroupsMismatch(arg, received, split, divisor, fits))
         return fits
     return received
 
 
-def _check_rank(layer: LayerSpec, shape: Shape) -> Mismatch | None:
+def _check_rank(layer: LayerSpec, shape: Shape) -> RankMismatch | None:
     kind = layer.kind
     assert kind is not None
     family, rank = kind.family, len(shape)
@@ -229,6 +238,7 @@ def _check_rank(layer: LayerSpec, shape: Shape) -> Mismatch | None:
         Family.ADAPTIVE_POOL,
         Family.INSTANCE_NORM,
         Family.ZERO_PAD,
+        Family.PIXEL_UNSHUFFLE,
     ):
         allowed = (kind.dims + 2,)
     elif family is Family.BATCH_NORM:
@@ -252,7 +262,7 @@ def _check_rank(layer: LayerSpec, shape: Shape) -> Mismatch | None:
         allowed = None if dim is None else tuple(r for r in range(1, max(rank, 1) + 1) if -r <= dim < r)
     if allowed is None or rank in allowed:
         return None
-    return Mismatch(Problem.RANK, "input", allowed, shape)
+    return RankMismatch(allowed, shape)
 
 
 def flatten_range(layer: LayerSpec, rank: int) -> tuple[int, int] | None:
@@ -303,6 +313,9 @@ def spatial_rule(layer: LayerSpec, dims: int) -> Callable[[int, int], int]:
         pairs = expand(padding, 2 * dims)
         # ZeroPad's tuple runs from the last dimension backwards: (left, right, top, bottom, ...).
         return lambda i, size: size + pairs[2 * (dims - 1 - i)] + pairs[2 * (dims - 1 - i) + 1]
+    if family is Family.PIXEL_UNSHUFFLE:
+        factor = layer.get("downscale_factor")
+        return lambda i, size: size // factor
     if family is Family.UPSAMPLE:
         if layer.get("size") is not None:
             target = expand(layer.get("size"), dims)
@@ -358,7 +371,7 @@ def _survives(spec: ModelSpec, dim: int, size: int) -> bool:
     """True when no layer collapses sample dimension ``dim`` at input size ``size``."""
     trial = replace(spec, input=(*spec.input[:dim], size, *spec.input[dim + 1 :]), batch=1)
     records = infer_shapes(trial).records
-    return not any(m.problem is Problem.COLLAPSE and m.dim == dim + 1 for r in records for m in r.mismatches)
+    return not any(isinstance(m, Collapse) and m.dim == dim + 1 for r in records for m in r.mismatches)
 
 
 def output_shape(layer: LayerSpec, shape: Shape) -> Shape:
@@ -370,6 +383,9 @@ def output_shape(layer: LayerSpec, shape: Shape) -> Shape:
     if family in (Family.CONV, Family.CONV_TRANSPOSE):
         rule = spatial_rule(layer, len(shape) - 2)
         return (batch, layer.get("out_channels"), *(rule(i, s) for i, s in enumerate(shape[2:])))
+    if family is Family.PIXEL_UNSHUFFLE:
+        factor = layer.get("downscale_factor")
+        return (batch, shape[1] * factor * factor, *(s // factor for s in shape[2:]))
     if family in SPATIAL:
         rule = spatial_rule(layer, len(shape) - 2)
         return (*shape[:2], *(rule(i, s) for i, s in enumerate(shape[2:])))

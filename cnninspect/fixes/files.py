@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import difflib
-import fcntl
+import hashlib
 import os
 import re
 import stat
@@ -17,8 +17,12 @@ from typing import Any
 
 from cnninspect.errors import CnnInspectError, EditError
 from cnninspect.inputs import ReadOptions, SpecSource, format_named
+from cnninspect.inputs.source import MAX_SPEC_BYTES
 from cnninspect.inputs.splice import apply_edits
 from cnninspect.spec.model import ModelSpec, changed_args
+
+LOCK_TIMEOUT = 10.0
+"""Seconds a write waits for another writer in the same folder."""
 
 
 @dataclass(frozen=True)
@@ -67,9 +71,16 @@ def _essence(spec: ModelSpec) -> list[tuple[str, str, dict[str, Any], tuple[Any,
 
 
 def encode_like(original: bytes, text: str) -> bytes:
-    """``text`` as bytes, with the byte-order mark ``original`` had."""
+    """``text`` as bytes, with the byte-order mark ``original`` had; refused when the file would grow
+    past the size cnninspect reads, so a fix never writes a file it could not read again."""
     bom = codecs.BOM_UTF8 if original.startswith(codecs.BOM_UTF8) else b""
-    return bom + text.encode("utf-8")
+    data = bom + text.encode("utf-8")
+    if len(data) > MAX_SPEC_BYTES:
+        raise EditError(
+            f"the fixed file would be {len(data):,} bytes, over the {MAX_SPEC_BYTES:,}-byte limit for a spec; "
+            "nothing was written"
+        )
+    return data
 
 
 def write_atomic(path: Path, data: bytes, expected: bytes | None) -> None:
@@ -79,7 +90,9 @@ def write_atomic(path: Path, data: bytes, expected: bytes | None) -> None:
     ``expected`` is what the file held when it was read: a file that changed since, or that
     another cnninspect is writing at this moment (the folder is locked from the check to the
     rename), is refused, so no one's edit is lost. None: a new file, or one replaced whole
-    (``--save``). A read-only file is refused."""
+    (``--save``). A read-only file is refused. A file with several hard links is written in
+    place under the lock instead, so every link sees the fix (a rename would leave the others
+    holding the old text)."""
     target = path.resolve()
     with _locked(target.parent, path):
         info = None
@@ -93,8 +106,11 @@ def write_atomic(path: Path, data: bytes, expected: bytes | None) -> None:
                 raise EditError(f"{path}: changed while it was being fixed; nothing was written — run again")
             if not info.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(target, os.W_OK):
                 raise EditError(f"{path}: is read-only; nothing was written")
-        try:
-            handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        if info is not None and info.st_nlink > 1:
+            _write_in_place(target, path, data)
+            return
+        try:  # a short name of our own: the file's own name may already be as long as the system allows
+            handle, temporary = tempfile.mkstemp(prefix=".cnninspect-", suffix=".tmp", dir=target.parent)
         except OSError as error:
             raise EditError(f"{path}: cannot write in its folder: {error.strerror}; nothing was written") from None
         done = False
@@ -116,19 +132,39 @@ def write_atomic(path: Path, data: bytes, expected: bytes | None) -> None:
                 Path(temporary).unlink(missing_ok=True)
 
 
+def _write_in_place(target: Path, path: Path, data: bytes) -> None:
+    """The file's own inode rewritten: what every hard link to it then reads."""
+    try:
+        with open(target, "r+b") as stream:
+            stream.write(data)
+            stream.truncate()
+            stream.flush()
+            os.fsync(stream.fileno())
+    except OSError as error:
+        raise EditError(f"{path}: cannot write: {error.strerror}") from None
+
+
 @contextlib.contextmanager
 def _locked(folder: Path, path: Path) -> Iterator[None]:
-    """An exclusive lock on the folder while a file in it is checked and replaced: two writers
-    take turns, and the second sees the first one's change."""
+    """An exclusive lock on the folder while a file in it is checked and replaced: two writers take
+    turns, and the second sees the first one's change. The lock file lives in the system's temporary
+    folder (named by the folder's path), so nothing is left beside the user's files; filelock makes
+    it work alike on Linux, macOS and Windows. A writer that holds it past LOCK_TIMEOUT is not waited
+    for."""
+    from filelock import FileLock, Timeout
+
+    key = hashlib.sha256(os.fsencode(folder)).hexdigest()[:32]
+    lock = FileLock(os.path.join(tempfile.gettempdir(), f"cnninspect-{key}.lock"), timeout=LOCK_TIMEOUT)
     try:
-        handle = os.open(folder, os.O_RDONLY)
-    except OSError as error:
-        raise EditError(f"{path}: cannot open its folder: {error.strerror}; nothing was written") from None
+        lock.acquire()
+    except Timeout:
+        raise EditError(
+            f"{path}: another process has held its folder for {LOCK_TIMEOUT:g} s; nothing was written — run again"
+        ) from None
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(handle)  # closing releases the lock
+        lock.release()
 
 
 def unified_diff(before: str, after: str, label: str) -> str:

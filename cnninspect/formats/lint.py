@@ -1,40 +1,33 @@
-"""``lint`` in every format: full (for people), concise, json, github and sarif."""
+"""``lint`` in every format: full (for people), concise, json, github and sarif.
+
+cnninspect's own failure on a file (an internal error) is never a finding: each format shows it
+apart, as cnninspect's bug (json: ``internal_errors``; sarif: a tool execution notification).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Callable, Sequence
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from rich.text import Text
-
 from cnninspect import __version__
-from cnninspect.formats import table
-from cnninspect.formats.summary import SEVERITY_STYLES, finding_json, json_text
-from cnninspect.formats.table import Column, Row
+from cnninspect.formats.choices import LintFormat
+from cnninspect.formats.common import SEVERITY_STYLES, finding_json, json_text
+from cnninspect.formats.wrap import MIN_TEXT, finding_text, hang
 from cnninspect.rules import RULES, Finding, Severity
 from cnninspect.text import plural, safe, utf8
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from cnninspect.linter import FileResult
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SARIF_LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning"}
 MARGIN = "  "
-
-
-class LintFormat(StrEnum):
-    """Output formats of ``lint``."""
-
-    FULL = "full"
-    CONCISE = "concise"
-    JSON = "json"
-    GITHUB = "github"
-    SARIF = "sarif"
 
 
 def lint_summary(results: Sequence[FileResult]) -> str:
@@ -48,11 +41,40 @@ def lint_summary(results: Sequence[FileResult]) -> str:
     return f"{plural(len(findings), 'problem')} ({', '.join(parts)}) in {files} of {plural(len(results), 'file')}"
 
 
-def render_full(results: Sequence[FileResult]) -> Text:
+def internal_error_text(result: FileResult) -> str:
+    """What an internal error on a file says: that it is cnninspect's bug, not the file's problem."""
+    return (
+        f"internal error: cnninspect failed on this file ({result.internal_error}); this is a bug in cnninspect, "
+        "not a problem in the file: please report it (--debug shows the traceback)"
+    )
+
+
+def internal_errors_line(results: Sequence[FileResult]) -> str:
+    """The line on stderr when cnninspect failed on some files; empty when it failed on none."""
+    crashed = sum(result.crash is not None for result in results)
+    if not crashed:
+        return ""
+    return (
+        f"cnninspect: error: internal error on {plural(crashed, 'file')}: a bug in cnninspect, not a problem in "
+        f"{'the file' if crashed == 1 else 'the files'} (run with --debug for the traceback)"
+    )
+
+
+def render_full(results: Sequence[FileResult], width: int | None = None) -> Text:
     """Findings grouped by file: place, severity, code, message (rule name), and the fix-fc command
-    for the ones it repairs. One line per finding, never wrapped."""
+    for the ones it repairs. One line per finding; at a ``width`` (a terminal), a long message
+    breaks at words under itself. A file cnninspect failed on says so."""
+    from rich.text import Text
+
+    from cnninspect.formats import table
+    from cnninspect.formats.table import Column, Row
+
     text = Text()
     for result in results:
+        if result.crash is not None:
+            text.append(safe(result.path) + "\n", style="bold underline")
+            text.append(f"{MARGIN}{safe(internal_error_text(result))}\n\n", style="bold red")
+            continue
         if not result.findings:
             continue
         text.append(safe(result.path) + "\n", style="bold underline")
@@ -72,27 +94,52 @@ def render_full(results: Sequence[FileResult]) -> Text:
         sizes = table.widths(columns, rows)
         indent = " " * (len(MARGIN) + sum(sizes[:3]) + 3 * len(table.GAP))
         for row, finding in zip(rows, result.findings):
+            message, *more = _message_lines(row.cells[3], width, len(indent))
             text.append(MARGIN)
-            text.append_text(table.row_text(row, columns, sizes))
-            text.append("\n")
+            first = Row([*row.cells[:3], message], cell_styles=row.cell_styles)
+            text.append_text(table.row_text(first, columns, sizes))
+            text.append("".join(f"\n{indent}{line}" for line in more) + "\n")
             if finding.fix is not None and finding.rule.fixable:
-                text.append(f"{indent}fix: cnninspect fix-fc {safe(result.path)} --write\n", style="green")
+                fix = f"fix: cnninspect fix-fc {safe(result.path)} --write"
+                # a command is not broken at words: on a narrow terminal it moves left to fit
+                pad = indent if width is None or len(indent) + len(fix) <= width else MARGIN * 2
+                text.append(f"{pad}{fix}\n", style="green")
         text.append("\n")
     return text
 
 
-def render_concise(results: Sequence[FileResult]) -> str:
-    """``path:line:col: CODE message``, one per line."""
-    return "".join(f"{safe(f.line)}\n" for r in results for f in r.findings)
+def _message_lines(message: str, width: int | None, indent: int) -> list[str]:
+    """A message as the lines it takes in the columns right of ``indent``: one when piped."""
+    if width is None:
+        return [message]
+    return hang(message, max(width - indent, MIN_TEXT), 0).split("\n")
 
 
-def render_json(results: Sequence[FileResult]) -> str:
-    """Every finding as JSON data, and how many files were checked."""
-    document = {"files_checked": len(results), "findings": [finding_json(f) for r in results for f in r.findings]}
+def render_concise(results: Sequence[FileResult], width: int | None = None) -> str:
+    """``path:line:col: CODE message``, one per line; at a ``width`` (a terminal), broken at words
+    under the message; ``path: internal error: …`` for a file cnninspect failed on."""
+    lines = []
+    for result in results:
+        if result.crash is not None:
+            lines.append(f"{safe(result.path)}: {safe(internal_error_text(result))}\n")
+        lines += [f"{finding_text(f, width)}\n" for f in result.findings]
+    return "".join(lines)
+
+
+def render_json(results: Sequence[FileResult], width: int | None = None) -> str:
+    """Every finding as JSON data, and how many files were checked; ``internal_errors`` lists the files
+    cnninspect failed on (only when there are any), apart from the findings."""
+    document: dict[str, object] = {
+        "files_checked": len(results),
+        "findings": [finding_json(f) for r in results for f in r.findings],
+    }
+    crashed = [{"path": r.path, "error": r.internal_error} for r in results if r.crash is not None]
+    if crashed:
+        document["internal_errors"] = crashed
     return json_text(document)
 
 
-def render_github(results: Sequence[FileResult]) -> str:
+def render_github(results: Sequence[FileResult], width: int | None = None) -> str:
     """GitHub Actions workflow commands: annotations on the pull request's files."""
     lines = []
     for finding in _all(results):
@@ -106,6 +153,10 @@ def render_github(results: Sequence[FileResult]) -> str:
             )
         )
         lines.append(f"::{SARIF_LEVELS[finding.rule.severity]} {properties}::{_github_data(finding.message)}\n")
+    for result in results:
+        if result.crash is not None:
+            where = f"file={_github_property(repo_path(result.path))},title=cnninspect internal error"
+            lines.append(f"::error {where}::{_github_data(internal_error_text(result))}\n")
     return utf8("".join(lines))
 
 
@@ -128,7 +179,7 @@ def repo_path(path: str) -> str:
         return target.as_posix()
 
 
-def render_sarif(results: Sequence[FileResult]) -> str:
+def render_sarif(results: Sequence[FileResult], width: int | None = None) -> str:
     """SARIF 2.1.0, as GitHub code scanning reads it: every rule described, every result placed."""
     rules = [
         {
@@ -150,7 +201,7 @@ def render_sarif(results: Sequence[FileResult]) -> str:
             "locations": [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {"uri": quote(os.fsencode(repo_path(finding.location.path)), safe="/")},
+                        "artifactLocation": {"uri": _uri(finding.location.path)},
                         "region": {"startLine": finding.location.line, "startColumn": finding.location.col},
                     }
                 }
@@ -159,23 +210,38 @@ def render_sarif(results: Sequence[FileResult]) -> str:
         for finding in _all(results)
     ]
     driver = {"name": "cnninspect", "version": __version__, "rules": rules}
-    document = {
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [{"tool": {"driver": driver}, "results": sarif_results}],
-    }
+    run: dict[str, object] = {"tool": {"driver": driver}, "results": sarif_results}
+    notifications = [
+        {
+            "level": "error",
+            "message": {"text": internal_error_text(result)},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(result.path)}}}],
+        }
+        for result in results
+        if result.crash is not None
+    ]
+    if notifications:  # our own failure: reported about the run, never as a result (a finding)
+        run["invocations"] = [{"executionSuccessful": False, "toolExecutionNotifications": notifications}]
+    document = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
     return utf8(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+def _uri(path: str) -> str:
+    """A SARIF artifact's URI: the repository-relative path, percent-encoded."""
+    return quote(os.fsencode(repo_path(path)), safe="/")
 
 
 def _all(results: Sequence[FileResult]) -> list[Finding]:
     return [f for r in results for f in r.findings]
 
 
-RENDERERS: dict[LintFormat, Callable[[Sequence[FileResult]], str | Text]] = {
+RENDERERS: dict[LintFormat, Callable[[Sequence[FileResult], int | None], str | Text]] = {
     LintFormat.FULL: render_full,
     LintFormat.CONCISE: render_concise,
     LintFormat.JSON: render_json,
     LintFormat.GITHUB: render_github,
     LintFormat.SARIF: render_sarif,
 }
-"""Every lint format: full is styled Text for a console, the others plain text for stdout."""
+"""Every lint format: full is styled Text for a console, the others plain text for stdout. Each takes
+the results and the width to break long lines at on a terminal (None when piped); the machine
+formats never break a line."""

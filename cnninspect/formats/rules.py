@@ -8,19 +8,40 @@ from rich.text import Text
 
 from cnninspect.formats import table
 from cnninspect.formats.table import Column, Row
+from cnninspect.formats.wrap import hang, hang_lines
 from cnninspect.rules import RULES, Rule
 
+MIN_SUMMARY = 12
+"""Fewest columns the summary keeps on a narrow terminal (the list then runs past the edge)."""
 
-def render_list(rules: Sequence[Rule]) -> Text:
-    """Code, name, severity and summary of each rule."""
+
+def render_list(rules: Sequence[Rule], width: int | None = None) -> Text:
+    """Code, name, severity and summary of each rule; at a ``width`` (a terminal), a long summary
+    breaks at words under itself and the rule under the header spans the table."""
     columns = [Column("Code"), Column("Name"), Column("Severity"), Column("What it flags")]
-    return table.render(columns, [Row([r.code, r.name, r.severity.value, r.summary]) for r in rules])
+    rows = [Row([r.code, r.name, r.severity.value, r.summary]) for r in rules]
+    if width is None:
+        return table.render(columns, rows)
+    sizes = table.widths(columns, rows)
+    indent = sum(sizes[:3]) + 3 * len(table.GAP)
+    sizes[3] = min(sizes[3], max(width - indent, MIN_SUMMARY))
+    text = Text()
+    header = table.render(columns, [], sizes).plain.split("\n")[0]
+    text.append(header + "\n", style="bold")
+    text.append(table.RULE * min(width, indent + sizes[3]) + "\n")
+    for row in rows:
+        first, *more = hang(row.cells[3], sizes[3], 0).split("\n")
+        text.append_text(table.row_text(Row([*row.cells[:3], first]), columns, sizes))
+        text.append("".join(f"\n{' ' * indent}{line}" for line in more) + "\n")
+    return text
 
 
-def render_rule(rule: Rule) -> Text:
-    """One rule: its explanation, a spec that breaks it and the same spec fixed."""
+def render_rule(rule: Rule, width: int | None = None) -> Text:
+    """One rule: its explanation, a spec that breaks it and the same spec fixed; at a ``width``
+    (a terminal), the prose breaks at words (the specs stay as written)."""
     text = Text(f"{rule.code} {rule.name} ({rule.severity.value})\n", style="bold")
-    text.append(f"{rule.summary}\n\n{rule.explanation}\n")
+    prose = f"{rule.summary}\n\n{rule.explanation}"
+    text.append(f"{prose if width is None else hang_lines(prose, width, 0)}\n")
     for title, example in (("Failing", rule.failing), ("Passing", rule.passing)):
         options = f" (with {' '.join(example.options)})" if example.options else ""
         text.append(f"\n{title}{options}:\n", style="bold")
@@ -33,7 +54,7 @@ def rules_markdown() -> str:
     lines = [
         "# Rules",
         "",
-        "Generated from the registry (`cnninspect/rules.py`) by `cnninspect rules --format markdown`;",
+        "Generated from the registry (`cnninspect/rules/`) by `cnninspect rules --format markdown`;",
         "a test checks that this file is what the registry generates. `cnninspect rules CODE` shows one.",
         "",
         "Codes are grouped by hundreds: **CNN1xx** the input is not a valid spec (summary and",

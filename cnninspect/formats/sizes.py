@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from enum import StrEnum
 
 from rich.text import Text
 
 from cnninspect.formats import table
+from cnninspect.formats.choices import SizesFormat
 from cnninspect.formats.table import Column, Row
 from cnninspect.input_sizes import SizeReport, compact
 from cnninspect.text import dims_text, safe
-
-
-class SizesFormat(StrEnum):
-    """Output formats of ``sizes``."""
-
-    TABLE = "table"
-    JSON = "json"
 
 
 def sizes_rows(report: SizeReport) -> list[tuple[str, str]]:

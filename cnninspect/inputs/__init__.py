@@ -3,9 +3,9 @@
 base.py (InputFormat: recognise, read, write a fix back; ReadOptions), source.py (a file read
 safely), splice.py (text surgery that keeps every other byte), yamledit.py (edits of YAML text),
 and one module per format: spec.py (cnninspect's own YAML and the built-in model), flags.py
-(``--layers``), darknet/ (``.cfg``), hydra.py (Hydra ``_target_`` configs). ``FORMATS`` is the
-registry: adding a format is one module and one line here. The user's own ``nn.Module``
-(``--model``) is not a text format; it is read by engines/model.
+(``--layers``), darknet/ (``.cfg``), hydra.py (Hydra ``_target_`` configs, whose ``${…}``
+interpolation.py resolves). ``FORMATS`` is the registry: adding a format is one module and one
+line here. The user's own ``nn.Module`` (``--model``) is not a text format; engines/ reads it.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from cnninspect.inputs.spec import SpecFormat, builtin_text, read_builtin
 from cnninspect.inputs.ultralytics import UltralyticsFormat
 from cnninspect.spec.model import FLAG_LABEL, ModelSpec
 
-FORMATS: tuple[InputFormat, ...] = (DarknetFormat(), SpecFormat(), HydraFormat(), UltralyticsFormat())
+FORMATS: tuple[InputFormat, ...] = (SpecFormat(), DarknetFormat(), HydraFormat(), UltralyticsFormat())
 """Every file format, in the order each is asked whether it recognises a file."""
 FLAGS = FlagsFormat()
 """``--layers``, which is never a file."""
-DEFAULT = FORMATS[1]
+DEFAULT = FORMATS[0]
 """What a file no format recognises is read as: its errors say what a spec needs."""
 FILE_SUFFIXES = tuple(dict.fromkeys(suffix for fmt in FORMATS for suffix in fmt.suffixes))
 """The file endings lint's folder walk collects."""

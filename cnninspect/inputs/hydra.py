@@ -9,20 +9,21 @@
 The model is the outermost mapping whose ``_target_`` is a ``torch.nn`` class; a
 ``torch.nn.Sequential`` is a group of its ``_args_``, any other class a layer with the keys
 beside ``_target_`` as keyword arguments and ``_args_`` as positional ones. Layers are named
-by their key paths (``model._args_.0``). ``${…}`` interpolations are resolved by OmegaConf
-itself (the optional ``hydra`` extra); resolvers (``${oc.env:…}``) are never evaluated. The
-file is read by cnninspect's safe YAML reader first, so OmegaConf never parses YAML here.
+by their key paths (``model._args_.0``). ``${…}`` references to other keys are resolved as
+OmegaConf resolves them, by cnninspect's own resolver-free code (interpolation.py): no resolver
+(``${oc.env:…}``) can run, however its name is written. The file is read by cnninspect's safe
+YAML reader; OmegaConf is never needed.
 The input shape comes from ``--input`` or a comment ``# cnninspect: input 3x32x32``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from cnninspect.errors import CnnInspectError, GraphError, Location, SpecError
+from cnninspect.errors import CnnInspectError, Location, SpecError
 from cnninspect.inputs.base import InputFormat, ReadOptions
+from cnninspect.inputs.interpolation import resolve
 from cnninspect.inputs.splice import Edit
 from cnninspect.inputs.yamledit import yaml_edits
 from cnninspect.spec.catalog import lookup
@@ -34,13 +35,14 @@ TARGET, ARGS = "_target_", "_args_"
 HYDRA_KEYS = (TARGET, ARGS, "_partial_", "_recursive_", "_convert_")
 """Keys Hydra reads itself: never a layer's argument."""
 TORCH_CLASS = re.compile(r"(?:torch\.)?nn\.(?:modules\.[a-z_.]+\.)?([A-Za-z_]\w*)")
-INTERPOLATION = re.compile(r"\$\{([^}]*)\}")
 INPUT_COMMENT = re.compile(r"^[ \t]*#\s*cnninspect:\s*input\s+(\S+)", re.MULTILINE)
 """The input shape, on a comment line of its own."""
 MAX_NESTING = 100
 """Sequentials inside Sequentials deeper than this are refused."""
 HYDRA_MODEL = re.compile(r"""\b_target_["']?\s*:\s*["']?(?:torch\.)?nn\.""")
 """A ``_target_: torch.nn.…`` somewhere in the text: the cheap first test of a Hydra model config."""
+MODEL_COMMENT = re.compile(r"^[ \t]*#\s*cnninspect:\s*model\s+(\S+)", re.MULTILINE)
+"""Which tree is the model, when the file holds several and none is under ``model:``."""
 INPUT_HINT = "a line # cnninspect: input 3x32x32"
 MAX_SEARCH_DEPTH = 8
 
@@ -51,22 +53,64 @@ def is_hydra(document: Document) -> bool:
     root = document.root.resolved()
     if root.kind == "map" and ("layers" in root.items() or "blocks" in root.items()):
         return False
-    found = _find_model(root, ())
-    if found is None:
-        return False
-    match = TORCH_CLASS.fullmatch(str(found[1].items()[TARGET][1].resolved().value))
+    return bool(_candidates(root))
+
+
+def _is_model(node: Node) -> bool:
+    match = TORCH_CLASS.fullmatch(str(node.items()[TARGET][1].resolved().value))
     return match is not None and (match.group(1) == "Sequential" or lookup(match.group(1)) is not None)
+
+
+def _candidates(root: Node) -> list[tuple[tuple[str | int, ...], Node]]:
+    """The trees that could be the model: the root itself, else the outermost torch.nn model under
+    each top-level key."""
+    if root.kind != "map" or TARGET in root.items():
+        found = _find_model(root, ())
+        return [found] if found is not None and _is_model(found[1]) else []
+    candidates = []
+    for key, (_, value) in root.items().items():
+        found = _find_model(value, (key,))
+        if found is not None and _is_model(found[1]):
+            candidates.append(found)
+    return candidates
+
+
+def _choose_model(document: Document, root: Node) -> tuple[tuple[str | int, ...], Node]:
+    """The model: the one tree there is; the one a ``# cnninspect: model KEY`` comment names; else
+    the one under ``model:``. Several others are an error that lists them."""
+    candidates = _candidates(root)
+    named = list(MODEL_COMMENT.finditer(document.text))
+    if named:
+        wanted = named[0].group(1)
+        for path, node in candidates:
+            if ".".join(map(str, path)) == wanted or str(path[0]) == wanted:
+                return path, node
+        keys = ", ".join(".".join(map(str, path)) for path, _ in candidates) or "none"
+        raise SpecError(
+            f"the comment names {wanted!r}, which holds no torch.nn model (models here: {keys})",
+            document.location(named[0].start(1)),
+        )
+    if not candidates:
+        raise SpecError("no _target_: torch.nn.… here", Location(document.label, 1, 1))
+    if len(candidates) == 1:
+        return candidates[0]
+    under_model = [found for found in candidates if found[0][0] == "model"]
+    if under_model:
+        return under_model[0]
+    places = ", ".join(f"{'.'.join(map(str, path))} (line {document.where(node).line})" for path, node in candidates)
+    raise SpecError(
+        f"several torch.nn trees could be the model: {places}; put the model under model: or name it in a "
+        f"comment such as # cnninspect: model {candidates[-1][0][0]}",
+        document.where(candidates[1][1]),
+    )
 
 
 def parse_hydra(document: Document) -> ModelSpec:
     """The model of a Hydra config as a ModelSpec, interpolations resolved."""
     root = document.root.resolved()
-    found = _find_model(root, ())
-    if found is None:
-        raise SpecError("no _target_: torch.nn.… here", Location(document.label, 1, 1))
-    path, node = found
+    path, node = _choose_model(document, root)
     try:
-        builder = _Builder(document, _resolved(document, root))
+        builder = _Builder(document, resolve(document, root))
         _, item = builder.module(node, path, (), INPUT)
     except RecursionError:
         raise SpecError("the config is nested too deeply to read", document.where(node)) from None
@@ -124,52 +168,6 @@ def _find_model(
                 following += [((*here, i), child) for i, child in enumerate(current.children)]
         level = following
     return None
-
-
-def _resolved(document: Document, root: Node) -> Any:
-    """The document's data with every ``${…}`` interpolation resolved by OmegaConf; an error is
-    placed at the value that cannot be resolved."""
-    written = dict(_interpolations(root, ()))
-    if not written:
-        return document.data(root)
-    for node in written.values():
-        for inside in INTERPOLATION.findall(str(node.value)):
-            if ":" in inside:
-                raise SpecError(
-                    f"${{{inside}}} calls a resolver, which cnninspect never runs; write the value out",
-                    document.where(node),
-                )
-    first = document.where(next(iter(written.values())))
-    try:
-        from omegaconf import OmegaConf
-        from omegaconf.errors import OmegaConfBaseException
-    except ImportError:
-        raise SpecError(
-            "this config has ${…} interpolations: install OmegaConf to resolve them (pip install 'cnninspect[hydra]')",
-            first,
-        ) from None
-    try:
-        return OmegaConf.to_container(OmegaConf.create(document.data(root)), resolve=True)
-    except (OmegaConfBaseException, RecursionError, ValueError) as error:
-        key = str(getattr(error, "full_key", None) or "")
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        culprit = written.get(key)
-        where = document.where(culprit) if culprit is not None else first
-        raise GraphError(f"cannot resolve {key or 'an interpolation'}: {message}", where) from None
-
-
-def _interpolations(node: Node, path: tuple[str | int, ...]) -> Iterator[tuple[str, Node]]:
-    """Each scalar holding ``${…}``, by its key path as OmegaConf names it (``model._args_[0].x``)."""
-    node = node.resolved()
-    if node.kind == "map":
-        for key, (_, value) in node.items().items():
-            yield from _interpolations(value, (*path, key))
-    elif node.kind == "seq":
-        for index, child in enumerate(node.children):
-            yield from _interpolations(child, (*path, index))
-    elif "${" in str(node.value or ""):
-        name = "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in path).lstrip(".")
-        yield name, node
 
 
 class _Builder:

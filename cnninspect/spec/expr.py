@@ -152,6 +152,10 @@ def _evaluate(node: ast.expr, values: Mapping[str, Any], text: str) -> Any:
         left = _evaluate(node.left, values, text)
         for op, comparator in zip(node.ops, node.comparators):
             right = _evaluate(comparator, values, text)
+            if not isinstance(op, (ast.Eq, ast.NotEq)) and not (is_int(left) and is_int(right)):
+                raise ExpressionError(
+                    f"{text}: <, <=, > and >= compare integers, not {_short(left)} and {_short(right)}"
+                )
             if not _COMPARE[type(op)](left, right):
                 return False
             left = right
@@ -170,3 +174,8 @@ def _evaluate(node: ast.expr, values: Mapping[str, Any], text: str) -> Any:
 def _need_int(value: Any, text: str) -> None:
     if not is_int(value):
         raise ExpressionError(f"{text}: arithmetic needs integers, got {value!r}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"

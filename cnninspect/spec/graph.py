@@ -28,6 +28,10 @@ RESERVED = ("type", "name", "from", "repeat", "if", "layers")
 MAX_LAYERS = 200_000
 """A spec expanding to more layers than this is refused (repeats multiply quickly)."""
 MAX_REPEAT = 10_000
+MAX_VISITS = 500_000
+"""Items expanded in all, switched-off ones and groups included: the work done, not only what is kept."""
+MAX_NESTING = 64
+"""Groups and block uses inside one another: deeper is refused (no real network nests this far)."""
 
 
 @dataclass(frozen=True)
@@ -100,10 +104,23 @@ class Expander:
         self.layers: list[LayerSpec] = []
         self.groups: list[GroupSpec] = []
         self._read: dict[int, list[_Item]] = {}
+        self._visits = 0
 
     def expand(self, items: Node) -> None:
         """The model's top-level list."""
         self._list(items, _Scope("", INPUT, {}, (), ("layers",), ()))
+        if not self.layers:
+            raise SpecError(
+                "every layer is switched off by its if:; a model needs at least one", self.document.where(items)
+            )
+
+    def _visit(self, item: _Item) -> None:
+        self._visits += 1
+        if self._visits > MAX_VISITS:
+            raise SpecError(
+                f"the spec expands to more than {MAX_VISITS:,} items (switched-off layers and groups count too)",
+                item.where,
+            )
 
     # -- lists ---------------------------------------------------------------------------
 
@@ -132,6 +149,7 @@ class Expander:
                     f"two layers are named {item.name!r} (the first at line {first.where.line}); rename one", item.where
                 )
             if item.condition is not None and not self._truth(item.condition, scope):
+                self._visit(item)
                 if item.name is not None:
                     scope.names[item.name] = inputs[0]  # switched off: passes its input on
                     scope.off.add(item.name)
@@ -174,6 +192,7 @@ class Expander:
 
     def _one(self, item: _Item, scope: _Scope, local: str, inputs: list[str], node_path: tuple[str | int, ...]) -> str:
         """One layer, group or block use named ``local`` in ``scope``."""
+        self._visit(item)
         qualified = scope.prefix + local
         if item.items is not None or (item.type is not None and item.type in self.blocks):
             if len(inputs) > 1:
@@ -215,6 +234,8 @@ class Expander:
         self, item: _Item, scope: _Scope, local: str, qualified: str, source: str, node_path: tuple[str | int, ...]
     ) -> str:
         """A group (``layers:``) or a block use, expanded in a scope of its own."""
+        if len(scope.path) >= MAX_NESTING:
+            raise SpecError(f"groups and blocks are nested more than {MAX_NESTING} deep here", item.where)
         start, slot = len(self.layers), self._open()
         path = (*scope.path, qualified)
         if item.items is not None:
