@@ -144,7 +144,10 @@ class _Reader:
         width = self.value("width_multiple", 1.0)
         if not scales:
             if self.scale is not None:
-                raise SpecError(f"--scale {self.scale}: this model has no scales:", self.where("backbone"))
+                raise SpecError(
+                    f"--scale {self.scale}: this file defines no scales: mapping; leave --scale out",
+                    self.where("backbone"),
+                )
             return self._number("depth_multiple", depth), self._number("width_multiple", width), math.inf
         if not isinstance(scales, dict):
             raise SpecError("scales: maps a letter to [depth, width, max_channels]", self.where("scales"))
