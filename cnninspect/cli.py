@@ -575,8 +575,15 @@ def sizes(
     with _guard(debug=debug):
         what_if = WhatIf.of(input, kernel=kernel, stride=stride, padding=padding, sets=set_)
         model = _load(ModelSource(spec=spec, layers=layers, scale=scale), what_if)
-        if model.needs_torch:
-            raise UsageError(f"{model.source}: sizes works from the analytic engine, which does not know every layer")
+        unknown = next((layer for layer in model.layers if layer.kind is None), None)
+        if unknown is not None:
+            from cnninspect.spec.catalog import LAYER_TYPES
+            from cnninspect.text import did_you_mean
+
+            raise UsageError(
+                f"{unknown.location}: {unknown.type} is not a layer the analytic engine knows, and sizes works from "
+                f"it alone{did_you_mean(unknown.type, list(LAYER_TYPES))}"
+            )
         report = input_sizes(model, *parse_range(size_range))
         _emit(sizes_formats.RENDERERS[output_format](report))
 

@@ -91,8 +91,8 @@ LayersOpt = Annotated[
     typer.Option(
         "--layers",
         metavar="LAYERS",
-        help='Layers in PyTorch call syntax instead of a SPEC, e.g. "Conv2d(3,16,3,stride=2) ReLU() Flatten() '
-        'Linear(4096,10)". Parsed, never run.',
+        help='Layers in PyTorch call syntax instead of a SPEC, e.g. "Conv2d(3,16,3,stride=2,padding=1) ReLU() '
+        'Flatten() Linear(4096,10)". Parsed, never run.',
         show_default=False,
     ),
 ]

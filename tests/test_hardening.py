@@ -557,3 +557,28 @@ def test_export_of_names_the_generated_code_uses_itself_still_builds_and_runs(tm
     # 3×8×8 → conv 4 (padding 1) → conv 8 (padding 1): (1, 8, 8, 8); params 4·27+4 + 8·36+8
     assert net(torch.zeros(1, 3, 8, 8)).shape == (1, 8, 8, 8)
     assert sum(p.numel() for p in net.parameters()) == (4 * 27 + 4) + (8 * 36 + 8)
+
+
+def test_a_new_picture_gets_the_mode_any_new_file_gets(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        files.write_atomic(tmp_path / "table.svg", b"<svg/>", None)
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "table.svg").stat().st_mode & 0o777 == 0o644  # 0o666 & ~0o022, not mkstemp's 0o600
+
+
+def test_did_you_mean_looks_past_case():
+    from cnninspect.text import did_you_mean
+
+    assert did_you_mean("Rleu", ["ReLU", "Flatten"]) == "; did you mean 'ReLU'?"
+    assert did_you_mean("flaten", ["ReLU", "Flatten"]) == "; did you mean 'Flatten'?"
+    assert did_you_mean("Zzz", ["ReLU"]) == ""
+
+
+def test_sizes_names_an_unknown_layer_at_its_place(tmp_path):
+    path = tmp_path / "typo.yaml"
+    path.write_text("input: [3, 32, 32]\nlayers:\n  - {type: Conv2d, out_channels: 4, kernel_size: 3}\n  - Rleu\n")
+    result = cli_error("sizes", str(path))
+    assert result.stderr.startswith(f"cnninspect: error: {path}:4:5: Rleu is not a layer the analytic engine knows")
+    assert "did you mean 'ReLU'?" in result.stderr
