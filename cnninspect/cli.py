@@ -359,7 +359,7 @@ def lint(
 ) -> None:
     """Check spec files for CI and pre-commit: size mismatches, invalid specs and warnings.
 
-    Quiet when clean. Settings come from [tool.cnninspect] in the nearest pyproject.toml;
+    A clean run says how many files it checked. Settings come from [tool.cnninspect] in the nearest pyproject.toml;
     options win. Exit 0 when clean or only below --fail-on, 1 with findings at or above it,
     2 for usage or internal errors.
     """
@@ -388,6 +388,8 @@ def lint(
             )
         if summary_line := lint_formats.lint_summary(results):
             typer.echo(summary_line, err=True)
+        elif fmt in (LintFormat.FULL, LintFormat.CONCISE):
+            typer.echo(lint_formats.clean_summary(results), err=True)
         failed = any(settings.fails(f) for r in results for f in r.findings)
     raise typer.Exit(EXIT_FINDINGS if failed and not exit_zero else EXIT_CLEAN)
 

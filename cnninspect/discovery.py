@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cnninspect import rules
 from cnninspect.config import Settings
-from cnninspect.errors import Location, UsageError
+from cnninspect.errors import Location
 from cnninspect.inputs import FILE_SUFFIXES
 from cnninspect.linter import FileResult
 from cnninspect.rules import Finding
@@ -32,7 +32,8 @@ class Discovery:
     files: list[Path]
     """Spec files to lint, each real file once, in the order found."""
     problems: list[FileResult]
-    """Folders that could not be listed: a finding each, never skipped in silence."""
+    """Paths that name nothing and folders that could not be listed: a finding each, never skipped
+    in silence, and the run goes on."""
 
 
 def discover(paths: Sequence[str], settings: Settings) -> Discovery:
@@ -64,9 +65,10 @@ def discover(paths: Sequence[str], settings: Settings) -> Discovery:
             if not (settings.force_exclude and settings.excluded(path, settings.root)):
                 add(path)
         elif GLOB_CHARS.search(text):
+            unlisted = len(problems)
             matches = list(_glob(text, problems))
-            if not matches and not problems:
-                raise UsageError(f"{text}: no file matches")
+            if not matches and len(problems) == unlisted:
+                problems.append(_missing(text, "no file matches this pattern"))
             for match in matches:
                 if match.is_dir():
                     for walked in _walk(match, settings, problems):
@@ -74,7 +76,7 @@ def discover(paths: Sequence[str], settings: Settings) -> Discovery:
                 elif match.suffix in FILE_SUFFIXES and not settings.excluded(match, settings.root):
                     add(match)
         else:
-            raise UsageError(f"{text}: no such file or folder")
+            problems.append(_missing(text, "no such file or folder"))
     return Discovery(list(found.values()), problems)
 
 
@@ -103,6 +105,8 @@ def _glob(pattern: str, problems: list[FileResult]) -> Iterator[Path]:
     fixed = next((i for i, part in enumerate(parts) if GLOB_CHARS.search(part)), len(parts))
     base = Path(*parts[:fixed]) if fixed else Path(".")
     wanted = re.compile(_glob_regex("/".join(parts[fixed:])))
+    if not base.is_dir():
+        return  # nothing matches: the caller reports the pattern
 
     def unreadable(error: OSError) -> None:
         problems.append(_unlistable(error))
@@ -141,6 +145,11 @@ def _glob_regex(pattern: str) -> str:
             i += 1
         out.append(text if last else text + "/")
     return "".join(out)
+
+
+def _missing(path: str, why: str) -> FileResult:
+    """A path on the command line that names nothing, as a CNN101 finding for it (as an unreadable file)."""
+    return FileResult(path, (Finding(rules.INVALID_YAML, Location(path, 1, 1), "", why),))
 
 
 def _unlistable(error: OSError) -> FileResult:

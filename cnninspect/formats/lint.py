@@ -37,6 +37,12 @@ def lint_summary(results: Sequence[FileResult]) -> str:
     return f"{plural(len(findings), 'problem')} ({', '.join(parts)}) in {files} of {plural(len(results), 'file')}"
 
 
+def clean_summary(results: Sequence[FileResult]) -> str:
+    """``All checks passed: 3 files checked.``, for a run without findings (files skipped as not
+    model specs are counted on their own line)."""
+    return f"All checks passed: {plural(len(results), 'file')} checked."
+
+
 def render_full(results: Sequence[FileResult], width: int | None = None) -> Text:
     """Findings grouped by file: place, severity, code, message (rule name), and the fix-fc command
     for the ones it repairs. One line per finding; at a ``width`` (a terminal), a long message
