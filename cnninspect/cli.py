@@ -10,6 +10,7 @@ the checks nor torch (a test lists the modules ``--help`` imports).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -54,7 +55,7 @@ from cnninspect.engines import Engine
 from cnninspect.errors import CnnInspectError, EditError, UsageError
 from cnninspect.formats.choices import LintFormat, RulesFormat, SizesFormat, SummaryFormat
 from cnninspect.rules import Severity
-from cnninspect.text import plural, safe
+from cnninspect.text import did_you_mean, plural, safe
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -93,14 +94,50 @@ class CnnInspectGroup(TyperGroup):
         except typer.TyperException as error:  # Click's UsageError and its kin
             context = getattr(error, "ctx", None)
             where = context.command_path if context is not None else "cnninspect"
-            message = error.format_message().rstrip(".")
-            _stderr().print(f"cnninspect: error: {message}; `{where} --help` lists the options", markup=False)
+            message = _usage_message(error).rstrip(".")
+            joint = " " if message.endswith("?") else "; "
+            _stderr().print(f"cnninspect: error: {message}{joint}`{where} --help` lists the options", markup=False)
             code = EXIT_ERROR
         except typer.Abort:
             code = EXIT_ERROR
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else EXIT_CLEAN)
+
+
+def _usage_message(error: typer.TyperException) -> str:
+    """Click's message for a usage error, with a bad option value said in our words, never the
+    validation library's ("Value error, …", "Input should be …")."""
+    param = getattr(error, "param", None)
+    cause = error.__cause__
+    problems = getattr(cause, "errors", None)
+    if not isinstance(error, typer.BadParameter) or param is None or not callable(problems):
+        return error.format_message()
+    first = problems()[0]
+    value, kind, context = first.get("input"), first.get("type"), first.get("ctx") or {}
+    choice = CHOICE_ERROR.fullmatch(str(context.get("error", "")))
+    if choice:
+        choices = [c.strip("'") for c in choice.group(1).split(", ")]
+        why = f"{safe(repr(value))} is not one of {', '.join(choices)}{did_you_mean(str(value).lower(), choices)}"
+    elif kind == "int_parsing":
+        why = f"{safe(repr(value))} is not a whole number"
+    elif kind in BOUNDS:
+        limit = next(iter(context.values()), "")
+        why = f"must be {BOUNDS[kind]} {limit}, not {safe(str(value))}"
+    else:
+        why = str(first.get("msg", error.message)).removeprefix("Value error, ")
+    name = param.opts[0] if getattr(param, "opts", None) else param.human_readable_name
+    return f"Invalid value for {name!r}: {why}"
+
+
+CHOICE_ERROR = re.compile(r"'.*' is not one of (.*)\.")
+BOUNDS = {
+    "greater_than_equal": "at least",
+    "greater_than": "more than",
+    "less_than_equal": "at most",
+    "less_than": "less than",
+}
+"""A number outside its option's range, in words."""
 
 
 app = typer.Typer(

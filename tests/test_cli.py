@@ -111,6 +111,36 @@ def test_spatial_collapse_is_flagged_and_the_trace_goes_on():
 
 
 @pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["lint", "x", "--format", "yaml"], "--format': 'yaml' is not one of full, concise, json, github, sarif; "),
+        (
+            ["summary", "--format", "jsn"],
+            "--format': 'jsn' is not one of table, json, markdown, csv; did you mean 'json'? ",
+        ),
+        (
+            ["summary", "--engine", "touch"],
+            "--engine': 'touch' is not one of auto, analytic, torch; did you mean 'torch'? ",
+        ),
+        (
+            ["lint", "x", "--fail-on", "warn"],
+            "--fail-on': 'warn' is not one of error, warning; did you mean 'warning'? ",
+        ),
+        (["rules", "--format", "json"], "--format': 'json' is not one of table, markdown; "),
+        (["summary", "--batch", "0"], "--batch': must be at least 1, not 0; "),
+        (["summary", "--kernel", "3.5"], "--kernel': '3.5' is not a whole number; "),
+    ],
+)
+def test_a_bad_option_value_is_said_in_our_words(args, message):
+    result = cli(*args)
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code == 2
+    hint = f"`cnninspect {args[0]} --help` lists the options"
+    assert result.stderr == f"cnninspect: error: Invalid value for '{message}{hint}\n"
+    assert "Value error" not in result.stderr and "Input should" not in result.stderr
+
+
+@pytest.mark.parametrize(
     ("args", "words"),
     [
         (["summary", "nope.yaml"], "nope.yaml: no such file"),
