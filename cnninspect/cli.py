@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -41,6 +42,7 @@ from cnninspect.cli_options import (
     ModelOpt,
     ModelOptions,
     ModelSource,
+    ModeOpt,
     PaddingOpt,
     SetOpt,
     SpecArg,
@@ -180,6 +182,7 @@ def summary(
     arg: ArgOpt = None,
     dtype: DtypeOpt = None,
     timeout: TimeoutOpt = None,
+    mode: ModeOpt = None,
     depth: DepthOpt = None,
     engine: SummaryEngineOpt = Engine.TORCH,
     output_format: Annotated[
@@ -228,8 +231,8 @@ def summary(
             raise UsageError("--save keeps the rendered table: use it with --format table")
         source = ModelSource(spec=spec, layers=layers, model=model)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
-        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout)
-        trace, findings = _trace(source, what_if, only, engine=engine, depth=depth)
+        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode)
+        trace, findings = _trace(source, what_if, only, engine=engine, depth=depth, debug=debug)
         console = _stdout(record=save is not None)
         report = SummaryReport(
             trace,
@@ -263,6 +266,7 @@ def fix_fc(
     arg: ArgOpt = None,
     dtype: DtypeOpt = None,
     timeout: TimeoutOpt = None,
+    mode: ModeOpt = None,
     engine: EngineOpt = Engine.AUTO,
     diff: Annotated[
         bool, typer.Option("--diff", help="Print a unified diff of the spec (on stdout; the fixes go to stderr).")
@@ -297,9 +301,9 @@ def fix_fc(
             raise UsageError("--write and --check: give one of them")
         source = ModelSource(spec=spec, layers=layers, model=model)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
-        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout)
+        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode)
         if model is not None:
-            trace, _ = _trace(source, what_if, only, engine=engine)
+            trace, _ = _trace(source, what_if, only, engine=engine, debug=debug)
             target = model.rpartition(":")[0]
             project = [Path.cwd(), *([Path(target).parent] if target.endswith(".py") else [])]
             plan, files, notes = python_changes(trace, project)
@@ -423,10 +427,17 @@ def lint(
                 "(no layers:, no torch.nn _target_, no [net])",
                 err=True,
             )
+        crashed = lint_formats.internal_errors_line(results)
         if summary_line := lint_formats.lint_summary(results):
             typer.echo(summary_line, err=True)
-        elif fmt in (LintFormat.FULL, LintFormat.CONCISE):
+        elif fmt in (LintFormat.FULL, LintFormat.CONCISE) and not crashed:
             typer.echo(lint_formats.clean_summary(results), err=True)
+        for result in results:
+            if debug and result.crash is not None:
+                traceback.print_exception(result.crash)
+        if crashed:  # our own bug: exit 2, even with --exit-zero
+            typer.echo(crashed, err=True)
+            raise typer.Exit(EXIT_ERROR)
         failed = any(settings.fails(f) for r in results for f in r.findings)
     raise typer.Exit(EXIT_FINDINGS if failed and not exit_zero else EXIT_CLEAN)
 
@@ -539,10 +550,9 @@ def export(
     Inferred sizes are written out. Exit 0; 1 when the spec has a size error (the class is
     printed anyway, and would fail where the error is); 2 for invalid input.
     """
-    from cnninspect.checks import find_problems
     from cnninspect.engines import trace_with
     from cnninspect.export import export_pytorch
-    from cnninspect.rules import has_errors
+    from cnninspect.rules import find_problems, has_errors
 
     with _guard(debug=debug):
         what_if = WhatIf.of(input, kernel=kernel, stride=stride, padding=padding, sets=set_)
@@ -592,10 +602,16 @@ def schema(
 
 
 def _trace(
-    source: ModelSource, what_if: WhatIf, only: ModelOptions, *, engine: Engine, depth: int | None = None
+    source: ModelSource,
+    what_if: WhatIf,
+    only: ModelOptions,
+    *,
+    engine: Engine,
+    depth: int | None = None,
+    debug: bool = False,
 ) -> tuple[Trace, list[Finding]]:
     """The trace and findings of a SPEC, ``--layers`` or ``--model``, with the what-if options."""
-    from cnninspect.checks import find_problems
+    from cnninspect.rules import find_problems
 
     if source.model is None:
         from cnninspect.engines import trace_with
@@ -603,7 +619,7 @@ def _trace(
         only.refuse()
         trace = trace_with(_load(source, what_if), engine)
         return trace, find_problems(trace)
-    from cnninspect.engines.module import inspect_model, parse_args, parse_target
+    from cnninspect.engines.model import inspect_model, parse_args, parse_target
     from cnninspect.fixes.python import with_suggestions
 
     if source.spec is not None or source.layers is not None:
@@ -620,6 +636,8 @@ def _trace(
         batch=what_if.batch or 1,
         depth=depth,
         timeout=MODEL_TIMEOUT if only.timeout is None else only.timeout,
+        mode=only.mode,
+        quiet=not debug,
     )
     return trace, with_suggestions(find_problems(trace), trace)
 
@@ -704,8 +722,6 @@ def _guard(*, debug: bool) -> Iterator[None]:
         yield
     except CnnInspectError as error:
         if debug and error.__cause__ is not None:  # the user's own code failed: show where
-            import traceback
-
             traceback.print_exception(error.__cause__)
         _fail(str(error))
     except (typer.Exit, typer.Abort, KeyboardInterrupt):

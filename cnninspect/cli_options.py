@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from typer.core import TyperArgument, TyperCommand
 
-from cnninspect.engines import Engine
+from cnninspect.engines import Engine, Mode
 from cnninspect.errors import Location, UsageError
 
 if TYPE_CHECKING:
@@ -152,6 +152,15 @@ TimeoutOpt = Annotated[
         show_default=False,
     ),
 ]
+ModeOpt = Annotated[
+    Optional[Mode],
+    typer.Option(
+        "--mode",
+        help="Trace your --model in eval (inference) or train mode [default: eval for a class or factory, an "
+        "instance's own mode].",
+        show_default=False,
+    ),
+]
 BatchOpt = Annotated[
     Optional[int],
     typer.Option("--batch", metavar="N", min=1, help="Batch size of the dummy input [default: 1].", show_default=False),
@@ -282,19 +291,30 @@ class ModelOptions:
     """``--dtype``, of all inputs or one per input."""
     timeout: float | None = None
     """``--timeout`` in seconds; None: MODEL_TIMEOUT."""
+    mode: Mode | None = None
+    """``--mode``: eval or train; None: eval for a class or factory, an instance's own mode."""
 
     @classmethod
-    def of(cls, *, arg: Sequence[str] | None, dtype: Sequence[str] | None, timeout: float | None) -> ModelOptions:
+    def of(
+        cls,
+        *,
+        arg: Sequence[str] | None,
+        dtype: Sequence[str] | None,
+        timeout: float | None,
+        mode: Mode | None = None,
+    ) -> ModelOptions:
         """The options as Typer gives them (None when absent)."""
-        return cls(args=tuple(arg or ()), dtypes=tuple(dtype or ()), timeout=timeout)
+        return cls(args=tuple(arg or ()), dtypes=tuple(dtype or ()), timeout=timeout, mode=mode)
 
     def refuse(self) -> None:
-        """--arg, --dtype and --timeout say something about a --model only; alone they are a mistake."""
-        given = [
-            name
-            for name, value in (("--arg", self.args), ("--dtype", self.dtypes), ("--timeout", self.timeout is not None))
-            if value
-        ]
+        """--arg, --dtype, --timeout and --mode say something about a --model only; alone they are a mistake."""
+        options = (
+            ("--arg", self.args),
+            ("--dtype", self.dtypes),
+            ("--timeout", self.timeout is not None),
+            ("--mode", self.mode is not None),
+        )
+        given = [name for name, value in options if value]
         if given:
             raise UsageError(
                 f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --model; this run has no --model"

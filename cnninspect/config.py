@@ -2,11 +2,11 @@
 
     [tool.cnninspect]
     select = ["CNN1", "CNN2", "floor-truncation"]   # codes, code prefixes or names
-    ignore = ["CNN303"]
+    ignore = ["conv-bias-before-norm"]
     fail-on = "warning"                             # or "error" (the default)
     exclude = ["configs/broken"]                    # skipped when a folder is walked
     force-exclude = true                            # ... and when a file is named (pre-commit)
-    per-file-ignores = {"configs/legacy/*" = ["CNN302"]}
+    per-file-ignores = {"configs/legacy/*" = ["floor-truncation"]}
 
 Patterns are relative to the folder holding the pyproject.toml, with ``*`` matching across
 folders.

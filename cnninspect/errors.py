@@ -1,7 +1,7 @@
 """One exception family: everything a user can get wrong, with where it happened.
 
 The CLI catches ``CnnInspectError`` once and prints one line; ``lint`` turns it into a CNN1xx
-finding for the file (rules.py says which class is which rule).
+finding for the file (each of those rules names the classes it reports).
 """
 
 from __future__ import annotations

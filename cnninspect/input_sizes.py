@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from cnninspect import rules
-from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes, smallest_model_input
 from cnninspect.errors import UsageError
+from cnninspect.rules import find_problems
 from cnninspect.spec.model import ModelSpec
 
 MERGE_RULES = (rules.ADD_SHAPE_MISMATCH, rules.CONCAT_SHAPE_MISMATCH, rules.MUL_BROADCAST)

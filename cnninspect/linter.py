@@ -14,13 +14,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnninspect import rules
-from cnninspect.checks import find_problems
 from cnninspect.config import Settings
 from cnninspect.engines import Engine, trace_with
-from cnninspect.errors import CnnInspectError, Location
+from cnninspect.errors import CnnInspectError
 from cnninspect.inputs import ReadOptions, decode_source, format_of, read_source
-from cnninspect.rules import Finding, error_finding
+from cnninspect.rules import Finding, error_finding, find_problems
 from cnninspect.spec.overrides import Overrides, apply_overrides
 from cnninspect.text import first_line
 
@@ -36,7 +34,15 @@ class FileResult:
     findings: tuple[Finding, ...]
     """Findings reported, in order."""
     is_spec: bool = True
-    """False for a file that is not a spec (YAML without ``layers:``, a .cfg without ``[net]``): skipped."""
+    """False for a file that no input format recognises: skipped."""
+    crash: Exception | None = None
+    """cnninspect's own failure on this file (a bug), kept with its traceback for ``--debug``; never a
+    finding: it cannot be selected or ignored, and it makes the exit code 2."""
+
+    @property
+    def internal_error(self) -> str | None:
+        """``RuntimeError: boom`` when cnninspect failed on this file, else None."""
+        return None if self.crash is None else f"{type(self.crash).__name__}: {first_line(self.crash)}"
 
 
 def lint_file(
@@ -60,9 +66,8 @@ def lint_file(
         findings = find_problems(trace_with(spec, engine))
     except CnnInspectError as error:
         findings = [error_finding(error, label)]
-    except Exception as error:  # a bug must not sink the other files' checks
-        message = f"cnninspect could not check this file: internal error {type(error).__name__}: {first_line(error)}"
-        findings = [Finding(rules.INVALID_SPEC, Location(label, 1, 1), "", f"{message} (please report it)")]
+    except Exception as error:  # our own bug: its own outcome, not the file's finding; the other files go on
+        return FileResult(label, (), crash=error)
     enabled = settings.enabled(path)
     ignores = inline_ignores(text)
     kept = [f for f in findings if f.rule in enabled]

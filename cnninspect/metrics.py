@@ -11,7 +11,6 @@ from fractions import Fraction
 from typing import Any
 
 from cnninspect.engines.analytic import NORMS, SPATIAL, flatten_range, spatial_rule
-from cnninspect.engines.module import ModuleRecord
 from cnninspect.engines.records import LayerRecord, Trace
 from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import LayerSpec, expand
@@ -128,10 +127,10 @@ def mult_adds(record: LayerRecord) -> int | None:
     bias: positions × params. ConvTranspose: every *input* position scatters its C_in × C_out /
     groups × kernel products, plus a bias per output. Linear: rows × params. Norm layers: one
     multiply-add per output element (the scale and shift), when affine. Everything else: 0.
-    A ``--model`` row carries its own count, made op by op as it ran (engines/module.py).
+    A ``--model`` row carries its own count, made op by op as it ran (engines/model/).
     """
-    if isinstance(record, ModuleRecord):
-        return record.mult_adds
+    if record.uncounted_ops or record.counted_mult_adds is not None:
+        return record.counted_mult_adds
     out = record.output_shape
     if out is None:
         return 0
@@ -169,7 +168,7 @@ def feature_maps(trace: Trace) -> list[bool]:
         elif kind is not None and kind.family in FEATURE_MAP_FAMILIES:
             maps.append(True)
         elif kind is None:
-            maps.append(arriving and (out == record.input_shape or not isinstance(record, ModuleRecord)))
+            maps.append(arriving and record.passes_layout)
         else:
             maps.append(arriving and kind.family not in (Family.FLATTEN, Family.LINEAR))
     return maps
@@ -178,10 +177,7 @@ def feature_maps(trace: Trace) -> list[bool]:
 def reads_input(trace: Trace, index: int) -> bool:
     """The record reads the model's input (in a spec: it has no producer; in a ``--model`` trace the
     engine knows, since a record may also read a tensor the model's own code made)."""
-    record = trace.records[index]
-    if isinstance(record, ModuleRecord):
-        return record.from_input
-    return trace.producers[index] is None
+    return trace.reads_input(index)
 
 
 Reach = tuple[tuple[Fraction, ...], tuple[Fraction, ...]]

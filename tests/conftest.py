@@ -24,6 +24,26 @@ def cli(*args: str, columns: int = 100, env: dict[str, str] | None = None):
     return CliRunner(env={**ENV, "COLUMNS": str(columns), **(env or {})}).invoke(app, list(args))
 
 
+def assert_no_internal_error(result) -> None:
+    """Fail when cnninspect crashed rather than refused: an exception escaped, or it reported an internal
+    error. An exit code alone cannot tell them apart (a crash exits 2 too)."""
+    escaped = result.exception is not None and not isinstance(result.exception, SystemExit)
+    assert not escaped, f"an exception escaped: {result.exception!r}"
+    assert "internal error" not in result.stderr, result.stderr
+
+
+def assert_user_error(result):
+    """A user's mistake: exit 2, cnninspect's own crash excluded. Returns the result."""
+    assert_no_internal_error(result)
+    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
+    return result
+
+
+def cli_error(*args: str, columns: int = 100, env: dict[str, str] | None = None):
+    """Run cnninspect on a user's mistake: it must exit 2 without an internal error."""
+    return assert_user_error(cli(*args, columns=columns, env=env))
+
+
 def load(path: str | Path) -> ModelSpec:
     """A spec file, as the CLI reads it."""
     return load_source(Path(path)).spec

@@ -9,9 +9,9 @@ import torch
 from conftest import CONFIGS, builtin, load
 from torch import nn
 
-from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.engines.torch import trace_spec
+from cnninspect.rules import find_problems
 
 
 def vgg16() -> nn.Sequential:

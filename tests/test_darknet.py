@@ -8,14 +8,14 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import CONFIGS, cli, load
+from conftest import CONFIGS, cli, cli_error, load
 from torch import nn
 
-from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.engines.torch import trace_spec
 from cnninspect.errors import CnnInspectError
 from cnninspect.inputs.darknet.read import parse_darknet
+from cnninspect.rules import find_problems
 
 TINY = CONFIGS / "darknet" / "yolov3-tiny.cfg"
 YOLOV3 = CONFIGS / "darknet" / "yolov3.cfg"
@@ -334,8 +334,8 @@ def test_an_activated_shortcut_is_one_darknet_layer_that_later_routes_read(tmp_p
 
 
 def test_schema_refuses_a_cfg():
-    result = cli("schema", str(TINY))
-    assert result.exit_code == 2 and "is a darknet .cfg" in result.stderr
+    result = cli_error("schema", str(TINY))
+    assert "is a darknet .cfg" in result.stderr
 
 
 def test_lint_walks_cfg_files_and_skips_other_ones(tmp_path):
@@ -395,8 +395,7 @@ NET = "[net]\nwidth=32\nheight=32\nchannels=3\n"
 def test_a_bad_cfg_is_one_line_at_its_place(tmp_path, body, line, col, message):
     path = tmp_path / "bad.cfg"
     path.write_text(NET + body)
-    result = cli("summary", str(path))
-    assert result.exit_code == 2
+    result = cli_error("summary", str(path))
     assert result.stderr.startswith(f"cnninspect: error: {path}:{line}:{col}: ")
     assert message in result.stderr and result.stderr.count("\n") == 1
     lint = json.loads(cli("lint", str(path), "--format", "json").stdout)["findings"]
@@ -467,15 +466,14 @@ def test_lines_are_counted_on_newlines_only(tmp_path):
     # a form feed or U+2028 inside a comment is not a line break for darknet
     path = tmp_path / "ff.cfg"
     path.write_text(NET + "# form\x0cfeed and\u2028more\n[convolutional]\nfilters=x\n")
-    result = cli("summary", str(path))
-    assert result.exit_code == 2 and f"{path}:7:9: filters=x is not an integer" in result.stderr
+    result = cli_error("summary", str(path))
+    assert f"{path}:7:9: filters=x is not an integer" in result.stderr
 
 
 def test_sizes_refuses_more_traces_than_half_a_minute_and_says_what_range_fits(tmp_path):
     path = tmp_path / "long.cfg"
     path.write_text(NET + "[convolutional]\nfilters=3\nsize=1\n\n" * 2000)
-    result = cli("sizes", str(path))
-    assert result.exit_code == 2
+    result = cli_error("sizes", str(path))
     # each [convolutional] is a Conv2d and its activation (logistic by default): 4,000 layers
     assert "4,000 layers × 497 sizes is more than 500,000 traces; try at most 125 sizes" in result.stderr
     assert cli("sizes", str(path), "--range", "16:140").exit_code == 0

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import cli, load
+from conftest import cli, cli_error, load
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -315,8 +315,7 @@ def test_kernel_5_on_the_built_in_model_prints_the_fc_fix_with_its_arithmetic():
     # conv1: (32 + 2 - 5) // 2 + 1 = 15; conv2: (15 + 2 - 5) // 2 + 1 = 7
     assert result.stdout.endswith(f"fc: in_features 2048 → {32 * 7 * 7} (32 × 7 × 7 from conv2 → Flatten)\n")
     assert "--diff shows the change (the built-in model has no file to write)" in result.stderr
-    refused = cli("fix-fc", "--kernel", "5", "--write")
-    assert refused.exit_code == 2
+    refused = cli_error("fix-fc", "--kernel", "5", "--write")
     assert "cnninspect: error: <built-in> has no file to write" in refused.stderr
 
 
@@ -357,7 +356,7 @@ def test_check_exits_1_when_the_file_would_change_and_writes_nothing(tmp_path):
     result = cli("fix-fc", str(path), "--check")
     assert result.exit_code == 1
     assert path.read_bytes() == TUTORIAL_K5.read_bytes()
-    assert cli("fix-fc", str(path), "--check", "--write").exit_code == 2
+    cli_error("fix-fc", str(path), "--check", "--write")
     # overrides count as a change too: the file would get kernel_size 3
     path.write_text(path.read_text().replace("2048", "1568"))
     assert cli("fix-fc", str(path), "--check").exit_code == 0
@@ -368,8 +367,7 @@ def test_a_read_only_file_is_refused_and_left_untouched(tmp_path):
     path = tmp_path / "k5.yaml"
     path.write_bytes(TUTORIAL_K5.read_bytes())
     path.chmod(0o444)
-    result = cli("fix-fc", str(path), "--write")
-    assert result.exit_code == 2
+    result = cli_error("fix-fc", str(path), "--write")
     assert result.stderr == f"cnninspect: error: {path}: is read-only; nothing was written\n"
     assert path.read_bytes() == TUTORIAL_K5.read_bytes()
     assert stat.S_IMODE(path.stat().st_mode) == 0o444
@@ -403,8 +401,7 @@ def test_an_edit_through_a_shared_anchor_is_refused(tmp_path):
     )
     path.write_text(text)
     # conv1.out_channels is the anchor; changing it would change conv2.out_channels too
-    result = cli("fix-fc", str(path), "--set", "conv1.out_channels=8", "--write")
-    assert result.exit_code == 2
+    result = cli_error("fix-fc", str(path), "--set", "conv1.out_channels=8", "--write")
     assert "would change more than intended" in result.stderr
     assert path.read_text() == text
 
@@ -459,7 +456,7 @@ def test_a_flag_spec_gets_its_own_string_back_corrected():
         f"--layers:1:{text.index('Linear') + 1}: layer 3: in_features 4096 → 3600 (16 × 15 × 15 from conv1 → Flatten)",
         "--layers 'conv1=Conv2d(3,16,5,stride=2,padding=1) ReLU(inplace=True) Flatten() Linear(3600, 10)'",
     ]
-    assert cli("fix-fc", "--layers", text, "--write").exit_code == 2
+    cli_error("fix-fc", "--layers", text, "--write")
 
 
 def test_the_torch_engine_is_used_for_layers_only_torch_knows():

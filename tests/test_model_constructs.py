@@ -5,23 +5,25 @@ process down. Expected numbers are worked out by hand or taken from PyTorch itse
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, cli, load, parse
+from conftest import ROOT, assert_user_error, cli, cli_error, load, parse
 from torch.utils.flop_counter import FlopCounterMode
 
-from cnninspect.checks import find_problems
 from cnninspect.engines import Engine, trace_with
-from cnninspect.engines import module as engine
-from cnninspect.engines.module import inspect_model, parse_target
+from cnninspect.engines.model import device as engine
+from cnninspect.engines.model import inspect_model, parse_target
 from cnninspect.formats.summary import summary_rows, title_text, totals
+from cnninspect.rules import find_problems
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
 CONSTRUCTS = MODELS / "constructs.py"
@@ -116,7 +118,7 @@ def test_a_data_dependent_forward_pass_is_traced_again_on_the_cpu():
 def test_a_forward_pass_too_large_for_the_cpu_says_why_it_failed(monkeypatch):
     monkeypatch.setattr(engine, "_memory_available", lambda: 2**20)
     result = summary("Detector", "--input", "3x8x8")
-    assert result.exit_code == 2
+    assert_user_error(result)
     assert "forward pass failed" in result.stderr and "too large to retry on the CPU" in result.stderr
     assert len(result.stderr.splitlines()) == 1
 
@@ -207,6 +209,32 @@ def test_depth_keeps_mult_adds_on_folded_rows_and_one_activation_total():
     assert f"Mult-adds: {PRODUCTS + BIAS_ADDS + SCALE_AND_SHIFT:,} " in result.stdout
 
 
+ATTENTION = 2 * HEADS * TOKENS * TOKENS * (WIDTH // HEADS)  # q·kᵀ and the weights times v
+PROJECTIONS = TOKENS * WIDTH * 3 * WIDTH + TOKENS * WIDTH * WIDTH  # qkv and the output projection
+
+
+def flop_counter_products(model, *shape):
+    """Multiply-accumulates by PyTorch's FlopCounterMode, in eval mode: half its FLOPs."""
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.eval()(torch.zeros(*shape))
+    return counter.get_total_flops() // 2
+
+
+def test_the_cpu_flash_attention_kernel_is_counted_where_the_flop_counter_has_no_formula():
+    fused = constructs().FusedAttention(WIDTH, HEADS, bias=False)
+    assert flop_counter_products(fused, 1, TOKENS, WIDTH) == PROJECTIONS  # 0 for the attention kernel
+    model = trace("FusedAttention", f"{TOKENS}x{WIDTH}", args={"bias": False})
+    assert totals(model).mult_adds == PROJECTIONS + ATTENTION
+
+
+def test_the_fused_attention_path_of_eval_mode_is_counted_op_by_op():
+    mha = constructs().TorchAttention(WIDTH, HEADS)
+    assert flop_counter_products(mha, 1, TOKENS, WIDTH) == 0  # one fused op in eval mode, no formula
+    model = trace("TorchAttention", f"{TOKENS}x{WIDTH}")  # in eval mode, as inference runs
+    assert totals(model).mult_adds == PROJECTIONS + ATTENTION + TOKENS * (3 * WIDTH + WIDTH)  # and bias adds
+    assert torch.backends.mha.get_fastpath_enabled()  # switched on again
+
+
 def test_a_decoder_tied_to_the_embedding_counts_all_its_products():
     model = trace("TiedDecoder", "12", dtypes=["int64"])
     embed, decoder = model.records
@@ -294,6 +322,111 @@ def test_dropout2d_on_vectors_runs_as_in_pytorch():
     model = trace("DropoutOnVectors", "8")
     assert codes(model) == [] and model.complete
     assert [r.output_shape for r in model.records] == [(1, 16), (1, 16), (1, 2)]
+
+
+def compiled_frames() -> int:
+    """Frames torch's compiler has looked at in this process."""
+    if "torch._dynamo" not in sys.modules:
+        return 0
+    from torch._dynamo.utils import counters
+
+    return sum(counters["frames"].values())
+
+
+def test_torch_compile_runs_the_code_as_it_is_and_torch_stays_quiet():
+    compile_, level, frames = torch.compile, logging.getLogger("torch").level, compiled_frames()
+    model = trace("Compiled", "3x8x8")
+    assert compiled_frames() == frames  # torch's compiler never ran
+    assert model.returned == (1, 4, 8, 5)
+    conv = 4 * 8 * 8 * (3 * 3 * 3) + 4 * 8 * 8  # products and bias adds
+    assert totals(model).mult_adds == conv + 4 * 8 * 8 * 5
+    assert torch.compile is compile_ and logging.getLogger("torch").level == level
+    result = summary("Compiled", "--input", "3x8x8")
+    assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_warnings_are_kept_off_the_terminal_unless_asked_for():
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        trace("DropoutOnVectors", "8")
+    assert seen == []
+    with pytest.warns(UserWarning, match="dropout2d"):
+        trace("DropoutOnVectors", "8", quiet=False)
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+def test_a_detectors_data_dependent_boxes_are_no_mixed_batch(per_image):
+    for batch in (1, 2):
+        model = trace("PerImageDetector", "3x8x8", args={"per_image": per_image}, batch=batch)
+        assert model.returned == (0, 4) and not model.batch_mixed
+        assert codes(model) == []
+        assert model.notes == (
+            f"run again at batch {batch + 1} to see which output dimension follows the batch: the first is 0, "
+            f"not {batch}",
+        )
+    result = summary("PerImageDetector", "--input", "3x8x8")
+    assert result.exit_code == 0, result.stdout
+    assert "Run again at batch 2 to see which output dimension follows the batch: the first is 0, not 1." in (
+        result.stdout
+    )
+
+
+def test_subclasses_of_torch_nn_layers_are_shown_as_those_layers_when_they_size_as_them():
+    model = trace("TimmLayers", "3x16x16")
+    shown = rows(model)
+    assert (shown["conv"].type, shown["conv"].filters, shown["conv"].stride, shown["conv"].padding) == (
+        "StdConv2d",
+        "8 × 3×3×3",
+        "2",
+        "1",
+    )
+    assert shown["conv"].output == shown["bn"].output == "8×8×8"
+    assert shown["bn"].type == "BatchNormAct2d" and shown["bn"].notes == ""  # num_features read back
+    # Conv2dSame pads in forward: 8 → 4 where its padding argument gives 3, so it is no Conv2d here
+    assert (shown["down"].type, shown["down"].filters, shown["down"].stride) == ("Conv2dSame", "", "")
+    assert shown["down"].output == "4×4×8"
+    assert model.total_params == sum(p.numel() for p in constructs().TimmLayers().parameters())
+    assert codes(model) == ["CNN303"]  # a conv bias right before a BatchNorm: seen through the subclasses
+
+
+def test_folded_stages_write_their_feature_maps_as_every_other_row_does():
+    folded = rows(trace("Stages", "3x16x16", depth=1))
+    assert {name: row.output for name, row in folded.items()} == {
+        "stem": "16×16×8",
+        "stage1": "16×16×8",
+        "stage2": "8×8×16",  # a convolution made it, though the stage changed the shape
+        "head": "10",
+    }
+    assert rows(trace("ConvNeXtish", "8x6x5"))["last"].output == "[1, 6, 5, 8]"  # permuted: no longer NCHW
+    assert rows(trace("SubPixelNet", "3x8x8", depth=1))["up"].output == "16×16×2"  # pixel_shuffle keeps NCHW
+
+
+def test_weight_standardisation_counts_one_scale_and_shift_per_weight_value():
+    conv = {r.layer.name: r for r in trace("TimmLayers", "3x16x16").records}["conv"]
+    products, bias_adds, standardised = 8 * 8 * 8 * (3 * 3 * 3), 8 * 8 * 8, 8 * 3 * 3 * 3
+    assert conv.mult_adds == products + bias_adds + standardised
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "adds"),
+    [
+        # bias adds, norms' scale and shift (one per output value), and weight standardisation
+        ("TimmLayers", (3, 16, 16), 8 * 8 * 8 + 8 * 3 * 3 * 3 + 8 * 8 * 8 + 8 * 4 * 4 + 10),
+        ("PerImageDetector", (3, 8, 8), 8 * 8 * 8 + 5 * 8 * 8),
+        ("Stages", (3, 16, 16), 8 * 16 * 16 + 2 * 8 * 16 * 16 + 2 * 16 * 8 * 8 + 10),
+        ("Downsample", (4, 9, 9), 8 * 5 * 5 + 8 * 5 * 5),
+        ("ResNetStem", (3, 32, 32), 64 * 16 * 16 + 64 * 8 * 8 + 10),
+    ],
+)
+def test_the_zoo_of_real_model_constructs(name, shape, adds):
+    """Each model: parameters as PyTorch counts them, mult-adds as FlopCounterMode counts them plus
+    the documented adds, and exit 0 at 80 columns."""
+    model = trace(name, "x".join(map(str, shape)))
+    built = getattr(constructs(), name)()
+    assert model.total_params == sum(p.numel() for p in built.parameters())
+    assert totals(model).mult_adds == flop_counter_products(built, 1, *shape) + adds
+    result = summary(name, "--input", "x".join(map(str, shape)), columns=80)
+    assert result.exit_code == 0, result.stdout
 
 
 def test_bias_before_norm_follows_the_data():
@@ -442,14 +575,13 @@ def test_fix_fc_never_writes_into_an_installed_package(installed_package):
 )
 def test_user_code_that_exits_is_a_failure_of_the_users_code(name, message):
     result = summary(name, "--input", "4")
-    assert result.exit_code == 2
+    assert_user_error(result)
     assert result.stderr.startswith("cnninspect: error: ") and len(result.stderr.splitlines()) == 1
     assert message in result.stderr and result.stdout == ""
 
 
 def test_a_module_that_exits_while_imported_is_a_failure_too():
-    result = cli("summary", "--model", f"{MODELS / 'exits_on_import.py'}:Never", "--input", "4")
-    assert result.exit_code == 2
+    result = cli_error("summary", "--model", f"{MODELS / 'exits_on_import.py'}:Never", "--input", "4")
     assert result.stderr.startswith("cnninspect: error: importing ") and "called sys.exit(0)" in result.stderr
 
 
@@ -475,7 +607,7 @@ def test_the_timeout_ends_the_users_code_with_one_line():
     start = time.monotonic()
     result = summary("Sleeps", "--input", "4", "--timeout", "0.5")
     assert time.monotonic() - start < 30
-    assert result.exit_code == 2
+    assert_user_error(result)
     assert result.stderr == (
         f"cnninspect: error: {CONSTRUCTS}:{line_of(CONSTRUCTS, 'time.sleep(60)')}: forward pass "
         "failed: stopped after 0.5 s (--timeout SECONDS allows longer)\n"
@@ -486,7 +618,8 @@ def test_the_timeout_ends_the_users_code_with_one_line():
 def test_the_timeout_is_for_a_model_and_above_zero():
     assert "--timeout is for --model" in cli("summary", "--timeout", "3").stderr
     refused = summary("Prints", "--input", "4", "--timeout", "0")
-    assert refused.exit_code == 2 and "--timeout 0: give a number of seconds above 0" in refused.stderr
+    assert_user_error(refused)
+    assert "--timeout 0: give a number of seconds above 0" in refused.stderr
     assert cli("fix-fc", "--model", f"{CONSTRUCTS}:Prints", "--input", "4", "--timeout", "30").exit_code == 0
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from conftest import builtin
 
-from cnninspect.checks import find_problems
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.engines.torch import trace_spec
+from cnninspect.rules import ArgFix, find_problems
 from cnninspect.spec.overrides import Overrides, apply_overrides
 
 
@@ -51,7 +51,7 @@ def test_kernel_5_flags_fc_and_carries_on(engine):
     assert finding.message == (
         "fc: in_features is 2048 but it receives 1568 (32×7×7 from conv2); set in_features: 1568"
     )
-    assert finding.fix == ("in_features", 32 * 7 * 7)
+    assert finding.fix == ArgFix("in_features", 32 * 7 * 7)
     assert (finding.location.line, finding.location.col) == (10, 5)
 
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import torch
-from conftest import CONFIGS, builtin, cli, load
+from conftest import CONFIGS, builtin, cli, cli_error, load
 
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.export import export_pytorch
@@ -54,10 +54,10 @@ def test_sizes_golden_and_json(golden):
 
 
 def test_sizes_errors():
-    assert cli("sizes", "--range", "64:16").exit_code == 2
-    assert cli("sizes", "--range", "abc").exit_code == 2
-    needs_torch = cli("sizes", "--layers", "Conv2d(3,16,3) PixelShuffle(2)")
-    assert needs_torch.exit_code == 2 and "analytic engine" in needs_torch.stderr
+    cli_error("sizes", "--range", "64:16")
+    cli_error("sizes", "--range", "abc")
+    needs_torch = cli_error("sizes", "--layers", "Conv2d(3,16,3) PixelShuffle(2)")
+    assert "analytic engine" in needs_torch.stderr
 
 
 def test_sizes_never_imports_torch():

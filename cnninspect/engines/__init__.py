@@ -1,7 +1,7 @@
 """Engines turn a ModelSpec into a Trace: one LayerRecord per layer.
 
 records.py (what every engine produces), analytic.py (PyTorch's formulas, no torch),
-torch.py (real modules on CPU or meta), module.py (``--model``: the user's own nn.Module).
+torch.py (real modules on CPU or meta), model/ (``--model``: the user's own nn.Module).
 ``trace_with`` picks one.
 """
 
@@ -24,6 +24,15 @@ class Engine(StrEnum):
     """PyTorch's formulas in pure Python (analytic.py); torch is never imported."""
     TORCH = "torch"
     """Real modules and a dummy forward pass (torch.py)."""
+
+
+class Mode(StrEnum):
+    """The mode a ``--model`` is traced in (``--mode``)."""
+
+    EVAL = "eval"
+    """As inference runs: BatchNorm on its running statistics, Dropout passing values through."""
+    TRAIN = "train"
+    """As training runs: BatchNorm on the batch's own statistics, Dropout drawing (seeded)."""
 
 
 def trace_with(spec: ModelSpec, engine: Engine) -> Trace:

@@ -11,7 +11,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from cnninspect.engines.records import LayerRecord, Mismatch, Problem, Trace
+from cnninspect.engines.records import (
+    Collapse,
+    GroupsMismatch,
+    LayerRecord,
+    MergeMismatch,
+    Mismatch,
+    RankMismatch,
+    SizeMismatch,
+    TailMismatch,
+    Trace,
+)
 from cnninspect.errors import UsageError
 from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec, expand
@@ -59,7 +69,7 @@ def merge_layer(layer: LayerSpec, shapes: Sequence[Shape]) -> LayerRecord:
     )
 
 
-def check_merge(layer: LayerSpec, shapes: Sequence[Shape]) -> tuple[Mismatch | None, Shape]:
+def check_merge(layer: LayerSpec, shapes: Sequence[Shape]) -> tuple[MergeMismatch | None, Shape]:
     """Whether a merge's inputs fit, and the output shape (on a mismatch: the first input's
     shape, with a Concat's joined dimension summed where the ranks allow)."""
     kind = layer.kind
@@ -68,19 +78,19 @@ def check_merge(layer: LayerSpec, shapes: Sequence[Shape]) -> tuple[Mismatch | N
     received = tuple(shapes)
     if kind.family is Family.ADD:
         if any(shape != first for shape in shapes):
-            return Mismatch(Problem.ADD, "from", None, received), first
+            return MergeMismatch(kind.family, received), first
         return None, first
     if kind.family is Family.MUL:
         out = broadcast(shapes)
-        return (Mismatch(Problem.MUL, "from", None, received), first) if out is None else (None, out)
+        return (MergeMismatch(kind.family, received), first) if out is None else (None, out)
     dim = layer.get("dim")
     rank = len(first)
     if not -rank <= dim < rank or any(len(shape) != rank for shape in shapes):
-        return Mismatch(Problem.CONCAT, "from", None, received, dim=dim), first
+        return MergeMismatch(kind.family, received, dim), first
     dim %= rank
     joined = (*first[:dim], sum(shape[dim] for shape in shapes), *first[dim + 1 :])
     others_differ = any(shape[:dim] + shape[dim + 1 :] != first[:dim] + first[dim + 1 :] for shape in shapes)
-    return (Mismatch(Problem.CONCAT, "from", None, received, dim=dim) if others_differ else None), joined
+    return (MergeMismatch(kind.family, received, dim) if others_differ else None), joined
 
 
 def broadcast(shapes: Sequence[Shape]) -> Shape | None:
@@ -144,26 +154,22 @@ def check_input(layer: LayerSpec, shape: Shape) -> tuple[tuple[Mismatch, ...], S
     stand_in = list(shape)
     in_size: int | None = None
     if family is Family.LINEAR:
-        in_size = _declared_or_received(layer, "in_features", shape[-1], Problem.IN_FEATURES, mismatches)
+        in_size = _declared_or_received(layer, "in_features", shape[-1], mismatches)
         stand_in[-1] = in_size
     elif family in (Family.CONV, Family.CONV_TRANSPOSE):
-        in_size = _declared_or_received(
-            layer, "in_channels", shape[1], Problem.IN_CHANNELS, mismatches, layer.get("groups")
-        )
+        in_size = _declared_or_received(layer, "in_channels", shape[1], mismatches, "groups")
         stand_in[1] = in_size
     elif family in (Family.BATCH_NORM, Family.INSTANCE_NORM):
-        in_size = _declared_or_received(layer, "num_features", shape[1], Problem.NUM_FEATURES, mismatches)
+        in_size = _declared_or_received(layer, "num_features", shape[1], mismatches)
         stand_in[1] = in_size
     elif family is Family.GROUP_NORM:
-        in_size = _declared_or_received(
-            layer, "num_channels", shape[1], Problem.NUM_FEATURES, mismatches, layer.get("num_groups")
-        )
+        in_size = _declared_or_received(layer, "num_channels", shape[1], mismatches, "num_groups")
         stand_in[1] = in_size
     elif family is Family.LAYER_NORM:
         normalized = expand(layer.get("normalized_shape"), 1)
         tail = tuple(shape[len(shape) - len(normalized) :])
         if tail != normalized:
-            mismatches.append(Mismatch(Problem.NUM_FEATURES, "normalized_shape", normalized, tail))
+            mismatches.append(TailMismatch(normalized, tail))
             stand_in[len(shape) - len(normalized) :] = normalized
         in_size = math.prod(normalized)
     if family in SPATIAL:
@@ -171,27 +177,28 @@ def check_input(layer: LayerSpec, shape: Shape) -> tuple[tuple[Mismatch, ...], S
         for i in range(2, len(shape)):
             if rule(i - 2, stand_in[i]) < 1:
                 smallest = smallest_input(rule, i - 2)
-                mismatches.append(Mismatch(Problem.COLLAPSE, "input", None, stand_in[i], smallest, i))
+                mismatches.append(Collapse(i, stand_in[i], smallest))
                 stand_in[i] = smallest
     return tuple(mismatches), tuple(stand_in), in_size
 
 
-def _declared_or_received(
-    layer: LayerSpec, arg: str, received: int, problem: Problem, out: list[Mismatch], multiple_of: int = 1
-) -> int:
+def _declared_or_received(layer: LayerSpec, arg: str, received: int, out: list[Mismatch], split: str = "") -> int:
+    """The input size a layer is built with: as written (a mismatch when it is not what arrives), else
+    what arrives, raised to a multiple of the ``split`` argument's value when that cannot divide it."""
     declared = layer.args.get(arg)
     if declared is not None:
         if declared != received:
-            out.append(Mismatch(problem, arg, declared, received))
+            out.append(SizeMismatch(arg, declared, received))
         return int(declared)
-    if received % multiple_of:
-        fits = -(-received // multiple_of) * multiple_of
-        out.append(Mismatch(problem, arg, None, received, fits))
+    divisor = layer.get(split) if split else 1
+    if received % divisor:
+        fits = -(-received // divisor) * divisor
+        out.append(GroupsMismatch(arg, received, split, divisor, fits))
         return fits
     return received
 
 
-def _check_rank(layer: LayerSpec, shape: Shape) -> Mismatch | None:
+def _check_rank(layer: LayerSpec, shape: Shape) -> RankMismatch | None:
     kind = layer.kind
     assert kind is not None
     family, rank = kind.family, len(shape)
@@ -227,7 +234,7 @@ def _check_rank(layer: LayerSpec, shape: Shape) -> Mismatch | None:
         allowed = None if dim is None else tuple(r for r in range(1, max(rank, 1) + 1) if -r <= dim < r)
     if allowed is None or rank in allowed:
         return None
-    return Mismatch(Problem.RANK, "input", allowed, shape)
+    return RankMismatch(allowed, shape)
 
 
 def flatten_range(layer: LayerSpec, rank: int) -> tuple[int, int] | None:
@@ -333,7 +340,7 @@ def _survives(spec: ModelSpec, dim: int, size: int) -> bool:
     """True when no layer collapses sample dimension ``dim`` at input size ``size``."""
     trial = replace(spec, input=(*spec.input[:dim], size, *spec.input[dim + 1 :]), batch=1)
     records = infer_shapes(trial).records
-    return not any(m.problem is Problem.COLLAPSE and m.dim == dim + 1 for r in records for m in r.mismatches)
+    return not any(isinstance(m, Collapse) and m.dim == dim + 1 for r in records for m in r.mismatches)
 
 
 def output_shape(layer: LayerSpec, shape: Shape) -> Shape:

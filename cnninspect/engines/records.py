@@ -4,53 +4,108 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import cached_property
-from typing import Any
 
+from cnninspect.errors import Location
+from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import LayerSpec, ModelSpec
 
 BYTES_PER_VALUE = 4
 """float32, the dtype every spec model is traced in."""
 
 
-class Problem(StrEnum):
-    """Kinds of size problem a trace can meet at one layer."""
+@dataclass(frozen=True)
+class SizeMismatch:
+    """A written input size (``in_features``, ``in_channels``, ``num_features``, ``num_channels``)
+    that differs from the size arriving."""
 
-    IN_FEATURES = "in_features"
-    """Linear: declared in_features ≠ the features it receives."""
-    IN_CHANNELS = "in_channels"
-    """Conv: declared in_channels ≠ the channels it receives (or they do not fit groups)."""
-    NUM_FEATURES = "num_features"
-    """Norm layers: declared size ≠ the channels or trailing shape it receives."""
-    COLLAPSE = "collapse"
-    """A spatial output size below 1: the kernel is larger than the padded input."""
-    RANK = "rank"
-    """The layer cannot take a tensor with this many dimensions; the trace stops here."""
-    ADD = "add"
-    """Add: the inputs' shapes differ."""
-    CONCAT = "concat"
-    """Concat: the inputs differ on a dimension other than the one joined (or in rank)."""
-    MUL = "mul"
-    """Mul: the inputs' shapes cannot broadcast."""
+    arg: str
+    """The argument as torch.nn names it."""
+    declared: int
+    """The value written."""
+    received: int
+    """The size that arrives: the one right value."""
 
 
 @dataclass(frozen=True)
-class Mismatch:
-    """One size problem at one layer, with the numbers on both sides."""
+class GroupsMismatch:
+    """Channels, left to inference, that the layer's groups cannot split evenly."""
 
-    problem: Problem
-    """What kind of problem."""
     arg: str
-    """The argument that is wrong (``in_features``), or ``input`` for collapse and rank."""
-    declared: Any
-    """What the layer expects: the written value, or None when it was left to inference."""
-    received: Any
-    """What arrives: a size, a shape tail, or the input shape."""
-    fits: Any = None
-    """The value that would fit (COLLAPSE: the smallest input size per spatial dim)."""
+    """The inferred argument: ``in_channels`` (a conv) or ``num_channels`` (GroupNorm)."""
+    received: int
+    """The channels that arrive."""
+    split: str
+    """The argument that splits them: ``groups`` or ``num_groups``."""
+    divisor: int
+    """Its value."""
+    fits: int
+    """The nearest channel count at or above ``received`` that it splits."""
+
+
+@dataclass(frozen=True)
+class TailMismatch:
+    """A LayerNorm's ``normalized_shape`` that is not the input's trailing dimensions."""
+
+    declared: tuple[int, ...]
+    """The shape written (a single size as a one-tuple)."""
+    received: tuple[int, ...]
+    """The input's trailing dimensions, as many as ``declared`` has."""
+
+    @property
+    def arg(self) -> str:
+        """The argument at fault."""
+        return "normalized_shape"
+
+
+@dataclass(frozen=True)
+class Collapse:
+    """A spatial output size below 1: the kernel is larger than the padded input."""
+
+    dim: int
+    """The tensor dimension that collapsed (2 is the first spatial one)."""
+    received: int
+    """Its size on the way in."""
+    fits: int
+    """The smallest size on the way in that keeps the output at least 1."""
+
+
+@dataclass(frozen=True)
+class RankMismatch:
+    """A tensor with a number of dimensions the layer cannot take; the trace stops here."""
+
+    allowed: tuple[int, ...]
+    """The ranks the layer takes."""
+    received: tuple[int, ...]
+    """The shape that arrived."""
+
+
+@dataclass(frozen=True)
+class MergeMismatch:
+    """Inputs of an Add, Concat or Mul that do not fit together."""
+
+    family: Family
+    """``Family.ADD``, ``Family.CONCAT`` or ``Family.MUL``."""
+    shapes: tuple[tuple[int, ...], ...]
+    """Every input's shape, in ``from:`` order."""
     dim: int | None = None
-    """COLLAPSE: which tensor dimension collapsed."""
+    """Concat: the dimension joined (as written when it does not exist at every input's rank)."""
+
+
+Mismatch = SizeMismatch | GroupsMismatch | TailMismatch | Collapse | RankMismatch | MergeMismatch
+"""One size problem at one layer, with the numbers on both sides."""
+
+
+@dataclass(frozen=True)
+class Reshape:
+    """A reshape in the user's code that changed the size of dimension 0."""
+
+    location: Location
+    """The line."""
+    before: tuple[int, ...]
+    """The shape it reshaped."""
+    after: tuple[int, ...]
+    """The shape it made."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,6 +147,24 @@ class LayerRecord:
         """Memory of this layer's output activation, float32."""
         return 0 if self.output_shape is None else math.prod(self.output_shape) * BYTES_PER_VALUE
 
+    @property
+    def counted_mult_adds(self) -> int | None:
+        """Multiply-accumulates the engine counted op by op as this layer ran (``--model``); None when
+        it counted none (a spec layer's come from its formula, metrics.mult_adds) or an op had no cost
+        rule (``uncounted_ops`` names it)."""
+        return None
+
+    @property
+    def uncounted_ops(self) -> tuple[str, ...]:
+        """The ops this layer ran that have no cost rule (``aten._trilinear``); () for a spec layer."""
+        return ()
+
+    @property
+    def passes_layout(self) -> bool:
+        """A layer outside the catalog passes on the layout it receives (a feature map stays one): a
+        spec's torch-only layer always; a ``--model`` module only when it keeps the shape."""
+        return True
+
 
 @dataclass(frozen=True)
 class Trace:
@@ -131,6 +204,44 @@ class Trace:
             for source in dict.fromkeys(sources):
                 readers[source].append(index)
         return tuple(tuple(r) for r in readers)
+
+    def nearest(self, index: int) -> int | None:
+        """The record a record's input most likely comes from, for messages: its producer."""
+        return self.producers[index]
+
+    def reads_input(self, index: int) -> bool:
+        """The record reads the model's input: it has no producer."""
+        return self.producers[index] is None
+
+    def batch_changed(self, returned: tuple[int, ...]) -> bool:
+        """The model returned ``returned`` for another batch size than it was given: a spec's output is
+        batch first."""
+        return returned[0] != self.spec.batch
+
+    @property
+    def batch_reshape(self) -> Reshape | None:
+        """The user's reshape that made the output's batch dimension, when the engine found one."""
+        return None
+
+    @property
+    def merges_seen(self) -> bool:
+        """Every place where branches join is a record (a spec's merge layers)."""
+        return True
+
+    @property
+    def input_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """Every input's shape, batch first."""
+        return (self.spec.batched_input,)
+
+    @property
+    def ran_on(self) -> str | None:
+        """The device the forward pass ran on, when the title names it (``--model``); else None."""
+        return None
+
+    @property
+    def engine_notes(self) -> tuple[str, ...]:
+        """Why the engine built or traced the model where it did, when that is not the usual choice."""
+        return ()
 
     @property
     def output_shape(self) -> tuple[int, ...] | None:

@@ -149,7 +149,7 @@ def _run_layer(layer: LayerSpec, x: Tensor, device: str, records: list[LayerReco
         raise LayerFailure(
             f"{layer.title} ({layer.type}) cannot take an input of shape {shape_text(shape)}: {first_line(error)}",
             layer.location,
-        ) from None
+        ) from error
     if not isinstance(output, torch.Tensor):
         raise LayerFailure(
             f"{layer.title} ({layer.type}) returns {type(output).__name__}, not one tensor; "
@@ -203,7 +203,7 @@ def build_module(layer: LayerSpec, in_size: int | None, device: str) -> nn.Modul
     except Exception as error:
         raise ArgumentError(
             f"{layer.title}: nn.{cls.__name__} refuses these arguments: {first_line(error)}", layer.location
-        ) from None
+        ) from error
     return module.eval()
 
 

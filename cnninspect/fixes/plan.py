@@ -11,19 +11,17 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cnninspect import rules
-from cnninspect.checks import find_problems, input_layout_hint, origin
 from cnninspect.engines.analytic import smallest_model_input, spatial_rule
-from cnninspect.engines.records import LayerRecord, Problem, Trace
+from cnninspect.engines.records import Collapse, LayerRecord, SizeMismatch, TailMismatch, Trace
 from cnninspect.errors import CnnInspectError
 from cnninspect.inputs import format_named
-from cnninspect.rules import Finding, Severity
+from cnninspect.rules import Finding, Severity, find_problems
+from cnninspect.rules.shared import input_layout_hint, origin
 from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import LayerSpec, ModelSpec, expand
 from cnninspect.spec.validate import set_arg
 from cnninspect.text import dims_text, show_value
 
-FIXABLE = (Problem.IN_FEATURES, Problem.IN_CHANNELS, Problem.NUM_FEATURES)
-"""Problems with exactly one right answer: the size the layer receives."""
 SPATIAL_ARGS = ("in_features", "normalized_shape")
 """Arguments whose right value depends on spatial sizes, so on any collapse before them."""
 MAX_SEARCH = 1024
@@ -39,7 +37,7 @@ class Fix:
     """The argument to change."""
     old: Any
     """The value written now."""
-    new: Any
+    new: int | tuple[int, ...]
     """The value that fits."""
     reason: str
     """Where the new value comes from: ``32 × 7 × 7 from conv2 → Flatten``."""
@@ -100,7 +98,7 @@ class FixPlan:
         if finding.rule is rules.SPATIAL_COLLAPSE:
             return self.advice.get(finding.layer)
         for fix in self.fixes:
-            if fix.held and fix.layer.name == finding.layer and finding.fix and finding.fix[0] == fix.arg:
+            if fix.held and fix.layer.name == finding.layer and finding.fix and finding.fix.arg == fix.arg:
                 return f"not fixed automatically: {fix.held}"
         return None
 
@@ -148,12 +146,12 @@ def plan_from_trace(
         remaining = tuple(
             f
             for f in find_problems(first)
-            if f.rule.severity is Severity.ERROR and not (f.fix and (f.layer, f.fix[0]) in applied)
+            if f.rule.severity is Severity.ERROR and not (f.fix and (f.layer, f.fix.arg) in applied)
         )
     advice = {
         record.layer.name: _collapse_advice(fixed, record)
         for record in second.records
-        if any(m.problem is Problem.COLLAPSE for m in record.mismatches)
+        if any(isinstance(m, Collapse) for m in record.mismatches)
     }
     inferred = tuple(
         (record.layer.title, record.in_size)
@@ -223,25 +221,23 @@ def _fixes_in(trace: Trace) -> Iterator[Fix]:
             if input_layout_hint(trace, index, mismatch) is not None:
                 wrong_input = wrong_input or record.layer.title  # the layer is right; the input is not
                 continue
-            if mismatch.problem in FIXABLE and mismatch.declared is not None:
+            # A written size has exactly one right value: the size that arrives.
+            if isinstance(mismatch, (SizeMismatch, TailMismatch)):
                 held = None
                 if wrong_input is not None:
                     held = f"the input looks written in the wrong layout (see {wrong_input}); correct it first"
                 elif collapsed_at is not None and mismatch.arg in SPATIAL_ARGS:
                     held = f"it depends on the size {collapsed_at} gives once its collapse is fixed"
-                new = mismatch.received
-                if isinstance(new, tuple) and len(new) == 1 and not isinstance(mismatch.declared, tuple):
-                    new = new[0]
                 yield Fix(
                     layer=record.layer,
                     arg=mismatch.arg,
                     old=record.layer.args[mismatch.arg],
-                    new=new,
+                    new=mismatch.received,
                     reason=_reason(trace, index),
                     held=held,
                     factors=origin(trace, index).merged if mismatch.arg == "in_features" else None,
                 )
-        if collapsed_at is None and any(m.problem is Problem.COLLAPSE for m in record.mismatches):
+        if collapsed_at is None and any(isinstance(m, Collapse) for m in record.mismatches):
             collapsed_at = record.layer.title
 
 
@@ -267,7 +263,7 @@ def _collapse_advice(spec: ModelSpec, record: LayerRecord) -> str:
         smallest = smallest_model_input(spec)
         options.append(f"an input of at least {dims_text(smallest)} (--input {'x'.join(map(str, smallest))})")
     layer = record.layer
-    collapsed = [m for m in record.mismatches if m.problem is Problem.COLLAPSE]
+    collapsed = [m for m in record.mismatches if isinstance(m, Collapse)]
     for arg, step in (("kernel_size", -1), ("padding", 1)):
         if layer.kind is None or arg not in layer.kind.param_by_name or not isinstance(layer.get(arg), (int, tuple)):
             continue

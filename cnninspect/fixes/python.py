@@ -185,8 +185,8 @@ def with_suggestions(findings: Sequence[Finding], trace: Trace) -> list[Finding]
     """--model findings with a fix also show the corrected constructor call."""
     located = {(s.fix.layer.name, s.fix.arg): s.suggestion for s in locate_source_fixes(plan_from_trace(trace).fixes)}
     return [
-        replace(f, message=f"{f.message} → {located[(f.layer, f.fix[0])]}")
-        if f.fix is not None and (f.layer, f.fix[0]) in located
+        replace(f, message=f"{f.message} → {located[(f.layer, f.fix.arg)]}")
+        if f.fix is not None and (f.layer, f.fix.arg) in located
         else f
         for f in findings
     ]

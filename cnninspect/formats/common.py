@@ -43,5 +43,5 @@ def finding_json(finding: Finding) -> dict[str, Any]:
         "col": finding.location.col or None,
         "layer": finding.layer,
         "message": finding.message,
-        "fix": None if finding.fix is None else {"arg": finding.fix[0], "value": finding.fix[1]},
+        "fix": None if finding.fix is None else {"arg": finding.fix.arg, "value": finding.fix.value},
     }

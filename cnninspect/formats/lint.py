@@ -1,4 +1,8 @@
-"""``lint`` in every format: full (for people), concise, json, github and sarif."""
+"""``lint`` in every format: full (for people), concise, json, github and sarif.
+
+cnninspect's own failure on a file (an internal error) is never a finding: each format shows it
+apart, as cnninspect's bug (json: ``internal_errors``; sarif: a tool execution notification).
+"""
 
 from __future__ import annotations
 
@@ -43,10 +47,29 @@ def clean_summary(results: Sequence[FileResult]) -> str:
     return f"All checks passed: {plural(len(results), 'file')} checked."
 
 
+def internal_error_text(result: FileResult) -> str:
+    """What an internal error on a file says: that it is cnninspect's bug, not the file's problem."""
+    return (
+        f"internal error: cnninspect failed on this file ({result.internal_error}); this is a bug in cnninspect, "
+        "not a problem in the file: please report it (--debug shows the traceback)"
+    )
+
+
+def internal_errors_line(results: Sequence[FileResult]) -> str:
+    """The line on stderr when cnninspect failed on some files; empty when it failed on none."""
+    crashed = sum(result.crash is not None for result in results)
+    if not crashed:
+        return ""
+    return (
+        f"cnninspect: error: internal error on {plural(crashed, 'file')}: a bug in cnninspect, not a problem in "
+        f"{'the file' if crashed == 1 else 'the files'} (run with --debug for the traceback)"
+    )
+
+
 def render_full(results: Sequence[FileResult], width: int | None = None) -> Text:
     """Findings grouped by file: place, severity, code, message (rule name), and the fix-fc command
     for the ones it repairs. One line per finding; at a ``width`` (a terminal), a long message
-    breaks at words under itself."""
+    breaks at words under itself. A file cnninspect failed on says so."""
     from rich.text import Text
 
     from cnninspect.formats import table
@@ -54,6 +77,10 @@ def render_full(results: Sequence[FileResult], width: int | None = None) -> Text
 
     text = Text()
     for result in results:
+        if result.crash is not None:
+            text.append(safe(result.path) + "\n", style="bold underline")
+            text.append(f"{MARGIN}{safe(internal_error_text(result))}\n\n", style="bold red")
+            continue
         if not result.findings:
             continue
         text.append(safe(result.path) + "\n", style="bold underline")
@@ -93,13 +120,25 @@ def _message_lines(message: str, width: int | None, indent: int) -> list[str]:
 
 def render_concise(results: Sequence[FileResult], width: int | None = None) -> str:
     """``path:line:col: CODE message``, one per line; at a ``width`` (a terminal), broken at words
-    under the message."""
-    return "".join(f"{finding_text(f, width)}\n" for r in results for f in r.findings)
+    under the message; ``path: internal error: …`` for a file cnninspect failed on."""
+    lines = []
+    for result in results:
+        if result.crash is not None:
+            lines.append(f"{safe(result.path)}: {safe(internal_error_text(result))}\n")
+        lines += [f"{finding_text(f, width)}\n" for f in result.findings]
+    return "".join(lines)
 
 
 def render_json(results: Sequence[FileResult], width: int | None = None) -> str:
-    """Every finding as JSON data, and how many files were checked."""
-    document = {"files_checked": len(results), "findings": [finding_json(f) for r in results for f in r.findings]}
+    """Every finding as JSON data, and how many files were checked; ``internal_errors`` lists the files
+    cnninspect failed on (only when there are any), apart from the findings."""
+    document: dict[str, object] = {
+        "files_checked": len(results),
+        "findings": [finding_json(f) for r in results for f in r.findings],
+    }
+    crashed = [{"path": r.path, "error": r.internal_error} for r in results if r.crash is not None]
+    if crashed:
+        document["internal_errors"] = crashed
     return json_text(document)
 
 
@@ -117,6 +156,10 @@ def render_github(results: Sequence[FileResult], width: int | None = None) -> st
             )
         )
         lines.append(f"::{SARIF_LEVELS[finding.rule.severity]} {properties}::{_github_data(finding.message)}\n")
+    for result in results:
+        if result.crash is not None:
+            where = f"file={_github_property(repo_path(result.path))},title=cnninspect internal error"
+            lines.append(f"::error {where}::{_github_data(internal_error_text(result))}\n")
     return utf8("".join(lines))
 
 
@@ -161,7 +204,7 @@ def render_sarif(results: Sequence[FileResult], width: int | None = None) -> str
             "locations": [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {"uri": quote(os.fsencode(repo_path(finding.location.path)), safe="/")},
+                        "artifactLocation": {"uri": _uri(finding.location.path)},
                         "region": {"startLine": finding.location.line, "startColumn": finding.location.col},
                     }
                 }
@@ -170,12 +213,25 @@ def render_sarif(results: Sequence[FileResult], width: int | None = None) -> str
         for finding in _all(results)
     ]
     driver = {"name": "cnninspect", "version": __version__, "rules": rules}
-    document = {
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [{"tool": {"driver": driver}, "results": sarif_results}],
-    }
+    run: dict[str, object] = {"tool": {"driver": driver}, "results": sarif_results}
+    notifications = [
+        {
+            "level": "error",
+            "message": {"text": internal_error_text(result)},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(result.path)}}}],
+        }
+        for result in results
+        if result.crash is not None
+    ]
+    if notifications:  # our own failure: reported about the run, never as a result (a finding)
+        run["invocations"] = [{"executionSuccessful": False, "toolExecutionNotifications": notifications}]
+    document = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
     return utf8(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+def _uri(path: str) -> str:
+    """A SARIF artifact's URI: the repository-relative path, percent-encoded."""
+    return quote(os.fsencode(repo_path(path)), safe="/")
 
 
 def _all(results: Sequence[FileResult]) -> list[Finding]:

@@ -54,7 +54,7 @@ def rules_markdown() -> str:
     lines = [
         "# Rules",
         "",
-        "Generated from the registry (`cnninspect/rules.py`) by `cnninspect rules --format markdown`;",
+        "Generated from the registry (`cnninspect/rules/`) by `cnninspect rules --format markdown`;",
         "a test checks that this file is what the registry generates. `cnninspect rules CODE` shows one.",
         "",
         "Codes are grouped by hundreds: **CNN1xx** the input is not a valid spec (summary and",

@@ -69,7 +69,7 @@ COLUMNS = {
 }
 """Every column ``--columns`` can choose, in display order."""
 DEFAULT_COLUMNS = ("index", "layer", "type", "filters", "stride", "output", "params", "mult-adds", "finding")
-DROP_ORDER = ("volume", "rf", "memory", "notes", "mult-adds", "stride", "type", "index", "params", "filters")
+DROP_ORDER = ("volume", "rf", "memory", "notes", "stride", "type", "index", "filters", "mult-adds", "params")
 """Columns that make way, in this order, when the terminal is narrow; layer, output and finding stay."""
 
 

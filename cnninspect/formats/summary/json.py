@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from cnninspect.engines.module import ModelTrace
 from cnninspect.formats.common import finding_json, json_text
 from cnninspect.formats.summary.report import SummaryReport, groups_with_rows
 from cnninspect.formats.summary.rows import group_rows
@@ -34,9 +33,9 @@ def render_json(report: SummaryReport) -> str:
         "totals": report.stats.totals.to_json(),
         "findings": [finding_json(f) for f in report.findings],
     }
-    if isinstance(trace, ModelTrace):
+    if trace.ran_on is not None:
         # a --model: every input (``input`` is the first), and where the forward pass ran
-        document["inputs"] = [list(shape) for shape in trace.inputs]
-        document["device"] = trace.device
-        document["notes"] = list(trace.notes)
+        document["inputs"] = [list(shape) for shape in trace.input_shapes]
+        document["device"] = trace.ran_on
+        document["notes"] = list(trace.engine_notes)
     return json_text(document)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from cnninspect.engines.module import ModelTrace, ModuleRecord
 from cnninspect.engines.records import BYTES_PER_VALUE, LayerRecord, Trace
 from cnninspect.formats.summary.columns import DEFAULT_COLUMNS
 from cnninspect.formats.summary.numbers import human_bytes, short_number
@@ -79,11 +78,9 @@ def title_text(trace: Trace) -> str:
     """``myCNN · input 1×3×32×32 · torch engine · --kernel 5``; a --model's title names every input
     and the device its forward pass ran on: ``Net · input 1×3×8×8, 1×5 · torch engine on cpu``."""
     spec = trace.spec
-    if isinstance(trace, ModelTrace):
-        inputs = ", ".join(dims_text(shape) for shape in trace.inputs)
-        parts = [safe(spec.name), f"input {inputs}", f"{trace.engine} engine on {trace.device}"]
-    else:
-        parts = [safe(spec.name), f"input {dims_text(spec.batched_input)}", f"{trace.engine} engine"]
+    inputs = ", ".join(dims_text(shape) for shape in trace.input_shapes)
+    device = "" if trace.ran_on is None else f" on {trace.ran_on}"
+    parts = [safe(spec.name), f"input {inputs}", f"{trace.engine} engine{device}"]
     return " · ".join(parts + [safe(o) for o in spec.overridden])
 
 
@@ -107,15 +104,14 @@ def footer_lines(trace: Trace, stats: Statistics) -> list[str]:
         )
     if not trace.complete:
         lines.append(f"Traced {len(trace.records)} of {len(trace.spec.layers)} layers: the trace stopped.")
-    if isinstance(trace, ModelTrace):
-        lines += [f"{note[0].upper()}{note[1:]}." for note in trace.notes]
+    lines += [f"{note[0].upper()}{note[1:]}." for note in trace.engine_notes]
     return lines
 
 
 def _uncounted(record: LayerRecord) -> str:
     """A layer without a mult-add count: its type, and the ops that have no cost rule."""
-    if isinstance(record, ModuleRecord) and record.uncounted:
-        return f"{record.layer.type}: {', '.join(record.uncounted)}"
+    if record.uncounted_ops:
+        return f"{record.layer.type}: {', '.join(record.uncounted_ops)}"
     return record.layer.type
 
 

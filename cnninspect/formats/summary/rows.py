@@ -9,7 +9,15 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from cnninspect.engines.records import BYTES_PER_VALUE, LayerRecord, Problem, Trace
+from cnninspect.engines.records import (
+    BYTES_PER_VALUE,
+    Collapse,
+    GroupsMismatch,
+    LayerRecord,
+    MergeMismatch,
+    RankMismatch,
+    Trace,
+)
 from cnninspect.formats.common import SEVERITY_MARKS
 from cnninspect.metrics import Statistics, explain, statistics
 from cnninspect.rules import Finding, Severity
@@ -90,7 +98,7 @@ class SummaryRow:
 
     @property
     def mark(self) -> str:
-        """``✗ CNN201`` for a row with findings, the worst severity's mark first."""
+        """``✗`` and the codes for a row with findings, the worst severity's mark first."""
         if not self.findings:
             return ""
         worst = min((f.rule.severity for f in self.findings), key=list(Severity).index)
@@ -305,12 +313,14 @@ def notes_text(record: LayerRecord) -> str:
     """Short notes: inferred sizes and anything the engine said about the layer."""
     notes = []
     for m in record.mismatches:
-        if m.problem is Problem.RANK:
+        if isinstance(m, RankMismatch):
             notes.append("wrong input rank; trace stops")
-        elif m.problem is Problem.COLLAPSE:
+        elif isinstance(m, Collapse):
             notes.append(f"empty output; needs ≥ {m.fits}")
-        elif m.declared is None:
+        elif isinstance(m, GroupsMismatch):
             notes.append(f"{m.received} channels don't fit the groups")
+        elif isinstance(m, MergeMismatch):
+            notes.append("inputs don't fit")
         else:
             notes.append(f"{m.arg} {show_value(m.declared)}, gets {show_value(m.received)}")
     kind = record.layer.kind

@@ -42,7 +42,7 @@ def render_table(report: SummaryReport) -> Text:
     )
     legends = [legend(shown[i], report.rows) for i in keep if shown[i].legend]
     if hidden:
-        legends.append(f"{', '.join(hidden)} hidden to fit {report.width} columns (--columns or a wider terminal)")
+        legends.append(f"Hidden at {report.width} columns: {', '.join(hidden)} (see --columns)")
     text.append(_wrap_items(legends, report.width) + "\n", style="dim")
     text.append("\n".join(_fit(line, report, 2) for line in footer_lines(report.trace, report.stats)) + "\n")
     if report.explain:

@@ -1,0 +1,82 @@
+"""Where the forward pass runs: on the CPU when the model is small, else on the meta device, and on
+the CPU after all when meta fails and memory allows; the dummy inputs for it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cnninspect.engines.model.build import Maker
+from cnninspect.engines.model.sandbox import TimeUp, reason
+from cnninspect.engines.model.tracer import Tracer
+from cnninspect.engines.torch import CPU_TRACE_LIMIT, import_torch
+from cnninspect.errors import ModelError
+
+DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "long", "int", "bool")
+
+
+def trace_where_it_fits(maker: Maker, inputs: Sequence[tuple[int, ...]], kinds: Sequence[str]) -> tuple[Tracer, str]:
+    """The trace, on the CPU when the model is small, else on meta; on the CPU after all when meta
+    fails and memory allows (``maker.notes`` says so). Also the device it ran on."""
+    footprint = _footprint(maker.first(), inputs, kinds)
+    device = "cpu" if footprint <= CPU_TRACE_LIMIT else "meta"
+    try:
+        return _traced(maker, device, inputs, kinds), device
+    except ModelError as failure:
+        if device == "cpu" or isinstance(failure.__cause__, TimeUp):
+            raise
+        if footprint > _memory_available() // 2:
+            raise ModelError(
+                f"{failure.message} (on the meta device, which holds no data; at an estimated "
+                f"{_size_text(footprint)} the model is too large to retry on the CPU)"
+            ) from failure.__cause__
+        maker.notes.append(f"traced on the CPU: on the meta device the forward pass fails ({reason(failure)})")
+        return _traced(maker, "cpu", inputs, kinds), "cpu"
+
+
+def _traced(maker: Maker, device: str, inputs: Sequence[tuple[int, ...]], kinds: Sequence[str]) -> Tracer:
+    """A forward pass on ``device``."""
+    tracer = Tracer(maker.target, *maker.on(device), inputs[0][0])
+    tracer.run([dummy(shape, kind, device) for shape, kind in zip(inputs, kinds)])
+    return tracer
+
+
+def _footprint(model: Any, inputs: Sequence[tuple[int, ...]], kinds: Sequence[str]) -> int:
+    """Bytes a CPU trace would hold, roughly: the parameters and buffers, and every leaf module's
+    output counted as large as the inputs (so input size and batch count as much as the weights)."""
+    torch = import_torch()
+    held = sum(
+        t.numel() * t.element_size()
+        for t in (*model.parameters(), *model.buffers())
+        if not isinstance(t, torch.nn.parameter.UninitializedTensorMixin)
+    )
+    leaves = sum(1 for m in model.modules() if next(m.children(), None) is None)
+    fed = sum(math.prod(shape) * int(_dtype(kind).itemsize) for shape, kind in zip(inputs, kinds))
+    return int(held) + fed * max(leaves, 1)
+
+
+def _memory_available() -> int:
+    """Bytes of memory the system can still give (Linux: MemAvailable), else 2 GiB."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 2 * 2**30
+
+
+def _size_text(count: int) -> str:
+    return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.0f} MiB"
+
+
+def _dtype(kind: str) -> Any:
+    torch = import_torch()
+    return {"long": torch.int64, "int": torch.int32}.get(kind) or getattr(torch, kind)
+
+
+def dummy(shape: tuple[int, ...], kind: str, device: str) -> Any:
+    torch = import_torch()
+    return torch.zeros(shape, dtype=_dtype(kind), device=device)

@@ -1,0 +1,100 @@
+"""CNN208 concat-shape-mismatch: the inputs of a Concat differ on a dimension other than the one joined."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+from cnninspect.engines.records import MergeMismatch, Trace
+from cnninspect.rules.base import Example, Finding, Rule, Scan, Severity
+from cnninspect.rules.shared import DIM_WORDS, at, merge_names
+from cnninspect.spec.catalog import Family
+from cnninspect.text import dims_text, feature_map, shape_text
+
+SEARCH_SIZES = 64
+"""How far from the given input a finding looks for input sizes that work."""
+_SKIP_CONCAT = """input: [3, {size}, {size}]
+layers:
+  - {{type: Conv2d, name: enc, out_channels: 8, kernel_size: 3, padding: 1}}
+  - {{type: MaxPool2d, name: pool, kernel_size: 2, ceil_mode: true}}
+  - {{type: ConvTranspose2d, name: up, out_channels: 8, kernel_size: 2, stride: 2}}
+  - {{type: Concat, name: cat, from: [enc, up]}}
+"""
+
+
+def check(scan: Scan, index: int) -> Iterator[Finding]:
+    """A Concat whose inputs differ off the joined dimension (or in rank)."""
+    record = scan.trace.records[index]
+    for m in record.mismatches:
+        if isinstance(m, MergeMismatch) and m.family is Family.CONCAT:
+            yield at(
+                CONCAT_SHAPE_MISMATCH, record.layer, _message(scan, record.layer.title, m, merge_names(record.layer))
+            )
+
+
+def _message(scan: Scan, title: str, m: MergeMismatch, names: list[str]) -> str:
+    """Which inputs differ and where; input sizes that work when only spatial sizes differ."""
+    shapes = m.shapes
+    first, main = shapes[0], names[0]
+    other = next(i for i in range(1, len(shapes)) if _differs(m, first, shapes[i]))
+    side, b = names[other], shapes[other]
+    if len(first) != len(b):
+        return (
+            f"{title}: Concat inputs differ in rank: {main} gives {shape_text(first)} but {side} gives "
+            f"{shape_text(b)}; give them the same number of dimensions"
+        )
+    dim = m.dim % len(first) if m.dim is not None and -len(first) <= m.dim < len(first) else 1
+    words = DIM_WORDS.get(len(first), ("size",) * len(first))
+    differ = [words[i - 2] if i >= 2 else f"dimension {i}" for i in range(len(first)) if i != dim and first[i] != b[i]]
+    joined = "channels" if dim == 1 else f"dimension {dim}"
+    text = (
+        f"{title}: Concat joins {joined}, but {main} gives {feature_map(first)} and {side} gives "
+        f"{feature_map(b)}: they differ in {' and '.join(differ)}"
+    )
+    spatial = all(i >= 2 for i in range(len(first)) if i != dim and first[i] != b[i])
+    sizes = _working_inputs(scan.trace) if scan.search and spatial else []
+    if sizes:
+        return f"{text}; inputs of {' or '.join(dims_text(s) for s in sizes)} work (cnninspect sizes lists every size)"
+    return f"{text}; crop or pad one side to match"
+
+
+def _differs(m: MergeMismatch, first: tuple[int, ...], other: tuple[int, ...]) -> bool:
+    if len(first) != len(other):
+        return first != other
+    dim = (m.dim or 1) % len(first)
+    return first[:dim] + first[dim + 1 :] != other[:dim] + other[dim + 1 :]
+
+
+def _working_inputs(trace: Trace) -> list[tuple[int, ...]]:
+    """The nearest input sizes, smaller and larger (spatial sizes moved together), at which every
+    merge fits; empty when the spec has a layer only torch knows."""
+    from cnninspect.engines.analytic import infer_shapes  # loaded only when a Concat does not fit
+
+    spec = trace.spec
+    if spec.needs_torch or len(spec.input) < 2:
+        return []
+    found = []
+    for step in (-1, 1):
+        for delta in range(1, SEARCH_SIZES + 1):
+            sample = (spec.input[0], *(size + step * delta for size in spec.input[1:]))
+            if min(sample) < 1:
+                break
+            trial = infer_shapes(replace(spec, input=sample, batch=1))
+            if not any(isinstance(m, MergeMismatch) for r in trial.records for m in r.mismatches):
+                found.append(sample[1:])
+                break
+    return found
+
+
+CONCAT_SHAPE_MISMATCH = Rule(
+    code="CNN208",
+    name="concat-shape-mismatch",
+    severity=Severity.ERROR,
+    summary="The inputs of a Concat differ on a dimension other than the one joined.",
+    explanation="""Concat joins its inputs along dim (default 1, the channels); every other dimension must
+    be equal. A U-Net breaks here on an input size that its poolings do not divide: one side is a row
+    shorter than the other. The finding names input sizes that work; cnninspect sizes lists them all.""",
+    failing=Example(_SKIP_CONCAT.format(size=15)),
+    passing=Example(_SKIP_CONCAT.format(size=16)),
+    check=check,
+)
