@@ -148,7 +148,7 @@ def _glob_regex(pattern: str) -> str:
 
 
 def _missing(path: str, why: str) -> FileResult:
-    """A path on the command line that names nothing, as a CNN101 finding for it (as an unreadable file)."""
+    """A path on the command line that names nothing, as an invalid-yaml finding for it, as for an unreadable file."""
     return FileResult(path, (Finding(rules.INVALID_YAML, Location(path, 1, 1), "", why),))
 
 
