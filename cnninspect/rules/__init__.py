@@ -36,6 +36,7 @@ from cnninspect.rules.linear_in_features import LINEAR_IN_FEATURES as LINEAR_IN_
 from cnninspect.rules.linear_on_feature_map import LINEAR_ON_FEATURE_MAP as LINEAR_ON_FEATURE_MAP
 from cnninspect.rules.mul_broadcast import MUL_BROADCAST as MUL_BROADCAST
 from cnninspect.rules.norm_num_features import NORM_NUM_FEATURES as NORM_NUM_FEATURES
+from cnninspect.rules.shared import wrong_input
 from cnninspect.rules.spatial_collapse import SPATIAL_COLLAPSE as SPATIAL_COLLAPSE
 from cnninspect.rules.unknown_layer import UNKNOWN_LAYER as UNKNOWN_LAYER
 
@@ -74,6 +75,9 @@ def find_problems(trace: Trace, search: bool = True) -> list[Finding]:
     for rule in RULES:
         if rule.check_trace is not None:
             findings += rule.check_trace(scan)
+    wrong = wrong_input(trace)
+    if wrong is not None:  # the input is the problem: said once, no fixes that build on it
+        findings = [f for f in findings if f.layer == wrong]
     return findings
 
 
