@@ -479,3 +479,47 @@ def test_the_shipped_hooks_use_force_exclude_and_pick_each_formats_files():
         assert not conf.search(path), path
     for hook in (yaml_hook, hydra):  # Hydra configs' ${…} need OmegaConf in the hook's environment
         assert [item.value for item in hook["additional_dependencies"].children] == ["omegaconf>=2.3"]
+
+
+TEMPLATE = """input: [3, 16, 16]
+blocks:
+  B:
+    params: {c: 4}
+    layers:
+      - {type: Conv2d, name: conv, out_channels: $c, kernel_size: 3, padding: 1}
+      - {type: BatchNorm2d, name: bn}
+layers:
+  - {type: B, name: stage, repeat: 1200}
+"""
+
+
+def test_a_finding_in_a_block_template_is_one_line_for_every_use(tmp_path):
+    path = tmp_path / "template.yaml"
+    path.write_text(TEMPLATE)
+    concise = cli("lint", str(path), "--format", "concise")
+    assert concise.stdout == (
+        f"{path}:6:9: CNN303 stage.0.conv: its 4 bias values are cancelled by stage.0.bn (BatchNorm2d subtracts "
+        "each channel's mean); set bias: false (in 1,200 uses: stage.0.conv, stage.1.conv, stage.2.conv, …)\n"
+    )
+    (finding,) = json.loads(cli("lint", str(path), "--format", "json").stdout)["findings"]
+    assert finding["uses"] == [f"stage.{i}.conv" for i in range(1200)]
+    (result,) = json.loads(cli("lint", str(path), "--format", "sarif").stdout)["runs"][0]["results"]
+    assert result["properties"]["uses"] == finding["uses"]
+    assert len(cli("lint", str(path), "--format", "github").stdout.splitlines()) == 1
+
+
+def test_uses_that_differ_in_more_than_their_names_stay_apart_and_each_row_is_marked(tmp_path):
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        TEMPLATE.replace("repeat: 1200}", "c: 6, repeat: 3}\n  - {type: B, name: wide, c: 8}")
+        .replace("{type: BatchNorm2d, name: bn}", "{type: BatchNorm2d, name: bn, num_features: 4}")
+        .replace("padding: 1}", "padding: 1, bias: false}")
+    )
+    lines = cli("lint", str(path), "--format", "concise").stdout.splitlines()
+    assert lines == [  # the three stage uses receive 6 channels each; wide receives 8
+        f"{path}:7:9: CNN203 stage.0.bn: num_features is 4 but it receives 6 (from stage.0.conv); "
+        "set num_features: 6 (in 3 uses: stage.0.bn, stage.1.bn, stage.2.bn)",
+        f"{path}:7:9: CNN203 wide.bn: num_features is 4 but it receives 8 (from wide.conv); set num_features: 8",
+    ]
+    table = cli("summary", str(path), "--engine", "analytic").stdout
+    assert table.count("✗ CNN203") == 3 + 1  # every use's row is marked

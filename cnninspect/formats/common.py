@@ -44,4 +44,5 @@ def finding_json(finding: Finding) -> dict[str, Any]:
         "layer": finding.layer,
         "message": finding.message,
         "fix": None if finding.fix is None else {"arg": finding.fix.arg, "value": finding.fix.value},
+        "uses": list(finding.uses),
     }

@@ -201,6 +201,7 @@ def render_sarif(results: Sequence[FileResult], width: int | None = None) -> str
             "ruleIndex": RULES.index(finding.rule),
             "level": SARIF_LEVELS[finding.rule.severity],
             "message": {"text": finding.message},
+            **({"properties": {"uses": list(finding.uses)}} if finding.uses else {}),
             "locations": [
                 {
                     "physicalLocation": {
