@@ -53,7 +53,7 @@ from cnninspect.cli_options import (
     either,
     listing,
 )
-from cnninspect.engines import Engine
+from cnninspect.engines import TORCH_INSTALL, Engine, torch_installed
 from cnninspect.errors import CnnInspectError, EditError, UsageError
 from cnninspect.formats.choices import LintFormat, RulesFormat, SizesFormat, SummaryFormat
 from cnninspect.rules import Severity
@@ -184,7 +184,7 @@ def summary(
     timeout: TimeoutOpt = None,
     mode: ModeOpt = None,
     depth: DepthOpt = None,
-    engine: SummaryEngineOpt = Engine.TORCH,
+    engine: SummaryEngineOpt = None,
     output_format: Annotated[
         SummaryFormat,
         typer.Option(
@@ -232,7 +232,13 @@ def summary(
         source = ModelSource(spec=spec, layers=layers, model=model)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
         only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode)
-        trace, findings = _trace(source, what_if, only, engine=engine, depth=depth, debug=debug)
+        fallback = engine is None and model is None and not torch_installed()  # torch is an extra
+        chosen = Engine.AUTO if fallback else engine or Engine.TORCH
+        trace, findings = _trace(source, what_if, only, engine=chosen, depth=depth, debug=debug)
+        if fallback:
+            typer.echo(
+                f"cnninspect: torch is not installed, so the analytic engine traced this; {TORCH_INSTALL}", err=True
+            )
         console = _stdout(record=save is not None)
         report = SummaryReport(
             trace,
@@ -249,6 +255,75 @@ def summary(
             _echo_findings(findings)
         if save is not None:
             _save(console, save)
+    raise typer.Exit(EXIT_FINDINGS if has_errors(findings) else EXIT_CLEAN)
+
+
+@app.command(cls=CnnInspectCommand)
+def draw(
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="The picture to write: FILE.svg, or FILE.html (the picture you can hover and unfold, and the "
+            "table below it).",
+            show_default=False,
+        ),
+    ],
+    spec: SpecArg = None,
+    layers: LayersOpt = None,
+    model: ModelOpt = None,
+    input: ModelInputOpt = None,
+    batch: BatchOpt = None,
+    kernel: KernelOpt = None,
+    stride: StrideOpt = None,
+    padding: PaddingOpt = None,
+    set_: SetOpt = None,
+    arg: ArgOpt = None,
+    dtype: DtypeOpt = None,
+    timeout: TimeoutOpt = None,
+    mode: ModeOpt = None,
+    depth: Annotated[
+        Optional[int],
+        typer.Option(
+            "--depth",
+            metavar="N",
+            min=1,
+            help="Draw groups and blocks down to this depth, deeper ones folded into one labelled box "
+            "[default: as deep as fits one page].",
+            show_default=False,
+        ),
+    ] = None,
+    engine: EngineOpt = Engine.AUTO,
+    debug: DebugOpt = False,
+) -> None:
+    """Draw the model as the tutorial pictures it: each layer's output a volume (H×W face, C deep),
+    kernels on the faces they read, merges and skips, mismatches in red with what they expect.
+
+    Exit 0 when every layer fits, 1 when a size mismatch was found (the picture shows it), 2 for
+    invalid input.
+    """
+    from cnninspect.draw import draw as draw_picture
+    from cnninspect.draw import format_of
+    from cnninspect.fixes.files import write_atomic
+    from cnninspect.rules import has_errors
+
+    with _guard(debug=debug):
+        fmt = format_of(output)
+        if fmt is None:
+            raise UsageError(f"-o {output}: give a file ending in .svg or .html")
+        source = ModelSource(spec=spec, layers=layers, model=model)
+        what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
+        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode)
+        trace, findings = _trace(source, what_if, only, engine=engine, debug=debug)
+        picture = draw_picture(trace, findings, fmt, depth)
+        try:
+            write_atomic(output, picture.encode("utf-8"), None)
+        except EditError as error:
+            raise UsageError(f"-o {error.message}") from None
+        _echo_findings(findings)
+        typer.echo(f"wrote {safe(str(output))}", err=True)
     raise typer.Exit(EXIT_FINDINGS if has_errors(findings) else EXIT_CLEAN)
 
 
@@ -619,6 +694,9 @@ def _trace(
         only.refuse()
         trace = trace_with(_load(source, what_if), engine)
         return trace, find_problems(trace)
+    from cnninspect.engines import require_torch
+
+    require_torch("--model")
     from cnninspect.engines.model import inspect_model, parse_args, parse_target
     from cnninspect.fixes.python import with_suggestions
 

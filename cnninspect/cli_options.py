@@ -194,11 +194,12 @@ ENGINE_HELP = (
     "forward pass (on the meta device when large); auto: analytic unless a layer is one only torch knows."
 )
 SummaryEngineOpt = Annotated[
-    Engine,
+    Optional[Engine],
     typer.Option(
         "--engine",
         help=f"{ENGINE_HELP} summary defaults to torch: its table shows what PyTorch itself computes, "
-        "at the cost of importing torch.",
+        "at the cost of importing torch; without torch installed, to analytic.",
+        show_default=False,
     ),
 ]
 EngineOpt = Annotated[

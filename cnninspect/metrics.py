@@ -51,9 +51,23 @@ def explain(record: LayerRecord) -> list[str]:
             lines.append(f"{' × '.join(map(str, merged))} = {math.prod(merged):,}")
     elif family is Family.ADAPTIVE_POOL:
         lines.append(f"output fixed at {'×'.join(str(s) for s in record.output_shape[2:])} whatever the input")
+    elif family is Family.SPLIT and not record.mismatches:
+        lines.append(_split_formula(layer, shape, record.output_shape))
     if record.params:
         lines.append(f"params: {_param_formula(record)}")
     return lines
+
+
+def _split_formula(layer: LayerSpec, shape: tuple[int, ...], out: tuple[int, ...]) -> str:
+    """``C: 128 in 2 chunks (torch.chunk), piece 1 = 128 / 2 = 64``."""
+    dim = layer.get("dim") % len(shape)
+    axis = "C" if dim == 1 else f"dimension {dim}"
+    index, sizes = layer.get("index"), layer.get("sizes")
+    if sizes is not None:
+        listed = ", ".join(map(str, sizes))
+        return f"{axis}: {shape[dim]} split into {listed} (torch.split), piece {index} = {out[dim]}"
+    chunks, size = layer.get("chunks"), shape[dim]
+    return f"{axis}: {size} in {chunks} chunks (torch.chunk), piece {index} = {size} / {chunks} = {out[dim]}"
 
 
 def _dim_names(dims: int) -> tuple[str, ...]:

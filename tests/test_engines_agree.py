@@ -105,6 +105,18 @@ def layer_args(draw, kind: LayerType, shape: tuple[int, ...]):
             args["size"] = draw(st.integers(1, 9))
     elif family is Family.SOFTMAX:
         args = {"dim": draw(st.integers(-len(shape) + 1, len(shape) - 1))}
+    elif family is Family.SPLIT:
+        dim = draw(st.integers(-len(shape) + 1, len(shape) - 1))
+        size = shape[dim]
+        if draw(st.booleans()):
+            chunks = draw(st.sampled_from([n for n in range(1, size + 1) if size % n == 0]))
+            args = {"chunks": chunks, "index": draw(st.integers(-chunks, chunks - 1))}
+        else:
+            cut = sorted(draw(st.sets(st.integers(1, size - 1), max_size=3))) if size > 1 else []
+            sections = [b - a for a, b in zip([0, *cut], [*cut, size])]
+            args = {"sizes": sections, "index": draw(st.integers(-len(sections), len(sections) - 1))}
+        if dim != 1 or draw(st.booleans()):
+            args["dim"] = dim
     return args
 
 

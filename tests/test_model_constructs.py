@@ -235,6 +235,12 @@ def test_the_fused_attention_path_of_eval_mode_is_counted_op_by_op():
     assert torch.backends.mha.get_fastpath_enabled()  # switched on again
 
 
+def test_the_fused_encoder_layer_of_eval_mode_is_counted_op_by_op():
+    assert flop_counter_products(constructs().EncoderLayer(), 1, TOKENS, WIDTH) == 0  # one fused op
+    model = trace("EncoderLayer", f"{TOKENS}x{WIDTH}")
+    assert totals(model).mult_adds == PRODUCTS + BIAS_ADDS + SCALE_AND_SHIFT
+
+
 def test_a_decoder_tied_to_the_embedding_counts_all_its_products():
     model = trace("TiedDecoder", "12", dtypes=["int64"])
     embed, decoder = model.records
@@ -343,6 +349,16 @@ def test_torch_compile_runs_the_code_as_it_is_and_torch_stays_quiet():
     assert torch.compile is compile_ and logging.getLogger("torch").level == level
     result = summary("Compiled", "--input", "3x8x8")
     assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_the_forward_pass_runs_on_one_thread_and_the_count_is_restored():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert trace("Threads", "4").returned == (1, 1)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_warnings_are_kept_off_the_terminal_unless_asked_for():

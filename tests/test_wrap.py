@@ -127,3 +127,12 @@ def test_fix_fc_lines_break_under_the_fix(columns):
         block.append(line)
     assert len(block) > 1 and rejoined(block) == fix
     assert all(len(line) <= columns for line in block[1:])
+
+
+def test_a_fix_command_too_long_for_its_indent_moves_left_and_stays_whole(monkeypatch):
+    # "  46:5  error  CNN201  " puts the message at column 24: 24 + 70 > 80, so the command moves left
+    monkeypatch.chdir(ROOT)
+    path = "configs/broken/resnet18_resnet50_head.yaml"
+    lines = on_terminal("lint", path, columns=80).splitlines()
+    assert f"    fix: cnninspect fix-fc {path} --write" in lines
+    assert all(len(line) <= 80 for line in lines)

@@ -19,6 +19,7 @@ from cnninspect.engines.records import (
     Mismatch,
     RankMismatch,
     SizeMismatch,
+    SplitMismatch,
     TailMismatch,
     Trace,
 )
@@ -172,6 +173,11 @@ def check_input(layer: LayerSpec, shape: Shape) -> tuple[tuple[Mismatch, ...], S
             mismatches.append(TailMismatch(normalized, tail))
             stand_in[len(shape) - len(normalized) :] = normalized
         in_size = math.prod(normalized)
+    elif family is Family.SPLIT:
+        split = check_split(layer, shape)
+        if split is not None:
+            mismatches.append(split)
+            stand_in[split.dim] = split.fits
     if family in SPATIAL:
         rule = spatial_rule(layer, len(shape) - 2)
         for i in range(2, len(shape)):
@@ -180,6 +186,26 @@ def check_input(layer: LayerSpec, shape: Shape) -> tuple[tuple[Mismatch, ...], S
                 mismatches.append(Collapse(i, stand_in[i], smallest))
                 stand_in[i] = smallest
     return tuple(mismatches), tuple(stand_in), in_size
+
+
+def check_split(layer: LayerSpec, shape: Shape) -> SplitMismatch | None:
+    """A Split's chunks must divide the size it cuts (torch.chunk would give unequal pieces, or
+    fewer); its sizes must add up to it (torch.split refuses). The mismatch's ``fits`` is the
+    size the trace carries on with: the next multiple of chunks, or the sum of sizes."""
+    dim = layer.get("dim") % len(shape)
+    received, chunks, sizes = shape[dim], layer.get("chunks"), layer.get("sizes")
+    if sizes is not None:
+        total = sum(sizes)
+        return None if total == received else SplitMismatch("sizes", sizes, received, total, dim)
+    if received % chunks == 0:
+        return None
+    return SplitMismatch("chunks", chunks, received, -(-received // chunks) * chunks, dim)
+
+
+def split_size(layer: LayerSpec, size: int) -> int:
+    """The size of the piece a Split takes from a dimension of ``size`` it fits."""
+    sizes = layer.get("sizes")
+    return size // layer.get("chunks") if sizes is None else int(sizes[layer.get("index")])
 
 
 def _declared_or_received(layer: LayerSpec, arg: str, received: int, out: list[Mismatch], split: str = "") -> int:
@@ -229,7 +255,7 @@ def _check_rank(layer: LayerSpec, shape: Shape) -> RankMismatch | None:
                 allowed = tuple(r for r in allowed if r == len(value) + 2)
     elif family is Family.FLATTEN:
         allowed = tuple(r for r in range(1, max(rank, 1) + 1) if flatten_range(layer, r) is not None)
-    elif family is Family.SOFTMAX:
+    elif family in (Family.SOFTMAX, Family.SPLIT):
         dim = layer.get("dim")
         allowed = None if dim is None else tuple(r for r in range(1, max(rank, 1) + 1) if -r <= dim < r)
     if allowed is None or rank in allowed:
@@ -365,6 +391,9 @@ def output_shape(layer: LayerSpec, shape: Shape) -> Shape:
         assert span is not None
         start, end = span
         return (*shape[:start], math.prod(shape[start : end + 1]), *shape[end + 1 :])
+    if family is Family.SPLIT:
+        dim = layer.get("dim") % len(shape)
+        return (*shape[:dim], split_size(layer, shape[dim]), *shape[dim + 1 :])
     return shape
 
 

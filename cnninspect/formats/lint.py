@@ -106,7 +106,10 @@ def render_full(results: Sequence[FileResult], width: int | None = None) -> Text
             text.append_text(table.row_text(first, columns, sizes))
             text.append("".join(f"\n{indent}{line}" for line in more) + "\n")
             if finding.fix is not None and finding.rule.fixable:
-                text.append(f"{indent}fix: cnninspect fix-fc {safe(result.path)} --write\n", style="green")
+                fix = f"fix: cnninspect fix-fc {safe(result.path)} --write"
+                # a command is not broken at words: on a narrow terminal it moves left to fit
+                pad = indent if width is None or len(indent) + len(fix) <= width else MARGIN * 2
+                text.append(f"{pad}{fix}\n", style="green")
         text.append("\n")
     return text
 

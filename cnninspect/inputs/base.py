@@ -41,6 +41,9 @@ class InputFormat(ABC):
     """``cnninspect schema`` describes this format (only cnninspect's own YAML)."""
     states_input: ClassVar[bool] = True
     """The text states the model's input (a ``--layers`` string does not: ``--input`` does)."""
+    any_torch_layer: ClassVar[bool] = True
+    """A layer may be any torch.nn class, so a remedy may add one (a ZeroPad2d that crops); a
+    darknet file has its own sections only."""
 
     @abstractmethod
     def recognises(self, text: str, label: str) -> bool:

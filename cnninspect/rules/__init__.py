@@ -38,6 +38,7 @@ from cnninspect.rules.mul_broadcast import MUL_BROADCAST as MUL_BROADCAST
 from cnninspect.rules.norm_num_features import NORM_NUM_FEATURES as NORM_NUM_FEATURES
 from cnninspect.rules.shared import wrong_input
 from cnninspect.rules.spatial_collapse import SPATIAL_COLLAPSE as SPATIAL_COLLAPSE
+from cnninspect.rules.split_channels import SPLIT_CHANNELS as SPLIT_CHANNELS
 from cnninspect.rules.unknown_layer import UNKNOWN_LAYER as UNKNOWN_LAYER
 
 RULES: tuple[Rule, ...] = (
@@ -58,6 +59,7 @@ RULES: tuple[Rule, ...] = (
     CONCAT_SHAPE_MISMATCH,
     MUL_BROADCAST,
     DETECTION_HEAD_FILTERS,
+    SPLIT_CHANNELS,
     LINEAR_ON_FEATURE_MAP,
     FLOOR_TRUNCATION,
     CONV_BIAS_BEFORE_NORM,

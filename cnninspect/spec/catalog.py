@@ -249,10 +249,13 @@ class Family(StrEnum):
     ADD = "add"
     CONCAT = "concat"
     MUL = "mul"
+    SPLIT = "split"
 
 
 MERGE_FAMILIES = (Family.ADD, Family.CONCAT, Family.MUL)
 """Layers that take several inputs; they are cnninspect's, not torch.nn classes."""
+OWN_FAMILIES = (*MERGE_FAMILIES, Family.SPLIT)
+"""cnninspect's own layers: torch functions (``torch.cat``, ``torch.chunk``), not torch.nn classes."""
 
 
 @dataclass(frozen=True)
@@ -356,6 +359,22 @@ def _max_pool(dims: int) -> LayerType:
         ),
         dims,
     )
+
+
+def sections() -> Check:
+    """A non-empty list of integers ≥ 1 (the sizes ``torch.split`` cuts a dimension into)."""
+    text = "a list of integers ≥ 1"
+    single = integer(1)
+
+    def accept(value: Any) -> tuple[int, ...]:
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ArgValueError(f"expected {text}")
+        try:
+            return tuple(single(item) for item in value)
+        except ArgValueError:
+            raise ArgValueError(f"expected {text}") from None
+
+    return Check(text, accept, {"type": "array", "items": single.schema, "minItems": 1})
 
 
 def choice_false(name: str) -> Check:
@@ -472,6 +491,17 @@ _TYPES: list[LayerType] = [
     LayerType("Add", Family.ADD, ()),
     LayerType("Concat", Family.CONCAT, (Param("dim", integer(), 1),)),
     LayerType("Mul", Family.MUL, ()),
+    # Split: torch.chunk (chunks) or torch.split (sizes) along dim, and the piece at index.
+    LayerType(
+        "Split",
+        Family.SPLIT,
+        (
+            Param("chunks", optional(POSITIVE), None),
+            Param("index", integer()),
+            Param("dim", integer(), 1),
+            Param("sizes", optional(sections()), None),
+        ),
+    ),
     LayerType("LogSoftmax", Family.SOFTMAX, (Param("dim", optional(integer()), None),)),
     LayerType("Identity", Family.ELEMENTWISE, ()),
     *(LayerType(name, Family.ELEMENTWISE, (DROPOUT_P, INPLACE)) for name in ("Dropout", "AlphaDropout")),

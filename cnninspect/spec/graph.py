@@ -18,7 +18,7 @@ from typing import Any
 
 from cnninspect.errors import GraphError, Location, SpecError
 from cnninspect.spec.catalog import MERGE_FAMILIES, lookup
-from cnninspect.spec.expr import ExpressionError, is_expression, parse_expression
+from cnninspect.spec.expr import FUNCTIONS, ExpressionError, is_expression, parse_expression
 from cnninspect.spec.model import INPUT, GroupSpec, ItemSpec, LayerSpec
 from cnninspect.spec.validate import make_layer
 from cnninspect.spec.yamldoc import Document, Node, plain
@@ -529,6 +529,11 @@ def read_blocks(document: Document, node: Node) -> dict[str, Block]:
             for param, (param_key, param_value) in table.items().items():
                 if not param.isidentifier() or keyword.iskeyword(param) or param in RESERVED:
                     raise SpecError(f"parameter name {param!r} must be a Python identifier", document.where(param_key))
+                if param in FUNCTIONS:
+                    raise SpecError(
+                        f"parameter name {param!r} is the function expressions call ({param}(a, b)); pick another name",
+                        document.where(param_key),
+                    )
                 default = plain(document.data(param_value))
                 if _has_expression(default):
                     raise SpecError("a parameter's default is a value, not an expression", document.where(param_value))

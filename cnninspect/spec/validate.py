@@ -173,6 +173,15 @@ def _check_together(layer: LayerSpec, kind: LayerType) -> None:
             fail("num_groups", f"num_channels ({channels}) must be divisible by num_groups ({layer.get('num_groups')})")
     if family is Family.UPSAMPLE and (layer.get("size") is None) == (layer.get("scale_factor") is None):
         fail("size", "give exactly one of size and scale_factor")
+    if family is Family.SPLIT:
+        chunks, sizes, index = layer.get("chunks"), layer.get("sizes"), layer.get("index")
+        if (chunks is None) == (sizes is None):
+            fail("chunks", "give exactly one of chunks (equal pieces, as torch.chunk) and sizes (as torch.split)")
+        pieces = chunks if sizes is None else len(sizes)
+        if not -pieces <= index < pieces:
+            fail(
+                "index", f"index {index} picks none of the {pieces} pieces; use 0 to {pieces - 1} (or -1 for the last)"
+            )
 
 
 def _any_over_one(value: Any) -> bool:

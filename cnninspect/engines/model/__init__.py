@@ -17,13 +17,16 @@ it a finding.
 
 Mult-adds are counted per op by a dispatch mode with ``torch.utils.flop_counter``'s formulas
 (FlopCounterMode's own, ÷ 2), plus one per output value for each bias add and each norm's scale
-and shift, as torchinfo and the spec engines count them. FlopCounterMode itself is not used: rows
+and shift, as the spec engines count them (torchinfo counts a norm's parameters once per sample
+instead). FlopCounterMode itself is not used: rows
 need each call's share and the ops without a formula, and its dispatch mode imports
 torch._dynamo on first use (about 1.7 s, more than a whole small CPU trace). The same mode follows
 the data: which call's output each module receives, unchanged or through ops that keep its shape.
 
-An instance given by name is never touched: it is copied first, so it is not moved, not
-switched between train and eval, and keeps no hook, buffer or gradient it did not have.
+The forward pass runs as inference does, in eval mode and without gradients; an instance's copy
+keeps the instance's own mode; ``--mode`` says otherwise. An instance given by name is never
+touched: it is copied first, so it is not moved, not switched between train and eval, and keeps
+no hook, buffer or gradient it did not have.
 Each module is located where the user's code constructed it (``self.fc = nn.Linear(…)``).
 While the user's code runs, ``print`` goes to stderr, ``os._exit`` raises instead of ending the
 process, and ``--timeout`` ends it.

@@ -165,7 +165,7 @@ def summary_rows(
                 type=layer.type,
                 depth=max(record.depth, layer.depth),
                 inputs=explicit,
-                filters=_merged_text(layer) if layer.is_merge else filters_text(record),
+                filters=_merged_text(layer) if layer.is_merge or layer.type == "Split" else filters_text(record),
                 stride=stride,
                 padding=padding,
                 input_shape=record.input_shape,
@@ -231,8 +231,14 @@ def _local(name: str, scope: tuple[str, ...]) -> str:
 
 
 def _merged_text(layer: LayerSpec) -> str:
-    """What a merge joins, as its ``from:`` names them: ``bn2 + downsample``."""
+    """What a merge joins, as its ``from:`` names them: ``bn2 + downsample``; what a Split cuts and
+    takes, as torch writes it: ``chunk(cv1, 2)[1]``, ``split(cv1, [64, 128])[1]``."""
     names = list(layer.sources) or [_local(name, layer.scope) for name in layer.inputs]
+    if layer.type == "Split":
+        sizes = layer.get("sizes")
+        how = "chunk" if sizes is None else "split"
+        pieces = str(layer.get("chunks")) if sizes is None else f"[{', '.join(map(str, sizes))}]"
+        return f"{how}({', '.join([*names, pieces])})[{layer.get('index')}]"
     if layer.type == "Concat":
         return "cat(" + ", ".join(names) + ")"
     return (" + " if layer.type == "Add" else " · ").join(names)

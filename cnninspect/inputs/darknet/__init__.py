@@ -19,6 +19,7 @@ class DarknetFormat(InputFormat):
     title = "darknet .cfg"
     suffixes: ClassVar[tuple[str, ...]] = (".cfg",)
     input_hint = "width=, height= and channels= in [net]"
+    any_torch_layer = False
 
     def recognises(self, text: str, label: str) -> bool:
         return starts_with_net(text)

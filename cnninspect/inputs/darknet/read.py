@@ -244,12 +244,23 @@ class _Builder:
         self._group(index, name, section, previous, parts)
 
     def _route(self, index: int, name: str, section: Section, previous: str) -> None:
-        if "groups" in section.options and self._int(section, "groups", 1) != 1:
-            raise ArgumentError(
-                "[route] groups= splits channels, which cnninspect cannot trace yet (YOLOv4-tiny)",
-                section.options["groups"].where,
-            )
         written = self._references(index, section, "layers")
+        groups = self._int(section, "groups", 1, minimum=1)
+        if groups > 1:  # YOLOv4-tiny: piece group_id of the channels cut in `groups`, a Split
+            group_id = self._int(section, "group_id", 0, minimum=0)
+            if group_id >= groups:
+                raise ArgumentError(
+                    f"group_id={group_id} does not exist; groups={groups} are numbered 0 to {groups - 1}",
+                    section.options["group_id"].where,
+                )
+            if len(written) > 1:
+                raise ArgumentError(
+                    "[route] groups= with several layers: cnninspect reads groups= on one layer only",
+                    section.options["groups"].where,
+                )
+            places = {"chunks": "groups", "index": "group_id"}
+            self._leaf(name, section, "Split", {"chunks": groups, "index": group_id}, written, places)
+            return
         self._leaf(
             name,
             section,
