@@ -123,11 +123,14 @@ def _usage_message(error: typer.TyperException) -> str:
         why = f"{safe(repr(value))} is not one of {', '.join(choices)}{did_you_mean(str(value).lower(), choices)}"
     elif kind == "int_parsing":
         why = f"{safe(repr(value))} is not a whole number"
+    elif kind == "float_parsing":
+        why = f"{safe(repr(value))} is not a number"
     elif kind in BOUNDS:
         limit = next(iter(context.values()), "")
         why = f"must be {BOUNDS[kind]} {limit}, not {safe(str(value))}"
-    else:
-        why = str(first.get("msg", error.message)).removeprefix("Value error, ")
+    else:  # any other check: its words, said of the value
+        said = str(first.get("msg", error.message)).removeprefix("Value error, ")
+        why = f"{safe(repr(value))}: {said[0].lower()}{said[1:]}" if said.startswith("Input ") else said
     name = param.opts[0] if getattr(param, "opts", None) else param.human_readable_name
     return f"Invalid value for {name!r}: {why}"
 

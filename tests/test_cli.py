@@ -129,6 +129,7 @@ def test_spatial_collapse_is_flagged_and_the_trace_goes_on():
         (["rules", "--format", "json"], "--format': 'json' is not one of table, markdown; "),
         (["summary", "--batch", "0"], "--batch': must be at least 1, not 0; "),
         (["summary", "--kernel", "3.5"], "--kernel': '3.5' is not a whole number; "),
+        (["summary", "--timeout", "soon"], "--timeout': 'soon' is not a number; "),
     ],
 )
 def test_a_bad_option_value_is_said_in_our_words(args, message):
