@@ -494,7 +494,7 @@ def lint(
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
         overrides = what_if.overrides()
         found = discover(paths, settings)
-        checked = found.problems + _lint_all(found.files, settings, overrides, engine, fmt)
+        checked = found.in_order(_lint_all(found.files, settings, overrides, engine, fmt))
         results = [r for r in checked if r.is_spec]
         skipped = [r for r in checked if not r.is_spec]
         _emit(lint_formats.RENDERERS[fmt](results, _wrap_width(sys.stdout)))

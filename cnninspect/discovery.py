@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnninspect import rules
@@ -34,6 +34,16 @@ class Discovery:
     problems: list[FileResult]
     """Paths that name nothing and folders that could not be listed: a finding each, never skipped
     in silence, and the run goes on."""
+    places: list[int] = field(default_factory=list)
+    """For each problem, how many files come before it: the order the command line named them."""
+
+    def in_order(self, checked: Sequence[FileResult]) -> list[FileResult]:
+        """The problems placed among ``checked`` (the files' results, in order) where the command
+        line named them: ``lint a.yaml missing.yaml b.yaml`` reports in that order."""
+        results = list(checked)
+        for place, problem in sorted(zip(self.places, self.problems), key=lambda pair: pair[0], reverse=True):
+            results.insert(place, problem)
+        return results
 
 
 def discover(paths: Sequence[str], settings: Settings) -> Discovery:
@@ -56,28 +66,35 @@ def discover(paths: Sequence[str], settings: Settings) -> Discovery:
             key = path  # unreadable: lint_file reports it
         found.setdefault(key, path)
 
+    places: list[int] = []
     for text in paths:
-        path = Path(text)
-        if path.is_dir():
-            for walked in _walk(path, settings, problems):
-                add(walked)
-        elif path.exists() or path.is_symlink():
-            if not (settings.force_exclude and settings.excluded(path, settings.root)):
-                add(path)
-        elif GLOB_CHARS.search(text):
-            unlisted = len(problems)
-            matches = list(_glob(text, problems))
-            if not matches and len(problems) == unlisted:
-                problems.append(_missing(text, "no file matches this pattern"))
-            for match in matches:
-                if match.is_dir():
-                    for walked in _walk(match, settings, problems):
-                        add(walked)
-                elif match.suffix in FILE_SUFFIXES and not settings.excluded(match, settings.root):
-                    add(match)
-        else:
-            problems.append(_missing(text, "no such file or folder"))
-    return Discovery(list(found.values()), problems)
+        _named(text, settings, add, problems)
+        places += [len(found)] * (len(problems) - len(places))
+    return Discovery(list(found.values()), problems, places)
+
+
+def _named(text: str, settings: Settings, add: Callable[[Path], None], problems: list[FileResult]) -> None:
+    """The files one command-line path names, each given to ``add``; what names nothing is a problem."""
+    path = Path(text)
+    if path.is_dir():
+        for walked in _walk(path, settings, problems):
+            add(walked)
+    elif path.exists() or path.is_symlink():
+        if not (settings.force_exclude and settings.excluded(path, settings.root)):
+            add(path)
+    elif GLOB_CHARS.search(text):
+        unlisted = len(problems)
+        matches = list(_glob(text, problems))
+        if not matches and len(problems) == unlisted:
+            problems.append(_missing(text, "no file matches this pattern"))
+        for match in matches:
+            if match.is_dir():
+                for walked in _walk(match, settings, problems):
+                    add(walked)
+            elif match.suffix in FILE_SUFFIXES and not settings.excluded(match, settings.root):
+                add(match)
+    else:
+        problems.append(_missing(text, "no such file or folder"))
 
 
 def _walk(folder: Path, settings: Settings, problems: list[FileResult]) -> Iterator[Path]:
