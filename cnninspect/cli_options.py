@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 MODEL_TIMEOUT = 120.0
 """Seconds a --model's code may run: the --model engine's own default (a test keeps them one)."""
-SPEC_FORMATS = ("cnninspect YAML spec", "darknet .cfg", "Hydra config")
+SPEC_FORMATS = ("cnninspect YAML spec", "darknet .cfg", "Hydra config", "Ultralytics model YAML")
 """Every kind of model file the commands read, as the help names them: the titles of the input
 formats' registry (inputs.FORMATS), which --help does not import (a test keeps them one)."""
 SPEC_SUFFIXES = ("*.yaml", "*.yml", "*.cfg")
