@@ -10,6 +10,7 @@ the checks nor torch (a test lists the modules ``--help`` imports).
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -57,7 +58,7 @@ from cnninspect.engines import TORCH_INSTALL, Engine, torch_installed
 from cnninspect.errors import CnnInspectError, EditError, UsageError
 from cnninspect.formats.choices import LintFormat, RulesFormat, SizesFormat, SummaryFormat
 from cnninspect.rules import Severity
-from cnninspect.text import plural, safe
+from cnninspect.text import did_you_mean, plural, safe
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -96,14 +97,53 @@ class CnnInspectGroup(TyperGroup):
         except typer.TyperException as error:  # Click's UsageError and its kin
             context = getattr(error, "ctx", None)
             where = context.command_path if context is not None else "cnninspect"
-            message = error.format_message().rstrip(".")
-            _stderr().print(f"cnninspect: error: {message}; `{where} --help` lists the options", markup=False)
+            message = _usage_message(error).rstrip(".")
+            joint = " " if message.endswith("?") else "; "
+            _stderr().print(f"cnninspect: error: {message}{joint}`{where} --help` lists the options", markup=False)
             code = EXIT_ERROR
         except typer.Abort:
             code = EXIT_ERROR
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else EXIT_CLEAN)
+
+
+def _usage_message(error: typer.TyperException) -> str:
+    """Click's message for a usage error, with a bad option value said in our words, never the
+    validation library's ("Value error, …", "Input should be …")."""
+    param = getattr(error, "param", None)
+    cause = error.__cause__
+    problems = getattr(cause, "errors", None)
+    if not isinstance(error, typer.BadParameter) or param is None or not callable(problems):
+        return error.format_message()
+    first = problems()[0]
+    value, kind, context = first.get("input"), first.get("type"), first.get("ctx") or {}
+    choice = CHOICE_ERROR.fullmatch(str(context.get("error", "")))
+    if choice:
+        choices = [c.strip("'") for c in choice.group(1).split(", ")]
+        why = f"{safe(repr(value))} is not one of {', '.join(choices)}{did_you_mean(str(value).lower(), choices)}"
+    elif kind == "int_parsing":
+        why = f"{safe(repr(value))} is not a whole number"
+    elif kind == "float_parsing":
+        why = f"{safe(repr(value))} is not a number"
+    elif kind in BOUNDS:
+        limit = next(iter(context.values()), "")
+        why = f"must be {BOUNDS[kind]} {limit}, not {safe(str(value))}"
+    else:  # any other check: its words, said of the value
+        said = str(first.get("msg", error.message)).removeprefix("Value error, ")
+        why = f"{safe(repr(value))}: {said[0].lower()}{said[1:]}" if said.startswith("Input ") else said
+    name = param.opts[0] if getattr(param, "opts", None) else param.human_readable_name
+    return f"Invalid value for {name!r}: {why}"
+
+
+CHOICE_ERROR = re.compile(r"'.*' is not one of (.*)\.")
+BOUNDS = {
+    "greater_than_equal": "at least",
+    "greater_than": "more than",
+    "less_than_equal": "at most",
+    "less_than": "less than",
+}
+"""A number outside its option's range, in words."""
 
 
 app = typer.Typer(
@@ -443,7 +483,7 @@ def lint(
 ) -> None:
     """Check spec files for CI and pre-commit: size mismatches, invalid specs and warnings.
 
-    Quiet when clean. Settings come from [tool.cnninspect] in the nearest pyproject.toml;
+    A clean run says how many files it checked. Settings come from [tool.cnninspect] in the nearest pyproject.toml;
     options win. Exit 0 when clean or only below --fail-on, 1 with findings at or above it,
     2 for usage or internal errors.
     """
@@ -459,7 +499,7 @@ def lint(
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
         overrides = what_if.overrides()
         found = discover(paths, settings)
-        checked = found.problems + _lint_all(found.files, settings, overrides, engine, fmt, ModelSource(scale=scale))
+        checked = found.in_order(_lint_all(found.files, settings, overrides, engine, fmt, ModelSource(scale=scale)))
         results = [r for r in checked if r.is_spec]
         skipped = [r for r in checked if not r.is_spec]
         _emit(lint_formats.RENDERERS[fmt](results, _wrap_width(sys.stdout)))
@@ -470,12 +510,15 @@ def lint(
                 "(no layers:, no torch.nn _target_, no [net])",
                 err=True,
             )
+        crashed = lint_formats.internal_errors_line(results)
         if summary_line := lint_formats.lint_summary(results):
             typer.echo(summary_line, err=True)
+        elif fmt in (LintFormat.FULL, LintFormat.CONCISE) and not crashed:
+            typer.echo(lint_formats.clean_summary(results), err=True)
         for result in results:
             if debug and result.crash is not None:
                 traceback.print_exception(result.crash)
-        if crashed := lint_formats.internal_errors_line(results):  # our own bug: exit 2, even with --exit-zero
+        if crashed:  # our own bug: exit 2, even with --exit-zero
             typer.echo(crashed, err=True)
             raise typer.Exit(EXIT_ERROR)
         failed = any(settings.fails(f) for r in results for f in r.findings)

@@ -255,6 +255,7 @@ def test_a_scale_the_model_does_not_have_is_one_line():
 
 def test_depth_rounds_as_python_does_and_never_below_one():
     spec = spec_of(SMALL)  # depth 0.5
+
     def bottlenecks(row: int) -> int:
         return len({x.name.split(".")[3] for x in spec.layers if x.name.startswith(f"model.{row}.m.")})
 

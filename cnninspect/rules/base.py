@@ -114,6 +114,9 @@ class Finding:
     """What is wrong and what to do, e.g. ``fc: in_features is 2048 but it receives 1568 …``."""
     fix: ArgFix | None = None
     """The argument value that makes the layer fit, when there is one right answer."""
+    uses: tuple[str, ...] = ()
+    """Every layer the finding stands for when its place is a block template or a repeat used
+    many times (one finding per place, not per use); empty for a finding about one layer."""
 
     @property
     def line(self) -> str:

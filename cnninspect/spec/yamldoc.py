@@ -229,7 +229,7 @@ def _compose(text: str, document: Document) -> Node:
                 raise fail("a spec is one YAML document; remove the second ---", roots[1].start)
     except MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        problem = " ".join(str(error.problem or error.context or "invalid YAML").split())
+        problem = " ".join(str(error.problem or error.context or "invalid YAML").split()) + _opened_at(error)
         raise YamlError(
             f"invalid YAML: {problem}",
             Location(document.label, mark.line + 1, mark.column + 1) if mark else Location(document.label, 1, 1),
@@ -242,6 +242,21 @@ def _compose(text: str, document: Document) -> Node:
     if aliases and _expanded_size(root, {}) > MAX_EXPANDED_NODES:  # without aliases, the size limit is enough
         raise fail(f"the aliases expand to more than {MAX_EXPANDED_NODES:,} nodes; write the layers out instead", 0)
     return root
+
+
+OPENERS = {"flow mapping": "{", "flow sequence": "[", "quoted scalar": "quote"}
+"""What ruamel.yaml's "while parsing a …" context was opened by, to say where it opened."""
+
+
+def _opened_at(error: Any) -> str:
+    """``; the '{' it is in opened at line 3, col 5`` when the parser stopped inside a bracket or
+    quote that opened on an earlier line (an unclosed one is otherwise reported at the end of the file)."""
+    context, opened, stopped = str(error.context or ""), error.context_mark, error.problem_mark
+    opener = next((sign for what, sign in OPENERS.items() if context.endswith(what)), None)
+    if opener is None or opened is None or stopped is None or opened.line == stopped.line:
+        return ""
+    sign = "quote" if opener == "quote" else repr(opener)
+    return f"; the {sign} it is in opened at line {opened.line + 1}, col {opened.column + 1}"
 
 
 def _check_keys(mapping: Node, document: Document) -> None:
