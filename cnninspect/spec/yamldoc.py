@@ -179,7 +179,7 @@ def _event_source(text: str) -> Callable[[], Any]:
     """A function giving the text's parser events one by one, then None: ruamel.yaml's C parser
     called directly when it is installed (no loader is built for it), else its pure-Python one."""
     try:
-        from _ruamel_yaml import CParser
+        from _ruamel_yaml import CParser  # type: ignore[import-not-found]
     except ImportError:  # pragma: no cover - ruamel.yaml.clib is a dependency on CPython
         from ruamel.yaml import YAML
 
