@@ -55,7 +55,7 @@ from cnninspect.cli_options import (
 from cnninspect.engines import TORCH_INSTALL, Engine, torch_installed
 from cnninspect.errors import CnnInspectError, EditError, UsageError
 from cnninspect.formats.choices import LintFormat, RulesFormat, SizesFormat, SummaryFormat
-from cnninspect.rules import Severity
+from cnninspect.severity import Severity
 from cnninspect.text import plural, safe
 
 if TYPE_CHECKING:

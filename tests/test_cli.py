@@ -215,8 +215,9 @@ def test_help_and_rules_import_no_engine_no_checks_and_no_torch(args):
     loaded = engines + [m for m in modules if m.split(".")[0] == "torch"]
     loaded += [m for m in modules for lazy in LAZY if m == lazy or m.startswith(lazy + ".")]
     assert loaded == []
-    if args == ["--help"]:  # the help page is plain text: not even Rich is needed
+    if args == ["--help"]:  # the help page is plain text: not even Rich, nor any rule, is needed
         assert not [m for m in modules if m.split(".")[0] == "rich"]
+        assert not [m for m in modules if m == "cnninspect.rules" or m.startswith("cnninspect.rules.")]
 
 
 def test_lint_concise_needs_no_rich():
