@@ -42,7 +42,7 @@ _NAN = re.compile(r"\.(nan|NaN|NAN)")
 _ANCHOR = re.compile(r"&[^\s,\[\]{}]+\s*")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Node:
     """One YAML node and where it is written."""
 
@@ -200,6 +200,8 @@ def _compose(text: str, document: Document) -> Node:
 
     def build(event: Any) -> Node:
         nonlocal aliases
+        if type(event) is ScalarEvent and event.anchor is None and event.ctag is None:  # most nodes
+            return Node("scalar", event.start_mark.index, event.end_mark.index, event.value, event.style or None)
         start = event.start_mark.index
         if type(event) is AliasEvent:
             aliases += 1
