@@ -43,6 +43,7 @@ from cnninspect.cli_options import (
     ModelSource,
     ModeOpt,
     PaddingOpt,
+    ScaleOpt,
     SetOpt,
     SpecArg,
     StrideOpt,
@@ -137,6 +138,7 @@ def main(
 def summary(
     spec: SpecArg = None,
     layers: LayersOpt = None,
+    scale: ScaleOpt = None,
     model: ModelOpt = None,
     input: ModelInputOpt = None,
     batch: BatchOpt = None,
@@ -194,7 +196,7 @@ def summary(
             raise UsageError(f"--save {save}: give a file ending in .svg or .html")
         if save is not None and output_format is not SummaryFormat.TABLE:
             raise UsageError("--save keeps the rendered table: use it with --format table")
-        source = ModelSource(spec=spec, layers=layers, model=model)
+        source = ModelSource(spec=spec, layers=layers, model=model, scale=scale)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
         only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode)
         fallback = engine is None and model is None and not torch_installed()  # torch is an extra
@@ -238,6 +240,7 @@ def draw(
     ],
     spec: SpecArg = None,
     layers: LayersOpt = None,
+    scale: ScaleOpt = None,
     model: ModelOpt = None,
     input: ModelInputOpt = None,
     batch: BatchOpt = None,
@@ -278,7 +281,7 @@ def draw(
         fmt = format_of(output)
         if fmt is None:
             raise UsageError(f"-o {output}: give a file ending in .svg or .html")
-        source = ModelSource(spec=spec, layers=layers, model=model)
+        source = ModelSource(spec=spec, layers=layers, model=model, scale=scale)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
         only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode)
         trace, findings = _trace(source, what_if, only, engine=engine, debug=debug)
@@ -296,6 +299,7 @@ def draw(
 def fix_fc(
     spec: SpecArg = None,
     layers: LayersOpt = None,
+    scale: ScaleOpt = None,
     model: ModelOpt = None,
     input: ModelInputOpt = None,
     batch: BatchOpt = None,
@@ -339,7 +343,7 @@ def fix_fc(
     with _guard(debug=debug):
         if write and check:
             raise UsageError("--write and --check: give one of them")
-        source = ModelSource(spec=spec, layers=layers, model=model)
+        source = ModelSource(spec=spec, layers=layers, model=model, scale=scale)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
         only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode)
         if model is not None:
@@ -350,7 +354,7 @@ def fix_fc(
         else:
             only.refuse()
             overrides = what_if.overrides()
-            loaded = load_source(spec, layers)
+            loaded = load_source(spec, layers, source.read_options())
             if write and loaded.path is None:
                 raise UsageError(f"{loaded.spec.source} has no file to write; --diff shows the change")
             plan = plan_fixes(apply_overrides(loaded.spec, overrides), partial(trace_with, engine=engine))
@@ -429,6 +433,7 @@ def lint(
             show_default=False,
         ),
     ] = None,
+    scale: ScaleOpt = None,
     input: InputOpt = None,
     batch: BatchOpt = None,
     kernel: KernelOpt = None,
@@ -456,7 +461,7 @@ def lint(
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
         overrides = what_if.overrides()
         found = discover(paths, settings)
-        checked = found.problems + _lint_all(found.files, settings, overrides, engine, fmt)
+        checked = found.problems + _lint_all(found.files, settings, overrides, engine, fmt, ModelSource(scale=scale))
         results = [r for r in checked if r.is_spec]
         skipped = [r for r in checked if not r.is_spec]
         if fmt is not LintFormat.FULL or any(r.findings or r.crash is not None for r in results):
@@ -481,27 +486,35 @@ def lint(
 
 
 def _lint_all(
-    files: Sequence[Path], settings: Settings, overrides: Overrides, engine: Engine, fmt: LintFormat
+    files: Sequence[Path],
+    settings: Settings,
+    overrides: Overrides,
+    engine: Engine,
+    fmt: LintFormat,
+    source: ModelSource,
 ) -> list[FileResult]:
+    from functools import partial
+
     from cnninspect.linter import lint_file
 
+    lint_one = partial(lint_file, settings=settings, overrides=overrides, engine=engine, options=source.read_options())
     if (
         len(files) < PROGRESS_MIN_FILES
         or fmt not in (LintFormat.FULL, LintFormat.CONCISE)
         or not (_isatty(sys.stderr) or any(name in os.environ for name in RICH_TERMINAL_VARIABLES))
     ):  # no progress bar, and no Rich to import: where Rich would surely not see a terminal
-        return [lint_file(path, settings, overrides, engine) for path in files]
+        return [lint_one(path) for path in files]
     from rich.console import Console
     from rich.progress import Progress
 
     console = Console(stderr=True)
     if not console.is_interactive:
-        return [lint_file(path, settings, overrides, engine) for path in files]
+        return [lint_one(path) for path in files]
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("linting", total=len(files))
         results = []
         for path in files:
-            results.append(lint_file(path, settings, overrides, engine))
+            results.append(lint_one(path))
             progress.advance(task)
         return results
 
@@ -544,6 +557,7 @@ def rules(
 def sizes(
     spec: SpecArg = None,
     layers: LayersOpt = None,
+    scale: ScaleOpt = None,
     input: InputOpt = None,
     kernel: KernelOpt = None,
     stride: StrideOpt = None,
@@ -567,7 +581,7 @@ def sizes(
 
     with _guard(debug=debug):
         what_if = WhatIf.of(input, kernel=kernel, stride=stride, padding=padding, sets=set_)
-        model = _load(ModelSource(spec=spec, layers=layers), what_if)
+        model = _load(ModelSource(spec=spec, layers=layers, scale=scale), what_if)
         if model.needs_torch:
             raise UsageError(f"{model.source}: sizes works from the analytic engine, which does not know every layer")
         report = input_sizes(model, *parse_range(size_range))
@@ -578,6 +592,7 @@ def sizes(
 def export(
     spec: SpecArg = None,
     layers: LayersOpt = None,
+    scale: ScaleOpt = None,
     input: InputOpt = None,
     kernel: KernelOpt = None,
     stride: StrideOpt = None,
@@ -598,7 +613,7 @@ def export(
 
     with _guard(debug=debug):
         what_if = WhatIf.of(input, kernel=kernel, stride=stride, padding=padding, sets=set_)
-        trace = trace_with(_load(ModelSource(spec=spec, layers=layers), what_if), engine)
+        trace = trace_with(_load(ModelSource(spec=spec, layers=layers, scale=scale), what_if), engine)
         findings = find_problems(trace)
         sys.stdout.write(export_pytorch(trace))
         _echo_findings(findings)
@@ -693,7 +708,7 @@ def _load(source: ModelSource, what_if: WhatIf) -> ModelSpec:
     from cnninspect.spec.overrides import apply_overrides
 
     overrides = what_if.overrides()
-    return apply_overrides(load_source(source.spec, source.layers).spec, overrides)
+    return apply_overrides(load_source(source.spec, source.layers, source.read_options()).spec, overrides)
 
 
 def _stdout(record: bool = False) -> Console:

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnninspect import __version__
-from cnninspect.engines.records import LayerRecord, Trace
+from cnninspect.engines.records import LayerRecord, MergeMismatch, Trace
 from cnninspect.errors import UsageError
+from cnninspect.inputs import format_named
 from cnninspect.spec.catalog import MERGE_FAMILIES, NO_DEFAULT, Family, LayerType, lookup
 from cnninspect.spec.expr import ExpressionError, is_expression, parse_expression
 from cnninspect.spec.model import INPUT, BlockSpec, GroupSpec, ItemSpec, ModelSpec
@@ -138,6 +139,20 @@ class _Exporter:
         """The attribute names of the class being written."""
         self.class_names: dict[str, str] = {}
         """Each block's class name in the generated code."""
+        fmt = format_named(self.spec.format)
+        for record in trace.records:
+            layer = record.layer
+            if layer.shares:
+                raise UsageError(
+                    f"export: {layer.title} uses {layer.shares}'s parameters (darknet's share_index=), "
+                    "which export cannot write yet"
+                )
+            merge = next((m for m in record.mismatches if isinstance(m, MergeMismatch)), None)
+            if merge is not None and fmt.tolerated_merge(layer, merge.shapes):
+                raise UsageError(
+                    f"export: {layer.title} adds layers of unequal shapes as darknet does, which PyTorch's + "
+                    "refuses; export cannot write it yet"
+                )
 
     # -- the module ------------------------------------------------------------------------
 

@@ -98,6 +98,8 @@ def _spatial_formula(layer: LayerSpec, dims: int, i: int, size: int) -> str:
         return f"({size} − 1)·{s} − 2·{p} + {d}·({k} − 1) + {op} + 1 = {out}"
     if family is Family.ZERO_PAD:
         return f"{size} + padding = {out}"
+    if family is Family.PIXEL_UNSHUFFLE:
+        return f"⌊{size} / {layer.get('downscale_factor')}⌋ = {out}"
     if layer.get("size") is not None:
         return f"size {out}"
     return f"⌊{size} · {value('scale_factor')}⌋ = {out}"
@@ -235,6 +237,10 @@ def receptive_fields(trace: Trace) -> list[Reach | None]:
             kernel, stride, dilation = _window(record, dims)
             jump = tuple(j / s for j, s in zip(jump, stride))
             rf = tuple(r + d * (k - 1) * j for r, k, d, j in zip(rf, kernel, dilation, jump))
+        elif kind is not None and kind.family is Family.PIXEL_UNSHUFFLE:
+            factor = record.layer.get("downscale_factor")  # a factor × factor window at stride factor
+            rf = tuple(r + (factor - 1) * j for r, j in zip(rf, jump))
+            jump = tuple(j * factor for j in jump)
         elif kind is not None and kind.family is Family.UPSAMPLE and out is not None:
             jump = tuple(j * Fraction(i, o) for j, i, o in zip(jump, record.input_shape[2:], out[2:]))
         reaches.append((rf, jump))

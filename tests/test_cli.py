@@ -254,9 +254,10 @@ def test_the_cli_names_the_engine_default_and_the_suffixes_lint_walks():
     assert list(cli_options.SPEC_FORMATS) == [fmt.title for fmt in inputs.FORMATS]
     page = " ".join(cli_page("lint").split())
     assert "walked for *.yaml, *.yml and *.cfg" in page
-    assert "not a cnninspect YAML spec, darknet .cfg or Hydra config are skipped" in page
+    formats = "cnninspect YAML spec, darknet .cfg, Hydra config or Ultralytics model YAML"
+    assert f"not a {formats} are skipped" in page
     for command in ("summary", "fix-fc", "sizes", "export"):
-        assert "A model file: cnninspect YAML spec, darknet .cfg or Hydra config." in " ".join(
+        assert f"A model file: {formats}." in " ".join(
             cli_page(command).split()
         )
 

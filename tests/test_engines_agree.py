@@ -25,6 +25,7 @@ SPATIAL_FAMILIES = {
     Family.ADAPTIVE_POOL,
     Family.INSTANCE_NORM,
     Family.ZERO_PAD,
+    Family.PIXEL_UNSHUFFLE,
 }
 
 
@@ -103,6 +104,10 @@ def layer_args(draw, kind: LayerType, shape: tuple[int, ...]):
             args["scale_factor"] = draw(st.sampled_from([0.5, 1.5, 2, 3]))
         else:
             args["size"] = draw(st.integers(1, 9))
+    elif family is Family.PIXEL_UNSHUFFLE:
+        # torch refuses sizes the factor does not divide
+        factors = [f for f in (1, 2, 3) if all(s % f == 0 for s in shape[2:])]
+        args = {"downscale_factor": draw(st.sampled_from(factors))}
     elif family is Family.SOFTMAX:
         args = {"dim": draw(st.integers(-len(shape) + 1, len(shape) - 1))}
     elif family is Family.SPLIT:

@@ -28,7 +28,8 @@ from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec, expand
 
 Shape = tuple[int, ...]
-SPATIAL = (Family.CONV, Family.CONV_TRANSPOSE, Family.MAX_POOL, Family.AVG_POOL, Family.ZERO_PAD, Family.UPSAMPLE)
+SPATIAL = (Family.CONV, Family.CONV_TRANSPOSE, Family.MAX_POOL, Family.AVG_POOL, Family.ZERO_PAD, Family.UPSAMPLE,
+           Family.PIXEL_UNSHUFFLE)  # fmt: skip
 NORMS = (Family.BATCH_NORM, Family.INSTANCE_NORM, Family.GROUP_NORM, Family.LAYER_NORM)
 UPSAMPLE_RANKS = {"linear": (3,), "bilinear": (4,), "bicubic": (4,), "trilinear": (5,)}
 MAX_COLLAPSE_SEARCH = 1 << 64
@@ -112,7 +113,7 @@ def size_layer(layer: LayerSpec, shape: Shape) -> LayerRecord:
     mismatches, stand_in, in_size = check_input(layer, shape)
     if stand_in is None:
         return LayerRecord(layer=layer, input_shape=shape, output_shape=None, mismatches=mismatches, in_size=in_size)
-    weights, biases = count_params(layer, in_size)
+    weights, biases = (0, 0) if layer.shares else count_params(layer, in_size)  # shared: counted once
     out = shape if keeps_received(layer) else output_shape(layer, stand_in)
     return LayerRecord(
         layer=layer,
@@ -237,6 +238,7 @@ def _check_rank(layer: LayerSpec, shape: Shape) -> RankMismatch | None:
         Family.ADAPTIVE_POOL,
         Family.INSTANCE_NORM,
         Family.ZERO_PAD,
+        Family.PIXEL_UNSHUFFLE,
     ):
         allowed = (kind.dims + 2,)
     elif family is Family.BATCH_NORM:
@@ -311,6 +313,9 @@ def spatial_rule(layer: LayerSpec, dims: int) -> Callable[[int, int], int]:
         pairs = expand(padding, 2 * dims)
         # ZeroPad's tuple runs from the last dimension backwards: (left, right, top, bottom, ...).
         return lambda i, size: size + pairs[2 * (dims - 1 - i)] + pairs[2 * (dims - 1 - i) + 1]
+    if family is Family.PIXEL_UNSHUFFLE:
+        factor = layer.get("downscale_factor")
+        return lambda i, size: size // factor
     if family is Family.UPSAMPLE:
         if layer.get("size") is not None:
             target = expand(layer.get("size"), dims)
@@ -378,6 +383,9 @@ def output_shape(layer: LayerSpec, shape: Shape) -> Shape:
     if family in (Family.CONV, Family.CONV_TRANSPOSE):
         rule = spatial_rule(layer, len(shape) - 2)
         return (batch, layer.get("out_channels"), *(rule(i, s) for i, s in enumerate(shape[2:])))
+    if family is Family.PIXEL_UNSHUFFLE:
+        factor = layer.get("downscale_factor")
+        return (batch, shape[1] * factor * factor, *(s // factor for s in shape[2:]))
     if family in SPATIAL:
         rule = spatial_rule(layer, len(shape) - 2)
         return (*shape[:2], *(rule(i, s) for i, s in enumerate(shape[2:])))

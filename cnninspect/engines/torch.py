@@ -196,7 +196,7 @@ def _run_layer(layer: LayerSpec, x: Tensor, device: str, records: list[LayerReco
         )
     if keeps_received(layer):
         output = x
-    weights, biases, trainable = count_parameters(module.named_parameters())
+    weights, biases, trainable = (0, 0, 0) if layer.shares else count_parameters(module.named_parameters())
     records.append(
         LayerRecord(
             layer=layer,

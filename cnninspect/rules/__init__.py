@@ -25,6 +25,7 @@ from cnninspect.rules.conv_bias_before_norm import CONV_BIAS_BEFORE_NORM as CONV
 from cnninspect.rules.conv_in_channels import CONV_IN_CHANNELS as CONV_IN_CHANNELS
 from cnninspect.rules.detection_head_filters import DETECTION_HEAD_FILTERS as DETECTION_HEAD_FILTERS
 from cnninspect.rules.floor_truncation import FLOOR_TRUNCATION as FLOOR_TRUNCATION
+from cnninspect.rules.format_semantics import FORMAT_SEMANTICS as FORMAT_SEMANTICS
 from cnninspect.rules.input_rank import INPUT_RANK as INPUT_RANK
 from cnninspect.rules.invalid_argument import INVALID_ARGUMENT as INVALID_ARGUMENT
 from cnninspect.rules.invalid_option import INVALID_OPTION as INVALID_OPTION
@@ -62,6 +63,7 @@ RULES: tuple[Rule, ...] = (
     LINEAR_ON_FEATURE_MAP,
     FLOOR_TRUNCATION,
     CONV_BIAS_BEFORE_NORM,
+    FORMAT_SEMANTICS,
 )
 """Every rule, in code order."""
 

@@ -121,7 +121,7 @@ def number(minimum: float | None = None, maximum: float | None = None, positive:
             or (maximum is not None and value > maximum)
         ):
             raise ArgValueError(f"expected {text}")
-        return value  # type: ignore[no-any-return]
+        return value
 
     schema: dict[str, Any] = {"type": "number"}
     if positive:
@@ -246,6 +246,7 @@ class Family(StrEnum):
     LINEAR = "linear"
     ZERO_PAD = "zero_pad"
     UPSAMPLE = "upsample"
+    PIXEL_UNSHUFFLE = "pixel_unshuffle"
     ADD = "add"
     CONCAT = "concat"
     MUL = "mul"
@@ -486,6 +487,8 @@ _TYPES: list[LayerType] = [
             Param("recompute_scale_factor", optional(boolean()), None),
         ),
     ),
+    # Each factor × factor patch becomes factor² channels (darknet's [reorg] has this shape).
+    LayerType("PixelUnshuffle", Family.PIXEL_UNSHUFFLE, (Param("downscale_factor", POSITIVE),), 2),
     LayerType("Softmax", Family.SOFTMAX, (Param("dim", optional(integer()), None),)),
     # Merges: not torch.nn classes; torch.add, torch.cat and torch.mul in the torch engine and in export.
     LayerType("Add", Family.ADD, ()),

@@ -247,7 +247,7 @@ def fold(rows: Sequence[SummaryRow], columns: Sequence[SummaryColumn]) -> list[t
     """Runs of FOLD_MIN or more unnamed rows that read the same in every shown column (but the
     index and the name) as (first row, run length)."""
 
-    def key(row: SummaryRow) -> tuple[Any, ...] | None:
+    def key(row: SummaryRow) -> tuple[object, ...] | None:
         shown = tuple(c.cell(row) for c in columns if c.key not in ("index", "layer"))
         return (row.group, row.type, row.depth, *shown) if row.foldable() else None
 
@@ -311,7 +311,7 @@ def output_text(shape: tuple[int, ...] | None, image: bool, batch: int) -> str:
     return "[" + ", ".join(map(str, shape)) + "]"
 
 
-def _compact(value: Any) -> str:
+def _compact(value: object) -> str:
     return dims_text(value) if isinstance(value, tuple) else str(value)
 
 
