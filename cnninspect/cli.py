@@ -57,7 +57,7 @@ from cnninspect.cli_options import (
 from cnninspect.engines import TORCH_INSTALL, Engine, torch_installed
 from cnninspect.errors import CnnInspectError, EditError, UsageError
 from cnninspect.formats.choices import LintFormat, RulesFormat, SizesFormat, SummaryFormat
-from cnninspect.rules import Severity
+from cnninspect.severity import Severity
 from cnninspect.text import did_you_mean, plural, safe
 
 if TYPE_CHECKING:
@@ -74,6 +74,8 @@ if TYPE_CHECKING:
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 PROGRESS_MIN_FILES = 20
 """lint shows a progress bar on a terminal from this many files."""
+RICH_TERMINAL_VARIABLES = ("TTY_INTERACTIVE", "TTY_COMPATIBLE", "FORCE_TERMINAL", "FORCE_COLOR")
+"""Variables that make Rich treat a stream as an interactive terminal when it is not a TTY."""
 SAVE_SUFFIXES = (".svg", ".html")
 MIN_WIDTH = 20
 
@@ -502,7 +504,8 @@ def lint(
         checked = found.in_order(_lint_all(found.files, settings, overrides, engine, fmt, ModelSource(scale=scale)))
         results = [r for r in checked if r.is_spec]
         skipped = [r for r in checked if not r.is_spec]
-        _emit(lint_formats.RENDERERS[fmt](results, _wrap_width(sys.stdout)))
+        if fmt is not LintFormat.FULL or any(r.findings or r.crash is not None for r in results):
+            _emit(lint_formats.RENDERERS[fmt](results, _wrap_width(sys.stdout)))  # a clean full report is empty
         if skipped:
             typer.echo(
                 f"skipped {plural(len(skipped), 'file')} that "
@@ -538,7 +541,11 @@ def _lint_all(
     from cnninspect.linter import lint_file
 
     lint_one = partial(lint_file, settings=settings, overrides=overrides, engine=engine, options=source.read_options())
-    if len(files) < PROGRESS_MIN_FILES or fmt not in (LintFormat.FULL, LintFormat.CONCISE):
+    if (
+        len(files) < PROGRESS_MIN_FILES
+        or fmt not in (LintFormat.FULL, LintFormat.CONCISE)
+        or not (_isatty(sys.stderr) or any(name in os.environ for name in RICH_TERMINAL_VARIABLES))
+    ):  # no progress bar, and no Rich to import: where Rich would surely not see a terminal
         return [lint_one(path) for path in files]
     from rich.console import Console
     from rich.progress import Progress

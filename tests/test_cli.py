@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 from conftest import ROOT, cli, cli_error
@@ -246,20 +247,26 @@ def test_help_and_rules_import_no_engine_no_checks_and_no_torch(args):
     loaded = engines + [m for m in modules if m.split(".")[0] == "torch"]
     loaded += [m for m in modules for lazy in LAZY if m == lazy or m.startswith(lazy + ".")]
     assert loaded == []
-    if args == ["--help"]:  # the help page is plain text: not even Rich is needed
+    if args == ["--help"]:  # the help page is plain text: not even Rich, nor any rule, is needed
         assert not [m for m in modules if m.split(".")[0] == "rich"]
+        assert not [m for m in modules if m == "cnninspect.rules" or m.startswith("cnninspect.rules.")]
 
 
-def test_lint_concise_needs_no_rich():
+@pytest.mark.parametrize("fmt", ["concise", "full"])
+def test_clean_lint_needs_no_rich(fmt, tmp_path):
+    """concise is plain text; a clean full report is empty. Neither needs Rich, however many files
+    (a long run's progress bar is only for a terminal, and CliRunner's stderr is none)."""
     import subprocess
     import sys
 
+    for n in range(25):
+        shutil.copy(ROOT / "configs" / "lenet5.yaml", tmp_path / f"model{n}.yaml")
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from cnninspect.cli import app\n"
-        f"assert CliRunner().invoke(app, ['lint', {str(ROOT / 'configs' / 'lenet5.yaml')!r}, '--format', 'concise'])"
-        ".exit_code == 0\n"
+        f"result = CliRunner().invoke(app, ['lint', {str(tmp_path)!r}, '--format', {fmt!r}])\n"
+        "assert result.exit_code == 0 and result.stdout == '', result.output\n"
         "print('\\n'.join(sorted(sys.modules)))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -8,18 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import cached_property
 
 from cnninspect.engines.records import Trace
 from cnninspect.errors import CnnInspectError, Location
-
-
-class Severity(StrEnum):
-    """How bad a finding is; errors make the exit code 1."""
-
-    ERROR = "error"
-    WARNING = "warning"
+from cnninspect.severity import Severity as Severity
 
 
 @dataclass(frozen=True)
