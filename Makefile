@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
+# Only its model YAMLs, for tests that compare with Ultralytics' own counts (never imported; AGPL-3.0)
+ULTRALYTICS_VERSION ?= 8.4.190
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test check bench clean
@@ -14,6 +16,7 @@ $(STAMP): pyproject.toml
 	$(PY) -c "import sys, torch; sys.exit(tuple(map(int, torch.__version__.split('+')[0].split('.')[:2])) < (2, 1))" 2>/dev/null \
 		|| $(PY) -m pip install --quiet "torch==$(TORCH_VERSION)"
 	$(PY) -m pip install --quiet -e ".[torch,test]"
+	$(PY) -m pip install --quiet --no-deps "ultralytics==$(ULTRALYTICS_VERSION)"
 	touch $@
 
 install: $(STAMP)

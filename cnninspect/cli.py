@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -44,6 +45,7 @@ from cnninspect.cli_options import (
     ModelSource,
     ModeOpt,
     PaddingOpt,
+    ScaleOpt,
     SetOpt,
     SpecArg,
     StrideOpt,
@@ -56,8 +58,8 @@ from cnninspect.cli_options import (
 from cnninspect.engines import TORCH_INSTALL, Engine, torch_installed
 from cnninspect.errors import CnnInspectError, EditError, UsageError
 from cnninspect.formats.choices import LintFormat, RulesFormat, SizesFormat, SummaryFormat
-from cnninspect.rules import Severity
-from cnninspect.text import plural, safe
+from cnninspect.severity import Severity
+from cnninspect.text import did_you_mean, plural, safe
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -73,6 +75,8 @@ if TYPE_CHECKING:
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 PROGRESS_MIN_FILES = 20
 """lint shows a progress bar on a terminal from this many files."""
+RICH_TERMINAL_VARIABLES = ("TTY_INTERACTIVE", "TTY_COMPATIBLE", "FORCE_TERMINAL", "FORCE_COLOR")
+"""Variables that make Rich treat a stream as an interactive terminal when it is not a TTY."""
 SAVE_SUFFIXES = (".svg", ".html")
 GC_THRESHOLDS = (50_000, 20, 20)
 """The collector's thresholds for one command: a 200,000-layer spec keeps millions of objects alive,
@@ -100,14 +104,53 @@ class CnnInspectGroup(TyperGroup):
         except typer.TyperException as error:  # Click's UsageError and its kin
             context = getattr(error, "ctx", None)
             where = context.command_path if context is not None else "cnninspect"
-            message = error.format_message().rstrip(".")
-            _stderr().print(f"cnninspect: error: {message}; `{where} --help` lists the options", markup=False)
+            message = _usage_message(error).rstrip(".")
+            joint = " " if message.endswith("?") else "; "
+            _stderr().print(f"cnninspect: error: {message}{joint}`{where} --help` lists the options", markup=False)
             code = EXIT_ERROR
         except typer.Abort:
             code = EXIT_ERROR
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else EXIT_CLEAN)
+
+
+def _usage_message(error: typer.TyperException) -> str:
+    """Click's message for a usage error, with a bad option value said in our words, never the
+    validation library's ("Value error, …", "Input should be …")."""
+    param = getattr(error, "param", None)
+    cause = error.__cause__
+    problems = getattr(cause, "errors", None)
+    if not isinstance(error, typer.BadParameter) or param is None or not callable(problems):
+        return error.format_message()
+    first = problems()[0]
+    value, kind, context = first.get("input"), first.get("type"), first.get("ctx") or {}
+    choice = CHOICE_ERROR.fullmatch(str(context.get("error", "")))
+    if choice:
+        choices = [c.strip("'") for c in choice.group(1).split(", ")]
+        why = f"{safe(repr(value))} is not one of {', '.join(choices)}{did_you_mean(str(value).lower(), choices)}"
+    elif kind == "int_parsing":
+        why = f"{safe(repr(value))} is not a whole number"
+    elif kind == "float_parsing":
+        why = f"{safe(repr(value))} is not a number"
+    elif kind in BOUNDS:
+        limit = next(iter(context.values()), "")
+        why = f"must be {BOUNDS[kind]} {limit}, not {safe(str(value))}"
+    else:  # any other check: its words, said of the value
+        said = str(first.get("msg", error.message)).removeprefix("Value error, ")
+        why = f"{safe(repr(value))}: {said[0].lower()}{said[1:]}" if said.startswith("Input ") else said
+    name = param.opts[0] if getattr(param, "opts", None) else param.human_readable_name
+    return f"Invalid value for {name!r}: {why}"
+
+
+CHOICE_ERROR = re.compile(r"'.*' is not one of (.*)\.")
+BOUNDS = {
+    "greater_than_equal": "at least",
+    "greater_than": "more than",
+    "less_than_equal": "at most",
+    "less_than": "less than",
+}
+"""A number outside its option's range, in words."""
 
 
 app = typer.Typer(
@@ -140,6 +183,7 @@ def main(
 def summary(
     spec: SpecArg = None,
     layers: LayersOpt = None,
+    scale: ScaleOpt = None,
     model: ModelOpt = None,
     input: ModelInputOpt = None,
     batch: BatchOpt = None,
@@ -197,7 +241,7 @@ def summary(
             raise UsageError(f"--save {save}: give a file ending in .svg or .html")
         if save is not None and output_format is not SummaryFormat.TABLE:
             raise UsageError("--save keeps the rendered table: use it with --format table")
-        source = ModelSource(spec=spec, layers=layers, model=model)
+        source = ModelSource(spec=spec, layers=layers, model=model, scale=scale)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
         only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode)
         fallback = engine is None and model is None and not torch_installed()  # torch is an extra
@@ -241,6 +285,7 @@ def draw(
     ],
     spec: SpecArg = None,
     layers: LayersOpt = None,
+    scale: ScaleOpt = None,
     model: ModelOpt = None,
     input: ModelInputOpt = None,
     batch: BatchOpt = None,
@@ -281,7 +326,7 @@ def draw(
         fmt = format_of(output)
         if fmt is None:
             raise UsageError(f"-o {output}: give a file ending in .svg or .html")
-        source = ModelSource(spec=spec, layers=layers, model=model)
+        source = ModelSource(spec=spec, layers=layers, model=model, scale=scale)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
         only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode)
         trace, findings = _trace(source, what_if, only, engine=engine, debug=debug)
@@ -299,6 +344,7 @@ def draw(
 def fix_fc(
     spec: SpecArg = None,
     layers: LayersOpt = None,
+    scale: ScaleOpt = None,
     model: ModelOpt = None,
     input: ModelInputOpt = None,
     batch: BatchOpt = None,
@@ -342,7 +388,7 @@ def fix_fc(
     with _guard(debug=debug):
         if write and check:
             raise UsageError("--write and --check: give one of them")
-        source = ModelSource(spec=spec, layers=layers, model=model)
+        source = ModelSource(spec=spec, layers=layers, model=model, scale=scale)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
         only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode)
         if model is not None:
@@ -353,7 +399,7 @@ def fix_fc(
         else:
             only.refuse()
             overrides = what_if.overrides()
-            loaded = load_source(spec, layers)
+            loaded = load_source(spec, layers, source.read_options())
             if write and loaded.path is None:
                 raise UsageError(f"{loaded.spec.source} has no file to write; --diff shows the change")
             plan = plan_fixes(apply_overrides(loaded.spec, overrides), partial(trace_with, engine=engine))
@@ -432,6 +478,7 @@ def lint(
             show_default=False,
         ),
     ] = None,
+    scale: ScaleOpt = None,
     input: InputOpt = None,
     batch: BatchOpt = None,
     kernel: KernelOpt = None,
@@ -443,7 +490,7 @@ def lint(
 ) -> None:
     """Check spec files for CI and pre-commit: size mismatches, invalid specs and warnings.
 
-    Quiet when clean. Settings come from [tool.cnninspect] in the nearest pyproject.toml;
+    A clean run says how many files it checked. Settings come from [tool.cnninspect] in the nearest pyproject.toml;
     options win. Exit 0 when clean or only below --fail-on, 1 with findings at or above it,
     2 for usage or internal errors.
     """
@@ -459,10 +506,11 @@ def lint(
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
         overrides = what_if.overrides()
         found = discover(paths, settings)
-        checked = found.problems + _lint_all(found.files, settings, overrides, engine, fmt)
+        checked = found.in_order(_lint_all(found.files, settings, overrides, engine, fmt, ModelSource(scale=scale)))
         results = [r for r in checked if r.is_spec]
         skipped = [r for r in checked if not r.is_spec]
-        _emit(lint_formats.RENDERERS[fmt](results, _wrap_width(sys.stdout)))
+        if fmt is not LintFormat.FULL or any(r.findings or r.crash is not None for r in results):
+            _emit(lint_formats.RENDERERS[fmt](results, _wrap_width(sys.stdout)))  # a clean full report is empty
         if skipped:
             typer.echo(
                 f"skipped {plural(len(skipped), 'file')} that "
@@ -470,12 +518,15 @@ def lint(
                 "(no layers:, no torch.nn _target_, no [net])",
                 err=True,
             )
+        crashed = lint_formats.internal_errors_line(results)
         if summary_line := lint_formats.lint_summary(results):
             typer.echo(summary_line, err=True)
+        elif fmt in (LintFormat.FULL, LintFormat.CONCISE) and not crashed:
+            typer.echo(lint_formats.clean_summary(results), err=True)
         for result in results:
             if debug and result.crash is not None:
                 traceback.print_exception(result.crash)
-        if crashed := lint_formats.internal_errors_line(results):  # our own bug: exit 2, even with --exit-zero
+        if crashed:  # our own bug: exit 2, even with --exit-zero
             typer.echo(crashed, err=True)
             raise typer.Exit(EXIT_ERROR)
         failed = any(settings.fails(f) for r in results for f in r.findings)
@@ -483,23 +534,35 @@ def lint(
 
 
 def _lint_all(
-    files: Sequence[Path], settings: Settings, overrides: Overrides, engine: Engine, fmt: LintFormat
+    files: Sequence[Path],
+    settings: Settings,
+    overrides: Overrides,
+    engine: Engine,
+    fmt: LintFormat,
+    source: ModelSource,
 ) -> list[FileResult]:
+    from functools import partial
+
     from cnninspect.linter import lint_file
 
-    if len(files) < PROGRESS_MIN_FILES or fmt not in (LintFormat.FULL, LintFormat.CONCISE):
-        return [lint_file(path, settings, overrides, engine) for path in files]
+    lint_one = partial(lint_file, settings=settings, overrides=overrides, engine=engine, options=source.read_options())
+    if (
+        len(files) < PROGRESS_MIN_FILES
+        or fmt not in (LintFormat.FULL, LintFormat.CONCISE)
+        or not (_isatty(sys.stderr) or any(name in os.environ for name in RICH_TERMINAL_VARIABLES))
+    ):  # no progress bar, and no Rich to import: where Rich would surely not see a terminal
+        return [lint_one(path) for path in files]
     from rich.console import Console
     from rich.progress import Progress
 
     console = Console(stderr=True)
     if not console.is_interactive:
-        return [lint_file(path, settings, overrides, engine) for path in files]
+        return [lint_one(path) for path in files]
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("linting", total=len(files))
         results = []
         for path in files:
-            results.append(lint_file(path, settings, overrides, engine))
+            results.append(lint_one(path))
             progress.advance(task)
         return results
 
@@ -542,6 +605,7 @@ def rules(
 def sizes(
     spec: SpecArg = None,
     layers: LayersOpt = None,
+    scale: ScaleOpt = None,
     input: InputOpt = None,
     kernel: KernelOpt = None,
     stride: StrideOpt = None,
@@ -565,9 +629,16 @@ def sizes(
 
     with _guard(debug=debug):
         what_if = WhatIf.of(input, kernel=kernel, stride=stride, padding=padding, sets=set_)
-        model = _load(ModelSource(spec=spec, layers=layers), what_if)
-        if model.needs_torch:
-            raise UsageError(f"{model.source}: sizes works from the analytic engine, which does not know every layer")
+        model = _load(ModelSource(spec=spec, layers=layers, scale=scale), what_if)
+        unknown = next((layer for layer in model.layers if layer.kind is None), None)
+        if unknown is not None:
+            from cnninspect.spec.catalog import LAYER_TYPES
+            from cnninspect.text import did_you_mean
+
+            raise UsageError(
+                f"{unknown.location}: {unknown.type} is not a layer the analytic engine knows, and sizes works from "
+                f"it alone{did_you_mean(unknown.type, list(LAYER_TYPES))}"
+            )
         report = input_sizes(model, *parse_range(size_range))
         _emit(sizes_formats.RENDERERS[output_format](report))
 
@@ -576,6 +647,7 @@ def sizes(
 def export(
     spec: SpecArg = None,
     layers: LayersOpt = None,
+    scale: ScaleOpt = None,
     input: InputOpt = None,
     kernel: KernelOpt = None,
     stride: StrideOpt = None,
@@ -596,7 +668,7 @@ def export(
 
     with _guard(debug=debug):
         what_if = WhatIf.of(input, kernel=kernel, stride=stride, padding=padding, sets=set_)
-        trace = trace_with(_load(ModelSource(spec=spec, layers=layers), what_if), engine)
+        trace = trace_with(_load(ModelSource(spec=spec, layers=layers, scale=scale), what_if), engine)
         findings = find_problems(trace)
         sys.stdout.write(export_pytorch(trace))
         _echo_findings(findings)
@@ -691,7 +763,7 @@ def _load(source: ModelSource, what_if: WhatIf) -> ModelSpec:
     from cnninspect.spec.overrides import apply_overrides
 
     overrides = what_if.overrides()
-    return apply_overrides(load_source(source.spec, source.layers).spec, overrides)
+    return apply_overrides(load_source(source.spec, source.layers, source.read_options()).spec, overrides)
 
 
 def _stdout(record: bool = False) -> Console:

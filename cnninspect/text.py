@@ -54,8 +54,12 @@ def line_starts(text: str) -> list[int]:
 
 
 def did_you_mean(word: str, options: Sequence[str]) -> str:
-    """``"; did you mean 'Conv2d'?"`` when a close match exists, else ``""``."""
+    """``"; did you mean 'Conv2d'?"`` when a close match exists, else ``""``; when none is close as
+    written, case aside (``Rleu`` is close to ``ReLU``)."""
     close = difflib.get_close_matches(word, list(options), n=1)
+    if not close:
+        by_lower = {option.lower(): option for option in options}
+        close = [by_lower[match] for match in difflib.get_close_matches(word.lower(), list(by_lower), n=1)]
     return f"; did you mean {close[0]!r}?" if close else ""
 
 

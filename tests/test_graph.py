@@ -21,6 +21,7 @@ from cnninspect.engines.analytic import infer_shapes
 from cnninspect.engines.torch import build_module, trace_spec
 from cnninspect.errors import GraphError, SpecError
 from cnninspect.export import export_pytorch
+from cnninspect.inputs import format_for
 from cnninspect.metrics import receptive_fields
 from cnninspect.rules import find_problems
 from cnninspect.spec.expr import ExpressionError, parse_expression
@@ -185,7 +186,7 @@ NOT_REFERENCES = ("only Add, Concat and Mul take several", "Add needs at least t
             (4, 43),
             "no parameter 'd' (block B has c)",
         ),
-        ("layers:\n  - {type: ReLU, from: [input, input]}\n", (2, 5), "only Add, Concat and Mul take several"),
+        ("layers:\n  - {type: ReLU, from: [input, input]}\n", (2, 12), "only Add, Concat and Mul take several"),
         ("layers:\n  - {type: Add, name: a}\n", (2, 5), "Add needs at least two inputs"),
     ],
 )
@@ -208,8 +209,55 @@ def test_every_broken_reference_is_one_located_line(tmp_path, text, where, words
     assert bool(rejected) == (words not in NOT_REFERENCES)
 
 
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [("Addd", "Add"), ("Sum", "Add"), ("Cat", "Concat"), ("Concatenate", "Concat"), ("mull", "Mul")],
+)
+def test_a_misspelt_merge_quotes_what_was_written_and_names_the_merge_meant(written, meant):
+    text = f"input: [3, 8, 8]\nlayers:\n  - {{type: ReLU, name: a}}\n  - {{type: {written}, from: [a, input]}}\n"
+    with pytest.raises(GraphError) as caught:
+        parse(text)
+    error = caught.value
+    assert (error.location.line, error.location.col) == (4, 12)  # the type, where the fix goes
+    assert error.message == (
+        f"{written!r} reads one input; only Add, Concat and Mul take several (from: [a, input]); "
+        f"did you mean {meant!r}?"
+    )
+
+
+def test_an_unknown_type_far_from_any_merge_gets_no_guess():
+    with pytest.raises(GraphError) as caught:
+        parse("input: [3, 8, 8]\nlayers:\n  - {type: Zebra, from: [input, input]}\n")
+    assert caught.value.message.endswith("(from: [input, input])")
+
+
+INDEXED = (
+    "input: [3, 8, 8]\n"
+    "layers:\n"
+    "  - name: enc1\n"
+    "    layers:\n"
+    "      - {type: Conv2d, name: c1, out_channels: 4, kernel_size: 3, padding: 1}\n"
+    "      - ReLU\n"  # enc1.1
+    "  - {type: Conv2d, out_channels: 4, kernel_size: 1}\n"  # 1
+    "  - ReLU\n"  # 2
+    "  - {type: Add, from: [enc1.c1, '2']}\n"  # 3
+    "  - {type: Concat, from: [enc1.1, 1]}\n"  # 4
+)
+
+
+def test_from_reaches_unnamed_layers_by_their_index_as_the_docs_say():
+    spec = parse(INDEXED)
+    by_name = {layer.name: layer for layer in spec.layers}
+    assert by_name["3"].inputs == ("enc1.c1", "2")
+    assert by_name["4"].inputs == ("enc1.1", "1")
+    shapes = {r.layer.name: r.output_shape for r in infer_shapes(spec).records}
+    assert shapes["3"] == (1, 4, 8, 8) and shapes["4"] == (1, 4 + 4, 8, 8)
+    document = read_document(INDEXED, "t.yaml")  # editors' schema of the file's own names agrees
+    assert not list(jsonschema.Draft7Validator(spec_schema(document)).iter_errors(document.data(document.root)))
+
+
 def test_every_config_meets_the_schema_and_its_own():
-    configs = sorted(p for p in CONFIGS.rglob("*.yaml") if "hydra" not in p.parts)  # Hydra: its own format
+    configs = sorted(p for p in CONFIGS.rglob("*.yaml") if format_for(p.read_text(), str(p)).has_schema)
     base = spec_schema()
     jsonschema.Draft7Validator.check_schema(base)  # against the metaschema: slow, so once per kind of schema
     own_checked = False

@@ -43,4 +43,5 @@ def finding_json(finding: Finding) -> dict[str, object]:
         "layer": finding.layer,
         "message": finding.message,
         "fix": None if finding.fix is None else {"arg": finding.fix.arg, "value": finding.fix.value},
+        "uses": list(finding.uses),
     }

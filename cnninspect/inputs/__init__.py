@@ -20,9 +20,10 @@ from cnninspect.inputs.flags import FlagsFormat
 from cnninspect.inputs.hydra import HydraFormat
 from cnninspect.inputs.source import decode_source, read_source
 from cnninspect.inputs.spec import SpecFormat, builtin_text, read_builtin
+from cnninspect.inputs.ultralytics import UltralyticsFormat
 from cnninspect.spec.model import FLAG_LABEL, ModelSpec
 
-FORMATS: tuple[InputFormat, ...] = (SpecFormat(), DarknetFormat(), HydraFormat())
+FORMATS: tuple[InputFormat, ...] = (SpecFormat(), DarknetFormat(), HydraFormat(), UltralyticsFormat())
 """Every file format, in the order each is asked whether it recognises a file."""
 FLAGS = FlagsFormat()
 """``--layers``, which is never a file."""

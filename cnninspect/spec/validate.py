@@ -47,16 +47,20 @@ def make_layer(
     kind = lookup(type_name)
     if kind is None:
         return LayerSpec(index, layer_name, type_name, args, where, positional, arg_locations, **fields)
-    by_position = dict(_name_positional(kind, positional, where))
-    for key in args:
-        if key in by_position:
-            raise ArgumentError(f"{kind.name} got {key} twice, by position and by name", arg_locations.get(key, where))
-    arg_locations = {**dict.fromkeys(by_position, where), **arg_locations}
-    written = {**by_position, **args}
-    title = layer_title(layer_name, fields["named"], fields.get("scope", ()))
+    written, arg_locations = args, dict(arg_locations)  # the layer's own dict, as callers may reuse theirs
+    if positional:
+        by_position = dict(_name_positional(kind, positional, where))
+        for key in args:
+            if key in by_position:
+                raise ArgumentError(
+                    f"{kind.name} got {key} twice, by position and by name", arg_locations.get(key, where)
+                )
+        arg_locations = {**dict.fromkeys(by_position, where), **arg_locations}
+        written = {**by_position, **args}
     cache_key = _cache_key(kind.name, written)
     validated = _VALIDATED.get(cache_key) if cache_key is not None else None
     if validated is None:
+        title = layer_title(layer_name, fields["named"], fields.get("scope", ()))
         validated = {}
         for arg, value in written.items():
             param = kind.param_by_name.get(arg)

@@ -146,7 +146,8 @@ def summary_rows(
         stats = statistics(trace)
     by_layer: dict[str, list[Finding]] = {}
     for finding in findings:
-        by_layer.setdefault(finding.layer, []).append(finding)
+        for name in finding.uses or (finding.layer,):  # a template's finding marks each use's row
+            by_layer.setdefault(name, []).append(finding)
     largest = max((math.prod(r.output_shape) for r in trace.records if r.output_shape), default=1)
     rows = []
     previous = INPUT

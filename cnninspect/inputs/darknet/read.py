@@ -90,6 +90,8 @@ class _Builder:
         self.input = sample
         for index, section in enumerate(self.sections):
             self._layer(index, section)
+        if not self.layers:
+            raise SpecError("the .cfg has no layers after [net]; add [convolutional] and the others", net.where)
         return ModelSpec(
             name=_name(self.label),
             input=sample,
