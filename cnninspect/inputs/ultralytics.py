@@ -30,8 +30,6 @@ from cnninspect.inputs.ultralytics_blocks import (
     Net,
     Row,
     autopad,
-    is_int,
-    is_number,
     make_divisible,
     positive,
 )
@@ -40,7 +38,7 @@ from cnninspect.inputs.ultralytics_heads import HEADS, cbfuse, detect, head_of
 from cnninspect.spec.catalog import lookup
 from cnninspect.spec.model import INPUT, ItemSpec, ModelSpec
 from cnninspect.spec.yamldoc import Document, Node, read_document
-from cnninspect.text import did_you_mean
+from cnninspect.text import did_you_mean, is_int, is_number
 
 SCALE_IN_NAME = re.compile(r"yolo(e-)?[v]?\d+([nslmx])")
 """Where Ultralytics finds the scale letter in a file name (``yolov8n``, ``yolo11s-seg``)."""

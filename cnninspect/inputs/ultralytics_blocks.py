@@ -21,6 +21,7 @@ from cnninspect.errors import Location, SpecError
 from cnninspect.spec.graph import MAX_LAYERS
 from cnninspect.spec.model import GroupSpec, LayerSpec
 from cnninspect.spec.validate import make_layer
+from cnninspect.text import is_number
 
 ULTRALYTICS_FORMAT = "ultralytics"
 
@@ -469,14 +470,6 @@ def make_divisible(x: float, divisor: int = 8) -> int:
     return math.ceil(x / divisor) * divisor
 
 
-def is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def positive(value: Any) -> bool:
+def positive(value: object) -> bool:
     """A finite number above 0 (a multiplier)."""
     return is_number(value) and math.isfinite(value) and value > 0
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -17,11 +17,11 @@ from cnninspect.inputs.ultralytics_blocks import (
     conv,
     conv2d,
     dwconv,
-    is_int,
     make_divisible,
     sequential,
     split,
 )
+from cnninspect.text import is_int
 
 
 @dataclass(frozen=True)
