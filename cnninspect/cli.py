@@ -42,6 +42,7 @@ from cnninspect.cli_options import (
     ModelOptions,
     ModelSource,
     ModeOpt,
+    OverrideOpt,
     PaddingOpt,
     SetOpt,
     SpecArg,
@@ -143,6 +144,7 @@ def summary(
     padding: PaddingOpt = None,
     set_: SetOpt = None,
     arg: ArgOpt = None,
+    override: OverrideOpt = None,
     dtype: DtypeOpt = None,
     timeout: TimeoutOpt = None,
     mode: ModeOpt = None,
@@ -194,7 +196,7 @@ def summary(
             raise UsageError("--save keeps the rendered table: use it with --format table")
         source = ModelSource(spec=spec, layers=layers, model=model)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
-        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode)
+        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode, override=override)
         trace, findings = _trace(source, what_if, only, engine=engine, depth=depth, debug=debug)
         console = _stdout(record=save is not None)
         report = SummaryReport(
@@ -238,6 +240,7 @@ def draw(
     padding: PaddingOpt = None,
     set_: SetOpt = None,
     arg: ArgOpt = None,
+    override: OverrideOpt = None,
     dtype: DtypeOpt = None,
     timeout: TimeoutOpt = None,
     mode: ModeOpt = None,
@@ -272,7 +275,7 @@ def draw(
             raise UsageError(f"-o {output}: give a file ending in .svg or .html")
         source = ModelSource(spec=spec, layers=layers, model=model)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
-        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode)
+        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode, override=override)
         trace, findings = _trace(source, what_if, only, engine=engine, debug=debug)
         picture = draw_picture(trace, findings, fmt, depth)
         try:
@@ -296,6 +299,7 @@ def fix_fc(
     padding: PaddingOpt = None,
     set_: SetOpt = None,
     arg: ArgOpt = None,
+    override: OverrideOpt = None,
     dtype: DtypeOpt = None,
     timeout: TimeoutOpt = None,
     mode: ModeOpt = None,
@@ -321,6 +325,9 @@ def fix_fc(
     (with --check: when the file would change), 2 for invalid input.
     """
     from cnninspect.engines import trace_with
+    from cnninspect.engines.model import parse_target
+    from cnninspect.engines.model.config import project_root
+    from cnninspect.fixes.config import config_fixes
     from cnninspect.fixes.files import encode_like, spec_change, write_atomic
     from cnninspect.fixes.plan import plan_fixes
     from cnninspect.fixes.python import python_changes
@@ -333,12 +340,15 @@ def fix_fc(
             raise UsageError("--write and --check: give one of them")
         source = ModelSource(spec=spec, layers=layers, model=model)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
-        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode)
+        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode, override=override)
         if model is not None:
             trace, _ = _trace(source, what_if, only, engine=engine, debug=debug)
             target = model.rpartition(":")[0]
+            parsed = parse_target(model, only.overrides)
             project = [Path.cwd(), *([Path(target).parent] if target.endswith(".py") else [])]
-            plan, files, notes = python_changes(trace, project)
+            if parsed.config:
+                project.append(project_root(Path(target)))
+            plan, files, notes = python_changes(trace, project, config_fixes(trace, parsed))
         else:
             only.refuse()
             overrides = what_if.overrides()
@@ -649,6 +659,7 @@ def _trace(
         trace = trace_with(_load(source, what_if), engine)
         return trace, find_problems(trace)
     from cnninspect.engines.model import inspect_model, parse_args, parse_target
+    from cnninspect.fixes.config import config_fixes
     from cnninspect.fixes.python import with_suggestions
 
     if source.spec is not None or source.layers is not None:
@@ -657,10 +668,17 @@ def _trace(
         raise UsageError("--kernel, --stride, --padding and --set change specs; a --model takes --arg instead")
     if only.timeout is not None and not only.timeout > 0:
         raise UsageError(f"--timeout {only.timeout:g}: give a number of seconds above 0")
+    target = parse_target(source.model, only.overrides)
+    inputs = what_if.inputs
+    if not inputs and target.config and target.path is not None:
+        from cnninspect.engines.model.config import input_comment
+
+        given = input_comment(target.path, target.overrides)
+        inputs = (given,) if given is not None else ()
     trace = inspect_model(
-        parse_target(source.model),
+        target,
         parse_args(only.args),
-        what_if.inputs,
+        inputs,
         dtypes=only.dtypes,
         batch=what_if.batch or 1,
         depth=depth,
@@ -668,7 +686,7 @@ def _trace(
         mode=only.mode,
         quiet=not debug,
     )
-    return trace, with_suggestions(find_problems(trace), trace)
+    return trace, with_suggestions(find_problems(trace), trace, config_fixes(trace, target))
 
 
 def _load(source: ModelSource, what_if: WhatIf) -> ModelSpec:

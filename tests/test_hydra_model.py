@@ -1,0 +1,101 @@
+"""--model FILE.yaml:NODE: a Hydra config's node built by hydra.utils.instantiate, and its fixes
+written into the YAML where the value lives."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import cli, cli_error
+
+PROJECT = Path(__file__).parent.parent / "configs" / "hydra_project"
+
+# SmallCNN at 1×28×28, padding 1: kernel 3 keeps 28 → pool 14 → 14 → pool 7, so fc gets 32·7·7.
+CONV1 = 16 * (3 * 3 * 1) + 16
+CONV2 = 32 * (3 * 3 * 16) + 32
+FC = 32 * 7 * 7 * 10 + 10
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A copy of the example project, the working folder."""
+    copy = tmp_path / "proj"
+    shutil.copytree(PROJECT, copy)
+    monkeypatch.chdir(copy)
+    return copy
+
+
+def totals(result) -> dict:
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)["totals"]
+
+
+def test_the_composed_net_is_built_as_training_builds_it(project):
+    net = cli("summary", "--model", "train.yaml:model.net", "--format", "json")
+    assert totals(net)["params"] == CONV1 + CONV2 + FC == 20_490
+    # the whole module: the same net inside, lr is no parameter; the input from the config's comment
+    group_file = cli("summary", "--model", "model/mnist.yaml:net", "--format", "json")
+    assert totals(group_file)["params"] == 20_490
+    module = cli("summary", "--model", "train.yaml:model", "--format", "json")
+    assert totals(module)["params"] == 20_490
+
+
+def test_an_override_changes_the_kernel_and_the_finding_points_at_the_yaml_line(project):
+    result = cli("summary", "--model", "train.yaml:model.net", "--override", "model.net.kernel=5")
+    assert result.exit_code == 1, result.stderr
+    # kernel 5, padding 1: 28 → 26 → pool 13 → 11 → pool 5, so fc receives 32·5·5 = 800
+    lines = (project / "model" / "mnist.yaml").read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "fc_in" in text)
+    assert f"model/mnist.yaml:{line}:10: CNN201 fc: in_features is 1568 but it receives 800" in result.stdout
+    assert "set fc_in: 800 in model/mnist.yaml" in result.stdout
+
+
+def test_fix_fc_writes_the_config_value_byte_exact_and_leaves_the_python_alone(project):
+    config = project / "model" / "mnist.yaml"
+    source = project / "src" / "models" / "small_cnn.py"
+    before = config.read_bytes().replace(b"kernel: 3", b"kernel: 5")
+    config.write_bytes(before)
+    python = source.read_bytes()
+    result = cli("fix-fc", "--model", "train.yaml:model.net", "--write")
+    assert result.exit_code == 0, result.stderr
+    assert config.read_bytes() == before.replace(b"fc_in: 1568", b"fc_in: 800")
+    assert source.read_bytes() == python
+    assert totals(cli("summary", "--model", "train.yaml:model.net", "--format", "json"))["params"] == (
+        16 * 25 + 16 + 32 * 16 * 25 + 32 + 800 * 10 + 10
+    )
+
+
+def test_an_interpolated_value_is_written_where_it_is_defined(project):
+    config = project / "model" / "mnist.yaml"
+    text = config.read_text().replace("fc_in: 1568", "fc_in: ${..features}")
+    text = text.replace("lr: 0.001", "lr: 0.001\nfeatures: 2048")
+    config.write_text(text)
+    result = cli("fix-fc", "--model", "train.yaml:model.net", "--write")
+    assert result.exit_code == 0, result.stderr
+    assert config.read_text() == text.replace("features: 2048", "features: 1568")
+
+
+def test_a_value_set_by_an_override_is_explained_not_written(project):
+    config = project / "model" / "mnist.yaml"
+    before = config.read_bytes()
+    result = cli("fix-fc", "--model", "train.yaml:model.net", "--override", "model.net.fc_in=99", "--write")
+    assert result.exit_code == 1
+    assert "model.net.fc_in is set by --override" in result.stdout + result.stderr
+    assert config.read_bytes() == before
+
+
+def test_a_resolver_is_refused_before_any_user_code_runs(project):
+    (project / "src" / "models" / "small_cnn.py").write_text("raise SystemExit('user code ran')\n")
+    config = project / "model" / "mnist.yaml"
+    config.write_text(config.read_text().replace("fc_in: 1568", "fc_in: ${oc.env:HOME}"))
+    result = cli_error("summary", "--model", "train.yaml:model.net")
+    assert "calls a resolver, which cnninspect never runs" in result.stderr
+    assert "model/mnist.yaml:9:10" in result.stderr and "user code ran" not in result.stderr
+
+
+def test_a_missing_node_is_named_with_a_suggestion(project):
+    result = cli_error("summary", "--model", "train.yaml:model.nett")
+    assert "model has no 'nett'; did you mean 'net'?" in result.stderr
+    assert "--override is for a Hydra config" in cli_error("summary", "--model", "x:y", "--override", "a=1").stderr
