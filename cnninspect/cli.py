@@ -462,6 +462,11 @@ def lint(
         results = [r for r in checked if r.is_spec]
         skipped = [r for r in checked if not r.is_spec]
         _emit(lint_formats.RENDERERS[fmt](results, _wrap_width(sys.stdout)))
+        own = [(r.path, _own_classes(r.path)) for r in skipped]
+        for path, classes in own:
+            if classes:
+                typer.echo(_own_classes_line(path, classes), err=True)
+        skipped = [r for r, (_, classes) in zip(skipped, own) if not classes]
         if skipped:
             typer.echo(
                 f"skipped {plural(len(skipped), 'file')} that "
@@ -696,6 +701,28 @@ def _load(source: ModelSource, what_if: WhatIf) -> ModelSpec:
 
     overrides = what_if.overrides()
     return apply_overrides(load_source(source.spec, source.layers).spec, overrides)
+
+
+def _own_classes(path: str) -> list[tuple[str, str]]:
+    """The user's own classes a Hydra config builds (lint never builds them)."""
+    from cnninspect.inputs import decode_source, read_source
+    from cnninspect.inputs.hydra import own_classes
+
+    try:
+        return own_classes(decode_source(read_source(path), path), path)
+    except CnnInspectError:
+        return []
+
+
+def _own_classes_line(path: str, classes: list[tuple[str, str]]) -> str:
+    """``PATH: a Hydra config of your own classes (…), not built by lint; check it with …``."""
+    names = ", ".join(dict.fromkeys(name for _, name in classes))
+    node = next((key for key, _ in classes if key), None)
+    command = f"cnninspect summary --model {path}:{node}" if node else "cnninspect summary --model CONFIG.yaml:KEY"
+    return safe(
+        f"{path}: a Hydra config of your own classes ({names}); lint never runs your code, so it was not "
+        f"checked: run {command}"
+    )
 
 
 def _stdout(record: bool = False) -> Console:

@@ -99,3 +99,15 @@ def test_a_missing_node_is_named_with_a_suggestion(project):
     result = cli_error("summary", "--model", "train.yaml:model.nett")
     assert "model has no 'nett'; did you mean 'net'?" in result.stderr
     assert "--override is for a Hydra config" in cli_error("summary", "--model", "x:y", "--override", "a=1").stderr
+
+
+def test_lint_names_a_config_of_your_own_classes_and_builds_nothing(project):
+    (project / "src" / "models" / "small_cnn.py").write_text("raise SystemExit('user code ran')\n")
+    result = cli("lint", "model/mnist.yaml")
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "model/mnist.yaml: a Hydra config of your own classes (src.models.mnist_module.MnistModule, "
+        "src.models.small_cnn.SmallCNN)" in result.stderr
+    )
+    assert "cnninspect summary --model model/mnist.yaml:net" in result.stderr
+    assert "not a model spec" not in result.stderr and "user code ran" not in result.stderr

@@ -56,6 +56,33 @@ def is_hydra(document: Document) -> bool:
     return bool(_candidates(root))
 
 
+def own_classes(text: str, label: str) -> list[tuple[str, str]]:
+    """In a Hydra config that is no torch.nn model: each ``_target_`` that names a class outside torch,
+    as (key path, class), outermost first; [] for any other file. Nothing is imported."""
+    if "_target_" not in text:
+        return []
+    try:
+        root = read_document(text, label).root.resolved()
+    except CnnInspectError:
+        return []
+    found: list[tuple[str, str]] = []
+
+    def walk(node: Node, path: tuple[str, ...], depth: int) -> None:
+        if node.kind != "map" or depth > MAX_SEARCH_DEPTH:
+            return
+        items = node.items()
+        if TARGET in items:
+            name = str(items[TARGET][1].resolved().value)
+            if not name.startswith(("torch.", "nn.")):
+                found.append((".".join(path), name))
+        for key, (_, value) in items.items():
+            if key != TARGET:
+                walk(value.resolved(), (*path, key), depth + 1)
+
+    walk(root, (), 0)
+    return found
+
+
 def _is_model(node: Node) -> bool:
     match = TORCH_CLASS.fullmatch(str(node.items()[TARGET][1].resolved().value))
     return match is not None and (match.group(1) == "Sequential" or lookup(match.group(1)) is not None)
