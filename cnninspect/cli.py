@@ -431,6 +431,16 @@ def lint(
             show_default=False,
         ),
     ] = None,
+    run_models: Annotated[
+        bool,
+        typer.Option(
+            "--run-models",
+            help="Also trace Hydra configs of your own classes, with the input of their # cnninspect: input "
+            "comment. THIS IMPORTS AND RUNS YOUR CODE (as summary --model does) [default: run-models in "
+            "[tool.cnninspect], else off: they are only named].",
+            show_default=False,
+        ),
+    ] = False,
     input: InputOpt = None,
     batch: BatchOpt = None,
     kernel: KernelOpt = None,
@@ -452,7 +462,7 @@ def lint(
 
     with _guard(debug=debug):
         settings = load_settings(Path.cwd()).with_options(
-            select, ignore, fail_on=fail_on, force_exclude=force_exclude or None
+            select, ignore, fail_on=fail_on, force_exclude=force_exclude or None, run_models=run_models or None
         )
         fmt = output_format or (LintFormat.GITHUB if os.environ.get("GITHUB_ACTIONS") == "true" else LintFormat.FULL)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
@@ -461,12 +471,14 @@ def lint(
         checked = found.problems + _lint_all(found.files, settings, overrides, engine, fmt)
         results = [r for r in checked if r.is_spec]
         skipped = [r for r in checked if not r.is_spec]
+        own = {r.path: classes for r in skipped if (classes := _own_classes(r.path))}
+        skipped = [r for r in skipped if r.path not in own]
+        if settings.run_models:
+            results += [result for path in own for result in _lint_model_config(path, settings)]
         _emit(lint_formats.RENDERERS[fmt](results, _wrap_width(sys.stdout)))
-        own = [(r.path, _own_classes(r.path)) for r in skipped]
-        for path, classes in own:
-            if classes:
+        if not settings.run_models:
+            for path, classes in own.items():
                 typer.echo(_own_classes_line(path, classes), err=True)
-        skipped = [r for r, (_, classes) in zip(skipped, own) if not classes]
         if skipped:
             typer.echo(
                 f"skipped {plural(len(skipped), 'file')} that "
@@ -712,6 +724,24 @@ def _own_classes(path: str) -> list[tuple[str, str]]:
         return own_classes(decode_source(read_source(path), path), path)
     except CnnInspectError:
         return []
+
+
+def _lint_model_config(path: str, settings: Settings) -> list[FileResult]:
+    """lint --run-models: a Hydra config of the user's own classes traced as a whole, its input from
+    its comment; the findings grouped by the file they point at (the config, or the user's source)."""
+    from cnninspect.linter import FileResult
+    from cnninspect.rules import error_finding
+
+    try:
+        _, findings = _trace(ModelSource(model=f"{path}:"), WhatIf(), ModelOptions(), engine=Engine.AUTO)
+    except CnnInspectError as error:
+        findings = [error_finding(error, path)]
+    enabled = settings.enabled(Path(path))
+    by_file: dict[str, list[Finding]] = {path: []}
+    for finding in findings:
+        if finding.rule in enabled:
+            by_file.setdefault(finding.location.path, []).append(finding)
+    return [FileResult(file, tuple(found)) for file, found in by_file.items()]
 
 
 def _own_classes_line(path: str, classes: list[tuple[str, str]]) -> str:

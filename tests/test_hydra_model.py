@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import cli, cli_error
 
-PROJECT = Path(__file__).parent.parent / "configs" / "hydra_project"
+PROJECT = Path(__file__).parent.parent / "configs" / "hydra" / "lightning"
 
 # SmallCNN at 1×28×28, padding 1: kernel 3 keeps 28 → pool 14 → 14 → pool 7, so fc gets 32·7·7.
 CONV1 = 16 * (3 * 3 * 1) + 16
@@ -111,3 +111,17 @@ def test_lint_names_a_config_of_your_own_classes_and_builds_nothing(project):
     )
     assert "cnninspect summary --model model/mnist.yaml:net" in result.stderr
     assert "not a model spec" not in result.stderr and "user code ran" not in result.stderr
+
+
+def test_lint_run_models_traces_the_config_and_points_at_the_yaml_line(project):
+    config = project / "model" / "mnist.yaml"
+    config.write_text(config.read_text().replace("kernel: 3", "kernel: 5"))
+    result = cli("lint", "model/mnist.yaml", "--run-models", "--format", "concise")
+    assert result.exit_code == 1, result.stderr
+    assert "model/mnist.yaml:9:10: CNN201 net.fc: in_features is 1568 but it receives 800" in result.stdout
+    # the same from [tool.cnninspect]; the input comes from the config's comment
+    (project / "pyproject.toml").write_text("[tool.cnninspect]\nrun-models = true\n")
+    assert "receives 800" in cli("lint", "model/mnist.yaml", "--format", "concise").stdout
+    config.write_text(config.read_text().replace("kernel: 5", "kernel: 3"))
+    clean = cli("lint", "model/mnist.yaml")
+    assert clean.exit_code == 0 and clean.stdout == "", clean.stdout

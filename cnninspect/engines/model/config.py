@@ -205,15 +205,15 @@ def node_factory(config: ComposedConfig, node: str) -> Callable[..., Any]:
     full = OmegaConf.create(config.data)
 
     def build(**kwargs: Any) -> Any:
-        selected = OmegaConf.select(full, node)
+        selected = OmegaConf.select(full, node) if node else full
         return instantiate(selected, **kwargs)
 
     return build
 
 
 def node_key(node: str) -> KeyPath:
-    """``model.net`` → ("model", "net"); digits index lists."""
-    return tuple(int(part) if part.isdigit() else part for part in node.split("."))
+    """``model.net`` → ("model", "net"); digits index lists; "" is the root."""
+    return tuple(int(part) if part.isdigit() else part for part in node.split(".")) if node else ()
 
 
 def _target_key(holder: KeyPath, dots: str, dotted: str) -> KeyPath:

@@ -30,7 +30,8 @@ class ModelTarget:
     module: str
     """The module name (for a file: its stem)."""
     attr: str
-    """The class, factory function or instance, dotted if nested; for a config, the node's key path."""
+    """The class, factory function or instance, dotted if nested; for a config, the node's key path
+    ("": the whole config)."""
     overrides: tuple[str, ...] = ()
     """``--override KEY=VALUE``: Hydra overrides of a config."""
 
@@ -45,7 +46,7 @@ def parse_target(text: str, overrides: Sequence[str] = ()) -> ModelTarget:
     where, _, attr = text.rpartition(":")
     if where.endswith(CONFIG_SUFFIXES):
         path = Path(where)
-        if not attr or not all(NODE.fullmatch(part) for part in attr.split(".")):
+        if attr and not all(NODE.fullmatch(part) for part in attr.split(".")):
             raise UsageError(f"--model {text!r}: write path/to/config.yaml:NODE, e.g. configs/train.yaml:model.net")
         if not path.is_file():
             raise UsageError(f"--model {text}: no such file {where}")
