@@ -436,7 +436,7 @@ def lint(
         typer.Option(
             "--run-models",
             help="Also trace Hydra configs of your own classes, with the input of their # cnninspect: input "
-            "comment. THIS IMPORTS AND RUNS YOUR CODE (as summary --model does) [default: run-models in "
+            "comment. THIS IMPORTS AND RUNS YOUR CODE, fenced as summary runs your model [default: run-models in "
             "[tool.cnninspect], else off: they are only named].",
             show_default=False,
         ),
