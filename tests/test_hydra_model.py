@@ -125,3 +125,15 @@ def test_lint_run_models_traces_the_config_and_points_at_the_yaml_line(project):
     config.write_text(config.read_text().replace("kernel: 5", "kernel: 3"))
     clean = cli("lint", "model/mnist.yaml")
     assert clean.exit_code == 0 and clean.stdout == "", clean.stdout
+
+
+def test_the_write_keeps_comments_and_crlf_and_arg_overrides_a_key(project):
+    config = project / "model" / "mnist.yaml"
+    before = config.read_bytes().replace(b"kernel: 3", b"kernel: 5").replace(b"fc_in: 1568", b"fc_in: 1568   # 32*7*7")
+    before = before.replace(b"\n", b"\r\n")
+    config.write_bytes(before)
+    assert cli("fix-fc", "--model", "train.yaml:model.net", "--write").exit_code == 0
+    assert config.read_bytes() == before.replace(b"fc_in: 1568   # 32*7*7", b"fc_in: 800   # 32*7*7")
+    # --arg goes to hydra.utils.instantiate as a keyword, over the config's value: 16·25+16 + … with 4 classes
+    small = cli("summary", "--model", "train.yaml:model.net", "--arg", "num_classes=4", "--format", "json")
+    assert totals(small)["params"] == 16 * 25 + 16 + 32 * 16 * 25 + 32 + 800 * 4 + 4
