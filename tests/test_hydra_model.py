@@ -137,3 +137,12 @@ def test_the_write_keeps_comments_and_crlf_and_arg_overrides_a_key(project):
     # --arg goes to hydra.utils.instantiate as a keyword, over the config's value: 16·25+16 + … with 4 classes
     small = cli("summary", "--model", "train.yaml:model.net", "--arg", "num_classes=4", "--format", "json")
     assert totals(small)["params"] == 16 * 25 + 16 + 32 * 16 * 25 + 32 + 800 * 4 + 4
+
+
+def test_a_resolver_in_the_defaults_list_or_an_override_is_refused_before_hydra_composes(project):
+    train = project / "train.yaml"
+    train.write_text(train.read_text().replace("  - model: mnist", "  - model: ${oc.env:MODEL_NAME}"))
+    refused = cli_error("summary", "--model", "train.yaml:model.net", "--input", "1x28x28")
+    assert "train.yaml:3:12: ${oc.env:MODEL_NAME} calls a resolver" in refused.stderr
+    override = cli_error("summary", "--model", "model/mnist.yaml:net", "--override", "net.fc_in=${oc.env:HOME}")
+    assert "--override net.fc_in=${oc.env:HOME}: ${oc.env:HOME} calls a resolver" in override.stderr

@@ -45,6 +45,15 @@ def resolve(document: Document, root: Node) -> Any:
     return _Resolver(document, data, written).tree(data, ())
 
 
+def refuse_resolvers(document: Document) -> None:
+    """Refuse, at its ``file:line:col``, the first value of the document whose ``${…}`` may not be
+    resolved (see ``refused``); nothing is resolved."""
+    for _, node in _holders(document.root, ()):
+        refusal = refused(str(node.value))
+        if refusal is not None:
+            raise SpecError(refusal, document.where(node))
+
+
 def refused(text: str) -> str | None:
     """Why a string's ``${…}`` may not be resolved (it calls a resolver, or its key is not a plain
     key path, or is built by another ``${…}``), else None."""

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cnninspect.errors import CnnInspectError, Location, UsageError
-from cnninspect.inputs.interpolation import refused
+from cnninspect.inputs.interpolation import refuse_resolvers, refused
 from cnninspect.inputs.source import decode_source, read_source
 from cnninspect.spec.yamldoc import Document, Node, read_document
 from cnninspect.text import did_you_mean, first_line
@@ -151,6 +151,15 @@ def compose_config(path: Path, overrides: tuple[str, ...], text: str) -> Compose
     root = document.root.resolved()
     if root.kind == "map" and ("layers" in root.items() or "blocks" in root.items()):
         raise UsageError(f"{path} is a cnninspect spec, not a Hydra config: give it as SPEC, without --model")
+    # Hydra resolves some values while it composes (the defaults list): every file and override is
+    # checked first, so that no resolver can run there either.
+    origins = _origins(path, document, overrides)
+    for origin in origins:
+        refuse_resolvers(_document(origin.path))
+    for override in overrides:
+        refusal = refused(override)
+        if refusal is not None:
+            raise UsageError(f"--override {override}: {refusal}")
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(path.parent.resolve()), version_base=None, job_name="cnninspect"):
@@ -163,7 +172,7 @@ def compose_config(path: Path, overrides: tuple[str, ...], text: str) -> Compose
         raise UsageError(f"{label}: composing the config failed: {first_line(error)}") from error
     finally:
         GlobalHydra.instance().clear()
-    config = ComposedConfig(data, _origins(path, document, overrides), overrides, project_root(path))
+    config = ComposedConfig(data, origins, overrides, project_root(path))
     for key, value in _strings(data, ()):
         refusal = refused(value)
         if refusal is not None:
