@@ -94,7 +94,7 @@ class ComposedConfig:
         refer to it on the way; and, when it cannot be found, why."""
         hops: list[Written] = []
         for _ in range(MAX_HOPS):
-            written = self._written(key)
+            written = self.written_at(key)
             if written is None:
                 return None, hops, self._why_not(key)
             value = self.value(key)
@@ -107,7 +107,7 @@ class ComposedConfig:
             key = _target_key(key, match.group(1), match.group(2))
         return None, hops, "the references go round in a circle"
 
-    def _written(self, key: KeyPath) -> Written | None:
+    def written_at(self, key: KeyPath) -> Written | None:
         """The highest-precedence file that writes this key with the composed value."""
         try:
             value = self.value(key)
@@ -168,15 +168,15 @@ def compose_config(path: Path, overrides: tuple[str, ...], text: str) -> Compose
     except CnnInspectError:
         raise
     except Exception as error:  # Hydra's and OmegaConf's own errors: a missing group option, a bad override
-        label = "--override" if overrides and "verride" in type(error).__name__ + str(error) else str(path)
-        raise UsageError(f"{label}: composing the config failed: {first_line(error)}") from error
+        given = " with --override" if overrides else ""
+        raise UsageError(f"{path}: composing the config{given} failed: {first_line(error)}") from error
     finally:
         GlobalHydra.instance().clear()
     config = ComposedConfig(data, origins, overrides, project_root(path))
     for key, value in _strings(data, ()):
         refusal = refused(value)
         if refusal is not None:
-            written = config._written(key)
+            written = config.written_at(key)
             where = written.location if written is not None else Location(str(path), 0, 0)
             raise UsageError(f"{where}: {'.'.join(map(str, key))}: {refusal}")
     return config
