@@ -1,10 +1,12 @@
 # Every target installs what it needs first: on a fresh machine `make run` and `make test`
-# are the whole set-up. torch is installed before the project, pinned to the CPU build;
-# a torch >= 2.1 that Python already sees (--system-site-packages) is used as it is.
+# are the whole set-up. torch (the `torch` extra) is installed before the project, pinned to
+# the CPU build; a torch >= 2.1 that Python already sees (--system-site-packages) is used as it is.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
+# Only its model YAMLs, for tests that compare with Ultralytics' own counts (never imported; AGPL-3.0)
+ULTRALYTICS_VERSION ?= 8.4.190
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test check bench clean
@@ -13,13 +15,15 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv --system-site-packages $(VENV)
 	$(PY) -c "import sys, torch; sys.exit(tuple(map(int, torch.__version__.split('+')[0].split('.')[:2])) < (2, 1))" 2>/dev/null \
 		|| $(PY) -m pip install --quiet "torch==$(TORCH_VERSION)"
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[torch,test]"
+	$(PY) -m pip install --quiet --no-deps "ultralytics==$(ULTRALYTICS_VERSION)"
 	touch $@
 
 install: $(STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/cnninspect summary
+	@echo "cnninspect is $(VENV)/bin/cnninspect; run '. $(VENV)/bin/activate' to call it as cnninspect"
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -32,6 +36,7 @@ check: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) bench/run.py
+	$(PY) bench/hook_env.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

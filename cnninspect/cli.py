@@ -10,6 +10,7 @@ the checks nor torch (a test lists the modules ``--help`` imports).
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -44,6 +45,7 @@ from cnninspect.cli_options import (
     ModeOpt,
     OverrideOpt,
     PaddingOpt,
+    ScaleOpt,
     SetOpt,
     SpecArg,
     StrideOpt,
@@ -53,11 +55,11 @@ from cnninspect.cli_options import (
     either,
     listing,
 )
-from cnninspect.engines import Engine
+from cnninspect.engines import TORCH_INSTALL, Engine, torch_installed
 from cnninspect.errors import CnnInspectError, EditError, UsageError
 from cnninspect.formats.choices import LintFormat, RulesFormat, SizesFormat, SummaryFormat
-from cnninspect.rules import Severity
-from cnninspect.text import plural, safe
+from cnninspect.severity import Severity
+from cnninspect.text import did_you_mean, plural, safe
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -73,6 +75,8 @@ if TYPE_CHECKING:
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 PROGRESS_MIN_FILES = 20
 """lint shows a progress bar on a terminal from this many files."""
+RICH_TERMINAL_VARIABLES = ("TTY_INTERACTIVE", "TTY_COMPATIBLE", "FORCE_TERMINAL", "FORCE_COLOR")
+"""Variables that make Rich treat a stream as an interactive terminal when it is not a TTY."""
 SAVE_SUFFIXES = (".svg", ".html")
 MIN_WIDTH = 20
 
@@ -96,14 +100,53 @@ class CnnInspectGroup(TyperGroup):
         except typer.TyperException as error:  # Click's UsageError and its kin
             context = getattr(error, "ctx", None)
             where = context.command_path if context is not None else "cnninspect"
-            message = error.format_message().rstrip(".")
-            _stderr().print(f"cnninspect: error: {message}; `{where} --help` lists the options", markup=False)
+            message = _usage_message(error).rstrip(".")
+            joint = " " if message.endswith("?") else "; "
+            _stderr().print(f"cnninspect: error: {message}{joint}`{where} --help` lists the options", markup=False)
             code = EXIT_ERROR
         except typer.Abort:
             code = EXIT_ERROR
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else EXIT_CLEAN)
+
+
+def _usage_message(error: typer.TyperException) -> str:
+    """Click's message for a usage error, with a bad option value said in our words, never the
+    validation library's ("Value error, …", "Input should be …")."""
+    param = getattr(error, "param", None)
+    cause = error.__cause__
+    problems = getattr(cause, "errors", None)
+    if not isinstance(error, typer.BadParameter) or param is None or not callable(problems):
+        return error.format_message()
+    first = problems()[0]
+    value, kind, context = first.get("input"), first.get("type"), first.get("ctx") or {}
+    choice = CHOICE_ERROR.fullmatch(str(context.get("error", "")))
+    if choice:
+        choices = [c.strip("'") for c in choice.group(1).split(", ")]
+        why = f"{safe(repr(value))} is not one of {', '.join(choices)}{did_you_mean(str(value).lower(), choices)}"
+    elif kind == "int_parsing":
+        why = f"{safe(repr(value))} is not a whole number"
+    elif kind == "float_parsing":
+        why = f"{safe(repr(value))} is not a number"
+    elif kind in BOUNDS:
+        limit = next(iter(context.values()), "")
+        why = f"must be {BOUNDS[kind]} {limit}, not {safe(str(value))}"
+    else:  # any other check: its words, said of the value
+        said = str(first.get("msg", error.message)).removeprefix("Value error, ")
+        why = f"{safe(repr(value))}: {said[0].lower()}{said[1:]}" if said.startswith("Input ") else said
+    name = param.opts[0] if getattr(param, "opts", None) else param.human_readable_name
+    return f"Invalid value for {name!r}: {why}"
+
+
+CHOICE_ERROR = re.compile(r"'.*' is not one of (.*)\.")
+BOUNDS = {
+    "greater_than_equal": "at least",
+    "greater_than": "more than",
+    "less_than_equal": "at most",
+    "less_than": "less than",
+}
+"""A number outside its option's range, in words."""
 
 
 app = typer.Typer(
@@ -136,6 +179,7 @@ def main(
 def summary(
     spec: SpecArg = None,
     layers: LayersOpt = None,
+    scale: ScaleOpt = None,
     model: ModelOpt = None,
     input: ModelInputOpt = None,
     batch: BatchOpt = None,
@@ -149,7 +193,7 @@ def summary(
     timeout: TimeoutOpt = None,
     mode: ModeOpt = None,
     depth: DepthOpt = None,
-    engine: SummaryEngineOpt = Engine.TORCH,
+    engine: SummaryEngineOpt = None,
     output_format: Annotated[
         SummaryFormat,
         typer.Option(
@@ -194,10 +238,16 @@ def summary(
             raise UsageError(f"--save {save}: give a file ending in .svg or .html")
         if save is not None and output_format is not SummaryFormat.TABLE:
             raise UsageError("--save keeps the rendered table: use it with --format table")
-        source = ModelSource(spec=spec, layers=layers, model=model)
+        source = ModelSource(spec=spec, layers=layers, model=model, scale=scale)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
         only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode, override=override)
-        trace, findings = _trace(source, what_if, only, engine=engine, depth=depth, debug=debug)
+        fallback = engine is None and model is None and not torch_installed()  # torch is an extra
+        chosen = Engine.AUTO if fallback else engine or Engine.TORCH
+        trace, findings = _trace(source, what_if, only, engine=chosen, depth=depth, debug=debug)
+        if fallback:
+            typer.echo(
+                f"cnninspect: torch is not installed, so the analytic engine traced this; {TORCH_INSTALL}", err=True
+            )
         console = _stdout(record=save is not None)
         report = SummaryReport(
             trace,
@@ -232,6 +282,7 @@ def draw(
     ],
     spec: SpecArg = None,
     layers: LayersOpt = None,
+    scale: ScaleOpt = None,
     model: ModelOpt = None,
     input: ModelInputOpt = None,
     batch: BatchOpt = None,
@@ -273,7 +324,7 @@ def draw(
         fmt = format_of(output)
         if fmt is None:
             raise UsageError(f"-o {output}: give a file ending in .svg or .html")
-        source = ModelSource(spec=spec, layers=layers, model=model)
+        source = ModelSource(spec=spec, layers=layers, model=model, scale=scale)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
         only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode, override=override)
         trace, findings = _trace(source, what_if, only, engine=engine, debug=debug)
@@ -291,6 +342,7 @@ def draw(
 def fix_fc(
     spec: SpecArg = None,
     layers: LayersOpt = None,
+    scale: ScaleOpt = None,
     model: ModelOpt = None,
     input: ModelInputOpt = None,
     batch: BatchOpt = None,
@@ -338,7 +390,7 @@ def fix_fc(
     with _guard(debug=debug):
         if write and check:
             raise UsageError("--write and --check: give one of them")
-        source = ModelSource(spec=spec, layers=layers, model=model)
+        source = ModelSource(spec=spec, layers=layers, model=model, scale=scale)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
         only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode, override=override)
         if model is not None:
@@ -352,7 +404,7 @@ def fix_fc(
         else:
             only.refuse()
             overrides = what_if.overrides()
-            loaded = load_source(spec, layers)
+            loaded = load_source(spec, layers, source.read_options())
             if write and loaded.path is None:
                 raise UsageError(f"{loaded.spec.source} has no file to write; --diff shows the change")
             plan = plan_fixes(apply_overrides(loaded.spec, overrides), partial(trace_with, engine=engine))
@@ -431,6 +483,7 @@ def lint(
             show_default=False,
         ),
     ] = None,
+    scale: ScaleOpt = None,
     run_models: Annotated[
         bool,
         typer.Option(
@@ -452,7 +505,7 @@ def lint(
 ) -> None:
     """Check spec files for CI and pre-commit: size mismatches, invalid specs and warnings.
 
-    Quiet when clean. Settings come from [tool.cnninspect] in the nearest pyproject.toml;
+    A clean run says how many files it checked. Settings come from [tool.cnninspect] in the nearest pyproject.toml;
     options win. Exit 0 when clean or only below --fail-on, 1 with findings at or above it,
     2 for usage or internal errors.
     """
@@ -468,14 +521,15 @@ def lint(
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
         overrides = what_if.overrides()
         found = discover(paths, settings)
-        checked = found.problems + _lint_all(found.files, settings, overrides, engine, fmt)
+        checked = found.in_order(_lint_all(found.files, settings, overrides, engine, fmt, ModelSource(scale=scale)))
         results = [r for r in checked if r.is_spec]
         skipped = [r for r in checked if not r.is_spec]
         own = {r.path: classes for r in skipped if (classes := _own_classes(r.path))}
         skipped = [r for r in skipped if r.path not in own]
         if settings.run_models:
             results += [result for path in own for result in _lint_model_config(path, settings)]
-        _emit(lint_formats.RENDERERS[fmt](results, _wrap_width(sys.stdout)))
+        if fmt is not LintFormat.FULL or any(r.findings or r.crash is not None for r in results):
+            _emit(lint_formats.RENDERERS[fmt](results, _wrap_width(sys.stdout)))  # a clean full report is empty
         if not settings.run_models:
             for path, classes in own.items():
                 typer.echo(_own_classes_line(path, classes), err=True)
@@ -486,12 +540,15 @@ def lint(
                 "(no layers:, no torch.nn _target_, no [net])",
                 err=True,
             )
+        crashed = lint_formats.internal_errors_line(results)
         if summary_line := lint_formats.lint_summary(results):
             typer.echo(summary_line, err=True)
+        elif fmt in (LintFormat.FULL, LintFormat.CONCISE) and not crashed:
+            typer.echo(lint_formats.clean_summary(results), err=True)
         for result in results:
             if debug and result.crash is not None:
                 traceback.print_exception(result.crash)
-        if crashed := lint_formats.internal_errors_line(results):  # our own bug: exit 2, even with --exit-zero
+        if crashed:  # our own bug: exit 2, even with --exit-zero
             typer.echo(crashed, err=True)
             raise typer.Exit(EXIT_ERROR)
         failed = any(settings.fails(f) for r in results for f in r.findings)
@@ -499,23 +556,35 @@ def lint(
 
 
 def _lint_all(
-    files: Sequence[Path], settings: Settings, overrides: Overrides, engine: Engine, fmt: LintFormat
+    files: Sequence[Path],
+    settings: Settings,
+    overrides: Overrides,
+    engine: Engine,
+    fmt: LintFormat,
+    source: ModelSource,
 ) -> list[FileResult]:
+    from functools import partial
+
     from cnninspect.linter import lint_file
 
-    if len(files) < PROGRESS_MIN_FILES or fmt not in (LintFormat.FULL, LintFormat.CONCISE):
-        return [lint_file(path, settings, overrides, engine) for path in files]
+    lint_one = partial(lint_file, settings=settings, overrides=overrides, engine=engine, options=source.read_options())
+    if (
+        len(files) < PROGRESS_MIN_FILES
+        or fmt not in (LintFormat.FULL, LintFormat.CONCISE)
+        or not (_isatty(sys.stderr) or any(name in os.environ for name in RICH_TERMINAL_VARIABLES))
+    ):  # no progress bar, and no Rich to import: where Rich would surely not see a terminal
+        return [lint_one(path) for path in files]
     from rich.console import Console
     from rich.progress import Progress
 
     console = Console(stderr=True)
     if not console.is_interactive:
-        return [lint_file(path, settings, overrides, engine) for path in files]
+        return [lint_one(path) for path in files]
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("linting", total=len(files))
         results = []
         for path in files:
-            results.append(lint_file(path, settings, overrides, engine))
+            results.append(lint_one(path))
             progress.advance(task)
         return results
 
@@ -558,6 +627,7 @@ def rules(
 def sizes(
     spec: SpecArg = None,
     layers: LayersOpt = None,
+    scale: ScaleOpt = None,
     input: InputOpt = None,
     kernel: KernelOpt = None,
     stride: StrideOpt = None,
@@ -581,9 +651,16 @@ def sizes(
 
     with _guard(debug=debug):
         what_if = WhatIf.of(input, kernel=kernel, stride=stride, padding=padding, sets=set_)
-        model = _load(ModelSource(spec=spec, layers=layers), what_if)
-        if model.needs_torch:
-            raise UsageError(f"{model.source}: sizes works from the analytic engine, which does not know every layer")
+        model = _load(ModelSource(spec=spec, layers=layers, scale=scale), what_if)
+        unknown = next((layer for layer in model.layers if layer.kind is None), None)
+        if unknown is not None:
+            from cnninspect.spec.catalog import LAYER_TYPES
+            from cnninspect.text import did_you_mean
+
+            raise UsageError(
+                f"{unknown.location}: {unknown.type} is not a layer the analytic engine knows, and sizes works from "
+                f"it alone{did_you_mean(unknown.type, list(LAYER_TYPES))}"
+            )
         report = input_sizes(model, *parse_range(size_range))
         _emit(sizes_formats.RENDERERS[output_format](report))
 
@@ -592,6 +669,7 @@ def sizes(
 def export(
     spec: SpecArg = None,
     layers: LayersOpt = None,
+    scale: ScaleOpt = None,
     input: InputOpt = None,
     kernel: KernelOpt = None,
     stride: StrideOpt = None,
@@ -612,7 +690,7 @@ def export(
 
     with _guard(debug=debug):
         what_if = WhatIf.of(input, kernel=kernel, stride=stride, padding=padding, sets=set_)
-        trace = trace_with(_load(ModelSource(spec=spec, layers=layers), what_if), engine)
+        trace = trace_with(_load(ModelSource(spec=spec, layers=layers, scale=scale), what_if), engine)
         findings = find_problems(trace)
         sys.stdout.write(export_pytorch(trace))
         _echo_findings(findings)
@@ -675,6 +753,9 @@ def _trace(
         only.refuse()
         trace = trace_with(_load(source, what_if), engine)
         return trace, find_problems(trace)
+    from cnninspect.engines import require_torch
+
+    require_torch("--model")
     from cnninspect.engines.model import inspect_model, parse_args, parse_target
     from cnninspect.fixes.config import config_fixes
     from cnninspect.fixes.python import with_suggestions
@@ -712,7 +793,7 @@ def _load(source: ModelSource, what_if: WhatIf) -> ModelSpec:
     from cnninspect.spec.overrides import apply_overrides
 
     overrides = what_if.overrides()
-    return apply_overrides(load_source(source.spec, source.layers).spec, overrides)
+    return apply_overrides(load_source(source.spec, source.layers, source.read_options()).spec, overrides)
 
 
 def _own_classes(path: str) -> list[tuple[str, str]]:

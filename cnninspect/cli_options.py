@@ -21,11 +21,12 @@ from cnninspect.engines import Engine, Mode
 from cnninspect.errors import Location, UsageError
 
 if TYPE_CHECKING:
+    from cnninspect.inputs.base import ReadOptions
     from cnninspect.spec.overrides import Overrides
 
 MODEL_TIMEOUT = 120.0
 """Seconds a --model's code may run: the --model engine's own default (a test keeps them one)."""
-SPEC_FORMATS = ("cnninspect YAML spec", "darknet .cfg", "Hydra config")
+SPEC_FORMATS = ("cnninspect YAML spec", "darknet .cfg", "Hydra config", "Ultralytics model YAML")
 """Every kind of model file the commands read, as the help names them: the titles of the input
 formats' registry (inputs.FORMATS), which --help does not import (a test keeps them one)."""
 SPEC_SUFFIXES = ("*.yaml", "*.yml", "*.cfg")
@@ -90,8 +91,8 @@ LayersOpt = Annotated[
     typer.Option(
         "--layers",
         metavar="LAYERS",
-        help='Layers in PyTorch call syntax instead of a SPEC, e.g. "Conv2d(3,16,3,stride=2) ReLU() Flatten() '
-        'Linear(4096,10)". Parsed, never run.',
+        help='Layers in PyTorch call syntax instead of a SPEC, e.g. "Conv2d(3,16,3,stride=2,padding=1) ReLU() '
+        'Flatten() Linear(4096,10)". Parsed, never run.',
         show_default=False,
     ),
 ]
@@ -111,6 +112,16 @@ InputOpt = Annotated[
         "--input",
         metavar="CxHxW",
         help="Input of one sample, channels first, e.g. 3x64x64 (no batch).",
+        show_default=False,
+    ),
+]
+ScaleOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--scale",
+        metavar="SCALE",
+        help="Which scale of a file that defines several to build (Ultralytics' n, s, m, l, x) [default: the "
+        "file name's, else the first].",
         show_default=False,
     ),
 ]
@@ -204,11 +215,12 @@ ENGINE_HELP = (
     "forward pass (on the meta device when large); auto: analytic unless a layer is one only torch knows."
 )
 SummaryEngineOpt = Annotated[
-    Engine,
+    Optional[Engine],
     typer.Option(
         "--engine",
         help=f"{ENGINE_HELP} summary defaults to torch: its table shows what PyTorch itself computes, "
-        "at the cost of importing torch.",
+        "at the cost of importing torch; without torch installed, to analytic.",
+        show_default=False,
     ),
 ]
 EngineOpt = Annotated[
@@ -242,6 +254,14 @@ class ModelSource:
     """``--layers``, in PyTorch call syntax."""
     model: str | None = None
     """``--model FILE.py:NAME``, the user's own nn.Module."""
+    scale: str | None = None
+    """``--scale``: which of a file's model scales to build (Ultralytics' n, s, m, l, x)."""
+
+    def read_options(self) -> ReadOptions:
+        """How the file is read: the format options given on the command line."""
+        from cnninspect.inputs.base import ReadOptions  # the input formats load only when a file is read
+
+        return ReadOptions(scale=self.scale)
 
 
 @dataclass(frozen=True, kw_only=True)

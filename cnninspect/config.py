@@ -20,6 +20,7 @@ import os
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -73,13 +74,21 @@ class Settings:
 
     def enabled(self, path: Path) -> frozenset[Rule]:
         """The rules reported for one file."""
-        chosen = set(select_rules(self.select, "select") if self.select else RULES)
-        chosen -= set(select_rules(self.ignore, "ignore"))
+        if not self.per_file_ignores:
+            return self.selected
+        chosen = set(self.selected)
         relative = self.relative(path)
         for pattern, entries in self.per_file_ignores.items():
             if matches(relative, pattern):
                 chosen -= set(select_rules(entries, f"per-file-ignores {pattern!r}"))
         return frozenset(chosen)
+
+    @cached_property
+    def selected(self) -> frozenset[Rule]:
+        """The rules ``select`` and ``ignore`` leave, for every file (worked out once: lint asks per file)."""
+        return frozenset(select_rules(self.select, "select") if self.select else RULES) - frozenset(
+            select_rules(self.ignore, "ignore")
+        )
 
     def excluded(self, path: Path, walked: Path) -> bool:
         """True when a file or folder met while walking the folder ``walked`` is excluded: by

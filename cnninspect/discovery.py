@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnninspect import rules
 from cnninspect.config import Settings
-from cnninspect.errors import Location, UsageError
+from cnninspect.errors import Location
 from cnninspect.inputs import FILE_SUFFIXES
 from cnninspect.linter import FileResult
 from cnninspect.rules import Finding
@@ -32,7 +32,18 @@ class Discovery:
     files: list[Path]
     """Spec files to lint, each real file once, in the order found."""
     problems: list[FileResult]
-    """Folders that could not be listed: a finding each, never skipped in silence."""
+    """Paths that name nothing and folders that could not be listed: a finding each, never skipped
+    in silence, and the run goes on."""
+    places: list[int] = field(default_factory=list)
+    """For each problem, how many files come before it: the order the command line named them."""
+
+    def in_order(self, checked: Sequence[FileResult]) -> list[FileResult]:
+        """The problems placed among ``checked`` (the files' results, in order) where the command
+        line named them: ``lint a.yaml missing.yaml b.yaml`` reports in that order."""
+        results = list(checked)
+        for place, problem in sorted(zip(self.places, self.problems), key=lambda pair: pair[0], reverse=True):
+            results.insert(place, problem)
+        return results
 
 
 def discover(paths: Sequence[str], settings: Settings) -> Discovery:
@@ -55,27 +66,35 @@ def discover(paths: Sequence[str], settings: Settings) -> Discovery:
             key = path  # unreadable: lint_file reports it
         found.setdefault(key, path)
 
+    places: list[int] = []
     for text in paths:
-        path = Path(text)
-        if path.is_dir():
-            for walked in _walk(path, settings, problems):
-                add(walked)
-        elif path.exists() or path.is_symlink():
-            if not (settings.force_exclude and settings.excluded(path, settings.root)):
-                add(path)
-        elif GLOB_CHARS.search(text):
-            matches = list(_glob(text, problems))
-            if not matches and not problems:
-                raise UsageError(f"{text}: no file matches")
-            for match in matches:
-                if match.is_dir():
-                    for walked in _walk(match, settings, problems):
-                        add(walked)
-                elif match.suffix in FILE_SUFFIXES and not settings.excluded(match, settings.root):
-                    add(match)
-        else:
-            raise UsageError(f"{text}: no such file or folder")
-    return Discovery(list(found.values()), problems)
+        _named(text, settings, add, problems)
+        places += [len(found)] * (len(problems) - len(places))
+    return Discovery(list(found.values()), problems, places)
+
+
+def _named(text: str, settings: Settings, add: Callable[[Path], None], problems: list[FileResult]) -> None:
+    """The files one command-line path names, each given to ``add``; what names nothing is a problem."""
+    path = Path(text)
+    if path.is_dir():
+        for walked in _walk(path, settings, problems):
+            add(walked)
+    elif path.exists() or path.is_symlink():
+        if not (settings.force_exclude and settings.excluded(path, settings.root)):
+            add(path)
+    elif GLOB_CHARS.search(text):
+        unlisted = len(problems)
+        matches = list(_glob(text, problems))
+        if not matches and len(problems) == unlisted:
+            problems.append(_missing(text, "no file matches this pattern"))
+        for match in matches:
+            if match.is_dir():
+                for walked in _walk(match, settings, problems):
+                    add(walked)
+            elif match.suffix in FILE_SUFFIXES and not settings.excluded(match, settings.root):
+                add(match)
+    else:
+        problems.append(_missing(text, "no such file or folder"))
 
 
 def _walk(folder: Path, settings: Settings, problems: list[FileResult]) -> Iterator[Path]:
@@ -103,6 +122,8 @@ def _glob(pattern: str, problems: list[FileResult]) -> Iterator[Path]:
     fixed = next((i for i, part in enumerate(parts) if GLOB_CHARS.search(part)), len(parts))
     base = Path(*parts[:fixed]) if fixed else Path(".")
     wanted = re.compile(_glob_regex("/".join(parts[fixed:])))
+    if not base.is_dir():
+        return  # nothing matches: the caller reports the pattern
 
     def unreadable(error: OSError) -> None:
         problems.append(_unlistable(error))
@@ -141,6 +162,11 @@ def _glob_regex(pattern: str) -> str:
             i += 1
         out.append(text if last else text + "/")
     return "".join(out)
+
+
+def _missing(path: str, why: str) -> FileResult:
+    """A path on the command line that names nothing, as an invalid-yaml finding for it, as for an unreadable file."""
+    return FileResult(path, (Finding(rules.INVALID_YAML, Location(path, 1, 1), "", why),))
 
 
 def _unlistable(error: OSError) -> FileResult:

@@ -3,9 +3,10 @@
 One ``nn.Module`` class per block (its parameters become constructor arguments, ``$``
 expressions become Python over them, and the channels each layer receives are worked out
 through the template as an expression of ``in_channels``), then the model class. Groups become
-``nn.Sequential``, merges ``+``, ``*`` and ``torch.cat``, an ``if:`` a module that may be
-``None``. Inferred sizes are written out. Everything a spec contributes to the source is a
-Python literal or a checked identifier, never pasted text; the layout is ruff format's.
+``nn.Sequential``, merges ``+``, ``*`` and ``torch.cat``, a Split ``torch.chunk`` or
+``torch.split``, an ``if:`` a module that may be ``None``. Inferred sizes are written out.
+Everything a spec contributes to the source is a Python literal or a checked identifier, never
+pasted text; the layout is ruff format's.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnninspect import __version__
-from cnninspect.engines.records import LayerRecord, Trace
+from cnninspect.engines.records import LayerRecord, MergeMismatch, Trace
 from cnninspect.errors import UsageError
+from cnninspect.inputs import format_named
 from cnninspect.spec.catalog import MERGE_FAMILIES, NO_DEFAULT, Family, LayerType, lookup
 from cnninspect.spec.expr import ExpressionError, is_expression, parse_expression
 from cnninspect.spec.model import INPUT, BlockSpec, GroupSpec, ItemSpec, ModelSpec
@@ -133,8 +135,24 @@ class _Exporter:
         self.outputs: dict[str, str | None] = {}
         """Each block class's output channels, as Python over ``in_channels`` and its parameters."""
         self.uses_torch = False
+        self.taken: set[str] = set()
+        """The attribute names of the class being written."""
         self.class_names: dict[str, str] = {}
         """Each block's class name in the generated code."""
+        fmt = format_named(self.spec.format)
+        for record in trace.records:
+            layer = record.layer
+            if layer.shares:
+                raise UsageError(
+                    f"export: {layer.title} uses {layer.shares}'s parameters (darknet's share_index=), "
+                    "which export cannot write yet"
+                )
+            merge = next((m for m in record.mismatches if isinstance(m, MergeMismatch)), None)
+            if merge is not None and fmt.tolerated_merge(layer, merge.shapes):
+                raise UsageError(
+                    f"export: {layer.title} adds layers of unequal shapes as darknet does, which PyTorch's + "
+                    "refuses; export cannot write it yet"
+                )
 
     # -- the module ------------------------------------------------------------------------
 
@@ -200,7 +218,7 @@ class _Exporter:
         variables = {INPUT: "x"}
         channels_of: dict[str, str | None] = {"x": channels}
         current = "x"
-        taken: set[str] = set()
+        taken = self.taken = set()  # the class's attribute names
         for position, item in enumerate(items):
             on = self._condition(item, params)
             inputs = [variables[ref] for ref in item.sources] if item.sources else [current]
@@ -215,7 +233,9 @@ class _Exporter:
                 target = f"{target}_" if target in VARIABLES else target
             arriving = channels_of.get(inputs[0])
             if kind is not None and kind.family in MERGE_FAMILIES:
-                out = self._merge(body, item, kind, inputs, target, on, position, channels_of)
+                out = self._merge(body, item, kind, inputs, target, on, position, channels_of, params)
+            elif kind is not None and kind.family is Family.SPLIT:
+                out = self._split(body, item, inputs[0], target, on, position, arriving, params)
             elif kind is not None and kind.family is Family.FLATTEN and item.repeat is None and on is True:
                 start, end = item.args.get("start_dim", 1), item.args.get("end_dim", -1)
                 self.uses_torch = True
@@ -254,27 +274,92 @@ class _Exporter:
         on: bool | str,
         position: int,
         channels_of: dict[str, str | None],
+        params: set[str],
     ) -> str | None:
         """A merge in forward; returns its output channels."""
         if kind.family is Family.CONCAT:
             self.uses_torch = True
-            value = f"torch.cat([{', '.join(inputs)}], {item.args.get('dim', 1)})"
+            dim = self._forward_args(body, item, params, f"merge{position}").get("dim", "1")
+            value = f"torch.cat([{', '.join(inputs)}], {dim})"
             parts = [channels_of.get(name) for name in inputs]
-            joined = item.args.get("dim", 1) in (1, -3) and None not in parts
+            joined = dim in ("1", "-3") and None not in parts
             out: str | None = " + ".join(p if p and (p.isidentifier() or p.isdigit()) else f"({p})" for p in parts)
             out = out if joined else None
         else:
             value = (" + " if kind.family is Family.ADD else " * ").join(inputs)
             out = channels_of.get(inputs[0])
+        return self._statement(body, item, value, inputs[0], target, on, f"merge{position}", out, None)
+
+    def _split(
+        self,
+        body: _Class,
+        item: ItemSpec,
+        source: str,
+        target: str,
+        on: bool | str,
+        position: int,
+        arriving: str | None,
+        params: set[str],
+    ) -> str | None:
+        """A Split in forward, ``torch.chunk(x, 2, 1)[1]`` or ``torch.split(x, (64, 128), 1)[1]``;
+        returns its output channels."""
+        if item.repeat is not None:
+            raise UsageError(f"export: Split {item.name or position} has repeat:; write the copies out")
+        self.uses_torch = True
+        args = self._forward_args(body, item, params, f"split{position}")
+        dim, index = args.get("dim", "1"), args["index"]
+        out: str | None = None
+        if "sizes" in args:
+            value = f"torch.split({source}, {args['sizes']}, {dim})[{index}]"
+            sizes, written = item.args["sizes"], item.args["index"]
+            if dim in ("1", "-3") and not _has_expression(sizes) and isinstance(written, int):
+                out = str(sizes[written])
+        else:
+            chunks = args["chunks"]
+            value = f"torch.chunk({source}, {chunks}, {dim})[{index}]"
+            if dim in ("1", "-3") and arriving is not None:  # over the parameters, not attributes: a
+                # block's output channels are worked out at each use
+                over = self._value(item, "chunks", item.args["chunks"], params)
+                out = f"{_operand(arriving)} // {_operand(over)}"
+        return self._statement(body, item, value, source, target, on, f"split{position}", out, arriving)
+
+    def _forward_args(self, body: _Class, item: ItemSpec, params: set[str], unnamed: str) -> dict[str, str]:
+        """An item's arguments as forward uses them: a literal as such, an expression of the block's
+        parameters kept in an attribute that ``__init__`` sets (``self.piece_chunks = n``)."""
+        args = {}
+        for arg, written in item.args.items():
+            value = self._value(item, arg, written, params)
+            if _has_expression(written):
+                attribute = f"self.{_unique(f'{_identifier(item.name or unnamed)}_{arg}', self.taken)}"
+                body.init.append(f"{INDENT * 2}{attribute} = {value}")
+                value = attribute
+            args[arg] = value
+        return args
+
+    def _statement(
+        self,
+        body: _Class,
+        item: ItemSpec,
+        value: str,
+        source: str,
+        target: str,
+        on: bool | str,
+        unnamed: str,
+        out: str | None,
+        arriving: str | None,
+    ) -> str | None:
+        """``target = value`` in forward, under a flag set in ``__init__`` when an ``if:`` depends on
+        parameters (off, ``target`` is ``source``; ``unnamed`` names the flag of an item without a
+        name); returns the channels after it: ``out`` on, ``arriving`` (the source's, when given) off."""
         if on is True:
             body.forward.append(f"{INDENT * 2}{target} = {value}")
             return out
-        flag = f"use_{_identifier(item.name or f'merge{position}')}"
+        flag = _unique(f"use_{_identifier(item.name or unnamed)}", self.taken)
         body.init.append(f"{INDENT * 2}self.{flag} = bool({on})")
-        if target != inputs[0]:
-            body.forward.append(f"{INDENT * 2}{target} = {inputs[0]}")
+        if target != source:
+            body.forward.append(f"{INDENT * 2}{target} = {source}")
         body.forward += [f"{INDENT * 2}if self.{flag}:", f"{INDENT * 3}{target} = {value}"]
-        return None
+        return None if out is None or arriving is None else f"({out} if {on} else {arriving})"
 
     # -- constructors ----------------------------------------------------------------------
 
@@ -494,6 +579,11 @@ def _used_blocks(items: Sequence[ItemSpec], templates: dict[str, BlockSpec]) -> 
 
     visit(items)
     return order
+
+
+def _operand(python: str) -> str:
+    """A Python expression as one operand of ``//``."""
+    return python if python.isidentifier() or python.isdigit() else f"({python})"
 
 
 def _has_expression(value: Any) -> bool:

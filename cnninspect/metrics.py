@@ -51,9 +51,23 @@ def explain(record: LayerRecord) -> list[str]:
             lines.append(f"{' × '.join(map(str, merged))} = {math.prod(merged):,}")
     elif family is Family.ADAPTIVE_POOL:
         lines.append(f"output fixed at {'×'.join(str(s) for s in record.output_shape[2:])} whatever the input")
+    elif family is Family.SPLIT and not record.mismatches:
+        lines.append(_split_formula(layer, shape, record.output_shape))
     if record.params:
         lines.append(f"params: {_param_formula(record)}")
     return lines
+
+
+def _split_formula(layer: LayerSpec, shape: tuple[int, ...], out: tuple[int, ...]) -> str:
+    """``C: 128 in 2 chunks (torch.chunk), piece 1 = 128 / 2 = 64``."""
+    dim = layer.get("dim") % len(shape)
+    axis = "C" if dim == 1 else f"dimension {dim}"
+    index, sizes = layer.get("index"), layer.get("sizes")
+    if sizes is not None:
+        listed = ", ".join(map(str, sizes))
+        return f"{axis}: {shape[dim]} split into {listed} (torch.split), piece {index} = {out[dim]}"
+    chunks, size = layer.get("chunks"), shape[dim]
+    return f"{axis}: {size} in {chunks} chunks (torch.chunk), piece {index} = {size} / {chunks} = {out[dim]}"
 
 
 def _dim_names(dims: int) -> tuple[str, ...]:
@@ -84,6 +98,8 @@ def _spatial_formula(layer: LayerSpec, dims: int, i: int, size: int) -> str:
         return f"({size} − 1)·{s} − 2·{p} + {d}·({k} − 1) + {op} + 1 = {out}"
     if family is Family.ZERO_PAD:
         return f"{size} + padding = {out}"
+    if family is Family.PIXEL_UNSHUFFLE:
+        return f"⌊{size} / {layer.get('downscale_factor')}⌋ = {out}"
     if layer.get("size") is not None:
         return f"size {out}"
     return f"⌊{size} · {value('scale_factor')}⌋ = {out}"
@@ -221,6 +237,10 @@ def receptive_fields(trace: Trace) -> list[Reach | None]:
             kernel, stride, dilation = _window(record, dims)
             jump = tuple(j / s for j, s in zip(jump, stride))
             rf = tuple(r + d * (k - 1) * j for r, k, d, j in zip(rf, kernel, dilation, jump))
+        elif kind is not None and kind.family is Family.PIXEL_UNSHUFFLE:
+            factor = record.layer.get("downscale_factor")  # a factor × factor window at stride factor
+            rf = tuple(r + (factor - 1) * j for r, j in zip(rf, jump))
+            jump = tuple(j * factor for j in jump)
         elif kind is not None and kind.family is Family.UPSAMPLE and out is not None:
             jump = tuple(j * Fraction(i, o) for j, i, o in zip(jump, record.input_shape[2:], out[2:]))
         reaches.append((rf, jump))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 _CONTROL = re.compile(
     r"[\x00-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ud800-\udfff]"
@@ -14,12 +14,12 @@ _CONTROL = re.compile(
 isolates (``\\u202e`` makes ``fc\\u202eexe.txt`` read as ``fctxt.exe``), zero-width characters, lone surrogates."""
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
     """A real integer: bool is an int subclass, and ``kernel_size: true`` must not become 1."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     """An int or a float, never a bool."""
     return is_int(value) or isinstance(value, float)
 
@@ -54,8 +54,12 @@ def line_starts(text: str) -> list[int]:
 
 
 def did_you_mean(word: str, options: Sequence[str]) -> str:
-    """``"; did you mean 'Conv2d'?"`` when a close match exists, else ``""``."""
+    """``"; did you mean 'Conv2d'?"`` when a close match exists, else ``""``; when none is close as
+    written, case aside (``Rleu`` is close to ``ReLU``)."""
     close = difflib.get_close_matches(word, list(options), n=1)
+    if not close:
+        by_lower = {option.lower(): option for option in options}
+        close = [by_lower[match] for match in difflib.get_close_matches(word.lower(), list(by_lower), n=1)]
     return f"; did you mean {close[0]!r}?" if close else ""
 
 

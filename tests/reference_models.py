@@ -11,6 +11,7 @@ Published parameter totals:
     resnet50        25,557,032      squeezenet1_0    1,248,424
     resnet152       60,192,808      googlenet        6,624,904   (no aux heads)
     unet            31,030,658      (3x3 convs with padding 1, no norm layers; sum in ``unet`` below)
+    unet_2015       31,030,658      (the same, unpadded, each skip cropped: padding adds no parameter)
 """
 
 from __future__ import annotations
@@ -301,11 +302,11 @@ def googlenet() -> GoogLeNet:
 # --------------------------------------------------------------------------- U-Net
 
 
-def double_conv(cin: int, cout: int) -> nn.Sequential:
+def double_conv(cin: int, cout: int, padding: int = 1) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1),
+        nn.Conv2d(cin, cout, 3, padding=padding),
         nn.ReLU(inplace=True),
-        nn.Conv2d(cout, cout, 3, padding=1),
+        nn.Conv2d(cout, cout, 3, padding=padding),
         nn.ReLU(inplace=True),
     )
 
@@ -328,21 +329,21 @@ class UNet(nn.Module):
         total                                                                      31,030,658
     """
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 2) -> None:
+    def __init__(self, in_channels: int = 1, num_classes: int = 2, padding: int = 1) -> None:
         super().__init__()
         widths = (64, 128, 256, 512)
         self.down = nn.ModuleList()
         cin = in_channels
         for w in widths:
-            self.down.append(double_conv(cin, w))
+            self.down.append(double_conv(cin, w, padding))
             cin = w
         self.pool = nn.MaxPool2d(2)
-        self.bottleneck = double_conv(cin, cin * 2)
+        self.bottleneck = double_conv(cin, cin * 2, padding)
         self.up = nn.ModuleList()
         self.up_conv = nn.ModuleList()
         for w in reversed(widths):
             self.up.append(nn.ConvTranspose2d(w * 2, w, 2, stride=2))
-            self.up_conv.append(double_conv(w * 2, w))
+            self.up_conv.append(double_conv(w * 2, w, padding))
         self.head = nn.Conv2d(widths[0], num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -353,9 +354,18 @@ class UNet(nn.Module):
             x = self.pool(x)
         x = self.bottleneck(x)
         for up, conv, skip in zip(self.up, self.up_conv, reversed(skips)):
-            x = conv(torch.cat([skip, up(x)], 1))
+            x = up(x)
+            # the paper's crop: the centre of the skip, as large as what comes up (a no-op when padded)
+            top, left = (skip.shape[2] - x.shape[2]) // 2, (skip.shape[3] - x.shape[3]) // 2
+            skip = skip[:, :, top : top + x.shape[2], left : left + x.shape[3]]
+            x = conv(torch.cat([skip, x], 1))
         return self.head(x)
 
 
 def unet() -> UNet:
     return UNet()
+
+
+def unet_2015() -> UNet:
+    """The paper's U-Net: unpadded convs, each skip cropped; 572×572 in, 388×388 out."""
+    return UNet(padding=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 from conftest import ROOT, cli, cli_error
@@ -111,6 +112,37 @@ def test_spatial_collapse_is_flagged_and_the_trace_goes_on():
 
 
 @pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["lint", "x", "--format", "yaml"], "--format': 'yaml' is not one of full, concise, json, github, sarif; "),
+        (
+            ["summary", "--format", "jsn"],
+            "--format': 'jsn' is not one of table, json, markdown, csv; did you mean 'json'? ",
+        ),
+        (
+            ["summary", "--engine", "touch"],
+            "--engine': 'touch' is not one of auto, analytic, torch; did you mean 'torch'? ",
+        ),
+        (
+            ["lint", "x", "--fail-on", "warn"],
+            "--fail-on': 'warn' is not one of error, warning; did you mean 'warning'? ",
+        ),
+        (["rules", "--format", "json"], "--format': 'json' is not one of table, markdown; "),
+        (["summary", "--batch", "0"], "--batch': must be at least 1, not 0; "),
+        (["summary", "--kernel", "3.5"], "--kernel': '3.5' is not a whole number; "),
+        (["summary", "--timeout", "soon"], "--timeout': 'soon' is not a number; "),
+    ],
+)
+def test_a_bad_option_value_is_said_in_our_words(args, message):
+    result = cli(*args)
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code == 2
+    hint = f"`cnninspect {args[0]} --help` lists the options"
+    assert result.stderr == f"cnninspect: error: Invalid value for '{message}{hint}\n"
+    assert "Value error" not in result.stderr and "Input should" not in result.stderr
+
+
+@pytest.mark.parametrize(
     ("args", "words"),
     [
         (["summary", "nope.yaml"], "nope.yaml: no such file"),
@@ -215,20 +247,26 @@ def test_help_and_rules_import_no_engine_no_checks_and_no_torch(args):
     loaded = engines + [m for m in modules if m.split(".")[0] == "torch"]
     loaded += [m for m in modules for lazy in LAZY if m == lazy or m.startswith(lazy + ".")]
     assert loaded == []
-    if args == ["--help"]:  # the help page is plain text: not even Rich is needed
+    if args == ["--help"]:  # the help page is plain text: not even Rich, nor any rule, is needed
         assert not [m for m in modules if m.split(".")[0] == "rich"]
+        assert not [m for m in modules if m == "cnninspect.rules" or m.startswith("cnninspect.rules.")]
 
 
-def test_lint_concise_needs_no_rich():
+@pytest.mark.parametrize("fmt", ["concise", "full"])
+def test_clean_lint_needs_no_rich(fmt, tmp_path):
+    """concise is plain text; a clean full report is empty. Neither needs Rich, however many files
+    (a long run's progress bar is only for a terminal, and CliRunner's stderr is none)."""
     import subprocess
     import sys
 
+    for n in range(25):
+        shutil.copy(ROOT / "configs" / "lenet5.yaml", tmp_path / f"model{n}.yaml")
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from cnninspect.cli import app\n"
-        f"assert CliRunner().invoke(app, ['lint', {str(ROOT / 'configs' / 'lenet5.yaml')!r}, '--format', 'concise'])"
-        ".exit_code == 0\n"
+        f"result = CliRunner().invoke(app, ['lint', {str(tmp_path)!r}, '--format', {fmt!r}])\n"
+        "assert result.exit_code == 0 and result.stdout == '', result.output\n"
         "print('\\n'.join(sorted(sys.modules)))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -247,9 +285,10 @@ def test_the_cli_names_the_engine_default_and_the_suffixes_lint_walks():
     assert list(cli_options.SPEC_FORMATS) == [fmt.title for fmt in inputs.FORMATS]
     page = " ".join(cli_page("lint").split())
     assert "walked for *.yaml, *.yml and *.cfg" in page
-    assert "not a cnninspect YAML spec, darknet .cfg or Hydra config are skipped" in page
+    formats = "cnninspect YAML spec, darknet .cfg, Hydra config or Ultralytics model YAML"
+    assert f"not a {formats} are skipped" in page
     for command in ("summary", "fix-fc", "sizes", "export"):
-        assert "A model file: cnninspect YAML spec, darknet .cfg or Hydra config." in " ".join(
+        assert f"A model file: {formats}." in " ".join(
             cli_page(command).split()
         )
 
@@ -292,8 +331,9 @@ def test_an_option_means_the_same_thing_on_every_command():
     assert all(len(variants) == 1 for variants in seen.values()), {k: v for k, v in seen.items() if len(v) > 1}
     assert len(seen) > 10
     engines = {name: p for name, c in commands().items() for p in c.params if p.opts[0] == "--engine"}
-    assert {name: p.default.value for name, p in engines.items()} == {
-        "summary": "torch",
+    # summary: torch, or analytic where torch is not installed (tests/test_without_torch.py)
+    assert {name: p.default and p.default.value for name, p in engines.items()} == {
+        "summary": None,
         "fix-fc": "auto",
         "draw": "auto",
         "lint": "auto",
@@ -349,12 +389,20 @@ def test_usage_errors_are_one_line_with_a_hint(args, words):
 )
 def test_an_input_in_the_wrong_layout_gets_the_corrected_input_not_a_fix(given, code, corrected):
     result = cli("summary", "--input", given, "--format", "json")
-    first = json.loads(result.stdout)["findings"][0]
-    assert first["code"] == code and first["layer"] == "conv1"
-    assert first["message"].endswith(corrected) and first["fix"] is None
+    (only,) = json.loads(result.stdout)["findings"]  # said once: nothing that follows from the input
+    assert only["code"] == code and only["layer"] == "conv1"
+    assert only["message"].endswith(corrected) and only["fix"] is None
     fixes = cli("fix-fc", "--input", given)
     assert "in_channels 3 → 32" not in fixes.stdout and "→" not in fixes.stdout
     assert corrected in fixes.stdout
+    # 32x32x3 read as C×H×W gives fc 32 × 8 × 1 = 256 features: advice to set that would be wrong
+    table = cli("summary", "--input", given)
+    assert table.exit_code == 1 and "Total params" not in table.stdout  # no table of a mistaken trace
+    assert "the table follows once it is corrected" in table.stdout and corrected in table.stdout
+    for output in (fixes.stdout + fixes.stderr, table.stdout):
+        assert "in_features" not in output and "256" not in output
+    lint = cli("lint", "configs/tutorial.yaml", "--input", given, "--format", "concise")
+    assert lint.exit_code == 1 and len(lint.stdout.splitlines()) == 1 and f"{code} conv1:" in lint.stdout
 
 
 def test_a_channels_last_input_in_a_spec_file_gets_the_spec_line(tmp_path):

@@ -25,6 +25,7 @@ SPATIAL_FAMILIES = {
     Family.ADAPTIVE_POOL,
     Family.INSTANCE_NORM,
     Family.ZERO_PAD,
+    Family.PIXEL_UNSHUFFLE,
 }
 
 
@@ -103,8 +104,24 @@ def layer_args(draw, kind: LayerType, shape: tuple[int, ...]):
             args["scale_factor"] = draw(st.sampled_from([0.5, 1.5, 2, 3]))
         else:
             args["size"] = draw(st.integers(1, 9))
+    elif family is Family.PIXEL_UNSHUFFLE:
+        # torch refuses sizes the factor does not divide
+        factors = [f for f in (1, 2, 3) if all(s % f == 0 for s in shape[2:])]
+        args = {"downscale_factor": draw(st.sampled_from(factors))}
     elif family is Family.SOFTMAX:
         args = {"dim": draw(st.integers(-len(shape) + 1, len(shape) - 1))}
+    elif family is Family.SPLIT:
+        dim = draw(st.integers(-len(shape) + 1, len(shape) - 1))
+        size = shape[dim]
+        if draw(st.booleans()):
+            chunks = draw(st.sampled_from([n for n in range(1, size + 1) if size % n == 0]))
+            args = {"chunks": chunks, "index": draw(st.integers(-chunks, chunks - 1))}
+        else:
+            cut = sorted(draw(st.sets(st.integers(1, size - 1), max_size=3))) if size > 1 else []
+            sections = [b - a for a, b in zip([0, *cut], [*cut, size])]
+            args = {"sizes": sections, "index": draw(st.integers(-len(sections), len(sections) - 1))}
+        if dim != 1 or draw(st.booleans()):
+            args["dim"] = dim
     return args
 
 

@@ -20,6 +20,8 @@ from cnninspect import rules
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.engines.torch import build_module, trace_spec
 from cnninspect.errors import GraphError, SpecError
+from cnninspect.export import export_pytorch
+from cnninspect.inputs import format_for
 from cnninspect.metrics import receptive_fields
 from cnninspect.rules import find_problems
 from cnninspect.spec.expr import ExpressionError, parse_expression
@@ -33,6 +35,7 @@ PUBLISHED = {
     "squeezenet1_0.yaml": (reference_models.squeezenet1_0, 1_248_424),
     "googlenet.yaml": (reference_models.googlenet, 6_624_904),
     "unet.yaml": (reference_models.unet, 31_030_658),
+    "unet_2015.yaml": (reference_models.unet_2015, 31_030_658),
 }
 WITH_PARAMETERS = ("Conv2d", "ConvTranspose2d", "BatchNorm2d", "Linear")
 
@@ -68,7 +71,7 @@ def test_reference_config_equals_the_hand_written_network_layer_by_layer(name, e
     trace = infer_shapes(spec) if engine == "analytic" else trace_spec(spec, "meta")
     by_name, in_order, output, total = reference_outputs(build, spec.input)
     layers = [r for r in trace.records if r.layer.type in WITH_PARAMETERS]
-    if name == "unet.yaml":  # the hand-written U-Net keeps its convs in ModuleLists: compare in call order
+    if name.startswith("unet"):  # the hand-written U-Net keeps its convs in ModuleLists: compare in call order
         assert [(r.layer.type, r.output_shape) for r in layers] == [e for e in in_order if e[0] in WITH_PARAMETERS]
     else:  # the same names as torchvision's modules
         assert {r.layer.name: r.output_shape for r in layers} == {n: by_name[n] for n in (r.layer.name for r in layers)}
@@ -183,7 +186,7 @@ NOT_REFERENCES = ("only Add, Concat and Mul take several", "Add needs at least t
             (4, 43),
             "no parameter 'd' (block B has c)",
         ),
-        ("layers:\n  - {type: ReLU, from: [input, input]}\n", (2, 5), "only Add, Concat and Mul take several"),
+        ("layers:\n  - {type: ReLU, from: [input, input]}\n", (2, 12), "only Add, Concat and Mul take several"),
         ("layers:\n  - {type: Add, name: a}\n", (2, 5), "Add needs at least two inputs"),
     ],
 )
@@ -206,14 +209,68 @@ def test_every_broken_reference_is_one_located_line(tmp_path, text, where, words
     assert bool(rejected) == (words not in NOT_REFERENCES)
 
 
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [("Addd", "Add"), ("Sum", "Add"), ("Cat", "Concat"), ("Concatenate", "Concat"), ("mull", "Mul")],
+)
+def test_a_misspelt_merge_quotes_what_was_written_and_names_the_merge_meant(written, meant):
+    text = f"input: [3, 8, 8]\nlayers:\n  - {{type: ReLU, name: a}}\n  - {{type: {written}, from: [a, input]}}\n"
+    with pytest.raises(GraphError) as caught:
+        parse(text)
+    error = caught.value
+    assert (error.location.line, error.location.col) == (4, 12)  # the type, where the fix goes
+    assert error.message == (
+        f"{written!r} reads one input; only Add, Concat and Mul take several (from: [a, input]); "
+        f"did you mean {meant!r}?"
+    )
+
+
+def test_an_unknown_type_far_from_any_merge_gets_no_guess():
+    with pytest.raises(GraphError) as caught:
+        parse("input: [3, 8, 8]\nlayers:\n  - {type: Zebra, from: [input, input]}\n")
+    assert caught.value.message.endswith("(from: [input, input])")
+
+
+INDEXED = (
+    "input: [3, 8, 8]\n"
+    "layers:\n"
+    "  - name: enc1\n"
+    "    layers:\n"
+    "      - {type: Conv2d, name: c1, out_channels: 4, kernel_size: 3, padding: 1}\n"
+    "      - ReLU\n"  # enc1.1
+    "  - {type: Conv2d, out_channels: 4, kernel_size: 1}\n"  # 1
+    "  - ReLU\n"  # 2
+    "  - {type: Add, from: [enc1.c1, '2']}\n"  # 3
+    "  - {type: Concat, from: [enc1.1, 1]}\n"  # 4
+)
+
+
+def test_from_reaches_unnamed_layers_by_their_index_as_the_docs_say():
+    spec = parse(INDEXED)
+    by_name = {layer.name: layer for layer in spec.layers}
+    assert by_name["3"].inputs == ("enc1.c1", "2")
+    assert by_name["4"].inputs == ("enc1.1", "1")
+    shapes = {r.layer.name: r.output_shape for r in infer_shapes(spec).records}
+    assert shapes["3"] == (1, 4, 8, 8) and shapes["4"] == (1, 4 + 4, 8, 8)
+    document = read_document(INDEXED, "t.yaml")  # editors' schema of the file's own names agrees
+    assert not list(jsonschema.Draft7Validator(spec_schema(document)).iter_errors(document.data(document.root)))
+
+
 def test_every_config_meets_the_schema_and_its_own():
-    configs = sorted(p for p in CONFIGS.rglob("*.yaml") if "hydra" not in p.parts)  # Hydra: its own format
+    configs = sorted(p for p in CONFIGS.rglob("*.yaml") if format_for(p.read_text(), str(p)).has_schema)
+    base = spec_schema()
+    jsonschema.Draft7Validator.check_schema(base)  # against the metaschema: slow, so once per kind of schema
+    own_checked = False
     for path in configs:
         document = read_document(path.read_text(), str(path))
         data = document.data(document.root)
-        for schema in (spec_schema(), spec_schema(document)):
-            jsonschema.Draft7Validator.check_schema(schema)
+        own = spec_schema(document)
+        if not own_checked and "blocks" in data:  # a file's own names and blocks
+            jsonschema.Draft7Validator.check_schema(own)
+            own_checked = True
+        for schema in (base, own):
             assert list(jsonschema.Draft7Validator(schema).iter_errors(data)) == [], path
+    assert own_checked
     assert (
         cli("schema", str(CONFIGS / "resnet18.yaml")).stdout
         == json.dumps(
@@ -234,6 +291,10 @@ def test_every_config_meets_the_schema_and_its_own():
         ("$stride != 1 or $inp != $oup", {"stride": 1, "inp": 32, "oup": 32}, False),
         ("$a if $b else -1", {"a": 5, "b": False}, -1),
         ("not $flag", {"flag": False}, True),
+        ("max(1, $c // 4)", {"c": 3}, 1),  # torchvision's EfficientNet squeeze: never below 1
+        ("max(1, $c // 4)", {"c": 64}, 16),
+        ("min($a, $b, 7) + max($a, $b)", {"a": 9, "b": 8}, 7 + 9),
+        ("max(min($a, 4), 2) * 2", {"a": 3}, 6),
     ],
 )
 def test_parameter_expressions(text, values, expected):
@@ -246,7 +307,15 @@ def test_parameter_expressions(text, values, expected):
         ("__import__('os').system('true')", "is not a parameter"),
         ("$a.__class__", "Attribute is not allowed"),
         ("$a ** 2", "is not an expression"),
-        ("$a(1)", "Call is not allowed"),
+        ("$a(1)", "calling 'a' is not allowed; only max(a, b, ...) and min(a, b, ...)"),
+        ("abs($a)", "calling 'abs' is not allowed"),
+        ("$a.bit_length()", "calling this is not allowed"),
+        ("max($a)", "max() takes two or more values"),
+        ("min($a, key=2)", "min() takes two or more values"),
+        ("max(*$a, 1)", "max() takes two or more values"),
+        ("$max(1, 2)", "$max is a parameter and cannot be called"),
+        ("max(1, 2)(3)", "calling this is not allowed"),
+        ("max($a, true)", "arithmetic needs integers, got True"),
         ("$a / 2", "is not an expression"),
         ("planes * 4", "write parameters as $planes"),
         ("'text'", "is not a parameter"),
@@ -256,6 +325,48 @@ def test_expressions_outside_the_grammar_are_refused_without_running(text, words
     with pytest.raises(ExpressionError) as caught:
         parse_expression(text).evaluate({"a": 1})
     assert words in str(caught.value) or "not allowed" in str(caught.value) or "only integers" in str(caught.value)
+
+
+def test_a_call_other_than_max_or_min_is_refused_at_its_place():
+    spec = "input: [8, 4, 4]\nblocks:\n  B:\n    params: {c: 8}\n    layers:\n"
+    spec += "      - {type: Conv2d, out_channels: 'round($c / 4)', kernel_size: 1}\n"
+    spec += "layers:\n  - {type: B}\n"
+    value = spec.splitlines()[5].index("'round") + 1
+    with pytest.raises(GraphError, match="calling 'round' is not allowed; only max") as caught:
+        parse(spec)
+    assert (caught.value.location.line, caught.value.location.col) == (6, value)
+    with pytest.raises(GraphError, match="calling 'abs' is not allowed") as caught:
+        parse(spec.replace("round($c / 4)", "abs($c)"))
+    assert (caught.value.location.line, caught.value.location.col) == (6, value)
+    with pytest.raises(SpecError, match="parameter name 'max' is the function expressions call"):
+        parse(spec.replace("{c: 8}", "{max: 8}"))
+
+
+def test_an_efficientnet_squeeze_with_max_traces_and_exports():
+    """torchvision's EfficientNet: squeeze channels = max(1, input_channels // 4)."""
+    spec = parse(
+        "input: [6, 8, 8]\nblocks:\n  SE:\n    params: {c: null}\n    layers:\n"
+        "      - {type: AdaptiveAvgPool2d, name: avgpool, output_size: 1}\n"
+        "      - {type: Conv2d, name: fc1, out_channels: 'max(1, $c // 4)', kernel_size: 1}\n"
+        "      - {type: SiLU, name: act}\n"
+        "      - {type: Conv2d, name: fc2, out_channels: $c, kernel_size: 1}\n"
+        "      - {type: Sigmoid, name: gate}\n"
+        "      - {type: Mul, name: scale, from: [input, gate]}\n"
+        "layers:\n  - {type: SE, name: se6, c: 6}\n  - {type: Conv2d, out_channels: 40, kernel_size: 1}\n"
+        "  - {type: SE, name: se40, c: 40}\n"
+    )
+    trace = infer_shapes(spec)
+    squeeze = {r.layer.name: r.output_shape[1] for r in trace.records if r.layer.name.endswith("fc1")}
+    assert squeeze == {"se6.fc1": 1, "se40.fc1": 10}  # max(1, 6 // 4) = 1, max(1, 40 // 4) = 10
+    # fc1 + fc2 of each SE: (6·1 + 1) + (1·6 + 6), conv 6·40 + 40, (40·10 + 10) + (10·40 + 40)
+    assert trace.total_params == (6 + 1) + (6 + 6) + (240 + 40) + (400 + 10) + (400 + 40)
+    code = export_pytorch(trace)
+    assert "self.fc1 = nn.Conv2d(in_channels, max(1, c // 4), kernel_size=1)" in code
+    assert "self.fc2 = nn.Conv2d(max(1, c // 4), c, kernel_size=1)" in code
+    namespace: dict = {}
+    exec(compile(code, "exported.py", "exec"), namespace)  # the test runs the generated classes
+    model = [v for v in namespace.values() if isinstance(v, type) and issubclass(v, torch.nn.Module)][-1]()
+    assert sum(p.numel() for p in model.parameters()) == trace.total_params
 
 
 def test_expression_errors_at_evaluation():
@@ -280,6 +391,16 @@ def test_a_forgotten_downsample_is_found_with_the_projection_that_fixes_it():
     assert finding["message"].endswith("(downsample, which would be that projection, is switched off here by its if:)")
 
 
+def test_the_papers_unet_crops_each_skip_with_a_negative_zeropad():
+    trace = infer_shapes(load(CONFIGS / "unet_2015.yaml"))
+    shapes = {r.layer.name: r.output_shape[2:] for r in trace.records}
+    # 572 → 568 → pool 284 → 280 → 140 → 136 → 68 → 64 → 32 → 28; up ×2 and the crop to match:
+    # 56 = 64 − 2·4, 104 = 136 − 2·16, 200 = 280 − 2·40, 392 = 568 − 2·88; the last level ends at 392 − 4
+    assert [shapes[f"crop{level}"] for level in (4, 3, 2, 1)] == [(56, 56), (104, 104), (200, 200), (392, 392)]
+    assert [shapes[f"up{level}"] for level in (4, 3, 2, 1)] == [(56, 56), (104, 104), (200, 200), (392, 392)]
+    assert trace.output_shape == (1, 2, 388, 388)
+
+
 def test_unet_at_an_odd_size_names_the_sizes_that_work():
     result = cli("lint", "configs/broken/unet_odd_size.yaml", "--format", "json", "--select", "CNN208")
     findings = json.loads(result.stdout)["findings"]
@@ -287,6 +408,12 @@ def test_unet_at_an_odd_size_names_the_sizes_that_work():
     assert [f["layer"] for f in findings] == ["cat4", "cat3"]
     assert "enc4 gives 71×71×512 and up4 gives 70×70×512" in findings[0]["message"]
     assert "inputs of 560×560 or 576×576 work" in findings[0]["message"]  # 35·16 and 36·16
+    # or crop the skip's extra row and column at the end (ZeroPad2d's order: left, right, top, bottom),
+    # or pad the upsampled side by one
+    assert findings[0]["message"].endswith(
+        ", or crop enc4 to 70×70 with ZeroPad2d((0, -1, 0, -1)) before cat4, or pad up4 to 71×71 with "
+        "ZeroPad2d((0, 1, 0, 1))"
+    )
     sizes = json.loads(cli("sizes", "configs/unet.yaml", "--format", "json", "--range", "16:200").stdout)
     assert sizes["merges_fit"] == list(range(16, 201, 16))
     table = cli("sizes", "configs/unet.yaml").stdout

@@ -3,6 +3,8 @@ no hang, bounded memory, one bad file never sinks a lint run, writes lose nothin
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import socket
@@ -97,6 +99,47 @@ def test_names_cannot_forge_lines_or_reach_the_terminal(tmp_path):
         assert "\x1b" not in output and "\x07" not in output
         assert not any(line.startswith("::error file=x.yaml") for line in output.splitlines()), output
     assert "fc\\n::error file=x.yaml,line=1::forged\\x1b]0;title\\x07" in outputs[1]
+
+
+def test_fix_fc_closing_lines_escape_names_and_paths(tmp_path):
+    folder = tmp_path / "in\nx\x1b[31m"
+    folder.mkdir()
+    spec = folder / "s.yaml"
+    name = "fc\\n::error file=x.yaml,line=1::forged\\u001b[2J"
+    spec.write_text(
+        "input: [3, 8, 8]\nlayers:\n  - Flatten\n"
+        f'  - {{type: Linear, name: "{name}", out_features: 2}}\n'  # left out: inferred
+        "  - {type: Linear, name: fc2, in_features: 5, out_features: 2}\n"  # 2 ≠ 5: a fix to write
+    )
+    result = cli("fix-fc", str(spec), "--write")
+    assert result.exit_code == 0
+    lines = result.stderr.splitlines()
+    shown = "fc\\n::error file=x.yaml,line=1::forged\\x1b[2J"
+    assert lines[0] == f"{shown}: in_features is left out, so it is inferred ({3 * 8 * 8}); nothing to fix"
+    assert lines[-1] == f"wrote {tmp_path}/in\\nx\\x1b[31m/s.yaml"
+    assert "\x1b" not in result.stderr + result.stdout
+    assert not any(line.startswith("::error") for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("name", "cell"),
+    [
+        ('=HYPERLINK("http://x","y")', '\'=HYPERLINK("http://x","y")'),
+        ("@SUM(A1:A2)", "'@SUM(A1:A2)"),
+        ("+1+2", "'+1+2"),
+        ("-1+2", "'-1+2"),
+        ("\tfc", "\\tfc"),  # a tab, shown escaped: no longer a formula start
+        ("\rfc", "\\rfc"),
+        ("fc=1", "fc=1"),  # only a formula's first character counts
+    ],
+)
+def test_csv_cells_never_start_a_formula_and_names_are_escaped(tmp_path, name, cell):
+    spec = tmp_path / "csv.yaml"
+    spec.write_text(BROKEN.replace("name: fc", f"name: {json.dumps(name)}"))
+    result = cli("summary", str(spec), "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert rows[1]["name"] == cell
+    assert "\t" not in result.stdout and "\r" not in result.stdout
 
 
 def test_markdown_escapes_html_and_cell_breaks(tmp_path):
@@ -292,7 +335,7 @@ def test_debug_shows_the_internal_errors_traceback(bug_on_a):
 def test_the_test_helper_tells_a_crash_from_a_users_error(bug_on_a):
     with pytest.raises(AssertionError, match="internal error"):
         assert_user_error(cli("lint", str(bug_on_a)))
-    assert_user_error(cli("lint", str(bug_on_a / "missing.yaml")))
+    assert_user_error(cli("lint", str(bug_on_a), "--select", "CNN9"))  # no such rule: a usage error
 
 
 @pytest.mark.parametrize(
@@ -557,3 +600,28 @@ def test_export_of_names_the_generated_code_uses_itself_still_builds_and_runs(tm
     # 3×8×8 → conv 4 (padding 1) → conv 8 (padding 1): (1, 8, 8, 8); params 4·27+4 + 8·36+8
     assert net(torch.zeros(1, 3, 8, 8)).shape == (1, 8, 8, 8)
     assert sum(p.numel() for p in net.parameters()) == (4 * 27 + 4) + (8 * 36 + 8)
+
+
+def test_a_new_picture_gets_the_mode_any_new_file_gets(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        files.write_atomic(tmp_path / "table.svg", b"<svg/>", None)
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "table.svg").stat().st_mode & 0o777 == 0o644  # 0o666 & ~0o022, not mkstemp's 0o600
+
+
+def test_did_you_mean_looks_past_case():
+    from cnninspect.text import did_you_mean
+
+    assert did_you_mean("Rleu", ["ReLU", "Flatten"]) == "; did you mean 'ReLU'?"
+    assert did_you_mean("flaten", ["ReLU", "Flatten"]) == "; did you mean 'Flatten'?"
+    assert did_you_mean("Zzz", ["ReLU"]) == ""
+
+
+def test_sizes_names_an_unknown_layer_at_its_place(tmp_path):
+    path = tmp_path / "typo.yaml"
+    path.write_text("input: [3, 32, 32]\nlayers:\n  - {type: Conv2d, out_channels: 4, kernel_size: 3}\n  - Rleu\n")
+    result = cli_error("sizes", str(path))
+    assert result.stderr.startswith(f"cnninspect: error: {path}:4:5: Rleu is not a layer the analytic engine knows")
+    assert "did you mean 'ReLU'?" in result.stderr

@@ -115,3 +115,34 @@ def test_a_file_that_gives_no_input_is_told_how_its_format_writes_it(arrow, tmp_
 
     with pytest.raises(SpecError, match="add a first line 'input CxHxW' or pass --input"):
         apply_overrides(replace(spec, input=()), Overrides())
+
+
+SCALED = """nc: 2
+scales:
+  a: [1.0, 0.25, 64]
+  b: [1.0, 0.5, 64]
+backbone:
+  - [-1, 1, Conv, [64, 3, 2]]
+head:
+  - [-1, 1, Conv, [64, 1, 1]]
+"""
+
+
+def test_scale_chooses_which_of_a_files_scales_is_built(tmp_path):
+    # Conv(3, c, 3) + BN: c·27 weights + 2c; Conv(c, c, 1) + BN: c·c + 2c; c = ceil(min(64, 64)·w / 8)·8
+    path = tmp_path / "net.yaml"
+    path.write_text(SCALED)
+
+    def params(*options: str) -> int:
+        result = cli("summary", str(path), "--engine", "analytic", "--format", "json", *options)
+        assert result.exit_code == 0, result.stderr
+        return int(json.loads(result.stdout)["totals"]["params"])
+
+    def expected(c: int) -> int:
+        return (c * 27 + 2 * c) + (c * c + 2 * c)
+
+    assert params("--scale", "a") == expected(16)  # 64 · 0.25 = 16
+    assert params("--scale", "b") == expected(32)  # 64 · 0.5 = 32
+    assert params() == expected(16)  # no letter in the name: the first scale
+    lint = cli("lint", str(path), "--scale", "b", "--format", "concise")
+    assert lint.exit_code == 0, lint.stdout

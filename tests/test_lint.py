@@ -30,6 +30,7 @@ from cnninspect.errors import (
 )
 from cnninspect.formats.lint import RENDERERS, LintFormat, render_github
 from cnninspect.formats.rules import rules_markdown
+from cnninspect.inputs import format_for
 from cnninspect.linter import FileResult
 from cnninspect.rules import RULES, Finding, Rule, Severity, rule_for_error, select_rules
 from cnninspect.spec.schema import spec_schema
@@ -208,15 +209,56 @@ def test_exit_codes():
     assert silenced.exit_code == 0  # warnings only
     assert cli("lint", f"{FIXTURES}/silenced.yaml", "--fail-on", "warning").exit_code == 1
     assert cli("lint", FIXTURES, "--exit-zero").exit_code == 0
-    missing = cli_error("lint", "nope/", "--exit-zero")
-    assert missing.stderr == "cnninspect: error: nope/: no such file or folder\n"
+    missing = cli("lint", "nope/", "--format", "concise")
+    assert missing.exit_code == 1  # a finding for that path, as an unreadable file
+    assert missing.stdout == "nope/:1:1: CNN101 no such file or folder\n"
+    assert cli("lint", "nope/", "--exit-zero").exit_code == 0
     cli_error("lint", FIXTURES, "--select", "CNN9")
 
 
-def test_clean_runs_are_quiet():
+def test_a_clean_run_says_how_many_files_it_checked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    clean = (ROOT / FIXTURES / "clean.yaml").read_text()
+    (tmp_path / "a.yaml").write_text(clean)
+    (tmp_path / "b.yaml").write_text(clean)
+    (tmp_path / "ci.yml").write_text("name: ci\non: [push]\n")  # not a model spec
+    for fmt in ("full", "concise"):
+        result = cli("lint", ".", "--format", fmt)
+        assert result.exception is None and result.exit_code == 0
+        assert result.stdout == ""
+        assert result.stderr == (
+            "skipped 1 file that is not a model spec (no layers:, no torch.nn _target_, no [net])\n"
+            "All checks passed: 2 files checked.\n"
+        )
+    for fmt in ("json", "github", "sarif"):  # machine formats: stdout as before, nothing more on stderr
+        result = cli("lint", "a.yaml", "--format", fmt)
+        assert result.exit_code == 0 and result.stderr == ""
+    assert json.loads(cli("lint", "a.yaml", "b.yaml", "--format", "json").stdout) == {
+        "files_checked": 2,
+        "findings": [],
+    }
+
+
+def test_the_reference_configs_are_clean():
     result = cli("lint", "configs")
     assert result.exit_code == 0
-    assert result.stdout == "" and result.stderr == ""
+    assert result.stdout == "" and result.stderr.startswith("All checks passed: ")
+
+
+def test_a_missing_path_is_a_finding_for_it_and_the_others_are_still_checked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.yaml").write_text((ROOT / FIXTURES / "clean.yaml").read_text())
+    (tmp_path / "b.yaml").write_text((ROOT / FIXTURES / "mistakes.yaml").read_text())
+    result = cli("lint", "a.yaml", "missing.yaml", "b.yaml", "nothing/*.yaml", "--format", "concise")
+    assert not isinstance(result.exception, Exception) and result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == "missing.yaml:1:1: CNN101 no such file or folder"  # in the command line's order
+    assert lines[-1] == "nothing/*.yaml:1:1: CNN101 no file matches this pattern"
+    assert [line for line in lines[1:-1] if line.startswith("b.yaml:")] == lines[1:-1]  # b.yaml is still checked
+    assert not [line for line in lines if line.startswith("a.yaml")]
+    assert result.stderr.endswith(" in 3 of 4 files\n")  # missing.yaml, the glob, a.yaml and b.yaml
+    document = json.loads(cli("lint", "missing.yaml", "--format", "json").stdout)
+    assert document["findings"][0]["code"] == "CNN101" and document["findings"][0]["path"] == "missing.yaml"
 
 
 def test_select_and_ignore_by_code_prefix_or_name():
@@ -319,7 +361,7 @@ def test_progress_bar_only_on_a_terminal_and_only_for_people(tmp_path):
     for i in range(25):
         (tmp_path / f"m{i:02}.yaml").write_text((ROOT / FIXTURES / "clean.yaml").read_text())
     plain = cli("lint", str(tmp_path))
-    assert plain.stderr == ""
+    assert plain.stderr == "All checks passed: 25 files checked.\n"  # no progress bar
     terminal = cli("lint", str(tmp_path), env={"FORCE_COLOR": "1", "TERM": "xterm"})
     assert "linting" in terminal.stderr
     machine = cli("lint", str(tmp_path), "--format", "concise", env={"FORCE_COLOR": "1", "TERM": "xterm"})
@@ -356,7 +398,7 @@ def test_schema_is_draft_07_and_every_config_meets_it():
     assert schema == spec_schema()
     jsonschema.Draft7Validator.check_schema(schema)
     validator = jsonschema.Draft7Validator(schema)
-    configs = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if "hydra" not in p.parts)
+    configs = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if format_for(p.read_text(), str(p)).has_schema)
     assert len(configs) >= 6
     for path in configs:
         document = read_document(path.read_text(), str(path))
@@ -398,7 +440,10 @@ def test_other_yaml_files_of_a_repository_are_not_specs_and_never_fail_the_hook(
     result = cli("lint", *names)
     assert result.exit_code == 0
     assert result.stdout == ""
-    assert result.stderr == "skipped 4 files that are not model specs (no layers:, no torch.nn _target_, no [net])\n"
+    assert result.stderr == (
+        "skipped 4 files that are not model specs (no layers:, no torch.nn _target_, no [net])\n"
+        "All checks passed: 1 file checked.\n"
+    )
     broken = tmp_path / "broken.yaml"
     broken.write_text("name: x\nlayers:\n  - {type: ReLU\n")  # a spec, even broken
     assert cli("lint", "broken.yaml", "--format", "concise").stdout.startswith("broken.yaml:4:1: CNN101 invalid YAML")
@@ -431,5 +476,50 @@ def test_the_shipped_hooks_use_force_exclude_and_pick_each_formats_files():
         assert conf.search(path), path
     for path in (".github/workflows/ci.yml", "model.yaml", "configs/x.cfg"):
         assert not conf.search(path), path
-    for hook in (yaml_hook, hydra):  # Hydra configs' ${…} need OmegaConf in the hook's environment
-        assert [item.value for item in hook["additional_dependencies"].children] == ["omegaconf>=2.3"]
+    # nothing beyond cnninspect itself (Hydra's ${…} need no OmegaConf): one small environment for all three
+    for hook in entries:
+        assert "additional_dependencies" not in hook
+
+
+TEMPLATE = """input: [3, 16, 16]
+blocks:
+  B:
+    params: {c: 4}
+    layers:
+      - {type: Conv2d, name: conv, out_channels: $c, kernel_size: 3, padding: 1}
+      - {type: BatchNorm2d, name: bn}
+layers:
+  - {type: B, name: stage, repeat: 1200}
+"""
+
+
+def test_a_finding_in_a_block_template_is_one_line_for_every_use(tmp_path):
+    path = tmp_path / "template.yaml"
+    path.write_text(TEMPLATE)
+    concise = cli("lint", str(path), "--format", "concise")
+    assert concise.stdout == (
+        f"{path}:6:9: CNN303 stage.0.conv: its 4 bias values are cancelled by stage.0.bn (BatchNorm2d subtracts "
+        "each channel's mean); set bias: false (in 1,200 uses: stage.0.conv, stage.1.conv, stage.2.conv, …)\n"
+    )
+    (finding,) = json.loads(cli("lint", str(path), "--format", "json").stdout)["findings"]
+    assert finding["uses"] == [f"stage.{i}.conv" for i in range(1200)]
+    (result,) = json.loads(cli("lint", str(path), "--format", "sarif").stdout)["runs"][0]["results"]
+    assert result["properties"]["uses"] == finding["uses"]
+    assert len(cli("lint", str(path), "--format", "github").stdout.splitlines()) == 1
+
+
+def test_uses_that_differ_in_more_than_their_names_stay_apart_and_each_row_is_marked(tmp_path):
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        TEMPLATE.replace("repeat: 1200}", "c: 6, repeat: 3}\n  - {type: B, name: wide, c: 8}")
+        .replace("{type: BatchNorm2d, name: bn}", "{type: BatchNorm2d, name: bn, num_features: 4}")
+        .replace("padding: 1}", "padding: 1, bias: false}")
+    )
+    lines = cli("lint", str(path), "--format", "concise").stdout.splitlines()
+    assert lines == [  # the three stage uses receive 6 channels each; wide receives 8
+        f"{path}:7:9: CNN203 stage.0.bn: num_features is 4 but it receives 6 (from stage.0.conv); "
+        "set num_features: 6 (in 3 uses: stage.0.bn, stage.1.bn, stage.2.bn)",
+        f"{path}:7:9: CNN203 wide.bn: num_features is 4 but it receives 8 (from wide.conv); set num_features: 8",
+    ]
+    table = cli("summary", str(path), "--engine", "analytic").stdout
+    assert table.count("✗ CNN203") == 3 + 1  # every use's row is marked

@@ -44,7 +44,15 @@ def test_yaml_spec_with_bare_strings_names_and_string_input():
 @pytest.mark.parametrize(
     ("text", "kind", "where", "words"),
     [
-        ("layers: [{type: Conv2d, out_channels: 16\n", YamlError, (2, 1), "invalid YAML"),
+        ("layers: [{type: Conv2d, out_channels: 16\n", YamlError, (2, 1), "the '{' it is in opened at line 1, col 10"),
+        (  # an unclosed { is found at the end of the file: the message says where it opened
+            "layers:\n  - {type: ReLU\n  - Flatten\n",
+            YamlError,
+            (4, 1),
+            "did not find expected ',' or '}'; the '{' it is in opened at line 2, col 5",
+        ),
+        ('name: "abc\n\nlayers: [ReLU]\n', YamlError, (4, 1), "stream; the quote it is in opened at line 1, col 7"),
+        ("layers: [ReLU, Flatten\n", YamlError, (2, 1), "or ']'; the '[' it is in opened at line 1, col 9"),
         ("a: 1\na: 2\n", YamlError, (2, 1), "duplicate key"),
         ("input: !!python/object:os.system [3]\nlayers: [ReLU]\n", YamlError, (1, 8), "tags"),
         ("input: [3, 32]\nlayers: [ReLU]\nextra: 1\n", SpecError, (3, 1), "unknown key 'extra'"),

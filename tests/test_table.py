@@ -106,7 +106,38 @@ def test_runs_of_identical_unnamed_rows_fold_into_one(tmp_path):
 
 def test_two_equal_rows_are_not_folded():
     result = cli("summary", "--layers", "ReLU() ReLU()", "--input", "3x4x4", "--engine", "analytic")
-    assert [line.split()[:2] for line in table_lines(result.stdout)[2:]] == [["0", "0"], ["1", "1"]]
+    assert [line.split()[:2] for line in table_lines(result.stdout)[2:]] == [["0", "ReLU"], ["1", "ReLU"]]
+
+
+def test_a_darknet_table_shows_darknets_index_once():
+    result = cli("summary", "configs/darknet/yolov3-tiny.cfg", "--engine", "analytic", columns=200)
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[0] == "Layer"  # no # column beside darknet's own numbers
+    # darknet's [route] at section 16 and [yolo] at 23 are layers of their own: one number each
+    assert [line.split()[:2] for line in lines if line.split()[1:2] == ["Identity"]] == [
+        ["16", "Identity"],
+        ["17", "Identity"],
+        ["23", "Identity"],
+    ]
+    asked = cli("summary", "configs/darknet/yolov3-tiny.cfg", "--engine", "analytic", "--columns", "index,layer,type")
+    assert table_lines(asked.stdout)[0].split()[:2] == ["#", "Layer"]  # asked for: shown
+
+
+def test_a_spec_with_its_own_names_keeps_the_row_number():
+    result = cli("summary", "configs/tutorial.yaml", "--engine", "analytic")
+    assert table_lines(result.stdout)[0].split()[:2] == ["#", "Layer"]
+    assert table_lines(result.stdout)[3].split()[:3] == ["1", "1", "ReLU"]  # unnamed: its index, in both
+
+
+def test_a_folded_run_says_where_it_starts_when_there_is_no_row_number():
+    result = cli(
+        "summary", "--layers", "ReLU() Tanh() Tanh() Tanh() ReLU()", "--input", "3x4x4", "--engine", "analytic"
+    )
+    assert [line.split()[:3] for line in table_lines(result.stdout)[2:]] == [
+        ["0", "ReLU", "4×4×3"],
+        ["1…", "×", "3"],
+        ["4", "ReLU", "4×4×3"],
+    ]
 
 
 def test_every_summary_format_has_a_renderer():

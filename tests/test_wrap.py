@@ -3,6 +3,7 @@ stays one line."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -64,7 +65,8 @@ def test_piped_every_finding_stays_one_line():
     result = cli("summary", "--kernel", "5", columns=60)
     assert K5_FINDING in result.stdout.splitlines()
     concise = cli("lint", f"{ROOT}/configs/broken", "--format", "concise", columns=60).stdout.splitlines()
-    assert len(concise) == 8 and all(re.match(r".*:\d+:\d+: CNN\d{3} ", line) for line in concise)
+    found = json.loads(cli("lint", f"{ROOT}/configs/broken", "--format", "json").stdout)["findings"]
+    assert len(concise) == len(found) >= 8 and all(re.match(r".*:\d+:\d+: CNN\d{3} ", line) for line in concise)
 
 
 @pytest.mark.parametrize("columns", [60, 80, 120])
@@ -127,3 +129,12 @@ def test_fix_fc_lines_break_under_the_fix(columns):
         block.append(line)
     assert len(block) > 1 and rejoined(block) == fix
     assert all(len(line) <= columns for line in block[1:])
+
+
+def test_a_fix_command_too_long_for_its_indent_moves_left_and_stays_whole(monkeypatch):
+    # "  46:5  error  CNN201  " puts the message at column 24: 24 + 70 > 80, so the command moves left
+    monkeypatch.chdir(ROOT)
+    path = "configs/broken/resnet18_resnet50_head.yaml"
+    lines = on_terminal("lint", path, columns=80).splitlines()
+    assert f"    fix: cnninspect fix-fc {path} --write" in lines
+    assert all(len(line) <= 80 for line in lines)

@@ -17,6 +17,7 @@ from cnninspect.engines.records import (
     LayerRecord,
     MergeMismatch,
     RankMismatch,
+    SplitMismatch,
     Trace,
 )
 from cnninspect.formats.summary import SummaryRow, group_rows, summary_rows
@@ -232,6 +233,10 @@ def _marks(record: LayerRecord, found: Sequence[Finding]) -> tuple[str, ...]:
             lines += [f"expects a multiple of {mismatch.divisor}", f"receives {mismatch.received}"]
         elif isinstance(mismatch, MergeMismatch):
             lines.append(f"receives {_value(tuple(mismatch.shapes))}")
+        elif isinstance(mismatch, SplitMismatch):
+            declared = mismatch.declared
+            expects = f"{sum(declared)}" if isinstance(declared, tuple) else f"a multiple of {declared}"
+            lines += [f"expects {expects}", f"receives {mismatch.received}"]
         else:  # a size or a LayerNorm's trailing shape
             lines += [f"expects {_value(mismatch.declared)}", f"receives {_value(mismatch.received)}"]
     return tuple(dict.fromkeys(lines))

@@ -19,6 +19,7 @@ from cnninspect.engines.records import (
     Mismatch,
     RankMismatch,
     SizeMismatch,
+    SplitMismatch,
     TailMismatch,
     Trace,
 )
@@ -27,7 +28,8 @@ from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec, expand
 
 Shape = tuple[int, ...]
-SPATIAL = (Family.CONV, Family.CONV_TRANSPOSE, Family.MAX_POOL, Family.AVG_POOL, Family.ZERO_PAD, Family.UPSAMPLE)
+SPATIAL = (Family.CONV, Family.CONV_TRANSPOSE, Family.MAX_POOL, Family.AVG_POOL, Family.ZERO_PAD, Family.UPSAMPLE,
+           Family.PIXEL_UNSHUFFLE)  # fmt: skip
 NORMS = (Family.BATCH_NORM, Family.INSTANCE_NORM, Family.GROUP_NORM, Family.LAYER_NORM)
 UPSAMPLE_RANKS = {"linear": (3,), "bilinear": (4,), "bicubic": (4,), "trilinear": (5,)}
 MAX_COLLAPSE_SEARCH = 1 << 64
@@ -111,7 +113,7 @@ def size_layer(layer: LayerSpec, shape: Shape) -> LayerRecord:
     mismatches, stand_in, in_size = check_input(layer, shape)
     if stand_in is None:
         return LayerRecord(layer=layer, input_shape=shape, output_shape=None, mismatches=mismatches, in_size=in_size)
-    weights, biases = count_params(layer, in_size)
+    weights, biases = (0, 0) if layer.shares else count_params(layer, in_size)  # shared: counted once
     out = shape if keeps_received(layer) else output_shape(layer, stand_in)
     return LayerRecord(
         layer=layer,
@@ -172,6 +174,11 @@ def check_input(layer: LayerSpec, shape: Shape) -> tuple[tuple[Mismatch, ...], S
             mismatches.append(TailMismatch(normalized, tail))
             stand_in[len(shape) - len(normalized) :] = normalized
         in_size = math.prod(normalized)
+    elif family is Family.SPLIT:
+        split = check_split(layer, shape)
+        if split is not None:
+            mismatches.append(split)
+            stand_in[split.dim] = split.fits
     if family in SPATIAL:
         rule = spatial_rule(layer, len(shape) - 2)
         for i in range(2, len(shape)):
@@ -180,6 +187,26 @@ def check_input(layer: LayerSpec, shape: Shape) -> tuple[tuple[Mismatch, ...], S
                 mismatches.append(Collapse(i, stand_in[i], smallest))
                 stand_in[i] = smallest
     return tuple(mismatches), tuple(stand_in), in_size
+
+
+def check_split(layer: LayerSpec, shape: Shape) -> SplitMismatch | None:
+    """A Split's chunks must divide the size it cuts (torch.chunk would give unequal pieces, or
+    fewer); its sizes must add up to it (torch.split refuses). The mismatch's ``fits`` is the
+    size the trace carries on with: the next multiple of chunks, or the sum of sizes."""
+    dim = layer.get("dim") % len(shape)
+    received, chunks, sizes = shape[dim], layer.get("chunks"), layer.get("sizes")
+    if sizes is not None:
+        total = sum(sizes)
+        return None if total == received else SplitMismatch("sizes", sizes, received, total, dim)
+    if received % chunks == 0:
+        return None
+    return SplitMismatch("chunks", chunks, received, -(-received // chunks) * chunks, dim)
+
+
+def split_size(layer: LayerSpec, size: int) -> int:
+    """The size of the piece a Split takes from a dimension of ``size`` it fits."""
+    sizes = layer.get("sizes")
+    return size // layer.get("chunks") if sizes is None else int(sizes[layer.get("index")])
 
 
 def _declared_or_received(layer: LayerSpec, arg: str, received: int, out: list[Mismatch], split: str = "") -> int:
@@ -211,6 +238,7 @@ def _check_rank(layer: LayerSpec, shape: Shape) -> RankMismatch | None:
         Family.ADAPTIVE_POOL,
         Family.INSTANCE_NORM,
         Family.ZERO_PAD,
+        Family.PIXEL_UNSHUFFLE,
     ):
         allowed = (kind.dims + 2,)
     elif family is Family.BATCH_NORM:
@@ -229,7 +257,7 @@ def _check_rank(layer: LayerSpec, shape: Shape) -> RankMismatch | None:
                 allowed = tuple(r for r in allowed if r == len(value) + 2)
     elif family is Family.FLATTEN:
         allowed = tuple(r for r in range(1, max(rank, 1) + 1) if flatten_range(layer, r) is not None)
-    elif family is Family.SOFTMAX:
+    elif family in (Family.SOFTMAX, Family.SPLIT):
         dim = layer.get("dim")
         allowed = None if dim is None else tuple(r for r in range(1, max(rank, 1) + 1) if -r <= dim < r)
     if allowed is None or rank in allowed:
@@ -285,6 +313,9 @@ def spatial_rule(layer: LayerSpec, dims: int) -> Callable[[int, int], int]:
         pairs = expand(padding, 2 * dims)
         # ZeroPad's tuple runs from the last dimension backwards: (left, right, top, bottom, ...).
         return lambda i, size: size + pairs[2 * (dims - 1 - i)] + pairs[2 * (dims - 1 - i) + 1]
+    if family is Family.PIXEL_UNSHUFFLE:
+        factor = layer.get("downscale_factor")
+        return lambda i, size: size // factor
     if family is Family.UPSAMPLE:
         if layer.get("size") is not None:
             target = expand(layer.get("size"), dims)
@@ -352,6 +383,9 @@ def output_shape(layer: LayerSpec, shape: Shape) -> Shape:
     if family in (Family.CONV, Family.CONV_TRANSPOSE):
         rule = spatial_rule(layer, len(shape) - 2)
         return (batch, layer.get("out_channels"), *(rule(i, s) for i, s in enumerate(shape[2:])))
+    if family is Family.PIXEL_UNSHUFFLE:
+        factor = layer.get("downscale_factor")
+        return (batch, shape[1] * factor * factor, *(s // factor for s in shape[2:]))
     if family in SPATIAL:
         rule = spatial_rule(layer, len(shape) - 2)
         return (*shape[:2], *(rule(i, s) for i, s in enumerate(shape[2:])))
@@ -365,6 +399,9 @@ def output_shape(layer: LayerSpec, shape: Shape) -> Shape:
         assert span is not None
         start, end = span
         return (*shape[:start], math.prod(shape[start : end + 1]), *shape[end + 1 :])
+    if family is Family.SPLIT:
+        dim = layer.get("dim") % len(shape)
+        return (*shape[:dim], split_size(layer, shape[dim]), *shape[dim + 1 :])
     return shape
 
 

@@ -92,7 +92,23 @@ class MergeMismatch:
     """Concat: the dimension joined (as written when it does not exist at every input's rank)."""
 
 
-Mismatch = SizeMismatch | GroupsMismatch | TailMismatch | Collapse | RankMismatch | MergeMismatch
+@dataclass(frozen=True)
+class SplitMismatch:
+    """A Split whose chunks do not divide the size it cuts, or whose sizes do not add up to it."""
+
+    arg: str
+    """``chunks`` or ``sizes``."""
+    declared: int | tuple[int, ...]
+    """The value written."""
+    received: int
+    """The size of the dimension it cuts."""
+    fits: int
+    """The size the trace cuts instead: the next multiple of chunks, or the sum of sizes."""
+    dim: int
+    """The dimension it cuts (1: the channels)."""
+
+
+Mismatch = SizeMismatch | GroupsMismatch | TailMismatch | Collapse | RankMismatch | MergeMismatch | SplitMismatch
 """One size problem at one layer, with the numbers on both sides."""
 
 

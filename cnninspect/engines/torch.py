@@ -12,11 +12,12 @@ import functools
 import inspect
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from cnninspect.engines.analytic import check_input, check_merge, infer_shapes, keeps_received
+from cnninspect.engines.analytic import check_input, check_merge, infer_shapes, keeps_received, output_shape
 from cnninspect.engines.records import BYTES_PER_VALUE, LayerRecord, Trace
 from cnninspect.errors import ArgumentError, LayerFailure, LayerTypeError
 from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec
@@ -48,13 +49,15 @@ def trace_spec(spec: ModelSpec, device: str | None = None) -> Trace:
     records: list[LayerRecord] = []
     tensors: dict[str, Tensor] = {INPUT: blank(spec.batched_input, device)}
     last_use = {name: position for position, layer in enumerate(spec.layers) for name in _inputs(spec, position)}
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), one_thread():
         warnings.simplefilter("ignore")
         for position, layer in enumerate(spec.layers):
             received = [tensors[name] for name in _inputs(spec, position)]
             output: Tensor | None
             if layer.is_merge:
                 output = _run_merge(layer, received, device, records)
+            elif layer.type == "Split":
+                output = _run_split(layer, received[0], device, records)
             else:
                 output = _run_layer(layer, received[0], device, records)
             if output is None:
@@ -64,6 +67,20 @@ def trace_spec(spec: ModelSpec, device: str | None = None) -> Trace:
                 if last_use[name] == position and name != layer.name:
                     tensors.pop(name, None)
     return Trace(spec, tuple(records), "torch")
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one intra-op thread, the caller's setting restored after. A dummy forward pass
+    is tiny work: a second thread only adds waiting, and on a busy machine that wait was most of
+    the trace (bench/run.py measures it)."""
+    torch = import_torch()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _inputs(spec: ModelSpec, position: int) -> tuple[str, ...]:
@@ -95,6 +112,27 @@ def _run_merge(layer: LayerSpec, received: list[Tensor], device: str, records: l
             input_shapes=tuple(shapes),
         )
     )
+    return output
+
+
+def _run_split(layer: LayerSpec, x: Tensor, device: str, records: list[LayerRecord]) -> Tensor | None:
+    """A Split with torch.chunk or torch.split; when they do not fit, the piece is the one the
+    analytic engine carries on with, so both engines report the same."""
+    import torch
+
+    shape = tuple(x.shape)
+    mismatches, stand_in, _ = check_input(layer, shape)
+    if stand_in is None:
+        records.append(LayerRecord(layer=layer, input_shape=shape, output_shape=None, mismatches=mismatches))
+        return None
+    dim, sizes = layer.get("dim"), layer.get("sizes")
+    if mismatches:  # the piece the analytic engine carries on with (a stand-in to cut could be huge)
+        output = blank(output_shape(layer, stand_in), device)
+    elif sizes is None:
+        output = torch.chunk(x, layer.get("chunks"), dim)[layer.get("index")]
+    else:
+        output = torch.split(x, list(sizes), dim)[layer.get("index")]
+    records.append(LayerRecord(layer=layer, input_shape=shape, output_shape=tuple(output.shape), mismatches=mismatches))
     return output
 
 
@@ -158,7 +196,7 @@ def _run_layer(layer: LayerSpec, x: Tensor, device: str, records: list[LayerReco
         )
     if keeps_received(layer):
         output = x
-    weights, biases, trainable = count_parameters(module.named_parameters())
+    weights, biases, trainable = (0, 0, 0) if layer.shares else count_parameters(module.named_parameters())
     records.append(
         LayerRecord(
             layer=layer,

@@ -119,7 +119,11 @@ def write_atomic(path: Path, data: bytes, expected: bytes | None) -> None:
                 stream.write(data)
                 stream.flush()
                 os.fsync(stream.fileno())
-            if info is not None:
+            if info is None:  # a new file gets the mode any new file gets here, not mkstemp's private one
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(temporary, 0o666 & ~umask)
+            else:
                 os.chmod(temporary, stat.S_IMODE(info.st_mode))
                 with contextlib.suppress(OSError):  # only root may keep another owner; the mode is what matters
                     os.chown(temporary, info.st_uid, info.st_gid)

@@ -4,7 +4,6 @@ summary and lint write their documents with."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from cnninspect.rules import Finding, Severity
 from cnninspect.text import utf8
@@ -13,11 +12,11 @@ SEVERITY_STYLES = {Severity.ERROR: "bold red", Severity.WARNING: "yellow"}
 SEVERITY_MARKS = {Severity.ERROR: "✗", Severity.WARNING: "!"}
 
 
-def json_text(document: dict[str, Any]) -> str:
+def json_text(document: dict[str, object]) -> str:
     """A JSON object with one key per line and each list item (a layer, a finding) on one line
     of its own: easy to read and diff, and written by the C encoder, fast for 100,000 layers."""
 
-    def dumps(value: Any) -> str:
+    def dumps(value: object) -> str:
         return json.dumps(value, ensure_ascii=False)
 
     lines = []
@@ -32,7 +31,7 @@ def json_text(document: dict[str, Any]) -> str:
     return utf8("{\n" + "\n".join(lines) + "\n}\n")
 
 
-def finding_json(finding: Finding) -> dict[str, Any]:
+def finding_json(finding: Finding) -> dict[str, object]:
     """A finding as JSON data."""
     return {
         "code": finding.rule.code,
@@ -44,4 +43,5 @@ def finding_json(finding: Finding) -> dict[str, Any]:
         "layer": finding.layer,
         "message": finding.message,
         "fix": None if finding.fix is None else {"arg": finding.fix.arg, "value": finding.fix.value},
+        "uses": list(finding.uses),
     }

@@ -68,7 +68,7 @@ def fix_summary(plan: FixPlan, changed: bool, written: bool, label: str, path: P
         lines.append("--diff shows the change; --write makes it")
     elif changed and label == BUILTIN_LABEL:
         lines.append("--diff shows the change (the built-in model has no file to write)")
-    return "\n".join(lines)
+    return "\n".join(safe(line) for line in lines)  # names and paths can hold ESC or a newline
 
 
 def _lines(lines: list[str]) -> str:

@@ -41,6 +41,12 @@ def lint_summary(results: Sequence[FileResult]) -> str:
     return f"{plural(len(findings), 'problem')} ({', '.join(parts)}) in {files} of {plural(len(results), 'file')}"
 
 
+def clean_summary(results: Sequence[FileResult]) -> str:
+    """``All checks passed: 3 files checked.``, for a run without findings (files skipped as not
+    model specs are counted on their own line)."""
+    return f"All checks passed: {plural(len(results), 'file')} checked."
+
+
 def internal_error_text(result: FileResult) -> str:
     """What an internal error on a file says: that it is cnninspect's bug, not the file's problem."""
     return (
@@ -100,7 +106,10 @@ def render_full(results: Sequence[FileResult], width: int | None = None) -> Text
             text.append_text(table.row_text(first, columns, sizes))
             text.append("".join(f"\n{indent}{line}" for line in more) + "\n")
             if finding.fix is not None and finding.rule.fixable:
-                text.append(f"{indent}fix: cnninspect fix-fc {safe(result.path)} --write\n", style="green")
+                fix = f"fix: cnninspect fix-fc {safe(result.path)} --write"
+                # a command is not broken at words: on a narrow terminal it moves left to fit
+                pad = indent if width is None or len(indent) + len(fix) <= width else MARGIN * 2
+                text.append(f"{pad}{fix}\n", style="green")
         text.append("\n")
     return text
 
@@ -195,6 +204,7 @@ def render_sarif(results: Sequence[FileResult], width: int | None = None) -> str
             "ruleIndex": RULES.index(finding.rule),
             "level": SARIF_LEVELS[finding.rule.severity],
             "message": {"text": finding.message},
+            **({"properties": {"uses": list(finding.uses)}} if finding.uses else {}),
             "locations": [
                 {
                     "physicalLocation": {

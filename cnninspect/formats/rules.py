@@ -39,7 +39,8 @@ def render_list(rules: Sequence[Rule], width: int | None = None) -> Text:
 def render_rule(rule: Rule, width: int | None = None) -> Text:
     """One rule: its explanation, a spec that breaks it and the same spec fixed; at a ``width``
     (a terminal), the prose breaks at words (the specs stay as written)."""
-    text = Text(f"{rule.code} {rule.name} ({rule.severity.value})\n", style="bold")
+    text = Text()
+    text.append(f"{rule.code} {rule.name} ({rule.severity.value})\n", style="bold")
     prose = f"{rule.summary}\n\n{rule.explanation}"
     text.append(f"{prose if width is None else hang_lines(prose, width, 0)}\n")
     for title, example in (("Failing", rule.failing), ("Passing", rule.passing)):
@@ -57,8 +58,8 @@ def rules_markdown() -> str:
         "Generated from the registry (`cnninspect/rules/`) by `cnninspect rules --format markdown`;",
         "a test checks that this file is what the registry generates. `cnninspect rules CODE` shows one.",
         "",
-        "Codes are grouped by hundreds: **CNN1xx** the input is not a valid spec (summary and",
-        "fix-fc stop with exit 2; lint reports it for that file and goes on), **CNN2xx** size",
+        "Codes are grouped by hundreds: **CNN1xx** the input is not a valid spec (every command but",
+        "lint stops with exit 2; lint reports it for that file and goes on), **CNN2xx** size",
         "errors (exit 1), **CNN3xx** warnings (exit 0 unless `lint --fail-on warning`).",
         "",
         "| code | name | severity | fix-fc | what it flags |",

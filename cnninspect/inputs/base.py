@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from cnninspect.errors import EditError
 from cnninspect.inputs.splice import Edit
-from cnninspect.spec.model import ModelSpec
+from cnninspect.spec.model import LayerSpec, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,9 @@ class InputFormat(ABC):
     """``cnninspect schema`` describes this format (only cnninspect's own YAML)."""
     states_input: ClassVar[bool] = True
     """The text states the model's input (a ``--layers`` string does not: ``--input`` does)."""
+    any_torch_layer: ClassVar[bool] = True
+    """A layer may be any torch.nn class, so a remedy may add one (a ZeroPad2d that crops); a
+    darknet file has its own sections only."""
 
     @abstractmethod
     def recognises(self, text: str, label: str) -> bool:
@@ -54,6 +57,12 @@ class InputFormat(ABC):
     def edits(self, text: str, original: ModelSpec, intended: ModelSpec) -> list[Edit]:
         """The text edits that make ``text`` (the source of ``original``) read as ``intended``."""
         raise EditError(f"{original.source}: fix-fc cannot write into a {self.title}; change it by hand")
+
+    def tolerated_merge(self, layer: LayerSpec, shapes: tuple[tuple[int, ...], ...]) -> str | None:
+        """Why a merge whose inputs PyTorch refuses to join is legal in this format (darknet's
+        [shortcut] adds the first channels of unequal layers), in a warning's words; None when it is
+        not."""
+        return None
 
     def templated_remedy(self, arg: str, value: str) -> str:
         """What a person can do about ``arg`` written as ``templated_as`` when it must become ``value``."""

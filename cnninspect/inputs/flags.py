@@ -169,5 +169,5 @@ def flag_edits(text: str, original: ModelSpec, intended: ModelSpec) -> list[Edit
     return edits
 
 
-def _python_text(value: Any) -> str:
+def _python_text(value: object) -> str:
     return repr(value).replace(" ", "")

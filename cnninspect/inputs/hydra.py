@@ -56,6 +56,16 @@ def is_hydra(document: Document) -> bool:
     return bool(_candidates(root))
 
 
+DEFAULTS_LIST = re.compile(r"^defaults\s*:", re.MULTILINE)
+"""A top-level ``defaults:`` list: a Hydra root config that composes others."""
+
+
+def is_own_config(text: str, label: str) -> bool:
+    """A Hydra config that is no torch.nn model: it builds the user's own classes, or composes other
+    configs with a ``defaults:`` list (its model is built with ``--model FILE.yaml:NODE``)."""
+    return bool(DEFAULTS_LIST.search(text)) or bool(own_classes(text, label))
+
+
 def own_classes(text: str, label: str) -> list[tuple[str, str]]:
     """In a Hydra config that is no torch.nn model: each ``_target_`` that names a class outside torch,
     as (key path, class), outermost first; [] for any other file. Nothing is imported."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
 
 from cnninspect.errors import GraphError, SpecError
 from cnninspect.spec.yamldoc import Document, Node
@@ -29,9 +28,11 @@ MAX_STEPS = 100_000
 """References resolved in one file, at most."""
 
 Path = tuple[str | int, ...]
+Value = object
+"""A YAML value: a mapping, list or scalar, as the document's data gives it."""
 
 
-def resolve(document: Document, root: Node) -> Any:
+def resolve(document: Document, root: Node) -> Value:
     """The document's data with every ``${…}`` resolved; an error is placed at the value holding
     the reference that cannot be resolved."""
     written = dict(_holders(root, ()))
@@ -75,15 +76,15 @@ def _refusal(inside: str) -> str:
 
 
 class _Resolver:
-    def __init__(self, document: Document, data: Any, written: dict[Path, Node]) -> None:
+    def __init__(self, document: Document, data: Value, written: dict[Path, Node]) -> None:
         self.document = document
         self.data = data
         self.written = written
-        self.done: dict[Path, Any] = {}
+        self.done: dict[Path, Value] = {}
         self.active: list[Path] = []
         self.steps = 0
 
-    def tree(self, value: Any, path: Path) -> Any:
+    def tree(self, value: Value, path: Path) -> Value:
         if isinstance(value, dict):
             return {key: self.tree(item, (*path, key)) for key, item in value.items()}
         if isinstance(value, list):
@@ -92,7 +93,7 @@ class _Resolver:
             return self.value(path)
         return value
 
-    def value(self, path: Path) -> Any:
+    def value(self, path: Path) -> Value:
         """The resolved value of the string at ``path`` (which holds a reference)."""
         if path in self.done:
             return self.done[path]
@@ -100,7 +101,7 @@ class _Resolver:
             raise self._error(self.active[0], "the references form a cycle: " + " → ".join(map(_name, self.active)))
         self.active.append(path)
         text = str(self.written[path].value)
-        pieces: list[Any] = []
+        pieces: list[Value] = []
         position = 0
         for match in REFERENCE.finditer(text):
             pieces.append(text[position : match.start()])
@@ -124,7 +125,7 @@ class _Resolver:
         self.done[path] = result
         return result
 
-    def lookup(self, path: Path, key: str) -> Any:
+    def lookup(self, path: Path, key: str) -> Value:
         match = KEY.fullmatch(key)
         assert match is not None  # checked on sight
         dots, first, rest = match.groups()
@@ -155,7 +156,7 @@ class _Resolver:
 _MISSING = object()
 
 
-def _child(value: Any, step: str | int) -> Any:
+def _child(value: Value, step: str | int) -> Value:
     if isinstance(value, dict):
         return value.get(step if step in value else str(step), _MISSING)
     if isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value):
@@ -172,7 +173,7 @@ def _name(path: Path) -> str:
     return "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in path).lstrip(".")
 
 
-def _text(value: Any) -> str:
+def _text(value: Value) -> str:
     return str(value)  # as OmegaConf joins them: True, None, 3
 
 

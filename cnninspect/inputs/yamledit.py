@@ -87,7 +87,7 @@ def _at_path(root: Node, path: tuple[str | int, ...]) -> Node:
     return node
 
 
-def value_edits(node: Node, old: Any, new: Any, shape: bool = False) -> list[Edit]:
+def value_edits(node: Node, old: object, new: object, shape: bool = False) -> list[Edit]:
     """Edits that turn the written value ``old`` at ``node`` into ``new``, item by item where
     the layout allows (an alias is replaced by the value, so its anchor stays as it is)."""
     if node.kind == "scalar" and shape and isinstance(new, tuple):
@@ -118,7 +118,7 @@ def column(text: str, index: int) -> int:
     return index - (text.rfind("\n", 0, index) + 1)
 
 
-def _yaml_text(value: Any, style: str | None = None) -> str:
+def _yaml_text(value: object, style: str | None = None) -> str:
     """A value as YAML flow text; strings keep the quotes they had."""
     if isinstance(value, str):
         if style == "'":

@@ -25,6 +25,7 @@ from cnninspect.rules.conv_bias_before_norm import CONV_BIAS_BEFORE_NORM as CONV
 from cnninspect.rules.conv_in_channels import CONV_IN_CHANNELS as CONV_IN_CHANNELS
 from cnninspect.rules.detection_head_filters import DETECTION_HEAD_FILTERS as DETECTION_HEAD_FILTERS
 from cnninspect.rules.floor_truncation import FLOOR_TRUNCATION as FLOOR_TRUNCATION
+from cnninspect.rules.format_semantics import FORMAT_SEMANTICS as FORMAT_SEMANTICS
 from cnninspect.rules.input_rank import INPUT_RANK as INPUT_RANK
 from cnninspect.rules.invalid_argument import INVALID_ARGUMENT as INVALID_ARGUMENT
 from cnninspect.rules.invalid_option import INVALID_OPTION as INVALID_OPTION
@@ -36,7 +37,9 @@ from cnninspect.rules.linear_in_features import LINEAR_IN_FEATURES as LINEAR_IN_
 from cnninspect.rules.linear_on_feature_map import LINEAR_ON_FEATURE_MAP as LINEAR_ON_FEATURE_MAP
 from cnninspect.rules.mul_broadcast import MUL_BROADCAST as MUL_BROADCAST
 from cnninspect.rules.norm_num_features import NORM_NUM_FEATURES as NORM_NUM_FEATURES
+from cnninspect.rules.shared import wrong_input
 from cnninspect.rules.spatial_collapse import SPATIAL_COLLAPSE as SPATIAL_COLLAPSE
+from cnninspect.rules.split_channels import SPLIT_CHANNELS as SPLIT_CHANNELS
 from cnninspect.rules.unknown_layer import UNKNOWN_LAYER as UNKNOWN_LAYER
 
 RULES: tuple[Rule, ...] = (
@@ -57,9 +60,11 @@ RULES: tuple[Rule, ...] = (
     CONCAT_SHAPE_MISMATCH,
     MUL_BROADCAST,
     DETECTION_HEAD_FILTERS,
+    SPLIT_CHANNELS,
     LINEAR_ON_FEATURE_MAP,
     FLOOR_TRUNCATION,
     CONV_BIAS_BEFORE_NORM,
+    FORMAT_SEMANTICS,
 )
 """Every rule, in code order."""
 
@@ -74,7 +79,39 @@ def find_problems(trace: Trace, search: bool = True) -> list[Finding]:
     for rule in RULES:
         if rule.check_trace is not None:
             findings += rule.check_trace(scan)
-    return findings
+    wrong = wrong_input(trace)
+    if wrong is not None:  # the input is the problem: said once, no fixes that build on it
+        findings = [f for f in findings if f.layer == wrong]
+    return per_place(trace, findings)
+
+
+USES_NAMED = 3
+"""How many of a template finding's uses its message names."""
+
+
+def per_place(trace: Trace, findings: list[Finding]) -> list[Finding]:
+    """One finding per place: the findings a block template or a repeat gets once per use (the same
+    rule at the same file:line:col, saying the same thing but for the use's names) become one, which
+    says how many uses it covers and names a few."""
+    layers = {layer.name: layer for layer in trace.spec.layers}
+    alike: dict[tuple[object, ...], list[Finding]] = {}
+    for finding in findings:
+        layer = layers.get(finding.layer)
+        text = finding.message.replace(finding.layer, "{layer}") if finding.layer else finding.message
+        if layer is not None and layer.scope:  # the use's other names: stage.0.bn as stage.1.bn
+            text = text.replace(f"{layer.scope[-1]}.", "{use}.")
+        alike.setdefault((finding.rule, finding.location, finding.fix, text), []).append(finding)
+    merged = []
+    for group in alike.values():
+        first = group[0]
+        if len(group) == 1 or not first.location.line:
+            merged.extend(group)
+            continue
+        names = [f.layer for f in group]
+        shown = ", ".join(names[:USES_NAMED]) + (", …" if len(names) > USES_NAMED else "")
+        message = f"{first.message} (in {len(names):,} uses: {shown})"
+        merged.append(Finding(first.rule, first.location, first.layer, message, first.fix, tuple(names)))
+    return merged
 
 
 def rule_for_error(error: CnnInspectError) -> Rule:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from cnninspect.engines.records import MergeMismatch
 from cnninspect.rules.base import Example, Finding, Rule, Scan, Severity
+from cnninspect.rules.format_semantics import tolerated
 from cnninspect.rules.shared import at, merge_names
 from cnninspect.spec.catalog import Family
 from cnninspect.text import feature_map
@@ -19,6 +20,8 @@ layers:
 
 def check(scan: Scan, index: int) -> Iterator[Finding]:
     """An Add whose inputs differ: both shapes, and what would give the other side the first's."""
+    if tolerated(scan, index) is not None:
+        return  # legal in the file's own tool: format-semantics says what it does
     record = scan.trace.records[index]
     layer = record.layer
     for m in record.mismatches:

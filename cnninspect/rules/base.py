@@ -8,18 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import cached_property
 
 from cnninspect.engines.records import Trace
 from cnninspect.errors import CnnInspectError, Location
-
-
-class Severity(StrEnum):
-    """How bad a finding is; errors make the exit code 1."""
-
-    ERROR = "error"
-    WARNING = "warning"
+from cnninspect.severity import Severity as Severity
 
 
 @dataclass(frozen=True)
@@ -114,6 +107,9 @@ class Finding:
     """What is wrong and what to do, e.g. ``fc: in_features is 2048 but it receives 1568 …``."""
     fix: ArgFix | None = None
     """The argument value that makes the layer fit, when there is one right answer."""
+    uses: tuple[str, ...] = ()
+    """Every layer the finding stands for when its place is a block template or a repeat used
+    many times (one finding per place, not per use); empty for a finding about one layer."""
 
     @property
     def line(self) -> str:

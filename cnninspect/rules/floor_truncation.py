@@ -72,9 +72,10 @@ def _zeros_after(trace: Trace, index: int, dims: int) -> tuple[int, ...]:
         return (0,) * dims
     padding = layer.get("padding")
     if isinstance(padding, int):
-        return (padding,) * dims
-    # torch order: (left, right, top, bottom, front, back) from the last dimension back
-    return tuple(padding[2 * (dims - 1 - i) + 1] for i in range(dims))
+        return (max(padding, 0),) * dims
+    # torch order: (left, right, top, bottom, front, back) from the last dimension back; a negative
+    # one crops (darknet's [crop]) and adds none
+    return tuple(max(padding[2 * (dims - 1 - i) + 1], 0) for i in range(dims))
 
 
 def _matched_by(trace: Trace, index: int) -> str | None:

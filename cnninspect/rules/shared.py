@@ -70,6 +70,15 @@ def input_layout_hint(trace: Trace, index: int, m: Mismatch) -> str | None:
     return None
 
 
+def wrong_input(trace: Trace) -> str | None:
+    """The layer at which the model's input shows itself written in the wrong layout (channels last,
+    or with the batch), if it does: every size after it follows from the mistake."""
+    for index, record in enumerate(trace.records):
+        if any(input_layout_hint(trace, index, m) is not None for m in record.mismatches):
+            return record.layer.name
+    return None
+
+
 def size_message(trace: Trace, index: int, m: SizeMismatch) -> tuple[str, ArgFix | None]:
     """The words of a written input size that differs from what arrives (a Linear, conv or norm), and its fix
     unless the input itself looks written in the wrong layout."""

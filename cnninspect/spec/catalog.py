@@ -121,7 +121,7 @@ def number(minimum: float | None = None, maximum: float | None = None, positive:
             or (maximum is not None and value > maximum)
         ):
             raise ArgValueError(f"expected {text}")
-        return value  # type: ignore[no-any-return]
+        return value
 
     schema: dict[str, Any] = {"type": "number"}
     if positive:
@@ -246,13 +246,17 @@ class Family(StrEnum):
     LINEAR = "linear"
     ZERO_PAD = "zero_pad"
     UPSAMPLE = "upsample"
+    PIXEL_UNSHUFFLE = "pixel_unshuffle"
     ADD = "add"
     CONCAT = "concat"
     MUL = "mul"
+    SPLIT = "split"
 
 
 MERGE_FAMILIES = (Family.ADD, Family.CONCAT, Family.MUL)
 """Layers that take several inputs; they are cnninspect's, not torch.nn classes."""
+OWN_FAMILIES = (*MERGE_FAMILIES, Family.SPLIT)
+"""cnninspect's own layers: torch functions (``torch.cat``, ``torch.chunk``), not torch.nn classes."""
 
 
 @dataclass(frozen=True)
@@ -356,6 +360,22 @@ def _max_pool(dims: int) -> LayerType:
         ),
         dims,
     )
+
+
+def sections() -> Check:
+    """A non-empty list of integers ≥ 1 (the sizes ``torch.split`` cuts a dimension into)."""
+    text = "a list of integers ≥ 1"
+    single = integer(1)
+
+    def accept(value: Any) -> tuple[int, ...]:
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ArgValueError(f"expected {text}")
+        try:
+            return tuple(single(item) for item in value)
+        except ArgValueError:
+            raise ArgValueError(f"expected {text}") from None
+
+    return Check(text, accept, {"type": "array", "items": single.schema, "minItems": 1})
 
 
 def choice_false(name: str) -> Check:
@@ -467,11 +487,24 @@ _TYPES: list[LayerType] = [
             Param("recompute_scale_factor", optional(boolean()), None),
         ),
     ),
+    # Each factor × factor patch becomes factor² channels (darknet's [reorg] has this shape).
+    LayerType("PixelUnshuffle", Family.PIXEL_UNSHUFFLE, (Param("downscale_factor", POSITIVE),), 2),
     LayerType("Softmax", Family.SOFTMAX, (Param("dim", optional(integer()), None),)),
     # Merges: not torch.nn classes; torch.add, torch.cat and torch.mul in the torch engine and in export.
     LayerType("Add", Family.ADD, ()),
     LayerType("Concat", Family.CONCAT, (Param("dim", integer(), 1),)),
     LayerType("Mul", Family.MUL, ()),
+    # Split: torch.chunk (chunks) or torch.split (sizes) along dim, and the piece at index.
+    LayerType(
+        "Split",
+        Family.SPLIT,
+        (
+            Param("chunks", optional(POSITIVE), None),
+            Param("index", integer()),
+            Param("dim", integer(), 1),
+            Param("sizes", optional(sections()), None),
+        ),
+    ),
     LayerType("LogSoftmax", Family.SOFTMAX, (Param("dim", optional(integer()), None),)),
     LayerType("Identity", Family.ELEMENTWISE, ()),
     *(LayerType(name, Family.ELEMENTWISE, (DROPOUT_P, INPLACE)) for name in ("Dropout", "AlphaDropout")),

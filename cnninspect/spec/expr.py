@@ -1,7 +1,8 @@
 """Block parameter expressions: ``$planes * 4``, ``$stride != 1 or $inp != $oup``.
 
 An expression is parsed with ``ast`` and evaluated by walking the tree: integers, true/false,
-``$name`` parameters, ``+ - * // %``, comparisons, ``and or not`` and ``a if c else b``.
+``$name`` parameters, ``+ - * // %``, comparisons, ``and or not``, ``a if c else b`` and
+``max(…)``/``min(…)`` of two or more integers (``max(1, $c // 4)``, as torchvision writes).
 Nothing is ever run as Python; anything else is refused with what is allowed.
 """
 
@@ -36,7 +37,12 @@ _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
     ast.Gt: operator.gt,
     ast.GtE: operator.ge,
 }
-ALLOWED = "integers, true/false, $parameters, + - * // %, comparisons, and/or/not, and `a if c else b`"
+FUNCTIONS: dict[str, Callable[..., int]] = {"max": max, "min": min}
+"""The only calls an expression may make, on two or more integers."""
+ALLOWED = (
+    "integers, true/false, $parameters, + - * // %, comparisons, and/or/not, `a if c else b`, "
+    "and max(a, b, ...) / min(a, b, ...)"
+)
 
 
 class ExpressionError(ValueError):
@@ -83,7 +89,10 @@ def parse_expression(text: str) -> Expression:
         tree = ast.parse(source, mode="eval").body
     except SyntaxError:
         raise ExpressionError(f"{text!r} is not an expression; use {ALLOWED}") from None
+    functions = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call) and _check_call(node, text)}
     for node in ast.walk(tree):
+        if id(node) in functions:
+            continue
         if isinstance(node, ast.Name) and node.id not in names:
             raise ExpressionError(f"{text!r}: {node.id!r} is not a parameter; write parameters as ${node.id}")
         if not isinstance(node, _NODES):
@@ -91,8 +100,22 @@ def parse_expression(text: str) -> Expression:
     return Expression(text, tree, names)
 
 
+def _check_call(node: ast.Call, text: str) -> bool:
+    """Only ``max`` and ``min``, written as such (not a ``$`` parameter), on two or more plain arguments."""
+    func = node.func
+    name = func.id if isinstance(func, ast.Name) else None
+    if name in FUNCTIONS and re.search(rf"\${name}\s*\(", text):
+        raise ExpressionError(f"{text!r}: ${name} is a parameter and cannot be called; write {name}(a, b) without $")
+    if name not in FUNCTIONS:
+        called = f"{name!r}" if name else "this"
+        raise ExpressionError(f"{text!r}: calling {called} is not allowed; only max(a, b, ...) and min(a, b, ...)")
+    if node.keywords or len(node.args) < 2 or any(isinstance(arg, ast.Starred) for arg in node.args):
+        raise ExpressionError(f"{text!r}: {name}() takes two or more values, as in {name}(1, $c // 4)")
+    return True
+
+
 _NODES = (
-    ast.Constant, ast.Name, ast.Load, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp,
+    ast.Constant, ast.Name, ast.Load, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.Call,
     ast.And, ast.Or, ast.Not, ast.USub, ast.UAdd, *_BINARY, *_COMPARE,
 )  # fmt: skip
 
@@ -140,6 +163,11 @@ def _evaluate(node: ast.expr, values: Mapping[str, Any], text: str) -> Any:
     if isinstance(node, ast.IfExp):
         branch = node.body if _evaluate(node.test, values, text) else node.orelse
         return _evaluate(branch, values, text)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        arguments = [_evaluate(arg, values, text) for arg in node.args]
+        for argument in arguments:
+            _need_int(argument, text)
+        return FUNCTIONS[node.func.id](arguments)
     raise ExpressionError(f"{text}: {type(node).__name__} is not allowed; use {ALLOWED}")
 
 

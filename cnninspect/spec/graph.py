@@ -10,6 +10,7 @@ Every reference is checked here, with the place it is written.
 
 from __future__ import annotations
 
+import difflib
 import keyword
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,12 +18,14 @@ from typing import Any
 
 from cnninspect.errors import GraphError, Location, SpecError
 from cnninspect.spec.catalog import MERGE_FAMILIES, lookup
-from cnninspect.spec.expr import ExpressionError, is_expression, parse_expression
+from cnninspect.spec.expr import FUNCTIONS, ExpressionError, is_expression, parse_expression
 from cnninspect.spec.model import INPUT, GroupSpec, ItemSpec, LayerSpec
 from cnninspect.spec.validate import make_layer
 from cnninspect.spec.yamldoc import Document, Node, plain
 from cnninspect.text import did_you_mean, is_int
 
+MERGE_SYNONYMS = {"sum": "Add", "plus": "Add", "cat": "Concat", "concatenate": "Concat", "multiply": "Mul"}
+"""Other libraries' words for the merges, for "did you mean"."""
 RESERVED = ("type", "name", "from", "repeat", "if", "layers")
 """Item keys that are not layer arguments or block parameters."""
 MAX_LAYERS = 200_000
@@ -158,6 +161,7 @@ class Expander:
             repeat = self._repeat(item.repeat, scope)
             if repeat is None:
                 current = self._one(item, scope, self._local(item, position), inputs, node_path)
+                self._index_name(item, scope, position, current)
                 position += 1
             elif item.name is not None:
                 current = self._repeated_group(item, scope, repeat, inputs, node_path)
@@ -165,6 +169,7 @@ class Expander:
             else:
                 for copy in range(repeat):
                     current = self._one(item, scope, str(position), inputs if copy == 0 else [current], node_path)
+                    self._index_name(item, scope, position, current)
                     position += 1
             if item.name is not None:
                 scope.names[item.name] = current
@@ -172,6 +177,13 @@ class Expander:
 
     def _local(self, item: _Item, position: int) -> str:
         return item.name if item.name is not None else str(position)
+
+    @staticmethod
+    def _index_name(item: _Item, scope: _Scope, position: int, output: str) -> None:
+        """An unnamed item is named by its position, as in ``nn.Sequential``; ``from:`` may use that
+        name (a name written in the list wins)."""
+        if item.name is None:
+            scope.names.setdefault(str(position), output)
 
     def _repeated_group(
         self, item: _Item, scope: _Scope, repeat: int, inputs: list[str], node_path: tuple[str | int, ...]
@@ -204,8 +216,11 @@ class Expander:
         if merge and len(inputs) < 2:
             raise GraphError(f"{kind.name if kind else item.type} needs at least two inputs: from: [a, b]", item.where)
         if not merge and len(inputs) > 1:
+            written = ", ".join(ref for ref, _ in item.sources)
+            hint = "" if kind is not None else _merge_hint(item.type)
             raise GraphError(
-                f"{item.type} reads one input; only Add, Concat and Mul take several (from: {list(inputs)})", item.where
+                f"{item.type!r} reads one input; only Add, Concat and Mul take several (from: [{written}]){hint}",
+                item.type_where,
             )
         args, templated = self._values(item, scope)
         if len(self.layers) >= MAX_LAYERS:
@@ -514,6 +529,11 @@ def read_blocks(document: Document, node: Node) -> dict[str, Block]:
             for param, (param_key, param_value) in table.items().items():
                 if not param.isidentifier() or keyword.iskeyword(param) or param in RESERVED:
                     raise SpecError(f"parameter name {param!r} must be a Python identifier", document.where(param_key))
+                if param in FUNCTIONS:
+                    raise SpecError(
+                        f"parameter name {param!r} is the function expressions call ({param}(a, b)); pick another name",
+                        document.where(param_key),
+                    )
                 default = plain(document.data(param_value))
                 if _has_expression(default):
                     raise SpecError("a parameter's default is a value, not an expression", document.where(param_value))
@@ -533,3 +553,11 @@ def _first_expression(value: Any) -> str:
     if isinstance(value, tuple):
         return next(_first_expression(v) for v in value if _has_expression(v))
     return str(value)
+
+
+def _merge_hint(written: str) -> str:
+    """``; did you mean 'Add'?`` for a misspelt merge type (``Addd``, ``Sum``, ``Cat``)."""
+    names = {"add": "Add", "concat": "Concat", "mul": "Mul"}
+    close = difflib.get_close_matches(written.lower(), list(names), n=1)
+    guess = MERGE_SYNONYMS.get(written.lower()) or (names[close[0]] if close else None)
+    return f"; did you mean {guess!r}?" if guess else ""

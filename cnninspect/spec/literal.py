@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import operator
 from collections.abc import Callable
-from typing import Any
 
 from cnninspect.errors import Location, UsageError
 from cnninspect.spec.model import FLAG_LABEL
@@ -20,7 +19,7 @@ _ARITHMETIC: dict[type[ast.operator], Callable[[int, int], int]] = {
 }
 
 
-def literal_value(node: ast.expr, offset: int = 0) -> Any:
+def literal_value(node: ast.expr, offset: int = 0) -> object:
     """A constant, tuple or list, or integer arithmetic such as ``32*8*8``; nothing is run."""
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool, type(None))):
         return node.value

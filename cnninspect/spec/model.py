@@ -53,6 +53,8 @@ class LayerSpec:
     half_padding: bool = False
     """Its padding is kernel_size // 2 whatever the kernel (darknet's ``pad=1``): a new
     kernel_size brings its padding along."""
+    shares: str = ""
+    """The layer whose parameters it uses (darknet's ``share_index=``): they are counted there, not here."""
 
     @cached_property
     def kind(self) -> LayerType | None:
@@ -122,6 +124,9 @@ class ModelSpec:
     outputs: tuple[str, ...] = ()
     """Top-level items whose outputs the model returns, when not just the last one's (darknet's
     [yolo] heads): what ``export`` returns."""
+    notes: tuple[Note, ...] = ()
+    """What the source format reads differently from how it looks (darknet keeps the first of two
+    equal keys): warnings at their places."""
 
     @property
     def batched_input(self) -> tuple[int, ...]:
@@ -193,6 +198,16 @@ class ItemSpec:
     """A group's items."""
     node_path: tuple[str | int, ...] = ()
     """Where it is in the YAML document (layers and groups expanded from it share it)."""
+
+
+@dataclass(frozen=True)
+class Note:
+    """A warning about how the source format reads a line, found while reading it."""
+
+    location: Location
+    """The line it is about."""
+    message: str
+    """What the format does, and what to do about it."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -198,11 +198,14 @@ def _list(
         return {"$ref": "#/definitions/layers"}
     schemas = []
     earlier: list[str] = []
+    unnamed = False
     for item in seq.children:
         item = item.resolved()
-        schemas.append(_item(document, item, earlier, blocks, forbidden, params))
+        schemas.append(_item(document, item, earlier, blocks, forbidden, params, unnamed))
         if item.kind == "map" and "name" in item.items():
             earlier.append(str(document.data(item.items()["name"][1])))
+        else:
+            unnamed = True
     return {"type": "array", "minItems": 1, "items": schemas, "additionalItems": False}
 
 
@@ -213,11 +216,15 @@ def _item(
     blocks: dict[str, tuple[dict[str, Any], Node]],
     forbidden: set[str],
     params: set[str],
+    unnamed: bool = False,
 ) -> dict[str, Any]:
     reference: dict[str, Any] = {"enum": ["input", *earlier]}
     if earlier:  # a dotted name reaches into an earlier group: down1.conv2
         prefixes = "|".join(re.escape(name) for name in earlier)
         reference = {"anyOf": [reference, {"type": "string", "pattern": f"^({prefixes})\\."}]}
+    if unnamed:  # an unnamed layer above is named by its position (which repeat: and if: shift)
+        index = [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^[0-9]+$"}]
+        reference = {"anyOf": [reference, *index]}
     needs_params = {name for name, (params, _) in blocks.items() if any(v is None for v in params.values())}
     constraints: dict[str, Any] = {
         "properties": {

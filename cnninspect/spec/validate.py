@@ -47,16 +47,20 @@ def make_layer(
     kind = lookup(type_name)
     if kind is None:
         return LayerSpec(index, layer_name, type_name, args, where, positional, arg_locations, **fields)
-    by_position = dict(_name_positional(kind, positional, where))
-    for key in args:
-        if key in by_position:
-            raise ArgumentError(f"{kind.name} got {key} twice, by position and by name", arg_locations.get(key, where))
-    arg_locations = {**dict.fromkeys(by_position, where), **arg_locations}
-    written = {**by_position, **args}
-    title = layer_title(layer_name, fields["named"], fields.get("scope", ()))
+    written, arg_locations = args, dict(arg_locations)  # the layer's own dict, as callers may reuse theirs
+    if positional:
+        by_position = dict(_name_positional(kind, positional, where))
+        for key in args:
+            if key in by_position:
+                raise ArgumentError(
+                    f"{kind.name} got {key} twice, by position and by name", arg_locations.get(key, where)
+                )
+        arg_locations = {**dict.fromkeys(by_position, where), **arg_locations}
+        written = {**by_position, **args}
     cache_key = _cache_key(kind.name, written)
     validated = _VALIDATED.get(cache_key) if cache_key is not None else None
     if validated is None:
+        title = layer_title(layer_name, fields["named"], fields.get("scope", ()))
         validated = {}
         for arg, value in written.items():
             param = kind.param_by_name.get(arg)
@@ -173,6 +177,15 @@ def _check_together(layer: LayerSpec, kind: LayerType) -> None:
             fail("num_groups", f"num_channels ({channels}) must be divisible by num_groups ({layer.get('num_groups')})")
     if family is Family.UPSAMPLE and (layer.get("size") is None) == (layer.get("scale_factor") is None):
         fail("size", "give exactly one of size and scale_factor")
+    if family is Family.SPLIT:
+        chunks, sizes, index = layer.get("chunks"), layer.get("sizes"), layer.get("index")
+        if (chunks is None) == (sizes is None):
+            fail("chunks", "give exactly one of chunks (equal pieces, as torch.chunk) and sizes (as torch.split)")
+        pieces = chunks if sizes is None else len(sizes)
+        if not -pieces <= index < pieces:
+            fail(
+                "index", f"index {index} picks none of the {pieces} pieces; use 0 to {pieces - 1} (or -1 for the last)"
+            )
 
 
 def _any_over_one(value: Any) -> bool:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from cnninspect.errors import Location, YamlError
@@ -28,6 +29,10 @@ MERGE_KEY = "<<"
 
 _NULL = re.compile(r"~|null|Null|NULL|")
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_WORDS: dict[str, bool | None] = {"null": None, "Null": None, "NULL": None, **_BOOL}
+"""The plain scalars starting with a letter that are not strings."""
+_NUMBER_STARTS = frozenset("~-+.0123456789")
+"""What a plain scalar that is null, a number, ``.inf`` or ``.nan`` (not a word) starts with."""
 _INT = re.compile(r"[-+]?[0-9]+")
 _OCT = re.compile(r"0o[0-7]+")
 _HEX = re.compile(r"0x[0-9a-fA-F]+")
@@ -37,7 +42,7 @@ _NAN = re.compile(r"\.(nan|NaN|NAN)")
 _ANCHOR = re.compile(r"&[^\s,\[\]{}]+\s*")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Node:
     """One YAML node and where it is written."""
 
@@ -142,6 +147,10 @@ def resolve_scalar(node: Node) -> Any:
     text = node.value or ""
     if node.style is not None:
         return text
+    if text and text[0] not in _NUMBER_STARTS:  # most plain scalars: names, words
+        return _WORDS.get(text, text)
+    if text.isdigit() and text.isascii():
+        return int(text)
     if _NULL.fullmatch(text):
         return None
     if text in _BOOL:
@@ -166,28 +175,35 @@ def read_document(text: str, label: str) -> Document:
     return Document(text, label)
 
 
+def _event_source(text: str) -> Callable[[], Any]:
+    """A function giving the text's parser events one by one, then None: ruamel.yaml's C parser
+    called directly when it is installed (no loader is built for it), else its pure-Python one."""
+    try:
+        from _ruamel_yaml import CParser  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - ruamel.yaml.clib is a dependency on CPython
+        from ruamel.yaml import YAML
+
+        return partial(next, iter(YAML(typ="safe", pure=True).parse(text)), None)
+    return CParser(text).get_event  # type: ignore[no-any-return]
+
+
 def _compose(text: str, document: Document) -> Node:
-    from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
-    from ruamel.yaml.events import (
-        AliasEvent,
-        CollectionEndEvent,
-        DocumentStartEvent,
-        MappingStartEvent,
-        NodeEvent,
-        ScalarEvent,
-    )
+    from ruamel.yaml.events import AliasEvent, CollectionEndEvent, MappingStartEvent, NodeEvent, ScalarEvent
 
     anchors: dict[str, Node] = {}
     aliases = 0
+    next_event = _event_source(text)
 
     def fail(message: str, index: int) -> YamlError:
         return YamlError(message, document.location(index))
 
-    def build(event: Any, events: Iterator[Any]) -> Node:
+    def build(event: Any) -> Node:
         nonlocal aliases
+        if type(event) is ScalarEvent and event.anchor is None and event.ctag is None:  # most nodes
+            return Node("scalar", event.start_mark.index, event.end_mark.index, event.value, event.style or None)
         start = event.start_mark.index
-        if isinstance(event, AliasEvent):
+        if type(event) is AliasEvent:
             aliases += 1
             if aliases > MAX_ALIASES:
                 raise fail(f"more than {MAX_ALIASES} aliases; write the layers out instead", start)
@@ -200,17 +216,19 @@ def _compose(text: str, document: Document) -> Node:
         if event.anchor:
             match = _ANCHOR.match(text, start)
             start = match.end() if match else start
-        if isinstance(event, ScalarEvent):
+        if type(event) is ScalarEvent:
             node = Node("scalar", start, event.end_mark.index, event.value, event.style or None)
         else:
             children = []
-            for child in events:
-                if isinstance(child, CollectionEndEvent):
+            while True:
+                child = next_event()
+                if isinstance(child, NodeEvent):
+                    children.append(build(child))
+                elif child is None or isinstance(child, CollectionEndEvent):
                     break
-                children.append(build(child, events))
-            is_map = isinstance(event, MappingStartEvent)
-            node = Node("map" if is_map else "seq", start, child.end_mark.index, flow=bool(event.flow_style))
-            node.children = children
+            is_map = type(event) is MappingStartEvent
+            end = child.end_mark.index if child is not None else len(text)
+            node = Node("map" if is_map else "seq", start, end, flow=bool(event.flow_style), children=children)
             if is_map:
                 _check_keys(node, document)
         if event.anchor:
@@ -218,18 +236,15 @@ def _compose(text: str, document: Document) -> Node:
         return node
 
     try:
-        wanted = (NodeEvent, CollectionEndEvent, DocumentStartEvent)
-        events = iter(e for e in YAML(typ="safe", pure=False).parse(text) if isinstance(e, wanted))
         roots = []
-        for event in events:
-            if isinstance(event, DocumentStartEvent):
-                continue
-            roots.append(build(event, events))
-            if len(roots) > 1:
-                raise fail("a spec is one YAML document; remove the second ---", roots[1].start)
+        while (event := next_event()) is not None:
+            if isinstance(event, NodeEvent):
+                roots.append(build(event))
+                if len(roots) > 1:
+                    raise fail("a spec is one YAML document; remove the second ---", roots[1].start)
     except MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        problem = " ".join(str(error.problem or error.context or "invalid YAML").split())
+        problem = " ".join(str(error.problem or error.context or "invalid YAML").split()) + _opened_at(error)
         raise YamlError(
             f"invalid YAML: {problem}",
             Location(document.label, mark.line + 1, mark.column + 1) if mark else Location(document.label, 1, 1),
@@ -242,6 +257,21 @@ def _compose(text: str, document: Document) -> Node:
     if aliases and _expanded_size(root, {}) > MAX_EXPANDED_NODES:  # without aliases, the size limit is enough
         raise fail(f"the aliases expand to more than {MAX_EXPANDED_NODES:,} nodes; write the layers out instead", 0)
     return root
+
+
+OPENERS = {"flow mapping": "{", "flow sequence": "[", "quoted scalar": "quote"}
+"""What ruamel.yaml's "while parsing a …" context was opened by, to say where it opened."""
+
+
+def _opened_at(error: Any) -> str:
+    """``; the '{' it is in opened at line 3, col 5`` when the parser stopped inside a bracket or
+    quote that opened on an earlier line (an unclosed one is otherwise reported at the end of the file)."""
+    context, opened, stopped = str(error.context or ""), error.context_mark, error.problem_mark
+    opener = next((sign for what, sign in OPENERS.items() if context.endswith(what)), None)
+    if opener is None or opened is None or stopped is None or opened.line == stopped.line:
+        return ""
+    sign = "quote" if opener == "quote" else repr(opener)
+    return f"; the {sign} it is in opened at line {opened.line + 1}, col {opened.column + 1}"
 
 
 def _check_keys(mapping: Node, document: Document) -> None:

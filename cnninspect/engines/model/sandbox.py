@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from cnninspect.engines.torch import import_torch
+from cnninspect.engines.torch import import_torch, one_thread
 from cnninspect.errors import CnnInspectError, ModelError
 from cnninspect.text import first_line
 
@@ -53,7 +53,7 @@ def fenced(seconds: float | None, quiet: bool = True) -> Iterator[None]:
             stack.enter_context(contextlib.redirect_stdout(sys.stderr))
             stack.enter_context(_deadline(seconds))
             stack.enter_context(_uncompiled())
-            stack.enter_context(_one_thread())
+            stack.enter_context(one_thread())
             if quiet:
                 stack.enter_context(_quiet())
             yield
@@ -79,19 +79,6 @@ def _uncompiled() -> Iterator[None]:
         yield
     finally:
         torch.compile = compile_
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread: a small forward pass is faster without the others' start-up, and the
-    machine is left to whatever else runs."""
-    torch = import_torch()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 @contextmanager

@@ -96,11 +96,10 @@ def cells(columns: Sequence[SummaryColumn], row: SummaryRow, count: int) -> list
     texts = [c.cell(row) for c in columns]
     if count > 1:
         keys = [c.key for c in columns]
-        last = row.label if row.index is None else None
         if "index" in keys and row.index is not None:
             texts[keys.index("index")] = f"{row.index}–{row.index + count - 1}"
         if "layer" in keys:
-            first = row.label if last is not None else ""
+            first = row.label if row.index is None or "index" not in keys else ""  # where the run starts
             span = f"{first}… " if first else ""
             texts[keys.index("layer")] = "  " * row.depth + f"{span}× {count:,}"
     return texts

@@ -6,6 +6,7 @@ import csv
 import io
 
 from cnninspect.formats.summary.report import SummaryReport
+from cnninspect.text import safe
 
 CSV_FIELDS = (
     "index",
@@ -28,6 +29,8 @@ CSV_FIELDS = (
     "notes",
     "findings",
 )
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A cell starting with one of these is a formula to a spreadsheet (OWASP's CSV injection list)."""
 
 
 def render_csv(report: SummaryReport) -> str:
@@ -43,5 +46,13 @@ def render_csv(report: SummaryReport) -> str:
         flat["findings"] = " ".join(flat["findings"])
         if report.explain:
             flat["explain"] = "; ".join(flat["explain"])
-        writer.writerow(flat)
+        writer.writerow({key: cell(value) if isinstance(value, str) else value for key, value in flat.items()})
     return buffer.getvalue()
+
+
+def cell(text: str) -> str:
+    """A text cell as a spreadsheet shows it, never runs it: control characters escaped, and a
+    leading ``'`` before one that would start a formula (``=HYPERLINK(…)``, ``@SUM``, ``+``, ``-``),
+    as OWASP advises."""
+    text = safe(text)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text

@@ -146,7 +146,8 @@ def summary_rows(
         stats = statistics(trace)
     by_layer: dict[str, list[Finding]] = {}
     for finding in findings:
-        by_layer.setdefault(finding.layer, []).append(finding)
+        for name in finding.uses or (finding.layer,):  # a template's finding marks each use's row
+            by_layer.setdefault(name, []).append(finding)
     largest = max((math.prod(r.output_shape) for r in trace.records if r.output_shape), default=1)
     rows = []
     previous = INPUT
@@ -164,7 +165,7 @@ def summary_rows(
                 type=layer.type,
                 depth=max(record.depth, layer.depth),
                 inputs=explicit,
-                filters=_merged_text(layer) if layer.is_merge else filters_text(record),
+                filters=_merged_text(layer) if layer.is_merge or layer.type == "Split" else filters_text(record),
                 stride=stride,
                 padding=padding,
                 input_shape=record.input_shape,
@@ -230,8 +231,14 @@ def _local(name: str, scope: tuple[str, ...]) -> str:
 
 
 def _merged_text(layer: LayerSpec) -> str:
-    """What a merge joins, as its ``from:`` names them: ``bn2 + downsample``."""
+    """What a merge joins, as its ``from:`` names them: ``bn2 + downsample``; what a Split cuts and
+    takes, as torch writes it: ``chunk(cv1, 2)[1]``, ``split(cv1, [64, 128])[1]``."""
     names = list(layer.sources) or [_local(name, layer.scope) for name in layer.inputs]
+    if layer.type == "Split":
+        sizes = layer.get("sizes")
+        how = "chunk" if sizes is None else "split"
+        pieces = str(layer.get("chunks")) if sizes is None else f"[{', '.join(map(str, sizes))}]"
+        return f"{how}({', '.join([*names, pieces])})[{layer.get('index')}]"
     if layer.type == "Concat":
         return "cat(" + ", ".join(names) + ")"
     return (" + " if layer.type == "Add" else " · ").join(names)
@@ -241,7 +248,7 @@ def fold(rows: Sequence[SummaryRow], columns: Sequence[SummaryColumn]) -> list[t
     """Runs of FOLD_MIN or more unnamed rows that read the same in every shown column (but the
     index and the name) as (first row, run length)."""
 
-    def key(row: SummaryRow) -> tuple[Any, ...] | None:
+    def key(row: SummaryRow) -> tuple[object, ...] | None:
         shown = tuple(c.cell(row) for c in columns if c.key not in ("index", "layer"))
         return (row.group, row.type, row.depth, *shown) if row.foldable() else None
 
@@ -305,7 +312,7 @@ def output_text(shape: tuple[int, ...] | None, image: bool, batch: int) -> str:
     return "[" + ", ".join(map(str, shape)) + "]"
 
 
-def _compact(value: Any) -> str:
+def _compact(value: object) -> str:
     return dims_text(value) if isinstance(value, tuple) else str(value)
 
 

@@ -15,12 +15,26 @@ from cnninspect.formats.summary.rows import SummaryRow, fold
 from cnninspect.formats.table import Column, Row
 from cnninspect.formats.wrap import finding_text, hang
 from cnninspect.rules import Severity
+from cnninspect.rules.shared import wrong_input
+from cnninspect.spec.model import ModelSpec
 from cnninspect.text import safe
 
 
 def render_table(report: SummaryReport) -> Text:
-    """The table for people, at the terminal's width, with footer, formulas and findings."""
-    shown = [COLUMNS[k] for k in report.columns if k != "finding" or report.findings]
+    """The table for people, at the terminal's width, with footer, formulas and findings. When the
+    input itself is written wrong, every row would follow from the mistake: only the finding that
+    says so is shown."""
+    if wrong_input(report.trace) is not None:
+        text = Text(title_text(report.trace) + "\n")
+        text.append("The input looks written in the wrong layout; the table follows once it is corrected.\n\n")
+        for finding in report.findings:
+            style = SEVERITY_STYLES[finding.rule.severity]
+            text.append(finding_text(finding, report.width if report.wrap else None) + "\n", style=style)
+        return text
+    numbered = report.fit and numbers_its_items(report.trace.spec)
+    shown = [
+        COLUMNS[k] for k in report.columns if (k != "finding" or report.findings) and not (k == "index" and numbered)
+    ]
     folded = fold(tree(report), shown)
     texts = [cells(shown, row, count) for row, count in folded]
     columns = [Column(c.title, c.right) for c in shown]
@@ -60,6 +74,18 @@ def render_table(report: SummaryReport) -> Text:
         width = report.width if report.wrap else None
         text.append(finding_text(finding, width) + "\n", style=SEVERITY_STYLES[finding.rule.severity])
     return text
+
+
+def numbers_its_items(spec: ModelSpec) -> bool:
+    """True when the spec's own top-level items are named 0, 1, 2, … in order (darknet's sections,
+    a ``--layers`` string): the Layer column then shows the index the user knows, and a second
+    count (the # column) beside it would only mislead."""
+    names: list[str] = []
+    for layer in spec.layers:
+        name = layer.scope[0] if layer.scope else layer.name
+        if not names or names[-1] != name:
+            names.append(name)
+    return names == [str(i) for i in range(len(names))]
 
 
 def _fit(line: str, report: SummaryReport, indent: int) -> str:

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 from cnninspect.inputs.base import InputFormat, ReadOptions
+from cnninspect.inputs.darknet.cfg import starts_with_net
 from cnninspect.inputs.darknet.edit import darknet_edits
-from cnninspect.inputs.darknet.read import DARKNET_FORMAT, parse_darknet, starts_with_net
+from cnninspect.inputs.darknet.read import DARKNET_FORMAT, parse_darknet
 from cnninspect.inputs.splice import Edit
-from cnninspect.spec.model import ModelSpec
+from cnninspect.spec.model import LayerSpec, ModelSpec
+from cnninspect.text import feature_map
 
 
 class DarknetFormat(InputFormat):
@@ -19,6 +21,7 @@ class DarknetFormat(InputFormat):
     title = "darknet .cfg"
     suffixes: ClassVar[tuple[str, ...]] = (".cfg",)
     input_hint = "width=, height= and channels= in [net]"
+    any_torch_layer = False
 
     def recognises(self, text: str, label: str) -> bool:
         return starts_with_net(text)
@@ -28,3 +31,29 @@ class DarknetFormat(InputFormat):
 
     def edits(self, text: str, original: ModelSpec, intended: ModelSpec) -> list[Edit]:
         return darknet_edits(text, original, intended)
+
+    def tolerated_merge(self, layer: LayerSpec, shapes: tuple[tuple[int, ...], ...]) -> str | None:
+        """A [shortcut] of layers with other channels, widths or heights: darknet adds the first
+        min(c) channels into the previous layer's output, which it keeps; pjreddie's darknet samples
+        the larger of two sizes with a stride (its widths and heights in one ratio), AlexeyAB's
+        asserts equal sizes. None for anything else (a wrong route is still an error)."""
+        if layer.type != "Add" or len(shapes) != 2 or any(len(shape) != 4 for shape in shapes):
+            return None
+        out, added = shapes
+        (_, c2, h2, w2), (_, c1, h1, w1) = out, added
+        if out[0] != added[0] or w1 // w2 != h1 // h2 or w2 // w1 != h2 // h1:
+            return None  # darknet's own assertion fails
+        index = layer.name.split(".")[0]
+        previous, other = (name.split(".")[0] for name in layer.inputs)
+        sampled = ""
+        if (h1, w1) != (h2, w2):
+            step = max(w1 // w2, w2 // w1)
+            sampled = (
+                f", one row and column in {step} of the larger; AlexeyAB's darknet refuses this one (it asserts "
+                "equal widths and heights), pjreddie's reads it"
+            )
+        return (
+            f"[shortcut] {index} adds layer {other}'s {feature_map(added)} to layer {previous}'s {feature_map(out)}: "
+            f"darknet adds the first {min(c1, c2)} channels{sampled} and keeps {feature_map(out)} (PyTorch's x + y "
+            "would refuse); if all of them should be added, make the two layers' outputs equal"
+        )

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from cnninspect.errors import EditError
-from cnninspect.inputs.darknet.read import OPTION_OF, Section, read_sections
+from cnninspect.inputs.darknet.cfg import Section, read_sections
+from cnninspect.inputs.darknet.read import OPTION_OF
 from cnninspect.inputs.splice import Edit
 from cnninspect.spec.model import ModelSpec, changed_args
 from cnninspect.text import line_starts, show_value

@@ -12,18 +12,15 @@ shortcut indices count layers from 0 without ``[net]``, a negative one relative 
 
 from __future__ import annotations
 
-import math
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
-from cnninspect.errors import ArgumentError, GraphError, Location, SpecError
-from cnninspect.spec.catalog import MAX_INTEGER
-from cnninspect.spec.model import INPUT, GroupSpec, ItemSpec, LayerSpec, ModelSpec, Requirement
+from cnninspect.errors import ArgumentError, GraphError, SpecError
+from cnninspect.inputs.darknet.cfg import INTEGER, Section, float_option, int_list, int_option, read_sections
+from cnninspect.spec.model import INPUT, GroupSpec, ItemSpec, LayerSpec, ModelSpec, Note, Requirement
 from cnninspect.spec.validate import make_layer, parse_input
 from cnninspect.text import did_you_mean
 
-SECTION = re.compile(r"\[\s*([A-Za-z_]\w*)\s*\]")
 ACTIVATIONS = {
     "leaky": ("LeakyReLU", {"negative_slope": 0.1}),
     "relu": ("ReLU", {}),
@@ -35,11 +32,24 @@ ACTIVATIONS = {
     "linear": None,
 }
 """darknet's activations and the torch.nn class each one is (linear: none)."""
-LAYERS = ("convolutional", "maxpool", "avgpool", "upsample", "route", "shortcut", "yolo", "region",
-          "dropout", "connected", "softmax", "reorg")  # fmt: skip
-ALIASES = {"conv": "convolutional", "max": "maxpool", "avg": "avgpool", "conn": "connected", "soft": "softmax",
-           "network": "net"}  # fmt: skip
-"""The short section names darknet also reads (its names are case-sensitive, as here)."""
+LAYERS = ("convolutional", "maxpool", "avgpool", "local_avgpool", "upsample", "route", "shortcut", "yolo", "region",
+          "Gaussian_yolo", "detection", "dropout", "connected", "softmax", "cost", "contrastive", "batchnorm", "crop",
+          "reorg", "reorg3d", "scale_channels", "sam")  # fmt: skip
+RECURRENT = ("rnn", "lstm", "gru", "crnn", "conv_lstm")
+"""darknet's recurrent layers, which cnninspect does not read."""
+NOT_MODELLED = {
+    "convolutional": ("stride_x", "stride_y", "antialiasing", "sway", "rotate", "stretch", "stretch_sway"),
+    "maxpool": ("stride_x", "stride_y", "maxpool_depth", "out_channels", "antialiasing"),
+    "local_avgpool": ("stride_x", "stride_y", "maxpool_depth", "out_channels", "antialiasing"),
+    "shortcut": ("weights_type",),
+    "reorg": ("reverse", "flatten", "extra"),
+    "reorg3d": ("reverse", "flatten", "extra"),
+    "scale_channels": ("scale_wh",),
+}
+"""Options that change a layer's sizes or parameters in ways cnninspect does not model: a section
+that sets one (to other than 0 or none) is refused, never read without it."""
+Part = tuple[str, str, dict[str, Any], dict[str, str]]
+"""One torch.nn layer of a darknet layer: (part name, class, arguments, the option each argument is written as)."""
 DARKNET_FORMAT = "darknet"
 """The format's name, and the first step of every layer's ``node_path``."""
 OPTION_OF = {"out_channels": "filters", "kernel_size": "size", "stride": "stride", "padding": "padding",
@@ -48,92 +58,17 @@ OPTION_OF = {"out_channels": "filters", "kernel_size": "size", "stride": "stride
 """The option a torch.nn argument is written as, for edits."""
 
 
-@dataclass
-class Option:
-    """One ``key=value`` line."""
-
-    value: str
-    where: Location
-    """Where the value starts."""
-    start: int
-    """The value's span in the text, for edits."""
-    end: int
-
-
-@dataclass
-class Section:
-    """One ``[name]`` and its options."""
-
-    name: str
-    where: Location
-    index: int
-    """Its position among the sections, ``[net]`` included (for edits)."""
-    options: dict[str, Option] = field(default_factory=dict)
-
-
-def starts_with_net(text: str) -> bool:
-    """Text whose first section (after comments) is darknet's ``[net]``."""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped and not stripped.startswith(("#", ";")):
-            return SECTION.fullmatch(stripped) is not None and stripped.strip("[] ") in ("net", "network")
-    return False
-
-
-def read_sections(text: str, label: str) -> list[Section]:
-    """The file's sections, options at their places; a line darknet would not read is refused."""
-    sections: list[Section] = []
-    offset = 0
-    for number, line in enumerate(re.findall(r"[^\n]*\n|[^\n]+$", text), start=1):  # \n only, as darknet
-        start = offset
-        offset += len(line)
-        body = line.rstrip("\r\n")
-        stripped = body.strip()
-        if not stripped or stripped.startswith(("#", ";")):
-            continue
-        indent = len(body) - len(body.lstrip())
-        if stripped.startswith("["):
-            match = SECTION.fullmatch(stripped)
-            if match is None:
-                raise SpecError(
-                    f"{stripped!r} is not a section header such as [convolutional]", Location(label, number, indent + 1)
-                )
-            written = match.group(1)
-            sections.append(Section(ALIASES.get(written, written), Location(label, number, indent + 1), len(sections)))
-            continue
-        if "=" not in stripped:
-            raise SpecError(
-                f"{stripped[:40]!r} is neither a [section] nor a key=value option", Location(label, number, indent + 1)
-            )
-        if not sections:
-            raise SpecError("an option before the first [section]", Location(label, number, indent + 1))
-        key, _, value = body.partition("=")
-        key = key.strip()
-        value_start = len(key) + len(body[: body.index("=")]) - len(key) + 1
-        value_start += len(value) - len(value.lstrip())
-        value = value.strip()
-        if key in sections[-1].options:
-            first = sections[-1].options[key].where.line
-            raise SpecError(
-                f"{key} is given twice in this section (first at line {first})", Location(label, number, indent + 1)
-            )
-        sections[-1].options[key] = Option(
-            value, Location(label, number, value_start + 1), start + value_start, start + value_start + len(value)
-        )
-    if not sections or sections[0].name != "net":
-        raise SpecError("a darknet .cfg starts with [net] (width, height, channels)", Location(label, 1, 1))
-    return sections
-
-
 def parse_darknet(text: str, label: str) -> ModelSpec:
     """A darknet .cfg as a ModelSpec."""
-    sections = read_sections(text, label)
-    return _Builder(label, sections).build()
+    notes: list[Note] = []
+    sections = read_sections(text, label, notes)
+    return _Builder(label, sections, notes).build()
 
 
 class _Builder:
-    def __init__(self, label: str, sections: list[Section]) -> None:
+    def __init__(self, label: str, sections: list[Section], notes: list[Note]) -> None:
         self.label = label
+        self.notes = notes
         self.net = sections[0]
         self.sections = sections[1:]
         self.layers: list[LayerSpec] = []
@@ -143,16 +78,20 @@ class _Builder:
         """The leaf whose output is darknet layer i's output."""
         self.requirements: list[Requirement] = []
         self.heads: list[str] = []
+        self.input: tuple[int, ...] = ()
         """The detection heads, which the network returns."""
 
     def build(self) -> ModelSpec:
         net = self.net
-        channels = self._int(net, "channels", 3, minimum=1)
-        height = self._int(net, "height", 416, minimum=1)
-        width = self._int(net, "width", 416, minimum=1)
+        channels = int_option(net, "channels", 3, minimum=1)
+        height = int_option(net, "height", 416, minimum=1)
+        width = int_option(net, "width", 416, minimum=1)
         sample = parse_input([channels, height, width], net.where)
+        self.input = sample
         for index, section in enumerate(self.sections):
             self._layer(index, section)
+        if not self.layers:
+            raise SpecError("the .cfg has no layers after [net]; add [convolutional] and the others", net.where)
         return ModelSpec(
             name=_name(self.label),
             input=sample,
@@ -164,32 +103,55 @@ class _Builder:
             format=DARKNET_FORMAT,
             requirements=tuple(self.requirements),
             outputs=tuple(self.heads) if len(self.heads) > 1 else (),
+            notes=tuple(self.notes),
         )
 
     # -- sections ----------------------------------------------------------------------------
 
     def _layer(self, index: int, section: Section) -> None:
+        if section.name in RECURRENT:
+            raise SpecError(
+                f"[{section.name}] is a recurrent layer; cnninspect reads darknet's convolutional networks, not its "
+                "[rnn], [lstm], [gru], [crnn] or [conv_lstm] ones",
+                section.where,
+            )
+        if section.name == "local":
+            raise SpecError(
+                "[local] is a locally connected layer (its own weights at every position), which no torch.nn "
+                "layer is; cnninspect cannot read it",
+                section.where,
+            )
         if section.name not in LAYERS:
             known = did_you_mean(section.name, LAYERS)
             raise SpecError(f"[{section.name}] is not a darknet layer cnninspect reads{known}", section.where)
+        for key in NOT_MODELLED.get(section.name, ()):
+            option = section.options.get(key)
+            if option is not None and option.value not in ("0", "none"):
+                raise ArgumentError(
+                    f"{key}={option.value[:20]} changes this [{section.name}]'s sizes or parameters in a way "
+                    "cnninspect does not model; it cannot read the layer",
+                    option.where,
+                )
         name = str(index)
         previous = self.outputs[-1] if self.outputs else INPUT
         handler = getattr(self, f"_{section.name}")
         handler(index, name, section, previous)
 
     def _convolutional(self, index: int, name: str, section: Section, previous: str) -> None:
-        size = self._int(section, "size", 1, minimum=1)
-        normalize = self._int(section, "batch_normalize", 0) != 0
-        padding = self._int(section, "padding", 0, minimum=0)
-        half = self._int(section, "pad", 0) != 0  # darknet: pad=1 wins over padding=
+        size = int_option(section, "size", 1, minimum=1)
+        normalize = int_option(section, "batch_normalize", 0) != 0
+        padding = int_option(section, "padding", 0, minimum=0)
+        half = int_option(section, "pad", 0) != 0  # darknet: pad=1 wins over padding=
         if half:
             padding = size // 2
-        args: dict[str, Any] = {"out_channels": self._int(section, "filters", 1, minimum=1), "kernel_size": size}
+        dilation = int_option(section, "dilation", 1, minimum=1) if size > 1 else 1  # AlexeyAB: 1 for a 1×1
+        padding *= dilation  # darknet pads pad·dilation, so a dilated 3×3 with pad=1 keeps H×W
+        args: dict[str, Any] = {"out_channels": int_option(section, "filters", 1, minimum=1), "kernel_size": size}
         for arg, value, default, written in (
-            ("stride", self._int(section, "stride", 1, minimum=1), 1, "stride"),
+            ("stride", int_option(section, "stride", 1, minimum=1), 1, "stride"),
             ("padding", padding, 0, "pad" if "pad" in section.options else "padding"),
-            ("groups", self._int(section, "groups", 1, minimum=1), 1, "groups"),
-            ("dilation", self._int(section, "dilation", 1, minimum=1), 1, "dilation"),
+            ("groups", int_option(section, "groups", 1, minimum=1), 1, "groups"),
+            ("dilation", dilation, 1, "dilation"),
             ("bias", not normalize, True, ""),
         ):
             if value != default or written in section.options:  # defaults not written left out, as in nn.Conv2d(…)
@@ -202,18 +164,49 @@ class _Builder:
         parts += self._activation(section, "logistic")
         conv = len(self.layers)
         self._group(index, name, section, previous, parts)
-        self.layers[conv] = replace(self.layers[conv], half_padding=half)
+        self.layers[conv] = replace(self.layers[conv], half_padding=half and dilation == 1)
+        if "share_index" in section.options:  # the weights (and BatchNorm) of another conv, counted there
+            shared = self._shared_conv(index, section)
+            for position in range(conv, conv + (2 if normalize else 1)):
+                part = self.layers[position].name.rpartition(".")[2]
+                self.layers[position] = replace(self.layers[position], shares=f"{shared}.{part}")
+
+    def _shared_conv(self, index: int, section: Section) -> int:
+        """The [convolutional] whose weights ``share_index=`` names (negative: counted back)."""
+        option = section.options["share_index"]
+        number = int_option(section, "share_index", 0)
+        target = number if number >= 0 else index + number
+        if not 0 <= target < index or self.sections[target].name != "convolutional":
+            raise ArgumentError(
+                f"share_index={number} must name an earlier [convolutional] (layers 0 to {index - 1})", option.where
+            )
+        other = self.sections[target]
+        for key, default in (("filters", 1), ("size", 1), ("groups", 1), ("batch_normalize", 0)):
+            if int_option(section, key, default) != int_option(other, key, default):
+                raise ArgumentError(
+                    f"share_index={number} names layer {target}, whose {key}= differs; darknet refuses to share "
+                    "weights of another shape",
+                    option.where,
+                )
+        return target
 
     def _maxpool(self, index: int, name: str, section: Section, previous: str) -> None:
-        stride = self._int(section, "stride", 1, minimum=1)
-        size = self._int(section, "size", stride, minimum=1)
-        padding = self._int(section, "padding", size - 1, minimum=0)
-        parts: list[tuple[str, str, dict[str, Any], dict[str, str]]] = []
+        self._pool(index, name, section, previous, "MaxPool2d")
+
+    def _local_avgpool(self, index: int, name: str, section: Section, previous: str) -> None:
+        """AlexeyAB's windowed average pool: the sizes of a [maxpool]."""
+        self._pool(index, name, section, previous, "AvgPool2d")
+
+    def _pool(self, index: int, name: str, section: Section, previous: str, kind: str) -> None:
+        stride = int_option(section, "stride", 1, minimum=1)
+        size = int_option(section, "size", stride, minimum=1)
+        padding = int_option(section, "padding", size - 1, minimum=0)
+        parts: list[Part] = []
         if padding:  # darknet pads `padding` in all, the smaller half before
             before, after = padding // 2, padding - padding // 2
             parts.append(("pad", "ZeroPad2d", {"padding": (before, after, before, after)}, {"padding": "padding"}))
         parts.append(
-            ("pool", "MaxPool2d", {"kernel_size": size, "stride": stride}, {"kernel_size": "size", "stride": "stride"})
+            ("pool", kind, {"kernel_size": size, "stride": stride}, {"kernel_size": "size", "stride": "stride"})
         )
         self._group(index, name, section, previous, parts)
 
@@ -221,33 +214,80 @@ class _Builder:
         self._group(index, name, section, previous, [("pool", "AdaptiveAvgPool2d", {"output_size": 1}, {})])
 
     def _upsample(self, index: int, name: str, section: Section, previous: str) -> None:
-        stride = self._int(section, "stride", 2, minimum=1)
+        stride = int_option(section, "stride", 2, minimum=1)
         self._group(
             index, name, section, previous, [("up", "Upsample", {"scale_factor": stride}, {"scale_factor": "stride"})]
         )
 
     def _dropout(self, index: int, name: str, section: Section, previous: str) -> None:
-        probability = self._float(section, "probability", 0.5)
+        probability = float_option(section, "probability", 0.5)
         self._group(index, name, section, previous, [("drop", "Dropout", {"p": probability}, {"p": "probability"})])
 
     def _softmax(self, index: int, name: str, section: Section, previous: str) -> None:
         self._group(index, name, section, previous, [("softmax", "Softmax", {"dim": 1}, {})])
 
+    def _cost(self, index: int, name: str, section: Section, previous: str) -> None:
+        """The training loss: the tensor passes through."""
+        self._leaf(name, section, "Identity", {}, [])
+
+    def _contrastive(self, index: int, name: str, section: Section, previous: str) -> None:
+        """AlexeyAB's contrastive loss: the tensor passes through."""
+        self._leaf(name, section, "Identity", {}, [])
+
+    def _batchnorm(self, index: int, name: str, section: Section, previous: str) -> None:
+        self._group(index, name, section, previous, [("bn", "BatchNorm2d", {}, {})])
+
+    def _crop(self, index: int, name: str, section: Section, previous: str) -> None:
+        """The centre crop_width × crop_height of the input (darknet crops at random while
+        training), as a ZeroPad2d with negative padding. It reads the input's size, so cnninspect
+        reads it as the first layer only."""
+        if index:
+            raise SpecError(
+                "a [crop] reads the input's size, so cnninspect reads it only as the first layer", section.where
+            )
+        _, height, width = self.input
+        crop = {"height": int_option(section, "crop_height", 1, minimum=1),
+                "width": int_option(section, "crop_width", 1, minimum=1)}  # fmt: skip
+        for axis, size in (("height", height), ("width", width)):
+            if crop[axis] > size:
+                option = section.options.get(f"crop_{axis}")
+                raise ArgumentError(
+                    f"crop_{axis}={crop[axis]} is larger than the input's {axis} {size}", (option or section).where
+                )
+        top, left = (height - crop["height"]) // 2, (width - crop["width"]) // 2
+        bottom, right = height - crop["height"] - top, width - crop["width"] - left
+        parts: list[Part] = [("crop", "ZeroPad2d", {"padding": (-left, -right, -top, -bottom)}, {})]
+        self._group(index, name, section, previous, parts)
+
     def _connected(self, index: int, name: str, section: Section, previous: str) -> None:
-        parts = [
-            ("flatten", "Flatten", {}, {}),
-            ("fc", "Linear", {"out_features": self._int(section, "output", 1, minimum=1)}, {"out_features": "output"}),
-        ]
+        args: dict[str, Any] = {"out_features": int_option(section, "output", 1, minimum=1)}
+        normalize = int_option(section, "batch_normalize", 0) != 0
+        if normalize:
+            args["bias"] = False  # the BatchNorm holds the shift
+        parts = [("flatten", "Flatten", {}, {}), ("fc", "Linear", args, {"out_features": "output"})]
+        if normalize:
+            parts.append(("bn", "BatchNorm1d", {}, {}))
         parts += self._activation(section, "logistic")
         self._group(index, name, section, previous, parts)
 
     def _route(self, index: int, name: str, section: Section, previous: str) -> None:
-        if "groups" in section.options and self._int(section, "groups", 1) != 1:
-            raise ArgumentError(
-                "[route] groups= splits channels, which cnninspect cannot trace yet (YOLOv4-tiny)",
-                section.options["groups"].where,
-            )
         written = self._references(index, section, "layers")
+        groups = int_option(section, "groups", 1, minimum=1)
+        if groups > 1:  # YOLOv4-tiny: piece group_id of the channels cut in `groups`
+            group_id = int_option(section, "group_id", 0, minimum=0)
+            if group_id >= groups:
+                raise ArgumentError(
+                    f"group_id={group_id} does not exist; groups={groups} are numbered 0 to {groups - 1}",
+                    section.options["group_id"].where,
+                )
+            if len(written) > 1:
+                raise ArgumentError(
+                    "[route] groups= with several layers: cnninspect reads groups= on one layer only",
+                    section.options["groups"].where,
+                )
+            places = {"chunks": "groups", "index": "group_id"}
+            self._leaf(name, section, "Split", {"chunks": groups, "index": group_id}, written, places)
+            return
         self._leaf(
             name,
             section,
@@ -281,10 +321,39 @@ class _Builder:
 
     def _reorg(self, index: int, name: str, section: Section, previous: str) -> None:
         """YOLOv2's passthrough: each stride × stride patch becomes stride² channels (the shape of
-        PixelUnshuffle; darknet orders the channels its own way, which no size depends on)."""
-        stride = self._int(section, "stride", 1, minimum=1)
+        PixelUnshuffle; darknet orders the channels its own way, which no size depends on).
+        AlexeyAB's [reorg3d] has the same shape."""
+        stride = int_option(section, "stride", 1, minimum=1)
         parts = [("reorg", "PixelUnshuffle", {"downscale_factor": stride}, {"downscale_factor": "stride"})]
         self._group(index, name, section, previous, parts)
+
+    _reorg3d = _reorg
+
+    def _scale_channels(self, index: int, name: str, section: Section, previous: str) -> None:
+        """Squeeze-and-excitation: layer from= times the previous layer's one value per channel."""
+        written = [(previous, "-1", str(index - 1)), *self._references(index, section, "from")]
+        self._leaf(name, section, "Mul", {}, written)
+
+    _sam = _scale_channels  # spatial attention: layer from= times the previous layer, value by value
+
+    def _detection(self, index: int, name: str, section: Section, previous: str) -> None:
+        """YOLOv1's head: the [connected] before it gives side² × ((1 + coords) × num + classes) values."""
+        side, num = int_option(section, "side", 7, minimum=1), int_option(section, "num", 1, minimum=1)
+        coords, classes = int_option(section, "coords", 1, minimum=0), int_option(section, "classes", 1, minimum=1)
+        expected = side * side * ((1 + coords) * num + classes)
+        if index and self.sections[index - 1].name == "connected":
+            formula = f"side² × ((1 + coords) × num + classes) = {side}² × ((1 + {coords}) × {num} + {classes})"
+            self.requirements.append(
+                Requirement(
+                    layer=f"{index - 1}.fc",
+                    arg="out_features",
+                    written_as="output",
+                    value=expected,
+                    because=f"[detection] at line {section.where.line} needs {formula} = {expected}",
+                )
+            )
+        self._leaf(name, section, "Identity", {}, [])
+        self.heads.append(name)
 
     def _yolo(self, index: int, name: str, section: Section, previous: str) -> None:
         self._head(index, name, section, previous)
@@ -292,24 +361,34 @@ class _Builder:
     def _region(self, index: int, name: str, section: Section, previous: str) -> None:
         self._head(index, name, section, previous)
 
+    def _Gaussian_yolo(self, index: int, name: str, section: Section, previous: str) -> None:
+        self._head(index, name, section, previous)
+
     def _head(self, index: int, name: str, section: Section, previous: str) -> None:
         """A detection head: the tensor passes through; the conv before it must give exactly
         (classes + 5) × len(mask) filters ([yolo]) or (classes + coords + 1) × num ([region])."""
-        classes = self._int(section, "classes", 20 if section.name == "region" else 80, minimum=1)
-        if section.name == "yolo":
-            num = self._int(section, "num", 1, minimum=1)
+        classes = int_option(section, "classes", 20 if section.name == "region" else 80, minimum=1)
+        if section.name in ("yolo", "Gaussian_yolo"):
+            values = 5 if section.name == "yolo" else 9  # Gaussian: a mean and a variance per coordinate
+            num = int_option(section, "num", 1, minimum=1)
             count = num
             if "mask" in section.options:
-                mask = self._ints(section, "mask")
-                if max(mask) >= num:
-                    raise ArgumentError(
-                        f"mask: anchor {max(mask)} does not exist; num={num} anchors are numbered 0 to {num - 1}",
-                        section.options["mask"].where,
+                mask = int_list(section, "mask")
+                if max(mask) >= num:  # darknet reads past its anchors without a word
+                    pairs = section.options["anchors"].value.count(",") // 2 + 1 if "anchors" in section.options else 0
+                    remedy = f"set num={pairs}, the anchors= given" if pairs > max(mask) else "correct the mask"
+                    self.notes.append(
+                        Note(
+                            section.options["mask"].where,
+                            f"mask: anchor {max(mask)} does not exist; num={num} anchors are numbered 0 to {num - 1}, "
+                            f"so darknet reads values past them that are not anchors; {remedy}",
+                        )
                     )
                 count = len(mask)
-            expected, formula = (classes + 5) * count, f"(classes + 5) × len(mask) = ({classes} + 5) × {count}"
+            expected = (classes + values) * count
+            formula = f"(classes + {values}) × len(mask) = ({classes} + {values}) × {count}"
         else:
-            coords, num = self._int(section, "coords", 4, minimum=0), self._int(section, "num", 1, minimum=1)
+            coords, num = int_option(section, "coords", 4, minimum=0), int_option(section, "num", 1, minimum=1)
             expected = (classes + coords + 1) * num
             formula = f"(classes + coords + 1) × num = ({classes} + {coords} + 1) × {num}"
         before = self.sections[index - 1] if index else None
@@ -329,7 +408,7 @@ class _Builder:
 
     # -- building --------------------------------------------------------------------------
 
-    def _activation(self, section: Section, default: str) -> list[tuple[str, str, dict[str, Any], dict[str, str]]]:
+    def _activation(self, section: Section, default: str) -> list[Part]:
         option = section.options.get("activation")
         written = option.value if option else default
         if written not in ACTIVATIONS:
@@ -346,7 +425,7 @@ class _Builder:
         name: str,
         section: Section,
         previous: str,
-        parts: list[tuple[str, str, dict[str, Any], dict[str, str]]],
+        parts: list[Part],
     ) -> None:
         """Darknet layer ``name`` as a group of torch.nn layers named ``name.part``."""
         start = len(self.layers)
@@ -445,9 +524,10 @@ class _Builder:
         option = section.options[key]
         resolved = []
         for text in (part.strip() for part in option.value.split(",")):
-            if not re.fullmatch(r"-?[0-9]{1,9}", text):
+            match = INTEGER.fullmatch(text)  # atoi: "180 ###P6" is 180
+            if match is None or len(match.group(1).lstrip("+-")) > 9:
                 raise ArgumentError(f"{key}: {text!r} is not a layer index", option.where)
-            number = int(text)
+            number = int(match.group(1))
             target = index + number if number < 0 else number
             if not 0 <= target < index:
                 raise GraphError(
@@ -456,40 +536,6 @@ class _Builder:
                 )
             resolved.append((self.outputs[target], text, str(target)))
         return resolved
-
-    def _int(self, section: Section, key: str, default: int, minimum: int | None = None) -> int:
-        option = section.options.get(key)
-        if option is None:
-            return default
-        if not re.fullmatch(r"[-+]?[0-9]+", option.value):
-            raise ArgumentError(f"{key}={option.value[:20]} is not an integer", option.where)
-        if len(option.value) > 10 or abs(int(option.value)) > MAX_INTEGER:
-            raise ArgumentError(f"{key}={option.value[:20]} is too large (at most {MAX_INTEGER:,})", option.where)
-        value = int(option.value)
-        if minimum is not None and value < minimum:
-            raise ArgumentError(f"{key}={value} must be at least {minimum}", option.where)
-        return value
-
-    def _ints(self, section: Section, key: str) -> list[int]:
-        option = section.options[key]
-        parts = [part.strip() for part in option.value.split(",") if part.strip()]
-        if not parts or not all(re.fullmatch(r"[0-9]{1,9}", part) for part in parts):
-            raise ArgumentError(f"{key}={option.value[:20]} is not a list of integers", option.where)
-        return [int(part) for part in parts]
-
-    def _float(self, section: Section, key: str, default: float) -> float:
-        option = section.options.get(key)
-        if option is None:
-            return default
-        try:
-            if not option.value.isascii():
-                raise ValueError
-            value = float(option.value)
-        except ValueError:
-            raise ArgumentError(f"{key}={option.value[:20]} is not a number", option.where) from None
-        if not math.isfinite(value):
-            raise ArgumentError(f"{key}={option.value[:20]} is not a finite number", option.where)
-        return value
 
 
 def _name(label: str) -> str:

@@ -1,0 +1,278 @@
+"""Ultralytics' detection heads (Detect, Segment, Pose, OBB, v10Detect and the YOLO26 variants) as
+torch.nn layers: per feature map a box, a class and maybe a third branch, each level's map
+flattened and joined as the head returns them in training."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from cnninspect.errors import GraphError, SpecError
+from cnninspect.inputs.ultralytics_blocks import (
+    Net,
+    Row,
+    add,
+    conv,
+    conv2d,
+    dwconv,
+    is_int,
+    make_divisible,
+    sequential,
+    split,
+)
+
+
+@dataclass(frozen=True)
+class Head:
+    """A detection head's arguments, as parse_model completes them."""
+
+    kind: str
+    """Detect, Segment, Pose, OBB, v10Detect, or a YOLO26 variant."""
+    nc: int
+    reg_max: int
+    end2end: bool
+    legacy: bool
+    """The head of v3/v5/v8/v9 (cv3 of plain 3×3 Convs), used unless a C3k2, A2C2f or C2fCIB came earlier."""
+    ch: tuple[int, ...]
+    extra: tuple[str, int] | None = None
+    """The third branch (cv4): what it predicts and how many values per place (mask coefficients, keypoints, angle)."""
+    proto: tuple[int, int] | None = None
+    """Segment's prototype net: (npr, nm)."""
+    keypoints: tuple[int, int] | None = None
+    """Pose26's kpt_shape: its third branch ends in separate keypoint and sigma convs."""
+
+
+HEADS = {"Detect": None, "Segment": "mask_coefficient", "Pose": "kpts", "OBB": "angle", "v10Detect": None}
+"""Detection heads, and what their third branch predicts."""
+
+
+def _branch(
+    net: Net, local: str, xs: list[str], ch: tuple[int, ...], build: Callable[[str, str, int], str]
+) -> list[str]:
+    with net.group(local, "ModuleList"):
+        return [build(str(i), x, c) for i, (x, c) in enumerate(zip(xs, ch, strict=True))]
+
+
+def _flat(net: Net, local: str, maps: list[str]) -> str:
+    """Each level's map flattened to (C, H·W) and joined along the places: what the head returns."""
+    flat = [net.layer(f"{local}_flat{i}", "Flatten", {"start_dim": 2}, m) for i, m in enumerate(maps)]
+    return flat[0] if len(flat) == 1 else net.layer(local, "Concat", {"dim": 2}, flat)
+
+
+def _three(net: Net, name: str, x: str, c1: int, c: int, out: int) -> str:
+    """Conv 3×3 to c, Conv 3×3, then a biased 1×1 nn.Conv2d to ``out``: each branch of a head."""
+    return sequential(
+        net,
+        name,
+        x,
+        [
+            lambda i, z: conv(net, i, z, c1, c, 3),
+            lambda i, z: conv(net, i, z, c, c, 3),
+            lambda i, z: conv2d(net, i, z, c, out, 1),
+        ],
+    )
+
+
+def _light(net: Net, name: str, x: str, c1: int, c3: int, nc: int) -> str:
+    """The newer class branch: depthwise 3×3 and 1×1 to c3, depthwise 3×3 and 1×1, a biased 1×1 to nc."""
+    return sequential(
+        net,
+        name,
+        x,
+        [
+            lambda i, z: sequential(
+                net, i, z, [lambda j, w: dwconv(net, j, w, c1, c1, 3), lambda j, w: conv(net, j, w, c1, c3, 1)]
+            ),
+            lambda i, z: sequential(
+                net, i, z, [lambda j, w: dwconv(net, j, w, c3, c3, 3), lambda j, w: conv(net, j, w, c3, c3, 1)]
+            ),
+            lambda i, z: conv2d(net, i, z, c3, nc, 1),
+        ],
+    )
+
+
+def detect(net: Net, local: str, xs: list[str], head: Head) -> list[str]:
+    """Detect and its kin: per level a box branch (cv2, to 4·reg_max), a class branch (cv3, to nc)
+    and for Segment/Pose/OBB a third (cv4); a one-to-one copy of each when end2end. Returns the
+    head's outputs: boxes, scores (and the third branch's values, Segment's prototypes), each level
+    flattened and joined. DFL's conv (reg_max weights, frozen, a fixed decoding) is not a layer here."""
+    ch = head.ch
+    c2 = max(16, ch[0] // 4, head.reg_max * 4)
+    c3 = max(ch[0], min(head.nc, 100))
+    kpts, dims = head.keypoints or (0, 0)
+    what, count = head.extra or ("", 0)
+    c4 = max(ch[0] // 4, kpts * (dims + 2) if head.keypoints else count)
+    outputs: list[str] = []
+    with net.group(local, head.kind):
+        sets = [("", "")] + ([("one2one_", "one2one_")] if head.end2end else [])
+        built: dict[str, list[str]] = {}
+        for prefix, _ in sets:
+            built[prefix + "cv2"] = _branch(
+                net, prefix + "cv2", xs, ch, lambda i, x, c: _three(net, i, x, c, c2, 4 * head.reg_max)
+            )
+            if head.legacy:
+                cls = _branch(net, prefix + "cv3", xs, ch, lambda i, x, c: _three(net, i, x, c, c3, head.nc))
+            else:
+                cls = _branch(net, prefix + "cv3", xs, ch, lambda i, x, c: _light(net, i, x, c, c3, head.nc))
+            built[prefix + "cv3"] = cls
+            if head.keypoints is not None:
+                features = _branch(
+                    net,
+                    prefix + "cv4",
+                    xs,
+                    ch,
+                    lambda i, x, c: sequential(
+                        net, i, x, [lambda j, z: conv(net, j, z, c, c4, 3), lambda j, z: conv(net, j, z, c4, c4, 3)]
+                    ),
+                )
+                built[prefix + "kpts"] = _branch(
+                    net,
+                    prefix + "cv4_kpts",
+                    features,
+                    (c4,) * len(ch),
+                    lambda i, x, c: conv2d(net, i, x, c, kpts * dims),
+                )
+                built[prefix + "kpts_sigma"] = _branch(
+                    net, prefix + "cv4_sigma", features, (c4,) * len(ch), lambda i, x, c: conv2d(net, i, x, c, kpts * 2)
+                )
+            elif head.extra is not None:
+                built[prefix + what] = _branch(
+                    net, prefix + "cv4", xs, ch, lambda i, x, c: _three(net, i, x, c, c4, count)
+                )
+        if head.proto is not None:
+            npr, nm = head.proto
+            if head.kind.endswith("26"):
+                outputs.extend(proto26(net, "proto", xs, ch, npr, nm, head.nc))
+            else:
+                outputs.append(proto(net, "proto", xs[0], ch[0], npr, nm))
+        for prefix, _ in sets:
+            for key in built:
+                if key.startswith(prefix) and (prefix or not key.startswith("one2one_")):
+                    what = key.removeprefix(prefix)
+                    label = {"cv2": "boxes", "cv3": "scores"}.get(what, what)
+                    outputs.append(_flat(net, prefix + label, built[key]))
+    return outputs
+
+
+def proto26(net: Net, local: str, xs: list[str], ch: tuple[int, ...], c_: int, c2: int, nc: int) -> list[str]:
+    """Proto26: each coarser map refined (1×1 to ch[0]) and upsampled onto the finest, all summed;
+    feat_fuse 3×3 to c_, then Proto's layers; semseg (3×3, 3×3, 1×1 to nc) on the sum, for training."""
+    with net.group(local, "Proto26"):
+        with net.group("feat_refine", "ModuleList"):
+            refined = [conv(net, str(i), x, c, ch[0], 1) for i, (x, c) in enumerate(zip(xs[1:], ch[1:], strict=True))]
+        ups = [
+            net.layer(f"up{i}", "Upsample", {"scale_factor": 2 ** (i + 1), "mode": "nearest"}, r)
+            for i, r in enumerate(refined)
+        ]
+        feat = add(net, "sum", [xs[0], *ups]) if ups else xs[0]
+        y = conv(net, "feat_fuse", feat, ch[0], c_, 3)
+        y = conv(net, "cv1", y, c_, c_, 3)
+        y = net.layer(
+            "upsample",
+            "ConvTranspose2d",
+            {"in_channels": c_, "out_channels": c_, "kernel_size": 2, "stride": 2, "bias": True},
+            y,
+        )
+        y = conv(net, "cv2", y, c_, c_, 3)
+        p = conv(net, "cv3", y, c_, c2, 1)
+        semantic = _three(net, "semseg", feat, ch[0], c_, nc)
+    return [p, semantic]
+
+
+def proto(net: Net, local: str, x: str, c1: int, c_: int, c2: int) -> str:
+    """Proto: Conv 3×3 to c_, ConvTranspose2d 2×2 stride 2 (with bias), Conv 3×3, Conv 1×1 to c2."""
+    with net.group(local, "Proto"):
+        y = conv(net, "cv1", x, c1, c_, 3)
+        y = net.layer(
+            "upsample",
+            "ConvTranspose2d",
+            {"in_channels": c_, "out_channels": c_, "kernel_size": 2, "stride": 2, "bias": True},
+            y,
+        )
+        y = conv(net, "cv2", y, c_, c_, 3)
+        return conv(net, "cv3", y, c_, c2, 1)
+
+
+def head_of(
+    row: Row,
+    module: str,
+    args: list[Any],
+    c_in: list[int],
+    s_in: list[Fraction],
+    nc: Any,
+    reg_max: Any,
+    end2end: bool,
+    legacy: bool,
+    width: float,
+    max_channels: float,
+) -> Head:
+    """The head's arguments as parse_model completes them, its inputs' strides checked."""
+    base = module.removesuffix("26")
+    for i in range(1, len(s_in)):
+        if s_in[i] <= s_in[i - 1]:
+            listing = ", ".join(f"row {s} at stride {_show(st)}" for s, st in zip(row.sources, s_in, strict=True))
+            raise GraphError(
+                f"row {row.index}: {module} reads {listing}: a head reads its feature maps from fine to coarse, "
+                "at strictly increasing strides; check the from: indices (a row inserted above shifts them)",
+                row.where,
+            )
+    count = args[0] if args else nc
+    if not is_int(count) or count < 1:
+        raise SpecError(f"row {row.index}: {module} needs the number of classes (nc: at the top)", row.where)
+    extra_what = HEADS[base]
+    extra = None
+    proto = None
+    keypoints = None
+    if base == "Segment":
+        nm = args[1] if len(args) > 1 else 32
+        npr = args[2] if len(args) > 2 else 256
+        proto = (make_divisible(min(npr, max_channels) * width), nm)
+        extra = (extra_what or "", nm)
+    elif base == "Pose":
+        shape = args[1] if len(args) > 1 else [17, 3]
+        if not (isinstance(shape, list) and len(shape) == 2 and all(is_int(v) and v > 0 for v in shape)):
+            raise SpecError(f"row {row.index}: {module}'s kpt_shape is [keypoints, dims], got {shape!r}", row.where)
+        extra = (extra_what or "", shape[0] * shape[1])
+        keypoints = (shape[0], shape[1]) if module == "Pose26" else None
+    elif base == "OBB":
+        extra = (extra_what or "", args[1] if len(args) > 1 else 1)
+    head = Head(
+        kind=module,
+        nc=count,
+        reg_max=reg_max,
+        end2end=end2end or base == "v10Detect",
+        legacy=legacy and base != "v10Detect",
+        ch=tuple(c_in),
+        extra=extra,
+        proto=proto,
+        keypoints=keypoints,
+    )
+    return head
+
+
+def cbfuse(
+    net: Net, row: Row, args: list[Any], inputs: list[str], s_in: list[Fraction], pieces: dict[int, list[int]]
+) -> None:
+    """CBFuse: a piece of each CBLinear it reads, resized (nearest) onto the last input, all summed."""
+    idx = args[0] if args else None
+    sources = row.sources[:-1]
+    if not (isinstance(idx, list) and len(idx) == len(sources) and all(is_int(i) for i in idx)):
+        raise SpecError(f"row {row.index}: CBFuse's argument picks one piece of each CBLinear it reads", row.where)
+    terms = []
+    with net.group(f"model.{row.index}", "CBFuse"):
+        for i, (source, pick) in enumerate(zip(sources, idx, strict=True)):
+            if source not in pieces:
+                raise GraphError(f"row {row.index}: CBFuse reads row {source}, which is not a CBLinear", row.where)
+            y = split(net, f"pick{i}", inputs[i], pieces[source], pick)
+            ratio = s_in[i] / s_in[-1]
+            if ratio != 1:
+                factor = int(ratio) if ratio.denominator == 1 else float(ratio)
+                y = net.layer(f"resize{i}", "Upsample", {"scale_factor": factor, "mode": "nearest"}, y)
+            terms.append(y)
+        net.layer("sum", "Add", {}, [*terms, inputs[-1]])
+
+
+def _show(stride: Fraction) -> str:
+    return str(stride.numerator) if stride.denominator == 1 else str(stride)

@@ -1,0 +1,62 @@
+"""CNN304 format-semantics: where the file's own tool reads it differently from how it looks, or
+than PyTorch would (darknet: the first of two equal keys; a [shortcut] of unequal layers)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from cnninspect.engines.records import MergeMismatch
+from cnninspect.rules.base import Example, Finding, Rule, Scan, Severity
+from cnninspect.rules.shared import at
+
+_TWICE = """[net]
+width=32
+height=32
+channels=3
+
+[convolutional]
+filters=16{twice}
+size=3
+pad=1
+activation=leaky
+"""
+
+
+def tolerated(scan: Scan, index: int) -> str | None:
+    """What the file's format does with a merge PyTorch refuses (its warning), or None."""
+    from cnninspect.inputs import format_named  # the formats load only when a trace is checked
+
+    record = scan.trace.records[index]
+    merge = next((m for m in record.mismatches if isinstance(m, MergeMismatch)), None)
+    if merge is None:
+        return None
+    return format_named(scan.trace.spec.format).tolerated_merge(record.layer, merge.shapes)
+
+
+def check_trace(scan: Scan) -> Iterator[Finding]:
+    """What the reader noted (a key given twice, a mask past num=) at its line, then each merge the
+    format allows though PyTorch refuses it, with what the format does."""
+    for note in scan.trace.spec.notes:
+        yield Finding(FORMAT_SEMANTICS, note.location, "", note.message)
+    for index, record in enumerate(scan.trace.records):
+        message = tolerated(scan, index)
+        if message is not None:
+            yield at(FORMAT_SEMANTICS, record.layer, message)
+
+
+FORMAT_SEMANTICS = Rule(
+    code="CNN304",
+    name="format-semantics",
+    severity=Severity.WARNING,
+    summary="The file's format reads a line differently from how it looks, or than PyTorch would.",
+    explanation="""The model is traced as the file's own tool reads it, and this says where that
+    differs from what the text or PyTorch suggests. darknet takes the first of two equal keys in a
+    section and ignores the second; its [shortcut] adds layers of different channel counts (the first
+    min(c) channels; the output keeps the previous layer's shape), where PyTorch's x + y refuses, and
+    AlexeyAB's darknet refuses one across widths and heights that pjreddie's darknet samples; a
+    [yolo] mask that names anchors past num= reads values that are not anchors. Delete the line darknet
+    ignores, or make the layers match if the difference is a mistake.""",
+    failing=Example(_TWICE.format(twice="\nfilters=32"), suffix=".cfg"),
+    passing=Example(_TWICE.format(twice=""), suffix=".cfg"),
+    check_trace=check_trace,
+)

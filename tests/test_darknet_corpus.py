@@ -1,0 +1,182 @@
+"""Every cfg in the cfg/ folders of pjreddie/darknet and AlexeyAB/darknet (tests/corpus/darknet,
+public domain under their YOLO LICENSE), read and traced, against what darknet's own C parser
+builds from it (tests/data/darknet_reference.json: each layer's output width × height × channels
+and its parameters, counted as PyTorch counts them; how it was made is in its "meta").
+
+A cfg is either read exactly (every layer's output and the total equal darknet's, and lint finds
+no error, only the warnings listed here, each a true statement about the file) or refused with one
+line that says why (recurrent layers, a locally connected layer, darknet options cnninspect does
+not model)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+from conftest import cli, load
+
+from cnninspect.engines.analytic import infer_shapes
+from cnninspect.engines.records import Trace
+from cnninspect.engines.torch import trace_spec
+from cnninspect.errors import CnnInspectError
+from cnninspect.rules import Severity, find_problems
+
+CORPUS = Path(__file__).parent / "corpus" / "darknet"
+REFERENCE = json.loads((Path(__file__).parent / "data" / "darknet_reference.json").read_text())["cfgs"]
+
+REFUSED = {
+    "pjreddie/go.cfg": "extra=1 changes this [reorg]'s sizes",  # one value more than the reorg's input
+    "pjreddie/go.test.cfg": "extra=1 changes this [reorg]'s sizes",
+    "pjreddie/strided.cfg": "activation 'ramp' is not one cnninspect reads",  # no torch.nn class
+    "alexeyab/strided.cfg": "activation 'ramp' is not one cnninspect reads",
+    "pjreddie/yolov1.cfg": "[local] is a locally connected layer",
+    "alexeyab/yolov1/yolo.cfg": "[local] is a locally connected layer",
+    "alexeyab/yolov1/yolo.train.cfg": "[local] is a locally connected layer",
+    "alexeyab/yolov1/yolo2.cfg": "[local] is a locally connected layer",
+    "alexeyab/yolov1/yolo-coco.cfg": "[local] is a locally connected layer",
+}
+"""The non-recurrent cfgs cnninspect refuses, and why."""
+
+SHORTCUTS = "[shortcut] of unequal layers"
+SHORTCUT = re.compile(r"\[shortcut\] \d+ adds layer \d+'s \S+ to layer \d+'s \S+: darknet adds the first \d+ channels")
+WARNINGS = {
+    **dict.fromkeys(
+        [
+            *(
+                f"{repo}/{name}.cfg"
+                for repo in ("pjreddie", "alexeyab")
+                for name in ("resnet50", "resnet101", "resnet152")
+            ),
+            *(f"pjreddie/{name}.cfg" for name in ("resnet18", "resnet34", "resnext50", "resnext101-32x4d")),
+            "pjreddie/resnext152-32x4d.cfg",
+            "alexeyab/resnext152-32x4d.cfg",
+            "alexeyab/resnet152_trident.cfg",
+            "alexeyab/csresnext50-panet-spp.cfg",
+            "alexeyab/csresnext50-panet-spp-original-optimal.cfg",
+            "alexeyab/enet-coco.cfg",
+            "alexeyab/yolov3-tiny-prn.cfg",
+            "alexeyab/yolov4-sam-mish-csp-reorg-bfm.cfg",
+        ],
+        SHORTCUTS,
+    ),
+    # [net] has batch=1 and batch=64 (and subdivisions twice): darknet reads the first (yolo9000.cfg
+    # repeats batch=1 with the same value: no warning)
+    "pjreddie/yolov3-openimages.cfg": "is given twice in this [net]",
+    "alexeyab/yolov3-openimages.cfg": "is given twice in this [net]",
+    "alexeyab/efficientnet_b0.cfg": "decay is given twice in this [net]",
+    "alexeyab/efficientnet-lite3.cfg": "decay is given twice in this [net]",
+    "alexeyab/cspx-p7-mish.cfg": "mask: anchor 19 does not exist",  # num=16, but anchors= lists 20
+    # [local_avgpool] size=4 stride=4 pads 1 before and 2 after a 208×208 input: windows start at
+    # -1, 3, …, 203 and end at 206, so row and column 207 are never read (darknet's own arithmetic)
+    "alexeyab/yolov4-tiny_contrastive.cfg": "the last 3 rows and columns of its 211×211 input",
+}
+"""The cfgs read exactly that lint warns about, and what each warning says."""
+
+
+def darknet_layers(trace: Trace, count: int) -> list[tuple[int, ...] | None]:
+    """Each darknet layer's output shape: its group's last layer, or the layer itself."""
+    shape_of = {record.layer.name: record.output_shape for record in trace.records}
+    last = {group.name: group.output for group in trace.spec.groups}
+    return [shape_of[last.get(str(i), str(i))] for i in range(count)]
+
+
+def check_against_darknet(key: str, trace: Trace) -> None:
+    """Every layer's output and the total equal darknet's."""
+    entry = REFERENCE[key]
+    shapes = darknet_layers(trace, len(entry["layers"]))
+    for index, (shape, (section, w, h, c, outputs, _)) in enumerate(zip(shapes, entry["layers"])):
+        assert shape is not None, f"layer {index} [{section}] has no output"
+        if w * h * c == 0:  # darknet leaves a flat layer's sizes at 0 (softmax, cost): compare the values
+            assert math.prod(shape[1:]) == outputs, f"layer {index} [{section}]: {shape} vs {outputs} values"
+        else:
+            dims = shape[1:] if len(shape) == 4 else (shape[1], 1, 1)
+            assert dims == (c, h, w), f"layer {index} [{section}]: {dims} vs darknet's {(c, h, w)}"
+    assert trace.total_params == entry["params"]
+
+
+CASES = sorted(REFERENCE)
+
+
+def test_the_corpus_is_both_repositories_whole():
+    on_disk = {path.relative_to(CORPUS).as_posix() for path in CORPUS.rglob("*.cfg")}
+    assert on_disk == set(REFERENCE) and len(on_disk) == 45 + 95
+    assert (CORPUS / "pjreddie" / "LICENSE").exists() and (CORPUS / "alexeyab" / "LICENSE").exists()
+
+
+def test_the_reference_has_the_published_counts():
+    # darknet's own parser on YOLOv3, YOLOv4 and YOLOv4-tiny, as published (FACTS.md)
+    assert REFERENCE["pjreddie/yolov3.cfg"]["params"] == REFERENCE["alexeyab/yolov3.cfg"]["params"] == 61_949_149
+    assert REFERENCE["alexeyab/yolov4.cfg"]["params"] == 64_363_101
+    assert REFERENCE["alexeyab/yolov4-tiny.cfg"]["params"] == 6_056_606
+    assert REFERENCE["pjreddie/vgg-16.cfg"]["params"] == 138_357_544
+
+
+@pytest.mark.skipif(not CORPUS.exists(), reason="the darknet corpus is not here")
+@pytest.mark.parametrize("key", CASES)
+def test_each_cfg_is_read_as_darknet_reads_it_or_refused_with_one_line(key):
+    entry = REFERENCE[key]
+    path = CORPUS / key
+    if "refused" in entry or key in REFUSED:
+        with pytest.raises(CnnInspectError) as caught:
+            load(path)
+        reason = "is a recurrent layer" if "refused" in entry else REFUSED[key]
+        assert reason in str(caught.value) and "\n" not in str(caught.value)
+        return
+    trace = infer_shapes(load(path))  # the analytic engine: no layer falls back to torch
+    check_against_darknet(key, trace)
+    findings = find_problems(trace)
+    assert all(f.rule.severity is Severity.WARNING for f in findings), [f.line for f in findings]
+    expected = WARNINGS.get(key)
+    if expected is None:
+        assert findings == [], [f.line for f in findings]
+    elif expected == SHORTCUTS:
+        assert findings and all(f.rule.code == "CNN304" and SHORTCUT.match(f.message) for f in findings)
+    else:
+        assert findings and all(expected in f.message for f in findings), [f.line for f in findings]
+
+
+def test_the_refusals_are_the_only_ones():
+    refused = {key for key, entry in REFERENCE.items() if "refused" in entry} | set(REFUSED)
+    assert len(refused) == 9 + 9  # 9 recurrent, 9 with a layer or option cnninspect does not model
+    assert len(REFERENCE) - len(refused) == 122
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "alexeyab/yolov4-tiny.cfg",  # [route] groups=
+        "alexeyab/efficientnet_b0.cfg",  # [scale_channels]
+        "alexeyab/yolov4-sam-mish-csp-reorg-bfm.cfg",  # [sam], [reorg3d], unequal [shortcut]
+        "alexeyab/resnet152_trident.cfg",  # dilation=, share_index=
+        "pjreddie/yolov2.cfg",  # [reorg]
+        "pjreddie/vgg-16.cfg",  # [crop], [cost]
+        "pjreddie/resnet18.cfg",  # [shortcut] across sizes
+        "alexeyab/yolov1/tiny-yolo.cfg",  # [detection]
+    ],
+)
+def test_the_torch_engine_agrees_on_the_new_layers(key):
+    check_against_darknet(key, trace_spec(load(CORPUS / key)))
+
+
+@pytest.mark.parametrize(
+    ("key", "outputs"),
+    [
+        ("alexeyab/yolov4-tiny.cfg", [(1, 255, 13, 13), (1, 255, 26, 26)]),  # Split: [route] groups=
+        ("alexeyab/efficientnet_b0.cfg", [(1, 1000)]),  # Mul: [scale_channels]; a softmax over 1000 classes
+        ("pjreddie/vgg-16.cfg", [(1, 1000)]),  # a negative ZeroPad2d: [crop]; [connected] 1000
+    ],
+)
+def test_export_writes_the_new_layers_as_pytorch_runs_them(key, outputs):
+    import torch
+
+    spec = load(CORPUS / key)
+    namespace: dict = {}
+    exec(compile(cli("export", str(CORPUS / key)).stdout, "exported.py", "exec"), namespace)
+    model = [value for value in namespace.values() if isinstance(value, type)][-1]()  # the model: the last class
+    assert sum(p.numel() for p in model.parameters()) == REFERENCE[key]["params"]
+    heads = model.to("meta")(torch.empty(1, *spec.input, device="meta"))
+    shapes = [tuple(head.shape) for head in (heads if isinstance(heads, (list, tuple)) else [heads])]
+    assert [shape[: len(want)] for shape, want in zip(shapes, outputs)] == outputs  # a classifier's (1, 1000, 1, 1)
