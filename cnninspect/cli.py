@@ -44,6 +44,7 @@ from cnninspect.cli_options import (
     ModelOptions,
     ModelSource,
     ModeOpt,
+    OverrideOpt,
     PaddingOpt,
     ScaleOpt,
     SetOpt,
@@ -192,6 +193,7 @@ def summary(
     padding: PaddingOpt = None,
     set_: SetOpt = None,
     arg: ArgOpt = None,
+    override: OverrideOpt = None,
     dtype: DtypeOpt = None,
     timeout: TimeoutOpt = None,
     mode: ModeOpt = None,
@@ -243,7 +245,7 @@ def summary(
             raise UsageError("--save keeps the rendered table: use it with --format table")
         source = ModelSource(spec=spec, layers=layers, model=model, scale=scale)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
-        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode)
+        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode, override=override)
         fallback = engine is None and model is None and not torch_installed()  # torch is an extra
         chosen = Engine.AUTO if fallback else engine or Engine.TORCH
         trace, findings = _trace(source, what_if, only, engine=chosen, depth=depth, debug=debug)
@@ -294,6 +296,7 @@ def draw(
     padding: PaddingOpt = None,
     set_: SetOpt = None,
     arg: ArgOpt = None,
+    override: OverrideOpt = None,
     dtype: DtypeOpt = None,
     timeout: TimeoutOpt = None,
     mode: ModeOpt = None,
@@ -328,7 +331,7 @@ def draw(
             raise UsageError(f"-o {output}: give a file ending in .svg or .html")
         source = ModelSource(spec=spec, layers=layers, model=model, scale=scale)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
-        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode)
+        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode, override=override)
         trace, findings = _trace(source, what_if, only, engine=engine, debug=debug)
         picture = draw_picture(trace, findings, fmt, depth)
         try:
@@ -353,6 +356,7 @@ def fix_fc(
     padding: PaddingOpt = None,
     set_: SetOpt = None,
     arg: ArgOpt = None,
+    override: OverrideOpt = None,
     dtype: DtypeOpt = None,
     timeout: TimeoutOpt = None,
     mode: ModeOpt = None,
@@ -378,6 +382,9 @@ def fix_fc(
     (with --check: when the file would change), 2 for invalid input.
     """
     from cnninspect.engines import trace_with
+    from cnninspect.engines.model import parse_target
+    from cnninspect.engines.model.config import project_root
+    from cnninspect.fixes.config import config_fixes
     from cnninspect.fixes.files import encode_like, spec_change, write_atomic
     from cnninspect.fixes.plan import plan_fixes
     from cnninspect.fixes.python import python_changes
@@ -390,12 +397,15 @@ def fix_fc(
             raise UsageError("--write and --check: give one of them")
         source = ModelSource(spec=spec, layers=layers, model=model, scale=scale)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
-        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode)
+        only = ModelOptions.of(arg=arg, dtype=dtype, timeout=timeout, mode=mode, override=override)
         if model is not None:
             trace, _ = _trace(source, what_if, only, engine=engine, debug=debug)
             target = model.rpartition(":")[0]
+            parsed = parse_target(model, only.overrides)
             project = [Path.cwd(), *([Path(target).parent] if target.endswith(".py") else [])]
-            plan, files, notes = python_changes(trace, project)
+            if parsed.config:
+                project.append(project_root(Path(target)))
+            plan, files, notes = python_changes(trace, project, config_fixes(trace, parsed))
         else:
             only.refuse()
             overrides = what_if.overrides()
@@ -479,6 +489,16 @@ def lint(
         ),
     ] = None,
     scale: ScaleOpt = None,
+    run_models: Annotated[
+        bool,
+        typer.Option(
+            "--run-models",
+            help="Also trace Hydra configs of your own classes, with the input of their # cnninspect: input "
+            "comment. THIS IMPORTS AND RUNS YOUR CODE, fenced as summary runs your model [default: run-models in "
+            "[tool.cnninspect], else off: they are only named].",
+            show_default=False,
+        ),
+    ] = False,
     input: InputOpt = None,
     batch: BatchOpt = None,
     kernel: KernelOpt = None,
@@ -500,7 +520,7 @@ def lint(
 
     with _guard(debug=debug):
         settings = load_settings(Path.cwd()).with_options(
-            select, ignore, fail_on=fail_on, force_exclude=force_exclude or None
+            select, ignore, fail_on=fail_on, force_exclude=force_exclude or None, run_models=run_models or None
         )
         fmt = output_format or (LintFormat.GITHUB if os.environ.get("GITHUB_ACTIONS") == "true" else LintFormat.FULL)
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
@@ -509,8 +529,15 @@ def lint(
         checked = found.in_order(_lint_all(found.files, settings, overrides, engine, fmt, ModelSource(scale=scale)))
         results = [r for r in checked if r.is_spec]
         skipped = [r for r in checked if not r.is_spec]
+        own = {r.path: classes for r in skipped if (classes := _own_classes(r.path))}
+        skipped = [r for r in skipped if r.path not in own]
+        if settings.run_models:
+            results += [result for path in own for result in _lint_model_config(path, settings)]
         if fmt is not LintFormat.FULL or any(r.findings or r.crash is not None for r in results):
             _emit(lint_formats.RENDERERS[fmt](results, _wrap_width(sys.stdout)))  # a clean full report is empty
+        if not settings.run_models:
+            for path, classes in own.items():
+                typer.echo(_own_classes_line(path, classes), err=True)
         if skipped:
             typer.echo(
                 f"skipped {plural(len(skipped), 'file')} that "
@@ -735,6 +762,7 @@ def _trace(
 
     require_torch("--model")
     from cnninspect.engines.model import inspect_model, parse_args, parse_target
+    from cnninspect.fixes.config import config_fixes
     from cnninspect.fixes.python import with_suggestions
 
     if source.spec is not None or source.layers is not None:
@@ -743,10 +771,17 @@ def _trace(
         raise UsageError("--kernel, --stride, --padding and --set change specs; a --model takes --arg instead")
     if only.timeout is not None and not only.timeout > 0:
         raise UsageError(f"--timeout {only.timeout:g}: give a number of seconds above 0")
+    target = parse_target(source.model, only.overrides)
+    inputs = what_if.inputs
+    if not inputs and target.config and target.path is not None:
+        from cnninspect.engines.model.config import input_comment
+
+        given = input_comment(target.path, target.overrides)
+        inputs = (given,) if given is not None else ()
     trace = inspect_model(
-        parse_target(source.model),
+        target,
         parse_args(only.args),
-        what_if.inputs,
+        inputs,
         dtypes=only.dtypes,
         batch=what_if.batch or 1,
         depth=depth,
@@ -754,7 +789,7 @@ def _trace(
         mode=only.mode,
         quiet=not debug,
     )
-    return trace, with_suggestions(find_problems(trace), trace)
+    return trace, with_suggestions(find_problems(trace), trace, config_fixes(trace, target))
 
 
 def _load(source: ModelSource, what_if: WhatIf) -> ModelSpec:
@@ -764,6 +799,46 @@ def _load(source: ModelSource, what_if: WhatIf) -> ModelSpec:
 
     overrides = what_if.overrides()
     return apply_overrides(load_source(source.spec, source.layers, source.read_options()).spec, overrides)
+
+
+def _own_classes(path: str) -> list[tuple[str, str]]:
+    """The user's own classes a Hydra config builds (lint never builds them)."""
+    from cnninspect.inputs import decode_source, read_source
+    from cnninspect.inputs.hydra import own_classes
+
+    try:
+        return own_classes(decode_source(read_source(path), path), path)
+    except CnnInspectError:
+        return []
+
+
+def _lint_model_config(path: str, settings: Settings) -> list[FileResult]:
+    """lint --run-models: a Hydra config of the user's own classes traced as a whole, its input from
+    its comment; the findings grouped by the file they point at (the config, or the user's source)."""
+    from cnninspect.linter import FileResult
+    from cnninspect.rules import error_finding
+
+    try:
+        _, findings = _trace(ModelSource(model=f"{path}:"), WhatIf(), ModelOptions(), engine=Engine.AUTO)
+    except CnnInspectError as error:
+        findings = [error_finding(error, path)]
+    enabled = settings.enabled(Path(path))
+    by_file: dict[str, list[Finding]] = {path: []}
+    for finding in findings:
+        if finding.rule in enabled:
+            by_file.setdefault(finding.location.path, []).append(finding)
+    return [FileResult(file, tuple(found)) for file, found in by_file.items()]
+
+
+def _own_classes_line(path: str, classes: list[tuple[str, str]]) -> str:
+    """``PATH: a Hydra config of your own classes (…), not built by lint; check it with …``."""
+    names = ", ".join(dict.fromkeys(name for _, name in classes))
+    node = next((key for key, _ in classes if key), None)
+    command = f"cnninspect summary --model {path}:{node}" if node else "cnninspect summary --model CONFIG.yaml:KEY"
+    return safe(
+        f"{path}: a Hydra config of your own classes ({names}); lint never runs your code, so it was not "
+        f"checked: run {command}"
+    )
 
 
 def _stdout(record: bool = False) -> Console:

@@ -131,7 +131,8 @@ ModelOpt = Annotated[
         "--model",
         metavar="FILE.py:NAME",
         help="Your own nn.Module instead of a SPEC: path/to/file.py:NAME or package.module:NAME (a class, "
-        "factory function or instance). THIS IMPORTS AND RUNS YOUR CODE. Needs --input.",
+        "factory function or instance), or a node of a Hydra config, path/to/config.yaml:NODE (built by "
+        "hydra.utils.instantiate). THIS IMPORTS AND RUNS YOUR CODE. Needs --input.",
         show_default=False,
     ),
 ]
@@ -141,6 +142,15 @@ ArgOpt = Annotated[
         "--arg",
         metavar="KEY=VALUE",
         help="A constructor argument for --model, as a Python literal (repeatable).",
+        show_default=False,
+    ),
+]
+OverrideOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--override",
+        metavar="KEY=VALUE",
+        help="A Hydra override of a --model config.yaml:NODE, e.g. model.net.kernel=5 or model=resnet (repeatable).",
         show_default=False,
     ),
 ]
@@ -313,6 +323,8 @@ class ModelOptions:
     """``--timeout`` in seconds; None: MODEL_TIMEOUT."""
     mode: Mode | None = None
     """``--mode``: eval or train; None: eval for a class or factory, an instance's own mode."""
+    overrides: tuple[str, ...] = ()
+    """``--override KEY=VALUE``, Hydra overrides of a --model config."""
 
     @classmethod
     def of(
@@ -322,17 +334,21 @@ class ModelOptions:
         dtype: Sequence[str] | None,
         timeout: float | None,
         mode: Mode | None = None,
+        override: Sequence[str] | None = None,
     ) -> ModelOptions:
         """The options as Typer gives them (None when absent)."""
-        return cls(args=tuple(arg or ()), dtypes=tuple(dtype or ()), timeout=timeout, mode=mode)
+        args, dtypes, overrides = tuple(arg or ()), tuple(dtype or ()), tuple(override or ())
+        return cls(args=args, dtypes=dtypes, timeout=timeout, mode=mode, overrides=overrides)
 
     def refuse(self) -> None:
-        """--arg, --dtype, --timeout and --mode say something about a --model only; alone they are a mistake."""
+        """--arg, --dtype, --timeout, --mode and --override say something about a --model only; alone they
+        are a mistake."""
         options = (
             ("--arg", self.args),
             ("--dtype", self.dtypes),
             ("--timeout", self.timeout is not None),
             ("--mode", self.mode is not None),
+            ("--override", self.overrides),
         )
         given = [name for name, value in options if value]
         if given:

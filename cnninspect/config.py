@@ -7,6 +7,7 @@
     exclude = ["configs/broken"]                    # skipped when a folder is walked
     force-exclude = true                            # ... and when a file is named (pre-commit)
     per-file-ignores = {"configs/legacy/*" = ["floor-truncation"]}
+    run-models = true                               # trace Hydra configs of your own classes (runs your code)
 
 Patterns are relative to the folder holding the pyproject.toml, with ``*`` matching across
 folders.
@@ -27,7 +28,7 @@ from cnninspect.errors import UsageError
 from cnninspect.rules import RULES, Finding, Rule, Severity, select_rules
 
 CONFIG_FILE = "pyproject.toml"
-KEYS = ("select", "ignore", "fail-on", "exclude", "force-exclude", "per-file-ignores")
+KEYS = ("select", "ignore", "fail-on", "exclude", "force-exclude", "per-file-ignores", "run-models")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class Settings:
     """Patterns of files and folders skipped when a folder is walked."""
     force_exclude: bool = False
     """Skip excluded files named on the command line too."""
+    run_models: bool = False
+    """Trace Hydra configs of the user's own classes, which runs the user's code (off: only named)."""
     per_file_ignores: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Pattern → codes, prefixes or names ignored in matching files."""
     root: Path = Path()
@@ -57,6 +60,7 @@ class Settings:
         ignore: Sequence[str] | None,
         fail_on: Severity | None,
         force_exclude: bool | None = None,
+        run_models: bool | None = None,
     ) -> Settings:
         """Command-line values win over the file's."""
         return replace(
@@ -65,6 +69,7 @@ class Settings:
             ignore=tuple(ignore) if ignore else self.ignore,
             fail_on=fail_on or self.fail_on,
             force_exclude=self.force_exclude if force_exclude is None else force_exclude,
+            run_models=self.run_models if run_models is None else run_models,
         )
 
     def enabled(self, path: Path) -> frozenset[Rule]:
@@ -156,6 +161,10 @@ def _settings(table: Any, path: Path) -> Settings:
         if not isinstance(table["force-exclude"], bool):
             raise fail("force-exclude must be true or false")
         settings = replace(settings, force_exclude=table["force-exclude"])
+    if "run-models" in table:
+        if not isinstance(table["run-models"], bool):
+            raise fail("run-models must be true or false")
+        settings = replace(settings, run_models=table["run-models"])
     if "fail-on" in table:
         try:
             settings = replace(settings, fail_on=Severity(table["fail-on"]))

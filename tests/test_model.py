@@ -323,8 +323,9 @@ def _fixtures_importable(monkeypatch):
         ((f"{ZOO}:Nope",), "has no 'Nope'"),
         ((f"{ZOO}:not_a_model",), "not_a_model is an int, not an nn.Module, class or factory"),
         (("no_such_module:Net",), "importing no_such_module failed: ModuleNotFoundError"),
-        ((f"{ZOO}",), "write path/to/file.py:NAME or package.module:NAME"),
-        (("configs/tutorial.yaml:myCNN",), "configs/tutorial.yaml is not a .py file"),
+        ((f"{ZOO}",), "write path/to/file.py:NAME, package.module:NAME or path/to/config.yaml:NODE"),
+        (("configs/tutorial.yaml:myCNN",), "configs/tutorial.yaml is a cnninspect spec, not a Hydra config"),
+        (("configs/darknet/yolov3-tiny.cfg:net",), "is not a .py file or a Hydra .yaml config"),
     ],
 )
 def test_errors_are_one_line_naming_the_place(args, message):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import ast
 import math
 import sysconfig
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cnninspect.engines.records import Trace
 from cnninspect.errors import CnnInspectError, EditError
+from cnninspect.fixes.config import ConfigFix, config_files
 from cnninspect.fixes.files import FileChange
 from cnninspect.fixes.plan import Fix, FixPlan, plan_from_trace
 from cnninspect.inputs import decode_source, read_source
@@ -47,7 +48,7 @@ def locate_source_fixes(fixes: Sequence[Fix]) -> list[SourceFix]:
             except (CnnInspectError, SyntaxError, ValueError):
                 sources[where.path] = None
         source = sources[where.path]
-        found = None if source is None else _constructor_arg(source[1], where.line, fix)
+        found = None if source is None else constructor_arg(source[1], where.line, fix)
         if source is None or found is None:
             continue
         text, _, starts = source
@@ -67,7 +68,7 @@ def locate_source_fixes(fixes: Sequence[Fix]) -> list[SourceFix]:
     return located
 
 
-def _constructor_arg(tree: ast.AST, line: int, fix: Fix) -> tuple[ast.Call, ast.expr] | None:
+def constructor_arg(tree: ast.AST, line: int, fix: Fix) -> tuple[ast.Call, ast.expr] | None:
     """The call on ``line`` that builds the layer, and the expression given for the argument."""
     kind = fix.layer.kind
     slots = [p.name for p in kind.params if not p.keyword_only] if kind else []
@@ -129,7 +130,7 @@ def edit_python(text: str, located: Sequence[SourceFix]) -> str:
         position = source.edit.start + shift
         shift += len(source.edit.new) - (source.edit.end - source.edit.start)
         line = edited.count("\n", 0, position) + 1
-        found = _constructor_arg(tree, line, source.fix)
+        found = constructor_arg(tree, line, source.fix)
         if found is None or literal_value(found[1]) != source.fix.new:
             raise EditError(
                 f"{source.path}:{line}: the edit does not read back as {source.fix.new}; nothing was written"
@@ -137,13 +138,28 @@ def edit_python(text: str, located: Sequence[SourceFix]) -> str:
     return edited
 
 
-def python_changes(trace: Trace, project: Sequence[Path]) -> tuple[FixPlan, list[FileChange], dict[str, str]]:
+def python_changes(
+    trace: Trace, project: Sequence[Path], config: Mapping[tuple[str, str], ConfigFix] | None = None
+) -> tuple[FixPlan, list[FileChange], dict[str, str]]:
     """For a --model: the plan (a fix is held when its source argument is not a literal or a
     product, or when the call is outside ``project``, the folders the user's code lives in), each
-    source file the fixes touch, before and after, and the corrected call per layer."""
-    located = {(s.fix.layer.name, s.fix.arg): s for s in locate_source_fixes(plan_from_trace(trace).applied)}
+    source file the fixes touch, before and after, and the corrected call per layer. A fix in
+    ``config`` (its value set by a Hydra config) is written in the config instead."""
+    config = config or {}
+    located = {
+        (s.fix.layer.name, s.fix.arg): s
+        for s in locate_source_fixes(plan_from_trace(trace).applied)
+        if (s.fix.layer.name, s.fix.arg) not in config
+    }
 
     def hold(fix: Fix) -> str | None:
+        valued = config.get((fix.layer.name, fix.arg))
+        if valued is not None:
+            if valued.written is None:
+                return f"{valued.suggestion}; change it by hand"
+            if not in_project(valued.written.path, project):
+                return f"{valued.written.path} is outside your project, which fix-fc never writes; {valued.suggestion}"
+            return None
         source = located.get((fix.layer.name, fix.arg))
         if source is None:
             return "the call that builds this layer was not found in the source; change it by hand"
@@ -166,6 +182,9 @@ def python_changes(trace: Trace, project: Sequence[Path]) -> tuple[FixPlan, list
         edited = edit_python(text, [s for s in writable if s.path == path])
         files.append(FileChange(Path(path), path, raw, text, edited))
     notes = {s.fix.layer.name: s.suggestion for s in writable}
+    in_config = [c for c in config.values() if c.written is not None and in_project(c.written.path, project)]
+    files += config_files(in_config)
+    notes |= {c.fix.layer.name: c.suggestion for c in in_config}
     return plan, files or [FileChange(None, "--model", b"", "", "")], notes
 
 
@@ -181,12 +200,21 @@ def in_project(path: Path, project: Sequence[Path]) -> bool:
     return any(resolved.is_relative_to(root.resolve()) for root in project)
 
 
-def with_suggestions(findings: Sequence[Finding], trace: Trace) -> list[Finding]:
-    """--model findings with a fix also show the corrected constructor call."""
+def with_suggestions(
+    findings: Sequence[Finding], trace: Trace, config: Mapping[tuple[str, str], ConfigFix] | None = None
+) -> list[Finding]:
+    """--model findings with a fix also show the corrected constructor call; one whose value a Hydra
+    config sets points at the config line instead, and says what to write there."""
+    config = config or {}
     located = {(s.fix.layer.name, s.fix.arg): s.suggestion for s in locate_source_fixes(plan_from_trace(trace).fixes)}
-    return [
-        replace(f, message=f"{f.message} → {located[(f.layer, f.fix.arg)]}")
-        if f.fix is not None and (f.layer, f.fix.arg) in located
-        else f
-        for f in findings
-    ]
+    shown = []
+    for f in findings:
+        key = (f.layer, f.fix.arg) if f.fix is not None else None
+        valued = config.get(key) if key is not None else None
+        if valued is not None:
+            where = valued.written.location if valued.written is not None else f.location
+            f = replace(f, location=where, message=f"{f.message} → {valued.suggestion}")
+        elif key is not None and key in located:
+            f = replace(f, message=f"{f.message} → {located[key]}")
+        shown.append(f)
+    return shown

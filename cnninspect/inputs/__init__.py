@@ -17,13 +17,15 @@ from cnninspect.errors import UsageError
 from cnninspect.inputs.base import InputFormat, ReadOptions
 from cnninspect.inputs.darknet import DarknetFormat
 from cnninspect.inputs.flags import FlagsFormat
-from cnninspect.inputs.hydra import HydraFormat
+from cnninspect.inputs.hydra import HydraFormat, is_own_config
 from cnninspect.inputs.source import decode_source, read_source
 from cnninspect.inputs.spec import SpecFormat, builtin_text, read_builtin
 from cnninspect.inputs.ultralytics import UltralyticsFormat
 from cnninspect.spec.model import FLAG_LABEL, ModelSpec
 
-FORMATS: tuple[InputFormat, ...] = (SpecFormat(), DarknetFormat(), HydraFormat(), UltralyticsFormat())
+HYDRA = HydraFormat()
+"""Hydra ``_target_`` configs."""
+FORMATS: tuple[InputFormat, ...] = (SpecFormat(), DarknetFormat(), HYDRA, UltralyticsFormat())
 """Every file format, in the order each is asked whether it recognises a file."""
 FLAGS = FlagsFormat()
 """``--layers``, which is never a file."""
@@ -56,9 +58,13 @@ def format_of(text: str, label: str) -> InputFormat | None:
 
 def format_for(text: str, label: str) -> InputFormat:
     """The format a file named on the command line is read as: the one that recognises it, else the
-    one its ending belongs to (a ``.cfg`` without ``[net]`` is a broken darknet file), else a spec."""
+    one its ending belongs to (a ``.cfg`` without ``[net]`` is a broken darknet file), else a spec.
+    A Hydra config of the user's own classes is Hydra's (its model is built with --model FILE.yaml:NODE)."""
     suffix = Path(label).suffix.lower()
-    return format_of(text, label) or next((f for f in FORMATS if suffix in f.suffixes), DEFAULT)
+    found = format_of(text, label)
+    if found is None and is_own_config(text, label):
+        return HYDRA
+    return found or next((f for f in FORMATS if suffix in f.suffixes), DEFAULT)
 
 
 def format_named(name: str) -> InputFormat:

@@ -56,6 +56,43 @@ def is_hydra(document: Document) -> bool:
     return bool(_candidates(root))
 
 
+DEFAULTS_LIST = re.compile(r"^defaults\s*:", re.MULTILINE)
+"""A top-level ``defaults:`` list: a Hydra root config that composes others."""
+
+
+def is_own_config(text: str, label: str) -> bool:
+    """A Hydra config that is no torch.nn model: it builds the user's own classes, or composes other
+    configs with a ``defaults:`` list (its model is built with ``--model FILE.yaml:NODE``)."""
+    return bool(DEFAULTS_LIST.search(text)) or bool(own_classes(text, label))
+
+
+def own_classes(text: str, label: str) -> list[tuple[str, str]]:
+    """In a Hydra config that is no torch.nn model: each ``_target_`` that names a class outside torch,
+    as (key path, class), outermost first; [] for any other file. Nothing is imported."""
+    if "_target_" not in text:
+        return []
+    try:
+        root = read_document(text, label).root.resolved()
+    except CnnInspectError:
+        return []
+    found: list[tuple[str, str]] = []
+
+    def walk(node: Node, path: tuple[str, ...], depth: int) -> None:
+        if node.kind != "map" or depth > MAX_SEARCH_DEPTH:
+            return
+        items = node.items()
+        if TARGET in items:
+            name = str(items[TARGET][1].resolved().value)
+            if not name.startswith(("torch.", "nn.")):
+                found.append((".".join(path), name))
+        for key, (_, value) in items.items():
+            if key != TARGET:
+                walk(value.resolved(), (*path, key), depth + 1)
+
+    walk(root, (), 0)
+    return found
+
+
 def _is_model(node: Node) -> bool:
     match = TORCH_CLASS.fullmatch(str(node.items()[TARGET][1].resolved().value))
     return match is not None and (match.group(1) == "Sequential" or lookup(match.group(1)) is not None)

@@ -40,17 +40,33 @@ def resolve(document: Document, root: Node) -> Value:
     if not written:
         return data
     for node in written.values():  # refused on sight, before any lookup
-        text = str(node.value)
-        for escaped, inside in REFERENCE.findall(text):
-            if not escaped and (":" in inside or KEY.fullmatch(inside.strip()) is None):
-                raise SpecError(_refusal(inside), document.where(node))
-        if "${" in REFERENCE.sub("", text).replace("\\${", ""):
-            raise SpecError(
-                "a ${…} whose key is built by another ${…} is not resolved, since it could reach a "
-                "resolver; write the key out",
-                document.where(node),
-            )
+        refusal = refused(str(node.value))
+        if refusal is not None:
+            raise SpecError(refusal, document.where(node))
     return _Resolver(document, data, written).tree(data, ())
+
+
+def refuse_resolvers(document: Document) -> None:
+    """Refuse, at its ``file:line:col``, the first value of the document whose ``${…}`` may not be
+    resolved (see ``refused``); nothing is resolved."""
+    for _, node in _holders(document.root, ()):
+        refusal = refused(str(node.value))
+        if refusal is not None:
+            raise SpecError(refusal, document.where(node))
+
+
+def refused(text: str) -> str | None:
+    """Why a string's ``${…}`` may not be resolved (it calls a resolver, or its key is not a plain
+    key path, or is built by another ``${…}``), else None."""
+    for escaped, inside in REFERENCE.findall(text):
+        if not escaped and (":" in inside or KEY.fullmatch(inside.strip()) is None):
+            return _refusal(inside)
+    if "${" in REFERENCE.sub("", text).replace("\\${", ""):
+        return (
+            "a ${…} whose key is built by another ${…} is not resolved, since it could reach a "
+            "resolver; write the key out"
+        )
+    return None
 
 
 def _refusal(inside: str) -> str:

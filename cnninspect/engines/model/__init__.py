@@ -109,7 +109,7 @@ def inspect_model(
         tracer, device = trace_where_it_fits(maker, batched, kinds)
         root = tracer.root
         mixed = _batch_mixed(tracer, batched, kinds, device, maker.notes)
-    spec_name = target.attr.rsplit(".", 1)[-1]
+    spec_name = target.attr.rsplit(".", 1)[-1] or target.module
     records = build_records(tracer.model, root, depth, tracer.sites, target, tracer.used, spec_name)
     layers = tuple(record.layer for record in records)
     spec = ModelSpec(spec_name, shapes[0], layers, target.text, batch)

@@ -20,6 +20,7 @@ from cnninspect.engines.model.sandbox import TimeUp, reason, run_user
 from cnninspect.engines.model.target import ModelTarget
 from cnninspect.engines.torch import import_torch
 from cnninspect.errors import Location, ModelError, UsageError
+from cnninspect.inputs.source import decode_source, read_source
 from cnninspect.text import did_you_mean
 
 RANDOM_INITS = (
@@ -46,6 +47,19 @@ INSTALLED = frozenset({"site-packages", "dist-packages"})
 
 def load_attr(target: ModelTarget) -> tuple[Any, dict[int, Location]]:
     """The named object, and where the import constructed modules (a ready instance's layers)."""
+    if target.config:
+        assert target.path is not None
+        from cnninspect.engines.model.config import compose_config, node_factory
+
+        text = decode_source(read_source(target.path), str(target.path))
+        config = compose_config(target.path, target.overrides, text)
+        factory = node_factory(config, target.attr)
+
+        def instantiated(**kwargs: Any) -> Any:
+            with _on_path(config.project):
+                return factory(**kwargs)
+
+        return instantiated, {}
     with _construction_sites() as sites:
         if target.path is not None:
             digest = hashlib.sha1(str(target.path.resolve()).encode()).hexdigest()[:12]
