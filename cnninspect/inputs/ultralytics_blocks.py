@@ -317,20 +317,7 @@ def c3k(
 Builder = Callable[..., str]
 
 
-def m_conv(
-    net: Net,
-    local: str,
-    x: str,
-    c1: int,
-    c2: int,
-    k: Any = 1,
-    s: int = 1,
-    p: Any = None,
-    g: int = 1,
-    d: int = 1,
-    act: bool = True,
-) -> str:
-    return conv(net, local, x, c1, c2, k, s, p, g, d, act)
+m_conv: Builder = conv
 
 
 def m_dwconv(

@@ -343,15 +343,7 @@ class _Builder:
         expected = side * side * ((1 + coords) * num + classes)
         if index and self.sections[index - 1].name == "connected":
             formula = f"side² × ((1 + coords) × num + classes) = {side}² × ((1 + {coords}) × {num} + {classes})"
-            self.requirements.append(
-                Requirement(
-                    layer=f"{index - 1}.fc",
-                    arg="out_features",
-                    written_as="output",
-                    value=expected,
-                    because=f"[detection] at line {section.where.line} needs {formula} = {expected}",
-                )
-            )
+            self._demand(index, section, ("fc", "out_features", "output"), expected, formula)
         self._leaf(name, section, "Identity", {}, [])
         self.heads.append(name)
 
@@ -394,17 +386,22 @@ class _Builder:
         before = self.sections[index - 1] if index else None
         if before is None or before.name != "convolutional":
             raise SpecError(f"[{section.name}] must follow a [convolutional] layer", section.where)
-        self.requirements.append(
-            Requirement(
-                layer=f"{index - 1}.conv",
-                arg="out_channels",
-                written_as="filters",
-                value=expected,
-                because=f"[{section.name}] at line {section.where.line} needs {formula} = {expected}",
-            )
-        )
+        self._demand(index, section, ("conv", "out_channels", "filters"), expected, formula)
         self._leaf(name, section, "Identity", {}, [])
         self.heads.append(name)
+
+    def _demand(self, index: int, section: Section, target: tuple[str, str, str], value: int, formula: str) -> None:
+        """A head's demand on the layer before it: (its part, the argument, how the .cfg spells it)."""
+        part, arg, written_as = target
+        self.requirements.append(
+            Requirement(
+                layer=f"{index - 1}.{part}",
+                arg=arg,
+                written_as=written_as,
+                value=value,
+                because=f"[{section.name}] at line {section.where.line} needs {formula} = {value}",
+            )
+        )
 
     # -- building --------------------------------------------------------------------------
 
