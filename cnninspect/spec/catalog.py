@@ -288,13 +288,12 @@ class LayerType:
     inferred: str | None = None
     """The input-size argument that may be left out and is then inferred."""
     param_by_name: dict[str, Param] = field(init=False, repr=False, compare=False)
+    defaults: dict[str, Any] = field(init=False, repr=False, compare=False)
+    """PyTorch's default of each argument that has one (a required argument is not in it)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "param_by_name", {p.name: p for p in self.params})
-
-    def default(self, name: str) -> Any:
-        """PyTorch's default for argument ``name``."""
-        return self.param_by_name[name].default
+        object.__setattr__(self, "defaults", {p.name: p.default for p in self.params if p.default is not NO_DEFAULT})
 
 
 POSITIVE = integer(1)
