@@ -530,5 +530,8 @@ _BY_LOWER = {name.lower(): name for name in LAYER_TYPES}
 
 def lookup(name: str) -> LayerType | None:
     """The catalog entry for a class name, matched case-insensitively; None if torch-only."""
+    found = LAYER_TYPES.get(name)  # most names are written as torch.nn spells them
+    if found is not None:
+        return found
     canonical = _BY_LOWER.get(name.lower())
     return LAYER_TYPES[canonical] if canonical else None
