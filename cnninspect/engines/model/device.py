@@ -18,7 +18,7 @@ MODEL_CPU_LIMIT = 256 * 2**20
 """A model whose CPU pass would hold at most this many bytes (``_footprint``) is traced on the CPU.
 The meta device's first use imports sympy and torch._dynamo (PyTorch's meta kernels for convolutions
 and norms need them): about a second on a quiet machine, several on a busy one, where building with
-seeded weights and a CPU pass of ResNet-50 at 224×224 (4.1 G mult-adds, about 190 MiB by this
+seeded weights and a CPU pass of ResNet-50 at 224×224 (4.1 G mult-adds, about 170 MiB by this
 estimate) takes under half a second (bench/run.py)."""
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "long", "int", "bool")
 
