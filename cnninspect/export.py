@@ -186,7 +186,7 @@ class _Exporter:
         return "\n".join(lines) + "\n"
 
     def _class(
-        self, name: str, params: dict[str, Any], items: Sequence[ItemSpec], channels: str, top: bool
+        self, name: str, params: dict[str, object], items: Sequence[ItemSpec], channels: str, top: bool
     ) -> list[str]:
         arguments = [] if top else ["in_channels"]
         arguments += [p for p, d in params.items() if d is None]
@@ -450,7 +450,7 @@ class _Exporter:
 
     # -- values ------------------------------------------------------------------------------
 
-    def _value(self, item: ItemSpec, arg: str, written: Any, params: set[str]) -> str:
+    def _value(self, item: ItemSpec, arg: str, written: object, params: set[str]) -> str:
         """An argument (or a block use's parameter) as Python: an expression as written, checked
         against what was traced (an override may have changed it); a literal as traced."""
         if item.type in self.spec.templates:
@@ -468,7 +468,7 @@ class _Exporter:
             )
         return _python(seen[0] if seen else written)
 
-    def _check_expression(self, item: ItemSpec, arg: str, written: Any) -> None:
+    def _check_expression(self, item: ItemSpec, arg: str, written: object) -> None:
         """An override (``--kernel``, ``--set``) may have changed what an expression gives; export
         cannot write that back into a template."""
         template = item.node_path[1] if len(item.node_path) > 1 and item.node_path[0] == "blocks" else None
@@ -586,7 +586,7 @@ def _operand(python: str) -> str:
     return python if python.isidentifier() or python.isdigit() else f"({python})"
 
 
-def _has_expression(value: Any) -> bool:
+def _has_expression(value: object) -> bool:
     return any(_has_expression(v) for v in value) if isinstance(value, tuple) else is_expression(value)
 
 
@@ -615,7 +615,7 @@ def _safe_name(name: str) -> str:
     return f"{name}_" if name in RESERVED_NAMES else name
 
 
-def _python(value: Any) -> str:
+def _python(value: object) -> str:
     """A literal as ruff format writes it."""
     if isinstance(value, str):
         return json.dumps(value)

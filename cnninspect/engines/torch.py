@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cnninspect.engines.analytic import check_input, check_merge, infer_shapes, keeps_received, output_shape
 from cnninspect.engines.records import BYTES_PER_VALUE, LayerRecord, Trace
@@ -269,7 +269,7 @@ def _run_layer(layer: LayerSpec, x: Tensor, device: str, records: list[LayerReco
     return output
 
 
-def count_parameters(named: Iterable[tuple[str, Any]]) -> tuple[int, int, int]:
+def count_parameters(named: Iterable[tuple[str, nn.Parameter]]) -> tuple[int, int, int]:
     """(weights, biases, trainable) of named parameters: every parameter not named bias is a weight."""
     weights = biases = trainable = 0
     for name, parameter in named:
@@ -302,7 +302,7 @@ def build_module(layer: LayerSpec, in_size: int | None, device: str) -> nn.Modul
     return module.eval()
 
 
-def _check_construction(layer: LayerSpec, cls: type[nn.Module], args: dict[str, Any]) -> None:
+def _check_construction(layer: LayerSpec, cls: type[nn.Module], args: dict[str, object]) -> None:
     """Refuse, before anything is built, what would take the trace off the meta device or can
     never pass one tensor on (an RNN returns (output, hidden), whatever its size)."""
     nn = import_torch().nn

@@ -220,7 +220,7 @@ class Requirement:
     """Its argument."""
     written_as: str
     """How the file spells the argument (darknet's ``filters``)."""
-    value: Any
+    value: int | tuple[int, ...]
     """The value it must have."""
     because: str
     """Why, with the arithmetic: ``[yolo] at line 177 needs (classes + 5) × len(mask) = (80 + 5) × 3 = 255``."""
@@ -246,7 +246,7 @@ def expand(value: Any, dims: int) -> tuple[Any, ...]:
     return tuple(value) if isinstance(value, tuple) else (value,) * dims
 
 
-def changed_args(original: LayerSpec, intended: LayerSpec) -> dict[str, Any]:
+def changed_args(original: LayerSpec, intended: LayerSpec) -> dict[str, object]:
     """Arguments whose value differs (or that were not written before)."""
     missing = object()
     return {k: v for k, v in intended.args.items() if original.args.get(k, missing) != v}
