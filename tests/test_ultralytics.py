@@ -86,11 +86,13 @@ def test_the_tiny_detector_row_by_row():
         assert shapes[row_output(spec, row)] == shape, row
         inside = [r.params for r in trace.records if f"{r.layer.name}.".startswith(f"model.{row}.")]
         assert sum(inside) == params, row
-    assert sum(BOX) + sum(CLS) == sum(r.params for r in trace.records if r.layer.name.startswith("model.10."))
+    head = sum(BOX) + sum(CLS) + DFL
+    assert head == sum(r.params for r in trace.records if r.layer.name.startswith("model.10."))
     assert shapes["model.10.boxes"] == (64, 80 * 80 + 40 * 40)
     assert shapes["model.10.scores"] == (3, 80 * 80 + 40 * 40)
     assert spec.outputs == ("model.10.boxes", "model.10.scores")
-    assert trace.total_params == sum(p for p, _ in TINY_ROWS) + sum(BOX) + sum(CLS) == 591_062
+    assert trace.total_params == sum(p for p, _ in TINY_ROWS) + head == 591_062 + 16
+    assert trace.trainable_params == trace.total_params - DFL
 
 
 def test_the_tiny_detector_against_plain_pytorch_layer_by_layer():
@@ -148,7 +150,9 @@ def test_the_tiny_detector_against_plain_pytorch_layer_by_layer():
                     tconv(64, 128, 3, 2), SPPF(128, 128), nn.Upsample(scale_factor=2), nn.Identity(),
                     C2f(192, 64, False),
                     nn.ModuleDict({"cv2": nn.ModuleList([branch(64, 64), branch(128, 64)]),
-                                   "cv3": nn.ModuleList([branch(64, 3), branch(128, 3)])})]  # fmt: skip
+                                   "cv3": nn.ModuleList([branch(64, 3), branch(128, 3)]),
+                                   # DFL: a frozen 1×1 conv, used to decode boxes at inference only
+                                   "dfl": nn.ModuleDict({"conv": nn.Conv2d(16, 1, 1, bias=False).requires_grad_(False)})})]  # fmt: skip
             self.model = nn.ModuleList(rows)
 
         def forward(self, x: Any) -> list[Any]:
@@ -189,12 +193,17 @@ def test_the_tiny_detector_against_plain_pytorch_layer_by_layer():
     assert mine - {"model.6.m1", "model.6.m2"} == set(counted)
     for name, module in counted.items():
         assert by_name[name].params == sum(p.numel() for p in module.parameters()), name
-        assert tuple(by_name[name].output_shape[1:]) == seen[name], name
+        assert by_name[name].trainable == sum(p.numel() for p in module.parameters() if p.requires_grad), name
+        if name == "model.10.dfl.conv":  # never called in the training forward
+            assert name not in seen and by_name[name].output_shape is None and not by_name[name].layer.called
+        else:
+            assert tuple(by_name[name].output_shape[1:]) == seen[name], name
     for row in range(10):
         assert tuple(outputs[row].shape[1:]) == tuple(by_name[row_output(spec, row)].output_shape[1:])
     assert tuple(outputs[10].shape[1:]) == tuple(by_name["model.10.boxes"].output_shape[1:])
     assert tuple(outputs[11].shape[1:]) == tuple(by_name["model.10.scores"].output_shape[1:])
     assert sum(p.numel() for p in model.parameters()) == trace.total_params
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == trace.trainable_params
 
 
 def test_a_row_inserted_without_renumbering_is_a_concat_across_two_scales_at_its_line():
@@ -397,9 +406,8 @@ def test_every_shipped_model_is_what_ultralytics_builds(model: dict[str, Any]):
     trace = infer_shapes(spec)
     shapes = {r.layer.name: list(r.output_shape[1:]) for r in trace.records if r.output_shape is not None}
     assert not [r.layer.name for r in trace.records if r.mismatches]
-    flow = FLOW_MODEL if model["file"].startswith("yolo26") and "pose" in model["file"] else 0
-    assert trace.total_params == model["trainable"] - flow
-    assert model["params"] - model["trainable"] in (0, DFL)  # DFL's frozen conv when reg_max is 16
+    assert trace.total_params == model["params"]
+    assert trace.trainable_params == model["trainable"]
     assert [shapes[row_output(spec, row)] for row in range(len(model["rows"]))] == [_joined(r) for r in model["rows"]]
     if "head" in model:
         assert {_head_key(name): shapes[name] for name in spec.outputs} == model["head"]
@@ -435,7 +443,8 @@ def test_export_writes_a_module_that_runs_and_returns_the_head(tmp_path: Path):
     model_class = [v for v in namespace.values() if isinstance(v, type) and issubclass(v, torch.nn.Module)][-1]
     with torch.device("meta"):
         model = model_class()
-    assert sum(p.numel() for p in model.parameters()) == 591_062
+    assert sum(p.numel() for p in model.parameters()) == 591_062 + DFL
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 591_062
     boxes, scores = model(torch.zeros(1, 3, 640, 640, device="meta"))
     assert tuple(boxes.shape) == (1, 64, 80 * 80 + 40 * 40) and tuple(scores.shape) == (1, 3, 8000)
 

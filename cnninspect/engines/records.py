@@ -12,6 +12,14 @@ from cnninspect.spec.model import LayerSpec, ModelSpec
 
 BYTES_PER_VALUE = 4
 """float32, the dtype every spec model is traced in."""
+UNCALLED = "never called in forward: parameters only"
+"""The note on a layer that holds parameters forward never calls (``called: false``, or a --model
+module no op used)."""
+
+
+def uncalled_note(params: int) -> str:
+    """The note on a layer forward never calls: ``UNCALLED`` when it holds parameters."""
+    return UNCALLED if params else "never called in forward"
 
 
 @dataclass(frozen=True)
@@ -205,6 +213,9 @@ class Trace:
         result: list[int | None] = []
         for index, record in enumerate(self.records):
             inputs = record.layer.inputs
+            if not record.layer.called:
+                result.append(None)
+                continue
             result.append(position.get(inputs[0]) if inputs else (index - 1 if index else None))
             position[record.layer.name] = index
         return tuple(result)
@@ -216,6 +227,8 @@ class Trace:
         readers: list[list[int]] = [[] for _ in self.records]
         for index, record in enumerate(self.records):
             names = record.layer.inputs
+            if not record.layer.called:
+                continue
             sources = [position[n] for n in names if n in position] if names else ([index - 1] if index else [])
             for source in dict.fromkeys(sources):
                 readers[source].append(index)
@@ -226,8 +239,8 @@ class Trace:
         return self.producers[index]
 
     def reads_input(self, index: int) -> bool:
-        """The record reads the model's input: it has no producer."""
-        return self.producers[index] is None
+        """The record reads the model's input: it has no producer (and forward calls it)."""
+        return self.producers[index] is None and self.records[index].layer.called
 
     def batch_changed(self, returned: tuple[int, ...]) -> bool:
         """The model returned ``returned`` for another batch size than it was given: a spec's output is
@@ -264,7 +277,12 @@ class Trace:
         """The shape the model returns; None when the trace stopped."""
         if self.returned is not None:
             return self.returned
-        return self.records[-1].output_shape if self.complete else None
+        return self._last_called.output_shape if self.complete else None
+
+    @property
+    def _last_called(self) -> LayerRecord:
+        """The last record forward called: what a spec's model returns."""
+        return next((r for r in reversed(self.records) if r.layer.called), self.records[-1])
 
     @property
     def total_params(self) -> int:
@@ -291,4 +309,4 @@ class Trace:
         """False when a rank problem stopped the trace before the last layer."""
         if self.finished is not None:
             return self.finished
-        return len(self.records) == len(self.spec.layers) and self.records[-1].output_shape is not None
+        return len(self.records) == len(self.spec.layers) and self._last_called.output_shape is not None

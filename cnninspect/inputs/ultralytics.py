@@ -390,7 +390,15 @@ class _Reader:
             outputs=tuple(outputs),
             # flat, each layer naming what it reads: what export writes the forward pass from
             structure=tuple(
-                ItemSpec(name=x.name, type=x.type, args=x.args, sources=x.inputs, node_path=x.node_path)
+                ItemSpec(
+                    name=x.name,
+                    type=x.type,
+                    args=x.args,
+                    sources=x.inputs,
+                    node_path=x.node_path,
+                    trainable=x.trainable,
+                    called=x.called,
+                )
                 for x in self.net.layers
             ),
         )
