@@ -146,13 +146,13 @@ def test_the_tiny_detector_against_plain_pytorch_layer_by_layer():
     class Tiny(nn.Module):
         def __init__(self) -> None:
             super().__init__()
+            dfl = nn.Conv2d(16, 1, 1, bias=False).requires_grad_(False)  # decodes boxes at inference only
             rows = [tconv(3, 16, 3, 2), tconv(16, 32, 3, 2), C2f(32, 32, True), tconv(32, 64, 3, 2), C2f(64, 64, True),
                     tconv(64, 128, 3, 2), SPPF(128, 128), nn.Upsample(scale_factor=2), nn.Identity(),
                     C2f(192, 64, False),
                     nn.ModuleDict({"cv2": nn.ModuleList([branch(64, 64), branch(128, 64)]),
                                    "cv3": nn.ModuleList([branch(64, 3), branch(128, 3)]),
-                                   # DFL: a frozen 1×1 conv, used to decode boxes at inference only
-                                   "dfl": nn.ModuleDict({"conv": nn.Conv2d(16, 1, 1, bias=False).requires_grad_(False)})})]  # fmt: skip
+                                   "dfl": nn.ModuleDict({"conv": dfl})})]  # fmt: skip
             self.model = nn.ModuleList(rows)
 
         def forward(self, x: Any) -> list[Any]:
