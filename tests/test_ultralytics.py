@@ -24,9 +24,9 @@ TINY = CONFIGS / "ultralytics" / "tiny_detector.yaml"
 SHIFTED = CONFIGS / "broken" / "ultralytics_shifted.yaml"
 FLOW_MODEL = 12 * ((2 * 64 + 64) + (64 * 64 + 64) + (64 * 2 + 2))
 """Pose26's RealNVP (6 s-nets and 6 t-nets of Linear 2→64→64→2): used by the training loss only,
-never in the forward pass, so not a layer here (Ultralytics counts it)."""
+never in the forward pass; layers that forward never calls here, counted as Ultralytics does."""
 DFL = 16
-"""DFL's frozen 1×1 conv (reg_max weights, a fixed decoding): Ultralytics counts it, not as trainable."""
+"""DFL's frozen 1×1 conv (reg_max weights, a fixed decoding): counted, not as trainable, as Ultralytics does."""
 
 
 def conv(c1: int, c2: int, k: int) -> int:
@@ -213,6 +213,12 @@ def test_a_row_inserted_without_renumbering_is_a_concat_across_two_scales_at_its
     line = next(n for n, text in enumerate(SHIFTED.read_text().splitlines(), 1) if "Concat, [1]" in text)
     assert f"ultralytics_shifted.yaml:{line}:5: CNN208 model.9:" in result.stdout
     assert "row 8 gives 40×40×128 and row 4 gives 80×80×64" in result.stdout
+    # 640 / 40 = 16 and 640 / 80 = 8; row 5, the inserted one, gives 40×40 too: the from to check
+    assert (
+        "check the from: indices of row 9: it reads row 8 at stride 16 and row 4 at stride 8 "
+        "(a row inserted above shifts them); row 5 is at stride 16 as row 8"
+    ) in result.stdout
+    assert "ZeroPad" not in result.stdout
 
 
 # -- parse_model's rules ----------------------------------------------------------------------
@@ -408,6 +414,9 @@ def test_every_shipped_model_is_what_ultralytics_builds(model: dict[str, Any]):
     assert not [r.layer.name for r in trace.records if r.mismatches]
     assert trace.total_params == model["params"]
     assert trace.trainable_params == model["trainable"]
+    flow = sum(r.params for r in trace.records if ".flow_model." in r.layer.name)
+    assert flow == (FLOW_MODEL if model["file"].startswith("yolo26") and "pose" in model["file"] else 0)
+    assert model["params"] - model["trainable"] in (0, DFL)  # DFL's frozen conv when reg_max is 16
     assert [shapes[row_output(spec, row)] for row in range(len(model["rows"]))] == [_joined(r) for r in model["rows"]]
     if "head" in model:
         assert {_head_key(name): shapes[name] for name in spec.outputs} == model["head"]
