@@ -163,7 +163,9 @@ CONCAT_SHAPE_MISMATCH = Rule(
     be equal. A U-Net breaks here on an input size that its poolings do not divide: one side is a row
     shorter than the other. The finding names input sizes that work (cnninspect sizes lists them all)
     and the ZeroPad2d that crops the larger side (a negative padding, as the 2015 U-Net crops its
-    skips) or pads the smaller one.""",
+    skips) or pads the smaller one. In an Ultralytics model YAML the usual cause is a from index
+    left pointing at the wrong scale after a row was inserted above: the finding names the strides
+    the row reads and says to check its from indices.""",
     failing=Example(_SKIP_CONCAT.format(size=15)),
     passing=Example(_SKIP_CONCAT.format(size=16)),
     check=check,
