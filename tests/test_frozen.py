@@ -295,3 +295,31 @@ head:
         "(a row inserted above shifts them)"
     )
     assert "ZeroPad" not in finding.message
+
+
+def test_a_part_forward_never_calls_is_noted_once(tmp_path: Path):
+    path = tmp_path / "pose26.yaml"
+    path.write_text(TINY_POSE.format(reg_max=1, head="Pose26"))
+    result = cli("summary", str(path), "--input", "3x64x64", "--engine", "analytic", columns=200)
+    assert result.exit_code == 0, result.stderr
+    shown = result.stdout + result.stderr
+    assert "  model.4.flow_model.s.0.0 … model.4.flow_model.t.5.4 (36 layers): " + UNCALLED in shown
+    assert shown.count(UNCALLED) == 1
+
+
+def test_the_exported_module_reads_back_the_same_through_model(tmp_path: Path):
+    """The spec's rows for frozen and never-called layers are what --model shows for the module
+    export writes: same totals, same note, no shape."""
+    pytest.importorskip("torch")
+    exported = tmp_path / "finetune_model.py"
+    exported.write_text(export_pytorch(infer_shapes(parse(FINETUNE.read_text(), str(FINETUNE)))))
+    spec = json.loads(cli("summary", str(FINETUNE), "--format", "json").stdout)
+    model = cli("summary", "--model", f"{exported}:finetune", "--input", "3x32x32", "--format", "json")
+    assert model.exit_code == 0, model.stderr
+    traced = json.loads(model.stdout)
+    for key in ("params", "trainable", "non_trainable"):
+        assert traced["totals"][key] == spec["totals"][key], key
+    keys = ("output_shape", "output", "params", "trainable", "mult_adds", "activation_bytes", "notes")
+    (theirs,) = [{k: layer[k] for k in keys} for layer in traced["layers"] if layer["name"] == "aux"]
+    (mine,) = [{k: layer[k] for k in keys} for layer in spec["layers"] if layer["name"] == "aux"]
+    assert mine == theirs == {**mine, "output_shape": None, "notes": UNCALLED}
