@@ -208,16 +208,18 @@ class Trace:
     @cached_property
     def producers(self) -> tuple[int | None, ...]:
         """For each record, the record whose output it reads (a merge: its first input); None for the
-        model's input. Records without ``inputs`` (a ``--model`` trace) read the one before."""
+        model's input and for a layer forward never calls. Records without ``inputs`` read the last
+        one called before them."""
         position: dict[str, int] = {}
         result: list[int | None] = []
+        last: int | None = None
         for index, record in enumerate(self.records):
             inputs = record.layer.inputs
             if not record.layer.called:
                 result.append(None)
                 continue
-            result.append(position.get(inputs[0]) if inputs else (index - 1 if index else None))
-            position[record.layer.name] = index
+            result.append(position.get(inputs[0]) if inputs else last)
+            position[record.layer.name] = last = index
         return tuple(result)
 
     @cached_property
@@ -225,13 +227,15 @@ class Trace:
         """For each record, the records that read its output (through any input)."""
         position = {record.layer.name: index for index, record in enumerate(self.records)}
         readers: list[list[int]] = [[] for _ in self.records]
+        last: int | None = None
         for index, record in enumerate(self.records):
             names = record.layer.inputs
             if not record.layer.called:
                 continue
-            sources = [position[n] for n in names if n in position] if names else ([index - 1] if index else [])
+            sources = [position[n] for n in names if n in position] if names else ([] if last is None else [last])
             for source in dict.fromkeys(sources):
                 readers[source].append(index)
+            last = index
         return tuple(tuple(r) for r in readers)
 
     def nearest(self, index: int) -> int | None:
