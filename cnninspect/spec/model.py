@@ -38,7 +38,8 @@ class LayerSpec:
     named: bool = True
     """False when the spec gives no name and ``name`` is the layer's position."""
     inputs: tuple[str, ...] = ()
-    """The layers whose outputs it reads (``input`` for the model's input); empty: the previous one."""
+    """The layers whose outputs it reads (``input`` for the model's input); empty: the last one called
+    before it (nothing, when forward never calls it)."""
     sources: tuple[str, ...] = ()
     """Its ``from:`` as written (``bn2``, ``downsample``), when it has one."""
     switched_off: tuple[str, ...] = ()
