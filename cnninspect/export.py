@@ -16,7 +16,7 @@ import json
 import keyword
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cnninspect import __version__
@@ -63,9 +63,11 @@ class _Call:
 
     func: str
     args: tuple[str | _Call | _When, ...]
+    suffix: str = ""
+    """Written after the closing parenthesis: ``.requires_grad_(False)`` for a frozen module."""
 
     def flat(self) -> str:
-        return f"{self.func}({', '.join(_flat(a) for a in self.args)})"
+        return f"{self.func}({', '.join(_flat(a) for a in self.args)}){self.suffix}"
 
 
 @dataclass(frozen=True)
@@ -90,11 +92,11 @@ def _lines(value: str | _Call | _When, depth: int, prefix: str = "", suffix: str
     assert isinstance(value, _Call)
     inner = ", ".join(_flat(a) for a in value.args)
     if len(pad + INDENT + inner) <= WIDTH:
-        return [f"{pad}{prefix}{value.func}(", pad + INDENT + inner, f"{pad}){suffix}"]
+        return [f"{pad}{prefix}{value.func}(", pad + INDENT + inner, f"{pad}){value.suffix}{suffix}"]
     lines = [f"{pad}{prefix}{value.func}("]
     for arg in value.args:
         lines += _lines(arg, depth + 1, suffix="," if len(value.args) > 1 else "")
-    return [*lines, f"{pad}){suffix}"]
+    return [*lines, f"{pad}){value.suffix}{suffix}"]
 
 
 def _assign(target: str, value: _Call, depth: int) -> list[str]:
@@ -165,6 +167,8 @@ class _Exporter:
                 args=layer.args,
                 positional=layer.positional,
                 node_path=layer.node_path,
+                trainable=layer.trainable,
+                called=layer.called,
             )
             for layer in spec.layers
         )
@@ -232,6 +236,15 @@ class _Exporter:
                 target = _identifier(item.name)
                 target = f"{target}_" if target in VARIABLES else target
             arriving = channels_of.get(inputs[0])
+            if not item.called:  # built, so its parameters exist, and never called in forward
+                attribute = _attribute(item, position, taken)
+                constructor, _ = self._constructor(item, arriving, params)
+                if on is True:
+                    body.init += _assign(f"self.{attribute}", constructor, 2)
+                else:
+                    body.init += [f"{INDENT * 2}self.{attribute} = None", f"{INDENT * 2}if {on}:"]
+                    body.init += _assign(f"self.{attribute}", constructor, 3)
+                continue
             if kind is not None and kind.family in MERGE_FAMILIES:
                 out = self._merge(body, item, kind, inputs, target, on, position, channels_of, params)
             elif kind is not None and kind.family is Family.SPLIT:
@@ -380,6 +393,10 @@ class _Exporter:
         return _Call("nn.Sequential", (copies[0], rest)), current
 
     def _one(self, item: ItemSpec, channels: str | None, params: set[str]) -> tuple[_Call, str | None]:
+        call, out = self._built(item, channels, params)
+        return (call if item.trainable else replace(call, suffix=".requires_grad_(False)")), out
+
+    def _built(self, item: ItemSpec, channels: str | None, params: set[str]) -> tuple[_Call, str | None]:
         if item.type is None:
             return self._group(item, channels, params)
         if item.type in self.spec.templates:
@@ -428,6 +445,11 @@ class _Exporter:
         entries: list[str | _Call | _When] = []
         current = channels
         for child in item.items:
+            if item.called and not child.called:
+                raise UsageError(
+                    f"export: {child.name or child.type} in group {item.name} has called: false, but "
+                    "nn.Sequential calls every module it holds; move it out of the group"
+                )
             if child.sources:
                 raise UsageError(
                     f"export: {child.name or child.type} in group {item.name} reads from: "

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import PurePath
@@ -36,13 +36,15 @@ from cnninspect.inputs.ultralytics_blocks import (
 from cnninspect.inputs.ultralytics_families import MORE_BUILDERS
 from cnninspect.inputs.ultralytics_heads import HEADS, cbfuse, detect, head_of
 from cnninspect.spec.catalog import lookup
-from cnninspect.spec.model import INPUT, ItemSpec, ModelSpec
+from cnninspect.spec.model import INPUT, ItemSpec, LayerSpec, ModelSpec
 from cnninspect.spec.yamldoc import Document, Node, read_document
 from cnninspect.text import did_you_mean, is_int, is_number
 
 SCALE_IN_NAME = re.compile(r"yolo(e-)?[v]?\d+([nslmx])")
 """Where Ultralytics finds the scale letter in a file name (``yolov8n``, ``yolo11s-seg``)."""
 ROWS = re.compile(r"^(backbone|head)\s*:", re.MULTILINE)
+ROW_NAME = re.compile(r"model\.(\d+)")
+"""A row's own layer (a Concat row is one layer)."""
 # fmt: off
 SCALED = frozenset({
     "Classify", "Conv", "ConvTranspose", "GhostConv", "Bottleneck", "GhostBottleneck", "SPP", "SPPF", "C2fPSA",
@@ -95,6 +97,45 @@ class UltralyticsFormat(InputFormat):
 
     def read(self, text: str, label: str, options: ReadOptions) -> ModelSpec:
         return read_ultralytics(text, label, options.scale)
+
+    def merge_remedy(
+        self,
+        spec: ModelSpec,
+        layer: LayerSpec,
+        shapes: tuple[tuple[int, ...], ...],
+        outputs: Mapping[str, tuple[int, ...]],
+    ) -> str | None:
+        """A row joining maps of different sizes reads a wrong scale: the usual cause is a ``from``
+        index left pointing at the old row after a row was inserted above, not a size to crop."""
+        match = ROW_NAME.fullmatch(layer.name)
+        if match is None or len(spec.input) < 2 or any(len(shape) != len(spec.input) + 1 for shape in shapes):
+            return None
+        row = int(match.group(1))
+        names = [source if source != INPUT else "the input" for source in layer.sources]
+        if len(names) != len(shapes):
+            return None
+        strides = [_span(spec.input[1:], shape[2:]) for shape in shapes]
+        listing = " and ".join(f"{name} at stride {stride}" for name, stride in zip(names, strides, strict=True))
+        text = f"check the from: indices of row {row}: it reads {listing} (a row inserted above shifts them)"
+        groups = {group.name: group.output for group in spec.groups}
+        alike = [
+            r
+            for r in range(row)
+            if f"row {r}" not in names
+            and (shape := outputs.get(groups.get(f"model.{r}", f"model.{r}"))) is not None
+            and shape[2:] == shapes[0][2:]
+        ]
+        if alike:
+            rows = f"row {alike[0]} is" if len(alike) == 1 else f"rows {', '.join(map(str, alike))} are"
+            text += f"; {rows} at stride {strides[0]} as {names[0]}"
+        return text
+
+
+def _span(size: tuple[int, ...], shape: tuple[int, ...]) -> str:
+    """How many input pixels one place of a map spans, ``16``; per dimension when they differ (``16×8``)."""
+    ratios = [Fraction(i, o) for i, o in zip(size, shape, strict=True)]
+    shown = [str(r.numerator) if r.denominator == 1 else str(r) for r in dict.fromkeys(ratios)]
+    return "×".join(shown)
 
 
 def looks_like_ultralytics(text: str) -> bool:
@@ -390,7 +431,15 @@ class _Reader:
             outputs=tuple(outputs),
             # flat, each layer naming what it reads: what export writes the forward pass from
             structure=tuple(
-                ItemSpec(name=x.name, type=x.type, args=x.args, sources=x.inputs, node_path=x.node_path)
+                ItemSpec(
+                    name=x.name,
+                    type=x.type,
+                    args=x.args,
+                    sources=x.inputs,
+                    node_path=x.node_path,
+                    trainable=x.trainable,
+                    called=x.called,
+                )
                 for x in self.net.layers
             ),
         )

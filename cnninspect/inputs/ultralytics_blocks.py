@@ -60,9 +60,18 @@ class Net:
         return f"{self.path[-1]}.{local}" if self.path else local
 
     def layer(
-        self, local: str, kind: str, args: dict[str, Any], inputs: str | list[str], sources: tuple[str, ...] = ()
+        self,
+        local: str,
+        kind: str,
+        args: dict[str, Any],
+        inputs: str | list[str],
+        sources: tuple[str, ...] = (),
+        *,
+        trainable: bool = True,
+        called: bool = True,
     ) -> str:
-        """Append one layer reading ``inputs`` (``sources``: how messages name them); returns its name."""
+        """Append one layer reading ``inputs`` (``sources``: how messages name them; ``trainable`` and
+        ``called`` as the spec keys: frozen, never called in forward); returns its name."""
         if len(self.layers) >= MAX_LAYERS:
             raise SpecError(f"the model expands to more than {MAX_LAYERS:,} layers", self.where)
         qualified = self.name(local)
@@ -81,6 +90,8 @@ class Net:
                 inputs=sources,
                 sources=named,
                 node_path=(ULTRALYTICS_FORMAT, self.row, qualified),
+                trainable=trainable,
+                called=called,
             )
         )
         return qualified

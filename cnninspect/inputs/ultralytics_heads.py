@@ -44,6 +44,10 @@ class Head:
     """Pose26's kpt_shape: its third branch ends in separate keypoint and sigma convs."""
 
 
+FLOW_COUPLINGS = 6
+"""Pose26's RealNVP: its scale and translation nets, one of each per coupling."""
+FLOW_LINEARS = ((2, 64), (64, 64), (64, 2))
+"""Each net's Linear layers (in, out), at positions 0, 2 and 4 of its nn.Sequential."""
 HEADS = {"Detect": None, "Segment": "mask_coefficient", "Pose": "kpts", "OBB": "angle", "v10Detect": None}
 """Detection heads, and what their third branch predicts."""
 
@@ -97,7 +101,8 @@ def detect(net: Net, local: str, xs: list[str], head: Head) -> list[str]:
     """Detect and its kin: per level a box branch (cv2, to 4·reg_max), a class branch (cv3, to nc)
     and for Segment/Pose/OBB a third (cv4); a one-to-one copy of each when end2end. Returns the
     head's outputs: boxes, scores (and the third branch's values, Segment's prototypes), each level
-    flattened and joined. DFL's conv (reg_max weights, frozen, a fixed decoding) is not a layer here."""
+    flattened and joined. DFL's conv (reg_max weights, frozen: a fixed decoding) and Pose26's flow
+    model (the training loss's) are parameters forward never calls in training."""
     ch = head.ch
     c2 = max(16, ch[0] // 4, head.reg_max * 4)
     c3 = max(ch[0], min(head.nc, 100))
@@ -141,6 +146,8 @@ def detect(net: Net, local: str, xs: list[str], head: Head) -> list[str]:
                 built[prefix + what] = _branch(
                     net, prefix + "cv4", xs, ch, lambda i, x, c: _three(net, i, x, c, c4, count)
                 )
+            if not prefix:
+                _unused(net, head)
         if head.proto is not None:
             npr, nm = head.proto
             if head.kind.endswith("26"):
@@ -154,6 +161,25 @@ def detect(net: Net, local: str, xs: list[str], head: Head) -> list[str]:
                     label = {"cv2": "boxes", "cv3": "scores"}.get(what, what)
                     outputs.append(_flat(net, prefix + label, built[key]))
     return outputs
+
+
+def _unused(net: Net, head: Head) -> None:
+    """What the head holds and its training forward never calls: DFL's frozen 1×1 conv (when
+    reg_max > 1), which decodes boxes at inference, and Pose26's flow model (RealNVP: 6 scale and 6
+    translation nets, each Linear 2→64, 64→64, 64→2 between activations), used by the loss alone."""
+    if head.reg_max > 1:
+        with net.group("dfl", "DFL"):
+            args = {"in_channels": head.reg_max, "out_channels": 1, "kernel_size": 1, "bias": False}
+            net.layer("conv", "Conv2d", args, [], trainable=False, called=False)
+    if head.keypoints is not None:
+        with net.group("flow_model", "RealNVP"):
+            for nets in ("s", "t"):
+                with net.group(nets, "ModuleList"):
+                    for i in range(FLOW_COUPLINGS):
+                        with net.group(str(i), "Sequential"):
+                            for index, (c1, c2) in zip((0, 2, 4), FLOW_LINEARS, strict=True):
+                                args = {"in_features": c1, "out_features": c2}
+                                net.layer(str(index), "Linear", args, [], called=False)
 
 
 def proto26(net: Net, local: str, xs: list[str], ch: tuple[int, ...], c_: int, c2: int, nc: int) -> list[str]:

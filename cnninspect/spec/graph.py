@@ -22,12 +22,14 @@ from cnninspect.spec.expr import FUNCTIONS, ExpressionError, is_expression, pars
 from cnninspect.spec.model import INPUT, GroupSpec, ItemSpec, LayerSpec
 from cnninspect.spec.validate import make_layer
 from cnninspect.spec.yamldoc import Document, Node, plain
-from cnninspect.text import did_you_mean, is_int
+from cnninspect.text import did_you_mean, is_int, show_value
 
 MERGE_SYNONYMS = {"sum": "Add", "plus": "Add", "cat": "Concat", "concatenate": "Concat", "multiply": "Mul"}
 """Other libraries' words for the merges, for "did you mean"."""
-RESERVED = ("type", "name", "from", "repeat", "if", "layers")
+RESERVED = ("type", "name", "from", "repeat", "if", "layers", "trainable", "called")
 """Item keys that are not layer arguments or block parameters."""
+FLAGS = ("trainable", "called")
+"""Item keys that take true or false and hold for every layer inside a group or block use."""
 MAX_LAYERS = 200_000
 """A spec expanding to more layers than this is refused (repeats multiply quickly)."""
 MAX_REPEAT = 10_000
@@ -72,6 +74,12 @@ class _Scope:
     """Local name of a group → its scope, for dotted references (``down1.conv2``)."""
     off: set[str] = field(default_factory=set)
     """Local names an ``if:`` switched off."""
+    frozen: bool = False
+    """Inside a group or block use written with ``trainable: false``: every parameter is frozen."""
+    uncalled: bool = False
+    """Inside a group or block use written with ``called: false``: forward calls nothing here."""
+    never: set[str] = field(default_factory=set)
+    """Local names of items forward never calls: no ``from:`` may read them."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,8 @@ class _Item:
     """Each argument's value as written (``$`` expressions still text)."""
     locations: dict[str, Location] = field(default_factory=dict)
     """Where each argument's value is written."""
+    flags: dict[str, bool] = field(default_factory=dict)
+    """``trainable:`` and ``called:`` as written."""
 
 
 class Expander:
@@ -115,6 +125,11 @@ class Expander:
         if not self.layers:
             raise SpecError(
                 "every layer is switched off by its if:; a model needs at least one", self.document.where(items)
+            )
+        if not any(layer.called for layer in self.layers):
+            raise SpecError(
+                "no layer runs: every one is switched off or never called (called: false); a model needs at least one",
+                self.document.where(items),
             )
 
     def _visit(self, item: _Item) -> None:
@@ -159,20 +174,36 @@ class Expander:
                 continue
             node_path = (*scope.node_path, index)
             repeat = self._repeat(item.repeat, scope)
+            runs = not scope.uncalled and item.flags.get("called", True)
+            if not runs:
+                if item.sources:
+                    raise GraphError(
+                        "a layer that forward never calls (called: false) reads nothing; remove its from:",
+                        item.sources[0][1],
+                    )
+                inputs = [current]  # unread: nothing flows into it
+            opened = position
             if repeat is None:
-                current = self._one(item, scope, self._local(item, position), inputs, node_path)
-                self._index_name(item, scope, position, current)
+                output = self._one(item, scope, self._local(item, position), inputs, node_path)
+                self._index_name(item, scope, position, output)
                 position += 1
             elif item.name is not None:
-                current = self._repeated_group(item, scope, repeat, inputs, node_path)
+                output = self._repeated_group(item, scope, repeat, inputs, node_path)
                 position += 1
             else:
+                output = inputs[0]
                 for copy in range(repeat):
-                    current = self._one(item, scope, str(position), inputs if copy == 0 else [current], node_path)
-                    self._index_name(item, scope, position, current)
+                    output = self._one(item, scope, str(position), inputs if copy == 0 else [output], node_path)
+                    self._index_name(item, scope, position, output)
                     position += 1
+            if runs:
+                current = output
+            else:
+                scope.never.update(str(p) for p in range(opened, position) if str(p) not in written)
+                if item.name is not None:
+                    scope.never.add(item.name)
             if item.name is not None:
-                scope.names[item.name] = current
+                scope.names[item.name] = output
         return current
 
     def _local(self, item: _Item, position: int) -> str:
@@ -191,7 +222,16 @@ class Expander:
         """``repeat: N`` on a named item: a group of that name holding copies ``0`` … ``N − 1``."""
         assert item.name is not None
         qualified = scope.prefix + item.name
-        inner = _Scope(f"{qualified}.", inputs[0], scope.params, (*scope.path, qualified), (), scope.blocks)
+        inner = _Scope(
+            f"{qualified}.",
+            inputs[0],
+            scope.params,
+            (*scope.path, qualified),
+            (),
+            scope.blocks,
+            frozen=scope.frozen,
+            uncalled=scope.uncalled,
+        )
         start, slot = len(self.layers), self._open()
         current = inputs[0]
         for copy in range(repeat):
@@ -213,7 +253,10 @@ class Expander:
         assert item.type is not None
         kind = lookup(item.type)
         merge = kind is not None and kind.family in MERGE_FAMILIES
-        if merge and len(inputs) < 2:
+        called = not scope.uncalled and item.flags.get("called", True)
+        if not called:
+            inputs = []
+        elif merge and len(inputs) < 2:
             raise GraphError(f"{kind.name if kind else item.type} needs at least two inputs: from: [a, b]", item.where)
         if not merge and len(inputs) > 1:
             written = ", ".join(ref for ref, _ in item.sources)
@@ -241,6 +284,8 @@ class Expander:
             switched_off=tuple(ref for ref in sources if ref in scope.off),
             node_path=node_path,
             templated=templated,
+            trainable=not scope.frozen and item.flags.get("trainable", True),
+            called=called,
         )
         self.layers.append(layer)
         return qualified
@@ -253,10 +298,21 @@ class Expander:
             raise SpecError(f"groups and blocks are nested more than {MAX_NESTING} deep here", item.where)
         start, slot = len(self.layers), self._open()
         path = (*scope.path, qualified)
+        frozen = scope.frozen or not item.flags.get("trainable", True)
+        uncalled = scope.uncalled or not item.flags.get("called", True)
         if item.items is not None:
             for key in item.entries:
                 raise SpecError(f"a group has layers, and no arguments such as {key!r}", item.where)
-            inner = _Scope(f"{qualified}.", source, scope.params, path, (*node_path, "layers"), scope.blocks)
+            inner = _Scope(
+                f"{qualified}.",
+                source,
+                scope.params,
+                path,
+                (*node_path, "layers"),
+                scope.blocks,
+                frozen=frozen,
+                uncalled=uncalled,
+            )
             output = self._list(item.items, inner)
             kind = "Sequential"
             values = {}
@@ -268,10 +324,19 @@ class Expander:
                 raise GraphError(f"block {block.name} uses itself ({chain})", item.type_where)
             values = self._params(item, block, scope)
             inner = _Scope(
-                f"{qualified}.", source, values, path, ("blocks", block.name, "layers"), (*scope.blocks, block.name)
+                f"{qualified}.",
+                source,
+                values,
+                path,
+                ("blocks", block.name, "layers"),
+                (*scope.blocks, block.name),
+                frozen=frozen,
+                uncalled=uncalled,
             )
             output = self._list(block.items, inner)
             kind = block.name
+        if uncalled and len(self.layers) > start:
+            output = self.layers[-1].name  # forward never calls it: its rows say so, no output
         params = values if item.items is None else None
         self._close(
             slot, qualified, kind, item.where, scope.path, start, output, item.name is not None, node_path, params
@@ -327,6 +392,8 @@ class Expander:
                     condition=None if item.condition is None else plain(self.document.data(item.condition)),
                     items=() if item.items is None else self.written(item.items, (*here, "layers")),
                     node_path=here,
+                    trainable=item.flags.get("trainable", True),
+                    called=item.flags.get("called", True),
                 )
             )
         return tuple(result)
@@ -344,6 +411,8 @@ class Expander:
     ) -> str:
         if ref == INPUT:
             return scope.input
+        if ref in scope.never:
+            raise _never_called(ref, where)
         if ref in scope.names:
             return scope.names[ref]
         if item.name is not None and ref == item.name:
@@ -359,6 +428,8 @@ class Expander:
             head, rest = ".".join(parts[:cut]), ".".join(parts[cut:])
             if head in scope.inner:
                 inner = scope.inner[head]
+                if head in scope.never or rest in inner.never:
+                    raise _never_called(ref, where)
                 if rest in inner.names:
                     return inner.names[rest]
         known = [INPUT, *scope.names]
@@ -472,6 +543,7 @@ class Expander:
         if "from" in entries:
             sources = list(self._sources(entries["from"][1]))
         args = {k: v for k, v in entries.items() if k not in RESERVED}
+        flags = {key: self._flag(key, entries[key][1]) for key in FLAGS if key in entries}
         repeat = entries["repeat"][1] if "repeat" in entries else None
         condition = entries["if"][1] if "if" in entries else None
         return _Item(
@@ -487,7 +559,15 @@ class Expander:
             items,
             {k: plain(document.data(v)) for k, (_, v) in args.items()},
             {k: document.where(v) for k, (_, v) in args.items()},
+            flags,
         )
+
+    def _flag(self, key: str, node: Node) -> bool:
+        """``trainable:`` or ``called:``: true or false as written (a fact of the model, not a parameter)."""
+        value = self.document.data(node)
+        if not isinstance(value, bool):
+            raise SpecError(f"{key}: needs true or false, got {show_value(plain(value))}", self.document.where(node))
+        return value
 
     def _sources(self, node: Node) -> Iterator[tuple[str, Location]]:
         value = node.resolved()
@@ -541,6 +621,14 @@ def read_blocks(document: Document, node: Node) -> dict[str, Block]:
                 param_nodes[param] = param_key
         blocks[name] = Block(name, params, param_nodes, entries["layers"][1], where)
     return blocks
+
+
+def _never_called(ref: str, where: Location) -> GraphError:
+    return GraphError(
+        f"{ref} is never called in forward (called: false), so it gives no output to read; "
+        "from: names a layer that runs",
+        where,
+    )
 
 
 def _has_expression(value: Any) -> bool:

@@ -37,6 +37,9 @@ RESERVED: JsonObject = {
         {"type": "integer", "minimum": 1}, EXPRESSION]},
     "if": {"description": "Switched off (an identity) when false.", "anyOf": [{"type": "boolean"}, EXPRESSION]},
     "layers": {"$ref": "#/definitions/layers", "description": "A group's layers."},
+    "trainable": {"type": "boolean", "description": "false: its parameters are frozen (requires_grad_(False))."},
+    "called": {"type": "boolean", "description": (
+        "false: it holds parameters that forward never calls; nothing reads it, input sizes written.")},
 }  # fmt: skip
 Blocks: TypeAlias = dict[str, tuple[dict[str, object], Node]]
 """Block name → (parameter defaults, the node of its layers)."""
@@ -105,10 +108,11 @@ def _layer_rule(kind: LayerType) -> JsonObject:
         described = {**param.check.schema, "description": f"{param.check.describe}.{default}"}
         properties[param.name] = {"anyOf": [described, EXPRESSION]}
     required = [p.name for p in kind.params if p.default is NO_DEFAULT and p.name != kind.inferred]
-    return {
-        "if": {"properties": {"type": {"const": kind.name}}, "required": ["type"]},
-        "then": {"properties": properties, "required": required, "additionalProperties": False},
-    }
+    then: JsonObject = {"properties": properties, "required": required, "additionalProperties": False}
+    if kind.inferred:  # nothing flows into a layer forward never calls: its input size is written
+        then["if"] = {"properties": {"called": {"const": False}}, "required": ["called"]}
+        then["then"] = {"required": [kind.inferred]}
+    return {"if": {"properties": {"type": {"const": kind.name}}, "required": ["type"]}, "then": then}
 
 
 # ---------------------------------------------------------------------------------------

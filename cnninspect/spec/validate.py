@@ -83,6 +83,8 @@ def make_layer(
                     f"{title}: {arg}: {error}, got {show_value(value)}", arg_locations.get(arg, where)
                 ) from None
     layer = LayerSpec(index, layer_name, kind.name, validated, where, (), arg_locations, **fields)
+    if not layer.called:
+        _check_uncalled(layer, kind)
     if cache_key is None or cache_key not in _VALIDATED:
         _check_together(layer, kind)
         if cache_key is not None and len(_VALIDATED) < MAX_CACHED:
@@ -188,6 +190,23 @@ def _check_together(layer: LayerSpec, kind: LayerType) -> None:
             fail(
                 "index", f"index {index} picks none of the {pieces} pieces; use 0 to {pieces - 1} (or -1 for the last)"
             )
+
+
+def _check_uncalled(layer: LayerSpec, kind: LayerType) -> None:
+    """A layer forward never calls holds parameters and nothing flows into it: a merge or a Split
+    has nothing to hold, and its input size must be written, since none arrives to infer it from."""
+    if kind.family in (Family.ADD, Family.CONCAT, Family.MUL, Family.SPLIT):
+        raise ArgumentError(
+            f"{layer.title}: called: false marks a layer that holds parameters but never runs; "
+            f"{kind.name} holds none: remove called: false (or the layer)",
+            layer.location,
+        )
+    if kind.inferred and kind.inferred not in layer.args:
+        raise ArgumentError(
+            f"{layer.title}: called: false, so nothing flows in to infer {kind.inferred} from; "
+            f"write {kind.inferred}: …",
+            layer.location,
+        )
 
 
 def _any_over_one(value: object) -> bool:

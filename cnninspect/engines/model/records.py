@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from cnninspect.engines.analytic import output_shape
 from cnninspect.engines.model.target import ModelTarget, no_line
-from cnninspect.engines.records import BYTES_PER_VALUE, LayerRecord, Mismatch, Reshape, Trace
+from cnninspect.engines.records import BYTES_PER_VALUE, UNCALLED, LayerRecord, Mismatch, Reshape, Trace
 from cnninspect.engines.torch import count_parameters, import_torch
 from cnninspect.errors import Location
 from cnninspect.spec.catalog import ArgValueError, LayerType, lookup
@@ -402,13 +402,13 @@ def _uncalled(
         spec = layer_spec(module, name, sites, target)
         rows.append(
             ModuleRecord(
-                layer=replace(spec, index=start + len(rows), name=name or label),
+                layer=replace(spec, index=start + len(rows), name=name or label, called=False),
                 input_shape=(),
                 output_shape=None,
                 weights=weights,
                 biases=biases,
                 trainable=trainable,
-                note="never called in forward: parameters only",
+                note=UNCALLED,
             )
         )
     return rows
