@@ -22,7 +22,6 @@ from cnninspect.engines.records import (
     SplitMismatch,
     TailMismatch,
     Trace,
-    uncalled_note,
 )
 from cnninspect.errors import UsageError
 from cnninspect.spec.catalog import Family
@@ -140,16 +139,7 @@ def uncalled_layer(layer: LayerSpec) -> LayerRecord:
     if kind.family is Family.LAYER_NORM:
         in_size = math.prod(expand(layer.get("normalized_shape"), 1))
     weights, biases = (0, 0) if layer.shares else count_params(layer, in_size)
-    return LayerRecord(
-        layer=layer,
-        input_shape=(),
-        output_shape=None,
-        weights=weights,
-        biases=biases,
-        trainable=weights + biases if layer.trainable else 0,
-        in_size=in_size,
-        note=uncalled_note(weights + biases),
-    )
+    return LayerRecord.uncalled(layer, weights, biases, weights + biases if layer.trainable else 0, in_size)
 
 
 def keeps_received(layer: LayerSpec) -> bool:

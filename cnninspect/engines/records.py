@@ -17,11 +17,6 @@ UNCALLED = "never called in forward: parameters only"
 module no op used)."""
 
 
-def uncalled_note(params: int) -> str:
-    """The note on a layer forward never calls: ``UNCALLED`` when it holds parameters."""
-    return UNCALLED if params else "never called in forward"
-
-
 @dataclass(frozen=True)
 class SizeMismatch:
     """A written input size (``in_features``, ``in_channels``, ``num_features``, ``num_channels``)
@@ -160,6 +155,21 @@ class LayerRecord:
     """Nesting level of a module in a ``--model --depth`` tree; 0 for spec layers."""
     container: bool = False
     """A module whose children have rows of their own: its output is theirs, not counted twice."""
+
+    @classmethod
+    def uncalled(cls, layer: LayerSpec, weights: int, biases: int, trainable: int, in_size: int | None) -> LayerRecord:
+        """The record of a layer forward never calls (``called: false``): parameters, no shapes."""
+        note = UNCALLED if weights + biases else "never called in forward"
+        return cls(
+            layer=layer,
+            input_shape=(),
+            output_shape=None,
+            weights=weights,
+            biases=biases,
+            trainable=trainable,
+            in_size=in_size,
+            note=note,
+        )
 
     @property
     def params(self) -> int:

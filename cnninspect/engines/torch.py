@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from cnninspect.engines.analytic import check_input, check_merge, infer_shapes, keeps_received, output_shape
-from cnninspect.engines.records import BYTES_PER_VALUE, LayerRecord, Trace, uncalled_note
+from cnninspect.engines.records import BYTES_PER_VALUE, LayerRecord, Trace
 from cnninspect.errors import ArgumentError, LayerFailure, LayerTypeError, Location
 from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec
 from cnninspect.text import did_you_mean, dims_text, first_line, shape_text
@@ -113,16 +113,8 @@ def _uncalled(layer: LayerSpec, device: str) -> LayerRecord:
     counted, nothing run."""
     module = build_module(layer, None, device)
     weights, biases, trainable = (0, 0, 0) if layer.shares else count_parameters(module.named_parameters())
-    return LayerRecord(
-        layer=layer,
-        input_shape=(),
-        output_shape=None,
-        weights=weights,
-        biases=biases,
-        trainable=trainable,
-        in_size=layer.args.get(layer.kind.inferred) if layer.kind and layer.kind.inferred else None,
-        note=uncalled_note(weights + biases),
-    )
+    in_size = layer.args.get(layer.kind.inferred) if layer.kind and layer.kind.inferred else None
+    return LayerRecord.uncalled(layer, weights, biases, trainable, in_size)
 
 
 def _run_merge(layer: LayerSpec, received: list[Tensor], device: str, records: list[LayerRecord]) -> Tensor:
