@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import PurePath
@@ -25,15 +25,16 @@ from typing import Any, ClassVar
 from cnninspect.errors import GraphError, Location, SpecError
 from cnninspect.inputs.base import InputFormat, ReadOptions
 from cnninspect.inputs.ultralytics_blocks import (
-    ROW_BUILDERS,
+    MODULES,
     ULTRALYTICS_FORMAT,
     Net,
+    Params,
     Row,
     autopad,
     make_divisible,
     positive,
 )
-from cnninspect.inputs.ultralytics_families import MORE_BUILDERS
+from cnninspect.inputs.ultralytics_families import MORE_MODULES
 from cnninspect.inputs.ultralytics_heads import HEADS, cbfuse, detect, head_of
 from cnninspect.spec.catalog import lookup
 from cnninspect.spec.model import INPUT, ItemSpec, ModelSpec
@@ -72,8 +73,9 @@ REFUSED = {
     for name in names.split()
 }
 """Modules of model families this reader does not read: refused by name."""
-BUILDERS = {**ROW_BUILDERS, **MORE_BUILDERS}
-"""Every module made of several layers, by the name a YAML gives it."""
+TEMPLATED = {**MODULES, **MORE_MODULES}
+"""Every row module that is a template of ultralytics_modules.yaml: how its arguments become the
+template's parameters."""
 ONE_INPUT = ("nn.Upsample", "nn.MaxPool2d", "nn.ZeroPad2d", "nn.Identity", "nn.ConvTranspose2d", "nn.BatchNorm2d")
 
 
@@ -252,7 +254,9 @@ class _Reader:
 
     def build(self) -> ModelSpec:
         depth, width, max_channels = self.multipliers()
-        self.net.act = self.activation()
+        act, act_args = self.activation()
+        if (act, act_args) != ("SiLU", {}):
+            self.net.activation(act, act_args)
         nc = self.value("nc")
         kpt_shape = self.value("kpt_shape")
         reg_max = self.value("reg_max", 16)
@@ -366,15 +370,15 @@ class _Reader:
                 c2 = args[1] if args[3] else args[1] * 4
             else:
                 c2 = c1
-            builder = self._builder(row, module, args)
             with _building(row, args):
+                build = self._builder(row, module, args)
                 if n > 1:
                     with net.group(local, "Sequential"):
                         x = inputs[0]
                         for copy in range(n):
-                            x = builder(net, str(copy), x)
+                            x = build(str(copy), x)
                 else:
-                    builder(net, local, inputs[0])
+                    build(local, inputs[0])
             classify = classify or module == "Classify"
             ch.append(c2)
             strides.append(s_in[0] * _stride(module, args) ** n)
@@ -411,7 +415,7 @@ class _Reader:
                 "(it reads YOLO detect, segment, pose, OBB and classify models)",
                 row.where,
             )
-        known = [*BUILDERS, *HEADS, "Concat", "CBLinear", "CBFuse", *ONE_INPUT]
+        known = [*TEMPLATED, *HEADS, "Concat", "CBLinear", "CBFuse", *ONE_INPUT]
         if module not in known and module.removesuffix("26") not in HEADS:
             raise SpecError(f"row {row.index}: no module named {module!r}{did_you_mean(module, known)}", row.where)
 
@@ -430,20 +434,18 @@ class _Reader:
                 row.where,
             )
 
-    def _builder(self, row: Row, module: str, args: list[Any]) -> Any:
-        """A function (net, name, input) → output for one copy of the row's module."""
-        if module in BUILDERS:
-            build = BUILDERS[module]
-            extra: dict[str, Any] = {}
-            if module == "SPPF":
-                extra["cv1_act"] = len(args) <= 3
-            return lambda net, local, x: build(net, local, x, *args, **extra)
+    def _builder(self, row: Row, module: str, args: list[Any]) -> Callable[[str, str], str]:
+        """A function (name, input) → output for one copy of the row's module."""
+        net = self.net
+        if module in TEMPLATED:
+            params: Params = TEMPLATED[module](*args)
+            return lambda local, x: net.module(module, local, x, params)
         torch_class = module.removeprefix("nn.")
         kind = lookup(torch_class)
         if kind is None:
             raise SpecError(f"row {row.index}: torch.nn.{torch_class} is not a layer cnninspect can size", row.where)
         named = {kind.params[i].name: value for i, value in enumerate(args) if value is not None}
-        return lambda net, local, x: net.layer(local, kind.name, dict(named), x)
+        return lambda local, x: net.layer(local, kind.name, dict(named), x)
 
 
 @contextmanager

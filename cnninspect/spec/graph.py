@@ -1,5 +1,6 @@
 """Graph specs, expanded at load time: ``from:``, merges, ``layers:`` groups, ``blocks:`` templates
-with ``$`` parameters, ``repeat:`` and ``if:``.
+with ``$`` parameters, ``repeat:`` and ``if:``; ``from: m.*`` reads every copy of a repeated item,
+and items sharing a name, each with an ``if:``, are alternatives of which at most one is on.
 
 The result is one flat list of layers in the order they are written (every reference points
 backwards, so this order is already a valid execution order), each naming the layers it reads,
@@ -10,9 +11,10 @@ Every reference is checked here, with the place it is written.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import keyword
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +29,8 @@ from cnninspect.text import did_you_mean, is_int
 MERGE_SYNONYMS = {"sum": "Add", "plus": "Add", "cat": "Concat", "concatenate": "Concat", "multiply": "Mul"}
 """Other libraries' words for the merges, for "did you mean"."""
 RESERVED = ("type", "name", "from", "repeat", "if", "layers")
+EVERY_COPY = ".*"
+"""``from: m.*``: every copy of the repeated item ``m``, in order."""
 """Item keys that are not layer arguments or block parameters."""
 MAX_LAYERS = 200_000
 """A spec expanding to more layers than this is refused (repeats multiply quickly)."""
@@ -71,7 +75,9 @@ class _Scope:
     inner: dict[str, _Scope] = field(default_factory=dict)
     """Local name of a group → its scope, for dotted references (``down1.conv2``)."""
     off: set[str] = field(default_factory=set)
-    """Local names an ``if:`` switched off."""
+    """Local names an ``if:`` switched off (or ``repeat: 0`` left without copies)."""
+    copies: int | None = None
+    """For the group of a named ``repeat:``: how many copies it holds (``m.*`` reads them all)."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,44 @@ class Expander:
                 "every layer is switched off by its if:; a model needs at least one", self.document.where(items)
             )
 
+    def use(
+        self,
+        block_name: str,
+        qualified: str,
+        params: Mapping[str, object],
+        source: str,
+        path: tuple[str, ...],
+        where: Location,
+    ) -> str:
+        """One use of the block ``block_name``, made by a reader rather than written in a list: named
+        ``qualified``, inside the groups ``path``, reading the layer ``source``, its parameters given
+        (the others take their defaults). Returns the name of the layer whose output is its output."""
+        block = self.blocks[block_name]
+        unknown = sorted(set(params) - set(block.params))
+        missing = sorted(key for key, default in block.params.items() if default is None and key not in params)
+        if unknown or missing:
+            raise ValueError(f"block {block_name}: unknown parameters {unknown}, missing {missing}")
+        values = {**block.params, **params}
+        start, slot = len(self.layers), self._open()
+        inner = _Scope(
+            f"{qualified}.", source, values, (*path, qualified), ("blocks", block.name, "layers"), (block.name,)
+        )
+        output = self._list(block.items, inner)
+        self._close(slot, qualified, block.name, where, path, start, output, True, (), values)
+        return output
+
+    def retype(self, block_name: str, layer: str, type_name: str, args: Mapping[str, object]) -> None:
+        """Make the layer named ``layer`` in the block ``block_name`` a ``type_name`` with ``args`` (its
+        ``if:`` and ``from:`` kept): a setting a reader takes from its own file, such as the
+        activation of Ultralytics' Conv. Applies to every later use of the block."""
+        seq = self.blocks[block_name].items.resolved()
+        read = self._read.get(id(seq))
+        if read is None:
+            read = self._read[id(seq)] = [self._item(node) for node in seq.children]
+        for position, item in enumerate(read):
+            if item.name == layer:
+                read[position] = dataclasses.replace(item, type=type_name, entries={}, values=dict(args), locations={})
+
     def _visit(self, item: _Item) -> None:
         self._visits += 1
         if self._visits > MAX_VISITS:
@@ -142,33 +186,60 @@ class Expander:
         current = scope.input
         position = 0
         for index, item in enumerate(read):
-            sources = [self._resolve(ref, where, scope, item, index, written) for ref, where in item.sources]
-            inputs = sources or [current]
+            sources = [
+                found
+                for ref, where in item.sources
+                for found in self._resolve_all(ref, where, scope, item, index, written)
+            ]
+            if item.sources and not sources:
+                written_from = ", ".join(ref for ref, _ in item.sources)
+                raise GraphError(
+                    f"from: [{written_from}] has nothing to read here: every copy it names is switched off", item.where
+                )
+            inputs = [name for name, _ in sources] or [current]
             if item.name == INPUT:
                 raise SpecError(f"{INPUT!r} names the input of the model or block; pick another name", item.where)
             if item.name is not None and written[item.name][0] != index:
                 first = written[item.name][1]
-                raise SpecError(
-                    f"two layers are named {item.name!r} (the first at line {first.where.line}); rename one", item.where
-                )
-            if item.condition is not None and not self._truth(item.condition, scope):
+                if item.condition is None or first.condition is None:
+                    raise SpecError(
+                        f"two layers are named {item.name!r} (the first at line {first.where.line}); rename one, "
+                        "or give each an if: to make them alternatives",
+                        item.where,
+                    )
+            repeat = None
+            on = item.condition is None or self._truth(item.condition, scope)
+            if on:
+                repeat = self._repeat(item.repeat, scope)
+                on = repeat != 0
+            if not on:
                 self._visit(item)
-                if item.name is not None:
+                if item.name is not None and item.name not in scope.names:
                     scope.names[item.name] = inputs[0]  # switched off: passes its input on
                     scope.off.add(item.name)
                 continue
+            if item.name is not None and item.name in scope.names and item.name not in scope.off:
+                first = written[item.name][1]
+                raise GraphError(
+                    f"two alternatives named {item.name!r} are both on (the first at line {first.where.line}); "
+                    "their if: conditions must exclude each other",
+                    item.where,
+                )
+            if item.name is not None:
+                scope.off.discard(item.name)
             node_path = (*scope.node_path, index)
-            repeat = self._repeat(item.repeat, scope)
             if repeat is None:
-                current = self._one(item, scope, self._local(item, position), inputs, node_path)
+                current = self._one(item, scope, self._local(item, position), inputs, sources, node_path)
                 self._index_name(item, scope, position, current)
                 position += 1
             elif item.name is not None:
-                current = self._repeated_group(item, scope, repeat, inputs, node_path)
+                current = self._repeated_group(item, scope, repeat, inputs, sources, node_path)
                 position += 1
             else:
                 for copy in range(repeat):
-                    current = self._one(item, scope, str(position), inputs if copy == 0 else [current], node_path)
+                    current = self._one(
+                        item, scope, str(position), inputs if copy == 0 else [current], sources, node_path
+                    )
                     self._index_name(item, scope, position, current)
                     position += 1
             if item.name is not None:
@@ -186,24 +257,40 @@ class Expander:
             scope.names.setdefault(str(position), output)
 
     def _repeated_group(
-        self, item: _Item, scope: _Scope, repeat: int, inputs: list[str], node_path: tuple[str | int, ...]
+        self,
+        item: _Item,
+        scope: _Scope,
+        repeat: int,
+        inputs: list[str],
+        sources: list[tuple[str, str]],
+        node_path: tuple[str | int, ...],
     ) -> str:
         """``repeat: N`` on a named item: a group of that name holding copies ``0`` … ``N − 1``."""
         assert item.name is not None
         qualified = scope.prefix + item.name
         inner = _Scope(f"{qualified}.", inputs[0], scope.params, (*scope.path, qualified), (), scope.blocks)
+        inner.copies = repeat
         start, slot = len(self.layers), self._open()
         current = inputs[0]
         for copy in range(repeat):
-            current = self._one(item, inner, str(copy), inputs if copy == 0 else [current], node_path)
+            current = self._one(item, inner, str(copy), inputs if copy == 0 else [current], sources, node_path)
             inner.names[str(copy)] = current
         kind = item.type if item.type is not None else "Sequential"
         self._close(slot, qualified, f"{kind} × {repeat}", item.where, scope.path, start, current, True, node_path)
         scope.inner[item.name] = inner
         return current
 
-    def _one(self, item: _Item, scope: _Scope, local: str, inputs: list[str], node_path: tuple[str | int, ...]) -> str:
-        """One layer, group or block use named ``local`` in ``scope``."""
+    def _one(
+        self,
+        item: _Item,
+        scope: _Scope,
+        local: str,
+        inputs: list[str],
+        sources: list[tuple[str, str]],
+        node_path: tuple[str | int, ...],
+    ) -> str:
+        """One layer, group or block use named ``local`` in ``scope``; ``sources``: its ``from:``
+        references, each with the local name it was read as (``m.*`` gives ``m.0``, ``m.1``, …)."""
         self._visit(item)
         qualified = scope.prefix + local
         if item.items is not None or (item.type is not None and item.type in self.blocks):
@@ -225,7 +312,7 @@ class Expander:
         args, templated = self._values(item, scope)
         if len(self.layers) >= MAX_LAYERS:
             raise SpecError(f"the spec expands to more than {MAX_LAYERS:,} layers", item.where)
-        sources = tuple(ref for ref, _ in item.sources)
+        named_sources = tuple(ref for _, ref in sources)
         layer = make_layer(
             len(self.layers),
             qualified,
@@ -237,8 +324,8 @@ class Expander:
             named=item.name is not None,
             scope=scope.path,
             inputs=tuple(inputs),
-            sources=sources,
-            switched_off=tuple(ref for ref in sources if ref in scope.off),
+            sources=named_sources,
+            switched_off=tuple(ref for ref in named_sources if ref in scope.off),
             node_path=node_path,
             templated=templated,
         )
@@ -333,6 +420,38 @@ class Expander:
 
     # -- references ------------------------------------------------------------------------
 
+    def _resolve_all(
+        self,
+        ref: str,
+        where: Location,
+        scope: _Scope,
+        item: _Item,
+        index: int,
+        written: dict[str, tuple[int, _Item]],
+    ) -> list[tuple[str, str]]:
+        """What one ``from:`` entry reads, each output with the name it is read as: one layer, or
+        for ``m.*`` every copy of the repeated item ``m`` in order (none when it is switched off)."""
+        if not ref.endswith(EVERY_COPY):
+            return [(self._resolve(ref, where, scope, item, index, written), ref)]
+        head = ref.removesuffix(EVERY_COPY)
+        self._resolve(head, where, scope, item, index, written)  # unknown, later or itself: said as for a name
+        inner: _Scope | None = None
+        owner = scope
+        for part in head.split("."):
+            if part in owner.off:
+                return []
+            inner = owner.inner.get(part)
+            if inner is None:
+                break
+            owner = inner
+        if inner is None or inner.copies is None:
+            raise GraphError(
+                f"{ref}: {head} is not repeated; {EVERY_COPY} reads every copy of an item with repeat: "
+                f"(write from: {head} to read it once)",
+                where,
+            )
+        return [(inner.names[str(copy)], f"{head}.{copy}") for copy in range(inner.copies)]
+
     def _resolve(
         self,
         ref: str,
@@ -411,9 +530,9 @@ class Expander:
         if node is None:
             return None
         value, _ = self._value(node, scope)
-        if not is_int(value) or not 1 <= value <= MAX_REPEAT:
+        if not is_int(value) or not 0 <= value <= MAX_REPEAT:
             raise SpecError(
-                f"repeat: needs an integer from 1 to {MAX_REPEAT:,}, got {value!r}", self.document.where(node)
+                f"repeat: needs an integer from 0 to {MAX_REPEAT:,}, got {value!r}", self.document.where(node)
             )
         return int(value)
 
