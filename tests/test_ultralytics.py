@@ -199,6 +199,19 @@ def test_the_tiny_detector_against_plain_pytorch_layer_by_layer():
     assert sum(p.numel() for p in model.parameters()) == trace.total_params
 
 
+def test_every_module_and_its_parts_are_groups_at_the_row_s_line():
+    spec = read_text(TINY.read_text(), str(TINY))
+    kinds = {g.name: g.type for g in spec.groups}
+    assert kinds["model.0"] == "Conv" and kinds["model.2"] == "C2f" and kinds["model.6"] == "SPPF"
+    assert kinds["model.2.cv1"] == "Conv" and kinds["model.2.m"] == "Bottleneck × 1"
+    assert kinds["model.2.m.0"] == "Bottleneck" and kinds["model.2.m.0.cv2"] == "Conv"
+    assert kinds["model.10"] == "Detect" and kinds["model.10.cv2"] == "ModuleList"
+    assert kinds["model.10.cv3.1"] == "HeadBranch"
+    line = next(n for n, text in enumerate(TINY.read_text().splitlines(), 1) if "C2f" in text)
+    assert {x.location.line for x in spec.layers if x.name.startswith("model.2.")} == {line}
+    assert {g.location.line for g in spec.groups if g.name.startswith("model.2")} == {line}
+
+
 def test_a_row_inserted_without_renumbering_is_a_concat_across_two_scales_at_its_line():
     result = cli("lint", str(SHIFTED), "--format", "concise")
     assert result.exception is None or isinstance(result.exception, SystemExit)
@@ -282,6 +295,20 @@ def test_legacy_multipliers_and_the_activation():
     assert layer(spec, "model.0.act").type == "LeakyReLU" and layer(spec, "model.0.act").args == {"negative_slope": 0.1}
     assert layer(spec, "model.1.cv3.conv").args["out_channels"] == 32
     assert {x.name.split(".")[3] for x in spec.layers if x.name.startswith("model.1.m.")} == {"0"}  # round(0.99)
+
+
+def test_the_activation_is_conv_s_and_dwconv_s_only_and_stays_in_its_model():
+    text = "nc: 2\nactivation: nn.ReLU()\nbackbone:\n  - [-1, 1, Conv, [16, 3, 2]]\n  - [-1, 1, DWConv, [16, 3]]\n" \
+           "head:\n  - [-1, 1, RepNCSPELAN4, [32, 16, 8, 1]]\n"  # fmt: skip
+    spec = spec_of(text)
+    assert layer(spec, "model.0.act").type == "ReLU" and layer(spec, "model.1.act").type == "ReLU"
+    assert layer(spec, "model.1.conv").args["groups"] == 16  # gcd(16, 16)
+    assert layer(spec, "model.2.cv1.act").type == "ReLU"
+    # RepConv has its own activation, which activation: does not change
+    assert layer(spec, "model.2.cv2.0.m.0.cv1.act").type == "SiLU"
+    assert layer(spec, "model.2.cv2.0.m.0.cv2.act").type == "ReLU"
+    plain = spec_of(text.replace("activation: nn.ReLU()\n", ""))
+    assert layer(plain, "model.0.act").type == "SiLU"  # the templates are shared; the setting is not
 
 
 C3K2 = """\

@@ -30,8 +30,9 @@ from cnninspect.text import is_int, is_number
 
 ULTRALYTICS_FORMAT = "ultralytics"
 MODULES_FILE = "ultralytics_modules.yaml"
-ACTIVATED = ("Conv", "DWConv", "RepConv")
-"""Blocks whose ``act`` layer is the model's activation (``activation:`` in the YAML)."""
+ACTIVATED = ("Conv", "DWConv")
+"""Blocks whose ``act`` layer is the model's activation (``activation:`` in the YAML sets
+Conv's, which DWConv inherits; RepConv keeps its own SiLU)."""
 
 Params = dict[str, object]
 """A block use's parameter values: integers and booleans (a kernel size may be a pair)."""

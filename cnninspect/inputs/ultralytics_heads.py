@@ -1,6 +1,8 @@
-"""Ultralytics' detection heads (Detect, Segment, Pose, OBB, v10Detect and the YOLO26 variants) as
-torch.nn layers: per feature map a box, a class and maybe a third branch, each level's map
-flattened and joined as the head returns them in training."""
+"""Ultralytics' detection heads (Detect, Segment, Pose, OBB, v10Detect and the YOLO26 variants) and
+CBFuse: the modules that read several rows. They are composed here, not written as one template:
+per feature map a use of a branch template of ultralytics_modules.yaml (``HeadBranch``,
+``ClassBranch``, ``PoseBranch``, ``Proto``, ``Conv``) in a ModuleList, each level's map flattened
+and joined as the head returns them in training."""
 
 from __future__ import annotations
 
