@@ -311,6 +311,17 @@ def test_the_activation_is_conv_s_and_dwconv_s_only_and_stays_in_its_model():
     assert layer(plain, "model.0.act").type == "SiLU"  # the templates are shared; the setting is not
 
 
+def test_a_conv_of_a_kernel_pair_is_padded_per_side_and_a_dilated_one_widened():
+    text = "nc: 2\nbackbone:\n  - [-1, 1, Conv, [16, [1, 3]]]\n  - [-1, 1, Conv, [16, 3, 1, null, 1, 2]]\n" \
+           "head:\n  - [-1, 1, Conv, [16, 3, 1, 0]]\n"  # fmt: skip
+    spec = spec_of(text)
+    assert layer(spec, "model.0.conv").args["kernel_size"] == (1, 3)
+    assert layer(spec, "model.0.conv").args["padding"] == (0, 1)  # 1 // 2, 3 // 2
+    assert layer(spec, "model.1.conv").args["padding"] == 2  # dilation 2: (2·(3 − 1) + 1) // 2
+    assert layer(spec, "model.2.conv").args["padding"] == 0  # as given
+    assert shapes_by_name(spec)["model.2.act"] == (16, 638, 638)  # 640 − 3 + 1, unpadded
+
+
 C3K2 = """\
 nc: 80
 scales:

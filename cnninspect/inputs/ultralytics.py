@@ -8,7 +8,9 @@ at ``n``), else the first of ``scales`` (said in the title); legacy files give
 ``depth_multiple``/``width_multiple`` instead. Repeats become ``max(round(n·depth), 1)`` when
 above 1 (Python's rounding, halves to even); the output channels of the modules Ultralytics
 scales become ``ceil(min(c, max_channels)·width / 8)·8``. Each row is a group named as
-Ultralytics names it (``model.22``) at the row's line, its layers as PyTorch nests them.
+Ultralytics names it (``model.22``) at the row's line, its layers as PyTorch nests them: a
+module is one use of its block template (``ultralytics_modules.yaml``, see ultralytics_blocks),
+a head is composed of branch templates (ultralytics_heads), a ``torch.nn`` row is its layer.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -36,6 +36,8 @@ Conv's, which DWConv inherits; RepConv keeps its own SiLU)."""
 
 Params = dict[str, object]
 """A block use's parameter values: integers and booleans (a kernel size may be a pair)."""
+Kernel = int | tuple[int, ...]
+"""A kernel size or padding: one for every side, or one per dimension."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ class Net:
         return output
 
     def layer(
-        self, local: str, kind: str, args: dict[str, Any], inputs: str | list[str], sources: tuple[str, ...] = ()
+        self, local: str, kind: str, args: dict[str, object], inputs: str | list[str], sources: tuple[str, ...] = ()
     ) -> str:
         """Append one layer reading ``inputs`` (``sources``: how messages name them); returns its name."""
         if len(self.layers) >= MAX_LAYERS:
@@ -166,7 +168,7 @@ class Net:
         )
 
 
-def autopad(k: Any, p: Any = None, d: int = 1) -> Any:
+def autopad(k: Kernel, p: Kernel | None = None, d: int = 1) -> Kernel:
     """Ultralytics' "same" padding: k // 2 for each kernel size (dilated kernels first widened)."""
     if p is not None:
         return p
@@ -188,18 +190,37 @@ def positive(value: object) -> bool:
 # -- each module's constructor arguments (as parse_model passes them) → its template's parameters --
 
 
-def _padding(k: Any, p: Any, d: Any) -> object:
+def _padding(k: Kernel, p: Kernel | None, d: int) -> Kernel:
     """Conv's ``p`` parameter: as given, else -1 (the template's "same" padding), computed here for a
     kernel given as a pair (the template's arithmetic is on one integer)."""
     if p is None:
-        return -1 if is_int(k) and is_int(d) else autopad(tuple(k), None, d)
+        return -1 if is_int(k) else autopad(k, None, d)
     return p
 
 
-def conv(c1: int, c2: int, k: Any = 1, s: int = 1, p: Any = None, g: int = 1, d: int = 1, act: object = True) -> Params:
+def conv(
+    c1: int,
+    c2: int,
+    k: int | Sequence[int] = 1,
+    s: int = 1,
+    p: int | Sequence[int] | None = None,
+    g: int = 1,
+    d: int = 1,
+    act: object = True,
+) -> Params:
     """Conv: act is True, False, or a module Ultralytics would take as is (here: an Identity unless True)."""
-    k = tuple(k) if isinstance(k, list) else k
-    return {"c1": c1, "c2": c2, "k": k, "s": s, "p": _padding(k, p, d), "g": g, "d": d, "act": act is True}
+    kernel = k if isinstance(k, int) else tuple(k)
+    padding = p if p is None or isinstance(p, int) else tuple(p)
+    return {
+        "c1": c1,
+        "c2": c2,
+        "k": kernel,
+        "s": s,
+        "p": _padding(kernel, padding, d),
+        "g": g,
+        "d": d,
+        "act": act is True,
+    }
 
 
 def dwconv(c1: int, c2: int, k: int = 1, s: int = 1, d: int = 1, act: object = True) -> Params:
@@ -207,7 +228,9 @@ def dwconv(c1: int, c2: int, k: int = 1, s: int = 1, d: int = 1, act: object = T
     return {**conv(c1, c2, k, s, None, 1, d, act), "g": math.gcd(c1, c2)}
 
 
-def bottleneck(c1: int, c2: int, shortcut: bool = True, g: int = 1, k: Any = (3, 3), e: float = 0.5) -> Params:
+def bottleneck(
+    c1: int, c2: int, shortcut: bool = True, g: int = 1, k: Sequence[int] = (3, 3), e: float = 0.5
+) -> Params:
     """Bottleneck: cv1 to int(c2·e)."""
     k1, k2 = k
     return {"c1": c1, "c2": c2, "shortcut": bool(shortcut), "g": g, "k1": k1, "k2": k2, "hidden": int(c2 * e)}
@@ -256,7 +279,7 @@ def c2psa(c1: int, c2: int, n: int = 1, e: float = 0.5) -> Params:
     return {"c1": c1, "c2": c2, "n": n, "c": int(c1 * e)}
 
 
-def classify(c1: int, c2: int, k: int = 1, s: int = 1, p: Any = None, g: int = 1) -> Params:
+def classify(c1: int, c2: int, k: int = 1, s: int = 1, p: int | None = None, g: int = 1) -> Params:
     """Classify: c2 is nc."""
     return {"c1": c1, "c2": c2, "k": k, "s": s, "p": _padding(k, p, 1), "g": g}
 

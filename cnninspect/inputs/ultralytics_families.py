@@ -4,13 +4,12 @@ here, as in ultralytics_blocks, is how parse_model's arguments become its parame
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from cnninspect.inputs.ultralytics_blocks import Params
 
 
-def spp(c1: int, c2: int, k: Any = (5, 9, 13)) -> Params:
+def spp(c1: int, c2: int, k: Sequence[int] = (5, 9, 13)) -> Params:
     """SPP: three pool sizes side by side (as every Ultralytics model gives; the template has three)."""
     k1, k2, k3 = k
     return {"c1": c1, "c2": c2, "k1": k1, "k2": k2, "k3": k3}

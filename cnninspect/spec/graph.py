@@ -662,13 +662,13 @@ def read_blocks(document: Document, node: Node) -> dict[str, Block]:
     return blocks
 
 
-def _has_expression(value: Any) -> bool:
+def _has_expression(value: object) -> bool:
     if isinstance(value, tuple):
         return any(_has_expression(v) for v in value)
     return is_expression(value)
 
 
-def _first_expression(value: Any) -> str:
+def _first_expression(value: object) -> str:
     if isinstance(value, tuple):
         return next(_first_expression(v) for v in value if _has_expression(v))
     return str(value)
