@@ -149,3 +149,17 @@ def test_the_cli_says_it_in_one_line_and_export_says_what_it_cannot_write(tmp_pa
     result = cli("export", str(C2F))
     assert result.exit_code == 2
     assert "export: cat reads every copy of a repeat (from: m.*), which export cannot write yet" in result.stderr
+
+
+def test_the_schema_takes_every_copy_no_copies_and_alternatives():
+    import jsonschema
+
+    from cnninspect.spec.schema import spec_schema
+    from cnninspect.spec.yamldoc import read_document
+
+    for text in (C2F.read_text(), C2F.read_text().replace("n: 2, out: 16", "n: 0, out: 16"), ALTERNATIVES):
+        document = read_document(text, "t.yaml")
+        assert not list(jsonschema.Draft7Validator(spec_schema(document)).iter_errors(document.data(document.root)))
+    validator = jsonschema.Draft7Validator(spec_schema())
+    assert not list(validator.iter_errors({"layers": [{"type": "ReLU", "repeat": 0}]}))
+    assert list(validator.iter_errors({"layers": [{"type": "ReLU", "repeat": -1}]}))
