@@ -29,9 +29,9 @@ from cnninspect.text import did_you_mean, is_int
 MERGE_SYNONYMS = {"sum": "Add", "plus": "Add", "cat": "Concat", "concatenate": "Concat", "multiply": "Mul"}
 """Other libraries' words for the merges, for "did you mean"."""
 RESERVED = ("type", "name", "from", "repeat", "if", "layers")
+"""Item keys that are not layer arguments or block parameters."""
 EVERY_COPY = ".*"
 """``from: m.*``: every copy of the repeated item ``m``, in order."""
-"""Item keys that are not layer arguments or block parameters."""
 MAX_LAYERS = 200_000
 """A spec expanding to more layers than this is refused (repeats multiply quickly)."""
 MAX_REPEAT = 10_000
@@ -194,7 +194,9 @@ class Expander:
             if item.sources and not sources:
                 written_from = ", ".join(ref for ref, _ in item.sources)
                 raise GraphError(
-                    f"from: [{written_from}] has nothing to read here: every copy it names is switched off", item.where
+                    f"from: [{written_from}] has nothing to read here: the repeats it names have no copies "
+                    "(repeat: 0, or switched off by if:)",
+                    item.where,
                 )
             inputs = [name for name, _ in sources] or [current]
             if item.name == INPUT:
