@@ -22,7 +22,8 @@ from importlib import resources
 from typing import Any
 
 from cnninspect.errors import CnnInspectError, Location, SpecError
-from cnninspect.spec.graph import MAX_LAYERS, Block, Expander, read_blocks
+from cnninspect.spec.graph import MAX_LAYERS, Expander
+from cnninspect.spec.items import Block, read_blocks
 from cnninspect.spec.model import GroupSpec, LayerSpec
 from cnninspect.spec.validate import make_layer
 from cnninspect.spec.yamldoc import Document, read_document

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import keyword
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from cnninspect.errors import GraphError, Location, SpecError
 from cnninspect.spec.catalog import MERGE_FAMILIES, lookup
-from cnninspect.spec.expr import FUNCTIONS, ExpressionError, is_expression, parse_expression
+from cnninspect.spec.expr import ExpressionError, is_expression, parse_expression
+from cnninspect.spec.items import Block, Item, first_expression, has_expression, read_item
+from cnninspect.spec.items import read_blocks as read_blocks  # where the readers of specs find it
 from cnninspect.spec.model import INPUT, GroupSpec, ItemSpec, LayerSpec
 from cnninspect.spec.validate import make_layer
 from cnninspect.spec.yamldoc import Document, Node, plain
@@ -28,8 +29,6 @@ from cnninspect.text import did_you_mean, is_int
 
 MERGE_SYNONYMS = {"sum": "Add", "plus": "Add", "cat": "Concat", "concatenate": "Concat", "multiply": "Mul"}
 """Other libraries' words for the merges, for "did you mean"."""
-RESERVED = ("type", "name", "from", "repeat", "if", "layers")
-"""Item keys that are not layer arguments or block parameters."""
 EVERY_COPY = ".*"
 """``from: m.*``: every copy of the repeated item ``m``, in order."""
 MAX_LAYERS = 200_000
@@ -39,19 +38,6 @@ MAX_VISITS = 500_000
 """Items expanded in all, switched-off ones and groups included: the work done, not only what is kept."""
 MAX_NESTING = 64
 """Groups and block uses inside one another: deeper is refused (no real network nests this far)."""
-
-
-@dataclass(frozen=True)
-class Block:
-    """A ``blocks:`` template."""
-
-    name: str
-    params: dict[str, Any]
-    """Parameter → default; ``None`` when a use must give it."""
-    param_nodes: dict[str, Node]
-    items: Node
-    """The template's ``layers:`` list."""
-    location: Location
 
 
 @dataclass
@@ -80,30 +66,6 @@ class _Scope:
     """For the group of a named ``repeat:``: how many copies it holds (``m.*`` reads them all)."""
 
 
-@dataclass(frozen=True)
-class _Item:
-    """One entry of a ``layers:`` list, read but not expanded."""
-
-    node: Node
-    where: Location
-    type: str | None
-    """A layer type or block name; None for a group."""
-    type_where: Location
-    name: str | None
-    sources: tuple[tuple[str, Location], ...]
-    """``from:`` references as written, with their places; empty: the previous item."""
-    repeat: Node | None
-    condition: Node | None
-    entries: dict[str, tuple[Node, Node]]
-    """Arguments (or block parameters), keys and values."""
-    items: Node | None
-    """A group's ``layers:`` list."""
-    values: dict[str, Any] = field(default_factory=dict)
-    """Each argument's value as written (``$`` expressions still text)."""
-    locations: dict[str, Location] = field(default_factory=dict)
-    """Where each argument's value is written."""
-
-
 class Expander:
     """Expands a document's ``layers:`` (and the blocks it uses) into layers and groups."""
 
@@ -112,7 +74,7 @@ class Expander:
         self.blocks = blocks
         self.layers: list[LayerSpec] = []
         self.groups: list[GroupSpec] = []
-        self._read: dict[int, list[_Item]] = {}
+        self._read: dict[int, list[Item]] = {}
         self._visits = 0
 
     def expand(self, items: Node) -> None:
@@ -156,12 +118,12 @@ class Expander:
         seq = self.blocks[block_name].items.resolved()
         read = self._read.get(id(seq))
         if read is None:
-            read = self._read[id(seq)] = [self._item(node) for node in seq.children]
+            read = self._read[id(seq)] = [read_item(self.document, node) for node in seq.children]
         for position, item in enumerate(read):
             if item.name == layer:
                 read[position] = dataclasses.replace(item, type=type_name, entries={}, values=dict(args), locations={})
 
-    def _visit(self, item: _Item) -> None:
+    def _visit(self, item: Item) -> None:
         self._visits += 1
         if self._visits > MAX_VISITS:
             raise SpecError(
@@ -178,8 +140,8 @@ class Expander:
             raise SpecError("layers must be a non-empty list", self.document.where(items))
         read = self._read.get(id(seq))
         if read is None:  # a block's template is read once, however often it is used
-            read = self._read[id(seq)] = [self._item(node) for node in seq.children]
-        written: dict[str, tuple[int, _Item]] = {}
+            read = self._read[id(seq)] = [read_item(self.document, node) for node in seq.children]
+        written: dict[str, tuple[int, Item]] = {}
         for i, item in enumerate(read):
             if item.name is not None:
                 written.setdefault(item.name, (i, item))
@@ -248,11 +210,11 @@ class Expander:
                 scope.names[item.name] = current
         return current
 
-    def _local(self, item: _Item, position: int) -> str:
+    def _local(self, item: Item, position: int) -> str:
         return item.name if item.name is not None else str(position)
 
     @staticmethod
-    def _index_name(item: _Item, scope: _Scope, position: int, output: str) -> None:
+    def _index_name(item: Item, scope: _Scope, position: int, output: str) -> None:
         """An unnamed item is named by its position, as in ``nn.Sequential``; ``from:`` may use that
         name (a name written in the list wins)."""
         if item.name is None:
@@ -260,7 +222,7 @@ class Expander:
 
     def _repeated_group(
         self,
-        item: _Item,
+        item: Item,
         scope: _Scope,
         repeat: int,
         inputs: list[str],
@@ -284,7 +246,7 @@ class Expander:
 
     def _one(
         self,
-        item: _Item,
+        item: Item,
         scope: _Scope,
         local: str,
         inputs: list[str],
@@ -335,7 +297,7 @@ class Expander:
         return qualified
 
     def _nested(
-        self, item: _Item, scope: _Scope, local: str, qualified: str, source: str, node_path: tuple[str | int, ...]
+        self, item: Item, scope: _Scope, local: str, qualified: str, source: str, node_path: tuple[str | int, ...]
     ) -> str:
         """A group (``layers:``) or a block use, expanded in a scope of its own."""
         if len(scope.path) >= MAX_NESTING:
@@ -402,7 +364,7 @@ class Expander:
     def written(self, items: Node, path: tuple[str | int, ...]) -> tuple[ItemSpec, ...]:
         """A list as written (for export): items, groups and their places, nothing expanded."""
         seq = items.resolved()
-        read = self._read.get(id(seq)) or [self._item(node) for node in seq.children]
+        read = self._read.get(id(seq)) or [read_item(self.document, node) for node in seq.children]
         result = []
         for index, item in enumerate(read):
             here = (*path, index)
@@ -427,9 +389,9 @@ class Expander:
         ref: str,
         where: Location,
         scope: _Scope,
-        item: _Item,
+        item: Item,
         index: int,
-        written: dict[str, tuple[int, _Item]],
+        written: dict[str, tuple[int, Item]],
     ) -> list[tuple[str, str]]:
         """What one ``from:`` entry reads, each output with the name it is read as: one layer, or
         for ``m.*`` every copy of the repeated item ``m`` in order (none when it is switched off)."""
@@ -459,9 +421,9 @@ class Expander:
         ref: str,
         where: Location,
         scope: _Scope,
-        item: _Item,
+        item: Item,
         index: int,
-        written: dict[str, tuple[int, _Item]],
+        written: dict[str, tuple[int, Item]],
     ) -> str:
         if ref == INPUT:
             return scope.input
@@ -487,9 +449,9 @@ class Expander:
 
     # -- values ----------------------------------------------------------------------------
 
-    def _values(self, item: _Item, scope: _Scope) -> tuple[dict[str, Any], frozenset[str]]:
+    def _values(self, item: Item, scope: _Scope) -> tuple[dict[str, Any], frozenset[str]]:
         """The item's arguments with every ``$`` expression evaluated."""
-        templated = frozenset(key for key, value in item.values.items() if _has_expression(value))
+        templated = frozenset(key for key, value in item.values.items() if has_expression(value))
         if not templated:
             return item.values, templated
         args = dict(item.values)
@@ -499,11 +461,11 @@ class Expander:
 
     def _value(self, node: Node, scope: _Scope) -> tuple[Any, bool]:
         data = plain(self.document.data(node))
-        if not _has_expression(data):
+        if not has_expression(data):
             return data, False
         if not scope.blocks:
             raise GraphError(
-                f"{_first_expression(data)!r} uses a parameter, but only a block's layers have parameters",
+                f"{first_expression(data)!r} uses a parameter, but only a block's layers have parameters",
                 self.document.where(node),
             )
         return self._evaluated(data, scope, node), True
@@ -538,7 +500,7 @@ class Expander:
             )
         return int(value)
 
-    def _params(self, item: _Item, block: Block, scope: _Scope) -> dict[str, Any]:
+    def _params(self, item: Item, block: Block, scope: _Scope) -> dict[str, Any]:
         """A block use's parameter values: given, else the default; unknown or missing ones refused."""
         values: dict[str, Any] = {}
         for key, (key_node, value_node) in item.entries.items():
@@ -555,125 +517,6 @@ class Expander:
                     raise GraphError(f"block {block.name} needs {key}: add {key}: … to this use", item.where)
                 values[key] = default
         return values
-
-    # -- reading an item --------------------------------------------------------------------
-
-    def _item(self, node: Node) -> _Item:
-        document = self.document
-        where = document.where(node)
-        item = node.resolved()
-        if item.kind == "scalar":
-            value = document.data(item)
-            if isinstance(value, str):
-                return _Item(node, where, value, where, None, (), None, None, {}, None)
-        if item.kind != "map":
-            raise SpecError("a layer is a type name (ReLU) or a mapping with a type ({type: Conv2d, ...})", where)
-        entries = item.items()
-        items = entries["layers"][1] if "layers" in entries else None
-        type_name: str | None = None
-        type_where = where
-        if "type" in entries:
-            type_name = document.data(entries["type"][1])
-            type_where = document.where(entries["type"][1])
-            if not isinstance(type_name, str):
-                raise SpecError("type must be a torch.nn class or block name such as Conv2d", type_where)
-            if items is not None:
-                if type_name.removeprefix("nn.") != "Sequential":
-                    raise SpecError("an item with layers: is a group; its type, if given, is Sequential", type_where)
-                type_name = None
-        elif items is None:
-            raise SpecError("this layer has no type; add type: Conv2d (or another torch.nn class or a block)", where)
-        name = None
-        if "name" in entries:
-            raw = document.data(entries["name"][1])
-            if not (isinstance(raw, str) or is_int(raw)) or str(raw).strip() == "":
-                raise SpecError("name must be a non-empty string", document.where(entries["name"][1]))
-            name = str(raw)
-        sources: list[tuple[str, Location]] = []
-        if "from" in entries:
-            sources = list(self._sources(entries["from"][1]))
-        args = {k: v for k, v in entries.items() if k not in RESERVED}
-        repeat = entries["repeat"][1] if "repeat" in entries else None
-        condition = entries["if"][1] if "if" in entries else None
-        return _Item(
-            node,
-            where,
-            type_name,
-            type_where,
-            name,
-            tuple(sources),
-            repeat,
-            condition,
-            args,
-            items,
-            {k: plain(document.data(v)) for k, (_, v) in args.items()},
-            {k: document.where(v) for k, (_, v) in args.items()},
-        )
-
-    def _sources(self, node: Node) -> Iterator[tuple[str, Location]]:
-        value = node.resolved()
-        nodes = value.children if value.kind == "seq" else [value]
-        if value.kind == "seq" and not nodes:
-            raise SpecError("from: needs a layer name or a list of them", self.document.where(node))
-        for child in nodes:
-            ref = self.document.data(child)
-            if not isinstance(ref, (str, int)) or isinstance(ref, bool):
-                raise SpecError(f"from: takes layer names (or {INPUT}), not {ref!r}", self.document.where(child))
-            yield str(ref), self.document.where(child)
-
-
-def read_blocks(document: Document, node: Node) -> dict[str, Block]:
-    """The ``blocks:`` mapping: name → template, each checked on its own."""
-    mapping = node.resolved()
-    if mapping.kind != "map":
-        raise SpecError("blocks: maps block names to {params: ..., layers: [...]}", document.where(node))
-    blocks = {}
-    for name, (key_node, value_node) in mapping.items().items():
-        where = document.where(key_node)
-        if not name.isidentifier() or keyword.iskeyword(name):
-            raise SpecError(f"block name {name!r} must be a Python identifier", where)
-        if lookup(name) is not None:
-            raise SpecError(f"block name {name!r} is already a layer type; pick another name", where)
-        body = value_node.resolved()
-        if body.kind != "map" or "layers" not in body.items():
-            raise SpecError(f"block {name} needs layers: [...] (and may have params: {{...}})", where)
-        entries = body.items()
-        for key, (other, _) in entries.items():
-            if key not in ("params", "layers"):
-                raise SpecError(f"block {name} has params and layers, not {key!r}", document.where(other))
-        params: dict[str, Any] = {}
-        param_nodes: dict[str, Node] = {}
-        if "params" in entries:
-            table = entries["params"][1].resolved()
-            if table.kind != "map":
-                raise SpecError("params: maps each parameter to its default (null: required)", document.where(table))
-            for param, (param_key, param_value) in table.items().items():
-                if not param.isidentifier() or keyword.iskeyword(param) or param in RESERVED:
-                    raise SpecError(f"parameter name {param!r} must be a Python identifier", document.where(param_key))
-                if param in FUNCTIONS:
-                    raise SpecError(
-                        f"parameter name {param!r} is the function expressions call ({param}(a, b)); pick another name",
-                        document.where(param_key),
-                    )
-                default = plain(document.data(param_value))
-                if _has_expression(default):
-                    raise SpecError("a parameter's default is a value, not an expression", document.where(param_value))
-                params[param] = default
-                param_nodes[param] = param_key
-        blocks[name] = Block(name, params, param_nodes, entries["layers"][1], where)
-    return blocks
-
-
-def _has_expression(value: object) -> bool:
-    if isinstance(value, tuple):
-        return any(_has_expression(v) for v in value)
-    return is_expression(value)
-
-
-def _first_expression(value: object) -> str:
-    if isinstance(value, tuple):
-        return next(_first_expression(v) for v in value if _has_expression(v))
-    return str(value)
 
 
 def _merge_hint(written: str) -> str:
