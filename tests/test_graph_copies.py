@@ -146,6 +146,9 @@ def test_the_cli_says_it_in_one_line_and_export_says_what_it_cannot_write(tmp_pa
     result = cli_error("summary", str(bad))
     assert result.stderr.strip().startswith(f"cnninspect: error: {bad}:18:50: cv1.*: cv1 is not repeated")
     assert len(result.stderr.strip().splitlines()) == 1
+    linted = cli("lint", str(bad), "--format", "concise")
+    assert linted.exit_code == 1
+    assert f"{bad}:18:50: CNN107 cv1.*: cv1 is not repeated" in linted.stdout
     result = cli("export", str(C2F))
     assert result.exit_code == 2
     assert "export: cat reads every copy of a repeat (from: m.*), which export cannot write yet" in result.stderr
