@@ -180,7 +180,7 @@ class _Reader:
             raise SpecError(f"{key}: needs a number above 0, got {value!r}", self.where(key))
         return float(value)
 
-    def activation(self) -> tuple[str, dict[str, Any]]:
+    def activation(self) -> tuple[str, dict[str, object]]:
         """``activation: nn.ReLU()`` as a torch.nn class and its arguments (default SiLU)."""
         written = self.value("activation")
         if written is None:

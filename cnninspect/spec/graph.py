@@ -48,7 +48,7 @@ class _Scope:
     """Prepended to local names: ``layer1.0.``."""
     input: str
     """What ``input`` means here."""
-    params: dict[str, Any]
+    params: dict[str, object]
     """Block parameter values, when inside a block."""
     path: tuple[str, ...]
     """Qualified names of the groups it sits in."""
@@ -346,7 +346,7 @@ class Expander:
         output: str,
         named: bool,
         node_path: tuple[str | int, ...] = (),
-        params: dict[str, Any] | None = None,
+        params: dict[str, object] | None = None,
     ) -> None:
         layers = tuple(layer.name for layer in self.layers[start:])
         self.groups[slot] = GroupSpec(
@@ -500,9 +500,9 @@ class Expander:
             )
         return int(value)
 
-    def _params(self, item: Item, block: Block, scope: _Scope) -> dict[str, Any]:
+    def _params(self, item: Item, block: Block, scope: _Scope) -> dict[str, object]:
         """A block use's parameter values: given, else the default; unknown or missing ones refused."""
-        values: dict[str, Any] = {}
+        values: dict[str, object] = {}
         for key, (key_node, value_node) in item.entries.items():
             if key not in block.params:
                 raise GraphError(

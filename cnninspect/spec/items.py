@@ -24,7 +24,7 @@ class Block:
     """A ``blocks:`` template."""
 
     name: str
-    params: dict[str, Any]
+    params: dict[str, object]
     """Parameter → default; ``None`` when a use must give it."""
     param_nodes: dict[str, Node]
     items: Node
@@ -140,7 +140,7 @@ def read_blocks(document: Document, node: Node) -> dict[str, Block]:
         for key, (other, _) in entries.items():
             if key not in ("params", "layers"):
                 raise SpecError(f"block {name} has params and layers, not {key!r}", document.where(other))
-        params: dict[str, Any] = {}
+        params: dict[str, object] = {}
         param_nodes: dict[str, Node] = {}
         if "params" in entries:
             table = entries["params"][1].resolved()
