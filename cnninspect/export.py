@@ -218,6 +218,7 @@ class _Exporter:
         """Attributes and forward lines for a class's list; returns (output channels, output
         expression: the last item's variable, or a tuple of the ``returns`` items' outputs)."""
         read_later = {ref for item in items for ref in item.sources} | set(returns)
+        _check_writable(items)
         chain = "out" if INPUT in read_later else "x"
         variables = {INPUT: "x"}
         channels_of: dict[str, str | None] = {"x": channels}
@@ -586,6 +587,26 @@ def _evaluate(written: Any, params: dict[str, Any]) -> Any:
     if isinstance(written, tuple):
         return tuple(_evaluate(v, params) for v in written)
     return parse_expression(written).evaluate(params) if is_expression(written) else written
+
+
+def _check_writable(items: Sequence[ItemSpec]) -> None:
+    """What export cannot write yet: ``from: m.*`` (every copy of a repeat) and alternatives (items
+    sharing a name, each with an ``if:``)."""
+    names: set[str] = set()
+    for position, item in enumerate(items):
+        every = next((ref for ref in item.sources if ref.endswith(".*")), None)
+        if every is not None:
+            raise UsageError(
+                f"export: {item.name or position} reads every copy of a repeat (from: {every}), which export "
+                "cannot write yet"
+            )
+        if item.name is not None and item.name in names:
+            raise UsageError(
+                f"export: two items are named {item.name} (alternatives, each with an if:), which export cannot "
+                "write yet"
+            )
+        if item.name is not None:
+            names.add(item.name)
 
 
 def _used_blocks(items: Sequence[ItemSpec], templates: dict[str, BlockSpec]) -> list[str]:

@@ -189,8 +189,10 @@ def test_the_tiny_detector_against_plain_pytorch_layer_by_layer():
     by_name = {r.layer.name: r for r in trace.records}
     counted = {n: m for n, m in model.named_modules() if not list(m.children()) and n and n != "model.8"}
     mine = {n for n, r in by_name.items() if r.layer.type in ("Conv2d", "BatchNorm2d", "SiLU", "MaxPool2d", "Upsample")}
-    # SPPF's one pool runs three times; the spec has a layer per run (m, m1, m2)
-    assert mine - {"model.6.m1", "model.6.m2"} == set(counted)
+    # SPPF's one pool runs three times; the spec has a layer per run (m.0, m.1, m.2): the first is PyTorch's m
+    assert {"model.6.m.0", "model.6.m.1", "model.6.m.2"} <= mine
+    by_name["model.6.m"] = by_name["model.6.m.0"]
+    assert mine - {"model.6.m.0", "model.6.m.1", "model.6.m.2"} | {"model.6.m"} == set(counted)
     for name, module in counted.items():
         assert by_name[name].params == sum(p.numel() for p in module.parameters()), name
         assert by_name[name].trainable == sum(p.numel() for p in module.parameters() if p.requires_grad), name
@@ -204,6 +206,19 @@ def test_the_tiny_detector_against_plain_pytorch_layer_by_layer():
     assert tuple(outputs[11].shape[1:]) == tuple(by_name["model.10.scores"].output_shape[1:])
     assert sum(p.numel() for p in model.parameters()) == trace.total_params
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) == trace.trainable_params
+
+
+def test_every_module_and_its_parts_are_groups_at_the_row_s_line():
+    spec = read_text(TINY.read_text(), str(TINY))
+    kinds = {g.name: g.type for g in spec.groups}
+    assert kinds["model.0"] == "Conv" and kinds["model.2"] == "C2f" and kinds["model.6"] == "SPPF"
+    assert kinds["model.2.cv1"] == "Conv" and kinds["model.2.m"] == "Bottleneck × 1"
+    assert kinds["model.2.m.0"] == "Bottleneck" and kinds["model.2.m.0.cv2"] == "Conv"
+    assert kinds["model.10"] == "Detect" and kinds["model.10.cv2"] == "ModuleList"
+    assert kinds["model.10.cv3.1"] == "HeadBranch"
+    line = next(n for n, text in enumerate(TINY.read_text().splitlines(), 1) if "C2f" in text)
+    assert {x.location.line for x in spec.layers if x.name.startswith("model.2.")} == {line}
+    assert {g.location.line for g in spec.groups if g.name.startswith("model.2")} == {line}
 
 
 def test_a_row_inserted_without_renumbering_is_a_concat_across_two_scales_at_its_line():
@@ -295,6 +310,31 @@ def test_legacy_multipliers_and_the_activation():
     assert layer(spec, "model.0.act").type == "LeakyReLU" and layer(spec, "model.0.act").args == {"negative_slope": 0.1}
     assert layer(spec, "model.1.cv3.conv").args["out_channels"] == 32
     assert {x.name.split(".")[3] for x in spec.layers if x.name.startswith("model.1.m.")} == {"0"}  # round(0.99)
+
+
+def test_the_activation_is_conv_s_and_dwconv_s_only_and_stays_in_its_model():
+    text = "nc: 2\nactivation: nn.ReLU()\nbackbone:\n  - [-1, 1, Conv, [16, 3, 2]]\n  - [-1, 1, DWConv, [16, 3]]\n" \
+           "head:\n  - [-1, 1, RepNCSPELAN4, [32, 16, 8, 1]]\n"  # fmt: skip
+    spec = spec_of(text)
+    assert layer(spec, "model.0.act").type == "ReLU" and layer(spec, "model.1.act").type == "ReLU"
+    assert layer(spec, "model.1.conv").args["groups"] == 16  # gcd(16, 16)
+    assert layer(spec, "model.2.cv1.act").type == "ReLU"
+    # RepConv has its own activation, which activation: does not change
+    assert layer(spec, "model.2.cv2.0.m.0.cv1.act").type == "SiLU"
+    assert layer(spec, "model.2.cv2.0.m.0.cv2.act").type == "ReLU"
+    plain = spec_of(text.replace("activation: nn.ReLU()\n", ""))
+    assert layer(plain, "model.0.act").type == "SiLU"  # the templates are shared; the setting is not
+
+
+def test_a_conv_of_a_kernel_pair_is_padded_per_side_and_a_dilated_one_widened():
+    text = "nc: 2\nbackbone:\n  - [-1, 1, Conv, [16, [1, 3]]]\n  - [-1, 1, Conv, [16, 3, 1, null, 1, 2]]\n" \
+           "head:\n  - [-1, 1, Conv, [16, 3, 1, 0]]\n"  # fmt: skip
+    spec = spec_of(text)
+    assert layer(spec, "model.0.conv").args["kernel_size"] == (1, 3)
+    assert layer(spec, "model.0.conv").args["padding"] == (0, 1)  # 1 // 2, 3 // 2
+    assert layer(spec, "model.1.conv").args["padding"] == 2  # dilation 2: (2·(3 − 1) + 1) // 2
+    assert layer(spec, "model.2.conv").args["padding"] == 0  # as given
+    assert shapes_by_name(spec)["model.2.act"] == (16, 638, 638)  # 640 − 3 + 1, unpadded
 
 
 C3K2 = """\

@@ -33,8 +33,8 @@ RESERVED: JsonObject = {
         "description": "The layer(s) it reads: a name, input, or a list for a merge (Add, Concat, Mul).",
         "anyOf": [NAME, {"type": "array", "items": NAME, "minItems": 1}],
     },
-    "repeat": {"description": "Copies in a row; named: a group of copies 0, 1, …", "anyOf": [
-        {"type": "integer", "minimum": 1}, EXPRESSION]},
+    "repeat": {"description": "Copies in a row (0: none); named: a group of copies 0, 1, …, read all by from: name.*",
+               "anyOf": [{"type": "integer", "minimum": 0}, EXPRESSION]},
     "if": {"description": "Switched off (an identity) when false.", "anyOf": [{"type": "boolean"}, EXPRESSION]},
     "layers": {"$ref": "#/definitions/layers", "description": "A group's layers."},
     "trainable": {"type": "boolean", "description": "false: its parameters are frozen (requires_grad_(False))."},
