@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional, TextIO
 
 import typer
 from typer.core import TyperGroup
@@ -863,7 +863,7 @@ def _width() -> int:
     return width if width >= MIN_WIDTH else 80
 
 
-def _wrap_width(stream: Any) -> int | None:
+def _wrap_width(stream: TextIO) -> int | None:
     """The width to break long lines at when ``stream`` is a terminal; None when it is piped, where
     each finding stays one line for tools. TTY_COMPATIBLE=1 or 0 says which, as Rich reads it."""
     forced = os.environ.get("TTY_COMPATIBLE", "")
@@ -872,7 +872,7 @@ def _wrap_width(stream: Any) -> int | None:
     return _width()
 
 
-def _isatty(stream: Any) -> bool:
+def _isatty(stream: TextIO) -> bool:
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError):  # no such method, or a closed stream

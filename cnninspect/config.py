@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path, PurePath
-from typing import Any
 
 from cnninspect.errors import UsageError
 from cnninspect.rules import RULES, Finding, Rule, Severity, select_rules
@@ -135,7 +134,7 @@ def load_settings(start: Path) -> Settings:
     return Settings(root=start.absolute())
 
 
-def _settings(table: Any, path: Path) -> Settings:
+def _settings(table: object, path: Path) -> Settings:
     def fail(message: str) -> UsageError:
         return UsageError(f"{path}: [tool.cnninspect] {message}")
 
@@ -145,7 +144,7 @@ def _settings(table: Any, path: Path) -> Settings:
     if unknown:
         raise fail(f"unknown key {unknown[0]!r}; the keys are {', '.join(KEYS)}")
 
-    def strings(key: str, value: Any) -> tuple[str, ...]:
+    def strings(key: str, value: object) -> tuple[str, ...]:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise fail(f"{key} must be a list of strings")
         return tuple(value)

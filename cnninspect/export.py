@@ -16,7 +16,7 @@ import json
 import keyword
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cnninspect import __version__
@@ -63,9 +63,11 @@ class _Call:
 
     func: str
     args: tuple[str | _Call | _When, ...]
+    suffix: str = ""
+    """Written after the closing parenthesis: ``.requires_grad_(False)`` for a frozen module."""
 
     def flat(self) -> str:
-        return f"{self.func}({', '.join(_flat(a) for a in self.args)})"
+        return f"{self.func}({', '.join(_flat(a) for a in self.args)}){self.suffix}"
 
 
 @dataclass(frozen=True)
@@ -90,11 +92,11 @@ def _lines(value: str | _Call | _When, depth: int, prefix: str = "", suffix: str
     assert isinstance(value, _Call)
     inner = ", ".join(_flat(a) for a in value.args)
     if len(pad + INDENT + inner) <= WIDTH:
-        return [f"{pad}{prefix}{value.func}(", pad + INDENT + inner, f"{pad}){suffix}"]
+        return [f"{pad}{prefix}{value.func}(", pad + INDENT + inner, f"{pad}){value.suffix}{suffix}"]
     lines = [f"{pad}{prefix}{value.func}("]
     for arg in value.args:
         lines += _lines(arg, depth + 1, suffix="," if len(value.args) > 1 else "")
-    return [*lines, f"{pad}){suffix}"]
+    return [*lines, f"{pad}){value.suffix}{suffix}"]
 
 
 def _assign(target: str, value: _Call, depth: int) -> list[str]:
@@ -165,6 +167,8 @@ class _Exporter:
                 args=layer.args,
                 positional=layer.positional,
                 node_path=layer.node_path,
+                trainable=layer.trainable,
+                called=layer.called,
             )
             for layer in spec.layers
         )
@@ -186,7 +190,7 @@ class _Exporter:
         return "\n".join(lines) + "\n"
 
     def _class(
-        self, name: str, params: dict[str, Any], items: Sequence[ItemSpec], channels: str, top: bool
+        self, name: str, params: dict[str, object], items: Sequence[ItemSpec], channels: str, top: bool
     ) -> list[str]:
         arguments = [] if top else ["in_channels"]
         arguments += [p for p, d in params.items() if d is None]
@@ -214,6 +218,7 @@ class _Exporter:
         """Attributes and forward lines for a class's list; returns (output channels, output
         expression: the last item's variable, or a tuple of the ``returns`` items' outputs)."""
         read_later = {ref for item in items for ref in item.sources} | set(returns)
+        _check_writable(items)
         chain = "out" if INPUT in read_later else "x"
         variables = {INPUT: "x"}
         channels_of: dict[str, str | None] = {"x": channels}
@@ -232,6 +237,15 @@ class _Exporter:
                 target = _identifier(item.name)
                 target = f"{target}_" if target in VARIABLES else target
             arriving = channels_of.get(inputs[0])
+            if not item.called:  # built, so its parameters exist, and never called in forward
+                attribute = _attribute(item, position, taken)
+                constructor, _ = self._constructor(item, arriving, params)
+                if on is True:
+                    body.init += _assign(f"self.{attribute}", constructor, 2)
+                else:
+                    body.init += [f"{INDENT * 2}self.{attribute} = None", f"{INDENT * 2}if {on}:"]
+                    body.init += _assign(f"self.{attribute}", constructor, 3)
+                continue
             if kind is not None and kind.family in MERGE_FAMILIES:
                 out = self._merge(body, item, kind, inputs, target, on, position, channels_of, params)
             elif kind is not None and kind.family is Family.SPLIT:
@@ -380,6 +394,10 @@ class _Exporter:
         return _Call("nn.Sequential", (copies[0], rest)), current
 
     def _one(self, item: ItemSpec, channels: str | None, params: set[str]) -> tuple[_Call, str | None]:
+        call, out = self._built(item, channels, params)
+        return (call if item.trainable else replace(call, suffix=".requires_grad_(False)")), out
+
+    def _built(self, item: ItemSpec, channels: str | None, params: set[str]) -> tuple[_Call, str | None]:
         if item.type is None:
             return self._group(item, channels, params)
         if item.type in self.spec.templates:
@@ -428,6 +446,11 @@ class _Exporter:
         entries: list[str | _Call | _When] = []
         current = channels
         for child in item.items:
+            if item.called and not child.called:
+                raise UsageError(
+                    f"export: {child.name or child.type} in group {item.name} has called: false, but "
+                    "nn.Sequential calls every module it holds; move it out of the group"
+                )
             if child.sources:
                 raise UsageError(
                     f"export: {child.name or child.type} in group {item.name} reads from: "
@@ -450,7 +473,7 @@ class _Exporter:
 
     # -- values ------------------------------------------------------------------------------
 
-    def _value(self, item: ItemSpec, arg: str, written: Any, params: set[str]) -> str:
+    def _value(self, item: ItemSpec, arg: str, written: object, params: set[str]) -> str:
         """An argument (or a block use's parameter) as Python: an expression as written, checked
         against what was traced (an override may have changed it); a literal as traced."""
         if item.type in self.spec.templates:
@@ -468,7 +491,7 @@ class _Exporter:
             )
         return _python(seen[0] if seen else written)
 
-    def _check_expression(self, item: ItemSpec, arg: str, written: Any) -> None:
+    def _check_expression(self, item: ItemSpec, arg: str, written: object) -> None:
         """An override (``--kernel``, ``--set``) may have changed what an expression gives; export
         cannot write that back into a template."""
         template = item.node_path[1] if len(item.node_path) > 1 and item.node_path[0] == "blocks" else None
@@ -566,6 +589,26 @@ def _evaluate(written: Any, params: dict[str, Any]) -> Any:
     return parse_expression(written).evaluate(params) if is_expression(written) else written
 
 
+def _check_writable(items: Sequence[ItemSpec]) -> None:
+    """What export cannot write yet: ``from: m.*`` (every copy of a repeat) and alternatives (items
+    sharing a name, each with an ``if:``)."""
+    names: set[str] = set()
+    for position, item in enumerate(items):
+        every = next((ref for ref in item.sources if ref.endswith(".*")), None)
+        if every is not None:
+            raise UsageError(
+                f"export: {item.name or position} reads every copy of a repeat (from: {every}), which export "
+                "cannot write yet"
+            )
+        if item.name is not None and item.name in names:
+            raise UsageError(
+                f"export: two items are named {item.name} (alternatives, each with an if:), which export cannot "
+                "write yet"
+            )
+        if item.name is not None:
+            names.add(item.name)
+
+
 def _used_blocks(items: Sequence[ItemSpec], templates: dict[str, BlockSpec]) -> list[str]:
     """Blocks the items use, the ones they use first (a class must exist before it is called)."""
     order: list[str] = []
@@ -586,7 +629,7 @@ def _operand(python: str) -> str:
     return python if python.isidentifier() or python.isdigit() else f"({python})"
 
 
-def _has_expression(value: Any) -> bool:
+def _has_expression(value: object) -> bool:
     return any(_has_expression(v) for v in value) if isinstance(value, tuple) else is_expression(value)
 
 
@@ -615,7 +658,7 @@ def _safe_name(name: str) -> str:
     return f"{name}_" if name in RESERVED_NAMES else name
 
 
-def _python(value: Any) -> str:
+def _python(value: object) -> str:
     """A literal as ruff format writes it."""
     if isinstance(value, str):
         return json.dumps(value)

@@ -14,6 +14,7 @@ from cnninspect.engines.analytic import NORMS, SPATIAL, flatten_range, spatial_r
 from cnninspect.engines.records import LayerRecord, Trace
 from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import LayerSpec, expand
+from cnninspect.text import JsonObject
 
 FEATURE_MAP_FAMILIES = (
     Family.CONV,
@@ -291,7 +292,7 @@ class Totals:
         """Parameters without requires_grad."""
         return self.params - self.trainable
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         """The totals as JSON data."""
         return {
             "mult_adds": self.mult_adds,

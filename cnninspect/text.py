@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Sequence
-from typing import Any, TypeGuard
+from collections.abc import Mapping, Sequence
+from typing import TypeAlias, TypeGuard
 
 _CONTROL = re.compile(
     r"[\x00-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ud800-\udfff]"
 )
 """Characters that can forge or hide text: controls, line separators, bidirectional overrides and
 isolates (``\\u202e`` makes ``fc\\u202eexe.txt`` read as ``fctxt.exe``), zero-width characters, lone surrogates."""
+
+Json: TypeAlias = bool | int | float | str | Sequence["Json"] | Mapping[str, "Json"] | None
+"""A value ``json.dumps`` writes: scalars, and lists (or tuples) and string-keyed mappings of them."""
+JsonObject: TypeAlias = dict[str, Json]
+"""A JSON object being built: a JSON Schema, one row of a JSON report."""
 
 
 def is_int(value: object) -> TypeGuard[int]:
@@ -63,7 +68,7 @@ def did_you_mean(word: str, options: Sequence[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def show_value(value: Any) -> str:
+def show_value(value: object) -> str:
     """A value as it would be written in YAML."""
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -4,6 +4,7 @@ on every layer's output shape and parameter counts."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -158,7 +159,11 @@ def valid_specs(draw):
         record = size_layer(layer, shape)
         if record.mismatches or record.output_shape is None or 0 in record.output_shape:
             continue
-        layers.append(layer)
+        layers.append(replace(layer, trainable=draw(st.booleans())))
+        if kind.inferred and record.in_size is not None and draw(st.integers(0, 3)) == 0:
+            # the same layer again, its input size written: held, never called (nothing flows in)
+            args = {**layer.args, kind.inferred: record.in_size}
+            layers.append(make_layer(len(layers), None, kind.name, args, HERE, {}, HERE, called=False))
         shape = record.output_shape
     return ModelSpec("random", sample, tuple(layers), "test", batch=batch)
 
@@ -173,6 +178,8 @@ def test_engines_agree_layer_by_layer(spec, device):
     torch = trace_spec(spec, device)
     assert [r.output_shape for r in torch.records] == [r.output_shape for r in analytic.records]
     assert [(r.weights, r.biases) for r in torch.records] == [(r.weights, r.biases) for r in analytic.records]
+    assert [r.trainable for r in torch.records] == [r.trainable for r in analytic.records]
+    assert [r.params if r.layer.trainable else 0 for r in analytic.records] == [r.trainable for r in analytic.records]
 
 
 def test_the_generator_covers_every_catalog_type():

@@ -24,9 +24,9 @@ TINY = CONFIGS / "ultralytics" / "tiny_detector.yaml"
 SHIFTED = CONFIGS / "broken" / "ultralytics_shifted.yaml"
 FLOW_MODEL = 12 * ((2 * 64 + 64) + (64 * 64 + 64) + (64 * 2 + 2))
 """Pose26's RealNVP (6 s-nets and 6 t-nets of Linear 2→64→64→2): used by the training loss only,
-never in the forward pass, so not a layer here (Ultralytics counts it)."""
+never in the forward pass; layers that forward never calls here, counted as Ultralytics does."""
 DFL = 16
-"""DFL's frozen 1×1 conv (reg_max weights, a fixed decoding): Ultralytics counts it, not as trainable."""
+"""DFL's frozen 1×1 conv (reg_max weights, a fixed decoding): counted, not as trainable, as Ultralytics does."""
 
 
 def conv(c1: int, c2: int, k: int) -> int:
@@ -86,11 +86,13 @@ def test_the_tiny_detector_row_by_row():
         assert shapes[row_output(spec, row)] == shape, row
         inside = [r.params for r in trace.records if f"{r.layer.name}.".startswith(f"model.{row}.")]
         assert sum(inside) == params, row
-    assert sum(BOX) + sum(CLS) == sum(r.params for r in trace.records if r.layer.name.startswith("model.10."))
+    head = sum(BOX) + sum(CLS) + DFL
+    assert head == sum(r.params for r in trace.records if r.layer.name.startswith("model.10."))
     assert shapes["model.10.boxes"] == (64, 80 * 80 + 40 * 40)
     assert shapes["model.10.scores"] == (3, 80 * 80 + 40 * 40)
     assert spec.outputs == ("model.10.boxes", "model.10.scores")
-    assert trace.total_params == sum(p for p, _ in TINY_ROWS) + sum(BOX) + sum(CLS) == 591_062
+    assert trace.total_params == sum(p for p, _ in TINY_ROWS) + head == 591_062 + 16
+    assert trace.trainable_params == trace.total_params - DFL
 
 
 def test_the_tiny_detector_against_plain_pytorch_layer_by_layer():
@@ -144,11 +146,13 @@ def test_the_tiny_detector_against_plain_pytorch_layer_by_layer():
     class Tiny(nn.Module):
         def __init__(self) -> None:
             super().__init__()
+            dfl = nn.Conv2d(16, 1, 1, bias=False).requires_grad_(False)  # decodes boxes at inference only
             rows = [tconv(3, 16, 3, 2), tconv(16, 32, 3, 2), C2f(32, 32, True), tconv(32, 64, 3, 2), C2f(64, 64, True),
                     tconv(64, 128, 3, 2), SPPF(128, 128), nn.Upsample(scale_factor=2), nn.Identity(),
                     C2f(192, 64, False),
                     nn.ModuleDict({"cv2": nn.ModuleList([branch(64, 64), branch(128, 64)]),
-                                   "cv3": nn.ModuleList([branch(64, 3), branch(128, 3)])})]  # fmt: skip
+                                   "cv3": nn.ModuleList([branch(64, 3), branch(128, 3)]),
+                                   "dfl": nn.ModuleDict({"conv": dfl})})]  # fmt: skip
             self.model = nn.ModuleList(rows)
 
         def forward(self, x: Any) -> list[Any]:
@@ -185,16 +189,36 @@ def test_the_tiny_detector_against_plain_pytorch_layer_by_layer():
     by_name = {r.layer.name: r for r in trace.records}
     counted = {n: m for n, m in model.named_modules() if not list(m.children()) and n and n != "model.8"}
     mine = {n for n, r in by_name.items() if r.layer.type in ("Conv2d", "BatchNorm2d", "SiLU", "MaxPool2d", "Upsample")}
-    # SPPF's one pool runs three times; the spec has a layer per run (m, m1, m2)
-    assert mine - {"model.6.m1", "model.6.m2"} == set(counted)
+    # SPPF's one pool runs three times; the spec has a layer per run (m.0, m.1, m.2): the first is PyTorch's m
+    assert {"model.6.m.0", "model.6.m.1", "model.6.m.2"} <= mine
+    by_name["model.6.m"] = by_name["model.6.m.0"]
+    assert mine - {"model.6.m.0", "model.6.m.1", "model.6.m.2"} | {"model.6.m"} == set(counted)
     for name, module in counted.items():
         assert by_name[name].params == sum(p.numel() for p in module.parameters()), name
-        assert tuple(by_name[name].output_shape[1:]) == seen[name], name
+        assert by_name[name].trainable == sum(p.numel() for p in module.parameters() if p.requires_grad), name
+        if name == "model.10.dfl.conv":  # never called in the training forward
+            assert name not in seen and by_name[name].output_shape is None and not by_name[name].layer.called
+        else:
+            assert tuple(by_name[name].output_shape[1:]) == seen[name], name
     for row in range(10):
         assert tuple(outputs[row].shape[1:]) == tuple(by_name[row_output(spec, row)].output_shape[1:])
     assert tuple(outputs[10].shape[1:]) == tuple(by_name["model.10.boxes"].output_shape[1:])
     assert tuple(outputs[11].shape[1:]) == tuple(by_name["model.10.scores"].output_shape[1:])
     assert sum(p.numel() for p in model.parameters()) == trace.total_params
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == trace.trainable_params
+
+
+def test_every_module_and_its_parts_are_groups_at_the_row_s_line():
+    spec = read_text(TINY.read_text(), str(TINY))
+    kinds = {g.name: g.type for g in spec.groups}
+    assert kinds["model.0"] == "Conv" and kinds["model.2"] == "C2f" and kinds["model.6"] == "SPPF"
+    assert kinds["model.2.cv1"] == "Conv" and kinds["model.2.m"] == "Bottleneck × 1"
+    assert kinds["model.2.m.0"] == "Bottleneck" and kinds["model.2.m.0.cv2"] == "Conv"
+    assert kinds["model.10"] == "Detect" and kinds["model.10.cv2"] == "ModuleList"
+    assert kinds["model.10.cv3.1"] == "HeadBranch"
+    line = next(n for n, text in enumerate(TINY.read_text().splitlines(), 1) if "C2f" in text)
+    assert {x.location.line for x in spec.layers if x.name.startswith("model.2.")} == {line}
+    assert {g.location.line for g in spec.groups if g.name.startswith("model.2")} == {line}
 
 
 def test_a_row_inserted_without_renumbering_is_a_concat_across_two_scales_at_its_line():
@@ -204,6 +228,12 @@ def test_a_row_inserted_without_renumbering_is_a_concat_across_two_scales_at_its
     line = next(n for n, text in enumerate(SHIFTED.read_text().splitlines(), 1) if "Concat, [1]" in text)
     assert f"ultralytics_shifted.yaml:{line}:5: CNN208 model.9:" in result.stdout
     assert "row 8 gives 40×40×128 and row 4 gives 80×80×64" in result.stdout
+    # 640 / 40 = 16 and 640 / 80 = 8; row 5, the inserted one, gives 40×40 too: the from to check
+    assert (
+        "check the from: indices of row 9: it reads row 8 at stride 16 and row 4 at stride 8 "
+        "(a row inserted above shifts them); row 5 is at stride 16 as row 8"
+    ) in result.stdout
+    assert "ZeroPad" not in result.stdout
 
 
 # -- parse_model's rules ----------------------------------------------------------------------
@@ -280,6 +310,31 @@ def test_legacy_multipliers_and_the_activation():
     assert layer(spec, "model.0.act").type == "LeakyReLU" and layer(spec, "model.0.act").args == {"negative_slope": 0.1}
     assert layer(spec, "model.1.cv3.conv").args["out_channels"] == 32
     assert {x.name.split(".")[3] for x in spec.layers if x.name.startswith("model.1.m.")} == {"0"}  # round(0.99)
+
+
+def test_the_activation_is_conv_s_and_dwconv_s_only_and_stays_in_its_model():
+    text = "nc: 2\nactivation: nn.ReLU()\nbackbone:\n  - [-1, 1, Conv, [16, 3, 2]]\n  - [-1, 1, DWConv, [16, 3]]\n" \
+           "head:\n  - [-1, 1, RepNCSPELAN4, [32, 16, 8, 1]]\n"  # fmt: skip
+    spec = spec_of(text)
+    assert layer(spec, "model.0.act").type == "ReLU" and layer(spec, "model.1.act").type == "ReLU"
+    assert layer(spec, "model.1.conv").args["groups"] == 16  # gcd(16, 16)
+    assert layer(spec, "model.2.cv1.act").type == "ReLU"
+    # RepConv has its own activation, which activation: does not change
+    assert layer(spec, "model.2.cv2.0.m.0.cv1.act").type == "SiLU"
+    assert layer(spec, "model.2.cv2.0.m.0.cv2.act").type == "ReLU"
+    plain = spec_of(text.replace("activation: nn.ReLU()\n", ""))
+    assert layer(plain, "model.0.act").type == "SiLU"  # the templates are shared; the setting is not
+
+
+def test_a_conv_of_a_kernel_pair_is_padded_per_side_and_a_dilated_one_widened():
+    text = "nc: 2\nbackbone:\n  - [-1, 1, Conv, [16, [1, 3]]]\n  - [-1, 1, Conv, [16, 3, 1, null, 1, 2]]\n" \
+           "head:\n  - [-1, 1, Conv, [16, 3, 1, 0]]\n"  # fmt: skip
+    spec = spec_of(text)
+    assert layer(spec, "model.0.conv").args["kernel_size"] == (1, 3)
+    assert layer(spec, "model.0.conv").args["padding"] == (0, 1)  # 1 // 2, 3 // 2
+    assert layer(spec, "model.1.conv").args["padding"] == 2  # dilation 2: (2·(3 − 1) + 1) // 2
+    assert layer(spec, "model.2.conv").args["padding"] == 0  # as given
+    assert shapes_by_name(spec)["model.2.act"] == (16, 638, 638)  # 640 − 3 + 1, unpadded
 
 
 C3K2 = """\
@@ -397,8 +452,10 @@ def test_every_shipped_model_is_what_ultralytics_builds(model: dict[str, Any]):
     trace = infer_shapes(spec)
     shapes = {r.layer.name: list(r.output_shape[1:]) for r in trace.records if r.output_shape is not None}
     assert not [r.layer.name for r in trace.records if r.mismatches]
-    flow = FLOW_MODEL if model["file"].startswith("yolo26") and "pose" in model["file"] else 0
-    assert trace.total_params == model["trainable"] - flow
+    assert trace.total_params == model["params"]
+    assert trace.trainable_params == model["trainable"]
+    flow = sum(r.params for r in trace.records if ".flow_model." in r.layer.name)
+    assert flow == (FLOW_MODEL if model["file"].startswith("yolo26") and "pose" in model["file"] else 0)
     assert model["params"] - model["trainable"] in (0, DFL)  # DFL's frozen conv when reg_max is 16
     assert [shapes[row_output(spec, row)] for row in range(len(model["rows"]))] == [_joined(r) for r in model["rows"]]
     if "head" in model:
@@ -435,7 +492,8 @@ def test_export_writes_a_module_that_runs_and_returns_the_head(tmp_path: Path):
     model_class = [v for v in namespace.values() if isinstance(v, type) and issubclass(v, torch.nn.Module)][-1]
     with torch.device("meta"):
         model = model_class()
-    assert sum(p.numel() for p in model.parameters()) == 591_062
+    assert sum(p.numel() for p in model.parameters()) == 591_062 + DFL
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 591_062
     boxes, scores = model(torch.zeros(1, 3, 640, 640, device="meta"))
     assert tuple(boxes.shape) == (1, 64, 80 * 80 + 40 * 40) and tuple(scores.shape) == (1, 3, 8000)
 

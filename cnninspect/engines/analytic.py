@@ -49,6 +49,9 @@ def infer_shapes(spec: ModelSpec) -> Trace:
     previous = INPUT
     records = []
     for layer in spec.layers:
+        if not layer.called:
+            records.append(uncalled_layer(layer))
+            continue
         received = [shapes[name] for name in layer.inputs or (previous,)]
         record = merge_layer(layer, received) if layer.is_merge else size_layer(layer, received[0])
         records.append(record)
@@ -121,10 +124,22 @@ def size_layer(layer: LayerSpec, shape: Shape) -> LayerRecord:
         output_shape=out,
         weights=weights,
         biases=biases,
-        trainable=weights + biases,
+        trainable=weights + biases if layer.trainable else 0,
         mismatches=mismatches,
         in_size=in_size,
     )
+
+
+def uncalled_layer(layer: LayerSpec) -> LayerRecord:
+    """A layer forward never calls (``called: false``): its parameters, from the input size written
+    (nothing flows in), no shapes."""
+    kind = layer.kind
+    assert kind is not None
+    in_size = layer.args.get(kind.inferred) if kind.inferred else None
+    if kind.family is Family.LAYER_NORM:
+        in_size = math.prod(expand(layer.get("normalized_shape"), 1))
+    weights, biases = (0, 0) if layer.shares else count_params(layer, in_size)
+    return LayerRecord.uncalled(layer, weights, biases, weights + biases if layer.trainable else 0, in_size)
 
 
 def keeps_received(layer: LayerSpec) -> bool:

@@ -12,6 +12,9 @@ from cnninspect.spec.model import LayerSpec, ModelSpec
 
 BYTES_PER_VALUE = 4
 """float32, the dtype every spec model is traced in."""
+UNCALLED = "never called in forward: parameters only"
+"""The note on a layer that holds parameters forward never calls (``called: false``, or a --model
+module no op used)."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,21 @@ class LayerRecord:
     container: bool = False
     """A module whose children have rows of their own: its output is theirs, not counted twice."""
 
+    @classmethod
+    def uncalled(cls, layer: LayerSpec, weights: int, biases: int, trainable: int, in_size: int | None) -> LayerRecord:
+        """The record of a layer forward never calls (``called: false``): parameters, no shapes."""
+        note = UNCALLED if weights + biases else "never called in forward"
+        return cls(
+            layer=layer,
+            input_shape=(),
+            output_shape=None,
+            weights=weights,
+            biases=biases,
+            trainable=trainable,
+            in_size=in_size,
+            note=note,
+        )
+
     @property
     def params(self) -> int:
         """Weights plus biases."""
@@ -200,13 +218,18 @@ class Trace:
     @cached_property
     def producers(self) -> tuple[int | None, ...]:
         """For each record, the record whose output it reads (a merge: its first input); None for the
-        model's input. Records without ``inputs`` (a ``--model`` trace) read the one before."""
+        model's input and for a layer forward never calls. Records without ``inputs`` read the last
+        one called before them."""
         position: dict[str, int] = {}
         result: list[int | None] = []
+        last: int | None = None
         for index, record in enumerate(self.records):
             inputs = record.layer.inputs
-            result.append(position.get(inputs[0]) if inputs else (index - 1 if index else None))
-            position[record.layer.name] = index
+            if not record.layer.called:
+                result.append(None)
+                continue
+            result.append(position.get(inputs[0]) if inputs else last)
+            position[record.layer.name] = last = index
         return tuple(result)
 
     @cached_property
@@ -214,11 +237,15 @@ class Trace:
         """For each record, the records that read its output (through any input)."""
         position = {record.layer.name: index for index, record in enumerate(self.records)}
         readers: list[list[int]] = [[] for _ in self.records]
+        last: int | None = None
         for index, record in enumerate(self.records):
             names = record.layer.inputs
-            sources = [position[n] for n in names if n in position] if names else ([index - 1] if index else [])
+            if not record.layer.called:
+                continue
+            sources = [position[n] for n in names if n in position] if names else ([] if last is None else [last])
             for source in dict.fromkeys(sources):
                 readers[source].append(index)
+            last = index
         return tuple(tuple(r) for r in readers)
 
     def nearest(self, index: int) -> int | None:
@@ -226,8 +253,8 @@ class Trace:
         return self.producers[index]
 
     def reads_input(self, index: int) -> bool:
-        """The record reads the model's input: it has no producer."""
-        return self.producers[index] is None
+        """The record reads the model's input: it has no producer (and forward calls it)."""
+        return self.producers[index] is None and self.records[index].layer.called
 
     def batch_changed(self, returned: tuple[int, ...]) -> bool:
         """The model returned ``returned`` for another batch size than it was given: a spec's output is
@@ -264,7 +291,12 @@ class Trace:
         """The shape the model returns; None when the trace stopped."""
         if self.returned is not None:
             return self.returned
-        return self.records[-1].output_shape if self.complete else None
+        return self._last_called.output_shape if self.complete else None
+
+    @property
+    def _last_called(self) -> LayerRecord:
+        """The last record forward called: what a spec's model returns."""
+        return next((r for r in reversed(self.records) if r.layer.called), self.records[-1])
 
     @property
     def total_params(self) -> int:
@@ -291,4 +323,4 @@ class Trace:
         """False when a rank problem stopped the trace before the last layer."""
         if self.finished is not None:
             return self.finished
-        return len(self.records) == len(self.spec.layers) and self.records[-1].output_shape is not None
+        return len(self.records) == len(self.spec.layers) and self._last_called.output_shape is not None

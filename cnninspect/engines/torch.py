@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cnninspect.engines.analytic import check_input, check_merge, infer_shapes, keeps_received, output_shape
 from cnninspect.engines.records import BYTES_PER_VALUE, LayerRecord, Trace
@@ -62,6 +62,9 @@ def trace_spec(spec: ModelSpec, device: str | None = None) -> Trace:
     with torch.no_grad(), warnings.catch_warnings(), one_thread():
         warnings.simplefilter("ignore")
         for position, layer in enumerate(spec.layers):
+            if not layer.called:
+                records.append(_uncalled(layer, device))
+                continue
             received = [tensors[name] for name in _inputs(spec, position)]
             output: Tensor | None
             if layer.is_merge:
@@ -94,8 +97,24 @@ def one_thread() -> Iterator[None]:
 
 
 def _inputs(spec: ModelSpec, position: int) -> tuple[str, ...]:
+    """The outputs a layer reads: its ``inputs``, else the last called layer's (none: forward never
+    calls it)."""
     layer = spec.layers[position]
-    return layer.inputs or ((spec.layers[position - 1].name if position else INPUT),)
+    if not layer.called:
+        return ()
+    if layer.inputs:
+        return layer.inputs
+    before = (spec.layers[p].name for p in range(position - 1, -1, -1) if spec.layers[p].called)
+    return (next(before, INPUT),)
+
+
+def _uncalled(layer: LayerSpec, device: str) -> LayerRecord:
+    """A layer forward never calls: the module built from the sizes written and its parameters
+    counted, nothing run."""
+    module = build_module(layer, None, device)
+    weights, biases, trainable = (0, 0, 0) if layer.shares else count_parameters(module.named_parameters())
+    in_size = layer.args.get(layer.kind.inferred) if layer.kind and layer.kind.inferred else None
+    return LayerRecord.uncalled(layer, weights, biases, trainable, in_size)
 
 
 def _run_merge(layer: LayerSpec, received: list[Tensor], device: str, records: list[LayerRecord]) -> Tensor:
@@ -269,7 +288,7 @@ def _run_layer(layer: LayerSpec, x: Tensor, device: str, records: list[LayerReco
     return output
 
 
-def count_parameters(named: Iterable[tuple[str, Any]]) -> tuple[int, int, int]:
+def count_parameters(named: Iterable[tuple[str, nn.Parameter]]) -> tuple[int, int, int]:
     """(weights, biases, trainable) of named parameters: every parameter not named bias is a weight."""
     weights = biases = trainable = 0
     for name, parameter in named:
@@ -299,10 +318,12 @@ def build_module(layer: LayerSpec, in_size: int | None, device: str) -> nn.Modul
         raise ArgumentError(
             f"{layer.title}: nn.{cls.__name__} refuses these arguments: {first_line(error)}", layer.location
         ) from error
+    if not layer.trainable:
+        module.requires_grad_(False)
     return module.eval()
 
 
-def _check_construction(layer: LayerSpec, cls: type[nn.Module], args: dict[str, Any]) -> None:
+def _check_construction(layer: LayerSpec, cls: type[nn.Module], args: dict[str, object]) -> None:
     """Refuse, before anything is built, what would take the trace off the meta device or can
     never pass one tensor on (an RNN returns (output, hidden), whatever its size)."""
     nn = import_torch().nn

@@ -13,7 +13,6 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cnninspect.errors import CnnInspectError, EditError
 from cnninspect.inputs import ReadOptions, SpecSource, format_named
@@ -66,7 +65,7 @@ def edit_source(text: str, original: ModelSpec, intended: ModelSpec, options: Re
     return edited
 
 
-def _essence(spec: ModelSpec) -> list[tuple[str, str, dict[str, Any], tuple[Any, ...]]]:
+def _essence(spec: ModelSpec) -> list[tuple[str, str, dict[str, object], tuple[object, ...]]]:
     return [(layer.name, layer.type, layer.args, layer.positional) for layer in spec.layers]
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from cnninspect import rules
 from cnninspect.engines.analytic import smallest_model_input, spatial_rule
@@ -35,7 +34,7 @@ class Fix:
     """The layer as traced."""
     arg: str
     """The argument to change."""
-    old: Any
+    old: object
     """The value written now."""
     new: int | tuple[int, ...]
     """The value that fits."""
@@ -82,7 +81,7 @@ class FixPlan:
     def edits(self) -> list[tuple[Fix, tuple[str, ...]]]:
         """The applied fixes as edits: one per value as written, with the layers it fixes (a value
         written once in a block template fixes every use of it)."""
-        groups: dict[tuple[Any, ...], list[Fix]] = {}
+        groups: dict[tuple[object, ...], list[Fix]] = {}
         for fix in self.applied:
             key = (fix.layer.node_path, fix.arg, repr(fix.new)) if fix.layer.node_path else (fix.layer.name, fix.arg)
             groups.setdefault(key, []).append(fix)
@@ -276,7 +275,9 @@ def _collapse_advice(spec: ModelSpec, record: LayerRecord) -> str:
     return "; or ".join(options)
 
 
-def _first_that_fits(layer: LayerSpec, arg: str, step: int, shape: tuple[int, ...], dims: list[int]) -> Any:
+def _first_that_fits(
+    layer: LayerSpec, arg: str, step: int, shape: tuple[int, ...], dims: list[int]
+) -> int | tuple[int, ...] | None:
     spatial = len(shape) - 2
     current = expand(layer.get(arg), spatial)
     scalar = not isinstance(layer.get(arg), tuple)

@@ -8,6 +8,7 @@ discovery, fix-fc and the CLI ask the registry, and the registry asks the format
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -62,6 +63,19 @@ class InputFormat(ABC):
         """Why a merge whose inputs PyTorch refuses to join is legal in this format (darknet's
         [shortcut] adds the first channels of unequal layers), in a warning's words; None when it is
         not."""
+        return None
+
+    def merge_remedy(
+        self,
+        spec: ModelSpec,
+        layer: LayerSpec,
+        shapes: tuple[tuple[int, ...], ...],
+        outputs: Mapping[str, tuple[int, ...]],
+    ) -> str | None:
+        """What to do about a merge (``layer``) whose inputs (``shapes``, in ``from:`` order) differ in
+        spatial size, in this format's words, when the usual cause is not a size to crop or pad; None:
+        the ZeroPad that crops or pads, and input sizes that work. ``outputs``: every traced layer's
+        output shape, by name."""
         return None
 
     def templated_remedy(self, arg: str, value: str) -> str:

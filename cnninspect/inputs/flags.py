@@ -9,7 +9,6 @@ import ast
 import re
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
 
 from cnninspect.errors import Location, UsageError
 from cnninspect.inputs.base import InputFormat, ReadOptions
@@ -99,7 +98,7 @@ def _flag_layer(index: int, name: str | None, piece: str, offset: int) -> LayerS
     if type_name is None:
         raise UsageError(f"{piece.strip()!r} is not a layer call such as ReLU() or nn.Conv2d(3, 16, 3)", where)
     positional = tuple(literal_value(arg, offset) for arg in call_args)
-    args: dict[str, Any] = {}
+    args: dict[str, object] = {}
     arg_locations = {}
     for keyword in keywords:
         if keyword.arg is None:

@@ -8,7 +8,9 @@ at ``n``), else the first of ``scales`` (said in the title); legacy files give
 ``depth_multiple``/``width_multiple`` instead. Repeats become ``max(round(n·depth), 1)`` when
 above 1 (Python's rounding, halves to even); the output channels of the modules Ultralytics
 scales become ``ceil(min(c, max_channels)·width / 8)·8``. Each row is a group named as
-Ultralytics names it (``model.22``) at the row's line, its layers as PyTorch nests them.
+Ultralytics names it (``model.22``) at the row's line, its layers as PyTorch nests them: a
+module is one use of its block template (``ultralytics_modules.yaml``, see ultralytics_blocks),
+a head is composed of branch templates (ultralytics_heads), a ``torch.nn`` row is its layer.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import ast
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import PurePath
@@ -25,24 +27,27 @@ from typing import Any, ClassVar
 from cnninspect.errors import GraphError, Location, SpecError
 from cnninspect.inputs.base import InputFormat, ReadOptions
 from cnninspect.inputs.ultralytics_blocks import (
-    ROW_BUILDERS,
+    MODULES,
     ULTRALYTICS_FORMAT,
     Net,
+    Params,
     Row,
     autopad,
     make_divisible,
     positive,
 )
-from cnninspect.inputs.ultralytics_families import MORE_BUILDERS
+from cnninspect.inputs.ultralytics_families import MORE_MODULES
 from cnninspect.inputs.ultralytics_heads import HEADS, cbfuse, detect, head_of
 from cnninspect.spec.catalog import lookup
-from cnninspect.spec.model import INPUT, ItemSpec, ModelSpec
+from cnninspect.spec.model import INPUT, ItemSpec, LayerSpec, ModelSpec
 from cnninspect.spec.yamldoc import Document, Node, read_document
 from cnninspect.text import did_you_mean, is_int, is_number
 
 SCALE_IN_NAME = re.compile(r"yolo(e-)?[v]?\d+([nslmx])")
 """Where Ultralytics finds the scale letter in a file name (``yolov8n``, ``yolo11s-seg``)."""
 ROWS = re.compile(r"^(backbone|head)\s*:", re.MULTILINE)
+ROW_NAME = re.compile(r"model\.(\d+)")
+"""A row's own layer (a Concat row is one layer)."""
 # fmt: off
 SCALED = frozenset({
     "Classify", "Conv", "ConvTranspose", "GhostConv", "Bottleneck", "GhostBottleneck", "SPP", "SPPF", "C2fPSA",
@@ -72,8 +77,9 @@ REFUSED = {
     for name in names.split()
 }
 """Modules of model families this reader does not read: refused by name."""
-BUILDERS = {**ROW_BUILDERS, **MORE_BUILDERS}
-"""Every module made of several layers, by the name a YAML gives it."""
+TEMPLATED = {**MODULES, **MORE_MODULES}
+"""Every row module that is a template of ultralytics_modules.yaml: how its arguments become the
+template's parameters."""
 ONE_INPUT = ("nn.Upsample", "nn.MaxPool2d", "nn.ZeroPad2d", "nn.Identity", "nn.ConvTranspose2d", "nn.BatchNorm2d")
 
 
@@ -95,6 +101,45 @@ class UltralyticsFormat(InputFormat):
 
     def read(self, text: str, label: str, options: ReadOptions) -> ModelSpec:
         return read_ultralytics(text, label, options.scale)
+
+    def merge_remedy(
+        self,
+        spec: ModelSpec,
+        layer: LayerSpec,
+        shapes: tuple[tuple[int, ...], ...],
+        outputs: Mapping[str, tuple[int, ...]],
+    ) -> str | None:
+        """A row joining maps of different sizes reads a wrong scale: the usual cause is a ``from``
+        index left pointing at the old row after a row was inserted above, not a size to crop."""
+        match = ROW_NAME.fullmatch(layer.name)
+        if match is None or len(spec.input) < 2 or any(len(shape) != len(spec.input) + 1 for shape in shapes):
+            return None
+        row = int(match.group(1))
+        names = [source if source != INPUT else "the input" for source in layer.sources]
+        if len(names) != len(shapes):
+            return None
+        strides = [_span(spec.input[1:], shape[2:]) for shape in shapes]
+        listing = " and ".join(f"{name} at stride {stride}" for name, stride in zip(names, strides, strict=True))
+        text = f"check the from: indices of row {row}: it reads {listing} (a row inserted above shifts them)"
+        groups = {group.name: group.output for group in spec.groups}
+        alike = [
+            r
+            for r in range(row)
+            if f"row {r}" not in names
+            and (shape := outputs.get(groups.get(f"model.{r}", f"model.{r}"))) is not None
+            and shape[2:] == shapes[0][2:]
+        ]
+        if alike:
+            rows = f"row {alike[0]} is" if len(alike) == 1 else f"rows {', '.join(map(str, alike))} are"
+            text += f"; {rows} at stride {strides[0]} as {names[0]}"
+        return text
+
+
+def _span(size: tuple[int, ...], shape: tuple[int, ...]) -> str:
+    """How many input pixels one place of a map spans, ``16``; per dimension when they differ (``16×8``)."""
+    ratios = [Fraction(i, o) for i, o in zip(size, shape, strict=True)]
+    shown = [str(r.numerator) if r.denominator == 1 else str(r) for r in dict.fromkeys(ratios)]
+    return "×".join(shown)
 
 
 def looks_like_ultralytics(text: str) -> bool:
@@ -176,7 +221,7 @@ class _Reader:
             raise SpecError(f"{key}: needs a number above 0, got {value!r}", self.where(key))
         return float(value)
 
-    def activation(self) -> tuple[str, dict[str, Any]]:
+    def activation(self) -> tuple[str, dict[str, object]]:
         """``activation: nn.ReLU()`` as a torch.nn class and its arguments (default SiLU)."""
         written = self.value("activation")
         if written is None:
@@ -252,7 +297,9 @@ class _Reader:
 
     def build(self) -> ModelSpec:
         depth, width, max_channels = self.multipliers()
-        self.net.act = self.activation()
+        act, act_args = self.activation()
+        if (act, act_args) != ("SiLU", {}):
+            self.net.activation(act, act_args)
         nc = self.value("nc")
         kpt_shape = self.value("kpt_shape")
         reg_max = self.value("reg_max", 16)
@@ -366,15 +413,15 @@ class _Reader:
                 c2 = args[1] if args[3] else args[1] * 4
             else:
                 c2 = c1
-            builder = self._builder(row, module, args)
             with _building(row, args):
+                build = self._builder(row, module, args)
                 if n > 1:
                     with net.group(local, "Sequential"):
                         x = inputs[0]
                         for copy in range(n):
-                            x = builder(net, str(copy), x)
+                            x = build(str(copy), x)
                 else:
-                    builder(net, local, inputs[0])
+                    build(local, inputs[0])
             classify = classify or module == "Classify"
             ch.append(c2)
             strides.append(s_in[0] * _stride(module, args) ** n)
@@ -390,7 +437,15 @@ class _Reader:
             outputs=tuple(outputs),
             # flat, each layer naming what it reads: what export writes the forward pass from
             structure=tuple(
-                ItemSpec(name=x.name, type=x.type, args=x.args, sources=x.inputs, node_path=x.node_path)
+                ItemSpec(
+                    name=x.name,
+                    type=x.type,
+                    args=x.args,
+                    sources=x.inputs,
+                    node_path=x.node_path,
+                    trainable=x.trainable,
+                    called=x.called,
+                )
                 for x in self.net.layers
             ),
         )
@@ -411,7 +466,7 @@ class _Reader:
                 "(it reads YOLO detect, segment, pose, OBB and classify models)",
                 row.where,
             )
-        known = [*BUILDERS, *HEADS, "Concat", "CBLinear", "CBFuse", *ONE_INPUT]
+        known = [*TEMPLATED, *HEADS, "Concat", "CBLinear", "CBFuse", *ONE_INPUT]
         if module not in known and module.removesuffix("26") not in HEADS:
             raise SpecError(f"row {row.index}: no module named {module!r}{did_you_mean(module, known)}", row.where)
 
@@ -430,20 +485,18 @@ class _Reader:
                 row.where,
             )
 
-    def _builder(self, row: Row, module: str, args: list[Any]) -> Any:
-        """A function (net, name, input) → output for one copy of the row's module."""
-        if module in BUILDERS:
-            build = BUILDERS[module]
-            extra: dict[str, Any] = {}
-            if module == "SPPF":
-                extra["cv1_act"] = len(args) <= 3
-            return lambda net, local, x: build(net, local, x, *args, **extra)
+    def _builder(self, row: Row, module: str, args: list[Any]) -> Callable[[str, str], str]:
+        """A function (name, input) → output for one copy of the row's module."""
+        net = self.net
+        if module in TEMPLATED:
+            params: Params = TEMPLATED[module](*args)
+            return lambda local, x: net.module(module, local, x, params)
         torch_class = module.removeprefix("nn.")
         kind = lookup(torch_class)
         if kind is None:
             raise SpecError(f"row {row.index}: torch.nn.{torch_class} is not a layer cnninspect can size", row.where)
         named = {kind.params[i].name: value for i, value in enumerate(args) if value is not None}
-        return lambda net, local, x: net.layer(local, kind.name, dict(named), x)
+        return lambda local, x: net.layer(local, kind.name, dict(named), x)
 
 
 @contextmanager

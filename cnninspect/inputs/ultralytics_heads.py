@@ -1,26 +1,18 @@
-"""Ultralytics' detection heads (Detect, Segment, Pose, OBB, v10Detect and the YOLO26 variants) as
-torch.nn layers: per feature map a box, a class and maybe a third branch, each level's map
-flattened and joined as the head returns them in training."""
+"""Ultralytics' detection heads (Detect, Segment, Pose, OBB, v10Detect and the YOLO26 variants) and
+CBFuse: the modules that read several rows. They are composed here, not written as one template:
+per feature map a use of a branch template of ultralytics_modules.yaml (``HeadBranch``,
+``ClassBranch``, ``PoseBranch``, ``Proto``, ``Conv``) in a ModuleList, each level's map flattened
+and joined as the head returns them in training."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 from cnninspect.errors import GraphError, SpecError
-from cnninspect.inputs.ultralytics_blocks import (
-    Net,
-    Row,
-    add,
-    conv,
-    conv2d,
-    dwconv,
-    make_divisible,
-    sequential,
-    split,
-)
+from cnninspect.inputs.ultralytics_blocks import Net, Row, conv, make_divisible
 from cnninspect.text import is_int
 
 
@@ -48,11 +40,10 @@ HEADS = {"Detect": None, "Segment": "mask_coefficient", "Pose": "kpts", "OBB": "
 """Detection heads, and what their third branch predicts."""
 
 
-def _branch(
-    net: Net, local: str, xs: list[str], ch: tuple[int, ...], build: Callable[[str, str, int], str]
-) -> list[str]:
+def _branch(net: Net, local: str, xs: list[str], template: str, params: Sequence[Mapping[str, object]]) -> list[str]:
+    """A ModuleList of one template use per feature map."""
     with net.group(local, "ModuleList"):
-        return [build(str(i), x, c) for i, (x, c) in enumerate(zip(xs, ch, strict=True))]
+        return [net.module(template, str(i), x, p) for i, (x, p) in enumerate(zip(xs, params, strict=True))]
 
 
 def _flat(net: Net, local: str, maps: list[str]) -> str:
@@ -61,43 +52,13 @@ def _flat(net: Net, local: str, maps: list[str]) -> str:
     return flat[0] if len(flat) == 1 else net.layer(local, "Concat", {"dim": 2}, flat)
 
 
-def _three(net: Net, name: str, x: str, c1: int, c: int, out: int) -> str:
-    """Conv 3×3 to c, Conv 3×3, then a biased 1×1 nn.Conv2d to ``out``: each branch of a head."""
-    return sequential(
-        net,
-        name,
-        x,
-        [
-            lambda i, z: conv(net, i, z, c1, c, 3),
-            lambda i, z: conv(net, i, z, c, c, 3),
-            lambda i, z: conv2d(net, i, z, c, out, 1),
-        ],
-    )
-
-
-def _light(net: Net, name: str, x: str, c1: int, c3: int, nc: int) -> str:
-    """The newer class branch: depthwise 3×3 and 1×1 to c3, depthwise 3×3 and 1×1, a biased 1×1 to nc."""
-    return sequential(
-        net,
-        name,
-        x,
-        [
-            lambda i, z: sequential(
-                net, i, z, [lambda j, w: dwconv(net, j, w, c1, c1, 3), lambda j, w: conv(net, j, w, c1, c3, 1)]
-            ),
-            lambda i, z: sequential(
-                net, i, z, [lambda j, w: dwconv(net, j, w, c3, c3, 3), lambda j, w: conv(net, j, w, c3, c3, 1)]
-            ),
-            lambda i, z: conv2d(net, i, z, c3, nc, 1),
-        ],
-    )
-
-
 def detect(net: Net, local: str, xs: list[str], head: Head) -> list[str]:
-    """Detect and its kin: per level a box branch (cv2, to 4·reg_max), a class branch (cv3, to nc)
-    and for Segment/Pose/OBB a third (cv4); a one-to-one copy of each when end2end. Returns the
-    head's outputs: boxes, scores (and the third branch's values, Segment's prototypes), each level
-    flattened and joined. DFL's conv (reg_max weights, frozen, a fixed decoding) is not a layer here."""
+    """Detect and its kin, composed here from per-level branch templates: per level a box branch
+    (cv2, to 4·reg_max), a class branch (cv3, to nc) and for Segment/Pose/OBB a third (cv4); a
+    one-to-one copy of each when end2end. Returns the head's outputs: boxes, scores (and the third
+    branch's values, Segment's prototypes), each level flattened and joined. DFL's conv (reg_max
+    weights, frozen: a fixed decoding) and Pose26's flow model (the training loss's) are parameters
+    forward never calls in training."""
     ch = head.ch
     c2 = max(16, ch[0] // 4, head.reg_max * 4)
     c3 = max(ch[0], min(head.nc, 100))
@@ -106,48 +67,34 @@ def detect(net: Net, local: str, xs: list[str], head: Head) -> list[str]:
     c4 = max(ch[0] // 4, kpts * (dims + 2) if head.keypoints else count)
     outputs: list[str] = []
     with net.group(local, head.kind):
-        sets = [("", "")] + ([("one2one_", "one2one_")] if head.end2end else [])
+        sets = [""] + (["one2one_"] if head.end2end else [])
         built: dict[str, list[str]] = {}
-        for prefix, _ in sets:
-            built[prefix + "cv2"] = _branch(
-                net, prefix + "cv2", xs, ch, lambda i, x, c: _three(net, i, x, c, c2, 4 * head.reg_max)
-            )
-            if head.legacy:
-                cls = _branch(net, prefix + "cv3", xs, ch, lambda i, x, c: _three(net, i, x, c, c3, head.nc))
-            else:
-                cls = _branch(net, prefix + "cv3", xs, ch, lambda i, x, c: _light(net, i, x, c, c3, head.nc))
-            built[prefix + "cv3"] = cls
+        for prefix in sets:
+            box = [{"c1": c, "c": c2, "out": 4 * head.reg_max} for c in ch]
+            built[prefix + "cv2"] = _branch(net, prefix + "cv2", xs, "HeadBranch", box)
+            cls = [{"c1": c, "c": c3, "out": head.nc} for c in ch]
+            kind = "HeadBranch" if head.legacy else "ClassBranch"
+            built[prefix + "cv3"] = _branch(net, prefix + "cv3", xs, kind, cls)
             if head.keypoints is not None:
-                features = _branch(
-                    net,
-                    prefix + "cv4",
-                    xs,
-                    ch,
-                    lambda i, x, c: sequential(
-                        net, i, x, [lambda j, z: conv(net, j, z, c, c4, 3), lambda j, z: conv(net, j, z, c4, c4, 3)]
-                    ),
-                )
-                built[prefix + "kpts"] = _branch(
-                    net,
-                    prefix + "cv4_kpts",
-                    features,
-                    (c4,) * len(ch),
-                    lambda i, x, c: conv2d(net, i, x, c, kpts * dims),
-                )
-                built[prefix + "kpts_sigma"] = _branch(
-                    net, prefix + "cv4_sigma", features, (c4,) * len(ch), lambda i, x, c: conv2d(net, i, x, c, kpts * 2)
-                )
+                features = _branch(net, prefix + "cv4", xs, "PoseBranch", [{"c1": c, "c": c4} for c in ch])
+                for key, name, out in (("kpts", "cv4_kpts", kpts * dims), ("kpts_sigma", "cv4_sigma", kpts * 2)):
+                    with net.group(prefix + name, "ModuleList"):
+                        built[prefix + key] = [
+                            net.layer(str(i), "Conv2d", {"in_channels": c4, "out_channels": out, "kernel_size": 1}, x)
+                            for i, x in enumerate(features)
+                        ]
             elif head.extra is not None:
-                built[prefix + what] = _branch(
-                    net, prefix + "cv4", xs, ch, lambda i, x, c: _three(net, i, x, c, c4, count)
-                )
+                extra = [{"c1": c, "c": c4, "out": count} for c in ch]
+                built[prefix + what] = _branch(net, prefix + "cv4", xs, "HeadBranch", extra)
+            if not prefix:
+                _unused(net, head, xs[0])
         if head.proto is not None:
             npr, nm = head.proto
             if head.kind.endswith("26"):
                 outputs.extend(proto26(net, "proto", xs, ch, npr, nm, head.nc))
             else:
-                outputs.append(proto(net, "proto", xs[0], ch[0], npr, nm))
-        for prefix, _ in sets:
+                outputs.append(net.module("Proto", "proto", xs[0], {"c1": ch[0], "c_": npr, "c2": nm}))
+        for prefix in sets:
             for key in built:
                 if key.startswith(prefix) and (prefix or not key.startswith("one2one_")):
                     what = key.removeprefix(prefix)
@@ -156,43 +103,40 @@ def detect(net: Net, local: str, xs: list[str], head: Head) -> list[str]:
     return outputs
 
 
+def _unused(net: Net, head: Head, x: str) -> None:
+    """What the head holds and its training forward never calls (templates whose layers say
+    ``called: false``): DFL's frozen 1×1 conv when reg_max > 1, and Pose26's flow model."""
+    if head.reg_max > 1:
+        net.module("DFL", "dfl", x, {"c1": head.reg_max})
+    if head.keypoints is not None:
+        net.module("RealNVP", "flow_model", x, {})
+
+
 def proto26(net: Net, local: str, xs: list[str], ch: tuple[int, ...], c_: int, c2: int, nc: int) -> list[str]:
-    """Proto26: each coarser map refined (1×1 to ch[0]) and upsampled onto the finest, all summed;
-    feat_fuse 3×3 to c_, then Proto's layers; semseg (3×3, 3×3, 1×1 to nc) on the sum, for training."""
+    """Proto26, composed here as it reads every level: each coarser map refined (1×1 to ch[0]) and
+    upsampled onto the finest, all summed; feat_fuse 3×3 to c_, then Proto's layers; semseg (3×3,
+    3×3, 1×1 to nc) on the sum, for training."""
     with net.group(local, "Proto26"):
         with net.group("feat_refine", "ModuleList"):
-            refined = [conv(net, str(i), x, c, ch[0], 1) for i, (x, c) in enumerate(zip(xs[1:], ch[1:], strict=True))]
+            levels = enumerate(zip(xs[1:], ch[1:], strict=True))
+            refined = [net.module("Conv", str(i), x, conv(c, ch[0], 1)) for i, (x, c) in levels]
         ups = [
             net.layer(f"up{i}", "Upsample", {"scale_factor": 2 ** (i + 1), "mode": "nearest"}, r)
             for i, r in enumerate(refined)
         ]
-        feat = add(net, "sum", [xs[0], *ups]) if ups else xs[0]
-        y = conv(net, "feat_fuse", feat, ch[0], c_, 3)
-        y = conv(net, "cv1", y, c_, c_, 3)
+        feat = net.layer("sum", "Add", {}, [xs[0], *ups]) if ups else xs[0]
+        y = net.module("Conv", "feat_fuse", feat, conv(ch[0], c_, 3))
+        y = net.module("Conv", "cv1", y, conv(c_, c_, 3))
         y = net.layer(
             "upsample",
             "ConvTranspose2d",
             {"in_channels": c_, "out_channels": c_, "kernel_size": 2, "stride": 2, "bias": True},
             y,
         )
-        y = conv(net, "cv2", y, c_, c_, 3)
-        p = conv(net, "cv3", y, c_, c2, 1)
-        semantic = _three(net, "semseg", feat, ch[0], c_, nc)
+        y = net.module("Conv", "cv2", y, conv(c_, c_, 3))
+        p = net.module("Conv", "cv3", y, conv(c_, c2, 1))
+        semantic = net.module("HeadBranch", "semseg", feat, {"c1": ch[0], "c": c_, "out": nc})
     return [p, semantic]
-
-
-def proto(net: Net, local: str, x: str, c1: int, c_: int, c2: int) -> str:
-    """Proto: Conv 3×3 to c_, ConvTranspose2d 2×2 stride 2 (with bias), Conv 3×3, Conv 1×1 to c2."""
-    with net.group(local, "Proto"):
-        y = conv(net, "cv1", x, c1, c_, 3)
-        y = net.layer(
-            "upsample",
-            "ConvTranspose2d",
-            {"in_channels": c_, "out_channels": c_, "kernel_size": 2, "stride": 2, "bias": True},
-            y,
-        )
-        y = conv(net, "cv2", y, c_, c_, 3)
-        return conv(net, "cv3", y, c_, c2, 1)
 
 
 def head_of(
@@ -201,8 +145,8 @@ def head_of(
     args: list[Any],
     c_in: list[int],
     s_in: list[Fraction],
-    nc: Any,
-    reg_max: Any,
+    nc: object,
+    reg_max: int,
     end2end: bool,
     legacy: bool,
     width: float,
@@ -265,7 +209,7 @@ def cbfuse(
         for i, (source, pick) in enumerate(zip(sources, idx, strict=True)):
             if source not in pieces:
                 raise GraphError(f"row {row.index}: CBFuse reads row {source}, which is not a CBLinear", row.where)
-            y = split(net, f"pick{i}", inputs[i], pieces[source], pick)
+            y = net.layer(f"pick{i}", "Split", {"sizes": tuple(pieces[source]), "index": pick, "dim": 1}, inputs[i])
             ratio = s_in[i] / s_in[-1]
             if ratio != 1:
                 factor = int(ratio) if ratio.denominator == 1 else float(ratio)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any
 
 from cnninspect.errors import EditError
 from cnninspect.inputs.splice import Edit
@@ -34,7 +33,7 @@ def yaml_edits(
     edits: list[Edit] = []
     if intended.input != original.input:
         edits += input_edits(text, root, original, intended, newline)
-    changes_at: dict[tuple[str | int, ...], tuple[LayerSpec, dict[str, Any]]] = {}
+    changes_at: dict[tuple[str | int, ...], tuple[LayerSpec, dict[str, object]]] = {}
     for before, after in zip(original.layers, intended.layers):
         changes = changed_args(before, after)
         if not changes:
@@ -105,7 +104,7 @@ def value_edits(node: Node, old: object, new: object, shape: bool = False) -> li
     return [Edit(node.start, node.leaf_end(), show_value(new))]
 
 
-def _insert_keys(text: str, mapping: Node, entries: dict[str, Any], newline: str) -> Edit:
+def _insert_keys(text: str, mapping: Node, entries: dict[str, object], newline: str) -> Edit:
     last = mapping.children[-1].leaf_end()
     if mapping.flow:
         return Edit(last, last, "".join(f", {k}: {show_value(v)}" for k, v in entries.items()))

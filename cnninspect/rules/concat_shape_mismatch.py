@@ -64,11 +64,23 @@ def _message(scan: Scan, layer: LayerSpec, m: MergeMismatch, names: list[str]) -
     spatial = all(i >= 2 for i in range(len(first)) if i != dim and first[i] != b[i])
     if not spatial:
         return f"{text}; crop or pad one side to match"
+    hint = _format_remedy(scan.trace, layer, shapes)
+    if hint is not None:
+        return f"{text}; {hint}"
     remedies = _crop_or_pad(scan.trace, layer, names, shapes, dim)
     sizes = _working_inputs(scan.trace) if scan.search else []
     if sizes:
         remedies.insert(0, f"inputs of {' or '.join(map(dims_text, sizes))} work (cnninspect sizes lists every size)")
     return f"{text}; {', or '.join(remedies or ['crop or pad one side to match'])}"
+
+
+def _format_remedy(trace: Trace, layer: LayerSpec, shapes: tuple[tuple[int, ...], ...]) -> str | None:
+    """The input format's own remedy, when it knows the usual cause (an Ultralytics ``from`` index
+    pointing at the wrong scale)."""
+    from cnninspect.inputs import format_named  # the registry loads only when a Concat does not fit
+
+    outputs = {r.layer.name: r.output_shape for r in trace.records if r.output_shape is not None}
+    return format_named(trace.spec.format).merge_remedy(trace.spec, layer, shapes, outputs)
 
 
 def _differs(m: MergeMismatch, first: tuple[int, ...], other: tuple[int, ...]) -> bool:
@@ -151,7 +163,9 @@ CONCAT_SHAPE_MISMATCH = Rule(
     be equal. A U-Net breaks here on an input size that its poolings do not divide: one side is a row
     shorter than the other. The finding names input sizes that work (cnninspect sizes lists them all)
     and the ZeroPad2d that crops the larger side (a negative padding, as the 2015 U-Net crops its
-    skips) or pads the smaller one.""",
+    skips) or pads the smaller one. In an Ultralytics model YAML the usual cause is a from index
+    left pointing at the wrong scale after a row was inserted above: the finding names the strides
+    the row reads and says to check its from indices.""",
     failing=Example(_SKIP_CONCAT.format(size=15)),
     passing=Example(_SKIP_CONCAT.format(size=16)),
     check=check,

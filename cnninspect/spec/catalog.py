@@ -11,14 +11,17 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Generic, TypeAlias, TypeVar
 
-from cnninspect.text import is_int, is_number
+from cnninspect.text import JsonObject, is_int, is_number
 
 MAX_INTEGER = 2**31 - 1
 """No size, stride or count in a spec may pass this: larger values are refused when read."""
 NO_DEFAULT = object()
 """Marks a required constructor argument."""
+ArgValue: TypeAlias = int | float | str | tuple[int | float | None, ...] | None
+"""An argument's value once a Check accepted it: a number, a string or a list (as a tuple)."""
+Accepted = TypeVar("Accepted", bound=ArgValue, covariant=True)
 
 
 class ArgValueError(ValueError):
@@ -26,39 +29,39 @@ class ArgValueError(ValueError):
 
 
 @dataclass(frozen=True)
-class Check:
+class Check(Generic[Accepted]):
     """How one argument's value is validated and normalised (lists become tuples)."""
 
     describe: str
     """What a valid value looks like, for error messages ("an integer ≥ 1")."""
-    accept: Callable[[Any], Any]
+    accept: Callable[[object], Accepted]
     """Returns the normalised value or raises ArgValueError."""
-    schema: dict[str, Any]
+    schema: JsonObject
     """JSON Schema (draft-07) of a valid value."""
 
-    def __call__(self, value: Any) -> Any:
+    def __call__(self, value: object) -> Accepted:
         return self.accept(value)
 
 
-def integer(minimum: int | None = None) -> Check:
+def integer(minimum: int | None = None) -> Check[int]:
     """A strict integer (no bools, no strings), optionally with a lower bound; never beyond
     MAX_INTEGER either way, so both engines judge every size the same."""
     text = "an integer" if minimum is None else f"an integer ≥ {minimum}"
 
-    def accept(value: Any) -> int:
+    def accept(value: object) -> int:
         if not is_int(value) or (minimum is not None and value < minimum):
             raise ArgValueError(f"expected {text}")
         if abs(value) > MAX_INTEGER:
             raise ArgValueError(f"expected {text} and at most {MAX_INTEGER:,}; no real layer comes near")
         return int(value)
 
-    schema: dict[str, Any] = {"type": "integer", "maximum": MAX_INTEGER}
+    schema: JsonObject = {"type": "integer", "maximum": MAX_INTEGER}
     if minimum is not None:
         schema["minimum"] = minimum
     return Check(text, accept, schema)
 
 
-def ints(count: int, minimum: int | None, words: str = "") -> Check:
+def ints(count: int, minimum: int | None, words: str = "") -> Check[int | tuple[int, ...]]:
     """An integer, or a list of exactly ``count`` integers (PyTorch's ``_ntuple`` rule)."""
     low = "" if minimum is None else f" ≥ {minimum}"
     text = f"an integer{low} or a list of {count} such integers"
@@ -66,7 +69,7 @@ def ints(count: int, minimum: int | None, words: str = "") -> Check:
         text = f"{words}: {text}"
     single = integer(minimum)
 
-    def accept(value: Any) -> int | tuple[int, ...]:
+    def accept(value: object) -> int | tuple[int, ...]:
         if isinstance(value, (list, tuple)):
             if len(value) != count:
                 raise ArgValueError(f"expected {text}, got a list of {len(value)}")
@@ -80,16 +83,16 @@ def ints(count: int, minimum: int | None, words: str = "") -> Check:
             raise ArgValueError(f"expected {text}") from None
 
     item = single.schema
-    schema = {"oneOf": [item, {"type": "array", "items": item, "minItems": count, "maxItems": count}]}
+    schema: JsonObject = {"oneOf": [item, {"type": "array", "items": item, "minItems": count, "maxItems": count}]}
     return Check(text, accept, schema)
 
 
-def int_list(minimum: int) -> Check:
+def int_list(minimum: int) -> Check[int | tuple[int, ...]]:
     """An integer or a non-empty list of integers of any length (LayerNorm's shape)."""
     text = f"an integer ≥ {minimum} or a list of them"
     single = integer(minimum)
 
-    def accept(value: Any) -> int | tuple[int, ...]:
+    def accept(value: object) -> int | tuple[int, ...]:
         try:
             if isinstance(value, (list, tuple)) and value:
                 return tuple(single(item) for item in value)
@@ -97,11 +100,11 @@ def int_list(minimum: int) -> Check:
         except ArgValueError:
             raise ArgValueError(f"expected {text}") from None
 
-    schema = {"oneOf": [single.schema, {"type": "array", "items": single.schema, "minItems": 1}]}
+    schema: JsonObject = {"oneOf": [single.schema, {"type": "array", "items": single.schema, "minItems": 1}]}
     return Check(text, accept, schema)
 
 
-def number(minimum: float | None = None, maximum: float | None = None, positive: bool = False) -> Check:
+def number(minimum: float | None = None, maximum: float | None = None, positive: bool = False) -> Check[float]:
     """An int or float, optionally bounded (bools rejected)."""
     parts = []
     if positive:
@@ -112,7 +115,7 @@ def number(minimum: float | None = None, maximum: float | None = None, positive:
         parts.append(f"≤ {maximum:g}")
     text = "a number" + (" " + " and ".join(parts) if parts else "")
 
-    def accept(value: Any) -> float | int:
+    def accept(value: object) -> float | int:
         if not is_number(value) or not math.isfinite(value) or abs(value) > MAX_INTEGER:
             raise ArgValueError(f"expected {text}, finite")
         if (
@@ -123,7 +126,7 @@ def number(minimum: float | None = None, maximum: float | None = None, positive:
             raise ArgValueError(f"expected {text}")
         return value
 
-    schema: dict[str, Any] = {"type": "number"}
+    schema: JsonObject = {"type": "number"}
     if positive:
         schema["exclusiveMinimum"] = 0
     if minimum is not None:
@@ -133,12 +136,12 @@ def number(minimum: float | None = None, maximum: float | None = None, positive:
     return Check(text, accept, schema)
 
 
-def numbers(count: int) -> Check:
+def numbers(count: int) -> Check[float | tuple[float, ...]]:
     """A positive number or a list of ``count`` positive numbers (Upsample's scale_factor)."""
     single = number(positive=True)
     text = f"a number > 0 or a list of {count} of them"
 
-    def accept(value: Any) -> Any:
+    def accept(value: object) -> float | tuple[float, ...]:
         try:
             if isinstance(value, (list, tuple)):
                 if len(value) != count:
@@ -149,14 +152,14 @@ def numbers(count: int) -> Check:
             raise ArgValueError(f"expected {text}") from None
 
     item = single.schema
-    schema = {"oneOf": [item, {"type": "array", "items": item, "minItems": count, "maxItems": count}]}
+    schema: JsonObject = {"oneOf": [item, {"type": "array", "items": item, "minItems": count, "maxItems": count}]}
     return Check(text, accept, schema)
 
 
-def boolean() -> Check:
+def boolean() -> Check[bool]:
     """true or false, nothing that merely looks like one."""
 
-    def accept(value: Any) -> bool:
+    def accept(value: object) -> bool:
         if not isinstance(value, bool):
             raise ArgValueError("expected true or false")
         return value
@@ -164,11 +167,11 @@ def boolean() -> Check:
     return Check("true or false", accept, {"type": "boolean"})
 
 
-def choice(*values: str) -> Check:
+def choice(*values: str) -> Check[str]:
     """One of a fixed set of strings."""
     text = "one of " + ", ".join(repr(v) for v in values)
 
-    def accept(value: Any) -> str:
+    def accept(value: object) -> str:
         if value not in values or not isinstance(value, str):
             raise ArgValueError(f"expected {text}")
         return value
@@ -176,11 +179,11 @@ def choice(*values: str) -> Check:
     return Check(text, accept, {"enum": list(values)})
 
 
-def either(first: Check, second: Check) -> Check:
+def either(first: Check[ArgValue], second: Check[ArgValue]) -> Check[ArgValue]:
     """A value accepted by either check."""
     text = f"{first.describe}, or {second.describe}"
 
-    def accept(value: Any) -> Any:
+    def accept(value: object) -> ArgValue:
         for check in (first, second):
             try:
                 return check(value)
@@ -191,11 +194,11 @@ def either(first: Check, second: Check) -> Check:
     return Check(text, accept, {"oneOf": [first.schema, second.schema]})
 
 
-def optional(inner: Check) -> Check:
+def optional(inner: Check[ArgValue]) -> Check[ArgValue]:
     """``null`` or a value accepted by ``inner``."""
     text = f"{inner.describe}, or null"
 
-    def accept(value: Any) -> Any:
+    def accept(value: object) -> ArgValue:
         if value is None:
             return None
         try:
@@ -206,14 +209,14 @@ def optional(inner: Check) -> Check:
     return Check(text, accept, {"oneOf": [{"type": "null"}, inner.schema]})
 
 
-def output_size(count: int) -> Check:
+def output_size(count: int) -> Check[int | tuple[int | None, ...]]:
     """Adaptive pools: an integer ≥ 1, or a list of ``count`` entries each ≥ 1 or (2-d, 3-d) null."""
     if count == 1:
         return ints(1, 1)
     text = f"an integer ≥ 1 or a list of {count} integers ≥ 1 (null keeps that input size)"
     single = integer(1)
 
-    def accept(value: Any) -> Any:
+    def accept(value: object) -> int | tuple[int | None, ...]:
         try:
             if isinstance(value, (list, tuple)):
                 if len(value) != count:
@@ -223,8 +226,10 @@ def output_size(count: int) -> Check:
         except ArgValueError:
             raise ArgValueError(f"expected {text}") from None
 
-    item = {"oneOf": [single.schema, {"type": "null"}]}
-    schema = {"oneOf": [single.schema, {"type": "array", "items": item, "minItems": count, "maxItems": count}]}
+    item: JsonObject = {"oneOf": [single.schema, {"type": "null"}]}
+    schema: JsonObject = {
+        "oneOf": [single.schema, {"type": "array", "items": item, "minItems": count, "maxItems": count}]
+    }
     return Check(text, accept, schema)
 
 
@@ -265,9 +270,9 @@ class Param:
 
     name: str
     """The keyword PyTorch uses."""
-    check: Check
+    check: Check[ArgValue]
     """Validation of a written value."""
-    default: Any = NO_DEFAULT
+    default: object = NO_DEFAULT
     """PyTorch's default; NO_DEFAULT when the argument is required."""
     keyword_only: bool = False
     """True for arguments after ``*`` in the signature (BatchNorm's ``bias``)."""
@@ -288,7 +293,7 @@ class LayerType:
     inferred: str | None = None
     """The input-size argument that may be left out and is then inferred."""
     param_by_name: dict[str, Param] = field(init=False, repr=False, compare=False)
-    defaults: dict[str, Any] = field(init=False, repr=False, compare=False)
+    defaults: dict[str, object] = field(init=False, repr=False, compare=False)
     """PyTorch's default of each argument that has one (a required argument is not in it)."""
 
     def __post_init__(self) -> None:
@@ -361,12 +366,12 @@ def _max_pool(dims: int) -> LayerType:
     )
 
 
-def sections() -> Check:
+def sections() -> Check[tuple[int, ...]]:
     """A non-empty list of integers ≥ 1 (the sizes ``torch.split`` cuts a dimension into)."""
     text = "a list of integers ≥ 1"
     single = integer(1)
 
-    def accept(value: Any) -> tuple[int, ...]:
+    def accept(value: object) -> tuple[int, ...]:
         if not isinstance(value, (list, tuple)) or not value:
             raise ArgValueError(f"expected {text}")
         try:
@@ -377,10 +382,10 @@ def sections() -> Check:
     return Check(text, accept, {"type": "array", "items": single.schema, "minItems": 1})
 
 
-def choice_false(name: str) -> Check:
+def choice_false(name: str) -> Check[bool]:
     """Only ``false``: the value true would make the layer return a tuple."""
 
-    def accept(value: Any) -> bool:
+    def accept(value: object) -> bool:
         if value is not False:
             raise ArgValueError(f"expected false ({name}=true returns a tuple, which a sequential spec cannot pass on)")
         return False

@@ -72,7 +72,7 @@ class Expression:
         return ast.unparse(self.tree)
 
 
-def is_expression(value: Any) -> bool:
+def is_expression(value: object) -> bool:
     """True for a string holding a ``$parameter``."""
     return isinstance(value, str) and "$" in value
 
@@ -121,7 +121,7 @@ _NODES = (
 
 
 def _evaluate(node: ast.expr, values: Mapping[str, Any], text: str) -> Any:
-    def check(value: Any) -> Any:
+    def check(value: int) -> int:
         if is_int(value) and abs(value) > MAX_MAGNITUDE:
             raise ExpressionError(f"{text}: the value is too large")
         return value
@@ -171,11 +171,11 @@ def _evaluate(node: ast.expr, values: Mapping[str, Any], text: str) -> Any:
     raise ExpressionError(f"{text}: {type(node).__name__} is not allowed; use {ALLOWED}")
 
 
-def _need_int(value: Any, text: str) -> None:
+def _need_int(value: object, text: str) -> None:
     if not is_int(value):
         raise ExpressionError(f"{text}: arithmetic needs integers, got {value!r}")
 
 
-def _short(value: Any) -> str:
+def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:39] + "…"

@@ -1,5 +1,6 @@
 """Graph specs, expanded at load time: ``from:``, merges, ``layers:`` groups, ``blocks:`` templates
-with ``$`` parameters, ``repeat:`` and ``if:``.
+with ``$`` parameters, ``repeat:`` and ``if:``; ``from: m.*`` reads every copy of a repeated item,
+and items sharing a name, each with an ``if:``, are alternatives of which at most one is on.
 
 The result is one flat list of layers in the order they are written (every reference points
 backwards, so this order is already a valid execution order), each naming the layers it reads,
@@ -10,15 +11,17 @@ Every reference is checked here, with the place it is written.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
-import keyword
-from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from cnninspect.errors import GraphError, Location, SpecError
 from cnninspect.spec.catalog import MERGE_FAMILIES, lookup
-from cnninspect.spec.expr import FUNCTIONS, ExpressionError, is_expression, parse_expression
+from cnninspect.spec.expr import ExpressionError, is_expression, parse_expression
+from cnninspect.spec.items import Block, Item, first_expression, has_expression, read_item
+from cnninspect.spec.items import read_blocks as read_blocks  # where the readers of specs find it
 from cnninspect.spec.model import INPUT, GroupSpec, ItemSpec, LayerSpec
 from cnninspect.spec.validate import make_layer
 from cnninspect.spec.yamldoc import Document, Node, plain
@@ -26,8 +29,8 @@ from cnninspect.text import did_you_mean, is_int
 
 MERGE_SYNONYMS = {"sum": "Add", "plus": "Add", "cat": "Concat", "concatenate": "Concat", "multiply": "Mul"}
 """Other libraries' words for the merges, for "did you mean"."""
-RESERVED = ("type", "name", "from", "repeat", "if", "layers")
-"""Item keys that are not layer arguments or block parameters."""
+EVERY_COPY = ".*"
+"""``from: m.*``: every copy of the repeated item ``m``, in order."""
 MAX_LAYERS = 200_000
 """A spec expanding to more layers than this is refused (repeats multiply quickly)."""
 MAX_REPEAT = 10_000
@@ -35,19 +38,6 @@ MAX_VISITS = 500_000
 """Items expanded in all, switched-off ones and groups included: the work done, not only what is kept."""
 MAX_NESTING = 64
 """Groups and block uses inside one another: deeper is refused (no real network nests this far)."""
-
-
-@dataclass(frozen=True)
-class Block:
-    """A ``blocks:`` template."""
-
-    name: str
-    params: dict[str, Any]
-    """Parameter → default; ``None`` when a use must give it."""
-    param_nodes: dict[str, Node]
-    items: Node
-    """The template's ``layers:`` list."""
-    location: Location
 
 
 @dataclass
@@ -58,7 +48,7 @@ class _Scope:
     """Prepended to local names: ``layer1.0.``."""
     input: str
     """What ``input`` means here."""
-    params: dict[str, Any]
+    params: dict[str, object]
     """Block parameter values, when inside a block."""
     path: tuple[str, ...]
     """Qualified names of the groups it sits in."""
@@ -71,31 +61,15 @@ class _Scope:
     inner: dict[str, _Scope] = field(default_factory=dict)
     """Local name of a group → its scope, for dotted references (``down1.conv2``)."""
     off: set[str] = field(default_factory=set)
-    """Local names an ``if:`` switched off."""
-
-
-@dataclass(frozen=True)
-class _Item:
-    """One entry of a ``layers:`` list, read but not expanded."""
-
-    node: Node
-    where: Location
-    type: str | None
-    """A layer type or block name; None for a group."""
-    type_where: Location
-    name: str | None
-    sources: tuple[tuple[str, Location], ...]
-    """``from:`` references as written, with their places; empty: the previous item."""
-    repeat: Node | None
-    condition: Node | None
-    entries: dict[str, tuple[Node, Node]]
-    """Arguments (or block parameters), keys and values."""
-    items: Node | None
-    """A group's ``layers:`` list."""
-    values: dict[str, Any] = field(default_factory=dict)
-    """Each argument's value as written (``$`` expressions still text)."""
-    locations: dict[str, Location] = field(default_factory=dict)
-    """Where each argument's value is written."""
+    """Local names an ``if:`` switched off (or ``repeat: 0`` left without copies)."""
+    copies: int | None = None
+    """For the group of a named ``repeat:``: how many copies it holds (``m.*`` reads them all)."""
+    frozen: bool = False
+    """Inside a group or block use written with ``trainable: false``: every parameter is frozen."""
+    uncalled: bool = False
+    """Inside a group or block use written with ``called: false``: forward calls nothing here."""
+    never: set[str] = field(default_factory=set)
+    """Local names of items forward never calls: no ``from:`` may read them."""
 
 
 class Expander:
@@ -106,7 +80,7 @@ class Expander:
         self.blocks = blocks
         self.layers: list[LayerSpec] = []
         self.groups: list[GroupSpec] = []
-        self._read: dict[int, list[_Item]] = {}
+        self._read: dict[int, list[Item]] = {}
         self._visits = 0
 
     def expand(self, items: Node) -> None:
@@ -116,8 +90,51 @@ class Expander:
             raise SpecError(
                 "every layer is switched off by its if:; a model needs at least one", self.document.where(items)
             )
+        if not any(layer.called for layer in self.layers):
+            raise SpecError(
+                "no layer runs: every one is switched off or never called (called: false); a model needs at least one",
+                self.document.where(items),
+            )
 
-    def _visit(self, item: _Item) -> None:
+    def use(
+        self,
+        block_name: str,
+        qualified: str,
+        params: Mapping[str, object],
+        source: str,
+        path: tuple[str, ...],
+        where: Location,
+    ) -> str:
+        """One use of the block ``block_name``, made by a reader rather than written in a list: named
+        ``qualified``, inside the groups ``path``, reading the layer ``source``, its parameters given
+        (the others take their defaults). Returns the name of the layer whose output is its output."""
+        block = self.blocks[block_name]
+        unknown = sorted(set(params) - set(block.params))
+        missing = sorted(key for key, default in block.params.items() if default is None and key not in params)
+        if unknown or missing:
+            raise ValueError(f"block {block_name}: unknown parameters {unknown}, missing {missing}")
+        values = {**block.params, **params}
+        start, slot = len(self.layers), self._open()
+        inner = _Scope(
+            f"{qualified}.", source, values, (*path, qualified), ("blocks", block.name, "layers"), (block.name,)
+        )
+        output = self._list(block.items, inner)
+        self._close(slot, qualified, block.name, where, path, start, output, True, (), values)
+        return output
+
+    def retype(self, block_name: str, layer: str, type_name: str, args: Mapping[str, object]) -> None:
+        """Make the layer named ``layer`` in the block ``block_name`` a ``type_name`` with ``args`` (its
+        ``if:`` and ``from:`` kept): a setting a reader takes from its own file, such as the
+        activation of Ultralytics' Conv. Applies to every later use of the block."""
+        seq = self.blocks[block_name].items.resolved()
+        read = self._read.get(id(seq))
+        if read is None:
+            read = self._read[id(seq)] = [read_item(self.document, node) for node in seq.children]
+        for position, item in enumerate(read):
+            if item.name == layer:
+                read[position] = dataclasses.replace(item, type=type_name, entries={}, values=dict(args), locations={})
+
+    def _visit(self, item: Item) -> None:
         self._visits += 1
         if self._visits > MAX_VISITS:
             raise SpecError(
@@ -134,76 +151,146 @@ class Expander:
             raise SpecError("layers must be a non-empty list", self.document.where(items))
         read = self._read.get(id(seq))
         if read is None:  # a block's template is read once, however often it is used
-            read = self._read[id(seq)] = [self._item(node) for node in seq.children]
-        written: dict[str, tuple[int, _Item]] = {}
+            read = self._read[id(seq)] = [read_item(self.document, node) for node in seq.children]
+        written: dict[str, tuple[int, Item]] = {}
         for i, item in enumerate(read):
             if item.name is not None:
                 written.setdefault(item.name, (i, item))
         current = scope.input
         position = 0
         for index, item in enumerate(read):
-            sources = [self._resolve(ref, where, scope, item, index, written) for ref, where in item.sources]
-            inputs = sources or [current]
+            sources = [
+                found
+                for ref, where in item.sources
+                for found in self._resolve_all(ref, where, scope, item, index, written)
+            ]
+            if item.sources and not sources:
+                written_from = ", ".join(ref for ref, _ in item.sources)
+                raise GraphError(
+                    f"from: [{written_from}] has nothing to read here: the repeats it names have no copies "
+                    "(repeat: 0, or switched off by if:)",
+                    item.where,
+                )
+            inputs = [name for name, _ in sources] or [current]
             if item.name == INPUT:
                 raise SpecError(f"{INPUT!r} names the input of the model or block; pick another name", item.where)
             if item.name is not None and written[item.name][0] != index:
                 first = written[item.name][1]
-                raise SpecError(
-                    f"two layers are named {item.name!r} (the first at line {first.where.line}); rename one", item.where
-                )
-            if item.condition is not None and not self._truth(item.condition, scope):
+                if item.condition is None or first.condition is None:
+                    raise SpecError(
+                        f"two layers are named {item.name!r} (the first at line {first.where.line}); rename one, "
+                        "or give each an if: to make them alternatives",
+                        item.where,
+                    )
+            repeat = None
+            on = item.condition is None or self._truth(item.condition, scope)
+            if on:
+                repeat = self._repeat(item.repeat, scope)
+                on = repeat != 0
+            if not on:
                 self._visit(item)
-                if item.name is not None:
+                if item.name is not None and item.name not in scope.names:
                     scope.names[item.name] = inputs[0]  # switched off: passes its input on
                     scope.off.add(item.name)
                 continue
+            if item.name is not None and item.name in scope.names and item.name not in scope.off:
+                first = written[item.name][1]
+                raise GraphError(
+                    f"two alternatives named {item.name!r} are both on (the first at line {first.where.line}); "
+                    "their if: conditions must exclude each other",
+                    item.where,
+                )
+            if item.name is not None:
+                scope.off.discard(item.name)
             node_path = (*scope.node_path, index)
-            repeat = self._repeat(item.repeat, scope)
+            runs = not scope.uncalled and item.flags.get("called", True)
+            if not runs:
+                if item.sources:
+                    raise GraphError(
+                        "a layer that forward never calls (called: false) reads nothing; remove its from:",
+                        item.sources[0][1],
+                    )
+                inputs = [current]  # unread: nothing flows into it
+            opened = position
             if repeat is None:
-                current = self._one(item, scope, self._local(item, position), inputs, node_path)
-                self._index_name(item, scope, position, current)
+                output = self._one(item, scope, self._local(item, position), inputs, sources, node_path)
+                self._index_name(item, scope, position, output)
                 position += 1
             elif item.name is not None:
-                current = self._repeated_group(item, scope, repeat, inputs, node_path)
+                output = self._repeated_group(item, scope, repeat, inputs, sources, node_path)
                 position += 1
             else:
+                output = inputs[0]
                 for copy in range(repeat):
-                    current = self._one(item, scope, str(position), inputs if copy == 0 else [current], node_path)
-                    self._index_name(item, scope, position, current)
+                    output = self._one(
+                        item, scope, str(position), inputs if copy == 0 else [output], sources, node_path
+                    )
+                    self._index_name(item, scope, position, output)
                     position += 1
+            if runs:
+                current = output
+            else:
+                scope.never.update(str(p) for p in range(opened, position) if str(p) not in written)
+                if item.name is not None:
+                    scope.never.add(item.name)
             if item.name is not None:
-                scope.names[item.name] = current
+                scope.names[item.name] = output
         return current
 
-    def _local(self, item: _Item, position: int) -> str:
+    def _local(self, item: Item, position: int) -> str:
         return item.name if item.name is not None else str(position)
 
     @staticmethod
-    def _index_name(item: _Item, scope: _Scope, position: int, output: str) -> None:
+    def _index_name(item: Item, scope: _Scope, position: int, output: str) -> None:
         """An unnamed item is named by its position, as in ``nn.Sequential``; ``from:`` may use that
         name (a name written in the list wins)."""
         if item.name is None:
             scope.names.setdefault(str(position), output)
 
     def _repeated_group(
-        self, item: _Item, scope: _Scope, repeat: int, inputs: list[str], node_path: tuple[str | int, ...]
+        self,
+        item: Item,
+        scope: _Scope,
+        repeat: int,
+        inputs: list[str],
+        sources: list[tuple[str, str]],
+        node_path: tuple[str | int, ...],
     ) -> str:
         """``repeat: N`` on a named item: a group of that name holding copies ``0`` … ``N − 1``."""
         assert item.name is not None
         qualified = scope.prefix + item.name
-        inner = _Scope(f"{qualified}.", inputs[0], scope.params, (*scope.path, qualified), (), scope.blocks)
+        inner = _Scope(
+            f"{qualified}.",
+            inputs[0],
+            scope.params,
+            (*scope.path, qualified),
+            (),
+            scope.blocks,
+            copies=repeat,
+            frozen=scope.frozen,
+            uncalled=scope.uncalled,
+        )
         start, slot = len(self.layers), self._open()
         current = inputs[0]
         for copy in range(repeat):
-            current = self._one(item, inner, str(copy), inputs if copy == 0 else [current], node_path)
+            current = self._one(item, inner, str(copy), inputs if copy == 0 else [current], sources, node_path)
             inner.names[str(copy)] = current
         kind = item.type if item.type is not None else "Sequential"
         self._close(slot, qualified, f"{kind} × {repeat}", item.where, scope.path, start, current, True, node_path)
         scope.inner[item.name] = inner
         return current
 
-    def _one(self, item: _Item, scope: _Scope, local: str, inputs: list[str], node_path: tuple[str | int, ...]) -> str:
-        """One layer, group or block use named ``local`` in ``scope``."""
+    def _one(
+        self,
+        item: Item,
+        scope: _Scope,
+        local: str,
+        inputs: list[str],
+        sources: list[tuple[str, str]],
+        node_path: tuple[str | int, ...],
+    ) -> str:
+        """One layer, group or block use named ``local`` in ``scope``; ``sources``: its ``from:``
+        references, each with the local name it was read as (``m.*`` gives ``m.0``, ``m.1``, …)."""
         self._visit(item)
         qualified = scope.prefix + local
         if item.items is not None or (item.type is not None and item.type in self.blocks):
@@ -213,7 +300,10 @@ class Expander:
         assert item.type is not None
         kind = lookup(item.type)
         merge = kind is not None and kind.family in MERGE_FAMILIES
-        if merge and len(inputs) < 2:
+        called = not scope.uncalled and item.flags.get("called", True)
+        if not called:
+            inputs = []
+        elif merge and len(inputs) < 2:
             raise GraphError(f"{kind.name if kind else item.type} needs at least two inputs: from: [a, b]", item.where)
         if not merge and len(inputs) > 1:
             written = ", ".join(ref for ref, _ in item.sources)
@@ -225,7 +315,7 @@ class Expander:
         args, templated = self._values(item, scope)
         if len(self.layers) >= MAX_LAYERS:
             raise SpecError(f"the spec expands to more than {MAX_LAYERS:,} layers", item.where)
-        sources = tuple(ref for ref, _ in item.sources)
+        named_sources = tuple(ref for _, ref in sources)
         layer = make_layer(
             len(self.layers),
             qualified,
@@ -237,26 +327,39 @@ class Expander:
             named=item.name is not None,
             scope=scope.path,
             inputs=tuple(inputs),
-            sources=sources,
-            switched_off=tuple(ref for ref in sources if ref in scope.off),
+            sources=named_sources,
+            switched_off=tuple(ref for ref in named_sources if ref in scope.off),
             node_path=node_path,
             templated=templated,
+            trainable=not scope.frozen and item.flags.get("trainable", True),
+            called=called,
         )
         self.layers.append(layer)
         return qualified
 
     def _nested(
-        self, item: _Item, scope: _Scope, local: str, qualified: str, source: str, node_path: tuple[str | int, ...]
+        self, item: Item, scope: _Scope, local: str, qualified: str, source: str, node_path: tuple[str | int, ...]
     ) -> str:
         """A group (``layers:``) or a block use, expanded in a scope of its own."""
         if len(scope.path) >= MAX_NESTING:
             raise SpecError(f"groups and blocks are nested more than {MAX_NESTING} deep here", item.where)
         start, slot = len(self.layers), self._open()
         path = (*scope.path, qualified)
+        frozen = scope.frozen or not item.flags.get("trainable", True)
+        uncalled = scope.uncalled or not item.flags.get("called", True)
         if item.items is not None:
             for key in item.entries:
                 raise SpecError(f"a group has layers, and no arguments such as {key!r}", item.where)
-            inner = _Scope(f"{qualified}.", source, scope.params, path, (*node_path, "layers"), scope.blocks)
+            inner = _Scope(
+                f"{qualified}.",
+                source,
+                scope.params,
+                path,
+                (*node_path, "layers"),
+                scope.blocks,
+                frozen=frozen,
+                uncalled=uncalled,
+            )
             output = self._list(item.items, inner)
             kind = "Sequential"
             values = {}
@@ -268,10 +371,19 @@ class Expander:
                 raise GraphError(f"block {block.name} uses itself ({chain})", item.type_where)
             values = self._params(item, block, scope)
             inner = _Scope(
-                f"{qualified}.", source, values, path, ("blocks", block.name, "layers"), (*scope.blocks, block.name)
+                f"{qualified}.",
+                source,
+                values,
+                path,
+                ("blocks", block.name, "layers"),
+                (*scope.blocks, block.name),
+                frozen=frozen,
+                uncalled=uncalled,
             )
             output = self._list(block.items, inner)
             kind = block.name
+        if uncalled and len(self.layers) > start:
+            output = self.layers[-1].name  # forward never calls it: its rows say so, no output
         params = values if item.items is None else None
         self._close(
             slot, qualified, kind, item.where, scope.path, start, output, item.name is not None, node_path, params
@@ -295,7 +407,7 @@ class Expander:
         output: str,
         named: bool,
         node_path: tuple[str | int, ...] = (),
-        params: dict[str, Any] | None = None,
+        params: dict[str, object] | None = None,
     ) -> None:
         layers = tuple(layer.name for layer in self.layers[start:])
         self.groups[slot] = GroupSpec(
@@ -313,7 +425,7 @@ class Expander:
     def written(self, items: Node, path: tuple[str | int, ...]) -> tuple[ItemSpec, ...]:
         """A list as written (for export): items, groups and their places, nothing expanded."""
         seq = items.resolved()
-        read = self._read.get(id(seq)) or [self._item(node) for node in seq.children]
+        read = self._read.get(id(seq)) or [read_item(self.document, node) for node in seq.children]
         result = []
         for index, item in enumerate(read):
             here = (*path, index)
@@ -327,23 +439,59 @@ class Expander:
                     condition=None if item.condition is None else plain(self.document.data(item.condition)),
                     items=() if item.items is None else self.written(item.items, (*here, "layers")),
                     node_path=here,
+                    trainable=item.flags.get("trainable", True),
+                    called=item.flags.get("called", True),
                 )
             )
         return tuple(result)
 
     # -- references ------------------------------------------------------------------------
 
+    def _resolve_all(
+        self,
+        ref: str,
+        where: Location,
+        scope: _Scope,
+        item: Item,
+        index: int,
+        written: dict[str, tuple[int, Item]],
+    ) -> list[tuple[str, str]]:
+        """What one ``from:`` entry reads, each output with the name it is read as: one layer, or
+        for ``m.*`` every copy of the repeated item ``m`` in order (none when it is switched off)."""
+        if not ref.endswith(EVERY_COPY):
+            return [(self._resolve(ref, where, scope, item, index, written), ref)]
+        head = ref.removesuffix(EVERY_COPY)
+        self._resolve(head, where, scope, item, index, written)  # unknown, later or itself: said as for a name
+        inner: _Scope | None = None
+        owner = scope
+        for part in head.split("."):
+            if part in owner.off:
+                return []
+            inner = owner.inner.get(part)
+            if inner is None:
+                break
+            owner = inner
+        if inner is None or inner.copies is None:
+            raise GraphError(
+                f"{ref}: {head} is not repeated; {EVERY_COPY} reads every copy of an item with repeat: "
+                f"(write from: {head} to read it once)",
+                where,
+            )
+        return [(inner.names[str(copy)], f"{head}.{copy}") for copy in range(inner.copies)]
+
     def _resolve(
         self,
         ref: str,
         where: Location,
         scope: _Scope,
-        item: _Item,
+        item: Item,
         index: int,
-        written: dict[str, tuple[int, _Item]],
+        written: dict[str, tuple[int, Item]],
     ) -> str:
         if ref == INPUT:
             return scope.input
+        if ref in scope.never:
+            raise _never_called(ref, where)
         if ref in scope.names:
             return scope.names[ref]
         if item.name is not None and ref == item.name:
@@ -359,6 +507,8 @@ class Expander:
             head, rest = ".".join(parts[:cut]), ".".join(parts[cut:])
             if head in scope.inner:
                 inner = scope.inner[head]
+                if head in scope.never or rest in inner.never:
+                    raise _never_called(ref, where)
                 if rest in inner.names:
                     return inner.names[rest]
         known = [INPUT, *scope.names]
@@ -366,9 +516,9 @@ class Expander:
 
     # -- values ----------------------------------------------------------------------------
 
-    def _values(self, item: _Item, scope: _Scope) -> tuple[dict[str, Any], frozenset[str]]:
+    def _values(self, item: Item, scope: _Scope) -> tuple[dict[str, Any], frozenset[str]]:
         """The item's arguments with every ``$`` expression evaluated."""
-        templated = frozenset(key for key, value in item.values.items() if _has_expression(value))
+        templated = frozenset(key for key, value in item.values.items() if has_expression(value))
         if not templated:
             return item.values, templated
         args = dict(item.values)
@@ -378,11 +528,11 @@ class Expander:
 
     def _value(self, node: Node, scope: _Scope) -> tuple[Any, bool]:
         data = plain(self.document.data(node))
-        if not _has_expression(data):
+        if not has_expression(data):
             return data, False
         if not scope.blocks:
             raise GraphError(
-                f"{_first_expression(data)!r} uses a parameter, but only a block's layers have parameters",
+                f"{first_expression(data)!r} uses a parameter, but only a block's layers have parameters",
                 self.document.where(node),
             )
         return self._evaluated(data, scope, node), True
@@ -411,15 +561,15 @@ class Expander:
         if node is None:
             return None
         value, _ = self._value(node, scope)
-        if not is_int(value) or not 1 <= value <= MAX_REPEAT:
+        if not is_int(value) or not 0 <= value <= MAX_REPEAT:
             raise SpecError(
-                f"repeat: needs an integer from 1 to {MAX_REPEAT:,}, got {value!r}", self.document.where(node)
+                f"repeat: needs an integer from 0 to {MAX_REPEAT:,}, got {value!r}", self.document.where(node)
             )
         return int(value)
 
-    def _params(self, item: _Item, block: Block, scope: _Scope) -> dict[str, Any]:
+    def _params(self, item: Item, block: Block, scope: _Scope) -> dict[str, object]:
         """A block use's parameter values: given, else the default; unknown or missing ones refused."""
-        values: dict[str, Any] = {}
+        values: dict[str, object] = {}
         for key, (key_node, value_node) in item.entries.items():
             if key not in block.params:
                 raise GraphError(
@@ -435,124 +585,13 @@ class Expander:
                 values[key] = default
         return values
 
-    # -- reading an item --------------------------------------------------------------------
 
-    def _item(self, node: Node) -> _Item:
-        document = self.document
-        where = document.where(node)
-        item = node.resolved()
-        if item.kind == "scalar":
-            value = document.data(item)
-            if isinstance(value, str):
-                return _Item(node, where, value, where, None, (), None, None, {}, None)
-        if item.kind != "map":
-            raise SpecError("a layer is a type name (ReLU) or a mapping with a type ({type: Conv2d, ...})", where)
-        entries = item.items()
-        items = entries["layers"][1] if "layers" in entries else None
-        type_name: str | None = None
-        type_where = where
-        if "type" in entries:
-            type_name = document.data(entries["type"][1])
-            type_where = document.where(entries["type"][1])
-            if not isinstance(type_name, str):
-                raise SpecError("type must be a torch.nn class or block name such as Conv2d", type_where)
-            if items is not None:
-                if type_name.removeprefix("nn.") != "Sequential":
-                    raise SpecError("an item with layers: is a group; its type, if given, is Sequential", type_where)
-                type_name = None
-        elif items is None:
-            raise SpecError("this layer has no type; add type: Conv2d (or another torch.nn class or a block)", where)
-        name = None
-        if "name" in entries:
-            raw = document.data(entries["name"][1])
-            if not (isinstance(raw, str) or is_int(raw)) or str(raw).strip() == "":
-                raise SpecError("name must be a non-empty string", document.where(entries["name"][1]))
-            name = str(raw)
-        sources: list[tuple[str, Location]] = []
-        if "from" in entries:
-            sources = list(self._sources(entries["from"][1]))
-        args = {k: v for k, v in entries.items() if k not in RESERVED}
-        repeat = entries["repeat"][1] if "repeat" in entries else None
-        condition = entries["if"][1] if "if" in entries else None
-        return _Item(
-            node,
-            where,
-            type_name,
-            type_where,
-            name,
-            tuple(sources),
-            repeat,
-            condition,
-            args,
-            items,
-            {k: plain(document.data(v)) for k, (_, v) in args.items()},
-            {k: document.where(v) for k, (_, v) in args.items()},
-        )
-
-    def _sources(self, node: Node) -> Iterator[tuple[str, Location]]:
-        value = node.resolved()
-        nodes = value.children if value.kind == "seq" else [value]
-        if value.kind == "seq" and not nodes:
-            raise SpecError("from: needs a layer name or a list of them", self.document.where(node))
-        for child in nodes:
-            ref = self.document.data(child)
-            if not isinstance(ref, (str, int)) or isinstance(ref, bool):
-                raise SpecError(f"from: takes layer names (or {INPUT}), not {ref!r}", self.document.where(child))
-            yield str(ref), self.document.where(child)
-
-
-def read_blocks(document: Document, node: Node) -> dict[str, Block]:
-    """The ``blocks:`` mapping: name → template, each checked on its own."""
-    mapping = node.resolved()
-    if mapping.kind != "map":
-        raise SpecError("blocks: maps block names to {params: ..., layers: [...]}", document.where(node))
-    blocks = {}
-    for name, (key_node, value_node) in mapping.items().items():
-        where = document.where(key_node)
-        if not name.isidentifier() or keyword.iskeyword(name):
-            raise SpecError(f"block name {name!r} must be a Python identifier", where)
-        if lookup(name) is not None:
-            raise SpecError(f"block name {name!r} is already a layer type; pick another name", where)
-        body = value_node.resolved()
-        if body.kind != "map" or "layers" not in body.items():
-            raise SpecError(f"block {name} needs layers: [...] (and may have params: {{...}})", where)
-        entries = body.items()
-        for key, (other, _) in entries.items():
-            if key not in ("params", "layers"):
-                raise SpecError(f"block {name} has params and layers, not {key!r}", document.where(other))
-        params: dict[str, Any] = {}
-        param_nodes: dict[str, Node] = {}
-        if "params" in entries:
-            table = entries["params"][1].resolved()
-            if table.kind != "map":
-                raise SpecError("params: maps each parameter to its default (null: required)", document.where(table))
-            for param, (param_key, param_value) in table.items().items():
-                if not param.isidentifier() or keyword.iskeyword(param) or param in RESERVED:
-                    raise SpecError(f"parameter name {param!r} must be a Python identifier", document.where(param_key))
-                if param in FUNCTIONS:
-                    raise SpecError(
-                        f"parameter name {param!r} is the function expressions call ({param}(a, b)); pick another name",
-                        document.where(param_key),
-                    )
-                default = plain(document.data(param_value))
-                if _has_expression(default):
-                    raise SpecError("a parameter's default is a value, not an expression", document.where(param_value))
-                params[param] = default
-                param_nodes[param] = param_key
-        blocks[name] = Block(name, params, param_nodes, entries["layers"][1], where)
-    return blocks
-
-
-def _has_expression(value: Any) -> bool:
-    if isinstance(value, tuple):
-        return any(_has_expression(v) for v in value)
-    return is_expression(value)
-
-
-def _first_expression(value: Any) -> str:
-    if isinstance(value, tuple):
-        return next(_first_expression(v) for v in value if _has_expression(v))
-    return str(value)
+def _never_called(ref: str, where: Location) -> GraphError:
+    return GraphError(
+        f"{ref} is never called in forward (called: false), so it gives no output to read; "
+        "from: names a layer that runs",
+        where,
+    )
 
 
 def _merge_hint(written: str) -> str:

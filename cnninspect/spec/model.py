@@ -38,7 +38,8 @@ class LayerSpec:
     named: bool = True
     """False when the spec gives no name and ``name`` is the layer's position."""
     inputs: tuple[str, ...] = ()
-    """The layers whose outputs it reads (``input`` for the model's input); empty: the previous one."""
+    """The layers whose outputs it reads (``input`` for the model's input); empty: the last one called
+    before it (nothing, when forward never calls it)."""
     sources: tuple[str, ...] = ()
     """Its ``from:`` as written (``bn2``, ``downsample``), when it has one."""
     switched_off: tuple[str, ...] = ()
@@ -55,6 +56,12 @@ class LayerSpec:
     kernel_size brings its padding along."""
     shares: str = ""
     """The layer whose parameters it uses (darknet's ``share_index=``): they are counted there, not here."""
+    trainable: bool = True
+    """False when its parameters are frozen (``trainable: false``, as ``requires_grad_(False)``):
+    counted in the totals, not as trainable."""
+    called: bool = True
+    """False when forward never calls it (``called: false``): it holds parameters (counted in the
+    totals) but reads nothing and gives nothing (``inputs`` is empty)."""
 
     @cached_property
     def kind(self) -> LayerType | None:
@@ -198,6 +205,10 @@ class ItemSpec:
     """A group's items."""
     node_path: tuple[str | int, ...] = ()
     """Where it is in the YAML document (layers and groups expanded from it share it)."""
+    trainable: bool = True
+    """``trainable:`` as written: False freezes every parameter it holds."""
+    called: bool = True
+    """``called:`` as written: False when forward never calls it."""
 
 
 @dataclass(frozen=True)
@@ -220,7 +231,7 @@ class Requirement:
     """Its argument."""
     written_as: str
     """How the file spells the argument (darknet's ``filters``)."""
-    value: Any
+    value: int | tuple[int, ...]
     """The value it must have."""
     because: str
     """Why, with the arithmetic: ``[yolo] at line 177 needs (classes + 5) × len(mask) = (80 + 5) × 3 = 255``."""
@@ -246,7 +257,7 @@ def expand(value: Any, dims: int) -> tuple[Any, ...]:
     return tuple(value) if isinstance(value, tuple) else (value,) * dims
 
 
-def changed_args(original: LayerSpec, intended: LayerSpec) -> dict[str, Any]:
+def changed_args(original: LayerSpec, intended: LayerSpec) -> dict[str, object]:
     """Arguments whose value differs (or that were not written before)."""
     missing = object()
     return {k: v for k, v in intended.args.items() if original.args.get(k, missing) != v}

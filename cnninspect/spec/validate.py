@@ -6,16 +6,18 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeAlias
 
 from cnninspect.errors import ArgumentError, LayerTypeError, Location, SpecError
-from cnninspect.spec.catalog import MAX_INTEGER, NO_DEFAULT, ArgValueError, Family, LayerType, lookup
+from cnninspect.spec.catalog import MAX_INTEGER, NO_DEFAULT, ArgValue, ArgValueError, Family, LayerType, lookup
 from cnninspect.spec.model import GroupSpec, LayerSpec, expand, layer_title
 from cnninspect.text import did_you_mean, is_int, is_number, show_value
 
 CONV_FAMILIES = (Family.CONV, Family.CONV_TRANSPOSE)
 _CLASS_NAME = re.compile(r"[A-Za-z_]\w*")
-_VALIDATED: dict[tuple[Any, ...], dict[str, Any]] = {}
+CacheKey: TypeAlias = tuple[str, tuple[tuple[str, object], ...]]
+"""A layer type and its arguments as written, each value with its type (see ``_typed``)."""
+_VALIDATED: dict[CacheKey, dict[str, ArgValue]] = {}
 """Arguments already validated, by layer type and arguments as written."""
 MAX_CACHED = 10_000
 INPUT_HINT = "write the input as [C, H, W] or CxHxW, e.g. [3, 32, 32] or 3x32x32"
@@ -81,6 +83,8 @@ def make_layer(
                     f"{title}: {arg}: {error}, got {show_value(value)}", arg_locations.get(arg, where)
                 ) from None
     layer = LayerSpec(index, layer_name, kind.name, validated, where, (), arg_locations, **fields)
+    if not layer.called:
+        _check_uncalled(layer, kind)
     if cache_key is None or cache_key not in _VALIDATED:
         _check_together(layer, kind)
         if cache_key is not None and len(_VALIDATED) < MAX_CACHED:
@@ -88,13 +92,13 @@ def make_layer(
     return layer
 
 
-def _too_large(value: Any) -> bool:
+def _too_large(value: object) -> bool:
     if isinstance(value, tuple):
         return any(_too_large(v) for v in value)
     return is_number(value) and math.isfinite(value) and abs(value) > MAX_INTEGER
 
 
-def _cache_key(kind: str, args: dict[str, Any]) -> tuple[Any, ...] | None:
+def _cache_key(kind: str, args: dict[str, object]) -> CacheKey | None:
     """The same arguments validate the same way: a block used many times is checked once."""
     try:
         key = (kind, tuple(sorted((arg, _typed(value)) for arg, value in args.items())))
@@ -104,14 +108,14 @@ def _cache_key(kind: str, args: dict[str, Any]) -> tuple[Any, ...] | None:
     return key
 
 
-def _typed(value: Any) -> Any:
+def _typed(value: object) -> object:
     """A value with its type, so that true and 1 (equal in Python) never share a cache entry."""
     if isinstance(value, tuple):
         return tuple(_typed(v) for v in value)
     return (type(value).__name__, value)
 
 
-def set_arg(layer: LayerSpec, arg: str, value: Any) -> LayerSpec:
+def set_arg(layer: LayerSpec, arg: str, value: object) -> LayerSpec:
     """The layer with one argument changed, validated again (torch-only layers as given)."""
     if layer.kind is None:
         return replace(layer, args={**layer.args, arg: value})
@@ -129,7 +133,7 @@ def set_arg(layer: LayerSpec, arg: str, value: Any) -> LayerSpec:
     return replace(layer, args=changed.args)
 
 
-def _name_positional(kind: LayerType, positional: tuple[Any, ...], where: Location) -> Iterator[tuple[str, Any]]:
+def _name_positional(kind: LayerType, positional: tuple[object, ...], where: Location) -> Iterator[tuple[str, object]]:
     slots = [p.name for p in kind.params if not p.keyword_only]
     if len(positional) > len(slots):
         raise ArgumentError(
@@ -188,7 +192,24 @@ def _check_together(layer: LayerSpec, kind: LayerType) -> None:
             )
 
 
-def _any_over_one(value: Any) -> bool:
+def _check_uncalled(layer: LayerSpec, kind: LayerType) -> None:
+    """A layer forward never calls holds parameters and nothing flows into it: a merge or a Split
+    has nothing to hold, and its input size must be written, since none arrives to infer it from."""
+    if kind.family in (Family.ADD, Family.CONCAT, Family.MUL, Family.SPLIT):
+        raise ArgumentError(
+            f"{layer.title}: called: false marks a layer that holds parameters but never runs; "
+            f"{kind.name} holds none: remove called: false (or the layer)",
+            layer.location,
+        )
+    if kind.inferred and kind.inferred not in layer.args:
+        raise ArgumentError(
+            f"{layer.title}: called: false, so nothing flows in to infer {kind.inferred} from; "
+            f"write {kind.inferred}: …",
+            layer.location,
+        )
+
+
+def _any_over_one(value: object) -> bool:
     return any(v != 1 for v in value) if isinstance(value, tuple) else value != 1
 
 
@@ -205,7 +226,7 @@ def check_unique_names(layers: Sequence[LayerSpec | GroupSpec]) -> None:
         seen[layer.name] = layer
 
 
-def parse_input(value: Any, where: Location) -> tuple[int, ...]:
+def parse_input(value: object, where: Location) -> tuple[int, ...]:
     """``[3, 32, 32]`` or ``"3x32x32"`` → (3, 32, 32): one sample, channels first, no batch."""
     if isinstance(value, str):
         parts = re.split(r"\s*[x×,]\s*", value.strip().strip("[]()").strip())

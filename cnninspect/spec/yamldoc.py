@@ -16,10 +16,14 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from cnninspect.errors import Location, YamlError
 from cnninspect.text import line_starts
+
+if TYPE_CHECKING:
+    from ruamel.yaml.error import MarkedYAMLError
+    from ruamel.yaml.events import Event
 
 MAX_ALIASES = 64
 """More aliases than this is treated as an alias flood ("billion laughs")."""
@@ -40,6 +44,9 @@ _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 _INF = re.compile(r"([-+]?)\.(inf|Inf|INF)")
 _NAN = re.compile(r"\.(nan|NaN|NAN)")
 _ANCHOR = re.compile(r"&[^\s,\[\]{}]+\s*")
+
+Scalar: TypeAlias = bool | int | float | str | None
+"""What a YAML scalar resolves to under the core schema."""
 
 
 @dataclass(eq=False, slots=True)
@@ -141,7 +148,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-def resolve_scalar(node: Node) -> Any:
+def resolve_scalar(node: Node) -> Scalar:
     """The YAML 1.2 core schema: quoted and block scalars are strings; plain ones may be
     null, a boolean, an integer or a float."""
     text = node.value or ""
@@ -175,7 +182,7 @@ def read_document(text: str, label: str) -> Document:
     return Document(text, label)
 
 
-def _event_source(text: str) -> Callable[[], Any]:
+def _event_source(text: str) -> Callable[[], Event | None]:
     """A function giving the text's parser events one by one, then None: ruamel.yaml's C parser
     called directly when it is installed (no loader is built for it), else its pure-Python one."""
     try:
@@ -267,7 +274,7 @@ OPENERS = {"flow mapping": "{", "flow sequence": "[", "quoted scalar": "quote"}
 """What ruamel.yaml's "while parsing a …" context was opened by, to say where it opened."""
 
 
-def _opened_at(error: Any) -> str:
+def _opened_at(error: MarkedYAMLError) -> str:
     """``; the '{' it is in opened at line 3, col 5`` when the parser stopped inside a bracket or
     quote that opened on an earlier line (an unclosed one is otherwise reported at the end of the file)."""
     context, opened, stopped = str(error.context or ""), error.context_mark, error.problem_mark
@@ -279,7 +286,7 @@ def _opened_at(error: Any) -> str:
 
 
 def _check_keys(mapping: Node, document: Document) -> None:
-    seen: dict[Any, Node] = {}
+    seen: dict[Scalar, Node] = {}
     for key, _ in mapping.pairs():
         if key.resolved().kind != "scalar":
             raise YamlError("a mapping key must be a plain name, not a list or mapping", document.where(key))

@@ -47,7 +47,6 @@ Modules, in the order a run uses them:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from cnninspect.engines import Mode
 from cnninspect.engines.model.build import Maker, load_attr, seeded
@@ -76,7 +75,7 @@ __all__ = [
 
 def inspect_model(
     target: ModelTarget,
-    args: dict[str, Any],
+    args: dict[str, object],
     inputs: Sequence[str],
     dtypes: Sequence[str] = (),
     batch: int = 1,
@@ -164,6 +163,6 @@ def _batch_mixed(
     return not any(a == batch and b == batch + 1 for a, b in zip(returned, again.shape))
 
 
-def _per_sample(output: Any, batch: int) -> bool:
+def _per_sample(output: object, batch: int) -> bool:
     """A list or tuple of one result per sample, such as a detector's per-image dicts."""
     return isinstance(output, (list, tuple)) and len(output) == batch

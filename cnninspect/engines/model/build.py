@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from cnninspect.engines import Mode
 from cnninspect.engines.model.sandbox import TimeUp, reason, run_user
@@ -22,6 +23,9 @@ from cnninspect.engines.torch import import_torch
 from cnninspect.errors import Location, ModelError, UsageError
 from cnninspect.inputs.source import decode_source, read_source
 from cnninspect.text import did_you_mean
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
 
 RANDOM_INITS = (
     "uniform_",
@@ -45,7 +49,7 @@ INSTALLED = frozenset({"site-packages", "dist-packages"})
 """The folders installed packages live in."""
 
 
-def load_attr(target: ModelTarget) -> tuple[Any, dict[int, Location]]:
+def load_attr(target: ModelTarget) -> tuple[object, dict[int, Location]]:
     """The named object, and where the import constructed modules (a ready instance's layers)."""
     if target.config:
         assert target.path is not None
@@ -55,7 +59,7 @@ def load_attr(target: ModelTarget) -> tuple[Any, dict[int, Location]]:
         config = compose_config(target.path, target.overrides, text)
         factory = node_factory(config, target.attr)
 
-        def instantiated(**kwargs: Any) -> Any:
+        def instantiated(**kwargs: object) -> object:
             with _on_path(config.project):
                 return factory(**kwargs)
 
@@ -75,7 +79,7 @@ def load_attr(target: ModelTarget) -> tuple[Any, dict[int, Location]]:
         else:
             with _on_path(Path.cwd()):
                 module = run_user(lambda: importlib.import_module(target.module), f"importing {target.module} failed")
-    obj: Any = module
+    obj: object = module
     for part in target.attr.split("."):
         if not hasattr(obj, part):
             names = [n for n in dir(obj) if not n.startswith("_")]
@@ -107,7 +111,7 @@ class Maker:
         self,
         target: ModelTarget,
         obj: Any,
-        args: dict[str, Any],
+        args: dict[str, object],
         import_sites: dict[int, Location],
         mode: Mode | None = None,
     ):
@@ -153,7 +157,7 @@ class Maker:
             self.notes.append(f"built on the CPU: on the meta device {self.call} fails ({reason(failure)})")
         return self.model
 
-    def on(self, device: str) -> tuple[Any, dict[int, Location]]:
+    def on(self, device: str) -> tuple[nn.Module, dict[int, Location]]:
         """The model to trace on ``device``, in the mode to trace in, and where its modules were
         constructed."""
         if self.instance:
@@ -170,7 +174,7 @@ class Maker:
             run_user(lambda: model.train(mode is Mode.TRAIN), f"switching {self.target.attr} to {mode} mode failed")
         return model, sites
 
-    def build(self, device: str, drawn: bool = True) -> tuple[Any, dict[int, Location]]:
+    def build(self, device: str, drawn: bool = True) -> tuple[nn.Module, dict[int, Location]]:
         """The model built on ``device``; with ``drawn`` false, torch.nn.init draws no weights."""
         torch = import_torch()
         obj, args = self.obj, self.args
@@ -184,12 +188,12 @@ class Maker:
             )
         return model, sites
 
-    def copy(self, device: str) -> tuple[Any, dict[int, Location]]:
+    def copy(self, device: str) -> tuple[nn.Module, dict[int, Location]]:
         """A copy of the instance, with the import's construction sites carried over by name; on meta,
         the tensors are never copied at all."""
         torch = import_torch()
         obj = self.obj
-        memo: dict[int, Any] = {}
+        memo: dict[int, Tensor] = {}
         if device == "meta":
             for tensor in (*obj.parameters(), *obj.buffers()):
                 empty = torch.empty_like(tensor, device="meta")
@@ -220,7 +224,7 @@ def _undrawn() -> Iterator[None]:
             setattr(init, name, function)
 
 
-def _as_it_is(tensor: Any, *_: Any, **__: Any) -> Any:
+def _as_it_is(tensor: Tensor, *_: object, **__: object) -> Tensor:
     return tensor
 
 
@@ -247,7 +251,7 @@ def _construction_sites() -> Iterator[dict[int, Location]]:
     module_class = torch.nn.Module
     original = module_class.__init__
 
-    def recording_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    def recording_init(self: nn.Module, *args: object, **kwargs: object) -> None:
         original(self, *args, **kwargs)
         frame = sys._getframe(1)
         while frame is not None and (
@@ -268,7 +272,7 @@ def _construction_sites() -> Iterator[dict[int, Location]]:
         sites.update({key: places[place] for key, place in found.items()})
 
 
-def in_package(frame: Any, package: str) -> bool:
+def in_package(frame: FrameType, package: str) -> bool:
     """The frame runs code of ``package`` (torch, not torchvision)."""
     name = frame.f_globals.get("__name__", "")
     return isinstance(name, str) and (name == package or name.startswith(f"{package}."))

@@ -194,14 +194,14 @@ def input_comment(path: Path, overrides: tuple[str, ...]) -> str | None:
     return None
 
 
-def node_factory(config: ComposedConfig, node: str) -> Callable[..., Any]:
+def node_factory(config: ComposedConfig, node: str) -> Callable[..., object]:
     """A function that instantiates the node with ``hydra.utils.instantiate`` (keyword arguments
     override the node's own, as Hydra's do)."""
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
     key = node_key(node)
-    parent: Any = config.data
+    parent: object = config.data
     for depth, step in enumerate(key):
         children = parent if isinstance(parent, dict) else dict(enumerate(parent)) if isinstance(parent, list) else {}
         if step not in children:
@@ -213,7 +213,7 @@ def node_factory(config: ComposedConfig, node: str) -> Callable[..., Any]:
         raise UsageError(f"--model …:{node}: the node has no _target_, so Hydra cannot instantiate it")
     full = OmegaConf.create(config.data)
 
-    def build(**kwargs: Any) -> Any:
+    def build(**kwargs: object) -> object:
         selected = OmegaConf.select(full, node) if node else full
         return instantiate(selected, **kwargs)
 
@@ -235,7 +235,7 @@ def _target_key(holder: KeyPath, dots: str, dotted: str) -> KeyPath:
     return (*base, *steps)
 
 
-def _strings(value: Any, key: KeyPath) -> Iterator[tuple[KeyPath, str]]:
+def _strings(value: object, key: KeyPath) -> Iterator[tuple[KeyPath, str]]:
     if isinstance(value, dict):
         for k, v in value.items():
             yield from _strings(v, (*key, k))

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from cnninspect.engines.torch import import_torch
 
 if TYPE_CHECKING:
+    from torch import Tensor
+
     from cnninspect.engines.model.tracer import Tracer
 
 UNCOUNTED_OPS = frozenset(
@@ -48,7 +50,7 @@ ADDS = frozenset({"add", "add_"})
 
 
 @functools.cache
-def op_formulas() -> dict[Any, Any]:
+def op_formulas() -> dict[object, Callable[..., int]]:
     """torch.utils.flop_counter's formulas (FlopCounterMode's own), and the CPU's fused attention,
     which is the same sum as the others' (its op has no formula in torch)."""
     torch = import_torch()
@@ -63,13 +65,13 @@ def op_formulas() -> dict[Any, Any]:
     return formulas
 
 
-def _vector_flops(matrix: Sequence[int], *_: Any, **__: Any) -> int:
+def _vector_flops(matrix: Sequence[int], *_: object, **__: object) -> int:
     """A matrix or vector times a vector (``x @ w`` with a 1-d w, F.linear on one sample): a product
     per value of the first operand, 2 FLOPs each as the counter's own mm formula counts them."""
     return 2 * math.prod(matrix)
 
 
-def _added_vector_flops(_added: Any, matrix: Sequence[int], *_: Any, **__: Any) -> int:
+def _added_vector_flops(_added: object, matrix: Sequence[int], *_: object, **__: object) -> int:
     """addmv: the same products, the added vector being counted as a bias."""
     return _vector_flops(matrix)
 
@@ -106,7 +108,7 @@ def counting(tracer: Tracer) -> Iterator[None]:
         yield
 
 
-def added(name: str, args: Sequence[Any], kwargs: dict[str, Any], result: Any) -> int:
+def added(name: str, args: Sequence[object], kwargs: dict[str, object], result: Tensor) -> int:
     """One mult-add per output value for a term added to products (a bias) or a norm's scale and shift."""
     torch = import_torch()
     if name in ADDED_TERM and kwargs.get("beta", 1) != 0:

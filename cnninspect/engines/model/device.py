@@ -6,13 +6,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cnninspect.engines.model.build import Maker
 from cnninspect.engines.model.sandbox import TimeUp, reason
 from cnninspect.engines.model.tracer import Tracer
 from cnninspect.engines.torch import import_torch
 from cnninspect.errors import ModelError
+
+if TYPE_CHECKING:
+    from torch import Tensor, dtype, nn
 
 MODEL_CPU_LIMIT = 256 * 2**20
 """A model whose CPU pass would hold at most this many bytes (``_footprint``) is traced on the CPU.
@@ -49,7 +52,7 @@ def _traced(maker: Maker, device: str, inputs: Sequence[tuple[int, ...]], kinds:
     return tracer
 
 
-def _footprint(model: Any, inputs: Sequence[tuple[int, ...]], kinds: Sequence[str]) -> int:
+def _footprint(model: nn.Module, inputs: Sequence[tuple[int, ...]], kinds: Sequence[str]) -> int:
     """Bytes a CPU trace would hold, roughly: the parameters and buffers, and every leaf module's
     output counted as large as the inputs (so input size and batch count as much as the weights)."""
     torch = import_torch()
@@ -78,11 +81,13 @@ def _size_text(count: int) -> str:
     return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.0f} MiB"
 
 
-def _dtype(kind: str) -> Any:
+def _dtype(kind: str) -> dtype:
     torch = import_torch()
-    return {"long": torch.int64, "int": torch.int32}.get(kind) or getattr(torch, kind)
+    found: dtype = {"long": torch.int64, "int": torch.int32}.get(kind) or getattr(torch, kind)
+    return found
 
 
-def dummy(shape: tuple[int, ...], kind: str, device: str) -> Any:
+def dummy(shape: tuple[int, ...], kind: str, device: str) -> Tensor:
     torch = import_torch()
-    return torch.zeros(shape, dtype=_dtype(kind), device=device)
+    tensor: Tensor = torch.zeros(shape, dtype=_dtype(kind), device=device)
+    return tensor

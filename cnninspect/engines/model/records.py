@@ -8,15 +8,18 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cnninspect.engines.analytic import output_shape
 from cnninspect.engines.model.target import ModelTarget, no_line
-from cnninspect.engines.records import BYTES_PER_VALUE, LayerRecord, Mismatch, Reshape, Trace
+from cnninspect.engines.records import BYTES_PER_VALUE, UNCALLED, LayerRecord, Mismatch, Reshape, Trace
 from cnninspect.engines.torch import count_parameters, import_torch
 from cnninspect.errors import Location
 from cnninspect.spec.catalog import ArgValueError, LayerType, lookup
 from cnninspect.spec.model import LayerSpec
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,7 +165,7 @@ class SubclassSpec(LayerSpec):
 class Call:
     """One call of one module during the trace."""
 
-    module: Any
+    module: nn.Module
     name: str
     parent: Call | None
     input_shape: tuple[int, ...]
@@ -173,7 +176,7 @@ class Call:
     in_size: int | None = None
     output_shape: tuple[int, ...] | None = None
     children: list[Call] = field(default_factory=list)
-    received: Any = None
+    received: Tensor | None = None
     """The tensor that really arrived, when the module ran on a stand-in."""
     own: int = 0
     """Multiply-accumulates of the ops run in this call and in none of its children."""
@@ -193,7 +196,7 @@ class Call:
 
 
 def layer_spec(
-    module: Any, name: str, sites: dict[int, Location], target: ModelTarget, lazy: bool = False
+    module: nn.Module, name: str, sites: dict[int, Location], target: ModelTarget, lazy: bool = False
 ) -> LayerSpec:
     """The module as a LayerSpec: torch.nn catalog layers with their arguments read back (a lazy
     layer's input size left out: it was inferred)."""
@@ -244,7 +247,7 @@ def _sized_as_base(spec: LayerSpec, call: Call) -> bool:
 
 
 def build_records(
-    model: Any,
+    model: nn.Module,
     root: Call,
     depth: int | None,
     sites: dict[int, Location],
@@ -274,7 +277,7 @@ def build_records(
     records = []
     for index, call in enumerate(shown):
         notes = []
-        own: list[tuple[str, Any]] = []
+        own: list[tuple[str, nn.Parameter]] = []
         holds = any(True for _ in call.module.parameters())
         if id(call.module) in first_call:
             if holds:
@@ -322,7 +325,7 @@ def build_records(
     return records
 
 
-def _owners(model: Any, shown: set[str], unused: set[int]) -> dict[int, tuple[str | None, str]]:
+def _owners(model: nn.Module, shown: set[str], unused: set[int]) -> dict[int, tuple[str | None, str]]:
     """Each parameter once, under the first name PyTorch gives it: (the shown call it is counted in,
     or None when its module was never used; that first name)."""
     modules = dict(model.named_modules())
@@ -385,7 +388,7 @@ def _visible(call: Call, depth: int | None) -> bool:
 
 
 def _uncalled(
-    model: Any, counted: set[int], start: int, sites: dict[int, Location], target: ModelTarget, label: str
+    model: nn.Module, counted: set[int], start: int, sites: dict[int, Location], target: ModelTarget, label: str
 ) -> list[ModuleRecord]:
     """Rows for parameters of modules the forward pass never called and no op used, so totals are
     complete."""
@@ -399,13 +402,13 @@ def _uncalled(
         spec = layer_spec(module, name, sites, target)
         rows.append(
             ModuleRecord(
-                layer=replace(spec, index=start + len(rows), name=name or label),
+                layer=replace(spec, index=start + len(rows), name=name or label, called=False),
                 input_shape=(),
                 output_shape=None,
                 weights=weights,
                 biases=biases,
                 trainable=trainable,
-                note="never called in forward: parameters only",
+                note=UNCALLED,
             )
         )
     return rows

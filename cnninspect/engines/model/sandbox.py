@@ -12,11 +12,14 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from types import FrameType
+from typing import Any, TypeVar
 
 from cnninspect.engines.torch import import_torch, one_thread
 from cnninspect.errors import CnnInspectError, ModelError
 from cnninspect.text import first_line
+
+Result = TypeVar("Result")
 
 DEFAULT_TIMEOUT = 120.0
 """Seconds the user's code may run (import, construction, forward passes) unless --timeout says otherwise."""
@@ -71,7 +74,7 @@ def _uncompiled() -> Iterator[None]:
     torch: Any = import_torch()
     compile_ = torch.compile
 
-    def as_it_is(model: Any = None, **_: Any) -> Any:
+    def as_it_is(model: object = None, **_: object) -> object:
         return model if model is not None else (lambda function: function)
 
     torch.compile = as_it_is
@@ -104,7 +107,7 @@ def _deadline(seconds: float | None) -> Iterator[None]:
         yield
         return
 
-    def ring(_signum: int, _frame: Any) -> None:
+    def ring(_signum: int, _frame: FrameType | None) -> None:
         signal.setitimer(signal.ITIMER_REAL, 1.0)
         raise TimeUp(seconds)
 
@@ -117,7 +120,7 @@ def _deadline(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def run_user(action: Callable[[], Any], what: str) -> Any:
+def run_user(action: Callable[[], Result], what: str) -> Result:
     """Run the user's code; anything it raises, exits included, becomes one ModelError line
     (traceback with --debug)."""
     try:

@@ -9,7 +9,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cnninspect.errors import Location, UsageError
 
@@ -72,9 +71,9 @@ def parse_target(text: str, overrides: Sequence[str] = ()) -> ModelTarget:
     return ModelTarget(text, None, where, attr)
 
 
-def parse_args(items: Sequence[str]) -> dict[str, Any]:
+def parse_args(items: Sequence[str]) -> dict[str, object]:
     """``--arg KEY=VALUE`` → keyword arguments; values are Python literals, else strings."""
-    args: dict[str, Any] = {}
+    args: dict[str, object] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip().isidentifier():

@@ -10,7 +10,7 @@ import warnings
 import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnninspect.engines.analytic import check_input, keeps_received
 from cnninspect.engines.model.build import in_package, seeded, source_location
@@ -22,6 +22,9 @@ from cnninspect.engines.records import Reshape
 from cnninspect.engines.torch import blank, import_torch
 from cnninspect.errors import Location, ModelError
 from cnninspect.spec.model import LayerSpec
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
 
 RESHAPES = frozenset({"view", "_unsafe_view", "reshape", "_reshape_alias"})
 MAP_OPS = ("convolution", "_convolution", "max_pool", "avg_pool", "adaptive_avg_pool", "adaptive_max_pool", "upsample")
@@ -35,7 +38,7 @@ DISPATCH_FRAMES = ("torch.utils._python_dispatch", "torch._ops", __name__, "cnni
 class Tracer:
     """One forward pass: global module hooks for the calls, a dispatch mode for the ops."""
 
-    def __init__(self, target: ModelTarget, model: Any, sites: dict[int, Location], batch: int) -> None:
+    def __init__(self, target: ModelTarget, model: nn.Module, sites: dict[int, Location], batch: int) -> None:
         torch = import_torch()
         self.torch = torch
         self.target, self.model, self.sites, self.batch = target, model, sites, batch
@@ -48,18 +51,18 @@ class Tracer:
         self.specs: dict[int, LayerSpec] = {}
         self.stack: list[Call] = []
         self.root = Call(model, "", None, (), None)
-        self.links: dict[int, tuple[weakref.ref[Any], Call | None, bool]] = {}
-        self.maps: dict[int, weakref.ref[Any]] = {}
+        self.links: dict[int, tuple[weakref.ref[Tensor], Call | None, bool]] = {}
+        self.maps: dict[int, weakref.ref[Tensor]] = {}
         """id(tensor) → the tensor, for feature maps: made by a convolution or pooling op, or from one
         by ops that keep its shape."""
         """id(tensor) → (the tensor, the call whose output it is or None for the model's input, direct)."""
         self.used: set[int] = set()
         """Parameters some op received."""
         self.reshapes: list[Reshape] = []
-        self.output: Any = None
+        self.output: object = None
         """What the model returned."""
 
-    def run(self, tensors: list[Any]) -> None:
+    def run(self, tensors: list[Tensor]) -> None:
         """The forward pass; a ModelError when the user's code fails for a reason that is not a
         size mismatch (a rank PyTorch refuses too ends the trace as a finding)."""
         torch = self.torch
@@ -123,7 +126,7 @@ class Tracer:
             return (*inputs[:position], blank(stand_in, x.device.type, like=x), *inputs[position + 1 :])
         return None
 
-    def _post(self, module: Any, _inputs: Any, output: Any) -> Any:
+    def _post(self, module: nn.Module, _inputs: object, output: object) -> object:
         if id(module) not in self.names:
             return None
         while len(self.stack) > 1 and self.stack[-1].module is not module:
@@ -149,14 +152,14 @@ class Tracer:
                 self._link(value, call, True)
         return output
 
-    def _is_map(self, tensor: Any) -> bool:
+    def _is_map(self, tensor: object) -> bool:
         entry = self.maps.get(id(tensor))
         return entry is not None and entry() is tensor
 
-    def _link(self, tensor: Any, call: Call | None, direct: bool) -> None:
+    def _link(self, tensor: Tensor, call: Call | None, direct: bool) -> None:
         self.links[id(tensor)] = (weakref.ref(tensor), call, direct)
 
-    def _link_of(self, tensor: Any) -> tuple[bool, Call | None, bool]:
+    def _link_of(self, tensor: object) -> tuple[bool, Call | None, bool]:
         """(known, the call whose output it is, direct) for a tensor."""
         entry = self.links.get(id(tensor))
         if entry is None or entry[0]() is not tensor:
@@ -227,11 +230,11 @@ class Tracer:
         return next(iter(made or self.reshapes), None)
 
 
-def first_tensor(value: Any) -> Any:
+def first_tensor(value: object) -> Tensor | None:
     return next(_tensors(value), None)
 
 
-def _tensors(value: Any) -> Iterator[Any]:
+def _tensors(value: object) -> Iterator[Tensor]:
     """Every tensor in an output: a tensor, or tuples, lists and dicts of them."""
     torch = import_torch()
     if isinstance(value, torch.Tensor):

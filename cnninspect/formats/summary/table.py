@@ -19,6 +19,9 @@ from cnninspect.rules.shared import wrong_input
 from cnninspect.spec.model import ModelSpec
 from cnninspect.text import safe
 
+RUN_NOTED = 3
+"""Consecutive layers with one note, from this many on, are noted once (first … last)."""
+
 
 def render_table(report: SummaryReport) -> Text:
     """The table for people, at the terminal's width, with footer, formulas and findings. When the
@@ -62,9 +65,8 @@ def render_table(report: SummaryReport) -> Text:
     if report.explain:
         text.append("\n".join(["", "How each size comes about:", *explain_lines(report.rows)]) + "\n")
     if "notes" not in [shown[i].key for i in keep]:
-        notes = [
-            _fit(f"  {safe(r.name)}: {safe(r.notes)}", report, 4) for r in report.rows if r.notes and _worth_noting(r)
-        ]
+        noted = [(r.name, r.notes) for r in report.rows if r.notes and _worth_noting(r)]
+        notes = [_fit(f"  {safe(name)}: {safe(note)}", report, 4) for name, note in _runs(noted)]
         if notes:
             text.append("\n".join(["", "Notes:", *notes]) + "\n")
     text.append("\n")
@@ -102,6 +104,24 @@ def _wrap_items(items: Sequence[str], width: int) -> str:
         else:
             lines.append(item)
     return "\n".join(lines)
+
+
+def _runs(noted: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Notes with runs of one text said once: ``flow.s.0.0 … flow.t.5.4 (36 layers)`` for a part
+    that forward never calls, rather than a line per layer."""
+    lines: list[tuple[str, str]] = []
+    start = 0
+    while start < len(noted):
+        end = start
+        while end + 1 < len(noted) and noted[end + 1][1] == noted[start][1]:
+            end += 1
+        first, note = noted[start]
+        if end - start + 1 >= RUN_NOTED:
+            lines.append((f"{first} … {noted[end][0]} ({end - start + 1} layers)", note))
+        else:
+            lines += noted[start : end + 1]
+        start = end + 1
+    return lines
 
 
 def _worth_noting(row: SummaryRow) -> bool:

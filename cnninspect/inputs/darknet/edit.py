@@ -7,8 +7,6 @@ line after its last option. The input is ``width``, ``height`` and ``channels`` 
 
 from __future__ import annotations
 
-from typing import Any
-
 from cnninspect.errors import EditError
 from cnninspect.inputs.darknet.cfg import Section, read_sections
 from cnninspect.inputs.darknet.read import OPTION_OF
@@ -21,7 +19,7 @@ def darknet_edits(text: str, original: ModelSpec, intended: ModelSpec) -> list[E
     """Edits that make ``text`` read as ``intended``."""
     sections = read_sections(text, original.source)
     newline = "\r\n" if "\r\n" in text else "\n"
-    changes: dict[int, dict[str, Any]] = {}
+    changes: dict[int, dict[str, object]] = {}
     if intended.input != original.input:
         net = dict(zip(("channels", "height", "width"), _image(intended.input)))
         changes[0] = {key: value for key, value in net.items() if value != dict(zip(net, original.input))[key]}
@@ -65,7 +63,7 @@ def _image(shape: tuple[int, ...]) -> tuple[int, int, int]:
     return shape[0], shape[1], shape[2]
 
 
-def _append_options(text: str, section: Section, options: dict[str, Any], newline: str) -> Edit:
+def _append_options(text: str, section: Section, options: dict[str, object], newline: str) -> Edit:
     """New ``key=value`` lines after the section's last option (or its header)."""
     last = max((option.end for option in section.options.values()), default=None)
     if last is None:  # right after the [header]

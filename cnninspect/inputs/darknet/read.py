@@ -13,7 +13,6 @@ shortcut indices count layers from 0 without ``[net]``, a negative one relative 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from cnninspect.errors import ArgumentError, GraphError, SpecError
 from cnninspect.inputs.darknet.cfg import INTEGER, Section, float_option, int_list, int_option, read_sections
@@ -48,7 +47,7 @@ NOT_MODELLED = {
 }
 """Options that change a layer's sizes or parameters in ways cnninspect does not model: a section
 that sets one (to other than 0 or none) is refused, never read without it."""
-Part = tuple[str, str, dict[str, Any], dict[str, str]]
+Part = tuple[str, str, dict[str, object], dict[str, str]]
 """One torch.nn layer of a darknet layer: (part name, class, arguments, the option each argument is written as)."""
 DARKNET_FORMAT = "darknet"
 """The format's name, and the first step of every layer's ``node_path``."""
@@ -146,7 +145,7 @@ class _Builder:
             padding = size // 2
         dilation = int_option(section, "dilation", 1, minimum=1) if size > 1 else 1  # AlexeyAB: 1 for a 1×1
         padding *= dilation  # darknet pads pad·dilation, so a dilated 3×3 with pad=1 keeps H×W
-        args: dict[str, Any] = {"out_channels": int_option(section, "filters", 1, minimum=1), "kernel_size": size}
+        args: dict[str, object] = {"out_channels": int_option(section, "filters", 1, minimum=1), "kernel_size": size}
         for arg, value, default, written in (
             ("stride", int_option(section, "stride", 1, minimum=1), 1, "stride"),
             ("padding", padding, 0, "pad" if "pad" in section.options else "padding"),
@@ -260,7 +259,7 @@ class _Builder:
         self._group(index, name, section, previous, parts)
 
     def _connected(self, index: int, name: str, section: Section, previous: str) -> None:
-        args: dict[str, Any] = {"out_features": int_option(section, "output", 1, minimum=1)}
+        args: dict[str, object] = {"out_features": int_option(section, "output", 1, minimum=1)}
         normalize = int_option(section, "batch_normalize", 0) != 0
         if normalize:
             args["bias"] = False  # the BatchNorm holds the shift
@@ -324,7 +323,7 @@ class _Builder:
         PixelUnshuffle; darknet orders the channels its own way, which no size depends on).
         AlexeyAB's [reorg3d] has the same shape."""
         stride = int_option(section, "stride", 1, minimum=1)
-        parts = [("reorg", "PixelUnshuffle", {"downscale_factor": stride}, {"downscale_factor": "stride"})]
+        parts: list[Part] = [("reorg", "PixelUnshuffle", {"downscale_factor": stride}, {"downscale_factor": "stride"})]
         self._group(index, name, section, previous, parts)
 
     _reorg3d = _reorg
@@ -454,7 +453,7 @@ class _Builder:
         name: str,
         section: Section,
         kind: str,
-        args: dict[str, Any],
+        args: dict[str, object],
         sources: list[tuple[str, str, str]],
         places: dict[str, str] | None = None,
         output: bool = True,
@@ -485,7 +484,7 @@ class _Builder:
         self,
         name: str,
         kind: str,
-        args: dict[str, Any],
+        args: dict[str, object],
         section: Section,
         places: dict[str, str],
         inputs: tuple[str, ...],
