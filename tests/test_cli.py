@@ -288,8 +288,9 @@ LINT_NEEDS_NOT = (
     "cnninspect.metrics",
     "cnninspect.input_sizes",
 )
-"""What lint of specs on catalog layers never loads: torch, Rich's tables, the engines it does not
-use, the summary and its statistics, drawing, export and the fixers."""
+"""What lint of clean specs on catalog layers never loads: torch, Rich, the engines it does not use,
+the summary and its statistics (CNN301 loads them for a Linear that gets a feature map), drawing,
+export and the fixers."""
 
 
 def test_lint_imports_the_analytic_engine_and_the_checks_only(tmp_path):
