@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from cnninspect.engines.analytic import NORMS, SPATIAL, flatten_range, spatial_rule
+from cnninspect.engines.analytic import NORMS, SPATIAL, attend_dims, flatten_range, spatial_rule
 from cnninspect.engines.records import LayerRecord, Trace
 from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import LayerSpec, expand
@@ -54,6 +54,8 @@ def explain(record: LayerRecord) -> list[str]:
         lines.append(f"output fixed at {'×'.join(str(s) for s in record.output_shape[2:])} whatever the input")
     elif family is Family.SPLIT and not record.mismatches:
         lines.append(_split_formula(layer, shape, record.output_shape))
+    elif family is Family.ATTEND and not record.mismatches:
+        lines += _attend_formulas(layer, record.output_shape)
     if record.params:
         lines.append(f"params: {_param_formula(record)}")
     return lines
@@ -69,6 +71,19 @@ def _split_formula(layer: LayerSpec, shape: tuple[int, ...], out: tuple[int, ...
         return f"{axis}: {shape[dim]} split into {listed} (torch.split), piece {index} = {out[dim]}"
     chunks, size = layer.get("chunks"), shape[dim]
     return f"{axis}: {size} in {chunks} chunks (torch.chunk), piece {index} = {size} / {chunks} = {out[dim]}"
+
+
+def _attend_formulas(layer: LayerSpec, out: tuple[int, ...]) -> list[str]:
+    """``C: 2 heads × (2·32 + 64) = 256 in, 2 × 64 = 128 out`` and the two matrix products."""
+    heads, key_dim, head_dim = attend_dims(layer)
+    area, places = layer.get("area"), math.prod(out[2:])
+    total = out[0] * area * heads * (places // area) ** 2 * (key_dim + head_dim)
+    return [
+        f"C: {heads} heads × (2·{key_dim} + {head_dim}) = {heads * (2 * key_dim + head_dim)} in, "
+        f"{heads} × {head_dim} = {out[1]} out",
+        f"mult-adds: batch {out[0]} × area {area} × {heads} heads × ({places} / {area})² × ({key_dim} + {head_dim}) "
+        f"= {total:,}",
+    ]
 
 
 def _dim_names(dims: int) -> tuple[str, ...]:
@@ -142,8 +157,11 @@ def mult_adds(record: LayerRecord) -> int | None:
 
     Conv: every output position computes C_out dot products of C_in/groups × kernel, plus a
     bias: positions × params. ConvTranspose: every *input* position scatters its C_in × C_out /
-    groups × kernel products, plus a bias per output. Linear: rows × params. Norm layers: one
-    multiply-add per output element (the scale and shift), when affine. Everything else: 0.
+    groups × kernel products, plus a bias per output. Attend: two matrix products per head and
+    run of N/area places, (N/area)² × key_dim for the scores and (N/area)² × head_dim for the
+    values they weigh (not the softmax or the scaling, which FlopCounterMode does not count either).
+    Linear: rows × params. Norm layers: one multiply-add per output element (the scale and shift),
+    when affine. Everything else: 0.
     A ``--model`` row carries its own count, made op by op as it ran (engines/model/).
     """
     if record.uncounted_ops or record.counted_mult_adds is not None:
@@ -164,6 +182,10 @@ def mult_adds(record: LayerRecord) -> int | None:
         return math.prod(out[:-1]) * record.params
     if family in NORMS:
         return math.prod(out) if record.params else 0
+    if family is Family.ATTEND:
+        heads, key_dim, head_dim = attend_dims(record.layer)
+        area, places = record.layer.get("area"), math.prod(out[2:])
+        return out[0] * area * heads * (places // area) ** 2 * (key_dim + head_dim)
     return 0
 
 

@@ -17,7 +17,14 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from cnninspect.engines.analytic import check_input, check_merge, infer_shapes, keeps_received, output_shape
+from cnninspect.engines.analytic import (
+    attend_dims,
+    check_input,
+    check_merge,
+    infer_shapes,
+    keeps_received,
+    output_shape,
+)
 from cnninspect.engines.records import BYTES_PER_VALUE, LayerRecord, Trace
 from cnninspect.errors import ArgumentError, LayerFailure, LayerTypeError, Location
 from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec
@@ -71,6 +78,8 @@ def trace_spec(spec: ModelSpec, device: str | None = None) -> Trace:
                 output = _run_merge(layer, received, device, records)
             elif layer.type == "Split":
                 output = _run_split(layer, received[0], device, records)
+            elif layer.type == "Attend":
+                output = _run_attend(layer, received[0], device, records)
             else:
                 output = _run_layer(layer, received[0], device, records)
             if output is None:
@@ -164,6 +173,38 @@ def _run_split(layer: LayerSpec, x: Tensor, device: str, records: list[LayerReco
         output = torch.split(x, list(sizes), dim)[layer.get("index")]
     records.append(LayerRecord(layer=layer, input_shape=shape, output_shape=tuple(output.shape), mismatches=mismatches))
     return output
+
+
+def _run_attend(layer: LayerSpec, x: Tensor, device: str, records: list[LayerRecord]) -> Tensor | None:
+    """An Attend with torch's matrix products and softmax; when its input does not fit, the output
+    the analytic engine carries on with."""
+    shape = tuple(x.shape)
+    mismatches, stand_in, _ = check_input(layer, shape)
+    if stand_in is None:
+        records.append(LayerRecord(layer=layer, input_shape=shape, output_shape=None, mismatches=mismatches))
+        return None
+    if mismatches:
+        output = blank(output_shape(layer, stand_in), device)
+    else:
+        output = attend(x, *attend_dims(layer), layer.get("area"))
+    records.append(LayerRecord(layer=layer, input_shape=shape, output_shape=tuple(output.shape), mismatches=mismatches))
+    return output
+
+
+def attend(qkv: Tensor, heads: int, key_dim: int, head_dim: int, area: int) -> Tensor:
+    """Attention of a qkv map (batch, heads·(2·key_dim + head_dim), *places): each head's channels
+    are its query, key and value in that order, the places (flattened, in order) are cut into
+    ``area`` equal runs, and in each run every place's query weighs every place's value by the
+    softmax of its scores (query · key / √key_dim). Gives the weighed values, heads·head_dim
+    channels, in the layout of the input's places."""
+    batch, places = qkv.shape[0], math.prod(qkv.shape[2:])
+    run = places // area
+    # (batch, area, heads, channels of a head, places of a run)
+    parts = qkv.reshape(batch, heads, 2 * key_dim + head_dim, area, run).permute(0, 3, 1, 2, 4)
+    query, key, value = parts.split([key_dim, key_dim, head_dim], dim=3)
+    weights = ((query * key_dim**-0.5).transpose(-2, -1) @ key).softmax(dim=-1)  # (…, run, run)
+    out = value @ weights.transpose(-2, -1)  # (batch, area, heads, head_dim, run)
+    return out.permute(0, 2, 3, 1, 4).reshape(batch, heads * head_dim, *qkv.shape[2:])
 
 
 def choose_device(spec: ModelSpec, estimate: Trace | None = None) -> str:
