@@ -184,7 +184,7 @@ def mult_adds(record: LayerRecord) -> int | None:
         return math.prod(out) if record.params else 0
     if family is Family.ATTEND:
         heads, key_dim, head_dim = attend_dims(record.layer)
-        area, places = record.layer.get("area"), math.prod(out[2:])
+        area, places = int(record.layer.get("area")), math.prod(out[2:])
         return out[0] * area * heads * (places // area) ** 2 * (key_dim + head_dim)
     return 0
 

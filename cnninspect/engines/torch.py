@@ -200,10 +200,12 @@ def attend(qkv: Tensor, heads: int, key_dim: int, head_dim: int, area: int) -> T
     batch, places = qkv.shape[0], math.prod(qkv.shape[2:])
     run = places // area
     # (batch, area, heads, channels of a head, places of a run)
+    import torch
+
     parts = qkv.reshape(batch, heads, 2 * key_dim + head_dim, area, run).permute(0, 3, 1, 2, 4)
-    query, key, value = parts.split([key_dim, key_dim, head_dim], dim=3)
-    weights = ((query * key_dim**-0.5).transpose(-2, -1) @ key).softmax(dim=-1)  # (…, run, run)
-    out = value @ weights.transpose(-2, -1)  # (batch, area, heads, head_dim, run)
+    query, key, value = torch.split(parts, [key_dim, key_dim, head_dim], dim=3)
+    weights = torch.matmul((query * key_dim**-0.5).transpose(-2, -1), key).softmax(dim=-1)  # (…, run, run)
+    out = torch.matmul(value, weights.transpose(-2, -1))  # (batch, area, heads, head_dim, run)
     return out.permute(0, 2, 3, 1, 4).reshape(batch, heads * head_dim, *qkv.shape[2:])
 
 
