@@ -91,7 +91,7 @@ def a2c2f(
         "shortcut": bool(shortcut),
         "hidden": hidden,
         "mlp": int(hidden * mlp_ratio),
-        "area": area,
+        "area": max(area, 1),  # AAttn cuts the places only when area > 1
     }
 
 
