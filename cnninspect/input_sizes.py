@@ -46,6 +46,8 @@ class SizeReport:
     """N at which every Add, Concat and Mul fits; None when the spec has no merge."""
     declared: dict[str, int]
     """Each such Linear's written in_features."""
+    areas: tuple[int, ...] | None
+    """N at which every Attend's area divides its places; None when no Attend has an area above 1."""
 
 
 def parse_range(text: str) -> tuple[int, int]:
@@ -72,8 +74,9 @@ def input_sizes(spec: ModelSpec, start: int, stop: int) -> SizeReport:
             f"try at most {most:,} sizes, e.g. --range {middle}:{middle + most - 1}"
         )
     linears = {layer.name: layer.args["in_features"] for layer in spec.layers if "in_features" in layer.args}
-    survive, exact, merges = [], [], []
+    survive, exact, merges, areas = [], [], [], []
     has_merges = any(layer.is_merge for layer in spec.layers)
+    has_areas = any(layer.type == "Attend" and layer.get("area") > 1 for layer in spec.layers)
     fits: dict[str, list[int]] = {name: [] for name in linears}
     for size in range(start, stop + 1):
         trial = replace(spec, input=(spec.input[0], *(size,) * (len(spec.input) - 1)), batch=1)
@@ -88,6 +91,8 @@ def input_sizes(spec: ModelSpec, start: int, stop: int) -> SizeReport:
             exact.append(size)
         if not any(rule in MERGE_RULES for rule, _ in found):
             merges.append(size)
+        if not any(rule is rules.ATTEND_INPUT for rule, _ in found):
+            areas.append(size)
     return SizeReport(
         spec,
         tuple(range(start, stop + 1)),
@@ -97,6 +102,7 @@ def input_sizes(spec: ModelSpec, start: int, stop: int) -> SizeReport:
         tuple(exact),
         tuple(merges) if has_merges else None,
         linears,
+        tuple(areas) if has_areas else None,
     )
 
 

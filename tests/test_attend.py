@@ -4,7 +4,10 @@ products counted, checked (CNN212), explained and exported; Ultralytics' attenti
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -147,7 +150,7 @@ def test_flag_spec_table_and_schema_know_attend():
         jsonschema.validate(bad.data(bad.root), schema)
 
 
-def test_export_writes_an_attend_module_that_computes_what_the_reference_does():
+def test_export_writes_an_attend_module_that_computes_what_the_reference_does(tmp_path: Path):
     spec = parse(
         """name: tiny_attention
 input: [8, 4, 6]
@@ -164,6 +167,11 @@ layers:
     trace = infer_shapes(spec)
     code = export_pytorch(trace)
     assert code.count("class Attend(nn.Module):") == 1
+    source = tmp_path / "exported.py"
+    source.write_text(code)
+    for command in (["check", "--isolated"], ["format", "--isolated", "--check"]):
+        result = subprocess.run([sys.executable, "-m", "ruff", *command, str(source)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
     assert "self.attend = Attend(heads, 8 // heads, key_dim=key_dim, area=3)" in code
     namespace: dict = {}
     exec(compile(code, "exported.py", "exec"), namespace)  # the test runs the generated classes
@@ -212,3 +220,13 @@ def test_yolo12n_s_area_attention_cuts_each_map_in_four_runs():
         assert record.layer.get("key_dim") is None and record.layer.get("head_dim") == head_dim
         assert mult_adds(record) == heads * area * (places // area) ** 2 * 2 * head_dim
     assert {(r.layer.get("area"), r.input_shape[2:]) for r in attends} == {(4, (40, 40)), (1, (20, 20))}
+
+
+def test_sizes_lists_the_inputs_whose_places_each_area_divides():
+    result = cli("sizes", "docs/examples/attend.yaml", "--range", "1:12", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["attend_areas_fit"] == [2, 4, 6, 8, 10, 12]  # N×N places cut into 2 runs: N even
+    assert report["survive"] == list(range(1, 13))
+    plain = cli("sizes", "--layers", "Conv2d(3,16,1) Attend(2, 4, key_dim=2)", "--input", "3x8x8", "--format", "json")
+    assert json.loads(plain.stdout)["attend_areas_fit"] is None  # area 1 fits every size
