@@ -229,7 +229,8 @@ def receptive_fields(trace: Trace) -> list[Reach | None]:
     own code made by an op that changed its shape).
 
     rf_out = rf_in + dilation·(kernel − 1)·jump_in, jump_out = jump_in·stride; transposed
-    convolutions and upsampling divide the jump instead. In a graph each layer continues from
+    convolutions and upsampling divide the jump instead; an Attend's window is what one of its
+    runs spans (the whole map when area is 1). In a graph each layer continues from
     the layer it reads; a merge sees as far as the farthest-seeing of its inputs.
     """
     dims = len(trace.spec.input) - 1
@@ -264,10 +265,31 @@ def receptive_fields(trace: Trace) -> list[Reach | None]:
             factor = record.layer.get("downscale_factor")  # a factor × factor window at stride factor
             rf = tuple(r + (factor - 1) * j for r, j in zip(rf, jump))
             jump = tuple(j * factor for j in jump)
+        elif kind is not None and kind.family is Family.ATTEND:  # a place sees every place of its run
+            extents = run_extents(record.input_shape[2:], record.layer.get("area"))
+            rf = tuple(r + (e - 1) * j for r, e, j in zip(rf, extents, jump))
         elif kind is not None and kind.family is Family.UPSAMPLE and out is not None:
             jump = tuple(j * Fraction(i, o) for j, i, o in zip(jump, record.input_shape[2:], out[2:]))
         reaches.append((rf, jump))
     return reaches
+
+
+def run_extents(spatial: Sequence[int], area: int) -> tuple[int, ...]:
+    """Per spatial dimension, the most places one of an Attend's ``area`` runs spans (the runs cut
+    the places flattened in order, so a run of whole rows spans every column): its window."""
+    run = math.prod(spatial) // area
+    extents = []
+    for k, size in enumerate(spatial):
+        block = math.prod(spatial[k + 1 :])  # flattened places per step along dimension k
+        widest = 1
+        for r in range(area if run else 0):
+            first, last = r * run // block, ((r + 1) * run - 1) // block
+            count = last - first + 1
+            widest = max(widest, size if first % size + count > size else count)
+            if widest == size:
+                break
+        extents.append(widest)
+    return tuple(extents)
 
 
 def _window(record: LayerRecord, dims: int) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:

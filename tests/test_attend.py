@@ -21,7 +21,7 @@ from cnninspect.engines.analytic import infer_shapes
 from cnninspect.engines.torch import attend, trace_spec
 from cnninspect.export import export_pytorch
 from cnninspect.inputs.ultralytics import read_ultralytics
-from cnninspect.metrics import explain, mult_adds
+from cnninspect.metrics import explain, mult_adds, receptive_fields, run_extents
 from cnninspect.rules import find_problems
 from cnninspect.spec.schema import spec_schema
 from cnninspect.spec.yamldoc import read_document
@@ -230,3 +230,14 @@ def test_sizes_lists_the_inputs_whose_places_each_area_divides():
     assert report["survive"] == list(range(1, 13))
     plain = cli("sizes", "--layers", "Conv2d(3,16,1) Attend(2, 4, key_dim=2)", "--input", "3x8x8", "--format", "json")
     assert json.loads(plain.stdout)["attend_areas_fit"] is None  # area 1 fits every size
+
+
+def test_the_receptive_field_is_what_one_run_spans():
+    spec = parse(SMALL.format(out=16, more=", area: 2").replace("[8, 4, 4]", "[8, 6, 4]"))
+    rf, jump = receptive_fields(infer_shapes(spec))[1]
+    assert (rf, jump) == ((3, 4), (1, 1))  # 24 places in 2 runs of 12: three whole rows of 4 each
+    whole = parse(SMALL.format(out=16, more="").replace("[8, 4, 4]", "[8, 6, 4]"))
+    assert receptive_fields(infer_shapes(whole))[1][0] == (6, 4)  # area 1: every place sees the map
+    # 3×4 in 4 runs of 3: the second run is row 0's last column and row 1's first two
+    assert run_extents((3, 4), 4) == (2, 4)
+    assert run_extents((4, 4), 8) == (1, 2) and run_extents((5,), 5) == (1,)
