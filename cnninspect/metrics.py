@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from cnninspect.engines.analytic import NORMS, SPATIAL, attend_dims, flatten_range, spatial_rule
+from cnninspect.engines.analytic import NORMS, SPATIAL, flatten_range, spatial_rule
 from cnninspect.engines.records import LayerRecord, Trace
 from cnninspect.spec.catalog import Family
-from cnninspect.spec.model import LayerSpec, expand
+from cnninspect.spec.model import LayerSpec, attend_dims, expand
 from cnninspect.text import JsonObject
 
 FEATURE_MAP_FAMILIES = (

@@ -26,7 +26,7 @@ from cnninspect.engines.records import (
 )
 from cnninspect.errors import UsageError
 from cnninspect.spec.catalog import Family
-from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec, expand
+from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec, attend_dims, expand
 
 Shape = tuple[int, ...]
 SPATIAL = (Family.CONV, Family.CONV_TRANSPOSE, Family.MAX_POOL, Family.AVG_POOL, Family.ZERO_PAD, Family.UPSAMPLE,
@@ -224,12 +224,6 @@ def check_split(layer: LayerSpec, shape: Shape) -> SplitMismatch | None:
     if received % chunks == 0:
         return None
     return SplitMismatch("chunks", chunks, received, -(-received // chunks) * chunks, dim)
-
-
-def attend_dims(layer: LayerSpec) -> tuple[int, int, int]:
-    """An Attend's (heads, key_dim, head_dim): key_dim left out is head_dim."""
-    heads, head_dim, key_dim = layer.get("heads"), layer.get("head_dim"), layer.get("key_dim")
-    return heads, head_dim if key_dim is None else key_dim, head_dim
 
 
 def attend_channels(layer: LayerSpec) -> int:

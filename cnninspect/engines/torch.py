@@ -17,17 +17,10 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from cnninspect.engines.analytic import (
-    attend_dims,
-    check_input,
-    check_merge,
-    infer_shapes,
-    keeps_received,
-    output_shape,
-)
+from cnninspect.engines.analytic import check_input, check_merge, infer_shapes, keeps_received, output_shape
 from cnninspect.engines.records import BYTES_PER_VALUE, LayerRecord, Trace
 from cnninspect.errors import ArgumentError, LayerFailure, LayerTypeError, Location
-from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec
+from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec, attend_dims
 from cnninspect.text import did_you_mean, dims_text, first_line, shape_text
 
 if TYPE_CHECKING:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from cnninspect.engines.analytic import attend_dims
 from cnninspect.engines.records import AttendMismatch
 from cnninspect.rules.base import Example, Finding, Rule, Scan, Severity
 from cnninspect.rules.shared import at, origin_text
+from cnninspect.spec.model import attend_dims
 
 _QKV = """input: [8, 4, 4]
 layers:

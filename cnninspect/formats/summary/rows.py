@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from cnninspect.engines.analytic import attend_dims
 from cnninspect.engines.records import (
     BYTES_PER_VALUE,
     AttendMismatch,
@@ -24,7 +23,7 @@ from cnninspect.formats.common import SEVERITY_MARKS
 from cnninspect.metrics import Statistics, explain, statistics
 from cnninspect.rules import Finding, Severity
 from cnninspect.spec.catalog import Family
-from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec, expand
+from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec, attend_dims, expand
 from cnninspect.text import dims_text, feature_map, show_value
 
 if TYPE_CHECKING:
