@@ -175,10 +175,16 @@ def busy_rows(repeats: int, folder: Path) -> list[str]:
                 [*info, "configs/vgg16.yaml", "64"],
                 max(1, repeats // 3),
             ),
+            compare(RESNET50_MODEL_CASE, [*CLI, *RESNET50_MODEL], [*info, *RESNET50_INFO], repeats),
         ]
 
 
 IMPORT_TORCH = [PY, "-c", "import torch"]
+RESNET50 = "tests/reference_models.py:resnet50"
+"""torchvision's ResNet-50 layout in plain torch.nn (torchvision itself is not installable here)."""
+RESNET50_MODEL_CASE = "ResNet-50, your own `nn.Module`: `summary --model` vs torchinfo"
+RESNET50_MODEL = ["summary", "--model", RESNET50, "--input", "3x224x224"]
+RESNET50_INFO = [RESNET50, "1", "3x224x224"]
 DEFAULT_THREADS_THEN_CLI = (
     "import contextlib, sys\nimport cnninspect.engines.torch as engine\n"
     "engine.one_thread = contextlib.nullcontext  # the trace as it was, on torch's default threads\n"
@@ -222,6 +228,7 @@ def quiet(repeats: int) -> None:
             [*info, vgg, "64"],
             max(1, repeats // 3),
         ),
+        compare(RESNET50_MODEL_CASE, [*CLI, *RESNET50_MODEL], [*info, *RESNET50_INFO], repeats),
     ]
     with tempfile.TemporaryDirectory() as folder:
         write_specs(Path(folder), LINT_SPECS)

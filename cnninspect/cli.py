@@ -5,9 +5,11 @@ user mistake, a malformed option included, is one line ``cnninspect: error: …`
 
 Each command imports what it needs when it runs: ``--help`` and ``rules`` load neither an engine,
 the checks nor torch (a test lists the modules ``--help`` imports).
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: Typer reads every command's annotations on every
+run, and written as strings each one is compiled again (about 7 ms of each command's start).
+Annotations naming what is imported only for type checking are quoted.
+"""
 
 import gc
 import os
@@ -562,12 +564,12 @@ def lint(
 
 def _lint_all(
     files: Sequence[Path],
-    settings: Settings,
-    overrides: Overrides,
+    settings: "Settings",
+    overrides: "Overrides",
     engine: Engine,
     fmt: LintFormat,
     source: ModelSource,
-) -> list[FileResult]:
+) -> "list[FileResult]":
     from functools import partial
 
     from cnninspect.linter import lint_file
@@ -748,7 +750,7 @@ def _trace(
     engine: Engine,
     depth: int | None = None,
     debug: bool = False,
-) -> tuple[Trace, list[Finding]]:
+) -> "tuple[Trace, list[Finding]]":
     """The trace and findings of a SPEC, ``--layers`` or ``--model``, with the what-if options."""
     from cnninspect.rules import find_problems
 
@@ -792,7 +794,7 @@ def _trace(
     return trace, with_suggestions(find_problems(trace), trace, config_fixes(trace, target))
 
 
-def _load(source: ModelSource, what_if: WhatIf) -> ModelSpec:
+def _load(source: ModelSource, what_if: WhatIf) -> "ModelSpec":
     """A SPEC or ``--layers`` with the what-if options applied (they are checked first)."""
     from cnninspect.inputs import load_source
     from cnninspect.spec.overrides import apply_overrides
@@ -812,7 +814,7 @@ def _own_classes(path: str) -> list[tuple[str, str]]:
         return []
 
 
-def _lint_model_config(path: str, settings: Settings) -> list[FileResult]:
+def _lint_model_config(path: str, settings: "Settings") -> "list[FileResult]":
     """lint --run-models: a Hydra config of the user's own classes traced as a whole, its input from
     its comment; the findings grouped by the file they point at (the config, or the user's source)."""
     from cnninspect.linter import FileResult
@@ -841,13 +843,13 @@ def _own_classes_line(path: str, classes: list[tuple[str, str]]) -> str:
     )
 
 
-def _stdout(record: bool = False) -> Console:
+def _stdout(record: bool = False) -> "Console":
     from rich.console import Console
 
     return Console(highlight=False, soft_wrap=True, record=record, width=_width())
 
 
-def _stderr() -> Console:
+def _stderr() -> "Console":
     from rich.console import Console
 
     return Console(stderr=True, highlight=False, soft_wrap=True, width=_width())
@@ -877,7 +879,7 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-def _emit(rendered: str | Text, console: Console | None = None) -> None:
+def _emit(rendered: "str | Text", console: "Console | None" = None) -> None:
     """Machine formats go to stdout untouched; Rich text through the console (colour, NO_COLOR)."""
     if isinstance(rendered, str):
         sys.stdout.write(rendered)
@@ -885,7 +887,7 @@ def _emit(rendered: str | Text, console: Console | None = None) -> None:
         (console or _stdout()).print(rendered, end="")
 
 
-def _echo_findings(findings: Sequence[Finding]) -> None:
+def _echo_findings(findings: "Sequence[Finding]") -> None:
     from cnninspect.formats.wrap import finding_text
 
     width = _wrap_width(sys.stderr)
@@ -893,7 +895,7 @@ def _echo_findings(findings: Sequence[Finding]) -> None:
         typer.echo(finding_text(finding, width), err=True)
 
 
-def _save(console: Console, path: Path) -> None:
+def _save(console: "Console", path: Path) -> None:
     """The recorded table as a picture, written atomically (a full disk leaves the old file)."""
     from cnninspect.fixes.files import write_atomic
 

@@ -275,6 +275,45 @@ def test_clean_lint_needs_no_rich(fmt, tmp_path):
     assert not [m for m in modules if m.split(".")[0] in ("rich", "torch")]
 
 
+LINT_NEEDS_NOT = (
+    "torch",
+    "rich",
+    "cnninspect.engines.torch",
+    "cnninspect.engines.model",
+    "cnninspect.formats.summary",
+    "cnninspect.formats.table",
+    "cnninspect.draw",
+    "cnninspect.export",
+    "cnninspect.fixes",
+    "cnninspect.metrics",
+    "cnninspect.input_sizes",
+)
+"""What lint of clean specs on catalog layers never loads: torch, Rich, the engines it does not use,
+the summary and its statistics (CNN301 loads them for a Linear that gets a feature map), drawing,
+export and the fixers."""
+
+
+def test_lint_imports_the_analytic_engine_and_the_checks_only(tmp_path):
+    import subprocess
+    import sys
+
+    for n, name in enumerate(("lenet5", "resnet18", "mobilenet_v2")):
+        shutil.copy(ROOT / "configs" / f"{name}.yaml", tmp_path / f"model{n}.yaml")
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from cnninspect.cli import app\n"
+        f"result = CliRunner().invoke(app, ['lint', {str(tmp_path)!r}])\n"
+        "assert result.exit_code == 0 and 'All checks passed: 3 files checked.' in result.output, result.output\n"
+        "print('\\n'.join(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    modules = result.stdout.split()
+    assert {"cnninspect.linter", "cnninspect.engines.analytic", "cnninspect.rules"} <= set(modules)
+    loaded = [m for m in modules for heavy in LINT_NEEDS_NOT if m == heavy or m.startswith(heavy + ".")]
+    assert loaded == []
+
+
 def test_the_cli_names_the_engine_default_and_the_suffixes_lint_walks():
     from cnninspect import cli_options, inputs
     from cnninspect.engines.model import DEFAULT_TIMEOUT

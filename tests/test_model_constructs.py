@@ -83,6 +83,14 @@ def test_a_constructor_that_reads_tensor_values_is_built_on_the_cpu():
     )
 
 
+@pytest.fixture
+def limit_64_mib(monkeypatch):
+    """The CPU limit these fixtures were sized for (64 MiB, below the Detector's parameters): what
+    is tested is what happens above the limit, not its value."""
+    monkeypatch.setattr(engine, "MODEL_CPU_LIMIT", 64 * 2**20)
+
+
+@pytest.mark.usefixtures("limit_64_mib")
 def test_a_large_model_built_on_the_cpu_draws_no_weights(monkeypatch):
     drawn = []
     kaiming = torch.nn.init.kaiming_uniform_
@@ -101,6 +109,7 @@ def test_a_large_model_built_on_the_cpu_draws_no_weights(monkeypatch):
     assert small.device == "cpu" and (10, 16) in drawn
 
 
+@pytest.mark.usefixtures("limit_64_mib")
 def test_a_data_dependent_forward_pass_is_traced_again_on_the_cpu():
     model = trace("Detector", "3x8x8")
     assert model.device == "cpu" and model.complete
@@ -115,6 +124,7 @@ def test_a_data_dependent_forward_pass_is_traced_again_on_the_cpu():
     assert codes(wrong) == ["CNN201"]
 
 
+@pytest.mark.usefixtures("limit_64_mib")
 def test_a_forward_pass_too_large_for_the_cpu_says_why_it_failed(monkeypatch):
     monkeypatch.setattr(engine, "_memory_available", lambda: 2**20)
     result = summary("Detector", "--input", "3x8x8")

@@ -24,12 +24,11 @@ activation=leaky
 
 def tolerated(scan: Scan, index: int) -> str | None:
     """What the file's format does with a merge PyTorch refuses (its warning), or None."""
-    from cnninspect.inputs import format_named  # the formats load only when a trace is checked
-
     record = scan.trace.records[index]
     merge = next((m for m in record.mismatches if isinstance(m, MergeMismatch)), None)
     if merge is None:
         return None
+    from cnninspect.inputs import format_named  # the formats load only when a merge is checked
     return format_named(scan.trace.spec.format).tolerated_merge(record.layer, merge.shapes)
 
 

@@ -295,13 +295,12 @@ class LayerType:
     inferred: str | None = None
     """The input-size argument that may be left out and is then inferred."""
     param_by_name: dict[str, Param] = field(init=False, repr=False, compare=False)
+    defaults: dict[str, object] = field(init=False, repr=False, compare=False)
+    """PyTorch's default of each argument that has one (a required argument is not in it)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "param_by_name", {p.name: p for p in self.params})
-
-    def default(self, name: str) -> object:
-        """PyTorch's default for argument ``name``."""
-        return self.param_by_name[name].default
+        object.__setattr__(self, "defaults", {p.name: p.default for p in self.params if p.default is not NO_DEFAULT})
 
 
 POSITIVE = integer(1)
@@ -551,5 +550,8 @@ _BY_LOWER = {name.lower(): name for name in LAYER_TYPES}
 
 def lookup(name: str) -> LayerType | None:
     """The catalog entry for a class name, matched case-insensitively; None if torch-only."""
+    found = LAYER_TYPES.get(name)  # most names are written as torch.nn spells them
+    if found is not None:
+        return found
     canonical = _BY_LOWER.get(name.lower())
     return LAYER_TYPES[canonical] if canonical else None

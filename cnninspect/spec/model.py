@@ -7,7 +7,7 @@ from functools import cached_property
 from typing import Any
 
 from cnninspect.errors import Location
-from cnninspect.spec.catalog import MERGE_FAMILIES, NO_DEFAULT, LayerType, lookup
+from cnninspect.spec.catalog import MERGE_FAMILIES, LayerType, lookup
 
 INPUT = "input"
 """What ``from:`` calls the model's (or a block's) input; no layer may take this name."""
@@ -70,11 +70,11 @@ class LayerSpec:
 
     def get(self, arg: str) -> Any:
         """The argument's value: as written, else PyTorch's default (None if required)."""
-        if arg in self.args:
-            return self.args[arg]
+        args = self.args
+        if arg in args:
+            return args[arg]
         kind = self.kind
-        default = kind.default(arg) if kind and arg in kind.param_by_name else None
-        return None if default is NO_DEFAULT else default
+        return None if kind is None else kind.defaults.get(arg)
 
     @property
     def title(self) -> str:

@@ -229,7 +229,11 @@ def _compose(text: str, document: Document) -> Node:
             children = []
             while True:
                 child = next_event()
-                if isinstance(child, NodeEvent):
+                if type(child) is ScalarEvent and child.anchor is None and child.ctag is None:  # most children
+                    children.append(
+                        Node("scalar", child.start_mark.index, child.end_mark.index, child.value, child.style or None)
+                    )
+                elif isinstance(child, NodeEvent):
                     children.append(build(child))
                 elif child is None or isinstance(child, CollectionEndEvent):
                     break

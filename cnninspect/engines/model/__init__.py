@@ -2,7 +2,7 @@
 
 The model is imported from a file or a package and built on the meta device first (no memory,
 no weight initialisation). Its size then chooses where it is traced: a model whose parameters
-and activations fit in ``CPU_TRACE_LIMIT`` is built again on the CPU, with seeded (so
+and activations fit in ``MODEL_CPU_LIMIT`` (device.py) is built again on the CPU, with seeded (so
 deterministic) weights, because a small CPU forward pass is faster than the meta device's first
 use; larger ones are traced on meta. Where meta cannot go — a constructor that reads tensor
 values (RegNet), a forward pass with data-dependent ops (``torch.nonzero`` in a detector) — the

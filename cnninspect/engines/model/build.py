@@ -268,7 +268,8 @@ def _construction_sites() -> Iterator[dict[int, Location]]:
     finally:
         module_class.__init__ = original
         base = Path.cwd()
-        sites.update({key: source_location(path, line, base) for key, (path, line) in found.items()})
+        places = {place: source_location(*place, base) for place in set(found.values())}  # a file read once a line
+        sites.update({key: places[place] for key, place in found.items()})
 
 
 def in_package(frame: FrameType, package: str) -> bool:

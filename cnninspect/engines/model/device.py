@@ -11,12 +11,18 @@ from typing import TYPE_CHECKING
 from cnninspect.engines.model.build import Maker
 from cnninspect.engines.model.sandbox import TimeUp, reason
 from cnninspect.engines.model.tracer import Tracer
-from cnninspect.engines.torch import CPU_TRACE_LIMIT, import_torch
+from cnninspect.engines.torch import import_torch
 from cnninspect.errors import ModelError
 
 if TYPE_CHECKING:
     from torch import Tensor, dtype, nn
 
+MODEL_CPU_LIMIT = 256 * 2**20
+"""A model whose CPU pass would hold at most this many bytes (``_footprint``) is traced on the CPU.
+The meta device's first use imports sympy and torch._dynamo (PyTorch's meta kernels for convolutions
+and norms need them): about a second on a quiet machine, several on a busy one, where building with
+seeded weights and a CPU pass of ResNet-50 at 224×224 (4.1 G mult-adds, about 170 MiB by this
+estimate) takes under half a second (bench/run.py)."""
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "long", "int", "bool")
 
 
@@ -24,7 +30,7 @@ def trace_where_it_fits(maker: Maker, inputs: Sequence[tuple[int, ...]], kinds: 
     """The trace, on the CPU when the model is small, else on meta; on the CPU after all when meta
     fails and memory allows (``maker.notes`` says so). Also the device it ran on."""
     footprint = _footprint(maker.first(), inputs, kinds)
-    device = "cpu" if footprint <= CPU_TRACE_LIMIT else "meta"
+    device = "cpu" if footprint <= MODEL_CPU_LIMIT else "meta"
     try:
         return _traced(maker, device, inputs, kinds), device
     except ModelError as failure:
