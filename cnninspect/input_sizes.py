@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from cnninspect import rules
 from cnninspect.engines.analytic import infer_shapes, smallest_model_input
+from cnninspect.engines.records import AttendMismatch
 from cnninspect.errors import UsageError
 from cnninspect.rules import find_problems
 from cnninspect.spec.model import ModelSpec
@@ -80,7 +81,8 @@ def input_sizes(spec: ModelSpec, start: int, stop: int) -> SizeReport:
     fits: dict[str, list[int]] = {name: [] for name in linears}
     for size in range(start, stop + 1):
         trial = replace(spec, input=(spec.input[0], *(size,) * (len(spec.input) - 1)), batch=1)
-        found = {(f.rule, f.layer) for f in find_problems(infer_shapes(trial), search=False)}
+        trace = infer_shapes(trial)
+        found = {(f.rule, f.layer) for f in find_problems(trace, search=False)}
         if any(rule in (rules.SPATIAL_COLLAPSE, rules.INPUT_RANK) for rule, _ in found):
             continue
         survive.append(size)
@@ -91,7 +93,7 @@ def input_sizes(spec: ModelSpec, start: int, stop: int) -> SizeReport:
             exact.append(size)
         if not any(rule in MERGE_RULES for rule, _ in found):
             merges.append(size)
-        if not any(rule is rules.ATTEND_INPUT for rule, _ in found):
+        if not any(isinstance(m, AttendMismatch) and m.arg == "area" for r in trace.records for m in r.mismatches):
             areas.append(size)
     return SizeReport(
         spec,

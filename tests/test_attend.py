@@ -230,6 +230,9 @@ def test_sizes_lists_the_inputs_whose_places_each_area_divides():
     assert report["survive"] == list(range(1, 13))
     plain = cli("sizes", "--layers", "Conv2d(3,16,1) Attend(2, 4, key_dim=2)", "--input", "3x8x8", "--format", "json")
     assert json.loads(plain.stdout)["attend_areas_fit"] is None  # area 1 fits every size
+    wrong = cli("sizes", "--layers", "Conv2d(3,15,1) Attend(2, 4, key_dim=2, area=2)", "--input", "3x8x8",
+                "--range", "1:6", "--format", "json")  # fmt: skip
+    assert json.loads(wrong.stdout)["attend_areas_fit"] == [2, 4, 6]  # its wrong channels are no size's fault
 
 
 def test_the_receptive_field_is_what_one_run_spans():

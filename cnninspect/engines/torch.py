@@ -190,11 +190,11 @@ def attend(qkv: Tensor, heads: int, key_dim: int, head_dim: int, area: int) -> T
     ``area`` equal runs, and in each run every place's query weighs every place's value by the
     softmax of its scores (query · key / √key_dim). Gives the weighed values, heads·head_dim
     channels, in the layout of the input's places."""
+    import torch
+
     batch, places = qkv.shape[0], math.prod(qkv.shape[2:])
     run = places // area
     # (batch, area, heads, channels of a head, places of a run)
-    import torch
-
     parts = qkv.reshape(batch, heads, 2 * key_dim + head_dim, area, run).permute(0, 3, 1, 2, 4)
     query, key, value = torch.split(parts, [key_dim, key_dim, head_dim], dim=3)
     weights = torch.matmul((query * key_dim**-0.5).transpose(-2, -1), key).softmax(dim=-1)  # (…, run, run)
