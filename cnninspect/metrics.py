@@ -77,7 +77,7 @@ def _attend_formulas(layer: LayerSpec, out: tuple[int, ...]) -> list[str]:
     """``C: 2 heads × (2·32 + 64) = 256 in, 2 × 64 = 128 out`` and the two matrix products."""
     heads, key_dim, head_dim = attend_dims(layer)
     area, places = layer.get("area"), math.prod(out[2:])
-    total = out[0] * area * heads * (places // area) ** 2 * (key_dim + head_dim)
+    total = _attend_mult_adds(layer, out)
     return [
         f"C: {heads} heads × (2·{key_dim} + {head_dim}) = {heads * (2 * key_dim + head_dim)} in, "
         f"{heads} × {head_dim} = {out[1]} out",
@@ -183,10 +183,15 @@ def mult_adds(record: LayerRecord) -> int | None:
     if family in NORMS:
         return math.prod(out) if record.params else 0
     if family is Family.ATTEND:
-        heads, key_dim, head_dim = attend_dims(record.layer)
-        area, places = int(record.layer.get("area")), math.prod(out[2:])
-        return out[0] * area * heads * (places // area) ** 2 * (key_dim + head_dim)
+        return _attend_mult_adds(record.layer, out)
     return 0
+
+
+def _attend_mult_adds(layer: LayerSpec, out: tuple[int, ...]) -> int:
+    """batch × area × heads × (N / area)² × (key_dim + head_dim), N the places of ``out``."""
+    heads, key_dim, head_dim = attend_dims(layer)
+    area, places = int(layer.get("area")), math.prod(out[2:])
+    return out[0] * area * heads * (places // area) ** 2 * (key_dim + head_dim)
 
 
 def feature_maps(trace: Trace) -> list[bool]:
