@@ -18,7 +18,7 @@ from conftest import cli, parse
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnninspect.engines.analytic import infer_shapes
-from cnninspect.engines.torch import attend, trace_spec
+from cnninspect.engines.torch import attend, choose_device, trace_spec
 from cnninspect.export import export_pytorch
 from cnninspect.inputs.ultralytics import read_ultralytics
 from cnninspect.metrics import explain, mult_adds, receptive_fields, run_extents
@@ -244,3 +244,13 @@ def test_the_receptive_field_is_what_one_run_spans():
     # 3×4 in 4 runs of 3: the second run is row 0's last column and row 1's first two
     assert run_extents((3, 4), 4) == (2, 4)
     assert run_extents((4, 4), 8) == (1, 2) and run_extents((5,), 5) == (1,)
+
+
+def test_a_trace_whose_attention_scores_are_large_runs_on_meta():
+    # 1 head of 1 + 1 + 1 channels on 100×100 places: 2·10⁸ mult-adds, few enough for the CPU, but
+    # its scores are a 10⁴ × 10⁴ matrix of 4·10⁸ bytes
+    spec = parse("input: [3, 100, 100]\nlayers:\n  - {type: Attend, heads: 1, head_dim: 1}\n")
+    assert mult_adds(infer_shapes(spec).records[0]) == 10_000**2 * 2
+    assert choose_device(spec) == "meta"
+    runs = parse("input: [3, 100, 100]\nlayers:\n  - {type: Attend, heads: 1, head_dim: 1, area: 100}\n")
+    assert choose_device(runs) == "cpu"  # 100 runs of 100 places: 10⁶ scores

@@ -206,13 +206,14 @@ def choose_device(spec: ModelSpec, estimate: Trace | None = None) -> str:
     """CPU for small models, meta (no memory, no weight init, no arithmetic) for the rest. Small is
     judged on the analytic trace (``estimate``, made when not given): the memory a CPU trace needs,
     the largest layer's parameters (each module is dropped once it has run) plus the outputs alive
-    at once (each dropped after its last reader), and the mult-adds it would compute."""
+    at once (each dropped after its last reader), and the mult-adds it would compute. An Attend
+    holds its scores instead of parameters: a run² matrix per run and head."""
     from cnninspect.metrics import mult_adds  # the one count of mult-adds; metrics sits above engines
 
     if spec.needs_torch:
         return "meta"
     estimate = estimate or infer_shapes(spec)
-    largest = max((record.params for record in estimate.records), default=0) * BYTES_PER_VALUE
+    largest = max((_held_values(record) for record in estimate.records), default=0) * BYTES_PER_VALUE
     if largest + _peak_activations(estimate) > CPU_TRACE_LIMIT:
         return "meta"
     work = sum(mult_adds(record) or 0 for record in estimate.records)
@@ -254,6 +255,16 @@ def _too_large(what: str, size: int, smaller: str, location: Location | None) ->
 
 def _bytes(shape: tuple[int, ...]) -> int:
     return math.prod(shape) * BYTES_PER_VALUE
+
+
+def _held_values(record: LayerRecord) -> int:
+    """The values a layer holds while it runs, besides what it reads and gives: its parameters, or an
+    Attend's scores (batch × area × heads × (places / area)²)."""
+    layer, out = record.layer, record.output_shape
+    if layer.type != "Attend" or out is None:
+        return record.params
+    area, places = int(layer.get("area")), math.prod(out[2:])
+    return out[0] * area * attend_dims(layer)[0] * (places // area) ** 2
 
 
 def _peak_activations(trace: Trace) -> int:
