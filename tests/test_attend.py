@@ -199,6 +199,9 @@ def test_yolo11n_s_attention_mult_adds_are_torch_s_flop_count_of_the_plain_refer
     # one C2PSA (row 10) with one PSABlock: c = 256·0.5 = 128, heads 128 // 64 = 2, key_dim 128 / 2 / 2 = 32,
     # head_dim 64, on the stride-32 map of a 640 input: 20×20 = 400 places
     assert [r.layer.name for r in attends] == ["model.10.m.0.attn.attend"]
+    names = {r.layer.name for r in trace.records}
+    for conv in ("qkv.conv", "pe.conv", "proj.conv"):  # as PyTorch nests them in state_dict()
+        assert f"model.10.m.0.attn.{conv}" in names
     assert attends[0].input_shape == (1, 128 + 2 * 32 * 2, 20, 20)
     qkv = torch.randn(1, 256, 20, 20)
     with FlopCounterMode(display=False) as counter:
@@ -254,3 +257,18 @@ def test_a_trace_whose_attention_scores_are_large_runs_on_meta():
     assert choose_device(spec) == "meta"
     runs = parse("input: [3, 100, 100]\nlayers:\n  - {type: Attend, heads: 1, head_dim: 1, area: 100}\n")
     assert choose_device(runs) == "cpu"  # 100 runs of 100 places: 10⁶ scores
+
+
+def test_yolo12n_exports_to_a_module_that_runs_with_ultralytics_parameter_count():
+    path = _shipped_yaml("yolo12.yaml")
+    trace = infer_shapes(read_ultralytics(path.read_text(), str(path), "n"))
+    code = export_pytorch(trace)
+    assert "area=4" in code
+    namespace: dict = {}
+    exec(compile(code, "exported.py", "exec"), namespace)  # the test runs the generated classes
+    model_class = [v for v in namespace.values() if isinstance(v, type) and issubclass(v, torch.nn.Module)][-1]
+    with torch.device("meta"):
+        model = model_class().eval()
+    assert sum(p.numel() for p in model.parameters()) == 2_602_288  # Ultralytics' count for yolo12n
+    boxes, scores = model(torch.empty(1, 3, 640, 640, device="meta"))
+    assert tuple(boxes.shape) == (1, 64, 80 * 80 + 40 * 40 + 20 * 20) and tuple(scores.shape) == (1, 80, 8400)
