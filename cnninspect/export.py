@@ -4,7 +4,8 @@ One ``nn.Module`` class per block (its parameters become constructor arguments, 
 expressions become Python over them, and the channels each layer receives are worked out
 through the template as an expression of ``in_channels``), then the model class. Groups become
 ``nn.Sequential``, merges ``+``, ``*`` and ``torch.cat``, a Split ``torch.chunk`` or
-``torch.split``, an ``if:`` a module that may be ``None``. Inferred sizes are written out.
+``torch.split``, an Attend a small ``Attend`` module written once (its matrix products and
+softmax), an ``if:`` a module that may be ``None``. Inferred sizes are written out.
 Everything a spec contributes to the source is a Python literal or a checked identifier, never
 pasted text; the layout is ruff format's.
 """
@@ -39,7 +40,7 @@ MODULE_ATTRIBUTES = {
     "get_parameter", "get_buffer", "compile", "share_memory",
 }  # fmt: skip
 """Names a layer attribute must not take: nn.Module already uses them (so does every ``_`` name)."""
-CLASS_NAMES_TAKEN = {"nn", "torch", "super", "self", "x", "out", "range", "float", "in_channels"}
+CLASS_NAMES_TAKEN = {"nn", "torch", "super", "self", "x", "out", "range", "float", "in_channels", "Attend"}
 """Names the generated code uses itself: no class may take one."""
 RESERVED_NAMES = {"self", "in_channels", "nn", "torch", "super"}
 """Names a block parameter cannot keep in generated code (``__init__`` uses them)."""
@@ -49,6 +50,30 @@ KEEPS_CHANNELS = (
     Family.MAX_POOL, Family.AVG_POOL, Family.ADAPTIVE_POOL, Family.BATCH_NORM, Family.INSTANCE_NORM,
     Family.GROUP_NORM, Family.LAYER_NORM, Family.ELEMENTWISE, Family.SOFTMAX, Family.ZERO_PAD, Family.UPSAMPLE,
 )  # fmt: skip
+
+ATTEND_CLASS = '''\
+class Attend(nn.Module):
+    """Attention of a qkv map: per head, key_dim query, key_dim key and head_dim value
+    channels in that order (key_dim None: head_dim); the places, flattened, are cut into
+    area equal runs, and in each run every place weighs every place's value by the softmax
+    of its query * key / sqrt(key_dim). Gives heads * head_dim channels."""
+
+    def __init__(self, heads, head_dim, key_dim=None, area=1):
+        super().__init__()
+        self.heads, self.head_dim, self.area = heads, head_dim, area
+        self.key_dim = head_dim if key_dim is None else key_dim
+
+    def forward(self, x):
+        batch, spatial = x.shape[0], x.shape[2:]
+        keys, run = self.key_dim, x[0, 0].numel() // self.area
+        parts = x.reshape(batch, self.heads, 2 * keys + self.head_dim, self.area, run)
+        parts = parts.permute(0, 3, 1, 2, 4)  # batch, area, heads, channels, run
+        query, key, value = parts.split([keys, keys, self.head_dim], dim=3)
+        weights = ((query * keys**-0.5).transpose(-2, -1) @ key).softmax(dim=-1)
+        out = (value @ weights.transpose(-2, -1)).permute(0, 2, 3, 1, 4)
+        return out.reshape(batch, self.heads * self.head_dim, *spatial)
+'''
+"""The module an Attend is exported as, written once in a file that uses one."""
 
 
 def export_pytorch(trace: Trace) -> str:
@@ -137,6 +162,7 @@ class _Exporter:
         self.outputs: dict[str, str | None] = {}
         """Each block class's output channels, as Python over ``in_channels`` and its parameters."""
         self.uses_torch = False
+        self.uses_attend = False
         self.taken: set[str] = set()
         """The attribute names of the class being written."""
         self.class_names: dict[str, str] = {}
@@ -185,6 +211,8 @@ class _Exporter:
         about = f"{spec.name}, exported by cnninspect {__version__} from {spec.source}; input {dims_text(spec.input)}"
         lines = [_docstring(f"{about} (one sample)."), ""]
         lines += ["import torch", "from torch import nn"] if self.uses_torch else ["from torch import nn"]
+        if self.uses_attend:
+            lines += ["", "", *ATTEND_CLASS.splitlines()]
         for code in [*self.classes, model]:
             lines += ["", "", *code]
         return "\n".join(lines) + "\n"
@@ -435,6 +463,10 @@ class _Exporter:
             else:
                 keywords.append(f"{param.name}={args[param.name]}")
         out = channels if kind.family in KEEPS_CHANNELS else None
+        if kind.family is Family.ATTEND:
+            self.uses_attend = True
+            out = f"{_operand(args['heads'])} * {_operand(args['head_dim'])}"
+            return _Call(kind.name, tuple(positional + keywords)), out
         if kind.family in (Family.CONV, Family.CONV_TRANSPOSE):
             out = args["out_channels"]
         elif kind.family is Family.LINEAR:

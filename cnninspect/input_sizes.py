@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from cnninspect import rules
 from cnninspect.engines.analytic import infer_shapes, smallest_model_input
+from cnninspect.engines.records import AttendMismatch
 from cnninspect.errors import UsageError
 from cnninspect.rules import find_problems
 from cnninspect.spec.model import ModelSpec
@@ -46,6 +47,8 @@ class SizeReport:
     """N at which every Add, Concat and Mul fits; None when the spec has no merge."""
     declared: dict[str, int]
     """Each such Linear's written in_features."""
+    areas: tuple[int, ...] | None
+    """N at which every Attend's area divides its places; None when no Attend has an area above 1."""
 
 
 def parse_range(text: str) -> tuple[int, int]:
@@ -72,12 +75,14 @@ def input_sizes(spec: ModelSpec, start: int, stop: int) -> SizeReport:
             f"try at most {most:,} sizes, e.g. --range {middle}:{middle + most - 1}"
         )
     linears = {layer.name: layer.args["in_features"] for layer in spec.layers if "in_features" in layer.args}
-    survive, exact, merges = [], [], []
+    survive, exact, merges, areas = [], [], [], []
     has_merges = any(layer.is_merge for layer in spec.layers)
+    has_areas = any(layer.type == "Attend" and layer.get("area") > 1 for layer in spec.layers)
     fits: dict[str, list[int]] = {name: [] for name in linears}
     for size in range(start, stop + 1):
         trial = replace(spec, input=(spec.input[0], *(size,) * (len(spec.input) - 1)), batch=1)
-        found = {(f.rule, f.layer) for f in find_problems(infer_shapes(trial), search=False)}
+        trace = infer_shapes(trial)
+        found = {(f.rule, f.layer) for f in find_problems(trace, search=False)}
         if any(rule in (rules.SPATIAL_COLLAPSE, rules.INPUT_RANK) for rule, _ in found):
             continue
         survive.append(size)
@@ -88,6 +93,8 @@ def input_sizes(spec: ModelSpec, start: int, stop: int) -> SizeReport:
             exact.append(size)
         if not any(rule in MERGE_RULES for rule, _ in found):
             merges.append(size)
+        if not any(isinstance(m, AttendMismatch) and m.arg == "area" for r in trace.records for m in r.mismatches):
+            areas.append(size)
     return SizeReport(
         spec,
         tuple(range(start, stop + 1)),
@@ -97,6 +104,7 @@ def input_sizes(spec: ModelSpec, start: int, stop: int) -> SizeReport:
         tuple(exact),
         tuple(merges) if has_merges else None,
         linears,
+        tuple(areas) if has_areas else None,
     )
 
 

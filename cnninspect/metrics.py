@@ -13,7 +13,7 @@ from typing import Any
 from cnninspect.engines.analytic import NORMS, SPATIAL, flatten_range, spatial_rule
 from cnninspect.engines.records import LayerRecord, Trace
 from cnninspect.spec.catalog import Family
-from cnninspect.spec.model import LayerSpec, expand
+from cnninspect.spec.model import LayerSpec, attend_dims, expand
 from cnninspect.text import JsonObject
 
 FEATURE_MAP_FAMILIES = (
@@ -54,6 +54,8 @@ def explain(record: LayerRecord) -> list[str]:
         lines.append(f"output fixed at {'×'.join(str(s) for s in record.output_shape[2:])} whatever the input")
     elif family is Family.SPLIT and not record.mismatches:
         lines.append(_split_formula(layer, shape, record.output_shape))
+    elif family is Family.ATTEND and not record.mismatches:
+        lines += _attend_formulas(layer, record.output_shape)
     if record.params:
         lines.append(f"params: {_param_formula(record)}")
     return lines
@@ -69,6 +71,19 @@ def _split_formula(layer: LayerSpec, shape: tuple[int, ...], out: tuple[int, ...
         return f"{axis}: {shape[dim]} split into {listed} (torch.split), piece {index} = {out[dim]}"
     chunks, size = layer.get("chunks"), shape[dim]
     return f"{axis}: {size} in {chunks} chunks (torch.chunk), piece {index} = {size} / {chunks} = {out[dim]}"
+
+
+def _attend_formulas(layer: LayerSpec, out: tuple[int, ...]) -> list[str]:
+    """``C: 2 heads × (2·32 + 64) = 256 in, 2 × 64 = 128 out`` and the two matrix products."""
+    heads, key_dim, head_dim = attend_dims(layer)
+    area, places = layer.get("area"), math.prod(out[2:])
+    total = _attend_mult_adds(layer, out)
+    return [
+        f"C: {heads} heads × (2·{key_dim} + {head_dim}) = {heads * (2 * key_dim + head_dim)} in, "
+        f"{heads} × {head_dim} = {out[1]} out",
+        f"mult-adds: batch {out[0]} × area {area} × {heads} heads × ({places} / {area})² × ({key_dim} + {head_dim}) "
+        f"= {total:,}",
+    ]
 
 
 def _dim_names(dims: int) -> tuple[str, ...]:
@@ -142,8 +157,11 @@ def mult_adds(record: LayerRecord) -> int | None:
 
     Conv: every output position computes C_out dot products of C_in/groups × kernel, plus a
     bias: positions × params. ConvTranspose: every *input* position scatters its C_in × C_out /
-    groups × kernel products, plus a bias per output. Linear: rows × params. Norm layers: one
-    multiply-add per output element (the scale and shift), when affine. Everything else: 0.
+    groups × kernel products, plus a bias per output. Attend: two matrix products per head and
+    run of N/area places, (N/area)² × key_dim for the scores and (N/area)² × head_dim for the
+    values they weigh (not the softmax or the scaling, which FlopCounterMode does not count either).
+    Linear: rows × params. Norm layers: one multiply-add per output element (the scale and shift),
+    when affine. Everything else: 0.
     A ``--model`` row carries its own count, made op by op as it ran (engines/model/).
     """
     if record.uncounted_ops or record.counted_mult_adds is not None:
@@ -164,7 +182,16 @@ def mult_adds(record: LayerRecord) -> int | None:
         return math.prod(out[:-1]) * record.params
     if family in NORMS:
         return math.prod(out) if record.params else 0
+    if family is Family.ATTEND:
+        return _attend_mult_adds(record.layer, out)
     return 0
+
+
+def _attend_mult_adds(layer: LayerSpec, out: tuple[int, ...]) -> int:
+    """batch × area × heads × (N / area)² × (key_dim + head_dim), N the places of ``out``."""
+    heads, key_dim, head_dim = attend_dims(layer)
+    area, places = int(layer.get("area")), math.prod(out[2:])
+    return out[0] * area * heads * (places // area) ** 2 * (key_dim + head_dim)
 
 
 def feature_maps(trace: Trace) -> list[bool]:
@@ -207,7 +234,8 @@ def receptive_fields(trace: Trace) -> list[Reach | None]:
     own code made by an op that changed its shape).
 
     rf_out = rf_in + dilation·(kernel − 1)·jump_in, jump_out = jump_in·stride; transposed
-    convolutions and upsampling divide the jump instead. In a graph each layer continues from
+    convolutions and upsampling divide the jump instead; an Attend's window is what one of its
+    runs spans (the whole map when area is 1). In a graph each layer continues from
     the layer it reads; a merge sees as far as the farthest-seeing of its inputs.
     """
     dims = len(trace.spec.input) - 1
@@ -242,10 +270,31 @@ def receptive_fields(trace: Trace) -> list[Reach | None]:
             factor = record.layer.get("downscale_factor")  # a factor × factor window at stride factor
             rf = tuple(r + (factor - 1) * j for r, j in zip(rf, jump))
             jump = tuple(j * factor for j in jump)
+        elif kind is not None and kind.family is Family.ATTEND:  # a place sees every place of its run
+            extents = run_extents(record.input_shape[2:], record.layer.get("area"))
+            rf = tuple(r + (e - 1) * j for r, e, j in zip(rf, extents, jump))
         elif kind is not None and kind.family is Family.UPSAMPLE and out is not None:
             jump = tuple(j * Fraction(i, o) for j, i, o in zip(jump, record.input_shape[2:], out[2:]))
         reaches.append((rf, jump))
     return reaches
+
+
+def run_extents(spatial: Sequence[int], area: int) -> tuple[int, ...]:
+    """Per spatial dimension, the most places one of an Attend's ``area`` runs spans (the runs cut
+    the places flattened in order, so a run of whole rows spans every column): its window."""
+    run = math.prod(spatial) // area
+    extents = []
+    for k, size in enumerate(spatial):
+        block = math.prod(spatial[k + 1 :])  # flattened places per step along dimension k
+        widest = 1
+        for r in range(area if run else 0):
+            first, last = r * run // block, ((r + 1) * run - 1) // block
+            count = last - first + 1
+            widest = max(widest, size if first % size + count > size else count)
+            if widest == size:
+                break
+        extents.append(widest)
+    return tuple(extents)
 
 
 def _window(record: LayerRecord, dims: int) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:

@@ -123,6 +123,20 @@ def layer_args(draw, kind: LayerType, shape: tuple[int, ...]):
             args = {"sizes": sections, "index": draw(st.integers(-len(sections), len(sections) - 1))}
         if dim != 1 or draw(st.booleans()):
             args["dim"] = dim
+    elif family is Family.ATTEND:
+        # channels = heads·(2·key_dim + head_dim), and area divides the places (else a mismatch)
+        fitting = [
+            (heads, key_dim, channels // heads - 2 * key_dim)
+            for heads in range(1, channels + 1)
+            if channels % heads == 0
+            for key_dim in range(1, (channels // heads - 1) // 2 + 1)
+        ]
+        heads, key_dim, head_dim = draw(st.sampled_from(fitting or [(1, 1, 1)]))
+        args = {"heads": heads, "head_dim": head_dim}
+        if key_dim != head_dim or draw(st.booleans()):
+            args["key_dim"] = key_dim
+        places = math.prod(shape[2:])
+        args["area"] = draw(st.sampled_from([a for a in range(1, min(places, 8) + 1) if places % a == 0]))
     return args
 
 
@@ -137,6 +151,8 @@ def fits_rank(kind: LayerType, rank: int) -> bool:
         return rank in (kind.dims + 1, kind.dims + 2)
     if kind.family is Family.UPSAMPLE:
         return rank in (3, 4, 5)
+    if kind.family is Family.ATTEND:
+        return rank >= 3
     return rank >= 2
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from cnninspect.draw.items import Group, Part, Role, Severity
 from cnninspect.engines.records import (
+    AttendMismatch,
     Collapse,
     GroupsMismatch,
     LayerRecord,
@@ -233,6 +234,8 @@ def _marks(record: LayerRecord, found: Sequence[Finding]) -> tuple[str, ...]:
             lines += [f"expects a multiple of {mismatch.divisor}", f"receives {mismatch.received}"]
         elif isinstance(mismatch, MergeMismatch):
             lines.append(f"receives {_value(tuple(mismatch.shapes))}")
+        elif isinstance(mismatch, AttendMismatch) and mismatch.arg == "area":
+            lines += [f"expects a multiple of {mismatch.declared}", f"receives {mismatch.received}"]
         elif isinstance(mismatch, SplitMismatch):
             declared = mismatch.declared
             expects = f"{sum(declared)}" if isinstance(declared, tuple) else f"a multiple of {declared}"

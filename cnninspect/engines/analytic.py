@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from cnninspect.engines.records import (
+    AttendMismatch,
     Collapse,
     GroupsMismatch,
     LayerRecord,
@@ -25,7 +26,7 @@ from cnninspect.engines.records import (
 )
 from cnninspect.errors import UsageError
 from cnninspect.spec.catalog import Family
-from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec, expand
+from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec, attend_dims, expand
 
 Shape = tuple[int, ...]
 SPATIAL = (Family.CONV, Family.CONV_TRANSPOSE, Family.MAX_POOL, Family.AVG_POOL, Family.ZERO_PAD, Family.UPSAMPLE,
@@ -194,6 +195,13 @@ def check_input(layer: LayerSpec, shape: Shape) -> tuple[tuple[Mismatch, ...], S
         if split is not None:
             mismatches.append(split)
             stand_in[split.dim] = split.fits
+    elif family is Family.ATTEND:
+        need = attend_channels(layer)
+        if shape[1] != need:
+            mismatches.append(AttendMismatch("channels", need, shape[1]))
+            stand_in[1] = need
+        if math.prod(shape[2:]) % layer.get("area"):
+            mismatches.append(AttendMismatch("area", layer.get("area"), math.prod(shape[2:])))
     if family in SPATIAL:
         rule = spatial_rule(layer, len(shape) - 2)
         for i in range(2, len(shape)):
@@ -216,6 +224,13 @@ def check_split(layer: LayerSpec, shape: Shape) -> SplitMismatch | None:
     if received % chunks == 0:
         return None
     return SplitMismatch("chunks", chunks, received, -(-received // chunks) * chunks, dim)
+
+
+def attend_channels(layer: LayerSpec) -> int:
+    """The channels of the qkv map an Attend reads: per head, key_dim query, key_dim key and
+    head_dim value channels."""
+    heads, key_dim, head_dim = attend_dims(layer)
+    return heads * (2 * key_dim + head_dim)
 
 
 def split_size(layer: LayerSpec, size: int) -> int:
@@ -272,6 +287,8 @@ def _check_rank(layer: LayerSpec, shape: Shape) -> RankMismatch | None:
                 allowed = tuple(r for r in allowed if r == len(value) + 2)
     elif family is Family.FLATTEN:
         allowed = tuple(r for r in range(1, max(rank, 1) + 1) if flatten_range(layer, r) is not None)
+    elif family is Family.ATTEND:  # batch, channels and one spatial dimension or more
+        allowed = tuple(range(3, max(rank, 3) + 1))
     elif family in (Family.SOFTMAX, Family.SPLIT):
         dim = layer.get("dim")
         allowed = None if dim is None else tuple(r for r in range(1, max(rank, 1) + 1) if -r <= dim < r)
@@ -417,6 +434,9 @@ def output_shape(layer: LayerSpec, shape: Shape) -> Shape:
     if family is Family.SPLIT:
         dim = layer.get("dim") % len(shape)
         return (*shape[:dim], split_size(layer, shape[dim]), *shape[dim + 1 :])
+    if family is Family.ATTEND:
+        heads, _, head_dim = attend_dims(layer)
+        return (batch, heads * head_dim, *shape[2:])
     return shape
 
 

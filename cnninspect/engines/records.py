@@ -111,7 +111,23 @@ class SplitMismatch:
     """The dimension it cuts (1: the channels)."""
 
 
-Mismatch = SizeMismatch | GroupsMismatch | TailMismatch | Collapse | RankMismatch | MergeMismatch | SplitMismatch
+@dataclass(frozen=True)
+class AttendMismatch:
+    """An Attend whose qkv map has not heads·(2·key_dim + head_dim) channels, or whose places
+    (H·W) its ``area`` does not cut into equal runs."""
+
+    arg: str
+    """``channels`` (the qkv map's) or ``area``."""
+    declared: int
+    """The channels the arguments need, or the area written."""
+    received: int
+    """The channels, or the places (the product of the spatial sizes), that arrive."""
+
+
+Mismatch = (
+    SizeMismatch | GroupsMismatch | TailMismatch | Collapse | RankMismatch | MergeMismatch | SplitMismatch
+    | AttendMismatch
+)  # fmt: skip
 """One size problem at one layer, with the numbers on both sides."""
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from cnninspect.engines.analytic import check_input, check_merge, infer_shapes, keeps_received, output_shape
 from cnninspect.engines.records import BYTES_PER_VALUE, LayerRecord, Trace
 from cnninspect.errors import ArgumentError, LayerFailure, LayerTypeError, Location
-from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec
+from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec, attend_dims
 from cnninspect.text import did_you_mean, dims_text, first_line, shape_text
 
 if TYPE_CHECKING:
@@ -71,6 +71,8 @@ def trace_spec(spec: ModelSpec, device: str | None = None) -> Trace:
                 output = _run_merge(layer, received, device, records)
             elif layer.type == "Split":
                 output = _run_split(layer, received[0], device, records)
+            elif layer.type == "Attend":
+                output = _run_attend(layer, received[0], device, records)
             else:
                 output = _run_layer(layer, received[0], device, records)
             if output is None:
@@ -166,17 +168,52 @@ def _run_split(layer: LayerSpec, x: Tensor, device: str, records: list[LayerReco
     return output
 
 
+def _run_attend(layer: LayerSpec, x: Tensor, device: str, records: list[LayerRecord]) -> Tensor | None:
+    """An Attend with torch's matrix products and softmax; when its input does not fit, the output
+    the analytic engine carries on with."""
+    shape = tuple(x.shape)
+    mismatches, stand_in, _ = check_input(layer, shape)
+    if stand_in is None:
+        records.append(LayerRecord(layer=layer, input_shape=shape, output_shape=None, mismatches=mismatches))
+        return None
+    if mismatches:
+        output = blank(output_shape(layer, stand_in), device)
+    else:
+        output = attend(x, *attend_dims(layer), layer.get("area"))
+    records.append(LayerRecord(layer=layer, input_shape=shape, output_shape=tuple(output.shape), mismatches=mismatches))
+    return output
+
+
+def attend(qkv: Tensor, heads: int, key_dim: int, head_dim: int, area: int) -> Tensor:
+    """Attention of a qkv map (batch, heads·(2·key_dim + head_dim), *places): each head's channels
+    are its query, key and value in that order, the places (flattened, in order) are cut into
+    ``area`` equal runs, and in each run every place's query weighs every place's value by the
+    softmax of its scores (query · key / √key_dim). Gives the weighed values, heads·head_dim
+    channels, in the layout of the input's places."""
+    import torch
+
+    batch, places = qkv.shape[0], math.prod(qkv.shape[2:])
+    run = places // area
+    # (batch, area, heads, channels of a head, places of a run)
+    parts = qkv.reshape(batch, heads, 2 * key_dim + head_dim, area, run).permute(0, 3, 1, 2, 4)
+    query, key, value = torch.split(parts, [key_dim, key_dim, head_dim], dim=3)
+    weights = torch.matmul((query * key_dim**-0.5).transpose(-2, -1), key).softmax(dim=-1)  # (…, run, run)
+    out = torch.matmul(value, weights.transpose(-2, -1))  # (batch, area, heads, head_dim, run)
+    return out.permute(0, 2, 3, 1, 4).reshape(batch, heads * head_dim, *qkv.shape[2:])
+
+
 def choose_device(spec: ModelSpec, estimate: Trace | None = None) -> str:
     """CPU for small models, meta (no memory, no weight init, no arithmetic) for the rest. Small is
     judged on the analytic trace (``estimate``, made when not given): the memory a CPU trace needs,
     the largest layer's parameters (each module is dropped once it has run) plus the outputs alive
-    at once (each dropped after its last reader), and the mult-adds it would compute."""
+    at once (each dropped after its last reader), and the mult-adds it would compute. An Attend
+    holds its scores instead of parameters: a run² matrix per run and head."""
     from cnninspect.metrics import mult_adds  # the one count of mult-adds; metrics sits above engines
 
     if spec.needs_torch:
         return "meta"
     estimate = estimate or infer_shapes(spec)
-    largest = max((record.params for record in estimate.records), default=0) * BYTES_PER_VALUE
+    largest = max((_held_values(record) for record in estimate.records), default=0) * BYTES_PER_VALUE
     if largest + _peak_activations(estimate) > CPU_TRACE_LIMIT:
         return "meta"
     work = sum(mult_adds(record) or 0 for record in estimate.records)
@@ -218,6 +255,16 @@ def _too_large(what: str, size: int, smaller: str, location: Location | None) ->
 
 def _bytes(shape: tuple[int, ...]) -> int:
     return math.prod(shape) * BYTES_PER_VALUE
+
+
+def _held_values(record: LayerRecord) -> int:
+    """The values a layer holds while it runs, besides what it reads and gives: its parameters, or an
+    Attend's scores (batch × area × heads × (places / area)²)."""
+    layer, out = record.layer, record.output_shape
+    if layer.type != "Attend" or out is None:
+        return record.params
+    area, places = int(layer.get("area")), math.prod(out[2:])
+    return out[0] * area * attend_dims(layer)[0] * (places // area) ** 2
 
 
 def _peak_activations(trace: Trace) -> int:

@@ -27,6 +27,8 @@ def sizes_rows(report: SizeReport) -> list[tuple[str, str]]:
     ]
     if report.merges is not None:
         rows.append((f"Every merge fits ({square})", compact(report.merges)))
+    if report.areas is not None:
+        rows.append((f"Every Attend's area divides its places ({square})", compact(report.areas)))
     rows.append(("No input row or column dropped", compact(report.exact)))
     return rows
 
@@ -54,6 +56,7 @@ def render_json(report: SizeReport) -> str:
             for name, sizes in report.linear_fits.items()
         },
         "merges_fit": None if report.merges is None else list(report.merges),
+        "attend_areas_fit": None if report.areas is None else list(report.areas),
         "no_rows_dropped": list(report.exact),
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

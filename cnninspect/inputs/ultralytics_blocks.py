@@ -6,9 +6,8 @@ The reader uses one block per module of a row (``Net.module``), so the module is
 every output and its layers are named as PyTorch nests them (``model.2.cv1.conv``,
 ``model.2.m.0.cv2.bn``). Ultralytics' float arithmetic (``int(c2 * e)``) is done here, in
 Python; the templates' ``$`` expressions stay integer-only. Every layer and every error of a
-row is located at the row's line. Shapes and parameters are exact; where a module computes
-something that is no layer (attention's matrix products), a layer of the same shape stands in
-(see the YAML file).
+row is located at the row's line. Shapes, parameters and mult-adds are exact; attention's matrix
+products are cnninspect's own ``Attend`` layer (see the YAML file).
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def a2c2f(
     g: int = 1,
     shortcut: bool = True,
 ) -> Params:
-    """A2C2f: hidden = int(c2·e), each ABlock's MLP to int(hidden·mlp_ratio); the area changes no shape."""
+    """A2C2f: hidden = int(c2·e), each ABlock's MLP to int(hidden·mlp_ratio), its attention in ``area`` runs."""
     hidden = int(c2 * e)
     return {
         "c1": c1,
@@ -91,6 +91,7 @@ def a2c2f(
         "shortcut": bool(shortcut),
         "hidden": hidden,
         "mlp": int(hidden * mlp_ratio),
+        "area": max(area, 1),  # AAttn cuts the places only when area > 1
     }
 
 

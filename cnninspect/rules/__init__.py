@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from cnninspect.engines.records import Trace
 from cnninspect.errors import CnnInspectError, Location, UsageError
 from cnninspect.rules.add_shape_mismatch import ADD_SHAPE_MISMATCH as ADD_SHAPE_MISMATCH
+from cnninspect.rules.attend_input import ATTEND_INPUT as ATTEND_INPUT
 from cnninspect.rules.base import ArgFix as ArgFix
 from cnninspect.rules.base import Example as Example
 from cnninspect.rules.base import Finding as Finding
@@ -61,6 +62,7 @@ RULES: tuple[Rule, ...] = (
     MUL_BROADCAST,
     DETECTION_HEAD_FILTERS,
     SPLIT_CHANNELS,
+    ATTEND_INPUT,
     LINEAR_ON_FEATURE_MAP,
     FLOOR_TRUNCATION,
     CONV_BIAS_BEFORE_NORM,

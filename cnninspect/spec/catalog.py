@@ -256,12 +256,14 @@ class Family(StrEnum):
     CONCAT = "concat"
     MUL = "mul"
     SPLIT = "split"
+    ATTEND = "attend"
 
 
 MERGE_FAMILIES = (Family.ADD, Family.CONCAT, Family.MUL)
 """Layers that take several inputs; they are cnninspect's, not torch.nn classes."""
-OWN_FAMILIES = (*MERGE_FAMILIES, Family.SPLIT)
-"""cnninspect's own layers: torch functions (``torch.cat``, ``torch.chunk``), not torch.nn classes."""
+OWN_FAMILIES = (*MERGE_FAMILIES, Family.SPLIT, Family.ATTEND)
+"""cnninspect's own layers: torch functions (``torch.cat``, ``torch.chunk``, attention's matrix
+products), not torch.nn classes."""
 
 
 @dataclass(frozen=True)
@@ -507,6 +509,19 @@ _TYPES: list[LayerType] = [
             Param("index", integer()),
             Param("dim", integer(), 1),
             Param("sizes", optional(sections()), None),
+        ),
+    ),
+    # Attend: the attention of a qkv map, per head key_dim query, key_dim key and head_dim value
+    # channels (key_dim None: head_dim), its places cut into `area` equal runs that attend within
+    # themselves; gives the attended values, heads·head_dim channels.
+    LayerType(
+        "Attend",
+        Family.ATTEND,
+        (
+            Param("heads", POSITIVE),
+            Param("head_dim", POSITIVE),
+            Param("key_dim", optional(POSITIVE), None),
+            Param("area", POSITIVE, 1),
         ),
     ),
     LayerType("LogSoftmax", Family.SOFTMAX, (Param("dim", optional(integer()), None),)),

@@ -247,6 +247,12 @@ class BlockSpec:
     items: tuple[ItemSpec, ...]
 
 
+def attend_dims(layer: LayerSpec) -> tuple[int, int, int]:
+    """An Attend's (heads, key_dim, head_dim): key_dim left out is head_dim."""
+    heads, head_dim, key_dim = layer.get("heads"), layer.get("head_dim"), layer.get("key_dim")
+    return int(heads), int(head_dim if key_dim is None else key_dim), int(head_dim)
+
+
 def layer_title(name: str, named: bool, scope: tuple[str, ...]) -> str:
     """A layer's name in messages: ``layer 3`` for an unnamed top-level layer, else its name."""
     return name if named or scope else f"layer {name}"

@@ -9,7 +9,16 @@ from dataclasses import replace
 from typing import Any, TypeAlias
 
 from cnninspect.errors import ArgumentError, LayerTypeError, Location, SpecError
-from cnninspect.spec.catalog import MAX_INTEGER, NO_DEFAULT, ArgValue, ArgValueError, Family, LayerType, lookup
+from cnninspect.spec.catalog import (
+    MAX_INTEGER,
+    NO_DEFAULT,
+    OWN_FAMILIES,
+    ArgValue,
+    ArgValueError,
+    Family,
+    LayerType,
+    lookup,
+)
 from cnninspect.spec.model import GroupSpec, LayerSpec, expand, layer_title
 from cnninspect.text import did_you_mean, is_int, is_number, show_value
 
@@ -195,7 +204,7 @@ def _check_together(layer: LayerSpec, kind: LayerType) -> None:
 def _check_uncalled(layer: LayerSpec, kind: LayerType) -> None:
     """A layer forward never calls holds parameters and nothing flows into it: a merge or a Split
     has nothing to hold, and its input size must be written, since none arrives to infer it from."""
-    if kind.family in (Family.ADD, Family.CONCAT, Family.MUL, Family.SPLIT):
+    if kind.family in OWN_FAMILIES:
         raise ArgumentError(
             f"{layer.title}: called: false marks a layer that holds parameters but never runs; "
             f"{kind.name} holds none: remove called: false (or the layer)",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from cnninspect.engines.records import (
     BYTES_PER_VALUE,
+    AttendMismatch,
     Collapse,
     GroupsMismatch,
     LayerRecord,
@@ -22,7 +23,7 @@ from cnninspect.formats.common import SEVERITY_MARKS
 from cnninspect.metrics import Statistics, explain, statistics
 from cnninspect.rules import Finding, Severity
 from cnninspect.spec.catalog import Family
-from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec, expand
+from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec, attend_dims, expand
 from cnninspect.text import dims_text, feature_map, show_value
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
 FOLD_MIN = 3
 """Runs of at least this many identical unnamed rows are shown as one row (``× 20,000``)."""
+OWN_TEXT = ("Split", "Attend")
+"""Besides the merges, the layers whose Filters cell says what they read and do (they hold no filters)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,7 +168,7 @@ def summary_rows(
                 type=layer.type,
                 depth=max(record.depth, layer.depth),
                 inputs=explicit,
-                filters=_merged_text(layer) if layer.is_merge or layer.type == "Split" else filters_text(record),
+                filters=_merged_text(layer) if layer.is_merge or layer.type in OWN_TEXT else filters_text(record),
                 stride=stride,
                 padding=padding,
                 input_shape=record.input_shape,
@@ -232,13 +235,19 @@ def _local(name: str, scope: tuple[str, ...]) -> str:
 
 def _merged_text(layer: LayerSpec) -> str:
     """What a merge joins, as its ``from:`` names them: ``bn2 + downsample``; what a Split cuts and
-    takes, as torch writes it: ``chunk(cv1, 2)[1]``, ``split(cv1, [64, 128])[1]``."""
+    takes, as torch writes it: ``chunk(cv1, 2)[1]``, ``split(cv1, [64, 128])[1]``; what an Attend
+    reads and its heads' query, key and value channels: ``attend(qkv, 2 × (32+32+64))``."""
     names = list(layer.sources) or [_local(name, layer.scope) for name in layer.inputs]
     if layer.type == "Split":
         sizes = layer.get("sizes")
         how = "chunk" if sizes is None else "split"
         pieces = str(layer.get("chunks")) if sizes is None else f"[{', '.join(map(str, sizes))}]"
         return f"{how}({', '.join([*names, pieces])})[{layer.get('index')}]"
+    if layer.type == "Attend":
+        heads, key_dim, head_dim = attend_dims(layer)
+        area = layer.get("area")
+        runs = f", area {area}" if area > 1 else ""
+        return f"attend({', '.join(names)}, {heads} × ({key_dim}+{key_dim}+{head_dim}){runs})"
     if layer.type == "Concat":
         return "cat(" + ", ".join(names) + ")"
     return (" + " if layer.type == "Add" else " · ").join(names)
@@ -328,6 +337,8 @@ def notes_text(record: LayerRecord) -> str:
             notes.append(f"{m.received} channels don't fit the groups")
         elif isinstance(m, MergeMismatch):
             notes.append("inputs don't fit")
+        elif isinstance(m, AttendMismatch) and m.arg == "area":
+            notes.append(f"{m.received} places, not a multiple of area {m.declared}")
         else:
             notes.append(f"{m.arg} {show_value(m.declared)}, gets {show_value(m.received)}")
     kind = record.layer.kind
