@@ -204,6 +204,12 @@ def _check_together(layer: LayerSpec, kind: LayerType) -> None:
 def _check_uncalled(layer: LayerSpec, kind: LayerType) -> None:
     """A layer forward never calls holds parameters and nothing flows into it: a merge or a Split
     has nothing to hold, and its input size must be written, since none arrives to infer it from."""
+    if kind.family is Family.LOCAL:
+        raise ArgumentError(
+            f"{layer.title}: called: false, so no output places to count a LocallyConnected2d's weights by "
+            "(it holds a set per place); remove called: false",
+            layer.location,
+        )
     if kind.family in OWN_FAMILIES:
         raise ArgumentError(
             f"{layer.title}: called: false marks a layer that holds parameters but never runs; "
