@@ -62,8 +62,8 @@ WARNINGS = {
     "alexeyab/efficientnet-lite3.cfg": "decay is given twice in this [net]",
     "alexeyab/cspx-p7-mish.cfg": "mask: anchor 19 does not exist",  # num=16, but anchors= lists 20
     # ramp is x·(x>0) + 0.1·x, read as LeakyReLU(0.1): one note, at the first of its 22 layers
-    "pjreddie/strided.cfg": "activation=ramp: darknet computes x·(x>0) + 0.1·x",
-    "alexeyab/strided.cfg": "activation=ramp: darknet computes x·(x>0) + 0.1·x",
+    "pjreddie/strided.cfg": "activation=ramp (here and in 21 more layers): darknet computes x·(x>0) + 0.1·x",
+    "alexeyab/strided.cfg": "activation=ramp (here and in 21 more layers): darknet computes x·(x>0) + 0.1·x",
     # [local_avgpool] size=4 stride=4 pads 1 before and 2 after a 208×208 input: windows start at
     # -1, 3, …, 203 and end at 206, so row and column 207 are never read (darknet's own arithmetic)
     "alexeyab/yolov4-tiny_contrastive.cfg": "the last 3 rows and columns of its 211×211 input",

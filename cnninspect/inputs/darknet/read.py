@@ -35,9 +35,9 @@ ACTIVATIONS = {
 x·(x>0) + 0.1·x keeps the shape, as the LeakyReLU(0.1) it is read as, but gives 1.1·x for x > 0
 (a CNN304 note says so)."""
 RAMP = (
-    "activation=ramp: darknet computes x·(x>0) + 0.1·x (1.1·x above 0, 0.1·x below), which no torch.nn "
+    "activation=ramp{others}: darknet computes x·(x>0) + 0.1·x (1.1·x above 0, 0.1·x below), which no torch.nn "
     "class does; cnninspect reads it as LeakyReLU(0.1), the same shape and no parameters, which gives x "
-    "above 0{others}"
+    "above 0"
 )
 LAYERS = ("convolutional", "local", "maxpool", "avgpool", "local_avgpool", "upsample", "route", "shortcut", "yolo",
           "region", "Gaussian_yolo", "detection", "dropout", "connected", "softmax", "cost", "contrastive", "batchnorm",
@@ -445,7 +445,8 @@ class _Builder:
         if written == "ramp" and not self.ramped:  # one note, at the first ramp, for the file
             self.ramped = True
             ramps = [s for s in self.sections if "activation" in s.options and s.options["activation"].value == "ramp"]
-            said = f"; so are the {len(ramps) - 1} other layers with activation=ramp" if len(ramps) > 1 else ""
+            more = len(ramps) - 1
+            said = f" (here and in {more} more layer{'s' if more > 1 else ''})" if more else ""
             self.notes.append(Note((option or section).where, RAMP.format(others=said)))
         return [] if torch_class is None else [("act", torch_class[0], dict(torch_class[1]), {})]
 
