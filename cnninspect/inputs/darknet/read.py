@@ -33,7 +33,7 @@ ACTIVATIONS = {
 }
 """darknet's activations and the torch.nn class each one is (linear: none). ``ramp`` has none: its
 x·(x>0) + 0.1·x keeps the shape, as the LeakyReLU(0.1) it is read as, but gives 1.1·x for x > 0
-(a CNN304 note says so)."""
+(a format-semantics note says so)."""
 RAMP = (
     "activation=ramp{others}: darknet computes x·(x>0) + 0.1·x (1.1·x above 0, 0.1·x below), which no torch.nn "
     "class does; cnninspect reads it as LeakyReLU(0.1), the same shape and no parameters, which gives x "
