@@ -430,7 +430,7 @@ NET = "[net]\nwidth=32\nheight=32\nchannels=3\n"
         ("[rnn]\nhidden=8\n", 5, 1, "[rnn] is a recurrent layer; cnninspect reads darknet's convolutional"),
         ("[local]\nfilters=8\nsize=5\npad=1\n", 8, 5, "pad=1 with size=5: darknet's [local] counts"),
         ("[local]\nfilters=8\nsize=4\npad=2\n", 8, 5, "pad=2 with an even size=4"),
-        ("[reorg]\nextra=1\n", 6, 7, "extra=1 changes this [reorg]'s sizes or parameters"),
+        ("[reorg]\nextra=-1\n", 6, 7, "extra=-1 must be at least 0"),
         ("[convolutional]\nfilters=8\nstride_x=2\n", 7, 10, "stride_x=2 changes this [convolutional]'s sizes"),
         ("[reorg]\nstride=2\nreverse=1\n", 7, 9, "reverse=1 changes this [reorg]'s sizes or parameters"),
         ("[convolutional]\nfilters=8\n[crop]\ncrop_width=8\n", 7, 1, "a [crop] reads the input's size"),

@@ -26,11 +26,11 @@ from cnninspect.rules import Severity, find_problems
 CORPUS = Path(__file__).parent / "corpus" / "darknet"
 REFERENCE = json.loads((Path(__file__).parent / "data" / "darknet_reference.json").read_text())["cfgs"]
 
-REFUSED = {
-    "pjreddie/go.cfg": "extra=1 changes this [reorg]'s sizes",  # one value more than the reorg's input
-    "pjreddie/go.test.cfg": "extra=1 changes this [reorg]'s sizes",
-}
-"""The non-recurrent cfgs cnninspect refuses, and why."""
+REFUSED: dict[str, str] = {}
+"""The non-recurrent cfgs cnninspect refuses, and why: none."""
+TORCH_ONLY = {"pjreddie/go.cfg", "pjreddie/go.test.cfg"}
+"""The cfgs with a layer only the torch engine sizes: [reorg] extra=1, a flat copy and one value more
+(torch's ConstantPad1d on the flattened input)."""
 
 SHORTCUTS = "[shortcut] of unequal layers"
 SHORTCUT = re.compile(r"\[shortcut\] \d+ adds layer \d+'s \S+ to layer \d+'s \S+: darknet adds the first \d+ channels")
@@ -120,7 +120,9 @@ def test_each_cfg_is_read_as_darknet_reads_it_or_refused_with_one_line(key):
         reason = "is a recurrent layer" if "refused" in entry else REFUSED[key]
         assert reason in str(caught.value) and "\n" not in str(caught.value)
         return
-    trace = infer_shapes(load(path))  # the analytic engine: no layer falls back to torch
+    spec = load(path)
+    assert spec.needs_torch == (key in TORCH_ONLY)
+    trace = trace_spec(spec) if spec.needs_torch else infer_shapes(spec)  # else no layer falls back to torch
     check_against_darknet(key, trace)
     findings = find_problems(trace)
     assert all(f.rule.severity is Severity.WARNING for f in findings), [f.line for f in findings]
@@ -135,8 +137,8 @@ def test_each_cfg_is_read_as_darknet_reads_it_or_refused_with_one_line(key):
 
 def test_the_refusals_are_the_only_ones():
     refused = {key for key, entry in REFERENCE.items() if "refused" in entry} | set(REFUSED)
-    assert len(refused) == 9 + 2  # 9 recurrent, 2 with an option cnninspect does not model
-    assert len(REFERENCE) - len(refused) == 129
+    assert len(refused) == 9  # recurrent
+    assert len(REFERENCE) - len(refused) == 131
 
 
 @pytest.mark.parametrize(

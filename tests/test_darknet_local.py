@@ -1,6 +1,6 @@
-"""darknet's [local] (a locally connected layer, read as cnninspect's LocallyConnected2d) and its
-activation=ramp (read as LeakyReLU(0.1), with a note): sizes and parameters worked out by hand from
-darknet's rules, and the torch side compared with a plain loop over the output places."""
+"""darknet's [local] (a locally connected layer, read as cnninspect's LocallyConnected2d), its
+activation=ramp (read as LeakyReLU(0.1), with a note) and pjreddie's [reorg] extra=: sizes and
+parameters worked out by hand from darknet's rules, the torch side compared with plain torch."""
 
 from __future__ import annotations
 
@@ -116,3 +116,17 @@ def test_ramp_is_one_note_at_its_first_layer(cfg, tmp_path):
     two.write_text(LOCAL.replace("activation=linear", "activation=ramp"))
     (finding,) = find_problems(infer_shapes(load(two)))
     assert finding.location.line == 11 and finding.message.startswith("activation=ramp (here and in 1 more layer): ")
+
+
+def test_reorg_extra_is_its_input_flat_and_zeros_after_it(tmp_path):
+    # pjreddie's reorg_layer: extra=n gives outputs = inputs + n, no width, height or channels
+    path = tmp_path / "extra.cfg"
+    path.write_text("[net]\nwidth=3\nheight=3\nchannels=2\n\n[reorg]\nextra=2\nstride=1\n")
+    spec = load(path)
+    assert spec.needs_torch  # ConstantPad1d on a flat (batch, values) tensor: the torch engine sizes it
+    trace = trace_spec(spec)
+    assert trace.records[-1].output_shape == (1, 2 * 3 * 3 + 2) and trace.total_params == 0
+    namespace: dict = {}
+    exec(compile(cli("export", str(path)).stdout, "exported.py", "exec"), namespace)
+    x = torch.randn(1, 2, 3, 3)
+    assert torch.equal(namespace["extra"]()(x), torch.cat([x.flatten(1), torch.zeros(1, 2)], dim=1))

@@ -49,7 +49,7 @@ NOT_MODELLED = {
     "maxpool": ("stride_x", "stride_y", "maxpool_depth", "out_channels", "antialiasing"),
     "local_avgpool": ("stride_x", "stride_y", "maxpool_depth", "out_channels", "antialiasing"),
     "shortcut": ("weights_type",),
-    "reorg": ("reverse", "flatten", "extra"),
+    "reorg": ("reverse", "flatten"),
     "reorg3d": ("reverse", "flatten", "extra"),
     "scale_channels": ("scale_wh",),
 }
@@ -350,9 +350,14 @@ class _Builder:
     def _reorg(self, index: int, name: str, section: Section, previous: str) -> None:
         """YOLOv2's passthrough: each stride × stride patch becomes stride² channels (the shape of
         PixelUnshuffle; darknet orders the channels its own way, which no size depends on).
-        AlexeyAB's [reorg3d] has the same shape."""
+        AlexeyAB's [reorg3d] has the same shape. pjreddie's ``extra=n``: the input flat and n values
+        more, left 0, whatever the stride (a ConstantPad1d, which only the torch engine sizes)."""
         stride = int_option(section, "stride", 1, minimum=1)
         parts: list[Part] = [("reorg", "PixelUnshuffle", {"downscale_factor": stride}, {"downscale_factor": "stride"})]
+        extra = int_option(section, "extra", 0, minimum=0) if section.name == "reorg" else 0
+        if extra:  # pjreddie's: its input flat and `extra` values more, left 0 (go.cfg's pass move)
+            pad = ("extra", "ConstantPad1d", {"padding": (0, extra), "value": 0.0}, {})
+            parts = [("flatten", "Flatten", {}, {}), pad]
         self._group(index, name, section, previous, parts)
 
     _reorg3d = _reorg
