@@ -356,7 +356,7 @@ class _Builder:
         parts: list[Part] = [("reorg", "PixelUnshuffle", {"downscale_factor": stride}, {"downscale_factor": "stride"})]
         extra = int_option(section, "extra", 0, minimum=0) if section.name == "reorg" else 0
         if extra:  # pjreddie's: its input flat and `extra` values more, left 0 (go.cfg's pass move)
-            pad = ("extra", "ConstantPad1d", {"padding": (0, extra), "value": 0.0}, {})
+            pad: Part = ("extra", "ConstantPad1d", {"padding": (0, extra), "value": 0.0}, {})
             parts = [("flatten", "Flatten", {}, {}), pad]
         self._group(index, name, section, previous, parts)
 
