@@ -130,3 +130,21 @@ def test_reorg_extra_is_its_input_flat_and_zeros_after_it(tmp_path):
     exec(compile(cli("export", str(path)).stdout, "exported.py", "exec"), namespace)
     x = torch.randn(1, 2, 3, 3)
     assert torch.equal(namespace["extra"]()(x), torch.cat([x.flatten(1), torch.zeros(1, 2)], dim=1))
+
+
+def test_a_spec_writes_locally_connected2d_and_cannot_leave_it_uncalled(tmp_path):
+    path = tmp_path / "local.yaml"
+    path.write_text(
+        "input: [2, 4, 5]\nlayers:\n  - {type: LocallyConnected2d, name: local, out_channels: 3, kernel_size: 3, "
+        "stride: 2}\n"
+    )
+    for engine in (infer_shapes, trace_spec):
+        (record,) = engine(load(path)).records
+        # ⌊(4 − 3)/2⌋ + 1 = 1, ⌊(5 − 3)/2⌋ + 1 = 2: 2 places × 3 filters × 3·3·2, a bias per output value
+        assert record.output_shape == (1, 3, 1, 2) and (record.weights, record.biases) == (2 * 3 * 18, 6)
+    path.write_text(
+        "input: [2, 4, 5]\nlayers:\n  - {type: LocallyConnected2d, name: held, in_channels: 2, out_channels: 3, "
+        "kernel_size: 1, called: false}\n"
+    )
+    result = cli_error("summary", str(path))
+    assert f"{path}:3:5: held: called: false, so no output places" in result.stderr
