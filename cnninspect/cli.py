@@ -62,7 +62,7 @@ from cnninspect.engines import TORCH_INSTALL, Engine, torch_installed
 from cnninspect.errors import CnnInspectError, EditError, UsageError
 from cnninspect.formats.choices import LintFormat, RulesFormat, SizesFormat, SummaryFormat
 from cnninspect.severity import Severity
-from cnninspect.text import did_you_mean, plural, safe
+from cnninspect.text import article, did_you_mean, plural, safe
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -733,7 +733,9 @@ def schema(
             text = decode_source(read_source(spec), str(spec))
             fmt = format_for(text, str(spec))
             if not fmt.has_schema:
-                raise UsageError(f"{spec} is a {fmt.title}; the schema describes cnninspect's YAML specs")
+                raise UsageError(
+                    f"{spec} is {article(fmt.title)} {fmt.title}; the schema describes cnninspect's YAML specs"
+                )
             document = read_document(text, str(spec))
         sys.stdout.write(json.dumps(spec_schema(document), indent=2, ensure_ascii=False) + "\n")
 

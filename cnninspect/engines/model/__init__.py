@@ -34,6 +34,7 @@ process, and ``--timeout`` ends it.
 Modules, in the order a run uses them:
 
     target.py    what --model names (FILE.py:NAME, package.module:NAME) and --arg KEY=VALUE
+    config.py    a Hydra config's node (FILE.yaml:NODE), composed and instantiated by hydra-core
     sandbox.py   the user's code kept on stderr, bounded in time, never ending the process
     build.py     the import, the model built on meta or the CPU (seeded), an instance copied
     device.py    where the forward pass runs (CPU or meta, and the fallback), its dummy inputs

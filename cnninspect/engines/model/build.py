@@ -22,7 +22,7 @@ from cnninspect.engines.model.target import ModelTarget
 from cnninspect.engines.torch import import_torch
 from cnninspect.errors import Location, ModelError, UsageError
 from cnninspect.inputs.source import decode_source, read_source
-from cnninspect.text import did_you_mean
+from cnninspect.text import article, did_you_mean
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -124,7 +124,7 @@ class Maker:
         if not self.instance and not callable(obj):
             kind = type(obj).__name__
             raise UsageError(
-                f"--model {target.text}: {label} is {_article(kind)} {kind}, not an nn.Module, class or factory"
+                f"--model {target.text}: {label} is {article(kind)} {kind}, not an nn.Module, class or factory"
             )
         self.call = f"{label}({', '.join(f'{k}={v!r}' for k, v in args.items())})"
         self.mode = mode if mode is not None or self.instance else Mode.EVAL
@@ -183,7 +183,7 @@ class Maker:
             model = run_user(lambda: obj(**args), f"{self.call} failed")
         if not isinstance(model, torch.nn.Module):
             raise UsageError(
-                f"--model {self.target.text}: {self.call} returned {_article(type(model).__name__)} "
+                f"--model {self.target.text}: {self.call} returned {article(type(model).__name__)} "
                 f"{type(model).__name__}, not an nn.Module"
             )
         return model, sites
@@ -235,10 +235,6 @@ def seeded() -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
         yield
-
-
-def _article(word: str) -> str:
-    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 @contextmanager
