@@ -641,8 +641,15 @@ def sizes(
     padding: PaddingOpt = None,
     set_: SetOpt = None,
     size_range: Annotated[
-        str, typer.Option("--range", metavar="FROM:TO", help="Square input sizes N to try, both included.")
-    ] = "16:512",
+        str | None,
+        typer.Option(
+            "--range",
+            metavar="FROM:TO",
+            help="Square input sizes N to try, both included. Default: 16:512, or up to the spec's own "
+            "input size when it is larger (640 for an Ultralytics model).",
+            show_default=False,
+        ),
+    ] = None,
     output_format: Annotated[
         SizesFormat, typer.Option("--format", help="table for people, json for tools (every size listed).")
     ] = SizesFormat.TABLE,
@@ -654,7 +661,7 @@ def sizes(
     Uses the analytic engine only (no torch). Exit 0, or 2 for invalid input.
     """
     from cnninspect.formats import sizes as sizes_formats
-    from cnninspect.input_sizes import input_sizes, parse_range
+    from cnninspect.input_sizes import default_range, input_sizes, parse_range
 
     with _guard(debug=debug):
         what_if = WhatIf.of(input, kernel=kernel, stride=stride, padding=padding, sets=set_)
@@ -668,7 +675,7 @@ def sizes(
                 f"{unknown.location}: {unknown.type} is not a layer the analytic engine knows, and sizes works from "
                 f"it alone{did_you_mean(unknown.type, list(LAYER_TYPES))}"
             )
-        report = input_sizes(model, *parse_range(size_range))
+        report = input_sizes(model, *(parse_range(size_range) if size_range else default_range(model)))
         _emit(sizes_formats.RENDERERS[output_format](report))
 
 
