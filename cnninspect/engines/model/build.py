@@ -92,8 +92,10 @@ def load_attr(target: ModelTarget) -> tuple[object, dict[int, Location]]:
 @contextmanager
 def _on_path(folder: Path) -> Iterator[None]:
     """The folder importable, and no __pycache__ written into the user's tree (a cached
-    file could also hide an edit made within the same second)."""
+    file could also hide an edit made within the same second). The modules imported from it are
+    forgotten afterwards, so another project's ``src.models`` in the same process is its own."""
     entry = str(folder.resolve())
+    before = set(sys.modules)
     sys.path.insert(0, entry)
     write_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
@@ -101,6 +103,10 @@ def _on_path(folder: Path) -> Iterator[None]:
     finally:
         sys.path.remove(entry)
         sys.dont_write_bytecode = write_bytecode
+        for name in set(sys.modules) - before:
+            file = getattr(sys.modules[name], "__file__", None)
+            if file is not None and Path(file).resolve().is_relative_to(entry):
+                del sys.modules[name]
 
 
 class Maker:
