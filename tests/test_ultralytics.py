@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CONFIGS, ROOT, cli
+from conftest import CONFIGS, ROOT, cli, cli_error
 
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.errors import CnnInspectError
@@ -504,3 +504,30 @@ def test_lint_checks_ultralytics_files_instead_of_skipping_them():
     report = json.loads(result.stdout)
     assert report["files_checked"] == len(list((CONFIGS / "ultralytics").glob("*.yaml"))) >= 1
     assert report["findings"] == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "row", "at", "words"),
+    [  # a multiplier so large that a channel count times it is no number (inf) is refused where it is written
+        ("scales: {n: [1.0e+308, 1.0e+308, 1.0e+308]}\n", "[-1, 1, Conv, [32, 3, 2]]", (2, 9), "scales: n: needs"),
+        ("scales: {n: [0.5, 3.0e+9, 1024]}\n", "[-1, 1, Conv, [32, 3, 2]]", (2, 9), "at most 2,147,483,647"),
+        ("depth_multiple: 1.0e+308\n", "[-1, 2, C2f, [32]]", (2, 17), "depth_multiple: needs a number above 0"),
+        ("width_multiple: 1.0e+300\n", "[-1, 1, Conv, [32, 3, 2]]", (2, 17), "at most 2,147,483,647"),
+        # a channel count beyond any float
+        ("", f"[-1, 1, Conv, [{10**400}, 3, 2]]", (6, 5), "row 2: Conv's first argument is too large"),
+    ],
+)
+def test_sizes_beyond_any_number_are_one_line_where_written(tmp_path: Path, settings, row, at, words):
+    path = tmp_path / "huge.yaml"
+    path.write_text(
+        f"nc: 3\n{settings}backbone:\n  - [-1, 1, Conv, [16, 3, 2]]\n  - [-1, 1, Conv, [32, 3, 2]]\nhead:\n  - {row}\n"
+    )
+    with pytest.raises(CnnInspectError) as caught:
+        spec_of(path.read_text(), str(path))
+    assert caught.value.location is not None
+    assert (caught.value.location.line, caught.value.location.col) == at
+    assert words in str(caught.value)
+    result = cli_error("summary", str(path))
+    assert result.stderr.count("\n") == 1 and f"{path}:{at[0]}:{at[1]}: " in result.stderr
+    linted = cli("lint", str(path), "--format", "concise")
+    assert linted.exit_code == 1 and f"{path}:{at[0]}:{at[1]}: CNN1" in linted.stdout

@@ -38,10 +38,10 @@ from cnninspect.inputs.ultralytics_blocks import (
 )
 from cnninspect.inputs.ultralytics_families import MORE_MODULES
 from cnninspect.inputs.ultralytics_heads import HEADS, cbfuse, detect, head_of
-from cnninspect.spec.catalog import lookup
+from cnninspect.spec.catalog import MAX_INTEGER, lookup
 from cnninspect.spec.model import INPUT, ItemSpec, LayerSpec, ModelSpec
 from cnninspect.spec.yamldoc import Document, Node, read_document
-from cnninspect.text import did_you_mean, is_int, is_number
+from cnninspect.text import did_you_mean, is_int, is_number, show_value
 
 SCALE_IN_NAME = re.compile(r"yolo(e-)?[v]?\d+([nslmx])")
 """Where Ultralytics finds the scale letter in a file name (``yolov8n``, ``yolo11s-seg``)."""
@@ -209,16 +209,19 @@ class _Reader:
                 f"{how} asks for scale {chosen!r}, but scales: has {', '.join(map(str, scales))}", self.where("scales")
             )
         values = scales[chosen]
-        if not (isinstance(values, list) and len(values) == 3 and all(positive(v) for v in values)):
+        if not (isinstance(values, list) and len(values) == 3 and all(_multiplier(v) for v in values)):
             raise SpecError(
-                f"scales: {chosen}: needs [depth, width, max_channels], numbers above 0", self.where("scales")
+                f"scales: {chosen}: needs [depth, width, max_channels], numbers above 0 and at most {MAX_INTEGER:,}",
+                self.where("scales"),
             )
         self.scale = chosen
         return float(values[0]), float(values[1]), float(values[2])
 
     def _number(self, key: str, value: Any) -> float:
-        if not positive(value):
-            raise SpecError(f"{key}: needs a number above 0, got {value!r}", self.where(key))
+        if not _multiplier(value):
+            raise SpecError(
+                f"{key}: needs a number above 0 and at most {MAX_INTEGER:,}, got {show_value(value)}", self.where(key)
+            )
         return float(value)
 
     def activation(self) -> tuple[str, dict[str, object]]:
@@ -391,6 +394,12 @@ class _Reader:
             if module in SCALED:
                 if not args or not is_int(args[0]):
                     raise SpecError(f"row {row.index}: {module}'s first argument is its output channels", row.where)
+                if args[0] > MAX_INTEGER:
+                    raise SpecError(
+                        f"row {row.index}: {module}'s first argument is too large; every size is at most "
+                        f"{MAX_INTEGER:,}",
+                        row.where,
+                    )
                 c2 = args[0] if module == "Classify" else make_divisible(min(args[0], max_channels) * width)
                 args = [c1, c2, *args[1:]]
                 if module in REPEATED:
@@ -510,6 +519,11 @@ def _building(row: Row, args: list[Any]) -> Iterator[None]:
             f"(as parse_model passes them: {args!r})",
             row.where,
         ) from None
+
+
+def _multiplier(value: object) -> bool:
+    """A scale's depth, width or max_channels: above 0, and small enough that a size times it is a number."""
+    return positive(value) and isinstance(value, (int, float)) and value <= MAX_INTEGER
 
 
 def _stride(module: str, args: list[Any]) -> Fraction:
