@@ -531,3 +531,24 @@ def test_sizes_beyond_any_number_are_one_line_where_written(tmp_path: Path, sett
     assert result.stderr.count("\n") == 1 and f"{path}:{at[0]}:{at[1]}: " in result.stderr
     linted = cli("lint", str(path), "--format", "concise")
     assert linted.exit_code == 1 and f"{path}:{at[0]}:{at[1]}: CNN1" in linted.stdout
+
+
+@pytest.mark.parametrize(
+    ("activation", "words"),
+    [  # checked where activation: is written, not at the first row that uses it
+        ("nn.Conv2d(3, 3)", "activation: 'nn.Conv2d(3, 3)' is not a torch.nn activation such as nn.ReLU()"),
+        ("nn.Linear(3, 3)", "activation: 'nn.Linear(3, 3)' is not a torch.nn activation such as nn.ReLU()"),
+        ("nn.BatchNorm2d(7)", "is not a torch.nn activation"),
+        ("nn.LeakyReLU(0.1, 'x')", "activation: inplace: expected true or false, got 'x'"),
+        ("nn.LeakyReLU(bogus=1)", "LeakyReLU has no argument 'bogus'"),
+        ("nn.ReLU(1, 2, 3)", "activation: 'nn.ReLU(1, 2, 3)': ReLU takes at most 1 argument"),
+    ],
+)
+def test_a_wrong_activation_is_one_line_where_it_is_written(activation: str, words: str):
+    rows = "backbone:\n  - [-1, 1, Conv, [16, 3, 2]]\nhead:\n  - [-1, 1, Conv, [8]]\n"
+    text = f'nc: 2\nactivation: "{activation}"\n{rows}'
+    with pytest.raises(CnnInspectError) as caught:
+        spec_of(text)
+    assert caught.value.location is not None
+    assert (caught.value.location.line, caught.value.location.col) == (2, 13)
+    assert words in str(caught.value)

@@ -38,8 +38,9 @@ from cnninspect.inputs.ultralytics_blocks import (
 )
 from cnninspect.inputs.ultralytics_families import MORE_MODULES
 from cnninspect.inputs.ultralytics_heads import HEADS, cbfuse, detect, head_of
-from cnninspect.spec.catalog import MAX_INTEGER, lookup
+from cnninspect.spec.catalog import MAX_INTEGER, Family, lookup
 from cnninspect.spec.model import INPUT, ItemSpec, LayerSpec, ModelSpec
+from cnninspect.spec.validate import make_layer
 from cnninspect.spec.yamldoc import Document, Node, read_document
 from cnninspect.text import did_you_mean, is_int, is_number, show_value
 
@@ -83,6 +84,8 @@ template's parameters."""
 ONE_INPUT = ("nn.Upsample", "nn.MaxPool2d", "nn.ZeroPad2d", "nn.Identity", "nn.ConvTranspose2d", "nn.BatchNorm2d")
 
 
+ACTIVATION_FAMILIES = (Family.ELEMENTWISE, Family.SOFTMAX)
+"""What ``activation:`` may name: a layer that keeps its input's shape and holds nothing to size."""
 MAX_REPEATS = 10_000
 """More repeats of one row than this are refused (and more than MAX_LAYERS layers in all)."""
 
@@ -238,13 +241,17 @@ class _Reader:
         if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute):
             name = call.func.attr
         kind = lookup(name) if name else None
-        if kind is None or not isinstance(call, ast.Call):
+        if kind is None or not isinstance(call, ast.Call) or kind.family not in ACTIVATION_FAMILIES:
             raise SpecError(f"activation: {written!r} is not a torch.nn activation such as nn.ReLU()", where)
+        if len(call.args) > len(kind.params):
+            count = f"{len(kind.params)} argument{'s' if len(kind.params) != 1 else ''}"
+            raise SpecError(f"activation: {written!r}: {kind.name} takes at most {count}", where)
         try:
             args = {kind.params[i].name: ast.literal_eval(a) for i, a in enumerate(call.args)}
             args.update({k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg})
-        except (ValueError, TypeError, SyntaxError, IndexError, RecursionError):
+        except (ValueError, TypeError, SyntaxError, RecursionError):
             raise SpecError(f"activation: {written!r}: its arguments must be plain values", where) from None
+        make_layer(0, "activation", kind.name, args, where, {}, where)  # checked here, where it is written
         return kind.name, args
 
     # -- rows ------------------------------------------------------------------------------------
