@@ -552,3 +552,19 @@ def test_a_wrong_activation_is_one_line_where_it_is_written(activation: str, wor
     assert caught.value.location is not None
     assert (caught.value.location.line, caught.value.location.col) == (2, 13)
     assert words in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("setting", "words"),
+    [
+        ("nc: 0", "row 2: Detect needs the number of classes, an integer ≥ 1, got 0"),
+        ("nc: 2.5", "row 2: Detect needs the number of classes, an integer ≥ 1, got 2.5"),
+        ("nc: '[red]x'", "row 2: Detect needs the number of classes, an integer ≥ 1, got '[red]x'"),
+        # YAML 1.1, which Ultralytics reads with, makes no a false; 1.2 keeps it a string: neither guessed
+        ("nc: 3\nend2end: no", "end2end: needs true or false, got 'no'"),
+    ],
+)
+def test_a_setting_of_the_wrong_kind_is_one_line(setting: str, words: str):
+    text = f"{setting}\nbackbone:\n  - [-1, 1, Conv, [16, 3, 2]]\n  - [-1, 1, Conv, [32, 3, 2]]\nhead:\n"
+    with pytest.raises(CnnInspectError, match=re.escape(words)):
+        spec_of(text + "  - [[0, 1], 1, Detect, [nc]]\n")

@@ -315,7 +315,9 @@ class _Reader:
         reg_max = self.value("reg_max", 16)
         if not is_int(reg_max) or not 1 <= reg_max <= MAX_REPEATS:
             raise SpecError(f"reg_max: needs an integer ≥ 1, got {reg_max!r}", self.where("reg_max"))
-        end2end = bool(self.value("end2end"))
+        end2end = self.value("end2end") or False  # left out or null: off
+        if not isinstance(end2end, bool):
+            raise SpecError(f"end2end: needs true or false, got {show_value(end2end)}", self.where("end2end"))
         channels = self.value("channels", 3)
         if not is_int(channels) or channels < 1:
             raise SpecError(f"channels: needs an integer ≥ 1, got {channels!r}", self.where("channels"))
