@@ -166,3 +166,34 @@ def test_the_schema_takes_every_copy_no_copies_and_alternatives():
     validator = jsonschema.Draft7Validator(spec_schema())
     assert not list(validator.iter_errors({"layers": [{"type": "ReLU", "repeat": 0}]}))
     assert list(validator.iter_errors({"layers": [{"type": "ReLU", "repeat": -1}]}))
+
+
+@pytest.mark.parametrize(
+    ("text", "at", "words"),
+    [
+        (  # repeat: 0 leaves no layer, as if: false does
+            "input: [4, 8, 8]\nlayers:\n  - {type: Conv2d, name: m, out_channels: 4, kernel_size: 1, repeat: 0}\n",
+            (3, 3),
+            "every layer is switched off by its if: or left without copies by repeat: 0",
+        ),
+        (  # trainable and called are keys of every use, so no block parameter can have either name
+            "input: [4, 8, 8]\nblocks:\n  B:\n    params: {called: true}\n    layers: [ReLU]\nlayers: [B]\n",
+            (4, 14),
+            "parameter name 'called' is a key every use of a block has (type, name, from, repeat, if, layers, "
+            "trainable, called); pick another name",
+        ),
+        (  # the flags are facts of the model written as true or false, never a block's parameter
+            "input: [4, 8, 8]\nblocks:\n  B:\n    params: {t: true}\n    layers:\n"
+            "      - {type: Conv2d, out_channels: 4, kernel_size: 1, trainable: $t}\nlayers: [B]\n",
+            (6, 68),
+            "trainable: is written true or false, not an expression ('$t'); write trainable: false on the "
+            "block's use instead",
+        ),
+    ],
+)
+def test_misused_keys_say_what_to_write(text: str, at: tuple[int, int], words: str):
+    with pytest.raises(CnnInspectError) as caught:
+        parse(text)
+    assert caught.value.location is not None
+    assert (caught.value.location.line, caught.value.location.col) == at
+    assert words in caught.value.message

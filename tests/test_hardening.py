@@ -529,8 +529,8 @@ OFF_BLOCK = "blocks:\n  B:\n    params: {}\n    layers:\n      - {type: ReLU, if
 @pytest.mark.parametrize(
     ("body", "where", "message"),
     [
-        ("layers:\n  - {type: ReLU, if: false}\n", "3:3", "every layer is switched off by its if:"),
-        (OFF_BLOCK + "layers:\n  - {type: B}\n", "8:3", "every layer is switched off by its if:"),
+        ("layers:\n  - {type: ReLU, if: false}\n", "3:3", "every layer is switched off by its if: or left"),
+        (OFF_BLOCK + "layers:\n  - {type: B}\n", "8:3", "every layer is switched off by its if: or left"),
         (
             "layers:\n  - ReLU\n  - name: a\n    repeat: 10000\n    layers:\n      - name: b\n        repeat: 10000\n"
             "        layers:\n          - {type: ReLU, if: false}\n",

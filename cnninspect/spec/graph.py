@@ -88,7 +88,9 @@ class Expander:
         self._list(items, _Scope("", INPUT, {}, (), ("layers",), ()))
         if not self.layers:
             raise SpecError(
-                "every layer is switched off by its if:; a model needs at least one", self.document.where(items)
+                "every layer is switched off by its if: or left without copies by repeat: 0; "
+                "a model needs at least one",
+                self.document.where(items),
             )
         if not any(layer.called for layer in self.layers):
             raise SpecError(
