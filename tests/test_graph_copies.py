@@ -197,3 +197,34 @@ def test_misused_keys_say_what_to_write(text: str, at: tuple[int, int], words: s
     assert caught.value.location is not None
     assert (caught.value.location.line, caught.value.location.col) == at
     assert words in caught.value.message
+
+
+def test_a_merge_left_one_input_by_no_copies_names_the_use_and_what_it_reads():
+    text = """\
+input: [8, 16, 16]
+blocks:
+  B:
+    params: {n: 1}
+    layers:
+      - {type: Conv2d, name: cv, out_channels: 4, kernel_size: 1}
+      - {type: Conv2d, name: m, out_channels: 4, kernel_size: 3, padding: 1, repeat: $n}
+      - {type: Concat, name: cat, from: [cv, m.*]}
+layers:
+  - {type: B, name: a, n: 2}
+  - {type: B, name: c, n: 0}
+"""
+    with pytest.raises(GraphError) as caught:
+        parse(text)
+    assert caught.value.location is not None and caught.value.location.line == 8  # the Concat in the block
+    assert caught.value.message == (
+        "c.cat: Concat needs at least two inputs: from: [a, b]; here from: [cv, m.*] reads 1"
+    )
+
+
+def test_block_parameters_named_as_reserved_keys_fail_the_schema_too():
+    import jsonschema
+
+    from cnninspect.spec.schema import spec_schema
+
+    spec = {"input": [4], "blocks": {"B": {"params": {"called": True}, "layers": ["ReLU"]}}, "layers": ["B"]}
+    assert list(jsonschema.Draft7Validator(spec_schema()).iter_errors(spec))

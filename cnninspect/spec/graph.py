@@ -308,7 +308,12 @@ class Expander:
             )
         called = not scope.uncalled and item.flags.get("called", True)
         if merge and len(inputs) < 2:
-            raise GraphError(f"{kind.name if kind else item.type} needs at least two inputs: from: [a, b]", item.where)
+            written = ", ".join(ref for ref, _ in item.sources)
+            here = f"; here from: [{written}] reads {len(inputs)}" if item.sources else ""
+            raise GraphError(
+                f"{qualified}: {kind.name if kind else item.type} needs at least two inputs: from: [a, b]{here}",
+                item.where,
+            )
         if not merge and len(inputs) > 1:
             written = ", ".join(ref for ref, _ in item.sources)
             hint = "" if kind is not None else _merge_hint(item.type)
