@@ -228,3 +228,16 @@ def test_block_parameters_named_as_reserved_keys_fail_the_schema_too():
 
     spec = {"input": [4], "blocks": {"B": {"params": {"called": True}, "layers": ["ReLU"]}}, "layers": ["B"]}
     assert list(jsonschema.Draft7Validator(spec_schema()).iter_errors(spec))
+
+
+def test_every_copy_of_an_item_whose_name_has_a_dot():
+    # dotted names are allowed (configs/alexnet.yaml names its layers features.0 as torchvision does)
+    text = """\
+input: [4, 8, 8]
+layers:
+  - {type: Conv2d, name: features.1, out_channels: 4, kernel_size: 1, repeat: 2}
+  - {type: Concat, name: cat, from: [input, features.1.*]}
+"""
+    spec = parse(text)
+    assert next(x for x in spec.layers if x.name == "cat").inputs == ("input", "features.1.0", "features.1.1")
+    assert shapes(text)["cat"] == (4 + 4 + 4, 8, 8)

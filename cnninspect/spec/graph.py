@@ -473,9 +473,11 @@ class Expander:
             return [(self._resolve(ref, where, scope, item, index, written), ref)]
         head = ref.removesuffix(EVERY_COPY)
         self._resolve(head, where, scope, item, index, written)  # unknown, later or itself: said as for a name
-        inner: _Scope | None = None
+        if head in scope.off:
+            return []
+        inner = scope.inner.get(head)  # a name written with a dot (features.1) is one name first
         owner = scope
-        for part in head.split("."):
+        for part in head.split(".") if inner is None else ():
             if part in owner.off:
                 return []
             inner = owner.inner.get(part)
