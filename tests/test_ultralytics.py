@@ -382,6 +382,8 @@ def test_c3k2_takes_c3k_at_m_and_the_head_is_the_newer_one_after_it():
         ("[-1, 20000, C2f, [64]]", "row 2: 20,000 repeats; cnninspect builds at most 10,000"),
         ("[-1, 1, A2C2f, [8, True, 4]]", "row 2: A2C2f's hidden channels int(8·0.5) = 4 must be a multiple of 32"),
         ("[-1, 1, Conv, [0]]", "model.2.conv: out_channels: expected an integer ≥ 1, got 0"),
+        # a template's own arithmetic ($k // 2) is no word of the user's: the arguments are named
+        ("[-1, 1, SPPF, [64, [5, 3]]]", "row 2: SPPF cannot be built from the arguments [64, [5, 3]] (as parse_model"),
     ],
 )
 def test_a_mistake_in_a_row_is_one_line_at_the_row(row: str, words: str):

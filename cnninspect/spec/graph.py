@@ -562,7 +562,7 @@ class Expander:
             message = str(error)
             if "no parameter" in message:
                 message += f" (block {block} has {', '.join(sorted(scope.params)) or 'no parameters'})"
-            raise GraphError(message, self.document.where(node)) from None
+            raise GraphError(message, self.document.where(node)) from error
 
     def _truth(self, node: Node, scope: _Scope) -> bool:
         value, _ = self._value(node, scope)
