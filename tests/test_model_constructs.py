@@ -694,3 +694,18 @@ def test_real_architectures_count_what_their_specs_count(name):
     assert model.complete and model.output_shape == spec.output_shape
     assert (model.total_params, totals(model).mult_adds) == (spec.total_params, totals(spec).mult_adds)
     assert codes(model) == codes(spec)
+
+
+def test_a_forward_pass_that_needs_more_memory_than_there_is_is_traced_on_meta():
+    # the weights are 8·3 + 8 values, so the CPU is chosen; the N×N product needs 2¹⁸ · 2¹⁸ · 4 bytes
+    model = trace("PixelAttention", "3x512x512")
+    assert model.device == "meta" and model.complete
+    assert model.output_shape == (1, 512 * 512, 512 * 512)
+    assert model.notes[-1].startswith("traced on the meta device: on the CPU the forward pass fails (RuntimeError")
+
+
+def test_a_cpu_trace_holds_no_more_memory_than_its_budget(monkeypatch):
+    monkeypatch.setattr(engine, "CPU_TRACE_BUDGET", 128 * 2**20)  # Scratch fills 1 GiB in forward
+    model = trace("Scratch", "4")
+    assert model.device == "meta" and model.complete and model.output_shape == (1, 2)
+    assert model.total_params == 4 * 2 + 2

@@ -3,8 +3,9 @@ the CPU after all when meta fails and memory allows; the dummy inputs for it."""
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,10 @@ The meta device's first use imports sympy and torch._dynamo (PyTorch's meta kern
 and norms need them): about a second on a quiet machine, several on a busy one, where building with
 seeded weights and a CPU pass of ResNet-50 at 224×224 (4.1 G mult-adds, about 170 MiB by this
 estimate) takes under half a second (bench/run.py)."""
+CPU_TRACE_BUDGET = 2 * 2**30
+"""Address space a CPU trace may take beyond what the process already holds (Linux). A forward pass
+that allocates far more than ``_footprint`` sees (an attention matrix over every pixel) then fails at
+once and is traced on meta, instead of filling the machine's memory."""
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "long", "int", "bool")
 
 
@@ -34,8 +39,10 @@ def trace_where_it_fits(maker: Maker, inputs: Sequence[tuple[int, ...]], kinds: 
     try:
         return _traced(maker, device, inputs, kinds), device
     except ModelError as failure:
-        if device == "cpu" or isinstance(failure.__cause__, TimeUp):
+        if isinstance(failure.__cause__, TimeUp):
             raise
+        if device == "cpu":
+            return _on_meta_after_all(maker, inputs, kinds, failure), "meta"
         if footprint > _memory_available() // 2:
             raise ModelError(
                 f"{failure.message} (on the meta device, which holds no data; at an estimated "
@@ -45,11 +52,51 @@ def trace_where_it_fits(maker: Maker, inputs: Sequence[tuple[int, ...]], kinds: 
         return _traced(maker, "cpu", inputs, kinds), "cpu"
 
 
-def _traced(maker: Maker, device: str, inputs: Sequence[tuple[int, ...]], kinds: Sequence[str]) -> Tracer:
-    """A forward pass on ``device``."""
-    tracer = Tracer(maker.target, *maker.on(device), inputs[0][0])
-    tracer.run([dummy(shape, kind, device) for shape, kind in zip(inputs, kinds)])
+def _on_meta_after_all(
+    maker: Maker, inputs: Sequence[tuple[int, ...]], kinds: Sequence[str], failure: ModelError
+) -> Tracer:
+    """The CPU was chosen for speed alone, and what fails there (memory forward allocates beyond the
+    estimate, an op the CPU lacks) may pass on meta. When meta fails too, the CPU's failure is the
+    one reported: its messages are torch's clearest."""
+    try:
+        tracer = _traced(maker, "meta", inputs, kinds)
+    except ModelError as second:
+        if isinstance(second.__cause__, TimeUp):
+            raise
+        raise failure from failure.__cause__
+    maker.notes.append(f"traced on the meta device: on the CPU the forward pass fails ({reason(failure)})")
     return tracer
+
+
+def _traced(maker: Maker, device: str, inputs: Sequence[tuple[int, ...]], kinds: Sequence[str]) -> Tracer:
+    """A forward pass on ``device``; on the CPU within ``CPU_TRACE_BUDGET``."""
+    with _address_space(CPU_TRACE_BUDGET) if device == "cpu" else contextlib.nullcontext():
+        tracer = Tracer(maker.target, *maker.on(device), inputs[0][0])
+        tracer.run([dummy(shape, kind, device) for shape, kind in zip(inputs, kinds)])
+    return tracer
+
+
+@contextlib.contextmanager
+def _address_space(budget: int) -> Iterator[None]:
+    """At most ``budget`` more bytes of address space while the block runs (Linux; elsewhere no
+    limit): an allocation beyond it fails at once. A tighter limit already set is kept."""
+    try:
+        import resource
+
+        used = int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
+    except (ImportError, OSError, ValueError, IndexError):
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = used + budget
+    if (soft != resource.RLIM_INFINITY and soft <= cap) or (hard != resource.RLIM_INFINITY and hard < cap):
+        yield
+        return
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 def _footprint(model: nn.Module, inputs: Sequence[tuple[int, ...]], kinds: Sequence[str]) -> int:
