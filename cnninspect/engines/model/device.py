@@ -1,5 +1,5 @@
-"""Where the forward pass runs: on the CPU when the model is small, else on the meta device, and on
-the CPU after all when meta fails and memory allows; the dummy inputs for it."""
+"""Where the forward pass runs: on the CPU when the model is small and light, else on the meta device,
+and on the CPU after all when meta fails and memory allows; the dummy inputs for it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnninspect.engines.model.build import Maker
+from cnninspect.engines.model.counting import TooMuchWork
 from cnninspect.engines.model.sandbox import TimeUp, reason
 from cnninspect.engines.model.tracer import Tracer
 from cnninspect.engines.torch import import_torch
@@ -23,15 +24,30 @@ The meta device's first use imports sympy and torch._dynamo (PyTorch's meta kern
 and norms need them): about a second on a quiet machine, several on a busy one, where building with
 seeded weights and a CPU pass of ResNet-50 at 224×224 (4.1 G mult-adds, about 170 MiB by this
 estimate) takes under half a second (bench/run.py)."""
+MODEL_CPU_MULT_ADDS = 16 * 10**9
+"""...and whose forward pass computes at most this many mult-adds: the CPU pass stops before an op
+that would take it over (counting.TooMuchWork) and the trace goes to meta, with a note. Chosen from
+paired runs (docs/model.md): the CPU computes a few billion mult-adds a second on one thread, so past
+this the meta device's first use costs less than the arithmetic it skips."""
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "long", "int", "bool")
 
 
 def trace_where_it_fits(maker: Maker, inputs: Sequence[tuple[int, ...]], kinds: Sequence[str]) -> tuple[Tracer, str]:
-    """The trace, on the CPU when the model is small, else on meta; on the CPU after all when meta
-    fails and memory allows (``maker.notes`` says so). Also the device it ran on."""
+    """The trace, on the CPU when the model is small and light, else on meta (``maker.notes`` says when
+    it was the mult-adds); on the CPU after all when meta fails and memory allows (the notes say
+    so). Also the device it ran on."""
     footprint = _footprint(maker.first(), inputs, kinds)
     device = "cpu" if footprint <= MODEL_CPU_LIMIT else "meta"
     try:
+        if device == "cpu":
+            try:
+                return _traced(maker, device, inputs, kinds, MODEL_CPU_MULT_ADDS), device
+            except TooMuchWork as heavy:
+                device = "meta"
+                maker.notes.append(
+                    f"traced on the meta device: a CPU pass would compute over {heavy.budget / 10**9:g} billion "
+                    "mult-adds, which take longer than the meta device's first use"
+                )
         return _traced(maker, device, inputs, kinds), device
     except ModelError as failure:
         if device == "cpu" or isinstance(failure.__cause__, TimeUp):
@@ -45,10 +61,12 @@ def trace_where_it_fits(maker: Maker, inputs: Sequence[tuple[int, ...]], kinds: 
         return _traced(maker, "cpu", inputs, kinds), "cpu"
 
 
-def _traced(maker: Maker, device: str, inputs: Sequence[tuple[int, ...]], kinds: Sequence[str]) -> Tracer:
-    """A forward pass on ``device``."""
+def _traced(
+    maker: Maker, device: str, inputs: Sequence[tuple[int, ...]], kinds: Sequence[str], budget: int | None = None
+) -> Tracer:
+    """A forward pass on ``device``, stopped by TooMuchWork before its mult-adds pass ``budget``."""
     tracer = Tracer(maker.target, *maker.on(device), inputs[0][0])
-    tracer.run([dummy(shape, kind, device) for shape, kind in zip(inputs, kinds)])
+    tracer.run([dummy(shape, kind, device) for shape, kind in zip(inputs, kinds)], budget)
     return tracer
 
 
