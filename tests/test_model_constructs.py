@@ -188,6 +188,21 @@ def test_the_cpu_pass_stops_before_the_op_that_would_pass_the_budget(tmp_path, m
     ]
 
 
+def test_a_model_stopped_on_the_cpu_is_built_again_on_meta(tmp_path, monkeypatch):
+    """Not moved there: a plain tensor attribute (no buffer) would stay on the CPU and fail the meta pass."""
+    path = tmp_path / "scaled.py"
+    path.write_text(
+        "import torch\nimport torch.nn as nn\n\n\nclass Scaled(nn.Module):\n    def __init__(self):\n"
+        "        super().__init__()\n        self.conv = nn.Conv2d(3, 4, 3, bias=False)\n"
+        "        self.scale = torch.ones(4, 1, 1)\n\n    def forward(self, x):\n"
+        "        return self.conv(x) * self.scale\n"
+    )
+    monkeypatch.setattr(engine, "MODEL_CPU_MULT_ADDS", 0)
+    model = inspect_model(parse_target(f"{path}:Scaled"), {}, ["3x8x8"])
+    assert model.device == "meta" and model.output_shape == (1, 4, 6, 6)
+    assert len(model.notes) == 1 and model.notes[0].startswith("traced on the meta device")
+
+
 @pytest.mark.parametrize(
     ("x", "w", "stride", "padding", "dilation", "transposed", "output_padding", "groups"),
     [
