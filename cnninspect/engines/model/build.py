@@ -142,6 +142,8 @@ class Maker:
         """Where ``model``'s tensors are: ``meta`` or ``cpu``; "" before it is built."""
         self.drawn = True
         """False for a CPU build whose random weights were never drawn (fit for meta only)."""
+        self.meta_builds = True
+        """False when building on meta fails: the CPU's model is moved to meta instead."""
         self.notes: list[str] = []
         """Why the model was built or traced where it was, when that is not the usual place."""
 
@@ -159,7 +161,7 @@ class Maker:
             # The user's own mistake fails here too, and is reported. The weights are left undrawn:
             # if the model is large it is traced on meta and no value is ever read.
             self.model, self.sites = self.build("cpu", drawn=False)
-            self.device, self.drawn = "cpu", False
+            self.device, self.drawn, self.meta_builds = "cpu", False, False
             self.notes.append(f"built on the CPU: on the meta device {self.call} fails ({reason(failure)})")
         return self.model
 
@@ -169,7 +171,7 @@ class Maker:
         if self.instance:
             model, sites = self.copy(device)
         else:
-            if self.device == "cpu" and device == "meta":
+            if self.device == "cpu" and device == "meta" and not self.meta_builds:
                 self.model = self.model.to("meta")  # built on the CPU because meta could not; ours to move
             elif self.device != device or not self.drawn:
                 self.model, self.sites = self.build(device)
