@@ -62,7 +62,7 @@ from cnninspect.engines import TORCH_INSTALL, Engine, torch_installed
 from cnninspect.errors import CnnInspectError, EditError, UsageError
 from cnninspect.formats.choices import LintFormat, RulesFormat, SizesFormat, SummaryFormat
 from cnninspect.severity import Severity
-from cnninspect.text import did_you_mean, plural, safe
+from cnninspect.text import article, did_you_mean, safe
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -519,6 +519,7 @@ def lint(
     from cnninspect.config import load_settings
     from cnninspect.discovery import discover
     from cnninspect.formats import lint as lint_formats
+    from cnninspect.linter import own_classes
 
     with _guard(debug=debug):
         settings = load_settings(Path.cwd()).with_options(
@@ -531,7 +532,7 @@ def lint(
         checked = found.in_order(_lint_all(found.files, settings, overrides, engine, fmt, ModelSource(scale=scale)))
         results = [r for r in checked if r.is_spec]
         skipped = [r for r in checked if not r.is_spec]
-        own = {r.path: classes for r in skipped if (classes := _own_classes(r.path))}
+        own = {r.path: classes for r in skipped if (classes := own_classes(r.path))}
         skipped = [r for r in skipped if r.path not in own]
         if settings.run_models:
             results += [result for path in own for result in _lint_model_config(path, settings)]
@@ -539,14 +540,9 @@ def lint(
             _emit(lint_formats.RENDERERS[fmt](results, _wrap_width(sys.stdout)))  # a clean full report is empty
         if not settings.run_models:
             for path, classes in own.items():
-                typer.echo(_own_classes_line(path, classes), err=True)
+                typer.echo(lint_formats.own_classes_line(path, classes), err=True)
         if skipped:
-            typer.echo(
-                f"skipped {plural(len(skipped), 'file')} that "
-                f"{'is not a model spec' if len(skipped) == 1 else 'are not model specs'} "
-                "(no layers:, no torch.nn _target_, no [net])",
-                err=True,
-            )
+            typer.echo(lint_formats.skipped_line(len(skipped)), err=True)
         crashed = lint_formats.internal_errors_line(results)
         if summary_line := lint_formats.lint_summary(results):
             typer.echo(summary_line, err=True)
@@ -641,8 +637,15 @@ def sizes(
     padding: PaddingOpt = None,
     set_: SetOpt = None,
     size_range: Annotated[
-        str, typer.Option("--range", metavar="FROM:TO", help="Square input sizes N to try, both included.")
-    ] = "16:512",
+        str | None,
+        typer.Option(
+            "--range",
+            metavar="FROM:TO",
+            help="Square input sizes N to try, both included. Default: 16:512, or up to the spec's own "
+            "input size when it is larger (640 for an Ultralytics model).",
+            show_default=False,
+        ),
+    ] = None,
     output_format: Annotated[
         SizesFormat, typer.Option("--format", help="table for people, json for tools (every size listed).")
     ] = SizesFormat.TABLE,
@@ -654,7 +657,7 @@ def sizes(
     Uses the analytic engine only (no torch). Exit 0, or 2 for invalid input.
     """
     from cnninspect.formats import sizes as sizes_formats
-    from cnninspect.input_sizes import input_sizes, parse_range
+    from cnninspect.input_sizes import default_range, input_sizes, parse_range
 
     with _guard(debug=debug):
         what_if = WhatIf.of(input, kernel=kernel, stride=stride, padding=padding, sets=set_)
@@ -668,7 +671,7 @@ def sizes(
                 f"{unknown.location}: {unknown.type} is not a layer the analytic engine knows, and sizes works from "
                 f"it alone{did_you_mean(unknown.type, list(LAYER_TYPES))}"
             )
-        report = input_sizes(model, *parse_range(size_range))
+        report = input_sizes(model, *(parse_range(size_range) if size_range else default_range(model)))
         _emit(sizes_formats.RENDERERS[output_format](report))
 
 
@@ -733,7 +736,9 @@ def schema(
             text = decode_source(read_source(spec), str(spec))
             fmt = format_for(text, str(spec))
             if not fmt.has_schema:
-                raise UsageError(f"{spec} is a {fmt.title}; the schema describes cnninspect's YAML specs")
+                raise UsageError(
+                    f"{spec} is {article(fmt.title)} {fmt.title}; the schema describes cnninspect's YAML specs"
+                )
             document = read_document(text, str(spec))
         sys.stdout.write(json.dumps(spec_schema(document), indent=2, ensure_ascii=False) + "\n")
 
@@ -803,17 +808,6 @@ def _load(source: ModelSource, what_if: WhatIf) -> "ModelSpec":
     return apply_overrides(load_source(source.spec, source.layers, source.read_options()).spec, overrides)
 
 
-def _own_classes(path: str) -> list[tuple[str, str]]:
-    """The user's own classes a Hydra config builds (lint never builds them)."""
-    from cnninspect.inputs import decode_source, read_source
-    from cnninspect.inputs.hydra import own_classes
-
-    try:
-        return own_classes(decode_source(read_source(path), path), path)
-    except CnnInspectError:
-        return []
-
-
 def _lint_model_config(path: str, settings: "Settings") -> "list[FileResult]":
     """lint --run-models: a Hydra config of the user's own classes traced as a whole, its input from
     its comment; the findings grouped by the file they point at (the config, or the user's source)."""
@@ -830,17 +824,6 @@ def _lint_model_config(path: str, settings: "Settings") -> "list[FileResult]":
         if finding.rule in enabled:
             by_file.setdefault(finding.location.path, []).append(finding)
     return [FileResult(file, tuple(found)) for file, found in by_file.items()]
-
-
-def _own_classes_line(path: str, classes: list[tuple[str, str]]) -> str:
-    """``PATH: a Hydra config of your own classes (…), not built by lint; check it with …``."""
-    names = ", ".join(dict.fromkeys(name for _, name in classes))
-    node = next((key for key, _ in classes if key), None)
-    command = f"cnninspect summary --model {path}:{node}" if node else "cnninspect summary --model CONFIG.yaml:KEY"
-    return safe(
-        f"{path}: a Hydra config of your own classes ({names}); lint never runs your code, so it was not "
-        f"checked: run {command}"
-    )
 
 
 def _stdout(record: bool = False) -> "Console":

@@ -531,6 +531,12 @@ class _Exporter:
                     f"export: {child.name or child.type} in group {item.name} reads from: "
                     f"{', '.join(child.sources)}; a group runs in a chain, so make that part a block"
                 )
+            child_kind = lookup(child.type) if child.type else None
+            if child_kind is not None and child_kind.family is Family.SPLIT:
+                raise UsageError(
+                    f"export: {child.name or child.type} in group {item.name}: nn.Sequential cannot hold a Split "
+                    "(torch.chunk or torch.split in forward); make that part a block"
+                )
             on = self._condition(child, params)
             if on is False:
                 continue

@@ -20,6 +20,8 @@ from cnninspect.rules import find_problems
 from cnninspect.spec.model import ModelSpec
 
 MERGE_RULES = (rules.ADD_SHAPE_MISMATCH, rules.CONCAT_SHAPE_MISMATCH, rules.MUL_BROADCAST)
+DEFAULT_FROM, DEFAULT_TO = 16, 512
+"""The sizes tried when --range is not given (up to the spec's own input size when it is larger)."""
 MAX_SIZES = 8192
 """Sizes one run may try."""
 MAX_TRACES = 500_000
@@ -60,6 +62,11 @@ def parse_range(text: str) -> tuple[int, int]:
     if not 1 <= start <= stop or stop - start + 1 > MAX_SIZES:
         raise UsageError(f"--range {text!r}: need 1 ≤ FROM ≤ TO and at most {MAX_SIZES:,} sizes")
     return start, stop
+
+
+def default_range(spec: ModelSpec) -> tuple[int, int]:
+    """16 to 512, or to the spec's own input size when it is larger (an Ultralytics model's 640)."""
+    return DEFAULT_FROM, max((DEFAULT_TO, *spec.input[1:]))
 
 
 def input_sizes(spec: ModelSpec, start: int, stop: int) -> SizeReport:

@@ -75,6 +75,17 @@ def lint_file(
     return FileResult(label, tuple(shown))
 
 
+def own_classes(path: str) -> list[tuple[str, str]]:
+    """The user's own classes a Hydra config builds, as (config key, class name): lint never builds
+    them, it names them. Empty for any other file, or one that cannot be read."""
+    from cnninspect.inputs.hydra import own_classes as hydra_classes
+
+    try:
+        return hydra_classes(decode_source(read_source(path), path), path)
+    except CnnInspectError:
+        return []
+
+
 def inline_ignores(text: str) -> dict[int, frozenset[str] | None]:
     """Line → codes or names silenced there (None: every rule)."""
     ignores: dict[int, frozenset[str] | None] = {}

@@ -79,6 +79,11 @@ def show_value(value: object) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
+def article(word: str) -> str:
+    """``a`` or ``an`` before ``word``, as it is spelt (``an Ultralytics model YAML``, ``a darknet .cfg``)."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 def plural(count: int, word: str, many: str | None = None) -> str:
     """``1 error``, ``3 errors``, ``2 fixes``."""
     return f"{count:,} {word if count == 1 else many or word + 's'}"

@@ -323,3 +323,58 @@ def test_the_exported_module_reads_back_the_same_through_model(tmp_path: Path):
     (theirs,) = [{k: layer[k] for k in keys} for layer in traced["layers"] if layer["name"] == "aux"]
     (mine,) = [{k: layer[k] for k in keys} for layer in spec["layers"] if layer["name"] == "aux"]
     assert mine == theirs == {**mine, "output_shape": None, "notes": UNCALLED}
+
+
+AUX_HEAD = """\
+input: [3, 8, 8]
+blocks:
+  Res:
+    params: {c: 4}
+    layers:
+      - {type: Conv2d, name: cv, in_channels: $c, out_channels: $c, kernel_size: 1}
+      - {type: Add, name: add, from: [input, cv]}
+  Aux:
+    layers:
+      - {type: Conv2d, name: a, in_channels: 4, out_channels: 8, kernel_size: 1}
+      - {type: Split, name: half, from: a, chunks: 2, index: 0}
+      - {type: Res, name: m}
+      - {type: Concat, name: cat, from: [half, m]}
+      - {type: Conv2d, name: out, in_channels: 8, out_channels: 2, kernel_size: 1}
+layers:
+  - {type: Conv2d, name: conv, out_channels: 4, kernel_size: 3}
+  - {type: Aux, name: aux, called: false}
+  - name: spare
+    called: false
+    layers:
+      - {type: Conv2d, name: a, in_channels: 4, out_channels: 8, kernel_size: 1}
+      - {type: Split, name: half, from: a, chunks: 2, index: 1}
+      - {type: Res, name: m, repeat: 2}
+      - {type: Concat, name: cat, from: [half, m.*]}
+  - {type: Flatten, name: flat}
+"""
+
+
+def test_a_part_forward_never_calls_may_hold_merges_splits_and_read_its_own_layers(tmp_path: Path):
+    # conv 4·27 + 4; aux: a 8·4 + 8, m.cv 4·4 + 4, out 2·8 + 2; spare: a 8·4 + 8, two m.cv 4·4 + 4
+    conv, a, res, out = 4 * 27 + 4, 8 * 4 + 8, 4 * 4 + 4, 2 * 8 + 2
+    for trace in traces(AUX_HEAD):
+        assert trace.total_params == trace.trainable_params == conv + (a + res + out) + (a + 2 * res) == 270
+        assert trace.output_shape == (1, 4 * 6 * 6) and trace.complete
+        by_name = {r.layer.name: r for r in trace.records}
+        assert by_name["flat"].layer.inputs == ("conv",)  # nothing inside aux or spare runs
+        assert [by_name[n].output_shape for n in ("aux.cat", "spare.half", "spare.m.1.add")] == [None] * 3
+        assert not find_problems(trace)
+    torch = pytest.importorskip("torch")
+    without_spare = AUX_HEAD[: AUX_HEAD.index("  - name: spare")] + "  - {type: Flatten, name: flat}\n"
+    trace = infer_shapes(parse(without_spare))
+    namespace: dict[str, Any] = {}
+    exec(compile(export_pytorch(trace), str(tmp_path / "exported.py"), "exec"), namespace)  # the generated class
+    model = [v for v in namespace.values() if isinstance(v, type) and issubclass(v, torch.nn.Module)][-1]()
+    assert sum(p.numel() for p in model.parameters()) == conv + a + res + out == 190
+    assert tuple(model(torch.zeros(1, 3, 8, 8)).shape) == (1, 144)
+
+
+def test_what_a_part_forward_never_calls_holds_is_not_read_from_outside():
+    text = AUX_HEAD.replace("{type: Flatten, name: flat}", "{type: Flatten, name: flat, from: spare.cat}")
+    with pytest.raises(CnnInspectError, match=r"spare\.cat is never called in forward"):
+        parse(text)

@@ -166,3 +166,78 @@ def test_the_schema_takes_every_copy_no_copies_and_alternatives():
     validator = jsonschema.Draft7Validator(spec_schema())
     assert not list(validator.iter_errors({"layers": [{"type": "ReLU", "repeat": 0}]}))
     assert list(validator.iter_errors({"layers": [{"type": "ReLU", "repeat": -1}]}))
+
+
+@pytest.mark.parametrize(
+    ("text", "at", "words"),
+    [
+        (  # repeat: 0 leaves no layer, as if: false does
+            "input: [4, 8, 8]\nlayers:\n  - {type: Conv2d, name: m, out_channels: 4, kernel_size: 1, repeat: 0}\n",
+            (3, 3),
+            "every layer is switched off by its if: or left without copies by repeat: 0",
+        ),
+        (  # trainable and called are keys of every use, so no block parameter can have either name
+            "input: [4, 8, 8]\nblocks:\n  B:\n    params: {called: true}\n    layers: [ReLU]\nlayers: [B]\n",
+            (4, 14),
+            "parameter name 'called' is a key every use of a block has (type, name, from, repeat, if, layers, "
+            "trainable, called); pick another name",
+        ),
+        (  # the flags are facts of the model written as true or false, never a block's parameter
+            "input: [4, 8, 8]\nblocks:\n  B:\n    params: {t: true}\n    layers:\n"
+            "      - {type: Conv2d, out_channels: 4, kernel_size: 1, trainable: $t}\nlayers: [B]\n",
+            (6, 68),
+            "trainable: is written true or false, not an expression ('$t'); write trainable: false on the "
+            "block's use instead",
+        ),
+    ],
+)
+def test_misused_keys_say_what_to_write(text: str, at: tuple[int, int], words: str):
+    with pytest.raises(CnnInspectError) as caught:
+        parse(text)
+    assert caught.value.location is not None
+    assert (caught.value.location.line, caught.value.location.col) == at
+    assert words in caught.value.message
+
+
+def test_a_merge_left_one_input_by_no_copies_names_the_use_and_what_it_reads():
+    text = """\
+input: [8, 16, 16]
+blocks:
+  B:
+    params: {n: 1}
+    layers:
+      - {type: Conv2d, name: cv, out_channels: 4, kernel_size: 1}
+      - {type: Conv2d, name: m, out_channels: 4, kernel_size: 3, padding: 1, repeat: $n}
+      - {type: Concat, name: cat, from: [cv, m.*]}
+layers:
+  - {type: B, name: a, n: 2}
+  - {type: B, name: c, n: 0}
+"""
+    with pytest.raises(GraphError) as caught:
+        parse(text)
+    assert caught.value.location is not None and caught.value.location.line == 8  # the Concat in the block
+    assert caught.value.message == (
+        "c.cat: Concat needs at least two inputs: from: [a, b]; here from: [cv, m.*] reads 1"
+    )
+
+
+def test_block_parameters_named_as_reserved_keys_fail_the_schema_too():
+    import jsonschema
+
+    from cnninspect.spec.schema import spec_schema
+
+    spec = {"input": [4], "blocks": {"B": {"params": {"called": True}, "layers": ["ReLU"]}}, "layers": ["B"]}
+    assert list(jsonschema.Draft7Validator(spec_schema()).iter_errors(spec))
+
+
+def test_every_copy_of_an_item_whose_name_has_a_dot():
+    # dotted names are allowed (configs/alexnet.yaml names its layers features.0 as torchvision does)
+    text = """\
+input: [4, 8, 8]
+layers:
+  - {type: Conv2d, name: features.1, out_channels: 4, kernel_size: 1, repeat: 2}
+  - {type: Concat, name: cat, from: [input, features.1.*]}
+"""
+    spec = parse(text)
+    assert next(x for x in spec.layers if x.name == "cat").inputs == ("input", "features.1.0", "features.1.1")
+    assert shapes(text)["cat"] == (4 + 4 + 4, 8, 8)

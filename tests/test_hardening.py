@@ -529,8 +529,8 @@ OFF_BLOCK = "blocks:\n  B:\n    params: {}\n    layers:\n      - {type: ReLU, if
 @pytest.mark.parametrize(
     ("body", "where", "message"),
     [
-        ("layers:\n  - {type: ReLU, if: false}\n", "3:3", "every layer is switched off by its if:"),
-        (OFF_BLOCK + "layers:\n  - {type: B}\n", "8:3", "every layer is switched off by its if:"),
+        ("layers:\n  - {type: ReLU, if: false}\n", "3:3", "every layer is switched off by its if: or left"),
+        (OFF_BLOCK + "layers:\n  - {type: B}\n", "8:3", "every layer is switched off by its if: or left"),
         (
             "layers:\n  - ReLU\n  - name: a\n    repeat: 10000\n    layers:\n      - name: b\n        repeat: 10000\n"
             "        layers:\n          - {type: ReLU, if: false}\n",
@@ -625,3 +625,19 @@ def test_sizes_names_an_unknown_layer_at_its_place(tmp_path):
     result = cli_error("sizes", str(path))
     assert result.stderr.startswith(f"cnninspect: error: {path}:4:5: Rleu is not a layer the analytic engine knows")
     assert "did you mean 'ReLU'?" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("layer", "needs"),
+    [  # dim 5 exists from 6 dimensions on, dim -7 from 7; start_dim 5 of Flatten from 6
+        ("Softmax(dim=5)", "Softmax needs a 6-d input"),
+        ("Softmax(dim=-7)", "Softmax needs a 7-d input"),
+        ("Flatten(start_dim=5)", "Flatten needs a 6-d input"),
+    ],
+)
+@pytest.mark.parametrize("engine", ["analytic", "torch"])
+def test_a_dimension_beyond_the_input_says_which_rank_has_it(engine, layer, needs):
+    result = cli("summary", "--layers", f"Conv2d(3,4,3) {layer}", "--input", "3x8x8", "--engine", engine)
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code == 1
+    assert f"CNN205 layer 1: {needs} but receives 4-d (1, 4, 6, 6)" in result.stdout + result.stderr

@@ -124,6 +124,108 @@ def test_a_data_dependent_forward_pass_is_traced_again_on_the_cpu():
     assert codes(wrong) == ["CNN201"]
 
 
+LIGHT_NET = """import torch.nn as nn
+
+
+def net():
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False),
+        nn.Conv2d(8, 4, 3, stride=2, bias=False),
+        nn.Flatten(),
+        nn.Linear(4 * 7 * 7, 10, bias=False),
+    )
+"""
+LIGHT_WORK = 8 * 27 * 16 * 16 + 4 * 72 * 7 * 7 + 4 * 7 * 7 * 10
+"""LIGHT_NET's mult-adds at 3×16×16, by hand: two convolutions (16×16 and (16 - 3) // 2 + 1 = 7 a
+side) and the Linear, no bias or norm."""
+
+
+def test_a_forward_pass_over_the_budget_goes_to_meta_and_says_why(tmp_path, monkeypatch):
+    path = tmp_path / "light.py"
+    path.write_text(LIGHT_NET)
+    target = f"{path}:net"
+    monkeypatch.setattr(engine, "MODEL_CPU_MULT_ADDS", LIGHT_WORK)  # exactly the work: stays on the CPU
+    light = inspect_model(parse_target(target), {}, ["3x16x16"])
+    assert light.device == "cpu" and light.notes == () and totals(light).mult_adds == LIGHT_WORK
+    on_cpu = cli("summary", "--model", target, "--input", "3x16x16")
+    monkeypatch.setattr(engine, "MODEL_CPU_MULT_ADDS", LIGHT_WORK - 1)
+    heavy = inspect_model(parse_target(target), {}, ["3x16x16"])
+    assert heavy.device == "meta" and totals(heavy).mult_adds == LIGHT_WORK
+    assert heavy.notes == (
+        f"traced on the meta device: a CPU pass would compute over {(LIGHT_WORK - 1) / 10**9:g} billion "
+        "mult-adds, which take longer than the meta device's first use",
+    )
+    on_meta = cli("summary", "--model", target, "--input", "3x16x16")
+    assert on_cpu.exit_code == on_meta.exit_code == 0, on_meta.stderr
+    # the same table: only the title's device and the line saying why differ
+    cpu_lines, meta_lines = on_cpu.stdout.splitlines(), on_meta.stdout.splitlines()
+    assert cpu_lines[0].endswith("torch engine on cpu") and meta_lines[0] == cpu_lines[0].replace("on cpu", "on meta")
+    assert [line for line in meta_lines[1:] if "billion mult-adds" not in line] == cpu_lines[1:]
+    assert len(meta_lines) == len(cpu_lines) + 1
+
+
+def test_the_cpu_pass_stops_before_the_op_that_would_pass_the_budget(tmp_path, monkeypatch):
+    path = tmp_path / "light.py"
+    path.write_text(LIGHT_NET)
+    ran = []
+    monkeypatch.setattr(engine, "MODEL_CPU_MULT_ADDS", 8 * 27 * 16 * 16 + 4 * 72 * 7 * 7 - 1)
+    hook = torch.nn.modules.module.register_module_forward_hook(
+        lambda m, i, o: ran.append((type(m).__name__, o.device.type))
+    )
+    try:
+        model = inspect_model(parse_target(f"{path}:net"), {}, ["3x16x16"])
+    finally:
+        hook.remove()
+    assert model.device == "meta"
+    # on the CPU the first convolution ran and the second never started; then all of it on meta
+    assert ran[: ran.index(("Sequential", "meta")) + 1] == [
+        ("Conv2d", "cpu"),
+        ("Conv2d", "meta"),
+        ("Conv2d", "meta"),
+        ("Flatten", "meta"),
+        ("Linear", "meta"),
+        ("Sequential", "meta"),
+    ]
+
+
+def test_a_model_stopped_on_the_cpu_is_built_again_on_meta(tmp_path, monkeypatch):
+    """Not moved there: a plain tensor attribute (no buffer) would stay on the CPU and fail the meta pass."""
+    path = tmp_path / "scaled.py"
+    path.write_text(
+        "import torch\nimport torch.nn as nn\n\n\nclass Scaled(nn.Module):\n    def __init__(self):\n"
+        "        super().__init__()\n        self.conv = nn.Conv2d(3, 4, 3, bias=False)\n"
+        "        self.scale = torch.ones(4, 1, 1)\n\n    def forward(self, x):\n"
+        "        return self.conv(x) * self.scale\n"
+    )
+    monkeypatch.setattr(engine, "MODEL_CPU_MULT_ADDS", 0)
+    model = inspect_model(parse_target(f"{path}:Scaled"), {}, ["3x8x8"])
+    assert model.device == "meta" and model.output_shape == (1, 4, 6, 6)
+    assert len(model.notes) == 1 and model.notes[0].startswith("traced on the meta device")
+
+
+@pytest.mark.parametrize(
+    ("x", "w", "stride", "padding", "dilation", "transposed", "output_padding", "groups"),
+    [
+        ((2, 4, 17, 13), (6, 4, 3, 3), [1, 1], [1, 1], [1, 1], False, [0, 0], 1),
+        ((1, 4, 17, 13), (6, 2, 5, 3), [2, 3], [2, 0], [1, 2], False, [0, 0], 2),
+        ((1, 3, 31), (5, 3, 4), [3], [1], [2], False, [0], 1),
+        ((1, 2, 5, 6, 7), (4, 2, 3, 3, 1), [2, 1, 1], [0, 1, 0], [1, 1, 1], False, [0, 0, 0], 1),
+        ((1, 4, 9, 9), (4, 3, 3, 3), [2, 2], [1, 1], [1, 1], True, [1, 1], 1),
+    ],
+)
+def test_a_convolutions_work_is_known_before_it_runs(
+    x, w, stride, padding, dilation, transposed, output_padding, groups
+):
+    """The budget's estimate from the arguments alone equals FlopCounterMode's count of the run op."""
+    from cnninspect.engines.model.counting import expected, op_formulas
+
+    args = (torch.zeros(x), torch.zeros(w), None, stride, padding, dilation, transposed, output_padding, groups)
+    convolution = torch.ops.aten.convolution
+    with FlopCounterMode(display=False) as counter:
+        convolution.default(*args)
+    assert expected(op_formulas()[convolution], "convolution", args, {}) == counter.get_total_flops() // 2 > 0
+
+
 @pytest.mark.usefixtures("limit_64_mib")
 def test_a_forward_pass_too_large_for_the_cpu_says_why_it_failed(monkeypatch):
     monkeypatch.setattr(engine, "_memory_available", lambda: 2**20)
@@ -694,3 +796,28 @@ def test_real_architectures_count_what_their_specs_count(name):
     assert model.complete and model.output_shape == spec.output_shape
     assert (model.total_params, totals(model).mult_adds) == (spec.total_params, totals(spec).mult_adds)
     assert codes(model) == codes(spec)
+    # U-Net at 512×512 computes 192.5 G mult-adds: traced on meta, the CPU pass stopped at the budget
+    heavy = totals(spec).mult_adds > engine.MODEL_CPU_MULT_ADDS
+    assert heavy == (name == "unet")
+    assert model.device == ("meta" if heavy else "cpu")
+    assert (
+        any(note.startswith("traced on the meta device: a CPU pass would compute over") for note in model.notes)
+        == heavy
+    )
+
+
+def test_a_forward_pass_that_needs_more_memory_than_there_is_is_traced_on_meta(monkeypatch):
+    # the weights are 8·3 + 8 values, so the CPU is chosen; the N×N product needs 2¹⁸ · 2¹⁸ · 4 bytes
+    # (its 2¹⁸ · 2¹⁸ · 8 mult-adds would send it to meta first: the memory path is what is tested)
+    monkeypatch.setattr(engine, "MODEL_CPU_MULT_ADDS", 10**18)
+    model = trace("PixelAttention", "3x512x512")
+    assert model.device == "meta" and model.complete
+    assert model.output_shape == (1, 512 * 512, 512 * 512)
+    assert model.notes[-1].startswith("traced on the meta device: on the CPU the forward pass fails (RuntimeError")
+
+
+def test_a_cpu_trace_holds_no_more_memory_than_its_budget(monkeypatch):
+    monkeypatch.setattr(engine, "CPU_TRACE_BUDGET", 128 * 2**20)  # Scratch fills 1 GiB in forward
+    model = trace("Scratch", "4")
+    assert model.device == "meta" and model.complete and model.output_shape == (1, 2)
+    assert model.total_params == 4 * 2 + 2

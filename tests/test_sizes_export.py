@@ -60,6 +60,18 @@ def test_sizes_errors():
     assert "analytic engine" in needs_torch.stderr
 
 
+def test_sizes_default_range_reaches_the_specs_own_input():
+    # 16 to 512 unless the spec's own input is larger: an Ultralytics model is 3×640×640
+    lenet = json.loads(cli("sizes", str(CONFIGS / "lenet5.yaml"), "--format", "json").stdout)
+    assert (lenet["tried"][0], lenet["tried"][-1]) == (16, 512)
+    tiny = CONFIGS / "ultralytics" / "tiny_detector.yaml"
+    detector = json.loads(cli("sizes", str(tiny), "--format", "json").stdout)
+    assert detector["tried"] == [16, 640]
+    assert detector["survive"] == list(range(16, 641))
+    flat = cli_error("sizes", "--layers", "Linear(784,10)", "--input", "784")
+    assert "spatial dimensions" in flat.stderr
+
+
 def test_sizes_never_imports_torch():
     code = (
         "import sys\nfrom typer.testing import CliRunner\nfrom cnninspect.cli import app\n"

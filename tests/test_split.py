@@ -267,3 +267,20 @@ def test_draw_marks_a_split_that_does_not_fit(layers, marks):
     trace = infer_shapes(parse_layers(layers, (3, 8, 8)))
     parts = parts_of(trace, find_problems(trace))
     assert [part.marks for part in parts if part.marks] == [marks]
+
+
+def test_export_refuses_a_split_in_a_group_nn_sequential_cannot_hold(tmp_path):
+    # nn.Sequential holds modules; torch.chunk is a function, and torch.nn has no Split
+    path = tmp_path / "grouped.yaml"
+    path.write_text(
+        "input: [16, 8, 8]\nlayers:\n  - name: g\n    layers:\n"
+        "      - {type: Conv2d, out_channels: 4, kernel_size: 1}\n"
+        "      - {type: Split, chunks: 2, index: 0}\n"
+        "  - {type: Conv2d, out_channels: 8, kernel_size: 1}\n"
+    )
+    result = cli("export", str(path))
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "nn.Split" not in result.stderr
+    assert "in group g: nn.Sequential cannot hold a Split (torch.chunk" in result.stderr
+    assert "make that part a block" in result.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CONFIGS, ROOT, cli
+from conftest import CONFIGS, ROOT, cli, cli_error
 
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.errors import CnnInspectError
@@ -382,6 +382,8 @@ def test_c3k2_takes_c3k_at_m_and_the_head_is_the_newer_one_after_it():
         ("[-1, 20000, C2f, [64]]", "row 2: 20,000 repeats; cnninspect builds at most 10,000"),
         ("[-1, 1, A2C2f, [8, True, 4]]", "row 2: A2C2f's hidden channels int(8·0.5) = 4 must be a multiple of 32"),
         ("[-1, 1, Conv, [0]]", "model.2.conv: out_channels: expected an integer ≥ 1, got 0"),
+        # a template's own arithmetic ($k // 2) is no word of the user's: the arguments are named
+        ("[-1, 1, SPPF, [64, [5, 3]]]", "row 2: SPPF cannot be built from the arguments [64, [5, 3]] (as parse_model"),
     ],
 )
 def test_a_mistake_in_a_row_is_one_line_at_the_row(row: str, words: str):
@@ -504,3 +506,67 @@ def test_lint_checks_ultralytics_files_instead_of_skipping_them():
     report = json.loads(result.stdout)
     assert report["files_checked"] == len(list((CONFIGS / "ultralytics").glob("*.yaml"))) >= 1
     assert report["findings"] == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "row", "at", "words"),
+    [  # a multiplier so large that a channel count times it is no number (inf) is refused where it is written
+        ("scales: {n: [1.0e+308, 1.0e+308, 1.0e+308]}\n", "[-1, 1, Conv, [32, 3, 2]]", (2, 9), "scales: n: needs"),
+        ("scales: {n: [0.5, 3.0e+9, 1024]}\n", "[-1, 1, Conv, [32, 3, 2]]", (2, 9), "at most 2,147,483,647"),
+        ("depth_multiple: 1.0e+308\n", "[-1, 2, C2f, [32]]", (2, 17), "depth_multiple: needs a number above 0"),
+        ("width_multiple: 1.0e+300\n", "[-1, 1, Conv, [32, 3, 2]]", (2, 17), "at most 2,147,483,647"),
+        # a channel count beyond any float
+        ("", f"[-1, 1, Conv, [{10**400}, 3, 2]]", (6, 5), "row 2: Conv's first argument is too large"),
+    ],
+)
+def test_sizes_beyond_any_number_are_one_line_where_written(tmp_path: Path, settings, row, at, words):
+    path = tmp_path / "huge.yaml"
+    path.write_text(
+        f"nc: 3\n{settings}backbone:\n  - [-1, 1, Conv, [16, 3, 2]]\n  - [-1, 1, Conv, [32, 3, 2]]\nhead:\n  - {row}\n"
+    )
+    with pytest.raises(CnnInspectError) as caught:
+        spec_of(path.read_text(), str(path))
+    assert caught.value.location is not None
+    assert (caught.value.location.line, caught.value.location.col) == at
+    assert words in str(caught.value)
+    result = cli_error("summary", str(path))
+    assert result.stderr.count("\n") == 1 and f"{path}:{at[0]}:{at[1]}: " in result.stderr
+    linted = cli("lint", str(path), "--format", "concise")
+    assert linted.exit_code == 1 and f"{path}:{at[0]}:{at[1]}: CNN1" in linted.stdout
+
+
+@pytest.mark.parametrize(
+    ("activation", "words"),
+    [  # checked where activation: is written, not at the first row that uses it
+        ("nn.Conv2d(3, 3)", "activation: 'nn.Conv2d(3, 3)' is not a torch.nn activation such as nn.ReLU()"),
+        ("nn.Linear(3, 3)", "activation: 'nn.Linear(3, 3)' is not a torch.nn activation such as nn.ReLU()"),
+        ("nn.BatchNorm2d(7)", "is not a torch.nn activation"),
+        ("nn.LeakyReLU(0.1, 'x')", "activation: inplace: expected true or false, got 'x'"),
+        ("nn.LeakyReLU(bogus=1)", "LeakyReLU has no argument 'bogus'"),
+        ("nn.ReLU(1, 2, 3)", "activation: 'nn.ReLU(1, 2, 3)': ReLU takes at most 1 argument"),
+    ],
+)
+def test_a_wrong_activation_is_one_line_where_it_is_written(activation: str, words: str):
+    rows = "backbone:\n  - [-1, 1, Conv, [16, 3, 2]]\nhead:\n  - [-1, 1, Conv, [8]]\n"
+    text = f'nc: 2\nactivation: "{activation}"\n{rows}'
+    with pytest.raises(CnnInspectError) as caught:
+        spec_of(text)
+    assert caught.value.location is not None
+    assert (caught.value.location.line, caught.value.location.col) == (2, 13)
+    assert words in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("setting", "words"),
+    [
+        ("nc: 0", "row 2: Detect needs the number of classes, an integer ≥ 1, got 0"),
+        ("nc: 2.5", "row 2: Detect needs the number of classes, an integer ≥ 1, got 2.5"),
+        ("nc: '[red]x'", "row 2: Detect needs the number of classes, an integer ≥ 1, got '[red]x'"),
+        # YAML 1.1, which Ultralytics reads with, makes no a false; 1.2 keeps it a string: neither guessed
+        ("nc: 3\nend2end: no", "end2end: needs true or false, got 'no'"),
+    ],
+)
+def test_a_setting_of_the_wrong_kind_is_one_line(setting: str, words: str):
+    text = f"{setting}\nbackbone:\n  - [-1, 1, Conv, [16, 3, 2]]\n  - [-1, 1, Conv, [32, 3, 2]]\nhead:\n"
+    with pytest.raises(CnnInspectError, match=re.escape(words)):
+        spec_of(text + "  - [[0, 1], 1, Detect, [nc]]\n")

@@ -288,15 +288,21 @@ def _check_rank(layer: LayerSpec, shape: Shape) -> RankMismatch | None:
             if isinstance(value, tuple):
                 allowed = tuple(r for r in allowed if r == len(value) + 2)
     elif family is Family.FLATTEN:
-        allowed = tuple(r for r in range(1, max(rank, 1) + 1) if flatten_range(layer, r) is not None)
+        top = max(rank, _rank_with(layer.get("start_dim")), _rank_with(layer.get("end_dim")))
+        allowed = tuple(r for r in range(1, top + 1) if flatten_range(layer, r) is not None)
     elif family is Family.ATTEND:  # batch, channels and one spatial dimension or more
         allowed = tuple(range(3, max(rank, 3) + 1))
     elif family in (Family.SOFTMAX, Family.SPLIT):
         dim = layer.get("dim")
-        allowed = None if dim is None else tuple(r for r in range(1, max(rank, 1) + 1) if -r <= dim < r)
+        allowed = None if dim is None else tuple(r for r in range(1, max(rank, _rank_with(dim)) + 1) if -r <= dim < r)
     if allowed is None or rank in allowed:
         return None
     return RankMismatch(allowed, shape)
+
+
+def _rank_with(dim: int) -> int:
+    """The fewest dimensions a tensor needs for ``dim`` to exist (5 and -6 both need 6)."""
+    return dim + 1 if dim >= 0 else -dim
 
 
 def flatten_range(layer: LayerSpec, rank: int) -> tuple[int, int] | None:

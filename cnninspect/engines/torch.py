@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from cnninspect.engines.analytic import check_input, check_merge, infer_shapes, keeps_received, output_shape
 from cnninspect.engines.records import BYTES_PER_VALUE, LayerRecord, Trace
 from cnninspect.errors import ArgumentError, LayerFailure, LayerTypeError, Location
+from cnninspect.spec.catalog import OWN_FAMILIES
 from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec, attend_dims, expand
 from cnninspect.text import did_you_mean, dims_text, first_line, shape_text
 
@@ -114,7 +115,9 @@ def _inputs(spec: ModelSpec, position: int) -> tuple[str, ...]:
 
 def _uncalled(layer: LayerSpec, device: str) -> LayerRecord:
     """A layer forward never calls: the module built from the sizes written and its parameters
-    counted, nothing run."""
+    counted, nothing run. cnninspect's own layers (merges, Split) are no torch.nn module and hold nothing."""
+    if layer.kind is not None and layer.kind.family in OWN_FAMILIES:
+        return LayerRecord.uncalled(layer, 0, 0, 0, None)
     module = build_module(layer, None, device)
     weights, biases, trainable = (0, 0, 0) if layer.shares else count_parameters(module.named_parameters())
     in_size = layer.args.get(layer.kind.inferred) if layer.kind and layer.kind.inferred else None

@@ -47,6 +47,23 @@ def clean_summary(results: Sequence[FileResult]) -> str:
     return f"All checks passed: {plural(len(results), 'file')} checked."
 
 
+def skipped_line(count: int) -> str:
+    """``skipped 3 files that are not model specs (…)``."""
+    what = "is not a model spec" if count == 1 else "are not model specs"
+    return f"skipped {plural(count, 'file')} that {what} (no layers:, no torch.nn _target_, no [net])"
+
+
+def own_classes_line(path: str, classes: Sequence[tuple[str, str]]) -> str:
+    """``PATH: a Hydra config of your own classes (…); lint never runs your code, so …: run …``."""
+    names = ", ".join(dict.fromkeys(name for _, name in classes))
+    node = next((key for key, _ in classes if key), None)
+    command = f"cnninspect summary --model {path}:{node}" if node else "cnninspect summary --model CONFIG.yaml:KEY"
+    return safe(
+        f"{path}: a Hydra config of your own classes ({names}); lint never runs your code, so it was not "
+        f"checked: run {command}"
+    )
+
+
 def internal_error_text(result: FileResult) -> str:
     """What an internal error on a file says: that it is cnninspect's bug, not the file's problem."""
     return (

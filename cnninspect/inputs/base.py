@@ -15,6 +15,7 @@ from typing import ClassVar
 from cnninspect.errors import EditError
 from cnninspect.inputs.splice import Edit
 from cnninspect.spec.model import LayerSpec, ModelSpec
+from cnninspect.text import article
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,9 @@ class InputFormat(ABC):
 
     def edits(self, text: str, original: ModelSpec, intended: ModelSpec) -> list[Edit]:
         """The text edits that make ``text`` (the source of ``original``) read as ``intended``."""
-        raise EditError(f"{original.source}: fix-fc cannot write into a {self.title}; change it by hand")
+        raise EditError(
+            f"{original.source}: fix-fc cannot write into {article(self.title)} {self.title}; change it by hand"
+        )
 
     def tolerated_merge(self, layer: LayerSpec, shapes: tuple[tuple[int, ...], ...]) -> str | None:
         """Why a merge whose inputs PyTorch refuses to join is legal in this format (darknet's

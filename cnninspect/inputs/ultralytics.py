@@ -38,10 +38,11 @@ from cnninspect.inputs.ultralytics_blocks import (
 )
 from cnninspect.inputs.ultralytics_families import MORE_MODULES
 from cnninspect.inputs.ultralytics_heads import HEADS, cbfuse, detect, head_of
-from cnninspect.spec.catalog import lookup
+from cnninspect.spec.catalog import MAX_INTEGER, Family, lookup
 from cnninspect.spec.model import INPUT, ItemSpec, LayerSpec, ModelSpec
+from cnninspect.spec.validate import make_layer
 from cnninspect.spec.yamldoc import Document, Node, read_document
-from cnninspect.text import did_you_mean, is_int, is_number
+from cnninspect.text import did_you_mean, is_int, is_number, show_value
 
 SCALE_IN_NAME = re.compile(r"yolo(e-)?[v]?\d+([nslmx])")
 """Where Ultralytics finds the scale letter in a file name (``yolov8n``, ``yolo11s-seg``)."""
@@ -83,6 +84,8 @@ template's parameters."""
 ONE_INPUT = ("nn.Upsample", "nn.MaxPool2d", "nn.ZeroPad2d", "nn.Identity", "nn.ConvTranspose2d", "nn.BatchNorm2d")
 
 
+ACTIVATION_FAMILIES = (Family.ELEMENTWISE, Family.SOFTMAX)
+"""What ``activation:`` may name: a layer that keeps its input's shape and holds nothing to size."""
 MAX_REPEATS = 10_000
 """More repeats of one row than this are refused (and more than MAX_LAYERS layers in all)."""
 
@@ -209,16 +212,19 @@ class _Reader:
                 f"{how} asks for scale {chosen!r}, but scales: has {', '.join(map(str, scales))}", self.where("scales")
             )
         values = scales[chosen]
-        if not (isinstance(values, list) and len(values) == 3 and all(positive(v) for v in values)):
+        if not (isinstance(values, list) and len(values) == 3 and all(_multiplier(v) for v in values)):
             raise SpecError(
-                f"scales: {chosen}: needs [depth, width, max_channels], numbers above 0", self.where("scales")
+                f"scales: {chosen}: needs [depth, width, max_channels], numbers above 0 and at most {MAX_INTEGER:,}",
+                self.where("scales"),
             )
         self.scale = chosen
         return float(values[0]), float(values[1]), float(values[2])
 
     def _number(self, key: str, value: Any) -> float:
-        if not positive(value):
-            raise SpecError(f"{key}: needs a number above 0, got {value!r}", self.where(key))
+        if not _multiplier(value):
+            raise SpecError(
+                f"{key}: needs a number above 0 and at most {MAX_INTEGER:,}, got {show_value(value)}", self.where(key)
+            )
         return float(value)
 
     def activation(self) -> tuple[str, dict[str, object]]:
@@ -235,13 +241,17 @@ class _Reader:
         if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute):
             name = call.func.attr
         kind = lookup(name) if name else None
-        if kind is None or not isinstance(call, ast.Call):
+        if kind is None or not isinstance(call, ast.Call) or kind.family not in ACTIVATION_FAMILIES:
             raise SpecError(f"activation: {written!r} is not a torch.nn activation such as nn.ReLU()", where)
+        if len(call.args) > len(kind.params):
+            count = f"{len(kind.params)} argument{'s' if len(kind.params) != 1 else ''}"
+            raise SpecError(f"activation: {written!r}: {kind.name} takes at most {count}", where)
         try:
             args = {kind.params[i].name: ast.literal_eval(a) for i, a in enumerate(call.args)}
             args.update({k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg})
-        except (ValueError, TypeError, SyntaxError, IndexError, RecursionError):
+        except (ValueError, TypeError, SyntaxError, RecursionError):
             raise SpecError(f"activation: {written!r}: its arguments must be plain values", where) from None
+        make_layer(0, "activation", kind.name, args, where, {}, where)  # checked here, where it is written
         return kind.name, args
 
     # -- rows ------------------------------------------------------------------------------------
@@ -305,7 +315,9 @@ class _Reader:
         reg_max = self.value("reg_max", 16)
         if not is_int(reg_max) or not 1 <= reg_max <= MAX_REPEATS:
             raise SpecError(f"reg_max: needs an integer ≥ 1, got {reg_max!r}", self.where("reg_max"))
-        end2end = bool(self.value("end2end"))
+        end2end = self.value("end2end") or False  # left out or null: off
+        if not isinstance(end2end, bool):
+            raise SpecError(f"end2end: needs true or false, got {show_value(end2end)}", self.where("end2end"))
         channels = self.value("channels", 3)
         if not is_int(channels) or channels < 1:
             raise SpecError(f"channels: needs an integer ≥ 1, got {channels!r}", self.where("channels"))
@@ -391,6 +403,12 @@ class _Reader:
             if module in SCALED:
                 if not args or not is_int(args[0]):
                     raise SpecError(f"row {row.index}: {module}'s first argument is its output channels", row.where)
+                if args[0] > MAX_INTEGER:
+                    raise SpecError(
+                        f"row {row.index}: {module}'s first argument is too large; every size is at most "
+                        f"{MAX_INTEGER:,}",
+                        row.where,
+                    )
                 c2 = args[0] if module == "Classify" else make_divisible(min(args[0], max_channels) * width)
                 args = [c1, c2, *args[1:]]
                 if module in REPEATED:
@@ -510,6 +528,11 @@ def _building(row: Row, args: list[Any]) -> Iterator[None]:
             f"(as parse_model passes them: {args!r})",
             row.where,
         ) from None
+
+
+def _multiplier(value: object) -> bool:
+    """A scale's depth, width or max_channels: above 0, and small enough that a size times it is a number."""
+    return positive(value) and isinstance(value, (int, float)) and value <= MAX_INTEGER
 
 
 def _stride(module: str, args: list[Any]) -> Fraction:

@@ -21,6 +21,7 @@ from importlib import resources
 from typing import Any
 
 from cnninspect.errors import CnnInspectError, Location, SpecError
+from cnninspect.spec.expr import ExpressionError
 from cnninspect.spec.graph import MAX_LAYERS, Expander
 from cnninspect.spec.items import Block, read_blocks
 from cnninspect.spec.model import GroupSpec, LayerSpec
@@ -102,6 +103,10 @@ class Net:
         try:
             output = self.expander.use(kind, self.name(local), params, x, tuple(self.path), self.where)
         except CnnInspectError as error:
+            if isinstance(error.__cause__, ExpressionError):
+                # the template's own arithmetic ($k // 2) failed: the row's arguments do not fit the
+                # module, which the reader says in its words, naming them (not the template's)
+                raise ValueError(error.message) from error
             raise type(error)(error.message, self.where) from None
         self.layers[start:] = [
             replace(

@@ -13,7 +13,7 @@ from typing import Any
 
 from cnninspect.errors import GraphError, SpecError
 from cnninspect.inputs.ultralytics_blocks import Net, Row, conv, make_divisible
-from cnninspect.text import is_int
+from cnninspect.text import is_int, show_value
 
 
 @dataclass(frozen=True)
@@ -163,8 +163,14 @@ def head_of(
                 row.where,
             )
     count = args[0] if args else nc
-    if not is_int(count) or count < 1:
+    if count is None:
         raise SpecError(f"row {row.index}: {module} needs the number of classes (nc: at the top)", row.where)
+    if not is_int(count) or count < 1:
+        raise SpecError(
+            f"row {row.index}: {module} needs the number of classes, an integer ≥ 1, got {show_value(count)} "
+            "(nc: at the top, or the head's first argument)",
+            row.where,
+        )
     extra_what = HEADS[base]
     extra = None
     proto = None

@@ -262,9 +262,10 @@ class Family(StrEnum):
 
 MERGE_FAMILIES = (Family.ADD, Family.CONCAT, Family.MUL)
 """Layers that take several inputs; they are cnninspect's, not torch.nn classes."""
-OWN_FAMILIES = (*MERGE_FAMILIES, Family.SPLIT, Family.ATTEND, Family.LOCAL)
-"""cnninspect's own layers: torch functions (``torch.cat``, ``torch.chunk``, attention's matrix
-products, a locally connected layer's unfold), not torch.nn classes."""
+OWN_FAMILIES = (*MERGE_FAMILIES, Family.SPLIT, Family.ATTEND)
+"""cnninspect's own layers that hold no parameters: torch functions (``torch.cat``, ``torch.chunk``,
+attention's matrix products), not torch.nn classes. (LocallyConnected2d, cnninspect's too, holds
+weights.)"""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnninspect.errors import GraphError, Location, SpecError
-from cnninspect.spec.catalog import MERGE_FAMILIES, lookup
+from cnninspect.spec.catalog import MERGE_FAMILIES, OWN_FAMILIES, lookup
 from cnninspect.spec.expr import ExpressionError, is_expression, parse_expression
 from cnninspect.spec.items import Block, Item, first_expression, has_expression, read_item
 from cnninspect.spec.items import read_blocks as read_blocks  # where the readers of specs find it
@@ -88,7 +88,9 @@ class Expander:
         self._list(items, _Scope("", INPUT, {}, (), ("layers",), ()))
         if not self.layers:
             raise SpecError(
-                "every layer is switched off by its if:; a model needs at least one", self.document.where(items)
+                "every layer is switched off by its if: or left without copies by repeat: 0; "
+                "a model needs at least one",
+                self.document.where(items),
             )
         if not any(layer.called for layer in self.layers):
             raise SpecError(
@@ -204,13 +206,11 @@ class Expander:
                 scope.off.discard(item.name)
             node_path = (*scope.node_path, index)
             runs = not scope.uncalled and item.flags.get("called", True)
-            if not runs:
-                if item.sources:
-                    raise GraphError(
-                        "a layer that forward never calls (called: false) reads nothing; remove its from:",
-                        item.sources[0][1],
-                    )
-                inputs = [current]  # unread: nothing flows into it
+            if not runs and not scope.uncalled and item.sources:
+                raise GraphError(
+                    "a layer that forward never calls (called: false) reads nothing; remove its from:",
+                    item.sources[0][1],
+                )
             opened = position
             if repeat is None:
                 output = self._one(item, scope, self._local(item, position), inputs, sources, node_path)
@@ -229,7 +229,7 @@ class Expander:
                     position += 1
             if runs:
                 current = output
-            else:
+            elif not scope.uncalled:  # inside a part forward never calls, its layers may read each other
                 scope.never.update(str(p) for p in range(opened, position) if str(p) not in written)
                 if item.name is not None:
                     scope.never.add(item.name)
@@ -300,11 +300,20 @@ class Expander:
         assert item.type is not None
         kind = lookup(item.type)
         merge = kind is not None and kind.family in MERGE_FAMILIES
+        if not item.flags.get("called", True) and kind is not None and kind.family in OWN_FAMILIES:
+            raise GraphError(
+                f"{qualified}: called: false marks a layer that holds parameters but never runs; "
+                f"{kind.name} holds none: remove called: false (or the layer)",
+                item.where,
+            )
         called = not scope.uncalled and item.flags.get("called", True)
-        if not called:
-            inputs = []
-        elif merge and len(inputs) < 2:
-            raise GraphError(f"{kind.name if kind else item.type} needs at least two inputs: from: [a, b]", item.where)
+        if merge and len(inputs) < 2:
+            written = ", ".join(ref for ref, _ in item.sources)
+            here = f"; here from: [{written}] reads {len(inputs)}" if item.sources else ""
+            raise GraphError(
+                f"{qualified}: {kind.name if kind else item.type} needs at least two inputs: from: [a, b]{here}",
+                item.where,
+            )
         if not merge and len(inputs) > 1:
             written = ", ".join(ref for ref, _ in item.sources)
             hint = "" if kind is not None else _merge_hint(item.type)
@@ -312,6 +321,8 @@ class Expander:
                 f"{item.type!r} reads one input; only Add, Concat and Mul take several (from: [{written}]){hint}",
                 item.type_where,
             )
+        if not called:
+            inputs = []  # nothing flows into a layer forward never calls
         args, templated = self._values(item, scope)
         if len(self.layers) >= MAX_LAYERS:
             raise SpecError(f"the spec expands to more than {MAX_LAYERS:,} layers", item.where)
@@ -462,9 +473,11 @@ class Expander:
             return [(self._resolve(ref, where, scope, item, index, written), ref)]
         head = ref.removesuffix(EVERY_COPY)
         self._resolve(head, where, scope, item, index, written)  # unknown, later or itself: said as for a name
-        inner: _Scope | None = None
+        if head in scope.off:
+            return []
+        inner = scope.inner.get(head)  # a name written with a dot (features.1) is one name first
         owner = scope
-        for part in head.split("."):
+        for part in head.split(".") if inner is None else ():
             if part in owner.off:
                 return []
             inner = owner.inner.get(part)
@@ -549,7 +562,7 @@ class Expander:
             message = str(error)
             if "no parameter" in message:
                 message += f" (block {block} has {', '.join(sorted(scope.params)) or 'no parameters'})"
-            raise GraphError(message, self.document.where(node)) from None
+            raise GraphError(message, self.document.where(node)) from error
 
     def _truth(self, node: Node, scope: _Scope) -> bool:
         value, _ = self._value(node, scope)

@@ -118,6 +118,12 @@ def read_item(document: Document, node: Node) -> Item:
 def _flag(document: Document, key: str, node: Node) -> bool:
     """``trainable:`` or ``called:``: true or false as written (a fact of the model, not a parameter)."""
     value = document.data(node)
+    if is_expression(value):
+        raise SpecError(
+            f"{key}: is written true or false, not an expression ({show_value(value)}); write {key}: false "
+            "on the block's use instead",
+            document.where(node),
+        )
     if not isinstance(value, bool):
         raise SpecError(f"{key}: needs true or false, got {show_value(plain(value))}", document.where(node))
     return value
@@ -161,8 +167,14 @@ def read_blocks(document: Document, node: Node) -> dict[str, Block]:
             if table.kind != "map":
                 raise SpecError("params: maps each parameter to its default (null: required)", document.where(table))
             for param, (param_key, param_value) in table.items().items():
-                if not param.isidentifier() or keyword.iskeyword(param) or param in RESERVED:
+                if not param.isidentifier() or keyword.iskeyword(param):
                     raise SpecError(f"parameter name {param!r} must be a Python identifier", document.where(param_key))
+                if param in RESERVED:
+                    raise SpecError(
+                        f"parameter name {param!r} is a key every use of a block has ({', '.join(RESERVED)}); "
+                        "pick another name",
+                        document.where(param_key),
+                    )
                 if param in FUNCTIONS:
                     raise SpecError(
                         f"parameter name {param!r} is the function expressions call ({param}(a, b)); pick another name",

@@ -15,6 +15,7 @@ from typing import TypeAlias
 
 from cnninspect import __version__
 from cnninspect.spec.catalog import LAYER_TYPES, NO_DEFAULT, LayerType
+from cnninspect.spec.items import RESERVED as ITEM_KEYS
 from cnninspect.spec.yamldoc import Document, Node
 from cnninspect.text import Json, JsonObject
 
@@ -64,7 +65,11 @@ def spec_schema(document: Document | None = None) -> JsonObject:
                 "additionalProperties": False,
                 "required": ["layers"],
                 "properties": {
-                    "params": {"type": "object", "description": "Parameter: default (null: required)."},
+                    "params": {
+                        "type": "object",
+                        "description": "Parameter: default (null: required).",
+                        "propertyNames": {"not": {"enum": list(ITEM_KEYS)}},
+                    },
                     "layers": {"$ref": "#/definitions/layers"},
                 },
             },

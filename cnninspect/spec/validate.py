@@ -12,7 +12,6 @@ from cnninspect.errors import ArgumentError, LayerTypeError, Location, SpecError
 from cnninspect.spec.catalog import (
     MAX_INTEGER,
     NO_DEFAULT,
-    OWN_FAMILIES,
     ArgValue,
     ArgValueError,
     Family,
@@ -202,18 +201,12 @@ def _check_together(layer: LayerSpec, kind: LayerType) -> None:
 
 
 def _check_uncalled(layer: LayerSpec, kind: LayerType) -> None:
-    """A layer forward never calls holds parameters and nothing flows into it: a merge or a Split
-    has nothing to hold, and its input size must be written, since none arrives to infer it from."""
+    """Nothing flows into a layer forward never calls: its input size must be written, since none
+    arrives to infer it from; a LocallyConnected2d's weights are made for the places that arrive."""
     if kind.family is Family.LOCAL:
         raise ArgumentError(
             f"{layer.title}: called: false, so no output places to count a LocallyConnected2d's weights by "
-            "(it holds a set per place); remove called: false",
-            layer.location,
-        )
-    if kind.family in OWN_FAMILIES:
-        raise ArgumentError(
-            f"{layer.title}: called: false marks a layer that holds parameters but never runs; "
-            f"{kind.name} holds none: remove called: false (or the layer)",
+            "(it holds a set per place); remove called: false (from it, or the group holding it)",
             layer.location,
         )
     if kind.inferred and kind.inferred not in layer.args:

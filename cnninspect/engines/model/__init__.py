@@ -4,9 +4,11 @@ The model is imported from a file or a package and built on the meta device firs
 no weight initialisation). Its size then chooses where it is traced: a model whose parameters
 and activations fit in ``MODEL_CPU_LIMIT`` (device.py) is built again on the CPU, with seeded (so
 deterministic) weights, because a small CPU forward pass is faster than the meta device's first
-use; larger ones are traced on meta. Where meta cannot go — a constructor that reads tensor
-values (RegNet), a forward pass with data-dependent ops (``torch.nonzero`` in a detector) — the
-CPU takes over when memory allows, and the trace says so.
+use; larger ones are traced on meta. A CPU pass that would compute more than
+``MODEL_CPU_MULT_ADDS`` stops before the op that would take it over and goes to meta too.
+Where meta cannot go — a constructor that reads tensor values (RegNet), a forward pass with
+data-dependent ops (``torch.nonzero`` in a detector) — the CPU takes over when memory allows,
+and the trace says so.
 
 Every module call is seen by global forward hooks (a TorchScript module takes no hooks of its
 own, so it is one opaque row). The pre-hooks check Linear, Conv and norm layers with the same
@@ -34,6 +36,7 @@ process, and ``--timeout`` ends it.
 Modules, in the order a run uses them:
 
     target.py    what --model names (FILE.py:NAME, package.module:NAME) and --arg KEY=VALUE
+    config.py    a Hydra config's node (FILE.yaml:NODE), composed and instantiated by hydra-core
     sandbox.py   the user's code kept on stderr, bounded in time, never ending the process
     build.py     the import, the model built on meta or the CPU (seeded), an instance copied
     device.py    where the forward pass runs (CPU or meta, and the fallback), its dummy inputs

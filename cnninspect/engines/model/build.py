@@ -22,7 +22,7 @@ from cnninspect.engines.model.target import ModelTarget
 from cnninspect.engines.torch import import_torch
 from cnninspect.errors import Location, ModelError, UsageError
 from cnninspect.inputs.source import decode_source, read_source
-from cnninspect.text import did_you_mean
+from cnninspect.text import article, did_you_mean
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -92,8 +92,10 @@ def load_attr(target: ModelTarget) -> tuple[object, dict[int, Location]]:
 @contextmanager
 def _on_path(folder: Path) -> Iterator[None]:
     """The folder importable, and no __pycache__ written into the user's tree (a cached
-    file could also hide an edit made within the same second)."""
+    file could also hide an edit made within the same second). The modules imported from it are
+    forgotten afterwards, so another project's ``src.models`` in the same process is its own."""
     entry = str(folder.resolve())
+    before = set(sys.modules)
     sys.path.insert(0, entry)
     write_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
@@ -101,6 +103,10 @@ def _on_path(folder: Path) -> Iterator[None]:
     finally:
         sys.path.remove(entry)
         sys.dont_write_bytecode = write_bytecode
+        for name in set(sys.modules) - before:
+            file = getattr(sys.modules[name], "__file__", None)
+            if file is not None and Path(file).resolve().is_relative_to(entry):
+                del sys.modules[name]
 
 
 class Maker:
@@ -124,7 +130,7 @@ class Maker:
         if not self.instance and not callable(obj):
             kind = type(obj).__name__
             raise UsageError(
-                f"--model {target.text}: {label} is {_article(kind)} {kind}, not an nn.Module, class or factory"
+                f"--model {target.text}: {label} is {article(kind)} {kind}, not an nn.Module, class or factory"
             )
         self.call = f"{label}({', '.join(f'{k}={v!r}' for k, v in args.items())})"
         self.mode = mode if mode is not None or self.instance else Mode.EVAL
@@ -136,6 +142,8 @@ class Maker:
         """Where ``model``'s tensors are: ``meta`` or ``cpu``; "" before it is built."""
         self.drawn = True
         """False for a CPU build whose random weights were never drawn (fit for meta only)."""
+        self.meta_builds = True
+        """False when building on meta fails: the CPU's model is moved to meta instead."""
         self.notes: list[str] = []
         """Why the model was built or traced where it was, when that is not the usual place."""
 
@@ -153,7 +161,7 @@ class Maker:
             # The user's own mistake fails here too, and is reported. The weights are left undrawn:
             # if the model is large it is traced on meta and no value is ever read.
             self.model, self.sites = self.build("cpu", drawn=False)
-            self.device, self.drawn = "cpu", False
+            self.device, self.drawn, self.meta_builds = "cpu", False, False
             self.notes.append(f"built on the CPU: on the meta device {self.call} fails ({reason(failure)})")
         return self.model
 
@@ -163,7 +171,7 @@ class Maker:
         if self.instance:
             model, sites = self.copy(device)
         else:
-            if self.device == "cpu" and device == "meta":
+            if self.device == "cpu" and device == "meta" and not self.meta_builds:
                 self.model = self.model.to("meta")  # built on the CPU because meta could not; ours to move
             elif self.device != device or not self.drawn:
                 self.model, self.sites = self.build(device)
@@ -183,7 +191,7 @@ class Maker:
             model = run_user(lambda: obj(**args), f"{self.call} failed")
         if not isinstance(model, torch.nn.Module):
             raise UsageError(
-                f"--model {self.target.text}: {self.call} returned {_article(type(model).__name__)} "
+                f"--model {self.target.text}: {self.call} returned {article(type(model).__name__)} "
                 f"{type(model).__name__}, not an nn.Module"
             )
         return model, sites
@@ -235,10 +243,6 @@ def seeded() -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
         yield
-
-
-def _article(word: str) -> str:
-    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 @contextmanager

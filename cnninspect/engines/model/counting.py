@@ -49,6 +49,16 @@ CONVOLUTIONS = frozenset({"convolution", "_convolution"})
 ADDS = frozenset({"add", "add_"})
 
 
+class TooMuchWork(BaseException):
+    """A CPU pass reached its budget of mult-adds (``counting``'s ``budget``) before an op that would
+    pass it: the trace goes to the meta device instead. A BaseException, so the user's
+    ``except Exception`` lets it through."""
+
+    def __init__(self, budget: int) -> None:
+        super().__init__(f"over {budget:,} mult-adds")
+        self.budget = budget
+
+
 @functools.cache
 def op_formulas() -> dict[object, Callable[..., int]]:
     """torch.utils.flop_counter's formulas (FlopCounterMode's own), and the CPU's fused attention,
@@ -76,14 +86,42 @@ def _added_vector_flops(_added: object, matrix: Sequence[int], *_: object, **__:
     return _vector_flops(matrix)
 
 
+def expected(formula: Callable[..., int], name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> int:
+    """An op's mult-adds before it runs: its formula on its inputs, and for a convolution on the
+    output shape worked out here (the other formulas read their inputs only); 0 when the shapes
+    are not what the formula expects."""
+    try:
+        out = _convolved(args) if name in CONVOLUTIONS else None
+        return formula(*args, **kwargs, out_val=out) // 2
+    except Exception:
+        return 0
+
+
+def _convolved(args: Sequence[Any]) -> tuple[int, ...]:
+    """aten.convolution's output shape from its arguments (input, weight, bias, stride, padding,
+    dilation, transposed, …); a transposed convolution's formula reads its input instead."""
+    x, w, _, stride, padding, dilation, transposed = args[:7]
+    if transposed:
+        return tuple(x.shape)
+    sizes = [
+        (size + 2 * padding[min(i, len(padding) - 1)] - dilation[min(i, len(dilation) - 1)] * (kernel - 1) - 1)
+        // stride[min(i, len(stride) - 1)]
+        + 1
+        for i, (size, kernel) in enumerate(zip(x.shape[2:], w.shape[2:]))
+    ]
+    return (x.shape[0], w.shape[0], *sizes)
+
+
 @contextmanager
-def counting(tracer: Tracer) -> Iterator[None]:
-    """A dispatch mode that shows every op to ``tracer.on_op``."""
+def counting(tracer: Tracer, budget: int | None = None) -> Iterator[None]:
+    """A dispatch mode that shows every op to ``tracer.on_op``; with a ``budget``, an op that would
+    take the pass's mult-adds over it raises TooMuchWork before it runs."""
     torch = import_torch()
     from torch.utils._python_dispatch import TorchDispatchMode
 
     formulas = op_formulas()
     device_op = torch.ops.prim.device.default
+    work = 0
 
     class Counting(TorchDispatchMode):  # type: ignore[no-untyped-call]
         @classmethod
@@ -94,12 +132,18 @@ def counting(tracer: Tracer) -> Iterator[None]:
         def __torch_dispatch__(
             self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
         ) -> Any:
+            nonlocal work
             kwargs = kwargs or {}
-            if func._overloadpacket not in formulas and func is not device_op:
+            formula = formulas.get(func._overloadpacket)
+            if formula is None and func is not device_op:
                 with self:  # an op that decomposes is counted by its parts, as FlopCounterMode does
                     result = func.decompose(*args, **kwargs)
                 if result is not NotImplemented:
                     return result
+            if budget is not None and formula is not None:
+                work += expected(formula, func._overloadpacket.__name__, args, kwargs)
+                if work > budget:
+                    raise TooMuchWork(budget)
             out = func(*args, **kwargs)
             tracer.on_op(func, args, kwargs, out)
             return out

@@ -1,14 +1,16 @@
-"""Where the forward pass runs: on the CPU when the model is small, else on the meta device, and on
-the CPU after all when meta fails and memory allows; the dummy inputs for it."""
+"""Where the forward pass runs: on the CPU when the model is small and light, else on the meta device,
+and on the CPU after all when meta fails and memory allows; the dummy inputs for it."""
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnninspect.engines.model.build import Maker
+from cnninspect.engines.model.counting import TooMuchWork
 from cnninspect.engines.model.sandbox import TimeUp, reason
 from cnninspect.engines.model.tracer import Tracer
 from cnninspect.engines.torch import import_torch
@@ -23,19 +25,40 @@ The meta device's first use imports sympy and torch._dynamo (PyTorch's meta kern
 and norms need them): about a second on a quiet machine, several on a busy one, where building with
 seeded weights and a CPU pass of ResNet-50 at 224×224 (4.1 G mult-adds, about 170 MiB by this
 estimate) takes under half a second (bench/run.py)."""
+MODEL_CPU_MULT_ADDS = 16 * 10**9
+"""...and whose forward pass computes at most this many mult-adds: the CPU pass stops before an op
+that would take it over (counting.TooMuchWork) and the trace goes to meta, with a note. Chosen from
+paired runs (docs/model.md): the CPU computes a few billion mult-adds a second on one thread, so past
+this the meta device's first use costs less than the arithmetic it skips."""
+CPU_TRACE_BUDGET = 2 * 2**30
+"""Address space a CPU trace may take beyond what the process already holds (Linux). A forward pass
+that allocates far more than ``_footprint`` sees (an attention matrix over every pixel) then fails at
+once and is traced on meta, instead of filling the machine's memory."""
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "long", "int", "bool")
 
 
 def trace_where_it_fits(maker: Maker, inputs: Sequence[tuple[int, ...]], kinds: Sequence[str]) -> tuple[Tracer, str]:
-    """The trace, on the CPU when the model is small, else on meta; on the CPU after all when meta
-    fails and memory allows (``maker.notes`` says so). Also the device it ran on."""
+    """The trace, on the CPU when the model is small and light, else on meta (``maker.notes`` says when
+    it was the mult-adds); on the CPU after all when meta fails and memory allows (the notes say
+    so). Also the device it ran on."""
     footprint = _footprint(maker.first(), inputs, kinds)
     device = "cpu" if footprint <= MODEL_CPU_LIMIT else "meta"
     try:
+        if device == "cpu":
+            try:
+                return _traced(maker, device, inputs, kinds, MODEL_CPU_MULT_ADDS), device
+            except TooMuchWork as heavy:
+                device = "meta"
+                maker.notes.append(
+                    f"traced on the meta device: a CPU pass would compute over {heavy.budget / 10**9:g} billion "
+                    "mult-adds, which take longer than the meta device's first use"
+                )
         return _traced(maker, device, inputs, kinds), device
     except ModelError as failure:
-        if device == "cpu" or isinstance(failure.__cause__, TimeUp):
+        if isinstance(failure.__cause__, TimeUp):
             raise
+        if device == "cpu":
+            return _on_meta_after_all(maker, inputs, kinds, failure), "meta"
         if footprint > _memory_available() // 2:
             raise ModelError(
                 f"{failure.message} (on the meta device, which holds no data; at an estimated "
@@ -45,11 +68,54 @@ def trace_where_it_fits(maker: Maker, inputs: Sequence[tuple[int, ...]], kinds: 
         return _traced(maker, "cpu", inputs, kinds), "cpu"
 
 
-def _traced(maker: Maker, device: str, inputs: Sequence[tuple[int, ...]], kinds: Sequence[str]) -> Tracer:
-    """A forward pass on ``device``."""
-    tracer = Tracer(maker.target, *maker.on(device), inputs[0][0])
-    tracer.run([dummy(shape, kind, device) for shape, kind in zip(inputs, kinds)])
+def _on_meta_after_all(
+    maker: Maker, inputs: Sequence[tuple[int, ...]], kinds: Sequence[str], failure: ModelError
+) -> Tracer:
+    """The CPU was chosen for speed alone, and what fails there (memory forward allocates beyond the
+    estimate, an op the CPU lacks) may pass on meta. When meta fails too, the CPU's failure is the
+    one reported: its messages are torch's clearest."""
+    try:
+        tracer = _traced(maker, "meta", inputs, kinds)
+    except ModelError as second:
+        if isinstance(second.__cause__, TimeUp):
+            raise
+        raise failure from failure.__cause__
+    maker.notes.append(f"traced on the meta device: on the CPU the forward pass fails ({reason(failure)})")
     return tracer
+
+
+def _traced(
+    maker: Maker, device: str, inputs: Sequence[tuple[int, ...]], kinds: Sequence[str], budget: int | None = None
+) -> Tracer:
+    """A forward pass on ``device``; on the CPU within ``CPU_TRACE_BUDGET`` of memory, and stopped by
+    TooMuchWork before its mult-adds pass ``budget``."""
+    with _address_space(CPU_TRACE_BUDGET) if device == "cpu" else contextlib.nullcontext():
+        tracer = Tracer(maker.target, *maker.on(device), inputs[0][0])
+        tracer.run([dummy(shape, kind, device) for shape, kind in zip(inputs, kinds)], budget)
+    return tracer
+
+
+@contextlib.contextmanager
+def _address_space(budget: int) -> Iterator[None]:
+    """At most ``budget`` more bytes of address space while the block runs (Linux; elsewhere no
+    limit): an allocation beyond it fails at once. A tighter limit already set is kept."""
+    try:
+        import resource
+
+        used = int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
+    except (ImportError, OSError, ValueError, IndexError):
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = used + budget
+    if (soft != resource.RLIM_INFINITY and soft <= cap) or (hard != resource.RLIM_INFINITY and hard < cap):
+        yield
+        return
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 def _footprint(model: nn.Module, inputs: Sequence[tuple[int, ...]], kinds: Sequence[str]) -> int:

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from cnninspect.engines.analytic import check_input, keeps_received
 from cnninspect.engines.model.build import in_package, seeded, source_location
-from cnninspect.engines.model.counting import UNCOUNTED_OPS, added, counting, op_formulas, without_fast_attention
+from cnninspect.engines.model.counting import (
+    UNCOUNTED_OPS,
+    TooMuchWork,
+    added,
+    counting,
+    op_formulas,
+    without_fast_attention,
+)
 from cnninspect.engines.model.records import Call, SubclassSpec, layer_spec
 from cnninspect.engines.model.sandbox import TimeUp, describe
 from cnninspect.engines.model.target import ModelTarget
@@ -62,9 +69,10 @@ class Tracer:
         self.output: object = None
         """What the model returned."""
 
-    def run(self, tensors: list[Tensor]) -> None:
+    def run(self, tensors: list[Tensor], budget: int | None = None) -> None:
         """The forward pass; a ModelError when the user's code fails for a reason that is not a
-        size mismatch (a rank PyTorch refuses too ends the trace as a finding)."""
+        size mismatch (a rank PyTorch refuses too ends the trace as a finding); TooMuchWork before
+        an op that would take its mult-adds over ``budget`` (None: no limit)."""
         torch = self.torch
         for tensor in tensors:
             self._link(tensor, None, True)
@@ -80,10 +88,10 @@ class Tracer:
             stack.enter_context(without_fast_attention())
             stack.callback(hooks.register_module_forward_pre_hook(self._pre).remove)
             stack.callback(hooks.register_module_forward_hook(self._post).remove)
-            stack.enter_context(counting(self))
+            stack.enter_context(counting(self, budget))
             try:
                 self.output = self.model(*tensors)
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, TooMuchWork):
                 raise
             except BaseException as error:
                 culprit = self.stack[-1] if self.stack else self.root
