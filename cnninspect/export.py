@@ -27,7 +27,7 @@ from cnninspect.inputs import format_named
 from cnninspect.spec.catalog import MERGE_FAMILIES, NO_DEFAULT, Family, LayerType, lookup
 from cnninspect.spec.expr import ExpressionError, is_expression, parse_expression
 from cnninspect.spec.model import INPUT, BlockSpec, GroupSpec, ItemSpec, ModelSpec
-from cnninspect.text import dims_text
+from cnninspect.text import dims_text, safe
 
 INDENT = " " * 4
 WIDTH = 88
@@ -510,8 +510,9 @@ class _Exporter:
         sizes = {r.output_shape[2:] for r in self.records.get(item.node_path, []) if r.output_shape is not None}
         if len(sizes) != 1:
             raise UsageError(
-                f"export: LocallyConnected2d {item.name or ''} has no one output size to make its weights for "
-                "(it holds a set per output place); export cannot write it"
+                f"export: a LocallyConnected2d{f' ({safe(item.name)})' if item.name else ''} has no one output "
+                "size to make its weights for (a block uses it at several sizes; it holds weights per output place); "
+                "export cannot write it"
             )
         height, width = sizes.pop()
         return f"({height}, {width})"

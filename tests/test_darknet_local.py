@@ -148,3 +148,19 @@ def test_a_spec_writes_locally_connected2d_and_cannot_leave_it_uncalled(tmp_path
     )
     result = cli_error("summary", str(path))
     assert f"{path}:3:5: held: called: false, so no output places" in result.stderr
+    path.write_text(
+        "input: [2, 4, 5]\nlayers:\n  - name: g\n    called: false\n    layers:\n"
+        "      - {type: LocallyConnected2d, name: held, in_channels: 2, out_channels: 3, kernel_size: 1}\n"
+    )
+    assert "g.held: called: false, so no output places" in cli_error("summary", str(path)).stderr
+
+
+def test_export_refuses_a_local_layer_a_block_uses_at_two_sizes(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text(
+        "input: [2, 4, 4]\nblocks:\n  L:\n    params: {}\n    layers:\n"
+        "      - {type: LocallyConnected2d, name: local, out_channels: 2, kernel_size: 1}\n"
+        "layers:\n  - {type: L, name: a}\n  - {type: MaxPool2d, kernel_size: 2}\n  - {type: L, name: b}\n"
+    )
+    result = cli_error("export", str(path))
+    assert "LocallyConnected2d (local) has no one output size" in result.stderr and result.stdout == ""
