@@ -27,7 +27,7 @@ from cnninspect.inputs import format_named
 from cnninspect.spec.catalog import MERGE_FAMILIES, NO_DEFAULT, Family, LayerType, lookup
 from cnninspect.spec.expr import ExpressionError, is_expression, parse_expression
 from cnninspect.spec.model import INPUT, BlockSpec, GroupSpec, ItemSpec, ModelSpec
-from cnninspect.text import dims_text
+from cnninspect.text import dims_text, safe
 
 INDENT = " " * 4
 WIDTH = 88
@@ -40,7 +40,8 @@ MODULE_ATTRIBUTES = {
     "get_parameter", "get_buffer", "compile", "share_memory",
 }  # fmt: skip
 """Names a layer attribute must not take: nn.Module already uses them (so does every ``_`` name)."""
-CLASS_NAMES_TAKEN = {"nn", "torch", "super", "self", "x", "out", "range", "float", "in_channels", "Attend"}
+CLASS_NAMES_TAKEN = {"nn", "torch", "super", "self", "x", "out", "range", "float", "in_channels", "Attend",
+                     "LocallyConnected2d"}
 """Names the generated code uses itself: no class may take one."""
 RESERVED_NAMES = {"self", "in_channels", "nn", "torch", "super"}
 """Names a block parameter cannot keep in generated code (``__init__`` uses them)."""
@@ -74,6 +75,29 @@ class Attend(nn.Module):
         return out.reshape(batch, self.heads * self.head_dim, *spatial)
 '''
 """The module an Attend is exported as, written once in a file that uses one."""
+
+LOCAL_CLASS = '''\
+class LocallyConnected2d(nn.Module):
+    """A convolution whose every output place has its own weights and bias (darknet's
+    [local]); out_size is the output's (height, width), which the weights are made for."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, *, out_size):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding, self.out_size = kernel_size, stride, padding, out_size
+        size = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+        depth = in_channels * size[0] * size[1]
+        bound = depth**-0.5
+        places = out_size[0] * out_size[1]
+        self.weight = nn.Parameter(torch.empty(places, out_channels, depth).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(out_channels, *out_size).uniform_(-bound, bound)) if bias else None
+
+    def forward(self, x):
+        windows = nn.functional.unfold(x, self.kernel_size, padding=self.padding, stride=self.stride)
+        out = torch.einsum("bkp,pok->bop", windows, self.weight)
+        out = out.reshape(x.shape[0], self.weight.shape[1], *self.out_size)
+        return out if self.bias is None else out + self.bias
+'''
+"""The module a LocallyConnected2d is exported as, written once in a file that uses one."""
 
 
 def export_pytorch(trace: Trace) -> str:
@@ -163,6 +187,7 @@ class _Exporter:
         """Each block class's output channels, as Python over ``in_channels`` and its parameters."""
         self.uses_torch = False
         self.uses_attend = False
+        self.uses_local = False
         self.taken: set[str] = set()
         """The attribute names of the class being written."""
         self.class_names: dict[str, str] = {}
@@ -213,6 +238,8 @@ class _Exporter:
         lines += ["import torch", "from torch import nn"] if self.uses_torch else ["from torch import nn"]
         if self.uses_attend:
             lines += ["", "", *ATTEND_CLASS.splitlines()]
+        if self.uses_local:
+            lines += ["", "", *LOCAL_CLASS.splitlines()]
         for code in [*self.classes, model]:
             lines += ["", "", *code]
         return "\n".join(lines) + "\n"
@@ -467,11 +494,28 @@ class _Exporter:
             self.uses_attend = True
             out = f"{_operand(args['heads'])} * {_operand(args['head_dim'])}"
             return _Call(kind.name, tuple(positional + keywords)), out
+        if kind.family is Family.LOCAL:
+            self.uses_local = self.uses_torch = True
+            keywords.append(f"out_size={self._places(item)}")
+            return _Call(kind.name, tuple(positional + keywords)), args["out_channels"]
         if kind.family in (Family.CONV, Family.CONV_TRANSPOSE):
             out = args["out_channels"]
         elif kind.family is Family.LINEAR:
             out = args["out_features"] if self._rank(item) == 2 else channels
         return _Call(f"nn.{kind.name}", tuple(positional + keywords)), out
+
+    def _places(self, item: ItemSpec) -> str:
+        """A LocallyConnected2d's output (height, width), which its weights are made for: one size
+        wherever the item is used, or export cannot write it."""
+        sizes = {r.output_shape[2:] for r in self.records.get(item.node_path, []) if r.output_shape is not None}
+        if len(sizes) != 1:
+            raise UsageError(
+                f"export: a LocallyConnected2d{f' ({safe(item.name)})' if item.name else ''} has no one output "
+                "size to make its weights for (a block uses it at several sizes; it holds weights per output place); "
+                "export cannot write it"
+            )
+        height, width = sizes.pop()
+        return f"({height}, {width})"
 
     def _group(self, item: ItemSpec, channels: str | None, params: set[str]) -> tuple[_Call, str | None]:
         """A group: nn.Sequential of its items (a group runs its layers in a chain)."""

@@ -19,11 +19,16 @@ from cnninspect.text import JsonObject
 FEATURE_MAP_FAMILIES = (
     Family.CONV,
     Family.CONV_TRANSPOSE,
+    Family.LOCAL,
     Family.MAX_POOL,
     Family.AVG_POOL,
     Family.ADAPTIVE_POOL,
 )
 """Layers whose output is an NCHW feature map, whatever they receive."""
+WINDOWED = (Family.CONV, Family.LOCAL, Family.MAX_POOL, Family.AVG_POOL, Family.ADAPTIVE_POOL)
+"""Layers whose output place reads a kernel-sized window of the input, a stride apart."""
+
+
 # ---------------------------------------------------------------------------------------
 # Explanations: each formula with its numbers filled in
 
@@ -104,6 +109,8 @@ def _spatial_formula(layer: LayerSpec, dims: int, i: int, size: int) -> str:
             return f"padding='same' keeps {size}"
         pad = 0 if layer.get("padding") == "valid" else value("padding")
         return f"{_floor_text(size, pad, value('kernel_size'), value('dilation'), value('stride'), False)} = {out}"
+    if family is Family.LOCAL:
+        return f"{_floor_text(size, value('padding'), value('kernel_size'), 1, value('stride'), False)} = {out}"
     if family in (Family.MAX_POOL, Family.AVG_POOL):
         stride = value("kernel_size") if layer.get("stride") is None else value("stride")
         dilation = value("dilation") if family is Family.MAX_POOL else 1
@@ -143,6 +150,11 @@ def _param_formula(record: LayerRecord) -> str:
         return f"{count} × ({kernel}×{depth}){bias} = {record.params:,}"
     if kind.family is Family.LINEAR:
         return f"{in_size:,} × {layer.get('out_features'):,}{bias} = {record.params:,}"
+    if kind.family is Family.LOCAL and record.output_shape is not None:
+        kernel = "×".join(str(k) for k in expand(layer.get("kernel_size"), kind.dims))
+        places = math.prod(record.output_shape[2:])
+        weights = f"{places} places × {layer.get('out_channels')} × ({kernel}×{in_size})"
+        return f"{weights}{bias} = {record.params:,}"
     return f"{record.weights:,}{bias} = {record.params:,}"
 
 
@@ -156,7 +168,8 @@ def mult_adds(record: LayerRecord) -> int | None:
     with parameters).
 
     Conv: every output position computes C_out dot products of C_in/groups × kernel, plus a
-    bias: positions × params. ConvTranspose: every *input* position scatters its C_in × C_out /
+    bias: positions × params. LocallyConnected2d: the same products, but each position's own
+    weights, so batch × params. ConvTranspose: every *input* position scatters its C_in × C_out /
     groups × kernel products, plus a bias per output. Attend: two matrix products per head and
     run of N/area places, (N/area)² × key_dim for the scores and (N/area)² × head_dim for the
     values they weigh (not the softmax or the scaling, which FlopCounterMode does not count either).
@@ -175,6 +188,8 @@ def mult_adds(record: LayerRecord) -> int | None:
     family = kind.family
     if family is Family.CONV:
         return out[0] * math.prod(out[2:]) * record.params
+    if family is Family.LOCAL:  # each output value: its own C_in × kernel products and bias
+        return out[0] * record.params
     if family is Family.CONV_TRANSPOSE:
         inputs = record.input_shape[0] * math.prod(record.input_shape[2:])
         return inputs * record.weights + out[0] * math.prod(out[2:]) * record.biases
@@ -258,7 +273,7 @@ def receptive_fields(trace: Trace) -> list[Reach | None]:
                 reaches.append(None)
                 continue
             rf = tuple(max(values) for values in zip(*(reach[0] for reach in merged if reach is not None)))
-        elif kind is not None and kind.family in (Family.CONV, Family.MAX_POOL, Family.AVG_POOL, Family.ADAPTIVE_POOL):
+        elif kind is not None and kind.family in WINDOWED:
             kernel, stride, dilation = _window(record, dims)
             rf = tuple(r + d * (k - 1) * j for r, k, d, j in zip(rf, kernel, dilation, jump))
             jump = tuple(j * s for j, s in zip(jump, stride))

@@ -5,8 +5,7 @@ and its parameters, counted as PyTorch counts them; how it was made is in its "m
 
 A cfg is either read exactly (every layer's output and the total equal darknet's, and lint finds
 no error, only the warnings listed here, each a true statement about the file) or refused with one
-line that says why (recurrent layers, a locally connected layer, darknet options cnninspect does
-not model)."""
+line that says why (recurrent layers, darknet options cnninspect does not model)."""
 
 from __future__ import annotations
 
@@ -27,18 +26,11 @@ from cnninspect.rules import Severity, find_problems
 CORPUS = Path(__file__).parent / "corpus" / "darknet"
 REFERENCE = json.loads((Path(__file__).parent / "data" / "darknet_reference.json").read_text())["cfgs"]
 
-REFUSED = {
-    "pjreddie/go.cfg": "extra=1 changes this [reorg]'s sizes",  # one value more than the reorg's input
-    "pjreddie/go.test.cfg": "extra=1 changes this [reorg]'s sizes",
-    "pjreddie/strided.cfg": "activation 'ramp' is not one cnninspect reads",  # no torch.nn class
-    "alexeyab/strided.cfg": "activation 'ramp' is not one cnninspect reads",
-    "pjreddie/yolov1.cfg": "[local] is a locally connected layer",
-    "alexeyab/yolov1/yolo.cfg": "[local] is a locally connected layer",
-    "alexeyab/yolov1/yolo.train.cfg": "[local] is a locally connected layer",
-    "alexeyab/yolov1/yolo2.cfg": "[local] is a locally connected layer",
-    "alexeyab/yolov1/yolo-coco.cfg": "[local] is a locally connected layer",
-}
-"""The non-recurrent cfgs cnninspect refuses, and why."""
+REFUSED: dict[str, str] = {}
+"""The non-recurrent cfgs cnninspect refuses, and why: none."""
+TORCH_ONLY = {"pjreddie/go.cfg", "pjreddie/go.test.cfg"}
+"""The cfgs with a layer only the torch engine sizes: [reorg] extra=1, a flat copy and one value more
+(torch's ConstantPad1d on the flattened input)."""
 
 SHORTCUTS = "[shortcut] of unequal layers"
 SHORTCUT = re.compile(r"\[shortcut\] \d+ adds layer \d+'s \S+ to layer \d+'s \S+: darknet adds the first \d+ channels")
@@ -69,6 +61,9 @@ WARNINGS = {
     "alexeyab/efficientnet_b0.cfg": "decay is given twice in this [net]",
     "alexeyab/efficientnet-lite3.cfg": "decay is given twice in this [net]",
     "alexeyab/cspx-p7-mish.cfg": "mask: anchor 19 does not exist",  # num=16, but anchors= lists 20
+    # ramp is x·(x>0) + 0.1·x, read as LeakyReLU(0.1): one note, at the first of its 22 layers
+    "pjreddie/strided.cfg": "activation=ramp (here and in 21 more layers): darknet computes x·(x>0) + 0.1·x",
+    "alexeyab/strided.cfg": "activation=ramp (here and in 21 more layers): darknet computes x·(x>0) + 0.1·x",
     # [local_avgpool] size=4 stride=4 pads 1 before and 2 after a 208×208 input: windows start at
     # -1, 3, …, 203 and end at 206, so row and column 207 are never read (darknet's own arithmetic)
     "alexeyab/yolov4-tiny_contrastive.cfg": "the last 3 rows and columns of its 211×211 input",
@@ -125,7 +120,9 @@ def test_each_cfg_is_read_as_darknet_reads_it_or_refused_with_one_line(key):
         reason = "is a recurrent layer" if "refused" in entry else REFUSED[key]
         assert reason in str(caught.value) and "\n" not in str(caught.value)
         return
-    trace = infer_shapes(load(path))  # the analytic engine: no layer falls back to torch
+    spec = load(path)
+    assert spec.needs_torch == (key in TORCH_ONLY)
+    trace = trace_spec(spec) if spec.needs_torch else infer_shapes(spec)  # else no layer falls back to torch
     check_against_darknet(key, trace)
     findings = find_problems(trace)
     assert all(f.rule.severity is Severity.WARNING for f in findings), [f.line for f in findings]
@@ -140,8 +137,8 @@ def test_each_cfg_is_read_as_darknet_reads_it_or_refused_with_one_line(key):
 
 def test_the_refusals_are_the_only_ones():
     refused = {key for key, entry in REFERENCE.items() if "refused" in entry} | set(REFUSED)
-    assert len(refused) == 9 + 9  # 9 recurrent, 9 with a layer or option cnninspect does not model
-    assert len(REFERENCE) - len(refused) == 122
+    assert len(refused) == 9  # recurrent
+    assert len(REFERENCE) - len(refused) == 131
 
 
 @pytest.mark.parametrize(
@@ -155,6 +152,9 @@ def test_the_refusals_are_the_only_ones():
         "pjreddie/vgg-16.cfg",  # [crop], [cost]
         "pjreddie/resnet18.cfg",  # [shortcut] across sizes
         "alexeyab/yolov1/tiny-yolo.cfg",  # [detection]
+        "pjreddie/yolov1.cfg",  # [local]
+        "alexeyab/yolov1/yolo-coco.cfg",  # [local]
+        "pjreddie/strided.cfg",  # activation=ramp
     ],
 )
 def test_the_torch_engine_agrees_on_the_new_layers(key):

@@ -21,6 +21,7 @@ HERE = Location("test", 1, 1)
 SPATIAL_FAMILIES = {
     Family.CONV,
     Family.CONV_TRANSPOSE,
+    Family.LOCAL,
     Family.MAX_POOL,
     Family.AVG_POOL,
     Family.ADAPTIVE_POOL,
@@ -61,6 +62,17 @@ def layer_args(draw, kind: LayerType, shape: tuple[int, ...]):
         if family is Family.CONV_TRANSPOSE:
             args["output_padding"] = 0 if draw(st.booleans()) else 1
             args["stride"] = 2 if args["output_padding"] else args["stride"]
+    elif family is Family.LOCAL:
+        kernel = draw(st.integers(1, 4))
+        args = {
+            "out_channels": draw(st.integers(1, 4)),
+            "kernel_size": kernel,
+            "stride": sizes(draw, dims, 1, 3),
+            "padding": sizes(draw, dims, 0, kernel // 2),
+            "bias": draw(st.booleans()),
+        }
+        if draw(st.booleans()):
+            args["in_channels"] = channels
     elif family in (Family.MAX_POOL, Family.AVG_POOL):
         kernel = draw(st.integers(1, 4))
         args = {"kernel_size": kernel, "padding": draw(st.integers(0, kernel // 2)), "ceil_mode": draw(st.booleans())}
@@ -176,7 +188,8 @@ def valid_specs(draw):
         if record.mismatches or record.output_shape is None or 0 in record.output_shape:
             continue
         layers.append(replace(layer, trainable=draw(st.booleans())))
-        if kind.inferred and record.in_size is not None and draw(st.integers(0, 3)) == 0:
+        called = kind.family is not Family.LOCAL  # its weights are made for the places that arrive
+        if called and kind.inferred and record.in_size is not None and draw(st.integers(0, 3)) == 0:
             # the same layer again, its input size written: held, never called (nothing flows in)
             args = {**layer.args, kind.inferred: record.in_size}
             layers.append(make_layer(len(layers), None, kind.name, args, HERE, {}, HERE, called=False))

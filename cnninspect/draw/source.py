@@ -32,6 +32,7 @@ __all__ = ["Finding", "Row", "Trace", "groups_of", "parts_of", "rows_of", "safe"
 _ROLES = {
     Family.CONV: Role.CONV,
     Family.CONV_TRANSPOSE: Role.CONV,
+    Family.LOCAL: Role.CONV,
     Family.MAX_POOL: Role.POOL,
     Family.AVG_POOL: Role.POOL,
     Family.ADAPTIVE_POOL: Role.POOL,

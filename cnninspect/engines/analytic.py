@@ -29,8 +29,8 @@ from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec, attend_dims, expand
 
 Shape = tuple[int, ...]
-SPATIAL = (Family.CONV, Family.CONV_TRANSPOSE, Family.MAX_POOL, Family.AVG_POOL, Family.ZERO_PAD, Family.UPSAMPLE,
-           Family.PIXEL_UNSHUFFLE)  # fmt: skip
+SPATIAL = (Family.CONV, Family.LOCAL, Family.CONV_TRANSPOSE, Family.MAX_POOL, Family.AVG_POOL, Family.ZERO_PAD,
+           Family.UPSAMPLE, Family.PIXEL_UNSHUFFLE)  # fmt: skip
 NORMS = (Family.BATCH_NORM, Family.INSTANCE_NORM, Family.GROUP_NORM, Family.LAYER_NORM)
 UPSAMPLE_RANKS = {"linear": (3,), "bilinear": (4,), "bicubic": (4,), "trilinear": (5,)}
 MAX_COLLAPSE_SEARCH = 1 << 64
@@ -117,8 +117,8 @@ def size_layer(layer: LayerSpec, shape: Shape) -> LayerRecord:
     mismatches, stand_in, in_size = check_input(layer, shape)
     if stand_in is None:
         return LayerRecord(layer=layer, input_shape=shape, output_shape=None, mismatches=mismatches, in_size=in_size)
-    weights, biases = (0, 0) if layer.shares else count_params(layer, in_size)  # shared: counted once
     out = shape if keeps_received(layer) else output_shape(layer, stand_in)
+    weights, biases = (0, 0) if layer.shares else count_params(layer, in_size, out)  # shared: counted once
     return LayerRecord(
         layer=layer,
         input_shape=shape,
@@ -174,8 +174,9 @@ def check_input(layer: LayerSpec, shape: Shape) -> tuple[tuple[Mismatch, ...], S
     if family is Family.LINEAR:
         in_size = _declared_or_received(layer, "in_features", shape[-1], mismatches)
         stand_in[-1] = in_size
-    elif family in (Family.CONV, Family.CONV_TRANSPOSE):
-        in_size = _declared_or_received(layer, "in_channels", shape[1], mismatches, "groups")
+    elif family in (Family.CONV, Family.CONV_TRANSPOSE, Family.LOCAL):
+        grouped = "" if family is Family.LOCAL else "groups"  # a LocallyConnected2d has no groups
+        in_size = _declared_or_received(layer, "in_channels", shape[1], mismatches, grouped)
         stand_in[1] = in_size
     elif family in (Family.BATCH_NORM, Family.INSTANCE_NORM):
         in_size = _declared_or_received(layer, "num_features", shape[1], mismatches)
@@ -263,6 +264,7 @@ def _check_rank(layer: LayerSpec, shape: Shape) -> RankMismatch | None:
     if family in (
         Family.CONV,
         Family.CONV_TRANSPOSE,
+        Family.LOCAL,
         Family.MAX_POOL,
         Family.AVG_POOL,
         Family.ADAPTIVE_POOL,
@@ -325,6 +327,9 @@ def spatial_rule(layer: LayerSpec, dims: int) -> Callable[[int, int], int]:
     def get(arg: str) -> tuple[Any, ...]:
         return expand(layer.get(arg), dims)
 
+    if family is Family.LOCAL:
+        kernel, stride, pad = get("kernel_size"), get("stride"), get("padding")
+        return lambda i, size: (size + 2 * pad[i] - kernel[i]) // stride[i] + 1
     if family is Family.CONV:
         kernel, stride, dilation = get("kernel_size"), get("stride"), get("dilation")
         padding = layer.get("padding")
@@ -418,7 +423,7 @@ def output_shape(layer: LayerSpec, shape: Shape) -> Shape:
     assert kind is not None
     family = kind.family
     batch = shape[0]
-    if family in (Family.CONV, Family.CONV_TRANSPOSE):
+    if family in (Family.CONV, Family.CONV_TRANSPOSE, Family.LOCAL):
         rule = spatial_rule(layer, len(shape) - 2)
         return (batch, layer.get("out_channels"), *(rule(i, s) for i, s in enumerate(shape[2:])))
     if family is Family.PIXEL_UNSHUFFLE:
@@ -450,11 +455,17 @@ def output_shape(layer: LayerSpec, shape: Shape) -> Shape:
 # Parameters
 
 
-def count_params(layer: LayerSpec, in_size: int | None) -> tuple[int, int]:
-    """(weights, biases) of a catalog layer built with input size ``in_size``."""
+def count_params(layer: LayerSpec, in_size: int | None, output: Shape | None = None) -> tuple[int, int]:
+    """(weights, biases) of a catalog layer built with input size ``in_size``; a LocallyConnected2d's
+    also depend on its output's places (``output``: its output shape), each with its own weights and bias."""
     kind = layer.kind
     assert kind is not None
     family = kind.family
+    if family is Family.LOCAL:
+        assert in_size is not None and output is not None
+        places, channels = math.prod(output[2:]), layer.get("out_channels")
+        kernel = math.prod(expand(layer.get("kernel_size"), kind.dims))
+        return places * channels * in_size * kernel, places * channels if layer.get("bias") else 0
     if family in (Family.CONV, Family.CONV_TRANSPOSE):
         assert in_size is not None
         out, groups = layer.get("out_channels"), layer.get("groups")

@@ -21,7 +21,7 @@ from cnninspect.engines.analytic import check_input, check_merge, infer_shapes, 
 from cnninspect.engines.records import BYTES_PER_VALUE, LayerRecord, Trace
 from cnninspect.errors import ArgumentError, LayerFailure, LayerTypeError, Location
 from cnninspect.spec.catalog import OWN_FAMILIES
-from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec, attend_dims
+from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec, attend_dims, expand
 from cnninspect.text import did_you_mean, dims_text, first_line, shape_text
 
 if TYPE_CHECKING:
@@ -74,6 +74,8 @@ def trace_spec(spec: ModelSpec, device: str | None = None) -> Trace:
                 output = _run_split(layer, received[0], device, records)
             elif layer.type == "Attend":
                 output = _run_attend(layer, received[0], device, records)
+            elif layer.type == "LocallyConnected2d":
+                output = _run_local(layer, received[0], device, records)
             else:
                 output = _run_layer(layer, received[0], device, records)
             if output is None:
@@ -203,6 +205,62 @@ def attend(qkv: Tensor, heads: int, key_dim: int, head_dim: int, area: int) -> T
     weights = torch.matmul((query * key_dim**-0.5).transpose(-2, -1), key).softmax(dim=-1)  # (…, run, run)
     out = torch.matmul(value, weights.transpose(-2, -1))  # (batch, area, heads, head_dim, run)
     return out.permute(0, 2, 3, 1, 4).reshape(batch, heads * head_dim, *qkv.shape[2:])
+
+
+def _run_local(layer: LayerSpec, x: Tensor, device: str, records: list[LayerRecord]) -> Tensor | None:
+    """A LocallyConnected2d: its weights and biases made for the places its input gives (on meta
+    they hold no memory), counted as PyTorch counts them, and run with unfold and einsum."""
+    import torch
+
+    shape = tuple(x.shape)
+    mismatches, stand_in, in_size = check_input(layer, shape)
+    if stand_in is None or in_size is None:
+        records.append(LayerRecord(layer=layer, input_shape=shape, output_shape=None, mismatches=mismatches))
+        return None
+    places = output_shape(layer, stand_in)[2:]
+    kernel = expand(layer.get("kernel_size"), 2)
+    out_channels = layer.get("out_channels")
+    weight = blank((math.prod(places), out_channels, in_size * math.prod(kernel)), device)
+    bias = blank((out_channels, *places), device) if layer.get("bias") else None
+    source = x if shape == stand_in else blank(stand_in, device)
+    with torch.no_grad():
+        output = locally_connected(source, weight, bias, kernel, layer.get("stride"), layer.get("padding"))
+    weights, biases = (0, 0) if layer.shares else (weight.numel(), 0 if bias is None else bias.numel())
+    records.append(
+        LayerRecord(
+            layer=layer,
+            input_shape=shape,
+            output_shape=tuple(output.shape),
+            weights=weights,
+            biases=biases,
+            trainable=weights + biases if layer.trainable else 0,
+            mismatches=mismatches,
+            in_size=in_size,
+        )
+    )
+    return output
+
+
+def locally_connected(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    kernel: tuple[int, ...],
+    stride: int | tuple[int, ...],
+    padding: int | tuple[int, ...],
+) -> Tensor:
+    """A convolution whose every output place has its own weights: ``weight`` is (places,
+    out_channels, in_channels·kernel²), in the order torch's unfold gives the places and each
+    window's values; ``bias`` (out_channels, out_h, out_w)."""
+    import torch
+
+    windows = torch.nn.functional.unfold(x, kernel, stride=stride, padding=padding)  # (batch, C·k², places)
+    out_h, out_w = (
+        (size + 2 * pad - k) // step + 1
+        for size, pad, k, step in zip(x.shape[2:], expand(padding, 2), kernel, expand(stride, 2))
+    )
+    out = torch.einsum("bkp,pok->bop", windows, weight).reshape(x.shape[0], weight.shape[1], out_h, out_w)
+    return out if bias is None else out + bias
 
 
 def choose_device(spec: ModelSpec, estimate: Trace | None = None) -> str:

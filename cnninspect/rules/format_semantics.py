@@ -1,5 +1,5 @@
 """CNN304 format-semantics: where the file's own tool reads it differently from how it looks, or
-than PyTorch would (darknet: the first of two equal keys; a [shortcut] of unequal layers)."""
+than PyTorch would (darknet: the first of two equal keys; a [shortcut] of unequal layers; ramp)."""
 
 from __future__ import annotations
 
@@ -53,8 +53,9 @@ FORMAT_SEMANTICS = Rule(
     section and ignores the second; its [shortcut] adds layers of different channel counts (the first
     min(c) channels; the output keeps the previous layer's shape), where PyTorch's x + y refuses, and
     AlexeyAB's darknet refuses one across widths and heights that pjreddie's darknet samples; a
-    [yolo] mask that names anchors past num= reads values that are not anchors. Delete the line darknet
-    ignores, or make the layers match if the difference is a mistake.""",
+    [yolo] mask that names anchors past num= reads values that are not anchors; its activation=ramp,
+    x·(x>0) + 0.1·x, is no torch.nn class and is read as LeakyReLU(0.1), of the same shape. Delete
+    the line darknet ignores, or make the layers match if the difference is a mistake.""",
     failing=Example(_TWICE.format(twice="\nfilters=32"), suffix=".cfg"),
     passing=Example(_TWICE.format(twice=""), suffix=".cfg"),
     check_trace=check_trace,

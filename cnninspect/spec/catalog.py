@@ -257,13 +257,15 @@ class Family(StrEnum):
     MUL = "mul"
     SPLIT = "split"
     ATTEND = "attend"
+    LOCAL = "local"
 
 
 MERGE_FAMILIES = (Family.ADD, Family.CONCAT, Family.MUL)
 """Layers that take several inputs; they are cnninspect's, not torch.nn classes."""
 OWN_FAMILIES = (*MERGE_FAMILIES, Family.SPLIT, Family.ATTEND)
-"""cnninspect's own layers: torch functions (``torch.cat``, ``torch.chunk``, attention's matrix
-products), not torch.nn classes."""
+"""cnninspect's own layers that hold no parameters: torch functions (``torch.cat``, ``torch.chunk``,
+attention's matrix products), not torch.nn classes. (LocallyConnected2d, cnninspect's too, holds
+weights.)"""
 
 
 @dataclass(frozen=True)
@@ -523,6 +525,22 @@ _TYPES: list[LayerType] = [
             Param("key_dim", optional(POSITIVE), None),
             Param("area", POSITIVE, 1),
         ),
+    ),
+    # LocallyConnected2d: a Conv2d whose every output place has its own weights and bias (darknet's
+    # [local]): out_channels × in_channels × kernel² weights and out_channels biases per place.
+    LayerType(
+        "LocallyConnected2d",
+        Family.LOCAL,
+        (
+            Param("in_channels", POSITIVE),
+            Param("out_channels", POSITIVE),
+            Param("kernel_size", ints(2, 1)),
+            Param("stride", ints(2, 1), 1),
+            Param("padding", ints(2, 0), 0),
+            Param("bias", boolean(), True),
+        ),
+        2,
+        "in_channels",
     ),
     LayerType("LogSoftmax", Family.SOFTMAX, (Param("dim", optional(integer()), None),)),
     LayerType("Identity", Family.ELEMENTWISE, ()),

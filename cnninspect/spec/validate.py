@@ -202,7 +202,13 @@ def _check_together(layer: LayerSpec, kind: LayerType) -> None:
 
 def _check_uncalled(layer: LayerSpec, kind: LayerType) -> None:
     """Nothing flows into a layer forward never calls: its input size must be written, since none
-    arrives to infer it from."""
+    arrives to infer it from; a LocallyConnected2d's weights are made for the places that arrive."""
+    if kind.family is Family.LOCAL:
+        raise ArgumentError(
+            f"{layer.title}: called: false, so no output places to count a LocallyConnected2d's weights by "
+            "(it holds a set per place); remove called: false (from it, or the group holding it)",
+            layer.location,
+        )
     if kind.inferred and kind.inferred not in layer.args:
         raise ArgumentError(
             f"{layer.title}: called: false, so nothing flows in to infer {kind.inferred} from; "

@@ -291,6 +291,9 @@ def filters_text(record: LayerRecord) -> str:
         assert record.in_size is not None
         depth = record.in_size // layer.get("groups") if kind.family is Family.CONV else record.in_size
         return f"{layer.get('out_channels')} × {kernel}×{depth}"
+    if kind.family is Family.LOCAL:  # a set of filters at every output place
+        kernel = dims_text(expand(layer.get("kernel_size"), kind.dims))
+        return f"{layer.get('out_channels')} × {kernel}×{record.in_size} per place"
     if kind.family is Family.LINEAR:
         return f"{layer.get('out_features')} × {record.in_size}"
     if kind.family in (Family.MAX_POOL, Family.AVG_POOL):
@@ -301,7 +304,8 @@ def filters_text(record: LayerRecord) -> str:
 def _stride_padding(record: LayerRecord) -> tuple[str, str]:
     layer = record.layer
     kind = layer.kind
-    if kind is None or kind.family not in (Family.CONV, Family.CONV_TRANSPOSE, Family.MAX_POOL, Family.AVG_POOL):
+    spatial = (Family.CONV, Family.CONV_TRANSPOSE, Family.LOCAL, Family.MAX_POOL, Family.AVG_POOL)
+    if kind is None or kind.family not in spatial:
         return "", ""
     stride = layer.get("stride")
     if stride is None:  # pools default to their kernel size

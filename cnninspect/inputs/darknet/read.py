@@ -28,12 +28,20 @@ ACTIVATIONS = {
     "tanh": ("Tanh", {}),
     "mish": ("Mish", {}),
     "swish": ("SiLU", {}),
+    "ramp": ("LeakyReLU", {"negative_slope": 0.1}),
     "linear": None,
 }
-"""darknet's activations and the torch.nn class each one is (linear: none)."""
-LAYERS = ("convolutional", "maxpool", "avgpool", "local_avgpool", "upsample", "route", "shortcut", "yolo", "region",
-          "Gaussian_yolo", "detection", "dropout", "connected", "softmax", "cost", "contrastive", "batchnorm", "crop",
-          "reorg", "reorg3d", "scale_channels", "sam")  # fmt: skip
+"""darknet's activations and the torch.nn class each one is (linear: none). ``ramp`` has none: its
+x·(x>0) + 0.1·x keeps the shape, as the LeakyReLU(0.1) it is read as, but gives 1.1·x for x > 0
+(a format-semantics note says so)."""
+RAMP = (
+    "activation=ramp{others}: darknet computes x·(x>0) + 0.1·x (1.1·x above 0, 0.1·x below), which no torch.nn "
+    "class does; cnninspect reads it as LeakyReLU(0.1), the same shape and no parameters, which gives x "
+    "above 0"
+)
+LAYERS = ("convolutional", "local", "maxpool", "avgpool", "local_avgpool", "upsample", "route", "shortcut", "yolo",
+          "region", "Gaussian_yolo", "detection", "dropout", "connected", "softmax", "cost", "contrastive", "batchnorm",
+          "crop", "reorg", "reorg3d", "scale_channels", "sam")  # fmt: skip
 RECURRENT = ("rnn", "lstm", "gru", "crnn", "conv_lstm")
 """darknet's recurrent layers, which cnninspect does not read."""
 NOT_MODELLED = {
@@ -41,7 +49,7 @@ NOT_MODELLED = {
     "maxpool": ("stride_x", "stride_y", "maxpool_depth", "out_channels", "antialiasing"),
     "local_avgpool": ("stride_x", "stride_y", "maxpool_depth", "out_channels", "antialiasing"),
     "shortcut": ("weights_type",),
-    "reorg": ("reverse", "flatten", "extra"),
+    "reorg": ("reverse", "flatten"),
     "reorg3d": ("reverse", "flatten", "extra"),
     "scale_channels": ("scale_wh",),
 }
@@ -78,6 +86,8 @@ class _Builder:
         self.requirements: list[Requirement] = []
         self.heads: list[str] = []
         self.input: tuple[int, ...] = ()
+        self.ramped = False
+        """Whether the note on activation=ramp is made (once per file)."""
         """The detection heads, which the network returns."""
 
     def build(self) -> ModelSpec:
@@ -112,12 +122,6 @@ class _Builder:
             raise SpecError(
                 f"[{section.name}] is a recurrent layer; cnninspect reads darknet's convolutional networks, not its "
                 "[rnn], [lstm], [gru], [crnn] or [conv_lstm] ones",
-                section.where,
-            )
-        if section.name == "local":
-            raise SpecError(
-                "[local] is a locally connected layer (its own weights at every position), which no torch.nn "
-                "layer is; cnninspect cannot read it",
                 section.where,
             )
         if section.name not in LAYERS:
@@ -188,6 +192,31 @@ class _Builder:
                     option.where,
                 )
         return target
+
+    def _local(self, index: int, name: str, section: Section, previous: str) -> None:
+        """A locally connected layer: a conv with its own weights and bias at every output place.
+        darknet counts (h − size)/stride + 1 places without ``pad``, (h − 1)/stride + 1 with it,
+        and pads by the value of ``pad`` itself: the two agree when pad = (size − 1)/2."""
+        size = int_option(section, "size", 1, minimum=1)
+        stride = int_option(section, "stride", 1, minimum=1)
+        pad = int_option(section, "pad", 0, minimum=0)
+        if pad and 2 * pad + 1 != size:
+            raise ArgumentError(
+                f"pad={pad} with size={size}: darknet's [local] counts (h − 1)/stride + 1 places but pads by "
+                f"{pad}, which agree only when pad=(size − 1)/2; cnninspect reads pad=0 or pad={(size - 1) // 2}"
+                if size % 2
+                else f"pad={pad} with an even size={size}: darknet's [local] counts (h − 1)/stride + 1 places but "
+                "pads by pad, which no even size agrees with; cnninspect reads pad=0 here",
+                section.options["pad"].where,
+            )
+        args: dict[str, object] = {"out_channels": int_option(section, "filters", 1, minimum=1), "kernel_size": size}
+        if stride != 1 or "stride" in section.options:
+            args["stride"] = stride
+        if pad or "pad" in section.options:
+            args["padding"] = pad
+        places = {"out_channels": "filters", "kernel_size": "size", "stride": "stride", "padding": "pad"}
+        parts = [("local", "LocallyConnected2d", args, places), *self._activation(section, "logistic")]
+        self._group(index, name, section, previous, parts)
 
     def _maxpool(self, index: int, name: str, section: Section, previous: str) -> None:
         self._pool(index, name, section, previous, "MaxPool2d")
@@ -321,9 +350,14 @@ class _Builder:
     def _reorg(self, index: int, name: str, section: Section, previous: str) -> None:
         """YOLOv2's passthrough: each stride × stride patch becomes stride² channels (the shape of
         PixelUnshuffle; darknet orders the channels its own way, which no size depends on).
-        AlexeyAB's [reorg3d] has the same shape."""
+        AlexeyAB's [reorg3d] has the same shape. pjreddie's ``extra=n``: the input flat and n values
+        more, left 0, whatever the stride (a ConstantPad1d, which only the torch engine sizes)."""
         stride = int_option(section, "stride", 1, minimum=1)
         parts: list[Part] = [("reorg", "PixelUnshuffle", {"downscale_factor": stride}, {"downscale_factor": "stride"})]
+        extra = int_option(section, "extra", 0, minimum=0) if section.name == "reorg" else 0
+        if extra:  # pjreddie's: its input flat and `extra` values more, left 0 (go.cfg's pass move)
+            pad: Part = ("extra", "ConstantPad1d", {"padding": (0, extra), "value": 0.0}, {})
+            parts = [("flatten", "Flatten", {}, {}), pad]
         self._group(index, name, section, previous, parts)
 
     _reorg3d = _reorg
@@ -413,6 +447,12 @@ class _Builder:
                 f"activation {written!r} is not one cnninspect reads{did_you_mean(written, list(ACTIVATIONS))}", where
             )
         torch_class = ACTIVATIONS[written]
+        if written == "ramp" and not self.ramped:  # one note, at the first ramp, for the file
+            self.ramped = True
+            ramps = [s for s in self.sections if "activation" in s.options and s.options["activation"].value == "ramp"]
+            more = len(ramps) - 1
+            said = f" (here and in {more} more layer{'s' if more > 1 else ''})" if more else ""
+            self.notes.append(Note((option or section).where, RAMP.format(others=said)))
         return [] if torch_class is None else [("act", torch_class[0], dict(torch_class[1]), {})]
 
     def _group(
