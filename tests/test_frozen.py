@@ -198,7 +198,7 @@ layers:
         assert trace.records[2].input_shape == (1, 4, 6, 6)
 
 
-def test_the_schema_knows_both_keys():
+def test_the_schema_knows_both_keys(tmp_path):
     schema = json.loads(cli("schema").stdout)
     item = schema["definitions"]["item"]["anyOf"][1]["properties"]
     assert item["trainable"]["type"] == item["called"]["type"] == "boolean"
@@ -207,6 +207,16 @@ def test_the_schema_knows_both_keys():
     assert not list(validator.iter_errors(document.data(document.root)))
     missing = read_document("layers:\n  - {type: Linear, out_features: 4, called: false}\n", "m.yaml")
     assert list(validator.iter_errors(missing.data(missing.root)))  # in_features is required then
+    for layer in ("{type: Add, from: [a, b], called: false}", "{type: Split, chunks: 2, index: 0, called: false}"):
+        text = f"layers:\n  - {{type: ReLU, name: a}}\n  - {{type: ReLU, name: b}}\n  - {layer}\n"
+        refused = read_document(text, "own.yaml")
+        own = jsonschema.Draft7Validator(spec_schema(refused))
+        assert list(own.iter_errors(refused.data(refused.root)))
+        allowed = read_document(text.replace(", called: false", ""), "own.yaml")
+        assert not list(own.iter_errors(allowed.data(allowed.root)))
+        path = tmp_path / "own.yaml"
+        path.write_text("input: [3, 8, 8]\n" + text)
+        assert "called: false" in cli_error("summary", str(path)).stderr  # as the loader refuses them
 
 
 # -- Ultralytics: DFL's frozen conv and Pose26's flow model ------------------------------------

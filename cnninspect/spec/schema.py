@@ -14,7 +14,7 @@ import re
 from typing import TypeAlias
 
 from cnninspect import __version__
-from cnninspect.spec.catalog import LAYER_TYPES, NO_DEFAULT, LayerType
+from cnninspect.spec.catalog import LAYER_TYPES, NO_DEFAULT, OWN_FAMILIES, Family, LayerType
 from cnninspect.spec.items import RESERVED as ITEM_KEYS
 from cnninspect.spec.yamldoc import Document, Node
 from cnninspect.text import Json, JsonObject
@@ -42,6 +42,9 @@ RESERVED: JsonObject = {
     "called": {"type": "boolean", "description": (
         "false: it holds parameters that forward never calls; nothing reads it, input sizes written.")},
 }  # fmt: skip
+ALWAYS_CALLED = (*OWN_FAMILIES, Family.LOCAL)
+"""Layers the loader refuses with ``called: false``: cnninspect's own, which hold no parameters, and
+LocallyConnected2d, whose weights are counted by the places of an input that never arrives."""
 Blocks: TypeAlias = dict[str, tuple[dict[str, object], Node]]
 """Block name → (parameter defaults, the node of its layers)."""
 
@@ -108,6 +111,8 @@ def _layer_rule(kind: LayerType) -> JsonObject:
     """``if type is this class then only its arguments, the required ones present``; any argument
     may be a $ expression (inside a block)."""
     properties: JsonObject = dict(RESERVED)
+    if kind.family in ALWAYS_CALLED:
+        properties["called"] = {"const": True, "description": f"{kind.name} always runs (called: false is refused)."}
     for param in kind.params:
         default = "" if param.default is NO_DEFAULT else f" Default: {param.default!r}."
         described = {**param.check.schema, "description": f"{param.check.describe}.{default}"}
