@@ -179,3 +179,19 @@ def test_unknown_layer_type_is_reported_by_the_torch_engine():
     ) as caught:
         trace_spec(spec)
     assert caught.value.location is not None and caught.value.location.line == 3
+
+
+def test_upsample_takes_one_scale_factor_per_spatial_dimension():
+    # PyTorch's nn.Upsample(scale_factor=(2, 3)) on 6×6 gives 12×18: one factor per dimension
+    import torch
+
+    from cnninspect.engines.analytic import infer_shapes
+    from cnninspect.engines.torch import trace_spec
+
+    spec = parse_layers("Conv2d(3,8,3) Upsample(scale_factor=(2,3))", (3, 8, 8))
+    expected = tuple(torch.nn.Upsample(scale_factor=(2, 3))(torch.zeros(1, 8, 6, 6)).shape)
+    assert expected == (1, 8, 12, 18)
+    for trace in (infer_shapes(spec), trace_spec(spec)):
+        assert trace.records[1].output_shape == expected
+    with pytest.raises(ArgumentError, match="a list of 1 to 3 of them"):
+        parse_layers("Upsample(scale_factor=(2,2,2,2))")

@@ -136,15 +136,16 @@ def number(minimum: float | None = None, maximum: float | None = None, positive:
     return Check(text, accept, schema)
 
 
-def numbers(count: int) -> Check[float | tuple[float, ...]]:
-    """A positive number or a list of ``count`` positive numbers (Upsample's scale_factor)."""
+def numbers(most: int) -> Check[float | tuple[float, ...]]:
+    """A positive number or a list of 1 to ``most`` of them, one per spatial dimension (Upsample's
+    scale_factor; the trace checks the list's length against the input's rank)."""
     single = number(positive=True)
-    text = f"a number > 0 or a list of {count} of them"
+    text = f"a number > 0 or a list of 1 to {most} of them"
 
     def accept(value: object) -> float | tuple[float, ...]:
         try:
             if isinstance(value, (list, tuple)):
-                if len(value) != count:
+                if not 1 <= len(value) <= most:
                     raise ArgValueError(text)
                 return tuple(single(item) for item in value)
             return single(value)
@@ -152,7 +153,7 @@ def numbers(count: int) -> Check[float | tuple[float, ...]]:
             raise ArgValueError(f"expected {text}") from None
 
     item = single.schema
-    schema: JsonObject = {"oneOf": [item, {"type": "array", "items": item, "minItems": count, "maxItems": count}]}
+    schema: JsonObject = {"oneOf": [item, {"type": "array", "items": item, "minItems": 1, "maxItems": most}]}
     return Check(text, accept, schema)
 
 
@@ -489,7 +490,7 @@ _TYPES: list[LayerType] = [
         Family.UPSAMPLE,
         (
             Param("size", optional(int_list(1)), None),
-            Param("scale_factor", optional(either(number(positive=True), numbers(3))), None),
+            Param("scale_factor", optional(numbers(3)), None),
             Param("mode", choice("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear"), "nearest"),
             Param("align_corners", optional(boolean()), None),
             Param("recompute_scale_factor", optional(boolean()), None),
