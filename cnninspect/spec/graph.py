@@ -71,6 +71,10 @@ class _Scope:
     never: set[str] = field(default_factory=set)
     """Local names of items forward never calls: no ``from:`` may read them."""
 
+    def runs(self, item: Item) -> bool:
+        """Forward calls ``item`` here: neither it nor a group around it says ``called: false``."""
+        return not self.uncalled and item.called
+
 
 class Expander:
     """Expands a document's ``layers:`` (and the blocks it uses) into layers and groups."""
@@ -205,7 +209,7 @@ class Expander:
             if item.name is not None:
                 scope.off.discard(item.name)
             node_path = (*scope.node_path, index)
-            runs = not scope.uncalled and item.flags.get("called", True)
+            runs = scope.runs(item)
             if not runs and not scope.uncalled and item.sources:
                 raise GraphError(
                     "a layer that forward never calls (called: false) reads nothing; remove its from:",
@@ -300,13 +304,13 @@ class Expander:
         assert item.type is not None
         kind = lookup(item.type)
         merge = kind is not None and kind.family in MERGE_FAMILIES
-        if not item.flags.get("called", True) and kind is not None and kind.family in OWN_FAMILIES:
+        if not item.called and kind is not None and kind.family in OWN_FAMILIES:
             raise GraphError(
                 f"{qualified}: called: false marks a layer that holds parameters but never runs; "
                 f"{kind.name} holds none: remove called: false (or the layer)",
                 item.where,
             )
-        called = not scope.uncalled and item.flags.get("called", True)
+        called = scope.runs(item)
         if merge and len(inputs) < 2:
             written = ", ".join(ref for ref, _ in item.sources)
             here = f"; here from: [{written}] reads {len(inputs)}" if item.sources else ""
@@ -342,7 +346,7 @@ class Expander:
             switched_off=tuple(ref for ref in named_sources if ref in scope.off),
             node_path=node_path,
             templated=templated,
-            trainable=not scope.frozen and item.flags.get("trainable", True),
+            trainable=not scope.frozen and item.trainable,
             called=called,
         )
         self.layers.append(layer)
@@ -356,8 +360,8 @@ class Expander:
             raise SpecError(f"groups and blocks are nested more than {MAX_NESTING} deep here", item.where)
         start, slot = len(self.layers), self._open()
         path = (*scope.path, qualified)
-        frozen = scope.frozen or not item.flags.get("trainable", True)
-        uncalled = scope.uncalled or not item.flags.get("called", True)
+        frozen = scope.frozen or not item.trainable
+        uncalled = not scope.runs(item)
         if item.items is not None:
             for key in item.entries:
                 raise SpecError(f"a group has layers, and no arguments such as {key!r}", item.where)
@@ -450,8 +454,8 @@ class Expander:
                     condition=None if item.condition is None else plain(self.document.data(item.condition)),
                     items=() if item.items is None else self.written(item.items, (*here, "layers")),
                     node_path=here,
-                    trainable=item.flags.get("trainable", True),
-                    called=item.flags.get("called", True),
+                    trainable=item.trainable,
+                    called=item.called,
                 )
             )
         return tuple(result)

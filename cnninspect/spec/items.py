@@ -59,6 +59,16 @@ class Item:
     flags: dict[str, bool] = field(default_factory=dict)
     """``trainable:`` and ``called:`` as written."""
 
+    @property
+    def trainable(self) -> bool:
+        """``trainable:`` as written (true when left out)."""
+        return self.flags.get("trainable", True)
+
+    @property
+    def called(self) -> bool:
+        """``called:`` as written (true when left out)."""
+        return self.flags.get("called", True)
+
 
 def read_item(document: Document, node: Node) -> Item:
     """One entry of a ``layers:`` list, read (and checked) but not expanded."""
