@@ -36,6 +36,8 @@ check: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) bench/run.py
+	$(PY) bench/model_devices.py tests/reference_models.py:unet 1x192x192
+	$(PY) bench/model_devices.py tests/reference_models.py:resnet50 3x224x224 --batch 8
 	$(PY) bench/hook_env.py
 
 clean:
