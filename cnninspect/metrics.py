@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from cnninspect.engines.analytic import NORMS, SPATIAL, flatten_range, spatial_rule
+from cnninspect.engines.analytic import flatten_range, spatial_rule
 from cnninspect.engines.records import LayerRecord, Trace
-from cnninspect.spec.catalog import Family
+from cnninspect.spec.catalog import NORM_FAMILIES, SPATIAL_FAMILIES, Family
 from cnninspect.spec.model import LayerSpec, attend_dims, expand
 from cnninspect.text import JsonObject
 
@@ -41,7 +41,7 @@ def explain(record: LayerRecord) -> list[str]:
         return []
     family = kind.family
     lines: list[str] = []
-    if family in SPATIAL and len(shape) > 2:
+    if family in SPATIAL_FAMILIES and len(shape) > 2:
         names = _dim_names(len(shape) - 2)
         formulas: dict[str, list[str]] = {}
         for i, size in enumerate(shape[2:]):
@@ -195,7 +195,7 @@ def mult_adds(record: LayerRecord) -> int | None:
         return inputs * record.weights + out[0] * math.prod(out[2:]) * record.biases
     if family is Family.LINEAR:
         return math.prod(out[:-1]) * record.params
-    if family in NORMS:
+    if family in NORM_FAMILIES:
         return math.prod(out) if record.params else 0
     if family is Family.ATTEND:
         return _attend_mult_adds(record.layer, out)

@@ -18,6 +18,7 @@ from conftest import ROOT, cli, cli_error
 from cnninspect import rules
 from cnninspect.errors import (
     ArgumentError,
+    CnnInspectError,
     EditError,
     GraphError,
     LayerFailure,
@@ -94,6 +95,35 @@ def test_every_size_error_and_warning_has_a_check_and_every_spec_error_a_class()
             assert rule.reports and rule.check is None and rule.check_trace is None, rule.code
         else:
             assert not rule.reports and (rule.check is None) != (rule.check_trace is None), rule.code
+
+
+def test_a_check_finds_nothing_at_a_layer_outside_its_rules_families():
+    """find_problems asks a check only about the layer families its rule names: over every spec the
+    repository holds and every rule's failing example, no check finds anything at any other layer."""
+    from cnninspect.engines.analytic import infer_shapes
+    from cnninspect.inputs import read_text
+    from cnninspect.rules.base import Scan
+
+    texts = [(rule.failing.spec, f"example{rule.failing.suffix}") for rule in RULES if not rule.failing.options]
+    for folder in ("configs", "tests", "docs"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.suffix in (".yaml", ".yml", ".cfg") and path.is_file():
+                texts.append((path.read_text(encoding="utf-8", errors="replace"), str(path)))
+    checked = 0
+    for text, label in texts:
+        try:
+            trace = infer_shapes(read_text(text, label))
+        except (CnnInspectError, UnicodeError):
+            continue
+        scan = Scan(trace)
+        for index, record in enumerate(trace.records):
+            kind = record.layer.kind
+            for rule in RULES:
+                if rule.check is not None and rule.families is not None and kind is not None:
+                    if kind.family not in rule.families:
+                        assert list(rule.check(scan, index)) == [], (label, record.layer.name, rule.code)
+                        checked += 1
+    assert checked > 10_000
 
 
 @pytest.mark.parametrize(

@@ -25,13 +25,10 @@ from cnninspect.engines.records import (
     Trace,
 )
 from cnninspect.errors import UsageError
-from cnninspect.spec.catalog import Family
+from cnninspect.spec.catalog import NORM_FAMILIES, SPATIAL_FAMILIES, Family
 from cnninspect.spec.model import INPUT, LayerSpec, ModelSpec, attend_dims, expand
 
 Shape = tuple[int, ...]
-SPATIAL = (Family.CONV, Family.LOCAL, Family.CONV_TRANSPOSE, Family.MAX_POOL, Family.AVG_POOL, Family.ZERO_PAD,
-           Family.UPSAMPLE, Family.PIXEL_UNSHUFFLE)  # fmt: skip
-NORMS = (Family.BATCH_NORM, Family.INSTANCE_NORM, Family.GROUP_NORM, Family.LAYER_NORM)
 UPSAMPLE_RANKS = {"linear": (3,), "bilinear": (4,), "bicubic": (4,), "trilinear": (5,)}
 MAX_COLLAPSE_SEARCH = 1 << 64
 """Far beyond any input that sizes capped at 2³¹ can need."""
@@ -147,7 +144,7 @@ def keeps_received(layer: LayerSpec) -> bool:
     """True for norm layers: with a wrong declared size they pass on what they received, since
     they keep shapes and the declaration is the mistake, not the tensor; so later layers are
     judged on the truth."""
-    return layer.kind is not None and layer.kind.family in NORMS
+    return layer.kind is not None and layer.kind.family in NORM_FAMILIES
 
 
 # ---------------------------------------------------------------------------------------
@@ -203,7 +200,7 @@ def check_input(layer: LayerSpec, shape: Shape) -> tuple[tuple[Mismatch, ...], S
             stand_in[1] = need
         if math.prod(shape[2:]) % layer.get("area"):
             mismatches.append(AttendMismatch("area", layer.get("area"), math.prod(shape[2:])))
-    if family in SPATIAL:
+    if family in SPATIAL_FAMILIES:
         rule = spatial_rule(layer, len(shape) - 2)
         for i in range(2, len(shape)):
             if rule(i - 2, stand_in[i]) < 1:
@@ -429,7 +426,7 @@ def output_shape(layer: LayerSpec, shape: Shape) -> Shape:
     if family is Family.PIXEL_UNSHUFFLE:
         factor = layer.get("downscale_factor")
         return (batch, shape[1] * factor * factor, *(s // factor for s in shape[2:]))
-    if family in SPATIAL:
+    if family in SPATIAL_FAMILIES:
         rule = spatial_rule(layer, len(shape) - 2)
         return (*shape[:2], *(rule(i, s) for i, s in enumerate(shape[2:])))
     if family is Family.ADAPTIVE_POOL:

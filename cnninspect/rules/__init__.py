@@ -17,8 +17,8 @@ from cnninspect.rules.attend_input import ATTEND_INPUT as ATTEND_INPUT
 from cnninspect.rules.base import ArgFix as ArgFix
 from cnninspect.rules.base import Example as Example
 from cnninspect.rules.base import Finding as Finding
+from cnninspect.rules.base import LayerCheck, Scan
 from cnninspect.rules.base import Rule as Rule
-from cnninspect.rules.base import Scan
 from cnninspect.rules.base import Severity as Severity
 from cnninspect.rules.batch_size_changed import BATCH_SIZE_CHANGED as BATCH_SIZE_CHANGED
 from cnninspect.rules.concat_shape_mismatch import CONCAT_SHAPE_MISMATCH as CONCAT_SHAPE_MISMATCH
@@ -42,6 +42,7 @@ from cnninspect.rules.shared import wrong_input
 from cnninspect.rules.spatial_collapse import SPATIAL_COLLAPSE as SPATIAL_COLLAPSE
 from cnninspect.rules.split_channels import SPLIT_CHANNELS as SPLIT_CHANNELS
 from cnninspect.rules.unknown_layer import UNKNOWN_LAYER as UNKNOWN_LAYER
+from cnninspect.spec.catalog import Family
 
 RULES: tuple[Rule, ...] = (
     INVALID_YAML,
@@ -69,6 +70,16 @@ RULES: tuple[Rule, ...] = (
     FORMAT_SEMANTICS,
 )
 """Every rule, in code order."""
+LAYER_CHECKS: dict[Family | None, tuple[LayerCheck, ...]] = {
+    family: tuple(
+        rule.check
+        for rule in RULES
+        if rule.check is not None and (family is None or rule.families is None or family in rule.families)
+    )
+    for family in (*Family, None)
+}
+"""The checks a layer of each family is asked of, in code order (None: a layer outside the catalog, asked
+of every check)."""
 
 
 def find_problems(trace: Trace, search: bool = True) -> list[Finding]:
@@ -76,8 +87,11 @@ def find_problems(trace: Trace, search: bool = True) -> list[Finding]:
     warnings), then the rules about the trace as a whole. ``search`` lets a Concat finding trace the
     spec again to name input sizes that work (sizes, which tries every size itself, turns it off)."""
     scan = Scan(trace, search)
-    layer_checks = [rule.check for rule in RULES if rule.check is not None]
-    findings = [found for index in range(len(trace.records)) for check in layer_checks for found in check(scan, index)]
+    findings: list[Finding] = []
+    for index, record in enumerate(trace.records):
+        kind = record.layer.kind
+        for check in LAYER_CHECKS[None if kind is None else kind.family]:
+            findings += check(scan, index)
     for rule in RULES:
         if rule.check_trace is not None:
             findings += rule.check_trace(scan)

@@ -74,4 +74,5 @@ ADD_SHAPE_MISMATCH = Rule(
     failing=Example(_RESIDUAL.format(out=32, stride=2)),
     passing=Example(_RESIDUAL.format(out=16, stride=1)),
     check=check,
+    families=(Family.ADD,),
 )

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from cnninspect.engines.records import AttendMismatch
 from cnninspect.rules.base import Example, Finding, Rule, Scan, Severity
 from cnninspect.rules.shared import at, origin_text
+from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import attend_dims
 
 _QKV = """input: [8, 4, 4]
@@ -63,4 +64,5 @@ ATTEND_INPUT = Rule(
     failing=Example(_QKV.format(out=15)),
     passing=Example(_QKV.format(out=16)),
     check=check,
+    families=(Family.ATTEND,),
 )

@@ -13,6 +13,7 @@ from functools import cached_property
 from cnninspect.engines.records import Trace
 from cnninspect.errors import CnnInspectError, Location, bounded
 from cnninspect.severity import Severity as Severity
+from cnninspect.spec.catalog import Family
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,9 @@ class Rule:
     """``fix-fc --write`` repairs it (the size has exactly one right value)."""
     check: LayerCheck | None = None
     """Its problems at one layer of a trace, for size errors and warnings."""
+    families: tuple[Family, ...] | None = None
+    """The layer families ``check`` can find a problem at: it is not asked about a catalog layer of any
+    other family (None: about every layer). A layer outside the catalog is asked of every check."""
     check_trace: TraceCheck | None = None
     """Its problems in a whole trace (what the model returns, what the file's format demands)."""
     reports: tuple[type[CnnInspectError], ...] = ()

@@ -169,4 +169,5 @@ CONCAT_SHAPE_MISMATCH = Rule(
     failing=Example(_SKIP_CONCAT.format(size=15)),
     passing=Example(_SKIP_CONCAT.format(size=16)),
     check=check,
+    families=(Family.CONCAT,),
 )

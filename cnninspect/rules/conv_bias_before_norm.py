@@ -50,4 +50,5 @@ CONV_BIAS_BEFORE_NORM = Rule(
     ),
     passing=Example(spec_text(f"{CONV_NO_BIAS}\n{{type: BatchNorm2d, num_features: 16}}")),
     check=check,
+    families=(Family.CONV, Family.CONV_TRANSPOSE),
 )

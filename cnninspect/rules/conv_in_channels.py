@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from cnninspect.engines.records import GroupsMismatch, SizeMismatch
 from cnninspect.rules.base import Example, Finding, Rule, Scan, Severity
 from cnninspect.rules.shared import CONV, at, groups_message, size_message, spec_text
+from cnninspect.spec.catalog import Family
 
 
 def check(scan: Scan, index: int) -> Iterator[Finding]:
@@ -30,4 +31,5 @@ CONV_IN_CHANNELS = Rule(
     passing=Example(spec_text(f"{CONV}\n{{type: Conv2d, in_channels: 16, out_channels: 32, kernel_size: 3}}")),
     fixable=True,
     check=check,
+    families=(Family.CONV, Family.CONV_TRANSPOSE, Family.LOCAL),
 )

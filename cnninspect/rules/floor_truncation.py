@@ -110,4 +110,5 @@ FLOOR_TRUNCATION = Rule(
     failing=Example(spec_text("{type: MaxPool2d, name: pool, kernel_size: 2}", input="[3, 31, 31]")),
     passing=Example(spec_text("{type: MaxPool2d, name: pool, kernel_size: 2, ceil_mode: true}", input="[3, 31, 31]")),
     check=check,
+    families=(Family.CONV, Family.MAX_POOL, Family.AVG_POOL),
 )

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from cnninspect.engines.records import SizeMismatch
 from cnninspect.rules.base import Example, Finding, Rule, Scan, Severity
 from cnninspect.rules.shared import CONV, at, size_message, spec_text
+from cnninspect.spec.catalog import Family
 
 
 def check(scan: Scan, index: int) -> Iterator[Finding]:
@@ -29,4 +30,5 @@ LINEAR_IN_FEATURES = Rule(
     passing=Example(spec_text(f"{CONV}\nFlatten\n{{type: Linear, in_features: 4096, out_features: 10}}")),
     fixable=True,
     check=check,
+    families=(Family.LINEAR,),
 )

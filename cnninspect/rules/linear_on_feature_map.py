@@ -38,4 +38,5 @@ LINEAR_ON_FEATURE_MAP = Rule(
     failing=Example(spec_text(f"{CONV}\n{{type: Linear, in_features: 16, out_features: 10}}")),
     passing=Example(spec_text(f"{CONV}\nFlatten\n{{type: Linear, in_features: 4096, out_features: 10}}")),
     check=check,
+    families=(Family.LINEAR,),
 )

@@ -60,4 +60,5 @@ MUL_BROADCAST = Rule(
     failing=Example(_GATE.format(gate=8)),
     passing=Example(_GATE.format(gate=16)),
     check=check,
+    families=(Family.MUL,),
 )

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from cnninspect.engines.records import GroupsMismatch, SizeMismatch, TailMismatch
 from cnninspect.rules.base import ArgFix, Example, Finding, Rule, Scan, Severity
 from cnninspect.rules.shared import CONV_NO_BIAS, at, groups_message, size_message, spec_text
+from cnninspect.spec.catalog import NORM_FAMILIES
 from cnninspect.text import show_value
 
 NORM_ARGS = ("num_features", "num_channels")
@@ -42,4 +43,5 @@ NORM_NUM_FEATURES = Rule(
     passing=Example(spec_text(f"{CONV_NO_BIAS}\n{{type: BatchNorm2d, num_features: 16}}")),
     fixable=True,
     check=check,
+    families=NORM_FAMILIES,
 )

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from cnninspect.engines.records import Collapse, LayerRecord
 from cnninspect.rules.base import Example, Finding, Rule, Scan, Severity
 from cnninspect.rules.shared import DIM_WORDS, at, spec_text
+from cnninspect.spec.catalog import SPATIAL_FAMILIES
 from cnninspect.text import show_value
 
 
@@ -48,4 +49,5 @@ SPATIAL_COLLAPSE = Rule(
     failing=Example(spec_text("{type: Conv2d, out_channels: 8, kernel_size: 5}", input="[1, 4, 4]")),
     passing=Example(spec_text("{type: Conv2d, out_channels: 8, kernel_size: 5, padding: 1}", input="[1, 4, 4]")),
     check=check,
+    families=SPATIAL_FAMILIES,
 )

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from cnninspect.engines.records import SplitMismatch
 from cnninspect.rules.base import Example, Finding, Rule, Scan, Severity
 from cnninspect.rules.shared import at, origin_text
+from cnninspect.spec.catalog import Family
 from cnninspect.text import show_value
 
 _HALVES = """input: [16, 32, 32]
@@ -63,4 +64,5 @@ SPLIT_CHANNELS = Rule(
     failing=Example(_HALVES.format(out=15)),
     passing=Example(_HALVES.format(out=16)),
     check=check,
+    families=(Family.SPLIT,),
 )

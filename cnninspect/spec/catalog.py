@@ -261,6 +261,11 @@ class Family(StrEnum):
     LOCAL = "local"
 
 
+SPATIAL_FAMILIES = (Family.CONV, Family.LOCAL, Family.CONV_TRANSPOSE, Family.MAX_POOL, Family.AVG_POOL, Family.ZERO_PAD,
+                    Family.UPSAMPLE, Family.PIXEL_UNSHUFFLE)  # fmt: skip
+"""Layers that compute each spatial size of their output from the input's by a rule of their own."""
+NORM_FAMILIES = (Family.BATCH_NORM, Family.INSTANCE_NORM, Family.GROUP_NORM, Family.LAYER_NORM)
+"""Normalisation layers: they keep the shape they receive."""
 MERGE_FAMILIES = (Family.ADD, Family.CONCAT, Family.MUL)
 """Layers that take several inputs; they are cnninspect's, not torch.nn classes."""
 OWN_FAMILIES = (*MERGE_FAMILIES, Family.SPLIT, Family.ATTEND)
