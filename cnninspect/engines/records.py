@@ -143,9 +143,10 @@ class Reshape:
     """The shape it made."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True)
 class LayerRecord:
-    """What one layer receives, gives and holds."""
+    """What one layer receives, gives and holds. Never changed once made, but not frozen, as
+    ``LayerSpec``."""
 
     layer: LayerSpec
     """The layer as specified."""

@@ -34,9 +34,10 @@ class Block:
     location: Location
 
 
-@dataclass(frozen=True)
+@dataclass
 class Item:
-    """One entry of a ``layers:`` list, read but not expanded."""
+    """One entry of a ``layers:`` list, read but not expanded. Never changed once made, but not frozen,
+    as ``LayerSpec``."""
 
     node: Node
     where: Location

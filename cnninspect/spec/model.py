@@ -17,9 +17,11 @@ FLAG_LABEL = "--layers"
 """How locations in a flag spec are printed."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class LayerSpec:
-    """One layer of a spec, validated, with where each part was written."""
+    """One layer of a spec, validated, with where each part was written. Never changed once made
+    (``dataclasses.replace`` makes a changed copy), but not frozen: lint makes one per layer of every
+    file, and a frozen dataclass takes several times as long to make."""
 
     index: int
     """Position in the model, from 0."""
@@ -183,9 +185,10 @@ class GroupSpec:
         return len(self.scope)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True)
 class ItemSpec:
-    """One entry of a ``layers:`` list as written, before expansion."""
+    """One entry of a ``layers:`` list as written, before expansion. Never changed once made, but not
+    frozen, as ``LayerSpec``."""
 
     name: str | None
     """Its name, if written."""
