@@ -4,7 +4,7 @@ the ``blocks:`` templates, each checked where it is written. spec/graph.py expan
 from __future__ import annotations
 
 import keyword
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +12,7 @@ from cnninspect.errors import Location, SpecError
 from cnninspect.spec.catalog import lookup
 from cnninspect.spec.expr import FUNCTIONS, is_expression
 from cnninspect.spec.model import INPUT
-from cnninspect.spec.yamldoc import Document, Node, plain
+from cnninspect.spec.yamldoc import Document, Node, Places, plain
 from cnninspect.text import is_int, show_value
 
 RESERVED = ("type", "name", "from", "repeat", "if", "layers", "trainable", "called")
@@ -55,7 +55,7 @@ class Item:
     """A group's ``layers:`` list."""
     values: dict[str, Any] = field(default_factory=dict)
     """Each argument's value as written (``$`` expressions still text)."""
-    locations: dict[str, Location] = field(default_factory=dict)
+    locations: Mapping[str, Location] = field(default_factory=dict)
     """Where each argument's value is written."""
     flags: dict[str, bool] = field(default_factory=dict)
     """``trainable:`` and ``called:`` as written."""
@@ -121,7 +121,7 @@ def read_item(document: Document, node: Node) -> Item:
         args,
         items,
         {k: plain(document.data(v)) for k, (_, v) in args.items()},
-        {k: document.where(v) for k, (_, v) in args.items()},
+        Places(document, {k: v for k, (_, v) in args.items()}),
         flags,
     )
 

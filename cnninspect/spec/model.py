@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -35,7 +36,7 @@ class LayerSpec:
     """Where the layer starts."""
     positional: tuple[Any, ...] = ()
     """Positional arguments of a torch-only layer from a flag spec (catalog layers get names)."""
-    arg_locations: dict[str, Location] = field(default_factory=dict)
+    arg_locations: Mapping[str, Location] = field(default_factory=dict)
     """Where each written argument's value starts."""
     named: bool = True
     """False when the spec gives no name and ``name`` is the layer's position."""

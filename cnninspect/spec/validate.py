@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeAlias
 
@@ -37,7 +37,7 @@ def make_layer(
     type_name: str,
     args: dict[str, Any],
     where: Location,
-    arg_locations: dict[str, Location],
+    arg_locations: Mapping[str, Location],
     type_where: Location,
     positional: tuple[Any, ...] = (),
     **fields: Any,
@@ -57,7 +57,7 @@ def make_layer(
     kind = lookup(type_name)
     if kind is None:
         return LayerSpec(index, layer_name, type_name, args, where, positional, arg_locations, **fields)
-    written, arg_locations = args, dict(arg_locations)  # the layer's own dict, as callers may reuse theirs
+    written = args
     if positional:
         by_position = dict(_name_positional(kind, positional, where))
         for key in args:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -137,6 +137,27 @@ class Document:
         if node.kind == "seq":
             return [self.data(child) for child in node.children]
         return {key: self.data(value) for key, (_, value) in node.items().items()}
+
+
+class Places(Mapping[str, Location]):
+    """Where each of some nodes is written, by name (a layer's arguments): each place is worked out when
+    it is asked for, since most are never needed (only a finding or a fix at that argument names it)."""
+
+    def __init__(self, document: Document, nodes: dict[str, Node]) -> None:
+        self._document = document
+        self._nodes = nodes
+
+    def __getitem__(self, key: str) -> Location:
+        return self._document.where(self._nodes[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._nodes)
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
 
 
 def plain(value: Any) -> Any:
