@@ -508,6 +508,18 @@ def lint(
     padding: PaddingOpt = None,
     set_: SetOpt = None,
     engine: EngineOpt = Engine.AUTO,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            metavar="N",
+            min=0,
+            help="Processes to lint in: 0 is one per CPU core (fewer for a few files; forked on Linux only), "
+            "1 lints in this process alone [default: 0].",
+            show_default=False,
+        ),
+    ] = 0,
     debug: DebugOpt = False,
 ) -> None:
     """Check spec files for CI and pre-commit: size mismatches, invalid specs and warnings.
@@ -529,14 +541,16 @@ def lint(
         what_if = WhatIf.of(input, batch=batch, kernel=kernel, stride=stride, padding=padding, sets=set_)
         overrides = what_if.overrides()
         found = discover(paths, settings)
-        checked = found.in_order(_lint_all(found.files, settings, overrides, engine, fmt, ModelSource(scale=scale)))
+        checked = found.in_order(
+            _lint_all(found.files, settings, overrides, engine, fmt, ModelSource(scale=scale), jobs)
+        )
         results = [r for r in checked if r.is_spec]
         skipped = [r for r in checked if not r.is_spec]
         own = {r.path: classes for r in skipped if (classes := own_classes(r.path))}
         skipped = [r for r in skipped if r.path not in own]
         if settings.run_models:
             results += [result for path in own for result in _lint_model_config(path, settings)]
-        if fmt is not LintFormat.FULL or any(r.findings or r.crash is not None for r in results):
+        if fmt is not LintFormat.FULL or any(r.findings or r.internal_error is not None for r in results):
             _emit(lint_formats.RENDERERS[fmt](results, _wrap_width(sys.stdout)))  # a clean full report is empty
         if not settings.run_models:
             for path, classes in own.items():
@@ -549,8 +563,8 @@ def lint(
         elif fmt in (LintFormat.FULL, LintFormat.CONCISE) and not crashed:
             typer.echo(lint_formats.clean_summary(results), err=True)
         for result in results:
-            if debug and result.crash is not None:
-                traceback.print_exception(result.crash)
+            if debug and result.traceback:
+                sys.stderr.write(result.traceback)
         if crashed:  # our own bug: exit 2, even with --exit-zero
             typer.echo(crashed, err=True)
             raise typer.Exit(EXIT_ERROR)
@@ -565,29 +579,32 @@ def _lint_all(
     engine: Engine,
     fmt: LintFormat,
     source: ModelSource,
+    jobs: int,
 ) -> "list[FileResult]":
     from functools import partial
 
     from cnninspect.linter import lint_file
+    from cnninspect.parallel import map_forked
 
     lint_one = partial(lint_file, settings=settings, overrides=overrides, engine=engine, options=source.read_options())
+    linted = map_forked(lint_one, files, jobs)  # the workers start before the progress bar's thread
     if (
         len(files) < PROGRESS_MIN_FILES
         or fmt not in (LintFormat.FULL, LintFormat.CONCISE)
         or not (_isatty(sys.stderr) or any(name in os.environ for name in RICH_TERMINAL_VARIABLES))
     ):  # no progress bar, and no Rich to import: where Rich would surely not see a terminal
-        return [lint_one(path) for path in files]
+        return list(linted)
     from rich.console import Console
     from rich.progress import Progress
 
     console = Console(stderr=True)
     if not console.is_interactive:
-        return [lint_one(path) for path in files]
+        return list(linted)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("linting", total=len(files))
         results = []
-        for path in files:
-            results.append(lint_one(path))
+        for result in linted:
+            results.append(result)
             progress.advance(task)
         return results
 

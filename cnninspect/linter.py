@@ -1,16 +1,18 @@
 """lint: one spec file in, its findings out. Never prints.
 
-Files are linted in one process with the analytic engine; torch is imported only for a spec
-with a layer only torch knows (once per run, as any import) or when the torch engine is asked
-for. A file that cannot be read or is not a valid spec becomes a CNN1xx finding and the run goes
-on. Which files are model specs is the input formats' call (inputs/): a file none of them
-recognises (a CI workflow, ``.pre-commit-config.yaml``, ``setup.cfg``) is skipped, even when
-broken, so a pre-commit hook on every YAML file never fails on them. discovery.py finds the files.
+Files are linted with the analytic engine, shared among forked processes on every core when
+there are enough of them (parallel.py); torch is imported only for a spec with a layer only
+torch knows (once per process, as any import) or when the torch engine is asked for. A file that
+cannot be read or is not a valid spec becomes a CNN1xx finding and the run goes on. Which files
+are model specs is the input formats' call (inputs/): a file none of them recognises (a CI
+workflow, ``.pre-commit-config.yaml``, ``setup.cfg``) is skipped, even when broken, so a
+pre-commit hook on every YAML file never fails on them. discovery.py finds the files.
 """
 
 from __future__ import annotations
 
 import re
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,14 +37,11 @@ class FileResult:
     """Findings reported, in order."""
     is_spec: bool = True
     """False for a file that no input format recognises: skipped."""
-    crash: Exception | None = None
-    """cnninspect's own failure on this file (a bug), kept with its traceback for ``--debug``; never a
-    finding: it cannot be selected or ignored, and it makes the exit code 2."""
-
-    @property
-    def internal_error(self) -> str | None:
-        """``RuntimeError: boom`` when cnninspect failed on this file, else None."""
-        return None if self.crash is None else f"{type(self.crash).__name__}: {first_line(self.crash)}"
+    internal_error: str | None = None
+    """``RuntimeError: boom`` when cnninspect itself failed on this file (a bug); never a finding: it
+    cannot be selected or ignored, and it makes the exit code 2."""
+    traceback: str = ""
+    """That failure's traceback, for ``--debug``: text, so that a result crosses from a worker process."""
 
 
 def lint_file(
@@ -67,7 +66,8 @@ def lint_file(
     except CnnInspectError as error:
         findings = [error_finding(error, label)]
     except Exception as error:  # our own bug: its own outcome, not the file's finding; the other files go on
-        return FileResult(label, (), crash=error)
+        trace = "".join(traceback.format_exception(error))
+        return FileResult(label, (), internal_error=f"{type(error).__name__}: {first_line(error)}", traceback=trace)
     enabled = settings.enabled(path)
     ignores = inline_ignores(text)
     kept = [f for f in findings if f.rule in enabled]

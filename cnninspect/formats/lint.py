@@ -74,7 +74,7 @@ def internal_error_text(result: FileResult) -> str:
 
 def internal_errors_line(results: Sequence[FileResult]) -> str:
     """The line on stderr when cnninspect failed on some files; empty when it failed on none."""
-    crashed = sum(result.crash is not None for result in results)
+    crashed = sum(result.internal_error is not None for result in results)
     if not crashed:
         return ""
     return (
@@ -94,7 +94,7 @@ def render_full(results: Sequence[FileResult], width: int | None = None) -> Text
 
     text = Text()
     for result in results:
-        if result.crash is not None:
+        if result.internal_error is not None:
             text.append(safe(result.path) + "\n", style="bold underline")
             text.append(f"{MARGIN}{safe(internal_error_text(result))}\n\n", style="bold red")
             continue
@@ -143,7 +143,7 @@ def render_concise(results: Sequence[FileResult], width: int | None = None) -> s
     under the message; ``path: internal error: …`` for a file cnninspect failed on."""
     lines = []
     for result in results:
-        if result.crash is not None:
+        if result.internal_error is not None:
             lines.append(f"{safe(result.path)}: {safe(internal_error_text(result))}\n")
         lines += [f"{finding_text(f, width)}\n" for f in result.findings]
     return "".join(lines)
@@ -156,7 +156,7 @@ def render_json(results: Sequence[FileResult], width: int | None = None) -> str:
         "files_checked": len(results),
         "findings": [finding_json(f) for r in results for f in r.findings],
     }
-    crashed = [{"path": r.path, "error": r.internal_error} for r in results if r.crash is not None]
+    crashed = [{"path": r.path, "error": r.internal_error} for r in results if r.internal_error is not None]
     if crashed:
         document["internal_errors"] = crashed
     return json_text(document)
@@ -177,7 +177,7 @@ def render_github(results: Sequence[FileResult], width: int | None = None) -> st
         )
         lines.append(f"::{SARIF_LEVELS[finding.rule.severity]} {properties}::{_github_data(finding.message)}\n")
     for result in results:
-        if result.crash is not None:
+        if result.internal_error is not None:
             where = f"file={_github_property(repo_path(result.path))},title=cnninspect internal error"
             lines.append(f"::error {where}::{_github_data(internal_error_text(result))}\n")
     return utf8("".join(lines))
@@ -242,7 +242,7 @@ def render_sarif(results: Sequence[FileResult], width: int | None = None) -> str
             "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(result.path)}}}],
         }
         for result in results
-        if result.crash is not None
+        if result.internal_error is not None
     ]
     if notifications:  # our own failure: reported about the run, never as a result (a finding)
         run["invocations"] = [{"executionSuccessful": False, "toolExecutionNotifications": notifications}]

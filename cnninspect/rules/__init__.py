@@ -130,6 +130,11 @@ def per_place(trace: Trace, findings: list[Finding]) -> list[Finding]:
     return merged
 
 
+def rule_by_code(code: str) -> Rule:
+    """The rule with this code."""
+    return next(rule for rule in RULES if rule.code == code)
+
+
 def rule_for_error(error: CnnInspectError) -> Rule:
     """The CNN1xx rule ``lint`` reports a spec error under: the one that names its class, else
     invalid-spec."""

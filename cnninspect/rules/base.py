@@ -96,6 +96,13 @@ class Rule:
     def __post_init__(self) -> None:
         object.__setattr__(self, "explanation", " ".join(self.explanation.split()))
 
+    def __reduce__(self) -> tuple[Callable[[str], Rule], tuple[str]]:
+        """Pickled as its code, so that a finding from a lint worker process comes back holding the
+        very rule object (rules are compared by identity)."""
+        from cnninspect.rules import rule_by_code
+
+        return rule_by_code, (self.code,)
+
 
 @dataclass(frozen=True)
 class Finding:
