@@ -45,16 +45,12 @@ def make_layer(
     """Validate one layer's arguments against the catalog (torch-only layers pass as written).
     ``name`` None: the layer is called by its index. ``fields`` are LayerSpec's other fields
     (``named``, ``scope``, ``inputs``, …)."""
-    type_name = type_name.strip()
-    for prefix in ("torch.nn.", "nn."):
-        if type_name.startswith(prefix):
-            type_name = type_name[len(prefix) :]
-            break
-    if not _CLASS_NAME.fullmatch(type_name):
-        raise LayerTypeError(f"{type_name!r} is not a torch.nn class name", type_where)
+    kind = lookup(type_name)  # most types are written as the catalog spells them
+    if kind is None:
+        type_name = _class_name(type_name, type_where)
+        kind = lookup(type_name)
     fields.setdefault("named", name is not None)
     layer_name = name if name is not None else str(index)
-    kind = lookup(type_name)
     if kind is None:
         return LayerSpec(index, layer_name, type_name, args, where, positional, arg_locations, **fields)
     written = args
@@ -98,6 +94,19 @@ def make_layer(
         if cache_key is not None and len(_VALIDATED) < MAX_CACHED:
             _VALIDATED[cache_key] = validated
     return layer
+
+
+def _class_name(written: str, where: Location) -> str:
+    """A layer type as written, without spaces or a ``torch.nn.`` / ``nn.`` prefix; refused when it is
+    not a class name."""
+    name = written.strip()
+    for prefix in ("torch.nn.", "nn."):
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+            break
+    if not _CLASS_NAME.fullmatch(name):
+        raise LayerTypeError(f"{name!r} is not a torch.nn class name", where)
+    return name
 
 
 def _too_large(value: object) -> bool:
