@@ -9,7 +9,7 @@ from conftest import builtin, load, parse
 
 from cnninspect.errors import ArgumentError, LayerTypeError, SpecError, UsageError, YamlError
 from cnninspect.inputs.flags import parse_layers
-from cnninspect.inputs.source import MAX_SPEC_BYTES
+from cnninspect.inputs.source import MAX_SPEC_BYTES, read_source
 from cnninspect.spec.overrides import Overrides, apply_overrides
 from cnninspect.spec.yamldoc import MAX_ALIASES
 
@@ -118,6 +118,16 @@ def test_oversized_file_is_refused(tmp_path):
     path.write_text("# " + "x" * MAX_SPEC_BYTES + "\n")
     with pytest.raises(YamlError, match="limit"):
         load(path)
+
+
+def test_a_file_of_exactly_the_limit_is_read_whole_and_one_byte_more_is_refused(tmp_path):
+    path = tmp_path / "long.yaml"
+    data = b"# " + b"x" * (MAX_SPEC_BYTES - 3) + b"\n"  # 2 + (limit - 3) + 1 bytes: many read blocks
+    path.write_bytes(data)
+    assert len(data) == MAX_SPEC_BYTES and read_source(path) == data
+    path.write_bytes(data + b"\n")
+    with pytest.raises(YamlError, match="limit"):
+        read_source(path)
 
 
 def test_missing_file_and_folder_are_usage_errors(tmp_path):

@@ -10,6 +10,8 @@ from cnninspect.errors import Location, UsageError, YamlError
 
 MAX_SPEC_BYTES = 1_000_000
 """Larger files are refused before parsing: no real model spec comes near this."""
+READ_BLOCK = 1 << 16
+"""Bytes asked of the file at a time."""
 
 
 def read_source(path: str | Path) -> bytes:
@@ -32,8 +34,7 @@ def read_source(path: str | Path) -> bytes:
             raise YamlError("is not a regular file (a FIFO, socket or device); give a spec file", Location(label, 1, 1))
         if info.st_size > MAX_SPEC_BYTES:
             raise YamlError(_too_large(info.st_size), Location(label, 1, 1))
-        with os.fdopen(os.dup(handle), "rb") as stream:
-            raw = stream.read(MAX_SPEC_BYTES + 1)
+        raw = _read_bounded(handle)
     except OSError as error:
         raise YamlError(f"cannot read the file: {error.strerror}", Location(label, 1, 1)) from None
     finally:
@@ -41,6 +42,20 @@ def read_source(path: str | Path) -> bytes:
     if len(raw) > MAX_SPEC_BYTES:  # it grew while being read
         raise YamlError(_too_large(len(raw)), Location(label, 1, 1))
     return raw
+
+
+def _read_bounded(handle: int) -> bytes:
+    """The bytes of an open file, up to one past the size limit, read from its descriptor in blocks (a
+    file object, or one read of the limit's size, costs more than the small file it reads)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_SPEC_BYTES:
+        chunk = os.read(handle, min(READ_BLOCK, MAX_SPEC_BYTES + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _too_large(size: int) -> str:
