@@ -296,10 +296,13 @@ LINT_NEEDS_NOT = (
     "cnninspect.fixes",
     "cnninspect.metrics",
     "cnninspect.input_sizes",
+    "cnninspect.inputs.ultralytics_read",
+    "cnninspect.inputs.darknet.read",
+    "cnninspect.inputs.darknet.edit",
 )
 """What lint of clean specs on catalog layers never loads: torch, Rich, the engines it does not use,
 the summary and its statistics (CNN301 loads them for a Linear that gets a feature map), drawing,
-export and the fixers."""
+export, the fixers, and the readers of the formats it reads no file of."""
 
 
 def test_lint_imports_the_analytic_engine_and_the_checks_only(tmp_path):

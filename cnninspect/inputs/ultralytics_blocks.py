@@ -21,6 +21,7 @@ from importlib import resources
 from typing import Any
 
 from cnninspect.errors import CnnInspectError, Location, SpecError
+from cnninspect.inputs.ultralytics import ULTRALYTICS_FORMAT
 from cnninspect.spec.expr import ExpressionError
 from cnninspect.spec.graph import MAX_LAYERS, Expander
 from cnninspect.spec.items import Block, read_blocks
@@ -29,7 +30,6 @@ from cnninspect.spec.validate import make_layer
 from cnninspect.spec.yamldoc import Document, read_document
 from cnninspect.text import is_int, is_number
 
-ULTRALYTICS_FORMAT = "ultralytics"
 MODULES_FILE = "ultralytics_modules.yaml"
 ACTIVATED = ("Conv", "DWConv")
 """Blocks whose ``act`` layer is the model's activation (``activation:`` in the YAML sets

@@ -1,14 +1,12 @@
 """darknet ``.cfg`` files (YOLOv2/v3/v4 and their tiny variants), read as darknet's own parser
-reads them (read.py) and edited in place (edit.py)."""
+reads them (read.py) and edited in place (edit.py); both load only when a .cfg is read or edited."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
 from cnninspect.inputs.base import InputFormat, ReadOptions
-from cnninspect.inputs.darknet.cfg import starts_with_net
-from cnninspect.inputs.darknet.edit import darknet_edits
-from cnninspect.inputs.darknet.read import DARKNET_FORMAT, parse_darknet
+from cnninspect.inputs.darknet.cfg import DARKNET_FORMAT, starts_with_net
 from cnninspect.inputs.splice import Edit
 from cnninspect.spec.model import LayerSpec, ModelSpec
 from cnninspect.text import feature_map
@@ -27,9 +25,13 @@ class DarknetFormat(InputFormat):
         return starts_with_net(text)
 
     def read(self, text: str, label: str, options: ReadOptions) -> ModelSpec:
+        from cnninspect.inputs.darknet.read import parse_darknet  # loaded only when a .cfg is read
+
         return parse_darknet(text, label)
 
     def edits(self, text: str, original: ModelSpec, intended: ModelSpec) -> list[Edit]:
+        from cnninspect.inputs.darknet.edit import darknet_edits
+
         return darknet_edits(text, original, intended)
 
     def tolerated_merge(self, layer: LayerSpec, shapes: tuple[tuple[int, ...], ...]) -> str | None:

@@ -12,6 +12,8 @@ from cnninspect.errors import ArgumentError, Location, SpecError
 from cnninspect.spec.catalog import MAX_INTEGER
 from cnninspect.spec.model import Note
 
+DARKNET_FORMAT = "darknet"
+"""The format's name, and the first step of every layer's ``node_path``."""
 SECTION = re.compile(r"\[\s*([A-Za-z_]\w*)\s*\]")
 ALIASES = {"conv": "convolutional", "max": "maxpool", "avg": "avgpool", "conn": "connected", "soft": "softmax",
            "network": "net"}  # fmt: skip

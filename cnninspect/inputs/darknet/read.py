@@ -15,7 +15,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cnninspect.errors import ArgumentError, GraphError, SpecError
-from cnninspect.inputs.darknet.cfg import INTEGER, Section, float_option, int_list, int_option, read_sections
+from cnninspect.inputs.darknet.cfg import (
+    DARKNET_FORMAT,
+    INTEGER,
+    Section,
+    float_option,
+    int_list,
+    int_option,
+    read_sections,
+)
 from cnninspect.spec.model import INPUT, GroupSpec, ItemSpec, LayerSpec, ModelSpec, Note, Requirement
 from cnninspect.spec.validate import make_layer, parse_input
 from cnninspect.text import did_you_mean
@@ -57,8 +65,6 @@ NOT_MODELLED = {
 that sets one (to other than 0 or none) is refused, never read without it."""
 Part = tuple[str, str, dict[str, object], dict[str, str]]
 """One torch.nn layer of a darknet layer: (part name, class, arguments, the option each argument is written as)."""
-DARKNET_FORMAT = "darknet"
-"""The format's name, and the first step of every layer's ``node_path``."""
 OPTION_OF = {"out_channels": "filters", "kernel_size": "size", "stride": "stride", "padding": "padding",
              "groups": "groups", "dilation": "dilation", "out_features": "output", "scale_factor": "stride",
              "p": "probability"}  # fmt: skip
