@@ -93,17 +93,26 @@ class Settings:
         """True when a file or folder met while walking the folder ``walked`` is excluded: by
         itself or by a folder between it and ``walked`` (a folder named on the command line is
         walked even when a pattern names it)."""
+        if not self.exclude:
+            return False
         relative, top = self.relative(path), self.relative(walked)
-        below = [relative, *(p for p in relative.parents if p != top and top in p.parents)]
-        return any(fnmatch.fnmatchcase(p.as_posix(), pattern.strip("/")) for p in below for pattern in self.exclude)
+        parents = relative.parents
+        between = parents[: parents.index(top)] if top in parents else ()
+        candidates = [p.as_posix() for p in (relative, *between)]
+        return any(fnmatch.fnmatchcase(c, pattern.strip("/")) for c in candidates for pattern in self.exclude)
 
     def relative(self, path: Path) -> PurePath:
         """The path relative to the settings' root when it is under it, else absolute; normalised."""
         absolute = Path(os.path.abspath(path))
         try:
-            return absolute.relative_to(Path(os.path.abspath(self.root)))
+            return absolute.relative_to(self.absolute_root)
         except ValueError:
             return absolute
+
+    @cached_property
+    def absolute_root(self) -> Path:
+        """``root``, absolute and normalised (worked out once: every file and folder walked asks)."""
+        return Path(os.path.abspath(self.root))
 
     def fails(self, finding: Finding) -> bool:
         """True when the finding makes the exit code 1."""
