@@ -130,6 +130,26 @@ def test_a_file_of_exactly_the_limit_is_read_whole_and_one_byte_more_is_refused(
         read_source(path)
 
 
+@pytest.mark.parametrize("name", ["resnet18.yaml", "unet.yaml", "broken/tutorial_k5.yaml", "darknet/yolov3.cfg"])
+def test_linting_a_spec_leaves_no_reference_cycle(name):
+    """Each file's parser and tree are freed when it is done, not when the cycle collector next runs
+    (which lint, reading thousands of files, would otherwise pay for, holding them all until then)."""
+    import gc
+
+    from conftest import ROOT
+
+    from cnninspect.config import Settings
+    from cnninspect.linter import lint_file
+
+    gc.collect()
+    gc.disable()
+    try:
+        assert lint_file(ROOT / "configs" / name, Settings(), Overrides()).is_spec
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
 def test_missing_file_and_folder_are_usage_errors(tmp_path):
     with pytest.raises(UsageError, match="no such file"):
         load(tmp_path / "nope.yaml")

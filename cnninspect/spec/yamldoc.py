@@ -217,63 +217,16 @@ def _event_source(text: str) -> Callable[[], Event | None]:
 
 def _compose(text: str, document: Document) -> Node:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
-    from ruamel.yaml.events import AliasEvent, CollectionEndEvent, MappingStartEvent, NodeEvent, ScalarEvent
+    from ruamel.yaml.events import NodeEvent
 
-    anchors: dict[str, Node] = {}
-    aliases = 0
-    next_event = _event_source(text)
-
-    def fail(message: str, index: int) -> YamlError:
-        return YamlError(message, document.location(index))
-
-    def build(event: Any) -> Node:
-        nonlocal aliases
-        if type(event) is ScalarEvent and event.anchor is None and event.ctag is None:  # most nodes
-            return Node("scalar", event.start_mark.index, event.end_mark.index, event.value, event.style or None)
-        start = event.start_mark.index
-        if type(event) is AliasEvent:
-            aliases += 1
-            if aliases > MAX_ALIASES:
-                raise fail(f"more than {MAX_ALIASES} aliases; write the layers out instead", start)
-            if event.anchor not in anchors:
-                raise fail(f"invalid YAML: found undefined alias {event.anchor!r}", start)
-            return Node("alias", start, event.end_mark.index, event.anchor, target=anchors[event.anchor])
-        if event.tag is not None:
-            tag = event.tag.replace("tag:yaml.org,2002:", "!!", 1)
-            raise fail(f"YAML tags such as {tag} are not allowed in a spec; remove the tag", start)
-        if event.anchor:
-            match = _ANCHOR.match(text, start)
-            start = match.end() if match else start
-        if type(event) is ScalarEvent:
-            node = Node("scalar", start, event.end_mark.index, event.value, event.style or None)
-        else:
-            children = []
-            while True:
-                child = next_event()
-                if type(child) is ScalarEvent and child.anchor is None and child.ctag is None:  # most children
-                    children.append(
-                        Node("scalar", child.start_mark.index, child.end_mark.index, child.value, child.style or None)
-                    )
-                elif isinstance(child, NodeEvent):
-                    children.append(build(child))
-                elif child is None or isinstance(child, CollectionEndEvent):
-                    break
-            is_map = type(event) is MappingStartEvent
-            end = child.end_mark.index if child is not None else len(text)
-            node = Node("map" if is_map else "seq", start, end, flow=bool(event.flow_style), children=children)
-            if is_map:
-                _check_keys(node, document)
-        if event.anchor:
-            anchors[event.anchor] = node
-        return node
-
+    composer = _Composer(text, document)
     try:
         roots = []
-        while (event := next_event()) is not None:
+        while (event := composer.next_event()) is not None:
             if isinstance(event, NodeEvent):
-                roots.append(build(event))
+                roots.append(composer.build(event))
                 if len(roots) > 1:
-                    raise fail("a spec is one YAML document; remove the second ---", roots[1].start)
+                    raise composer.fail("a spec is one YAML document; remove the second ---", roots[1].start)
     except MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         problem = " ".join(str(error.problem or error.context or "invalid YAML").split()) + _opened_at(error)
@@ -286,9 +239,74 @@ def _compose(text: str, document: Document) -> Node:
     except RecursionError:
         raise YamlError("invalid YAML: nested too deeply", Location(document.label, 1, 1)) from None
     root = roots[0] if roots else Node("scalar", 0, 0, "")
-    if aliases and _expanded_size(root, {}) > MAX_EXPANDED_NODES:  # without aliases, the size limit is enough
-        raise fail(f"the aliases expand to more than {MAX_EXPANDED_NODES:,} nodes; write the layers out instead", 0)
+    if composer.aliases and _expanded_size(root, {}) > MAX_EXPANDED_NODES:  # without aliases, the size limit is enough
+        raise composer.fail(
+            f"the aliases expand to more than {MAX_EXPANDED_NODES:,} nodes; write the layers out instead", 0
+        )
     return root
+
+
+class _Composer:
+    """One text's parser events composed into nodes, anchors resolved and aliases counted. A class, not
+    a function nested in ``_compose``: one that calls itself through its closure is a reference cycle,
+    which kept every file's parser and whole tree alive until the cycle collector ran."""
+
+    def __init__(self, text: str, document: Document) -> None:
+        from ruamel.yaml import events
+
+        self.text = text
+        self.document = document
+        self.events = events
+        self.next_event = _event_source(text)
+        self.anchors: dict[str, Node] = {}
+        self.aliases = 0
+
+    def fail(self, message: str, index: int) -> YamlError:
+        return YamlError(message, self.document.location(index))
+
+    def build(self, event: Any) -> Node:
+        events, text, anchors = self.events, self.text, self.anchors
+        ScalarEvent = events.ScalarEvent
+        if type(event) is ScalarEvent and event.anchor is None and event.ctag is None:  # most nodes
+            return Node("scalar", event.start_mark.index, event.end_mark.index, event.value, event.style or None)
+        start = event.start_mark.index
+        if type(event) is events.AliasEvent:
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise self.fail(f"more than {MAX_ALIASES} aliases; write the layers out instead", start)
+            if event.anchor not in anchors:
+                raise self.fail(f"invalid YAML: found undefined alias {event.anchor!r}", start)
+            return Node("alias", start, event.end_mark.index, event.anchor, target=anchors[event.anchor])
+        if event.tag is not None:
+            tag = event.tag.replace("tag:yaml.org,2002:", "!!", 1)
+            raise self.fail(f"YAML tags such as {tag} are not allowed in a spec; remove the tag", start)
+        if event.anchor:
+            match = _ANCHOR.match(text, start)
+            start = match.end() if match else start
+        if type(event) is ScalarEvent:
+            node = Node("scalar", start, event.end_mark.index, event.value, event.style or None)
+        else:
+            children = []
+            next_event, build = self.next_event, self.build
+            child: Any  # an event; its class is compared by identity, as ruamel.yaml makes it
+            while True:
+                child = next_event()
+                if type(child) is ScalarEvent and child.anchor is None and child.ctag is None:  # most children
+                    children.append(
+                        Node("scalar", child.start_mark.index, child.end_mark.index, child.value, child.style or None)
+                    )
+                elif isinstance(child, events.NodeEvent):
+                    children.append(build(child))
+                elif child is None or isinstance(child, events.CollectionEndEvent):
+                    break
+            is_map = type(event) is events.MappingStartEvent
+            end = child.end_mark.index if child is not None else len(text)
+            node = Node("map" if is_map else "seq", start, end, flow=bool(event.flow_style), children=children)
+            if is_map:
+                _check_keys(node, self.document)
+        if event.anchor:
+            anchors[event.anchor] = node
+        return node
 
 
 OPENERS = {"flow mapping": "{", "flow sequence": "[", "quoted scalar": "quote"}
