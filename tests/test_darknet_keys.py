@@ -67,9 +67,9 @@ def test_a_key_indented_is_placed_at_the_key_and_one_not_read_twice_is_one_note(
 def test_net_keys_are_darknets_and_it_ignores_others_without_a_word(tmp_path):
     path = write(tmp_path, "[net]\nwidth=32\nheight=32\nchannels=3\nsubdivision=8\nmax_epochs=3\n\n[avgpool]\n")
     assert findings_of(path) == [
-        (5, 1, "[net] has no key subdivision: darknet ignores it (without a word in [net]); did you mean "
+        (5, 1, "[net] has no key subdivision: darknet ignores it silently; did you mean "
          "'subdivisions'?"),
-        (6, 1, "[net] has no key max_epochs: darknet ignores it (without a word in [net]); did you mean "
+        (6, 1, "[net] has no key max_epochs: darknet ignores it silently; did you mean "
          "'max_batches'?"),
     ]  # fmt: skip
 

@@ -118,12 +118,12 @@ def read_sections(text: str, label: str, notes: list[Note] | None = None) -> lis
 
 def unread(section: str, key: str, known: frozenset[str]) -> str:
     """The note on a key darknet does not read in this section, with the key it may have meant."""
-    said = "without a word in [net]" if section == "net" else '"Unused field"'
+    said = "silently" if section == "net" else '("Unused field")'
     if not key:
-        return f"[{section}] has a value with no key before its =: darknet ignores it ({said}); write the key"
+        return f"[{section}] has a value with no key before its =: darknet ignores it {said}; write the key"
     shown = safe(key[:40]) + ("…" if len(key) > 40 else "")
     remedy = did_you_mean(key[:40], sorted(known)) or "; delete the line, or name a key darknet reads here"
-    return f"[{section}] has no key {shown}: darknet ignores it ({said}){remedy}"
+    return f"[{section}] has no key {shown}: darknet ignores it {said}{remedy}"
 
 
 def atoi(text: str, key: str, where: Location) -> int:
