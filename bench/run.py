@@ -240,6 +240,14 @@ def quiet(repeats: int) -> None:
                 repeats,
             )
         )
+        rows.append(
+            compare(
+                f"`lint` of {LINT_SPECS} generated specs: a worker per core vs `--jobs 1`",
+                [*CLI, "lint", folder],
+                [*CLI, "lint", folder, "--jobs", "1"],
+                repeats,
+            )
+        )
         relus = Path(folder) / "relus.yaml"
         relus.write_text("input: [3, 8, 8]\nlayers:\n" + "  - ReLU\n" * WIDE_LAYERS)
         rows.append(

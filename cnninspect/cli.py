@@ -531,7 +531,6 @@ def lint(
     from cnninspect.config import load_settings
     from cnninspect.discovery import discover
     from cnninspect.formats import lint as lint_formats
-    from cnninspect.linter import own_classes
 
     with _guard(debug=debug):
         settings = load_settings(Path.cwd()).with_options(
@@ -546,7 +545,7 @@ def lint(
         )
         results = [r for r in checked if r.is_spec]
         skipped = [r for r in checked if not r.is_spec]
-        own = {r.path: classes for r in skipped if (classes := own_classes(r.path))}
+        own = {r.path: r.own_classes for r in skipped if r.own_classes}
         skipped = [r for r in skipped if r.path not in own]
         if settings.run_models:
             results += [result for path in own for result in _lint_model_config(path, settings)]

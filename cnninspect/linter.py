@@ -37,6 +37,9 @@ class FileResult:
     """Findings reported, in order."""
     is_spec: bool = True
     """False for a file that no input format recognises: skipped."""
+    own_classes: tuple[tuple[str, str], ...] = ()
+    """For a skipped file that is a Hydra config of the user's own classes: each (config key, class
+    name), which lint names (it builds them only with ``--run-models``)."""
     internal_error: str | None = None
     """``RuntimeError: boom`` when cnninspect itself failed on this file (a bug); never a finding: it
     cannot be selected or ignored, and it makes the exit code 2."""
@@ -60,7 +63,9 @@ def lint_file(
         text = decode_source(read_source(path), label)
         fmt = format_of(text, label)
         if fmt is None:
-            return FileResult(label, (), is_spec=False)
+            from cnninspect.inputs.hydra import own_classes
+
+            return FileResult(label, (), is_spec=False, own_classes=tuple(own_classes(text, label)))
         spec = apply_overrides(fmt.read(text, label, options), overrides)
         findings = find_problems(trace_with(spec, engine))
     except CnnInspectError as error:
@@ -73,17 +78,6 @@ def lint_file(
     kept = [f for f in findings if f.rule in enabled]
     shown = [f for f in kept if not _silenced(f, ignores)]
     return FileResult(label, tuple(shown))
-
-
-def own_classes(path: str) -> list[tuple[str, str]]:
-    """The user's own classes a Hydra config builds, as (config key, class name): lint never builds
-    them, it names them. Empty for any other file, or one that cannot be read."""
-    from cnninspect.inputs.hydra import own_classes as hydra_classes
-
-    try:
-        return hydra_classes(decode_source(read_source(path), path), path)
-    except CnnInspectError:
-        return []
 
 
 def inline_ignores(text: str) -> dict[int, frozenset[str] | None]:

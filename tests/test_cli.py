@@ -147,6 +147,11 @@ def test_a_bad_option_value_is_said_in_our_words(args, message):
     [
         (["summary", "nope.yaml"], "nope.yaml: no such file"),
         (["summary", "--set", "conv9.kernel_size=5"], "no layer named 'conv9'"),
+        (
+            ["summary", "--set", "conv1.trainable=false"],
+            "only arguments can be set, not the layer's trainable; write trainable: false on the layer in the spec",
+        ),
+        (["summary", "--set", "conv1.repeat=2"], "only arguments can be set, not the layer's repeat"),
         (["summary", "--layers", "Conv2d(3, 16, 3) Foo(1)"], "torch.nn has no layer 'Foo'"),
         (["summary", "--layers", "ReLU()", "--engine", "analytic", "--input", "3x0"], "needs 1 to 4 sizes"),
         (["summary", "--padding", "lots"], "--padding 'lots'"),

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from cnninspect.errors import CnnInspectError, Location, SpecError, UsageError
+from cnninspect.spec.items import FLAGS, RESERVED
 from cnninspect.spec.literal import literal_value
 from cnninspect.spec.model import LayerSpec, ModelSpec
 from cnninspect.spec.validate import CONV_FAMILIES, parse_input, set_arg
@@ -115,8 +116,9 @@ def _parse_set(text: str, layers: Sequence[LayerSpec]) -> tuple[int, str, Any]:
             f"--set {text}: no layer named {layer_name!r}{did_you_mean(layer_name, list(by_name))} "
             f"(layers: {', '.join(by_name)})"
         )
-    if arg in ("type", "name"):
-        raise UsageError(f"--set {text}: only arguments can be set, not the layer's {arg}")
+    if arg in RESERVED:
+        where = f"; write {arg}: false on the layer in the spec" if arg in FLAGS else ""
+        raise UsageError(f"--set {text}: only arguments can be set, not the layer's {arg}{where}")
     raw = raw.strip()
     try:
         value = YAML_WORDS[raw] if raw in YAML_WORDS else literal_value(ast.parse(raw, mode="eval").body, 0)

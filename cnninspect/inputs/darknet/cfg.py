@@ -1,6 +1,6 @@
 """A darknet ``.cfg`` as text: its sections and ``key=value`` options at their places, and their
 values read as darknet reads them (``option_find`` takes the first of two equal keys, ``atoi``
-reads ``180 ###P6`` as 180)."""
+reads ``180 ###P6`` as 180); a key darknet does not read in its section is noted (keys.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import re
 from dataclasses import dataclass, field
 
 from cnninspect.errors import ArgumentError, Location, SpecError
+from cnninspect.inputs.darknet.keys import KEYS
 from cnninspect.spec.catalog import MAX_INTEGER
 from cnninspect.spec.model import Note
+from cnninspect.text import did_you_mean, safe
 
 DARKNET_FORMAT = "darknet"
 """The format's name, and the first step of every layer's ``node_path``."""
@@ -20,6 +22,8 @@ ALIASES = {"conv": "convolutional", "max": "maxpool", "avg": "avgpool", "conn": 
 """The short section names darknet also reads (its names are case-sensitive, as here)."""
 INTEGER = re.compile(r"([-+]?[0-9]+)\s*(?:[#;].*)?")
 """An integer as ``atoi`` reads it, with what a person writes after it: a comment (``180 ###P6``)."""
+BLANKS = re.compile(r"[ \t]")
+"""What darknet's ``strip`` takes out of a line, inside a key too (``batch _normalize`` is ``batch_normalize``)."""
 NUMBER = re.compile(r"([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*(?:[#;].*)?")
 
 
@@ -59,7 +63,7 @@ def starts_with_net(text: str) -> bool:
 def read_sections(text: str, label: str, notes: list[Note] | None = None) -> list[Section]:
     """The file's sections, options at their places; a line darknet would not read is refused.
     A key given twice in a section keeps its first value, as darknet's ``option_find`` does, and
-    the second is put in ``notes``."""
+    the second is put in ``notes``, as is a key darknet does not read in its section."""
     sections: list[Section] = []
     offset = 0
     for number, line in enumerate(re.findall(r"[^\n]*\n|[^\n]+$", text), start=1):  # \n only, as darknet
@@ -86,14 +90,15 @@ def read_sections(text: str, label: str, notes: list[Note] | None = None) -> lis
         if not sections:
             raise SpecError("an option before the first [section]", Location(label, number, indent + 1))
         key, _, value = body.partition("=")
-        key = key.strip()
+        key = BLANKS.sub("", key)
         value_start = len(body[: body.index("=")]) + 1
         value_start += len(value) - len(value.lstrip())
         value = value.strip()
         section = sections[-1]
+        known = KEYS.get(section.name)  # None: a section cnninspect refuses when it reads it
         if key in section.options:
             first = section.options[key]
-            if notes is not None and value != first.value:
+            if notes is not None and value != first.value and (known is None or key in known):
                 notes.append(
                     Note(
                         Location(label, number, indent + 1),
@@ -103,12 +108,24 @@ def read_sections(text: str, label: str, notes: list[Note] | None = None) -> lis
                     )
                 )
             continue
+        if notes is not None and known is not None and key not in known:
+            notes.append(Note(Location(label, number, indent + 1), unread(section.name, key, known)))
         section.options[key] = Option(
             value, Location(label, number, value_start + 1), start + value_start, start + value_start + len(value)
         )
     if not sections or sections[0].name != "net":
         raise SpecError("a darknet .cfg starts with [net] (width, height, channels)", Location(label, 1, 1))
     return sections
+
+
+def unread(section: str, key: str, known: frozenset[str]) -> str:
+    """The note on a key darknet does not read in this section, with the key it may have meant."""
+    said = "silently" if section == "net" else '("Unused field")'
+    if not key:
+        return f"[{section}] has a value with no key before its =: darknet ignores it {said}; write the key"
+    shown = safe(key[:40]) + ("…" if len(key) > 40 else "")
+    remedy = did_you_mean(key[:40], sorted(known)) or "; delete the line, or name a key darknet reads here"
+    return f"[{section}] has no key {shown}: darknet ignores it {said}{remedy}"
 
 
 def atoi(text: str, key: str, where: Location) -> int:

@@ -55,14 +55,15 @@ RECURRENT = ("rnn", "lstm", "gru", "crnn", "conv_lstm")
 NOT_MODELLED = {
     "convolutional": ("stride_x", "stride_y", "antialiasing", "sway", "rotate", "stretch", "stretch_sway"),
     "maxpool": ("stride_x", "stride_y", "maxpool_depth", "out_channels", "antialiasing"),
-    "local_avgpool": ("stride_x", "stride_y", "maxpool_depth", "out_channels", "antialiasing"),
+    "local_avgpool": ("stride_x", "stride_y"),
     "shortcut": ("weights_type",),
     "reorg": ("reverse", "flatten"),
-    "reorg3d": ("reverse", "flatten", "extra"),
+    "reorg3d": ("reverse",),
     "scale_channels": ("scale_wh",),
 }
 """Options that change a layer's sizes or parameters in ways cnninspect does not model: a section
-that sets one (to other than 0 or none) is refused, never read without it."""
+that sets one (to other than 0 or none) is refused, never read without it. A key darknet does not
+read in the section (keys.py) is not one: darknet ignores it, and a note says so."""
 Part = tuple[str, str, dict[str, object], dict[str, str]]
 """One torch.nn layer of a darknet layer: (part name, class, arguments, the option each argument is written as)."""
 OPTION_OF = {"out_channels": "filters", "kernel_size": "size", "stride": "stride", "padding": "padding",
