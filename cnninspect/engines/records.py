@@ -143,10 +143,9 @@ class Reshape:
     """The shape it made."""
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class LayerRecord:
-    """What one layer receives, gives and holds. Never changed once made, but not frozen, as
-    ``LayerSpec``."""
+    """What one layer receives, gives and holds."""
 
     layer: LayerSpec
     """The layer as specified."""

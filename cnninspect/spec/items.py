@@ -34,10 +34,9 @@ class Block:
     location: Location
 
 
-@dataclass
+@dataclass(frozen=True)
 class Item:
-    """One entry of a ``layers:`` list, read but not expanded. Never changed once made, but not frozen,
-    as ``LayerSpec``."""
+    """One entry of a ``layers:`` list, read but not expanded."""
 
     node: Node
     where: Location

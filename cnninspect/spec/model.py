@@ -18,11 +18,9 @@ FLAG_LABEL = "--layers"
 """How locations in a flag spec are printed."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class LayerSpec:
-    """One layer of a spec, validated, with where each part was written. Never changed once made
-    (``dataclasses.replace`` makes a changed copy), but not frozen: lint makes one per layer of every
-    file, and a frozen dataclass takes several times as long to make."""
+    """One layer of a spec, validated, with where each part was written."""
 
     index: int
     """Position in the model, from 0."""
@@ -186,10 +184,9 @@ class GroupSpec:
         return len(self.scope)
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class ItemSpec:
-    """One entry of a ``layers:`` list as written, before expansion. Never changed once made, but not
-    frozen, as ``LayerSpec``."""
+    """One entry of a ``layers:`` list as written, before expansion."""
 
     name: str | None
     """Its name, if written."""

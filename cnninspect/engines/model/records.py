@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from torch import Tensor, nn
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class ModuleRecord(LayerRecord):
     """One row of a ``--model`` trace: a module call, with what it computed and where its input came
     from; or the parameters of a module that forward never used."""
@@ -146,7 +146,7 @@ def _source(record: LayerRecord) -> int | None:
     return record.source if isinstance(record, ModuleRecord) else None
 
 
-@dataclass
+@dataclass(frozen=True)
 class SubclassSpec(LayerSpec):
     """A module whose class subclasses a torch.nn layer of the catalog (timm's StdConv2d and
     BatchNormAct2d): read back and shown with that layer's arguments, filters and stride, but its
