@@ -20,7 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from cnninspect.engines.analytic import infer_shapes
 from cnninspect.engines.torch import attend, choose_device, trace_spec
 from cnninspect.export import export_pytorch
-from cnninspect.inputs.ultralytics_read import read_ultralytics
+from cnninspect.inputs.ultralytics.read import read_ultralytics
 from cnninspect.metrics import explain, mult_adds, receptive_fields, run_extents
 from cnninspect.rules import find_problems
 from cnninspect.spec.schema import spec_schema

@@ -301,7 +301,7 @@ LINT_NEEDS_NOT = (
     "cnninspect.fixes",
     "cnninspect.metrics",
     "cnninspect.input_sizes",
-    "cnninspect.inputs.ultralytics_read",
+    "cnninspect.inputs.ultralytics.read",
     "cnninspect.inputs.darknet.read",
     "cnninspect.inputs.darknet.edit",
 )

@@ -16,7 +16,7 @@ from cnninspect.engines.analytic import infer_shapes
 from cnninspect.engines.records import UNCALLED, Trace
 from cnninspect.errors import CnnInspectError
 from cnninspect.export import export_pytorch
-from cnninspect.inputs.ultralytics_read import read_ultralytics
+from cnninspect.inputs.ultralytics.read import read_ultralytics
 from cnninspect.rules import find_problems
 from cnninspect.spec.schema import spec_schema
 from cnninspect.spec.yamldoc import read_document

@@ -17,7 +17,7 @@ from cnninspect.engines.analytic import infer_shapes
 from cnninspect.errors import CnnInspectError
 from cnninspect.inputs import ReadOptions, format_of, read_text
 from cnninspect.inputs.ultralytics import UltralyticsFormat
-from cnninspect.inputs.ultralytics_read import read_ultralytics, scale_from_name
+from cnninspect.inputs.ultralytics.read import read_ultralytics, scale_from_name
 from cnninspect.spec.model import ModelSpec
 
 REFERENCE = Path(__file__).parent / "data" / "ultralytics_reference.json"

@@ -4,10 +4,9 @@ base.py (InputFormat: recognise, read, write a fix back; ReadOptions), source.py
 safely), splice.py (text surgery that keeps every other byte), yamledit.py (edits of YAML text),
 and one module per format: spec.py (cnninspect's own YAML and the built-in model), flags.py
 (``--layers``), darknet/ (``.cfg``), hydra.py (Hydra ``_target_`` configs, whose ``${…}``
-interpolation.py resolves), ultralytics.py (Ultralytics model YAMLs, read by ultralytics_read.py with
-parse_model's rules, loaded only when one is read; ultralytics_blocks.py and ultralytics_families.py
-turn each row into the integer parameters of its template in ultralytics_modules.yaml, and
-ultralytics_heads.py composes the heads).
+interpolation.py resolves), ultralytics/ (Ultralytics model YAMLs: the format here, read.py
+with parse_model's rules, loaded only when one is read; blocks.py and families.py turn each row
+into the integer parameters of its template in modules.yaml, and heads.py composes the heads).
 ``FORMATS`` is the registry: adding a format is one module and one
 line here. The user's own ``nn.Module`` (``--model``) is not a text format; engines/ reads it.
 """

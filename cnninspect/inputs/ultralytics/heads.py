@@ -1,6 +1,6 @@
 """Ultralytics' detection heads (Detect, Segment, Pose, OBB, v10Detect and the YOLO26 variants) and
 CBFuse: the modules that read several rows. They are composed here, not written as one template:
-per feature map a use of a branch template of ultralytics_modules.yaml (``HeadBranch``,
+per feature map a use of a branch template of modules.yaml (``HeadBranch``,
 ``ClassBranch``, ``PoseBranch``, ``Proto``, ``Conv``) in a ModuleList, each level's map flattened
 and joined as the head returns them in training."""
 
@@ -12,7 +12,7 @@ from fractions import Fraction
 from typing import Any
 
 from cnninspect.errors import GraphError, SpecError
-from cnninspect.inputs.ultralytics_blocks import Net, Row, conv, make_divisible
+from cnninspect.inputs.ultralytics.blocks import Net, Row, conv, make_divisible
 from cnninspect.text import is_int, show_value
 
 

@@ -1,4 +1,4 @@
-"""What each Ultralytics module is made of: the block templates of ``ultralytics_modules.yaml``
+"""What each Ultralytics module is made of: the block templates of ``modules.yaml``
 (cnninspect's own graph format, shipped with the package), and for each module how
 ``parse_model``'s arguments become the template's integer parameters.
 
@@ -30,7 +30,7 @@ from cnninspect.spec.validate import make_layer
 from cnninspect.spec.yamldoc import Document, read_document
 from cnninspect.text import is_int, is_number
 
-MODULES_FILE = "ultralytics_modules.yaml"
+MODULES_FILE = "modules.yaml"
 ACTIVATED = ("Conv", "DWConv")
 """Blocks whose ``act`` layer is the model's activation (``activation:`` in the YAML sets
 Conv's, which DWConv inherits; RepConv keeps its own SiLU)."""
@@ -59,7 +59,7 @@ class Row:
 @functools.cache
 def templates() -> tuple[Document, dict[str, Block]]:
     """The shipped module templates, read once."""
-    text = resources.files("cnninspect.inputs").joinpath(MODULES_FILE).read_text(encoding="utf-8")
+    text = resources.files("cnninspect.inputs.ultralytics").joinpath(MODULES_FILE).read_text(encoding="utf-8")
     document = read_document(text, MODULES_FILE)
     blocks = document.root.resolved().own("blocks")
     assert blocks is not None

@@ -9,8 +9,8 @@ at ``n``), else the first of ``scales`` (said in the title); legacy files give
 above 1 (Python's rounding, halves to even); the output channels of the modules Ultralytics
 scales become ``ceil(min(c, max_channels)·width / 8)·8``. Each row is a group named as
 Ultralytics names it (``model.22``) at the row's line, its layers as PyTorch nests them: a
-module is one use of its block template (``ultralytics_modules.yaml``, see ultralytics_blocks),
-a head is composed of branch templates (ultralytics_heads), a ``torch.nn`` row is its layer.
+module is one use of its block template (``modules.yaml``, see blocks.py), a head is composed
+of branch templates (heads.py), a ``torch.nn`` row is its layer.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 
 from cnninspect.errors import GraphError, Location, SpecError
 from cnninspect.inputs.ultralytics import ULTRALYTICS_FORMAT
-from cnninspect.inputs.ultralytics_blocks import (
+from cnninspect.inputs.ultralytics.blocks import (
     MODULES,
     Net,
     Params,
@@ -35,8 +35,8 @@ from cnninspect.inputs.ultralytics_blocks import (
     make_divisible,
     positive,
 )
-from cnninspect.inputs.ultralytics_families import MORE_MODULES
-from cnninspect.inputs.ultralytics_heads import HEADS, cbfuse, detect, head_of
+from cnninspect.inputs.ultralytics.families import MORE_MODULES
+from cnninspect.inputs.ultralytics.heads import HEADS, cbfuse, detect, head_of
 from cnninspect.spec.catalog import MAX_INTEGER, Family, lookup
 from cnninspect.spec.model import INPUT, ItemSpec, ModelSpec
 from cnninspect.spec.validate import make_layer
@@ -76,7 +76,7 @@ REFUSED = {
 }
 """Modules of model families this reader does not read: refused by name."""
 TEMPLATED = {**MODULES, **MORE_MODULES}
-"""Every row module that is a template of ultralytics_modules.yaml: how its arguments become the
+"""Every row module that is a template of modules.yaml: how its arguments become the
 template's parameters."""
 ONE_INPUT = ("nn.Upsample", "nn.MaxPool2d", "nn.ZeroPad2d", "nn.Identity", "nn.ConvTranspose2d", "nn.BatchNorm2d")
 

@@ -1,6 +1,8 @@
 """Ultralytics YOLO model YAMLs (YOLOv3 to YOLO26) in the format registry: recognised by their
-top-level ``backbone:`` and ``head:`` keys, read by ultralytics_read.py (with its block templates and
-heads), which loads only when such a file is read, so that lint of other specs never imports it.
+top-level ``backbone:`` and ``head:`` keys, read by read.py (rows by parse_model's rules), with
+each module's block template in modules.yaml (blocks.py and families.py give their parameters)
+and the heads composed by heads.py. The reader loads only when such a file is read, so that lint
+of other specs never imports it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class UltralyticsFormat(InputFormat):
         return looks_like_ultralytics(text)
 
     def read(self, text: str, label: str, options: ReadOptions) -> ModelSpec:
-        from cnninspect.inputs.ultralytics_read import read_ultralytics
+        from cnninspect.inputs.ultralytics.read import read_ultralytics
 
         return read_ultralytics(text, label, options.scale)
 

@@ -1,12 +1,12 @@
 """Ultralytics modules beyond YOLOv8 and YOLO11's: YOLOv3's SPP, the P6 models' C2, YOLOv9 (GELAN),
-YOLOv10, YOLO12, the Ghost and ResNet variants. Each is a template of ``ultralytics_modules.yaml``;
-here, as in ultralytics_blocks, is how parse_model's arguments become its parameters."""
+YOLOv10, YOLO12, the Ghost and ResNet variants. Each is a template of ``modules.yaml``;
+here, as in blocks, is how parse_model's arguments become its parameters."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from cnninspect.inputs.ultralytics_blocks import Params
+from cnninspect.inputs.ultralytics.blocks import Params
 
 
 def spp(c1: int, c2: int, k: Sequence[int] = (5, 9, 13)) -> Params:
