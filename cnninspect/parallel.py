@@ -56,11 +56,11 @@ def map_forked(function: Callable[[Item], Result], items: Sequence[Item], jobs: 
     before the workers are forked; they are forked before this returns (before the caller starts any
     thread, such as a progress bar's), and the results come as the iterator is read. ``function``
     must not raise: a worker that fails leaves its items to this process."""
-    if worker_count(len(items), jobs) == 1:
+    workers = worker_count(len(items), jobs)
+    if workers == 1:
         return (function(item) for item in items)
     done = {0: function(items[0])}
-    workers = worker_count(len(items) - 1, jobs)  # the first item may have imported torch
-    if workers == 1:
+    if not can_fork():  # the first item imported torch
         return _collect(function, items, {}, done)
     pipes: dict[int, int] = {}  # read end → worker pid
     for start in range(1, workers + 1):

@@ -517,3 +517,43 @@ def test_any_careless_spec_is_fixed_in_one_write_and_pytorch_runs_it(tmp_path, d
     assert result.exit_code == 0, result.stdout + result.stderr
     pytorch_accepts(path)
     assert cli("fix-fc", str(path), "--check").exit_code == 0
+
+
+NO_FLATTEN = """\
+input: [3, 32, 32]
+layers:
+  - {type: Conv2d, in_channels: 3, out_channels: 16, kernel_size: 3, stride: 2, padding: 1}
+  - ReLU
+  - {type: Linear, name: fc, in_features: IN, out_features: 10}
+"""
+
+
+@pytest.mark.parametrize(
+    ("written", "remedy"),
+    [
+        # conv: 16 × (32 + 2·1 − 3) // 2 + 1 = 16 × 16 × 16 = 4096 features once flattened
+        (4096, "add Flatten before it: flattened, it receives 4,096, as written"),
+        (2048, "add Flatten before it, and set in_features: 4096 (what it receives flattened)"),
+    ],
+)
+def test_a_missing_flatten_is_said_and_never_fixed_by_the_width_of_a_row(tmp_path, written, remedy):
+    spec = tmp_path / "noflat.yaml"
+    text = NO_FLATTEN.replace("IN", str(written))
+    spec.write_text(text)
+    lint = cli("lint", str(spec), "--format", "concise")
+    assert lint.stdout.splitlines()[0] == (
+        f"{spec}:5:5: CNN201 fc: in_features is {written} but it gets the 4-d feature map (1, 16, 16, 16) "
+        f"unflattened, and a Linear reads only its last dimension (16 values); {remedy}"
+    )
+    fixed = cli("fix-fc", str(spec), "--write")
+    assert fixed.exception is None or isinstance(fixed.exception, SystemExit)
+    assert fixed.exit_code == 1 and spec.read_text() == text  # in_features: 16 would run, but wrongly
+
+
+def test_a_linear_on_tokens_is_fixed_to_their_width(tmp_path):
+    # (tokens, dim) is no feature map: a Linear there reads dim = 64 features, as a transformer's does
+    spec = tmp_path / "tokens.yaml"
+    spec.write_text("input: [8, 64]\nlayers:\n  - {type: Linear, name: fc, in_features: 32, out_features: 10}\n")
+    result = cli("fix-fc", str(spec), "--write")
+    assert result.exit_code == 0
+    assert "in_features: 64" in spec.read_text()

@@ -47,6 +47,17 @@ def test_the_items_are_shared_among_workers_and_come_back_in_order():
     assert pids[1:] == [pids[1], pids[2]] * 49 + [pids[1]]  # every second item each
 
 
+def test_thirty_two_items_are_enough_for_two_workers():
+    done = run_python(
+        """
+        import os
+        from cnninspect.parallel import map_forked
+        print(len({pid for pid in map_forked(lambda n: os.getpid(), range(32), 2)} - {os.getpid()}))
+        """
+    )
+    assert done.stdout.strip() == "2"  # 32 // MIN_ITEMS_PER_WORKER, the first item included
+
+
 def test_a_worker_killed_midway_leaves_its_items_to_the_parent():
     done = run_python(
         """

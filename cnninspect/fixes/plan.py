@@ -15,7 +15,7 @@ from cnninspect.engines.records import Collapse, LayerRecord, SizeMismatch, Tail
 from cnninspect.errors import CnnInspectError
 from cnninspect.inputs import format_named
 from cnninspect.rules import Finding, Severity, find_problems
-from cnninspect.rules.shared import input_layout_hint, origin
+from cnninspect.rules.shared import input_layout_hint, origin, unflattened_hint
 from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import LayerSpec, ModelSpec, expand
 from cnninspect.spec.validate import set_arg
@@ -220,6 +220,8 @@ def _fixes_in(trace: Trace) -> Iterator[Fix]:
             if input_layout_hint(trace, index, mismatch) is not None:
                 wrong_input = wrong_input or record.layer.title  # the layer is right; the input is not
                 continue
+            if unflattened_hint(trace, index, mismatch) is not None:
+                continue  # a Flatten is missing: no value of in_features is the remedy
             # A written size has exactly one right value: the size that arrives.
             if isinstance(mismatch, (SizeMismatch, TailMismatch)):
                 held = None

@@ -10,7 +10,7 @@ from cnninspect.engines.records import GroupsMismatch, Mismatch, RankMismatch, S
 from cnninspect.rules.base import ArgFix, Finding, Rule
 from cnninspect.spec.catalog import Family
 from cnninspect.spec.model import LayerSpec
-from cnninspect.text import dims_text, show_value
+from cnninspect.text import dims_text, shape_text, show_value
 
 SIZE_SETTING = (Family.CONV, Family.CONV_TRANSPOSE, Family.LINEAR, Family.CONCAT)
 """Layers whose output size is their own choice: where a size comes from."""
@@ -70,6 +70,28 @@ def input_layout_hint(trace: Trace, index: int, m: Mismatch) -> str | None:
     return None
 
 
+def unflattened_hint(trace: Trace, index: int, m: Mismatch) -> str | None:
+    """When a Linear's in_features differs from what arrives because it gets a feature map nobody
+    flattened (it reads one row of pixels), the Flatten it lacks: never a fix to that row's width."""
+    record = trace.records[index]
+    shape = record.input_shape
+    if not isinstance(m, SizeMismatch) or m.arg != "in_features" or len(shape) < 3:
+        return None
+    from cnninspect.metrics import feature_maps, reads_input  # only for this mismatch: lint seldom needs them
+
+    source = trace.producers[index]
+    if not (feature_maps(trace)[source] if source is not None else len(shape) >= 4 and reads_input(trace, index)):
+        return None
+    features = math.prod(shape[1:])
+    then = f": flattened, it receives {features:,}, as written" if features == m.declared else (
+        f", and set in_features: {features} (what it receives flattened)"
+    )
+    return (
+        f"it gets the {len(shape)}-d feature map {shape_text(shape)} unflattened, and a Linear reads only its last "
+        f"dimension ({shape[-1]} values); add Flatten before it{then}"
+    )
+
+
 def wrong_input(trace: Trace) -> str | None:
     """The layer at which the model's input shows itself written in the wrong layout (channels last,
     or with the batch), if it does: every size after it follows from the mistake."""
@@ -86,6 +108,9 @@ def size_message(trace: Trace, index: int, m: SizeMismatch) -> tuple[str, ArgFix
     hint = input_layout_hint(trace, index, m)
     if hint is not None:
         return f"{name}: {m.arg} is {m.declared} but it receives {m.received} from the input; {hint}", None
+    unflattened = unflattened_hint(trace, index, m)
+    if unflattened is not None:
+        return f"{name}: {m.arg} is {m.declared} but {unflattened}", None
     origin = origin_text(trace, index)
     return (
         f"{name}: {m.arg} is {m.declared} but it receives {m.received}{origin}; set {m.arg}: {m.received}",
