@@ -553,19 +553,19 @@ def lint(
             _emit(lint_formats.RENDERERS[fmt](results, _wrap_width(sys.stdout)))  # a clean full report is empty
         if not settings.run_models:
             for path, classes in own.items():
-                typer.echo(lint_formats.own_classes_line(path, classes), err=True)
+                _note(lint_formats.own_classes_line(path, classes))
         if skipped:
-            typer.echo(lint_formats.skipped_line(len(skipped)), err=True)
+            _note(lint_formats.skipped_line(len(skipped)))
         crashed = lint_formats.internal_errors_line(results)
         if summary_line := lint_formats.lint_summary(results):
-            typer.echo(summary_line, err=True)
+            _note(summary_line)
         elif fmt in (LintFormat.FULL, LintFormat.CONCISE) and not crashed:
-            typer.echo(lint_formats.clean_summary(results), err=True)
+            _note(lint_formats.clean_summary(results))
         for result in results:
             if debug and result.traceback:
                 sys.stderr.write(result.traceback)
         if crashed:  # our own bug: exit 2, even with --exit-zero
-            typer.echo(crashed, err=True)
+            _note(crashed)
             raise typer.Exit(EXIT_ERROR)
         failed = any(settings.fails(f) for r in results for f in r.findings)
     raise typer.Exit(EXIT_FINDINGS if failed and not exit_zero else EXIT_CLEAN)
@@ -884,6 +884,15 @@ def _emit(rendered: "str | Text", console: "Console | None" = None) -> None:
         sys.stdout.write(rendered)
     else:
         (console or _stdout()).print(rendered, end="")
+
+
+def _note(line: str) -> None:
+    """A line on stderr for people: broken at words on a terminal (continuations indented by two),
+    whole when piped."""
+    from cnninspect.formats.wrap import hang
+
+    width = _wrap_width(sys.stderr)
+    typer.echo(hang(line, width, indent=2) if width is not None else line, err=True)
 
 
 def _echo_findings(findings: "Sequence[Finding]") -> None:

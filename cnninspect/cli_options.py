@@ -132,7 +132,8 @@ ModelOpt = Annotated[
         metavar="FILE.py:NAME",
         help="Your own nn.Module instead of a SPEC: path/to/file.py:NAME or package.module:NAME (a class, "
         "factory function or instance), or a node of a Hydra config, path/to/config.yaml:NODE (built by "
-        "hydra.utils.instantiate). THIS IMPORTS AND RUNS YOUR CODE. Needs --input.",
+        "hydra.utils.instantiate). THIS IMPORTS AND RUNS YOUR CODE. Needs --input (a Hydra config may give it in "
+        "a # cnninspect: input comment).",
         show_default=False,
     ),
 ]

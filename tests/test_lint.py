@@ -257,7 +257,8 @@ def test_a_clean_run_says_how_many_files_it_checked(tmp_path, monkeypatch):
         assert result.exception is None and result.exit_code == 0
         assert result.stdout == ""
         assert result.stderr == (
-            "skipped 1 file that is not a model spec (no layers:, no torch.nn _target_, no [net])\n"
+            "skipped 1 file that is not a model spec "
+            "(no layers:, no backbone: and head:, no torch.nn _target_, no [net])\n"
             "All checks passed: 2 files checked.\n"
         )
     for fmt in ("json", "github", "sarif"):  # machine formats: stdout as before, nothing more on stderr
@@ -471,7 +472,8 @@ def test_other_yaml_files_of_a_repository_are_not_specs_and_never_fail_the_hook(
     assert result.exit_code == 0
     assert result.stdout == ""
     assert result.stderr == (
-        "skipped 4 files that are not model specs (no layers:, no torch.nn _target_, no [net])\n"
+        "skipped 4 files that are not model specs "
+        "(no layers:, no backbone: and head:, no torch.nn _target_, no [net])\n"
         "All checks passed: 1 file checked.\n"
     )
     broken = tmp_path / "broken.yaml"

@@ -50,7 +50,8 @@ def clean_summary(results: Sequence[FileResult]) -> str:
 def skipped_line(count: int) -> str:
     """``skipped 3 files that are not model specs (…)``."""
     what = "is not a model spec" if count == 1 else "are not model specs"
-    return f"skipped {plural(count, 'file')} that {what} (no layers:, no torch.nn _target_, no [net])"
+    why = "no layers:, no backbone: and head:, no torch.nn _target_, no [net]"
+    return f"skipped {plural(count, 'file')} that {what} ({why})"
 
 
 def own_classes_line(path: str, classes: Sequence[tuple[str, str]]) -> str:
