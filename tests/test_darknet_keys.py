@@ -164,3 +164,22 @@ def test_the_table_has_every_section_the_reader_reads_and_every_key_it_refuses()
         "sam": {"from"},
     }.items():  # fmt: skip
         assert keys <= KEYS[section], section
+
+
+@pytest.mark.parametrize("left_out", ["width", "height", "channels"])
+def test_a_net_without_its_input_size_is_refused_unless_input_gives_it(tmp_path, left_out):
+    # darknet stops on it ("No input parameters supplied"); cnninspect once assumed 416
+    net = {"width": "width=64", "height": "height=32", "channels": "channels=3"}
+    del net[left_out]
+    cfg = tmp_path / "net.cfg"
+    cfg.write_text("# no input\n[net]\n" + "\n".join(net.values()) + "\n\n[convolutional]\nfilters=8\nsize=3\n")
+    refused = cli("summary", str(cfg))
+    assert refused.exit_code == 2
+    assert refused.stderr == (
+        f"cnninspect: error: {cfg}:2:1: the spec gives no input shape; add width=, height= and channels= in "
+        "[net] or pass --input 3x32x32\n"
+    )
+    given = cli("summary", str(cfg), "--input", "3x20x20", "--format", "json")
+    assert given.exit_code == 0
+    # size=3, pad 0: 20 − 3 + 1 = 18
+    assert json.loads(given.stdout)["layers"][-1]["output_shape"][-2:] == [18, 18]

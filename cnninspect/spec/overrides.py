@@ -48,7 +48,7 @@ def apply_overrides(spec: ModelSpec, overrides: Overrides) -> ModelSpec:
     if not input_shape:
         raise SpecError(
             f"the spec gives no input shape; add {spec.input_hint} or pass --input 3x32x32",
-            Location(spec.source, 1, 1),
+            spec.input_location or Location(spec.source, 1, 1),
         )
     batch = spec.batch
     if overrides.batch is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from cnninspect.inputs.base import InputFormat, ReadOptions
-from cnninspect.inputs.darknet.cfg import DARKNET_FORMAT, starts_with_net
+from cnninspect.inputs.darknet.cfg import DARKNET_FORMAT, INPUT_HINT, starts_with_net
 from cnninspect.inputs.splice import Edit
 from cnninspect.spec.model import LayerSpec, ModelSpec
 from cnninspect.text import feature_map
@@ -18,7 +18,7 @@ class DarknetFormat(InputFormat):
     name = DARKNET_FORMAT
     title = "darknet .cfg"
     suffixes: ClassVar[tuple[str, ...]] = (".cfg",)
-    input_hint = "width=, height= and channels= in [net]"
+    input_hint = INPUT_HINT
     any_torch_layer = False
 
     def recognises(self, text: str, label: str) -> bool:

@@ -16,6 +16,8 @@ from cnninspect.text import did_you_mean, safe
 
 DARKNET_FORMAT = "darknet"
 """The format's name, and the first step of every layer's ``node_path``."""
+INPUT_HINT = "width=, height= and channels= in [net]"
+"""Where a .cfg gives its input (darknet refuses a file without all three)."""
 SECTION = re.compile(r"\[\s*([A-Za-z_]\w*)\s*\]")
 ALIASES = {"conv": "convolutional", "max": "maxpool", "avg": "avgpool", "conn": "connected", "soft": "softmax",
            "network": "net"}  # fmt: skip

@@ -17,6 +17,7 @@ from dataclasses import replace
 from cnninspect.errors import ArgumentError, GraphError, SpecError
 from cnninspect.inputs.darknet.cfg import (
     DARKNET_FORMAT,
+    INPUT_HINT,
     INTEGER,
     Section,
     float_option,
@@ -50,6 +51,8 @@ RAMP = (
 LAYERS = ("convolutional", "local", "maxpool", "avgpool", "local_avgpool", "upsample", "route", "shortcut", "yolo",
           "region", "Gaussian_yolo", "detection", "dropout", "connected", "softmax", "cost", "contrastive", "batchnorm",
           "crop", "reorg", "reorg3d", "scale_channels", "sam")  # fmt: skip
+INPUT_KEYS = ("channels", "height", "width")
+"""The [net] keys that give the input, C×H×W; darknet refuses a file without them."""
 RECURRENT = ("rnn", "lstm", "gru", "crnn", "conv_lstm")
 """darknet's recurrent layers, which cnninspect does not read."""
 NOT_MODELLED = {
@@ -92,17 +95,17 @@ class _Builder:
         """The leaf whose output is darknet layer i's output."""
         self.requirements: list[Requirement] = []
         self.heads: list[str] = []
+        """The detection heads, which the network returns."""
         self.input: tuple[int, ...] = ()
+        """C×H×W from [net]; empty when it does not give all three (then --input must)."""
         self.ramped = False
         """Whether the note on activation=ramp is made (once per file)."""
-        """The detection heads, which the network returns."""
 
     def build(self) -> ModelSpec:
         net = self.net
-        channels = int_option(net, "channels", 3, minimum=1)
-        height = int_option(net, "height", 416, minimum=1)
-        width = int_option(net, "width", 416, minimum=1)
-        sample = parse_input([channels, height, width], net.where)
+        sample: tuple[int, ...] = ()  # darknet stops without all three: "No input parameters supplied"
+        if all(key in net.options for key in INPUT_KEYS):
+            sample = parse_input([int_option(net, key, 1, minimum=1) for key in INPUT_KEYS], net.where)
         self.input = sample
         for index, section in enumerate(self.sections):
             self._layer(index, section)
@@ -117,6 +120,7 @@ class _Builder:
             groups=tuple(self.groups),
             structure=tuple(self.structure),
             format=DARKNET_FORMAT,
+            input_hint=INPUT_HINT,
             requirements=tuple(self.requirements),
             outputs=tuple(self.heads) if len(self.heads) > 1 else (),
             notes=tuple(self.notes),
@@ -280,6 +284,8 @@ class _Builder:
             raise SpecError(
                 "a [crop] reads the input's size, so cnninspect reads it only as the first layer", section.where
             )
+        if not self.input:
+            raise SpecError(f"a [crop] reads the input's size: give {INPUT_HINT}", self.net.where)
         _, height, width = self.input
         crop = {"height": int_option(section, "crop_height", 1, minimum=1),
                 "width": int_option(section, "crop_width", 1, minimum=1)}  # fmt: skip
