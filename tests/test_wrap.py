@@ -138,3 +138,18 @@ def test_a_fix_command_too_long_for_its_indent_moves_left_and_stays_whole(monkey
     lines = on_terminal("lint", path, columns=80).splitlines()
     assert f"    fix: cnninspect fix-fc {path} --write" in lines
     assert all(len(line) <= 80 for line in lines)
+
+
+def test_a_long_title_and_lints_stderr_lines_break_at_words(tmp_path):
+    spec = tmp_path / "named.yaml"
+    words = "a network whose name runs on for many words, as a title would with every option said"
+    spec.write_text(f"name: {words}\ninput: [3, 8, 8]\nlayers:\n  - ReLU\n")
+    piped = cli("summary", str(spec)).stdout.splitlines()[0]
+    shown = on_terminal("summary", str(spec), columns=80).splitlines()
+    assert len(piped) > 80 and piped.startswith(words)
+    title = [shown[0]] + [line for line in shown[1:3] if line.startswith("  ") and "Layer" not in line]
+    assert rejoined(title) == piped and all(len(line) <= 80 for line in title)
+    (tmp_path / "workflow.yaml").write_text("on: push\n")
+    lines = on_terminal("lint", str(tmp_path / "workflow.yaml"), columns=60).splitlines()
+    assert lines[0].startswith("skipped 1 file that is not a model spec") and all(len(line) <= 60 for line in lines)
+    assert rejoined(lines[:-1]).endswith("no torch.nn _target_, no [net])")

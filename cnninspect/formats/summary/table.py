@@ -28,7 +28,7 @@ def render_table(report: SummaryReport) -> Text:
     input itself is written wrong, every row would follow from the mistake: only the finding that
     says so is shown."""
     if wrong_input(report.trace) is not None:
-        text = Text(title_text(report.trace) + "\n")
+        text = Text(_fit(title_text(report.trace), report, 2) + "\n")
         text.append("The input looks written in the wrong layout; the table follows once it is corrected.\n\n")
         for finding in report.findings:
             style = SEVERITY_STYLES[finding.rule.severity]
@@ -49,7 +49,7 @@ def render_table(report: SummaryReport) -> Text:
         order = [i for key in DROP_ORDER for i, c in enumerate(shown) if c.key == key]
         keep = table.fit_columns(keep, sizes, report.width, order)
         hidden = [shown[i].title for i in range(len(shown)) if i not in keep]
-    text = Text(title_text(report.trace) + "\n")
+    text = Text(_fit(title_text(report.trace), report, 2) + "\n")
     text.append_text(
         table.render(
             [columns[i] for i in keep],
