@@ -109,7 +109,8 @@ class CnnInspectGroup(TyperGroup):
             where = context.command_path if context is not None else "cnninspect"
             message = _usage_message(error).rstrip(".")
             joint = " " if message.endswith("?") else "; "
-            _stderr().print(f"cnninspect: error: {message}{joint}`{where} --help` lists the options", markup=False)
+            listed = "commands" if message.startswith("No such command") else "options"
+            _stderr().print(f"cnninspect: error: {message}{joint}`{where} --help` lists the {listed}", markup=False)
             code = EXIT_ERROR
         except typer.Abort:
             code = EXIT_ERROR

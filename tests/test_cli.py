@@ -435,7 +435,7 @@ def test_usage_errors_are_one_line_with_a_hint(args, words):
     result = cli_error(*args)
     (line,) = result.stderr.splitlines()
     assert line.startswith("cnninspect: error: ") and words in line
-    assert line.endswith("--help` lists the options")
+    assert line.endswith("--help` lists the commands" if args == ["sumary"] else "--help` lists the options")
     assert result.stdout == ""
 
 
