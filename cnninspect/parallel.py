@@ -1,13 +1,15 @@
 """Many small jobs on every core: lint's files shared among forked worker processes.
 
 A forked process starts with every module its parent has imported, so a worker costs a few
-milliseconds, not a fresh interpreter. Each worker takes every n-th item, and sends each result
-back as soon as it has it (pickled, length-prefixed, on its own pipe); the parent gives the
+milliseconds, not a fresh interpreter. The items are cut into runs (about eight per worker),
+whose numbers wait in one pipe that every worker reads: a worker takes the next run when it has
+finished its last, so one slow file holds up only the worker that has it. Each result goes back
+as soon as it is made (pickled, length-prefixed, on the worker's own pipe); the parent gives the
 results in the items' order. An item whose result never arrives (a worker killed, a result that
 cannot be pickled) is worked on again in the parent, so a worker's failure costs time, never a
-result. Where fork is not safe or not cheap the items are worked on here, one after another: on
-any system but Linux, and in a process that has imported torch, whose thread pools do not
-survive a fork.
+result; so does a system out of processes or file descriptors (fewer workers, or none). Where
+fork is not safe or not cheap the items are worked on here, one after another: on any system but
+Linux, and in a process that has imported torch, whose thread pools do not survive a fork.
 """
 
 from __future__ import annotations
@@ -27,6 +29,13 @@ MIN_ITEMS_PER_WORKER = 16
 """A worker costs about as much as this many small spec files; fewer items are not worth one."""
 LENGTH_BYTES = 8
 """Each result is sent as its pickle's length in this many bytes, then the pickle."""
+RUNS_PER_WORKER = 8
+"""Runs of items per worker: enough that the workers finish together, few enough to cost nothing."""
+RUN_BYTES = 2
+"""A run's number in the queue."""
+MAX_RUNS = 2048
+"""Every run's number fits in the queue pipe before any worker reads (4 KiB, the least a pipe
+holds); reads of RUN_BYTES from it are whole, as the writes are."""
 
 
 def usable_cores() -> int:
@@ -62,35 +71,63 @@ def map_forked(function: Callable[[Item], Result], items: Sequence[Item], jobs: 
     done = {0: function(items[0])}
     if not can_fork():  # the first item imported torch
         return _collect(function, items, {}, done)
+    runs = _runs(range(1, len(items)), workers)
     pipes: dict[int, int] = {}  # read end → worker pid
-    for start in range(1, workers + 1):
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the worker: never returns into the caller's code
-            os.close(read_end)
-            for other in pipes:
-                os.close(other)
-            _work(function, items, range(start, len(items), workers), write_end)
-        os.close(write_end)
-        pipes[read_end] = pid
+    try:
+        queue, queued = os.pipe()
+    except OSError:  # out of file descriptors: this process works on every item
+        return _collect(function, items, pipes, done)
+    try:
+        os.write(queued, b"".join(number.to_bytes(RUN_BYTES, "big") for number in range(len(runs))))
+        os.close(queued)
+        for _ in range(workers):
+            read_end, write_end = os.pipe()
+            try:
+                pid = os.fork()
+            except OSError:
+                os.close(read_end)
+                os.close(write_end)
+                raise
+            if pid == 0:  # the worker: never returns into the caller's code
+                os.close(read_end)
+                for other in pipes:
+                    os.close(other)
+                _work(function, items, runs, queue, write_end)
+            os.close(write_end)
+            pipes[read_end] = pid
+    except OSError:  # out of processes or file descriptors: the workers made so far share the items
+        pass
+    finally:
+        os.close(queue)
     return _collect(function, items, pipes, done)
 
 
-def _work(function: Callable[[Item], Result], items: Sequence[Item], share: range, write_end: int) -> NoReturn:
-    """A worker's life: each result of its share sent as it comes, then exit without running the
-    parent's exit handlers or flushing its buffers."""
+def _runs(indices: range, workers: int) -> list[range]:
+    """``indices`` cut into consecutive runs, about RUNS_PER_WORKER per worker and at most MAX_RUNS."""
+    count = max(1, min(workers * RUNS_PER_WORKER, MAX_RUNS, len(indices)))
+    size = -(-len(indices) // count)
+    return [indices[start : start + size] for start in range(0, len(indices), size)]
+
+
+def _work(
+    function: Callable[[Item], Result], items: Sequence[Item], runs: list[range], queue: int, write_end: int
+) -> NoReturn:
+    """A worker's life: the next run from the queue until it is empty, each result sent as it comes,
+    then exit without running the parent's exit handlers or flushing its buffers."""
     status = 1
     try:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C stops the worker, not a copy of the CLI
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C stops the worker, not a copy of the CLI
         with os.fdopen(write_end, "wb") as out:
-            for index in share:
-                result = function(items[index])
-                try:
-                    data = pickle.dumps((index, result), protocol=pickle.HIGHEST_PROTOCOL)
-                except Exception:  # the parent works this one out itself
-                    continue
-                out.write(len(data).to_bytes(LENGTH_BYTES, "big") + data)
-                out.flush()
+            while len(taken := os.read(queue, RUN_BYTES)) == RUN_BYTES:
+                for index in runs[int.from_bytes(taken, "big")]:
+                    result = function(items[index])
+                    try:
+                        data = pickle.dumps((index, result), protocol=pickle.HIGHEST_PROTOCOL)
+                    except Exception:  # the parent works this one out itself
+                        continue
+                    out.write(len(data).to_bytes(LENGTH_BYTES, "big") + data)
+                    out.flush()
         status = 0
     finally:
         os._exit(status)
@@ -112,10 +149,11 @@ def _collect(
                 read_end = int(key.fd)
                 chunk = os.read(read_end, 1 << 16)
                 if not chunk:  # the worker has finished, or died
+                    pid = pipes.pop(read_end)
+                    del waiting[read_end]
                     selector.unregister(read_end)
                     os.close(read_end)
-                    del waiting[read_end]
-                    os.waitpid(pipes.pop(read_end), 0)
+                    os.waitpid(pid, 0)
                     continue
                 received = waiting[read_end]
                 received += chunk

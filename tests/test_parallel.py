@@ -32,9 +32,9 @@ def run_python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_the_items_are_shared_among_workers_and_come_back_in_order():
     done = run_python(
         """
-        import json, os
+        import json, os, time
         from cnninspect.parallel import map_forked
-        results = list(map_forked(lambda n: (n * n, os.getpid()), range(100), 2))
+        results = list(map_forked(lambda n: time.sleep(0.01) or (n * n, os.getpid()), range(100), 2))
         print(json.dumps({"parent": os.getpid(), "results": results}))
         """
     )
@@ -42,17 +42,44 @@ def test_the_items_are_shared_among_workers_and_come_back_in_order():
     assert [square for square, _ in seen["results"]] == [n * n for n in range(100)]
     pids = [pid for _, pid in seen["results"]]
     assert pids[0] == seen["parent"]  # the first item warms the imports in the parent
-    workers = set(pids[1:])
-    assert len(workers) == 2 and seen["parent"] not in workers
-    assert pids[1:] == [pids[1], pids[2]] * 49 + [pids[1]]  # every second item each
+    assert len(set(pids[1:])) == 2 and seen["parent"] not in pids[1:]
+
+
+def test_a_worker_held_up_by_one_item_leaves_the_rest_to_the_others(tmp_path):
+    # item 1 waits until item 61 is done: a fixed share (every other item, or every other run of
+    # items) could give both to the same worker, which would wait for itself; taken on demand, the
+    # other worker takes every run while the first one waits
+    done = run_python(
+        """
+        import json, os, sys, time
+        from pathlib import Path
+        from cnninspect.parallel import map_forked
+        flag = Path(sys.argv[1])
+        def work(n):
+            if n == 1:
+                end = time.monotonic() + 60
+                while not flag.exists() and time.monotonic() < end:
+                    time.sleep(0.01)
+                return "waited" if flag.exists() else "stuck"
+            if n == 61:
+                flag.touch()
+            return os.getpid()
+        print(json.dumps(list(map_forked(work, range(100), 2))))
+        """,
+        str(tmp_path / "flag"),
+    )
+    results = json.loads(done.stdout)
+    assert results[1] == "waited"
+    assert len(set(results[2:])) == 2  # both workers took runs
 
 
 def test_thirty_two_items_are_enough_for_two_workers():
     done = run_python(
         """
-        import os
+        import os, time
         from cnninspect.parallel import map_forked
-        print(len({pid for pid in map_forked(lambda n: os.getpid(), range(32), 2)} - {os.getpid()}))
+        pids = {pid for pid in map_forked(lambda n: time.sleep(0.01) or os.getpid(), range(32), 2)}
+        print(len(pids - {os.getpid()}))
         """
     )
     assert done.stdout.strip() == "2"  # 32 // MIN_ITEMS_PER_WORKER, the first item included
@@ -89,6 +116,36 @@ def test_a_result_that_cannot_be_pickled_or_unpickled_is_worked_out_by_the_paren
         """
     )
     assert done.stdout.split() == ["lock", "Odd", "True"]
+
+
+def test_out_of_file_descriptors_the_workers_made_so_far_do_the_work():
+    done = run_python(
+        """
+        import resource, time
+        from cnninspect.parallel import map_forked
+        resource.setrlimit(resource.RLIMIT_NOFILE, (16, 16))
+        print(list(map_forked(lambda n: time.sleep(0.001) or n * 3, range(2000), 64)) == [n * 3 for n in range(2000)])
+        """
+    )
+    assert done.stdout.strip() == "True"
+
+
+def test_a_worker_keeps_ignoring_ctrl_c_when_its_parent_does():
+    # started with & from a script, a command ignores SIGINT: its workers must too
+    done = run_python(
+        """
+        import os, signal
+        from cnninspect.parallel import map_forked
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        parent = os.getpid()
+        def work(n):
+            if os.getpid() != parent:
+                os.kill(os.getpid(), signal.SIGINT)
+            return os.getpid()
+        print(sum(pid == parent for pid in map_forked(work, range(64), 2)))
+        """
+    )
+    assert done.stdout.strip() == "1"  # the first item only: no worker died, none left items over
 
 
 def test_leaving_early_stops_and_reaps_every_worker():

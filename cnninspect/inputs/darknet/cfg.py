@@ -12,7 +12,7 @@ from cnninspect.errors import ArgumentError, Location, SpecError
 from cnninspect.inputs.darknet.keys import KEYS
 from cnninspect.spec.catalog import MAX_INTEGER
 from cnninspect.spec.model import Note
-from cnninspect.text import did_you_mean, safe
+from cnninspect.text import did_you_mean
 
 DARKNET_FORMAT = "darknet"
 """The format's name, and the first step of every layer's ``node_path``."""
@@ -20,7 +20,7 @@ INPUT_HINT = "width=, height= and channels= in [net]"
 """Where a .cfg gives its input (darknet refuses a file without all three)."""
 SECTION = re.compile(r"\[\s*([A-Za-z_]\w*)\s*\]")
 ALIASES = {"conv": "convolutional", "max": "maxpool", "avg": "avgpool", "conn": "connected", "soft": "softmax",
-           "network": "net"}  # fmt: skip
+           "network": "net", "local_avg": "local_avgpool"}  # fmt: skip
 """The short section names darknet also reads (its names are case-sensitive, as here)."""
 INTEGER = re.compile(r"([-+]?[0-9]+)\s*(?:[#;].*)?")
 """An integer as ``atoi`` reads it, with what a person writes after it: a comment (``180 ###P6``)."""
@@ -125,7 +125,7 @@ def unread(section: str, key: str, known: frozenset[str]) -> str:
     said = "silently" if section == "net" else '("Unused field")'
     if not key:
         return f"[{section}] has a value with no key before its =: darknet ignores it {said}; write the key"
-    shown = safe(key[:40]) + ("…" if len(key) > 40 else "")
+    shown = key[:40] + ("…" if len(key) > 40 else "")  # escaped where it is shown, as every message
     remedy = did_you_mean(key[:40], sorted(known)) or "; delete the line, or name a key darknet reads here"
     return f"[{section}] has no key {shown}: darknet ignores it {said}{remedy}"
 
