@@ -38,7 +38,8 @@ def render_list(rules: Sequence[Rule], width: int | None = None) -> Text:
 
 def render_rule(rule: Rule, width: int | None = None) -> Text:
     """One rule: its explanation, a spec that breaks it and the same spec fixed; at a ``width``
-    (a terminal), the prose breaks at words (the specs stay as written)."""
+    (a terminal), the prose breaks at words and a spec's long one-line mapping at its commas, as
+    YAML reads it the same (``{a: 1,`` then ``b: 2}`` under it)."""
     text = Text()
     text.append(f"{rule.code} {rule.name} ({rule.severity.value})\n", style="bold")
     prose = f"{rule.summary}\n\n{rule.explanation}"
@@ -46,8 +47,40 @@ def render_rule(rule: Rule, width: int | None = None) -> Text:
     for title, example in (("Failing", rule.failing), ("Passing", rule.passing)):
         options = f" (with {' '.join(example.options)})" if example.options else ""
         text.append(f"\n{title}{options}:\n", style="bold")
-        text.append("".join(f"    {line}\n" for line in example.spec.splitlines()))
+        lines = example.spec.splitlines()
+        if width is not None and example.suffix != ".cfg":
+            lines = [piece for line in lines for piece in _flow_lines(line, width - EXAMPLE_INDENT)]
+        text.append("".join(f"{' ' * EXAMPLE_INDENT}{line}\n" for line in lines))
     return text
+
+
+EXAMPLE_INDENT = 4
+
+
+def _flow_lines(line: str, width: int) -> list[str]:
+    """A YAML line ending in a one-line ``{…}`` mapping, broken after its top-level commas so that
+    each piece fits ``width``; the pieces after the first are indented under its first key."""
+    start = line.find("{")
+    if len(line) <= width or start < 0 or not line.endswith("}"):
+        return [line]
+    items, depth, quote, begin = [], 0, "", start + 1
+    for i, char in enumerate(line[start + 1 : -1], start=start + 1):
+        if quote:
+            quote = "" if char == quote else quote
+            continue
+        quote = char if char in "\"'" else ""
+        depth += (char in "[{") - (char in "]}")
+        if char == "," and depth == 0:
+            items.append(line[begin : i + 1].strip())
+            begin = i + 1
+    items.append(line[begin:-1].strip() + "}")
+    pieces, indent = [line[: start + 1] + items[0]], " " * (start + 1)
+    for item in items[1:]:
+        if len(pieces[-1]) + 1 + len(item) <= width:
+            pieces[-1] += " " + item
+        else:
+            pieces.append(indent + item)
+    return pieces
 
 
 def rules_markdown() -> str:
