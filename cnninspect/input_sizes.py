@@ -27,6 +27,9 @@ MAX_SIZES = 8192
 MAX_TRACES = 500_000
 """Layers × sizes one run may trace (about half a minute): more is refused with a narrower range."""
 SHOWN_ITEMS = 6
+"""Sizes listed one by one, at most, when they follow no pattern."""
+SHOWN_RUNS = 3
+"""Runs of consecutive sizes shown before the count, when there are more."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,8 @@ def input_sizes(spec: ModelSpec, start: int, stop: int) -> SizeReport:
 
 
 def compact(sizes: Sequence[int]) -> str:
-    """Sizes as people write them: ``16–512``, ``32, 64, …, 512 (every 32)``, ``32``, ``none``."""
+    """Sizes as people write them: ``16–512``, ``32, 64, …, 512 (every 32)``, ``32``, ``none``,
+    ``16, 25–32, 41–48, … (313 sizes up to 640)``."""
     if not sizes:
         return "none"
     runs: list[tuple[int, int]] = []
@@ -133,4 +137,5 @@ def compact(sizes: Sequence[int]) -> str:
         return f"{sizes[0]}, {sizes[1]}, …, {sizes[-1]} (every {step})"
     if len(sizes) <= SHOWN_ITEMS:
         return ", ".join(map(str, sizes))
-    return f"{', '.join(map(str, sizes[:SHOWN_ITEMS]))}, … ({len(sizes)} sizes up to {sizes[-1]})"
+    shown = ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in runs[:SHOWN_RUNS])
+    return f"{shown}, … ({len(sizes)} sizes up to {sizes[-1]})"

@@ -42,6 +42,10 @@ def test_compact_size_lists():
     assert compact(list(range(16, 513))) == "16–512"
     assert compact(list(range(16, 513, 4))) == "16, 20, …, 512 (every 4)"
     assert compact([1, 2, 3, 10, 11, 20]) == "1–3, 10–11, 20"
+    # runs of 8 every 16 (a stride-32 net's Concat): the first three runs, then the count
+    every = [16] + [n for start in range(25, 640, 16) for n in range(start, start + 8)]
+    assert compact(every) == f"16, 25–32, 41–48, … ({len(every)} sizes up to {every[-1]})"
+    assert compact([1, 3, 5, 8, 13, 21, 34, 55]) == "1, 3, 5, … (8 sizes up to 55)"
 
 
 def test_sizes_golden_and_json(golden):
