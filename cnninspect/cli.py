@@ -11,6 +11,7 @@ run, and written as strings each one is compiled again (about 7 ms of each comma
 Annotations naming what is imported only for type checking are quoted.
 """
 
+import errno
 import gc
 import os
 import re
@@ -86,6 +87,8 @@ GC_THRESHOLDS = (50_000, 20, 20)
 and Python's defaults (700, 10, 10) walked them so often that the time grew faster than the layers
 (a third of `summary`'s time at 200,000 layers; bench/scale.py)."""
 MIN_WIDTH = 20
+FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+"""Errors writing the output that are the disk's, not cnninspect's (a file being read is a finding)."""
 
 
 class CnnInspectGroup(TyperGroup):
@@ -933,6 +936,8 @@ def _guard(*, debug: bool) -> Iterator[None]:
     except Exception as error:
         if debug:
             raise
+        if isinstance(error, OSError) and error.errno in FULL_ERRNOS:
+            _fail(f"cannot write the output: {error.strerror}; free some space, or write it elsewhere")
         _fail(f"internal error: {type(error).__name__}: {error} (run with --debug for the traceback)")
 
 

@@ -641,3 +641,17 @@ def test_a_dimension_beyond_the_input_says_which_rank_has_it(engine, layer, need
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert result.exit_code == 1
     assert f"CNN205 layer 1: {needs} but receives 4-d (1, 4, 6, 6)" in result.stdout + result.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("command", [["lint", "configs/broken", "--format", "json"], ["rules"]])
+def test_a_full_disk_is_said_as_such_not_as_an_internal_error(command):
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "cnninspect", *command], cwd=ROOT, stdout=full, stderr=subprocess.PIPE, text=True
+        )
+    assert done.returncode == 2
+    assert done.stderr == (
+        "cnninspect: error: cannot write the output: No space left on device; free some space, or write it "
+        "elsewhere\n"
+    )
