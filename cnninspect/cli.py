@@ -550,7 +550,8 @@ def lint(
         results = [r for r in checked if r.is_spec]
         skipped = [r for r in checked if not r.is_spec]
         own = {r.path: r.own_classes for r in skipped if r.own_classes}
-        skipped = [r for r in skipped if r.path not in own]
+        unread = [r for r in skipped if r.unread]
+        skipped = [r for r in skipped if r.path not in own and not r.unread]
         if settings.run_models:
             results += [result for path in own for result in _lint_model_config(path, settings)]
         if fmt is not LintFormat.FULL or any(r.findings or r.internal_error is not None for r in results):
@@ -558,6 +559,8 @@ def lint(
         if not settings.run_models:
             for path, classes in own.items():
                 _note(lint_formats.own_classes_line(path, classes))
+        for result in unread:
+            _note(lint_formats.unread_line(result.path, result.unread))
         if skipped:
             _note(lint_formats.skipped_line(len(skipped)))
         crashed = lint_formats.internal_errors_line(results)

@@ -60,6 +60,11 @@ class SpecError(CnnInspectError):
     """The YAML is fine but the spec is not: unknown keys, bad input shape, no layers."""
 
 
+class UnreadModel(SpecError):
+    """A well-formed file of a model family cnninspect does not read (an Ultralytics RT-DETR): lint
+    names it and goes on; the other commands refuse it."""
+
+
 class GraphError(CnnInspectError):
     """A ``from:``, block or parameter reference that does not resolve."""
 

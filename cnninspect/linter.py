@@ -18,7 +18,7 @@ from pathlib import Path
 
 from cnninspect.config import Settings
 from cnninspect.engines import Engine, trace_with
-from cnninspect.errors import CnnInspectError
+from cnninspect.errors import CnnInspectError, UnreadModel
 from cnninspect.inputs import ReadOptions, decode_source, format_of, read_source
 from cnninspect.rules import Finding, error_finding, find_problems
 from cnninspect.spec.overrides import Overrides, apply_overrides
@@ -37,6 +37,9 @@ class FileResult:
     """Findings reported, in order."""
     is_spec: bool = True
     """False for a file that no input format recognises: skipped."""
+    unread: str = ""
+    """For a skipped file of a model family cnninspect does not read (an Ultralytics RT-DETR): why,
+    which lint says instead of a finding (the file is not wrong)."""
     own_classes: tuple[tuple[str, str], ...] = ()
     """For a skipped file that is a Hydra config of the user's own classes: each (config key, class
     name), which lint names (it builds them only with ``--run-models``)."""
@@ -68,6 +71,8 @@ def lint_file(
             return FileResult(label, (), is_spec=False, own_classes=tuple(own_classes(text, label)))
         spec = apply_overrides(fmt.read(text, label, options), overrides)
         findings = find_problems(trace_with(spec, engine))
+    except UnreadModel as error:
+        return FileResult(label, (), is_spec=False, unread=error.message)
     except CnnInspectError as error:
         findings = [error_finding(error, label)]
     except Exception as error:  # our own bug: its own outcome, not the file's finding; the other files go on

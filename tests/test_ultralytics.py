@@ -405,6 +405,23 @@ def test_the_cli_says_a_bad_row_in_one_line_and_exits_2(tmp_path: Path):
     )
 
 
+def test_lint_names_a_model_family_it_does_not_read_and_goes_on(tmp_path: Path):
+    # a valid RT-DETR file is not wrong: lint says it was not checked (never a CNN1xx finding that
+    # fails a pre-commit hook); summary, asked for that very file, refuses it
+    rtdetr = "nc: 3\nbackbone:\n  - [-1, 1, Conv, [16, 3, 2]]\nhead:\n  - [-1, 1, AIFI, [16]]\n"
+    (tmp_path / "rtdetr.yaml").write_text(rtdetr)
+    (tmp_path / "yolov8n.yaml").write_text(TINY.read_text())
+    result = cli("lint", str(tmp_path), "--format", "concise")
+    assert result.exit_code == 0 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"{tmp_path / 'rtdetr.yaml'}: not checked: row 1: AIFI belongs to RT-DETR models, which cnninspect does "
+        "not read (it reads YOLO detect, segment, pose, OBB and classify models)",
+        "All checks passed: 1 file checked.",
+    ]
+    refused = cli("summary", str(tmp_path / "rtdetr.yaml"))
+    assert refused.exit_code == 2 and "AIFI belongs to RT-DETR models" in refused.stderr
+
+
 def test_recognised_by_its_shape_and_read_by_the_registry():
     text = TINY.read_text()
     assert isinstance(format_of(text, "x.yaml"), UltralyticsFormat)

@@ -54,6 +54,11 @@ def skipped_line(count: int) -> str:
     return f"skipped {plural(count, 'file')} that {what} ({why})"
 
 
+def unread_line(path: str, why: str) -> str:
+    """``PATH: a model cnninspect does not read (row 22: …); not checked``."""
+    return safe(f"{path}: not checked: {why}")
+
+
 def own_classes_line(path: str, classes: Sequence[tuple[str, str]]) -> str:
     """``PATH: a Hydra config of your own classes (…); lint never runs your code, so …: run …``."""
     names = ", ".join(dict.fromkeys(name for _, name in classes))

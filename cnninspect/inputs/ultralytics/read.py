@@ -24,7 +24,7 @@ from fractions import Fraction
 from pathlib import PurePath
 from typing import Any
 
-from cnninspect.errors import GraphError, Location, SpecError
+from cnninspect.errors import GraphError, Location, SpecError, UnreadModel
 from cnninspect.inputs.ultralytics import ULTRALYTICS_FORMAT
 from cnninspect.inputs.ultralytics.blocks import (
     MODULES,
@@ -416,7 +416,7 @@ class _Reader:
     def _known(self, row: Row) -> None:
         module = row.module
         if module in REFUSED:
-            raise SpecError(
+            raise UnreadModel(
                 f"row {row.index}: {module} belongs to {REFUSED[module]} models, which cnninspect does not read "
                 "(it reads YOLO detect, segment, pose, OBB and classify models)",
                 row.where,
