@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
+# Where pip looks for torch: empty is pip's own configuration. Where that is PyPI (whose Linux torch
+# is the CUDA build, several GB), pass TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 # Only its model YAMLs, for tests that compare with Ultralytics' own counts (never imported; AGPL-3.0)
 ULTRALYTICS_VERSION ?= 8.4.190
 STAMP := $(VENV)/.installed
@@ -14,7 +17,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv --system-site-packages $(VENV)
 	$(PY) -c "import sys, torch; sys.exit(tuple(map(int, torch.__version__.split('+')[0].split('.')[:2])) < (2, 1))" 2>/dev/null \
-		|| $(PY) -m pip install --quiet "torch==$(TORCH_VERSION)"
+		|| $(PY) -m pip install --quiet "torch==$(TORCH_VERSION)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install --quiet -e ".[torch,test]"
 	$(PY) -m pip install --quiet --no-deps "ultralytics==$(ULTRALYTICS_VERSION)"
 	touch $@
