@@ -216,12 +216,10 @@ def feature_maps(trace: Trace) -> list[bool]:
     not in the catalog only when it keeps the shape).
     A Linear, a Flatten, and ops that reshape or permute it end it. The model's input is one when
     it has two spatial dimensions or more."""
-    start = len(trace.spec.batched_input) >= 4
     maps: list[bool] = []
     for index, record in enumerate(trace.records):
         out, kind = record.output_shape, record.layer.kind
-        source = trace.producers[index]
-        arriving = maps[source] if source is not None else start and reads_input(trace, index)
+        arriving = receives_map(trace, index, maps)
         if out is None or len(out) < 3:
             maps.append(False)
         elif kind is not None and kind.family in FEATURE_MAP_FAMILIES:
@@ -231,6 +229,15 @@ def feature_maps(trace: Trace) -> list[bool]:
         else:
             maps.append(arriving and kind.family not in (Family.FLATTEN, Family.LINEAR))
     return maps
+
+
+def receives_map(trace: Trace, index: int, maps: Sequence[bool]) -> bool:
+    """Whether record ``index`` receives a feature map, given ``maps`` (feature_maps) up to it: its
+    producer gives one, or it reads the model's input and that has two spatial dimensions or more."""
+    source = trace.producers[index]
+    if source is not None:
+        return maps[source]
+    return len(trace.spec.batched_input) >= 4 and reads_input(trace, index)
 
 
 def reads_input(trace: Trace, index: int) -> bool:

@@ -77,10 +77,9 @@ def unflattened_hint(trace: Trace, index: int, m: Mismatch) -> str | None:
     shape = record.input_shape
     if not isinstance(m, SizeMismatch) or m.arg != "in_features" or len(shape) < 3:
         return None
-    from cnninspect.metrics import feature_maps, reads_input  # only for this mismatch: lint seldom needs them
+    from cnninspect.metrics import feature_maps, receives_map  # only for this mismatch: lint seldom needs them
 
-    source = trace.producers[index]
-    if not (feature_maps(trace)[source] if source is not None else len(shape) >= 4 and reads_input(trace, index)):
+    if not receives_map(trace, index, feature_maps(trace)):
         return None
     features = math.prod(shape[1:])
     then = f": flattened, it receives {features:,}, as written" if features == m.declared else (
